@@ -1,0 +1,11 @@
+"""The Functions app: created once, every blueprint registered unconditionally. Nothing else."""
+
+import azure.functions as func
+
+from functions import health
+from shared.config import settings
+
+settings()  # fail fast: a missing or malformed setting stops start-up here, naming the setting
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+app.register_functions(health.bp)

@@ -1,0 +1,54 @@
+"""The one place that builds dependencies: clients once per process, lazily, then reused."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from shared.adapters.blob import BlobProbe, make_blob_service, make_queue_service
+from shared.adapters.cosmos import CosmosContainer, CosmosProbe
+from shared.config import Settings, settings
+from shared.services.health import ReadinessService
+
+
+@dataclass(frozen=True)
+class App:
+    settings: Settings
+    cosmos: CosmosContainer
+    blob_service: object  # azure.storage.blob.BlobServiceClient
+    queue_service: object  # azure.storage.queue.QueueServiceClient
+    readiness: ReadinessService
+
+
+def _credential(config: Settings) -> object | None:
+    """Identity in Azure (the user-assigned identity when its client id is set); none for emulators."""
+    if config.is_emulated and not config.storage.uses_identity:
+        return None
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential(managed_identity_client_id=config.managed_identity_client_id)
+
+
+def build(config: Settings) -> App:
+    credential = _credential(config)
+    cosmos = CosmosContainer(config, credential)
+    blob_service = make_blob_service(config, credential)
+    readiness = ReadinessService(
+        config.region, [CosmosProbe(cosmos, config.region), BlobProbe(blob_service)],
+        timeout_s=config.health_check_timeout_s, cache_s=config.health_cache_s, drained=lambda: config.drained,
+    )
+    return App(config, cosmos, blob_service, make_queue_service(config, credential), readiness)
+
+
+_lock = threading.Lock()
+_app: App | None = None
+
+
+def bootstrap() -> App:
+    """The process's dependencies, built on first use (never at import time) and then shared."""
+    global _app
+    if _app is None:
+        with _lock:
+            if _app is None:
+                _app = build(settings())
+    return _app

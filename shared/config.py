@@ -1,0 +1,165 @@
+"""Settings, read once per process into a frozen, validated object.
+
+The names are the app settings the Bicep stamp outputs (and `local.settings.json` sets locally).
+A missing or malformed setting raises `ConfigError` naming it, so the host stops at start-up
+instead of failing on the first request.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+_REGION = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """The region's storage account: a connection string (emulator) or service URIs (identity)."""
+
+    connection_string: str | None
+    blob_uri: str | None
+    queue_uri: str | None
+    table_uri: str | None
+
+    @property
+    def uses_identity(self) -> bool:
+        return self.connection_string is None
+
+
+@dataclass(frozen=True)
+class Settings:
+    region: str
+    regions: tuple[str, ...]  # every region of the deployment, this one first
+    version: str
+    cosmos_endpoint: str
+    cosmos_key: str | None  # only against the emulator; in Azure, identity (local auth is off)
+    cosmos_database: str
+    cosmos_container: str
+    storage: StorageSettings
+    managed_identity_client_id: str | None
+    durable_task_hub: str
+    health_check_timeout_s: float
+    health_cache_s: float
+    drained: bool
+    sdk_timeout_s: float
+
+    @property
+    def is_emulated(self) -> bool:
+        return self.cosmos_key is not None
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]):
+        self._env = env
+
+    def raw(self, name: str) -> str | None:
+        value = self._env.get(name)
+        return value.strip() if value is not None and value.strip() else None
+
+    def required(self, name: str) -> str:
+        value = self.raw(name)
+        if value is None:
+            raise ConfigError(f"setting {name} is missing")
+        return value
+
+    def matching(self, name: str, pattern: re.Pattern[str], default: str | None = None) -> str:
+        value = self.raw(name) or default
+        if value is None:
+            raise ConfigError(f"setting {name} is missing")
+        if not pattern.match(value):
+            raise ConfigError(f"setting {name} is malformed: {value!r} does not match {pattern.pattern}")
+        return value
+
+    def url(self, name: str, required: bool = True) -> str | None:
+        value = self.required(name) if required else self.raw(name)
+        if value is None:
+            return None
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ConfigError(f"setting {name} is malformed: {value!r} is not an http(s) URL")
+        return value
+
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigError(f"setting {name} is malformed: {value!r} is not a number") from None
+        if not low <= number <= high:
+            raise ConfigError(f"setting {name} is malformed: {value} is outside [{low}, {high}]")
+        return number
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if value.lower() in _TRUE:
+            return True
+        if value.lower() in _FALSE:
+            return False
+        raise ConfigError(f"setting {name} is malformed: {value!r} is not true or false")
+
+
+def _storage(read: _Reader) -> StorageSettings:
+    # The Functions host's own names: a connection string, or `__serviceUri`s for identity.
+    connection_string = read.raw("AzureWebJobsStorage")
+    if connection_string is not None:
+        if "AccountName=" not in connection_string and "UseDevelopmentStorage=true" not in connection_string:
+            raise ConfigError("setting AzureWebJobsStorage is malformed: not a storage connection string")
+        return StorageSettings(connection_string, None, None, None)
+    blob_uri = read.raw("AzureWebJobsStorage__blobServiceUri")
+    if blob_uri is None:
+        raise ConfigError(
+            "setting AzureWebJobsStorage is missing (or, with identity, AzureWebJobsStorage__blobServiceUri)"
+        )
+    return StorageSettings(
+        None,
+        read.url("AzureWebJobsStorage__blobServiceUri"),
+        read.url("AzureWebJobsStorage__queueServiceUri"),
+        read.url("AzureWebJobsStorage__tableServiceUri"),
+    )
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every setting from env (default: the process environment)."""
+    read = _Reader(os.environ if env is None else env)
+    region = read.matching("REGION", _REGION)
+    others = [r.strip() for r in (read.raw("REGIONS") or "").split(",") if r.strip()]
+    for other in others:
+        if not _REGION.match(other):
+            raise ConfigError(f"setting REGIONS is malformed: {other!r} is not a region name")
+    return Settings(
+        region=region,
+        regions=(region, *[r for r in dict.fromkeys(others) if r != region]),
+        version=read.raw("APP_VERSION") or "0.1.0",
+        cosmos_endpoint=read.url("COSMOS_ENDPOINT"),
+        cosmos_key=read.raw("COSMOS_KEY"),
+        cosmos_database=read.matching("COSMOS_DATABASE", _NAME, "voicemail"),
+        cosmos_container=read.matching("COSMOS_CONTAINER", _NAME, "mailboxes"),
+        storage=_storage(read),
+        managed_identity_client_id=read.raw("AZURE_CLIENT_ID"),
+        durable_task_hub=read.matching("DURABLE_TASK_HUB", _NAME, "voicemail"),
+        health_check_timeout_s=read.number("HEALTH_CHECK_TIMEOUT_SECONDS", 2.0, 0.1, 2.0),
+        health_cache_s=read.number("HEALTH_CACHE_SECONDS", 5.0, 0.0, 10.0),
+        drained=read.flag("DRAIN"),
+        sdk_timeout_s=read.number("SDK_TIMEOUT_SECONDS", 10.0, 1.0, 120.0),
+    )
+
+
+@functools.cache
+def settings() -> Settings:
+    """The process's settings, read once."""
+    return load_settings()

@@ -1,0 +1,112 @@
+"""The host: indexes the app, serves HTTP triggers, runs the trigger listeners, offers admin routes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from tools.localhost.blob_triggers import BlobTrigger
+from tools.localhost.http_server import HttpFrontend
+from tools.localhost.invoker import Invoker
+from tools.localhost.loader import FunctionSpec, HostConfig
+from tools.localhost.queue_triggers import QueueTrigger
+from tools.localhost.routes import compile_route
+from tools.localhost.storage import StorageAccounts
+from tools.localhost.timers import TimerTrigger
+
+logger = logging.getLogger("localhost")
+
+
+def default_host_id(script_root: Path) -> str:
+    name = re.sub(r"[^a-z0-9-]", "-", script_root.resolve().name.lower()).strip("-") or "app"
+    return os.environ.get("AzureFunctionsWebHost__hostid", f"localhost-{name}")[:32]
+
+
+class Host:
+    def __init__(self, specs: list[FunctionSpec], config: HostConfig, script_root: Path):
+        self.specs = specs
+        self.config = config
+        self.host_id = default_host_id(script_root)
+        self.storage = StorageAccounts()
+        threads = int(os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT", "32"))
+        self.invoker = Invoker(self.storage, threads, str(script_root))
+        poll_s = float(os.environ.get("LOCALHOST_BLOB_POLL_SECONDS", "1"))
+        retry_s = float(os.environ.get("LOCALHOST_BLOB_RETRY_SECONDS", "0.5"))
+        self.listeners: dict[str, Any] = {}
+        self.http_specs: list[FunctionSpec] = []
+        self.unsupported: list[FunctionSpec] = []
+        for spec in specs:
+            kind = spec.trigger_type.lower()
+            if kind == "httptrigger":
+                self.http_specs.append(spec)
+            elif kind == "timertrigger":
+                self.listeners[spec.name] = TimerTrigger(spec, self.invoker, self.storage, self.host_id)
+            elif kind == "blobtrigger":
+                self.listeners[spec.name] = BlobTrigger(spec, self.invoker, self.storage, self.host_id,
+                                                        config.blob_max_parallelism, poll_s, retry_s)
+            elif kind == "queuetrigger":
+                self.listeners[spec.name] = QueueTrigger(spec, self.invoker, self.storage, config)
+            else:  # e.g. durable triggers, until the local durable runtime serves them
+                self.unsupported.append(spec)
+        self._tasks: list[asyncio.Task[None]] = []
+        routes = [compile_route(spec.trigger.get("route") or spec.name, spec.trigger.get("methods"), spec,
+                                config.route_prefix) for spec in self.http_specs]
+        self.frontend = HttpFrontend(routes, self._invoke_http, self._start, self._stop)
+        self.frontend.add_admin("GET", "admin/host/status", self._status)
+        self.frontend.add_admin("POST", "admin/functions/{name}", self._invoke_admin)
+
+    async def _invoke_http(self, spec: FunctionSpec, request: Any) -> Any:
+        return await self.invoker.invoke(spec, request, self.config.function_timeout.total_seconds())
+
+    async def _start(self) -> None:
+        for spec in self.unsupported:
+            logger.warning("'%s': %s triggers are not served by the local host", spec.name, spec.trigger_type)
+        for name, listener in self.listeners.items():
+            task = asyncio.create_task(listener.run(), name=name)
+            task.add_done_callback(_report_crash)
+            self._tasks.append(task)
+
+    async def _stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.invoker.shutdown()
+
+    async def _status(self, body: bytes) -> tuple[int, Any]:
+        return 200, {"id": self.host_id, "state": "Running", "region": os.environ.get("REGION"),
+                     "functions": [spec.name for spec in self.specs]}
+
+    async def _invoke_admin(self, body: bytes, name: str) -> tuple[int, Any]:
+        listener = self.listeners.get(name)
+        if listener is None:
+            return 404, None
+        try:
+            payload = json.loads(body or b"{}")
+        except ValueError:
+            return 400, {"error": "the body must be JSON: {\"input\": \"...\"}"}
+        task = asyncio.create_task(listener.invoke_now(str(payload.get("input", ""))))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # failures are logged by the invoker
+        self._tasks.append(task)
+        return 202, None
+
+    def describe(self, base_url: str) -> list[str]:
+        lines = []
+        for spec in self.http_specs:
+            methods = ",".join(spec.trigger.get("methods") or ["*"])
+            route = spec.trigger.get("route") or spec.name
+            lines.append(f"  {spec.name}: [{methods}] {base_url}/{self.config.route_prefix}/{route}")
+        for name, listener in self.listeners.items():
+            lines.append(f"  {name}: {listener.spec.trigger_type}")
+        for spec in self.unsupported:
+            lines.append(f"  {spec.name}: {spec.trigger_type} (not served locally)")
+        return lines
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("listener %s stopped: %r", task.get_name(), task.exception())

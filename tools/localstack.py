@@ -1,0 +1,255 @@
+"""The offline local stack: Azurite (blob, queue, table) and the Cosmos DB emulator on 127.0.0.1.
+
+Each emulator is reused when it already answers on its port, otherwise started from the npm
+packages pinned in package.json; only what this process started is stopped, by PID, on exit or
+Ctrl-C. Data lives in the git-ignored `.localstack/` folder (the Cosmos emulator keeps its data
+in memory only).
+
+    python tools/localstack.py up          # start or reuse, leave running
+    python tools/localstack.py down        # stop what `up` started
+    python tools/localstack.py run -- CMD  # start or reuse, run CMD, stop what was started
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / ".localstack"
+PIDS = DATA / "pids"
+HOST = "127.0.0.1"
+
+# The emulators' published, well-known development keys: not secrets, they open nothing but a
+# local emulator.
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+COSMOS_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
+# One storage account per local region; Azurite serves them all on the same ports.
+ACCOUNTS = ("devstoreaccount1", "devstoreaccount2")
+BLOB_PORT, QUEUE_PORT, TABLE_PORT, COSMOS_PORT = 10000, 10001, 10002, 8081
+
+
+def storage_connection_string(account: str = ACCOUNTS[0], host: str = HOST) -> str:
+    """A connection string for one Azurite account (path-style URLs, as Azurite expects)."""
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint=http://{host}:{BLOB_PORT}/{account};"
+        f"QueueEndpoint=http://{host}:{QUEUE_PORT}/{account};"
+        f"TableEndpoint=http://{host}:{TABLE_PORT}/{account};"
+    )
+
+
+def cosmos_endpoint(port: int = COSMOS_PORT) -> str:
+    return f"http://{HOST}:{port}/"
+
+
+def _http_get(url: str, timeout: float = 1.0) -> tuple[int, dict[str, str], bytes] | None:
+    """GET url; the status, headers and body of any HTTP answer, or None when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback only
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+    except (OSError, ValueError):
+        return None
+
+
+def azurite_answers(port: int, server_prefix: str) -> bool:
+    """Azurite answers every request, even unauthenticated ones, with its own Server header."""
+    answer = _http_get(f"http://{HOST}:{port}/{ACCOUNTS[0]}?comp=list")
+    return answer is not None and answer[1].get("Server", "").startswith(server_prefix)
+
+
+def cosmos_answers(port: int = COSMOS_PORT) -> bool:
+    """The Cosmos emulator answers GET / with its database account document."""
+    answer = _http_get(cosmos_endpoint(port))
+    if answer is None or answer[0] != 200:
+        return False
+    try:
+        return "writableLocations" in json.loads(answer[2])
+    except ValueError:
+        return False
+
+
+@dataclass
+class Service:
+    name: str
+    command: list[str]
+    answers: object  # Callable[[], bool]
+    endpoints: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen | None = None
+
+    @property
+    def pidfile(self) -> Path:
+        return PIDS / f"{self.name}.pid"
+
+
+def azurite(location: Path = DATA / "azurite") -> Service:
+    node_bin = ROOT / "node_modules" / ".bin" / "azurite"
+    return Service(
+        name="azurite",
+        command=[
+            str(node_bin), "--silent", "--location", str(location),
+            "--blobHost", HOST, "--queueHost", HOST, "--tableHost", HOST,
+            "--blobPort", str(BLOB_PORT), "--queuePort", str(QUEUE_PORT), "--tablePort", str(TABLE_PORT),
+            # The current SDKs send a newer API version than Azurite knows.
+            "--skipApiVersionCheck", "--disableProductStyleUrl", "--disableTelemetry",
+        ],
+        answers=lambda: all(
+            azurite_answers(port, prefix)
+            for port, prefix in (
+                (BLOB_PORT, "Azurite-Blob"), (QUEUE_PORT, "Azurite-Queue"), (TABLE_PORT, "Azurite-Table"))
+        ),
+        endpoints=[f"blob http://{HOST}:{BLOB_PORT}", f"queue http://{HOST}:{QUEUE_PORT}",
+                   f"table http://{HOST}:{TABLE_PORT}", f"accounts {', '.join(ACCOUNTS)}"],
+        env={"AZURITE_ACCOUNTS": ";".join(f"{account}:{AZURITE_KEY}" for account in ACCOUNTS)},
+    )
+
+
+def cosmos(port: int = COSMOS_PORT, name: str = "cosmos") -> Service:
+    cli = ROOT / "node_modules" / "@vercel" / "cosmosdb-server" / "lib" / "cli.js"
+    return Service(
+        name=name,
+        command=["node", str(cli), "--no-ssl", "--host", HOST, "--port", str(port)],
+        answers=lambda: cosmos_answers(port),
+        endpoints=[f"cosmos {cosmos_endpoint(port)} (data in memory)"],
+    )
+
+
+def start(service: Service, timeout: float = 60.0) -> bool:
+    """Start service unless it already answers; wait until it really does. True if started here."""
+    if service.answers():
+        return False
+    DATA.mkdir(parents=True, exist_ok=True)
+    PIDS.mkdir(parents=True, exist_ok=True)
+    log = open(DATA / f"{service.name}.log", "ab")  # noqa: SIM115 - handed to the child
+    service.process = subprocess.Popen(
+        service.command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        env={**os.environ, **service.env},
+        start_new_session=True,  # Ctrl-C reaches us, not the emulator; we stop it ourselves
+    )
+    service.pidfile.write_text(str(service.process.pid))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if service.process.poll() is not None:
+            code = service.process.returncode
+            raise RuntimeError(f"{service.name} exited with {code}; see {DATA / service.name}.log")
+        if service.answers():
+            return True
+        time.sleep(0.2)
+    stop(service)
+    raise RuntimeError(f"{service.name} did not answer within {timeout:.0f} s; see {DATA / service.name}.log")
+
+
+def stop(service: Service) -> None:
+    """Stop the process this stack started for service (by PID), waiting for it to go."""
+    pid = service.process.pid if service.process else _read_pid(service.pidfile)
+    if pid is not None:
+        _terminate(pid)
+    service.pidfile.unlink(missing_ok=True)
+    service.process = None
+
+
+def _read_pid(pidfile: Path) -> int | None:
+    try:
+        return int(pidfile.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _terminate(pid: int, grace: float = 10.0) -> None:
+    try:
+        os.kill(pid, signal.SIGCONT)  # a paused process cannot act on SIGTERM
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            finished, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:  # not our child: poll for its disappearance instead
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            finished = 0
+        if finished:
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def default_services() -> list[Service]:
+    return [azurite(), cosmos()]
+
+
+def up(services: list[Service]) -> list[Service]:
+    started: list[Service] = []
+    try:
+        for service in services:
+            how = "started" if start(service) else "reused"
+            if how == "started":
+                started.append(service)
+            pid = f", pid {service.process.pid}" if service.process else ""
+            for endpoint in service.endpoints:
+                print(f"  {service.name:8} {endpoint}  [{how}{pid}]", flush=True)
+    except BaseException:
+        down(started)
+        raise
+    return started
+
+
+def down(services: list[Service]) -> None:
+    for service in reversed(services):
+        stop(service)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=["up", "down", "run"])
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="for run: the command, after --")
+    args = parser.parse_args(argv)
+    services = default_services()
+    if args.action == "down":
+        down(services)
+        return 0
+    print("Local stack:", flush=True)
+    started = up(services)
+    if args.action == "up":
+        return 0
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("run needs a command after --")
+    # Ctrl-C goes to the whole foreground group: the command handles it, we wait and then clean up.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    child = None
+    try:
+        child = subprocess.Popen(command, cwd=ROOT)
+        return child.wait()
+    except KeyboardInterrupt:
+        if child is not None:
+            child.send_signal(signal.SIGINT)
+            try:
+                return child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        return 130
+    finally:
+        down(started)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

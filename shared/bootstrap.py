@@ -34,7 +34,7 @@ def build(config: Settings) -> App:
     cosmos = CosmosContainer(config, credential)
     blob_service = make_blob_service(config, credential)
     readiness = ReadinessService(
-        config.region, [CosmosProbe(cosmos, config.region), BlobProbe(blob_service)],
+        config.region, [CosmosProbe(cosmos, config.region), BlobProbe(blob_service, config.region)],
         timeout_s=config.health_check_timeout_s, cache_s=config.health_cache_s, drained=lambda: config.drained,
     )
     return App(config, cosmos, blob_service, make_queue_service(config, credential), readiness)

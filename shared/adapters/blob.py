@@ -9,9 +9,9 @@ from azure.storage.queue import QueueServiceClient
 from shared.config import Settings
 
 OPS_CONTAINER = "ops"
-# An operator drains a region by creating this blob in its storage account (and undrains by
-# deleting it): no redeploy, no restart, picked up within one readiness cache period.
-DRAIN_BLOB = "drain"
+# An operator drains a region by creating the blob `ops/drain/{region}` in its storage account
+# (and undrains by deleting it): no redeploy, no restart, seen within one readiness cache period.
+DRAIN_PREFIX = "drain/"
 
 
 def _client_options(settings: Settings) -> dict[str, object]:
@@ -39,8 +39,8 @@ class BlobProbe:
 
     name = "blob"
 
-    def __init__(self, service: BlobServiceClient):
-        self._drain = service.get_blob_client(OPS_CONTAINER, DRAIN_BLOB)
+    def __init__(self, service: BlobServiceClient, region: str):
+        self._drain = service.get_blob_client(OPS_CONTAINER, f"{DRAIN_PREFIX}{region}")
 
     def check(self) -> dict[str, object]:
         try:

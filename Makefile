@@ -1,0 +1,47 @@
+# The two commands: `make run` (stack + local host + app on :7071) and `make test` (every test).
+# Both install what is missing first: a Python venv from the pinned requirements, the pinned npm
+# emulators (with their patch), and local.settings.json from the emulator-only example.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 7071
+PYTEST_ARGS ?=
+
+.PHONY: install run test lint stack-up stack-down drain undrain clean
+
+install: $(VENV)/.installed node_modules/.installed local.settings.json
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json $(wildcard patches/*.patch)
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+local.settings.json: local.settings.example.json
+	test -f $@ || cp local.settings.example.json $@
+
+run: install
+	$(PY) tools/localstack.py run -- $(PY) -m tools.localhost --port $(PORT)
+
+test: install
+	$(PY) tools/localstack.py run -- $(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+stack-up: install
+	$(PY) tools/localstack.py up
+
+stack-down:
+	$(PY) tools/localstack.py down
+
+# The operator's drain switch for the local region (REGION from local.settings.json).
+drain undrain: install
+	$(PY) tools/drain.py $@
+
+clean: stack-down
+	rm -rf .localstack $(VENV) node_modules

@@ -1,0 +1,21 @@
+"""Shared fixtures. The integration ring needs the local stack: `make test` starts it around the
+run; a single-process pytest run starts it here (reusing emulators that already answer)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tools import localstack
+
+
+@pytest.fixture(scope="session")
+def stack():
+    """The emulators, up for the whole session; stopped at the end only if started here."""
+    services = localstack.default_services()
+    if os.environ.get("PYTEST_XDIST_WORKER") and not all(service.answers() for service in services):
+        pytest.fail("parallel runs need the stack up first: use `make test`, or `make stack-up` before pytest -n")
+    started = localstack.up(services)
+    yield
+    localstack.down(started)

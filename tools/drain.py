@@ -6,6 +6,7 @@ does the same with `az storage blob upload|delete --auth-mode login`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -28,16 +29,12 @@ def main(argv: list[str]) -> int:
     container = service.get_container_client("ops")
     blob = container.get_blob_client(f"drain/{region}")
     if argv[0] == "drain":
-        try:
+        with contextlib.suppress(ResourceExistsError):
             container.create_container()
-        except ResourceExistsError:
-            pass
         blob.upload_blob(b"drained by operator", overwrite=True)
     else:
-        try:
+        with contextlib.suppress(ResourceNotFoundError):
             blob.delete_blob()
-        except ResourceNotFoundError:
-            pass
     print(f"{region}: {argv[0]}ed (readiness follows within one cache period)")
     return 0
 

@@ -12,8 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from shared.ports import DependencyProbe
@@ -77,7 +76,7 @@ class ReadinessService:
         # One worker per probe plus room for probes still hanging from an earlier round.
         self._pool = ThreadPoolExecutor(max_workers=2 * len(self._probes) + 2, thread_name_prefix="readiness")
         self._refresh = threading.Lock()
-        self._pending: dict[str, Future[dict[str, object]]] = {}
+        self._pending: dict[str, Future[CheckResult]] = {}
         self._last: Readiness | None = None
 
     def check(self) -> Readiness:
@@ -101,27 +100,29 @@ class ReadinessService:
         result = CheckResult(ok=False, duration_ms=0, error="not checked yet")
         return Readiness(self._region, {p.name: result for p in self._probes}, self._drained(), self._clock())
 
+    def _timed(self, probe: DependencyProbe) -> CheckResult:
+        started = self._clock()
+        try:
+            facts = probe.check()
+        except Exception as error:  # noqa: BLE001 - any failure of a dependency means not ready
+            logger.warning("readiness check %s failed: %r", probe.name, error)
+            return CheckResult(ok=False, duration_ms=self._ms_since(started), error=_describe(error))
+        return CheckResult(ok=True, duration_ms=self._ms_since(started), facts=facts)
+
     def _run_checks(self) -> Readiness:
         started = self._clock()
-        futures: dict[str, Future[dict[str, object]]] = {}
+        futures: dict[str, Future[CheckResult]] = {}
         results: dict[str, CheckResult] = {}
         for probe in self._probes:
             still_running = self._pending.get(probe.name)
             if still_running is not None and not still_running.done():
                 results[probe.name] = CheckResult(ok=False, duration_ms=0, error="previous check still pending")
                 continue
-            futures[probe.name] = self._pending[probe.name] = self._pool.submit(probe.check)
-        deadline = started + self._timeout_s
+            futures[probe.name] = self._pending[probe.name] = self._pool.submit(self._timed, probe)
+        done, _ = wait(futures.values(), timeout=self._timeout_s)
         for name, future in futures.items():
-            try:
-                facts = future.result(timeout=max(0.0, deadline - self._clock()))
-                results[name] = CheckResult(ok=True, duration_ms=self._ms_since(started), facts=facts)
-            except FutureTimeout:
-                results[name] = CheckResult(ok=False, duration_ms=self._ms_since(started),
-                                            error=f"timed out after {self._timeout_s:g} s")
-            except Exception as error:  # noqa: BLE001 - any failure of a dependency means not ready
-                logger.warning("readiness check %s failed: %r", name, error)
-                results[name] = CheckResult(ok=False, duration_ms=self._ms_since(started), error=_describe(error))
+            results[name] = future.result() if future in done else CheckResult(
+                ok=False, duration_ms=self._ms_since(started), error=f"timed out after {self._timeout_s:g} s")
         drained = self._drained() or any(bool(r.facts.get("drained")) for r in results.values())
         readiness = Readiness(self._region, {p.name: results[p.name] for p in self._probes}, drained, self._clock())
         if not readiness.ready:

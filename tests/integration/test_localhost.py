@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import itertools
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -28,10 +30,8 @@ def hostapp_env(prefix: str, **overrides: str) -> dict[str, str]:
 
 def queue(name: str) -> QueueClient:
     client = QueueClient.from_connection_string(CONNECTION, name)
-    try:
+    with contextlib.suppress(Exception):
         client.create_queue()
-    except Exception:  # noqa: S110 - already there
-        pass
     return client
 
 
@@ -50,10 +50,8 @@ def drain(name: str) -> list[str]:
 
 def upload(container: str, name: str, data: bytes) -> None:
     client = BlobServiceClient.from_connection_string(CONNECTION).get_container_client(container)
-    try:
+    with contextlib.suppress(Exception):
         client.create_container()
-    except Exception:  # noqa: S110 - already there
-        pass
     client.upload_blob(name, data, overwrite=True)
 
 
@@ -162,7 +160,7 @@ def test_timer_fires_on_schedule(stack, tmp_path):
         wait_until(lambda: ticks.extend(drain(f"{prefix}-ticks")) or len(ticks) >= 3, 15, message="three ticks")
     fired = [datetime.fromisoformat(json.loads(t)["at"]) for t in ticks]
     assert all(not json.loads(t)["pastDue"] for t in ticks)
-    gaps = [(b - a).total_seconds() for a, b in zip(fired, fired[1:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(fired)]
     assert all(0.5 < gap < 2.5 for gap in gaps), gaps
 
 

@@ -7,7 +7,7 @@ def routes(*templates):
 
 def test_parameters_are_decoded_per_segment():
     table = routes(("mailboxes/{mailboxId}/messages/{messageId}", ["GET"]))
-    route, params = find_route(table, "/api/mailboxes/%2B15551234567/messages/m%2F1", "GET")
+    _route, params = find_route(table, "/api/mailboxes/%2B15551234567/messages/m%2F1", "GET")
     assert params == {"mailboxId": "+15551234567", "messageId": "m/1"}
 
 

@@ -1,0 +1,42 @@
+"""The emulators as the app meets them through the real SDKs, with the repo's patch applied."""
+
+from __future__ import annotations
+
+import pytest
+from azure.cosmos import CosmosClient, PartitionKey
+from azure.cosmos.exceptions import CosmosResourceNotFoundError
+
+from tests.support import random_name
+from tools import localstack
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def container(stack):
+    client = CosmosClient(localstack.cosmos_endpoint(), credential=localstack.COSMOS_KEY,
+                          enable_endpoint_discovery=False, connection_timeout=5)
+    database = client.create_database_if_not_exists(random_name("db"))
+    yield database.create_container_if_not_exists("items", partition_key=PartitionKey(path="/mailboxId"))
+    client.delete_database(database.id)
+
+
+def test_reading_a_missing_item_is_404_not_500(container):
+    with pytest.raises(CosmosResourceNotFoundError):
+        container.read_item("does-not-exist", partition_key="mbx")
+
+
+def test_reading_an_item_from_another_partition_is_404(container):
+    container.upsert_item({"id": "m1", "mailboxId": "mbx-a"})
+    assert container.read_item("m1", partition_key="mbx-a")["mailboxId"] == "mbx-a"
+    with pytest.raises(CosmosResourceNotFoundError):
+        container.read_item("m1", partition_key="mbx-b")
+
+
+def test_a_batch_lands_in_the_partition_it_names(container):
+    container.execute_item_batch([("create", ({"id": "b1", "mailboxId": "mbx-c"},)),
+                                  ("upsert", ({"id": "b2", "mailboxId": "mbx-c"},))], partition_key="mbx-c")
+    assert {item["id"] for item in container.query_items(
+        "SELECT * FROM c WHERE c.mailboxId = @m", parameters=[{"name": "@m", "value": "mbx-c"}],
+        partition_key="mbx-c")} == {"b1", "b2"}
+    assert container.read_item("b2", partition_key="mbx-c")["id"] == "b2"

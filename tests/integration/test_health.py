@@ -1,0 +1,114 @@
+"""Health probes of the product through the local host, against the real emulators."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+
+import httpx
+import pytest
+from azure.storage.blob import BlobServiceClient
+
+from tests.support import ROOT, HostProcess, free_port, product_env, random_name, wait_until
+from tools import localstack
+
+pytestmark = pytest.mark.integration
+
+
+def test_liveness_and_readiness_with_the_stack_up(stack, tmp_path):
+    region = random_name("r")
+    with HostProcess(product_env(region), tmp=tmp_path) as host:
+        live = httpx.get(f"{host.base_url}/api/health")
+        assert live.status_code == 200
+        assert live.json() == {"status": "ok", "region": region, "version": "0.1.0"}
+        ready = httpx.get(f"{host.base_url}/api/health/ready", timeout=5)
+        assert ready.status_code == 200, ready.text
+        body = ready.json()
+        assert body["status"] == "ready" and body["region"] == region
+        assert {name: check["status"] for name, check in body["checks"].items()} == {"cosmos": "ok", "blob": "ok"}
+
+
+def test_readiness_follows_a_paused_cosmos_emulator(stack, tmp_path):
+    """SIGSTOP the metadata store: 503 within one cache period, no request hangs; SIGCONT: 200."""
+    port = free_port()
+    cosmos = localstack.cosmos(port, name=f"cosmos-{port}")
+    localstack.start(cosmos)
+    cache_s, timeout_s = 2.0, 1.0
+    env = product_env(random_name("r"), COSMOS_ENDPOINT=localstack.cosmos_endpoint(port),
+                      HEALTH_CACHE_SECONDS=str(cache_s), HEALTH_CHECK_TIMEOUT_SECONDS=str(timeout_s),
+                      SDK_TIMEOUT_SECONDS="3")
+    try:
+        with HostProcess(env, tmp=tmp_path) as host:
+            url = f"{host.base_url}/api/health/ready"
+            wait_until(lambda: httpx.get(url, timeout=5).status_code == 200, 10, message="ready")
+            os.kill(cosmos.process.pid, signal.SIGSTOP)
+            paused_at = time.monotonic()
+            slowest = 0.0
+            while True:
+                started = time.monotonic()
+                response = httpx.get(url, timeout=10)
+                slowest = max(slowest, time.monotonic() - started)
+                if response.status_code == 503:
+                    break
+                assert time.monotonic() - paused_at < cache_s + timeout_s + 1, "still 200 after a cache period"
+                time.sleep(0.1)
+            assert time.monotonic() - paused_at <= cache_s + timeout_s + 1
+            body = response.json()
+            assert body["status"] == "unavailable"
+            assert body["type"] == "not-ready"
+            assert body["checks"]["cosmos"]["status"] == "failed"
+            assert body["checks"]["blob"]["status"] == "ok"
+            assert "cosmos" in body["detail"]
+            assert int(response.headers["Retry-After"]) >= 1
+            for _ in range(5):  # while paused, every answer still comes within the timeout
+                started = time.monotonic()
+                assert httpx.get(url, timeout=10).status_code == 503
+                slowest = max(slowest, time.monotonic() - started)
+                time.sleep(0.3)
+            assert slowest < timeout_s + 1.0, f"a readiness request took {slowest:.2f} s"
+            os.kill(cosmos.process.pid, signal.SIGCONT)
+            wait_until(lambda: httpx.get(url, timeout=5).status_code == 200, cache_s + 10, message="ready again")
+    finally:
+        localstack.stop(cosmos)
+
+
+def test_drain_switch_takes_the_region_out_and_back(stack, tmp_path):
+    region = random_name("r")
+    container = BlobServiceClient.from_connection_string(localstack.storage_connection_string()) \
+        .get_container_client("ops")
+    if not container.exists():
+        with contextlib.suppress(Exception):
+            container.create_container()
+    with HostProcess(product_env(region, HEALTH_CACHE_SECONDS="1"), tmp=tmp_path) as host:
+        url = f"{host.base_url}/api/health/ready"
+        assert httpx.get(url, timeout=5).status_code == 200
+        container.upload_blob(f"drain/{region}", b"maintenance", overwrite=True)
+        drained = wait_until(lambda: (r := httpx.get(url, timeout=5)).status_code == 503 and r, 5, message="drain")
+        assert drained.json()["drained"] is True
+        assert "drained" in drained.json()["detail"]
+        assert httpx.get(f"{host.base_url}/api/health").status_code == 200  # alive all the same
+        container.delete_blob(f"drain/{region}")
+        wait_until(lambda: httpx.get(url, timeout=5).status_code == 200, 5, message="undrain")
+
+
+@pytest.mark.parametrize("missing", ["REGION", "COSMOS_ENDPOINT"])
+def test_a_missing_setting_fails_start_up_naming_it(stack, tmp_path, missing):
+    env = {key: value for key, value in product_env(random_name("r")).items() if key != missing}
+    host = HostProcess(env, tmp=tmp_path)
+    clean = {key: value for key, value in os.environ.items() if key not in {"REGION", "COSMOS_ENDPOINT"}}
+    result = subprocess.run(host.command(), cwd=ROOT, env={**clean, "PYTHONPATH": str(ROOT), **env},
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode != 0
+    assert f"setting {missing} is missing" in result.stderr
+
+
+def test_malformed_setting_fails_start_up_naming_it(stack, tmp_path):
+    env = product_env(random_name("r"), HEALTH_CACHE_SECONDS="60")
+    host = HostProcess(env, tmp=tmp_path)
+    result = subprocess.run(host.command(), cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode != 0
+    assert "HEALTH_CACHE_SECONDS" in result.stderr

@@ -8,9 +8,9 @@ PY := $(VENV)/bin/python
 PORT ?= 7071
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint stack-up stack-down drain undrain clean
+.PHONY: install run test lint stack-up stack-down drain undrain clean settings
 
-install: $(VENV)/.installed node_modules/.installed local.settings.json
+install: $(VENV)/.installed node_modules/.installed settings
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,11 +21,14 @@ node_modules/.installed: package.json package-lock.json $(wildcard patches/*.pat
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-local.settings.json: local.settings.example.json
-	test -f $@ || cp local.settings.example.json $@
+settings:
+	$(PYTHON) tools/local_settings.py ensure
 
+# The platform key is `local-dev-key` unless VOICEMAIL_PLATFORM_KEY sets another; only its hash
+# reaches the app.
 run: install
-	$(PY) tools/localstack.py run -- $(PY) -m tools.localhost --port $(PORT)
+	PLATFORM_KEY_HASHES=$$($(PYTHON) tools/local_settings.py hash "$${VOICEMAIL_PLATFORM_KEY:-local-dev-key}") \
+	  $(PY) tools/localstack.py run -- $(PY) -m tools.localhost --port $(PORT)
 
 test: install
 	$(PY) tools/localstack.py run -- $(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)

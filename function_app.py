@@ -2,10 +2,14 @@
 
 import azure.functions as func
 
-from functions import health
+from functions import fallback, health, incoming, mailboxes, messages
 from shared.config import settings
 
 settings()  # fail fast: a missing or malformed setting stops start-up here, naming the setting
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(health.bp)
+app.register_functions(mailboxes.bp)
+app.register_functions(messages.bp)
+app.register_functions(incoming.bp)
+app.register_functions(fallback.bp)

@@ -1,15 +1,27 @@
-"""Helpers the HTTP blueprints share: JSON and problem+json responses."""
+"""What the HTTP blueprints share: the error boundary, request parsing, JSON and problem responses."""
 
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import TypeVar
 
 import azure.functions as func
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticError
 
+from shared.bootstrap import App, bootstrap
+from shared.domain.errors import DomainError, ValidationFailed
+from shared.domain.model import MAILBOX_ID, MESSAGE_ID, parse_time
+from shared.domain.principal import Principal
 from shared.domain.problems import Problem
 
+logger = logging.getLogger(__name__)
 JSON = "application/json"
 PROBLEM_JSON = "application/problem+json"
+Model = TypeVar("Model", bound=BaseModel)
 
 
 def json_response(body: object, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
@@ -17,9 +29,109 @@ def json_response(body: object, status: int = 200, headers: dict[str, str] | Non
                              headers={"Cache-Control": "no-store", **(headers or {})})
 
 
-def problem_response(problem: Problem) -> func.HttpResponse:
-    headers = {"Cache-Control": "no-store"}
+def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    extra = {"Cache-Control": "no-store", **(headers or {})}
     if problem.retry_after_s is not None:
-        headers["Retry-After"] = str(problem.retry_after_s)
+        extra["Retry-After"] = str(problem.retry_after_s)
+    if problem.status == 401:
+        extra["WWW-Authenticate"] = 'Bearer realm="voicemail"'
     return func.HttpResponse(json.dumps(problem.as_dict()), status_code=problem.status, mimetype=PROBLEM_JSON,
-                             headers=headers)
+                             headers=extra)
+
+
+INTERNAL = Problem("internal-error", "Internal error", 500, "the request failed; it is safe to retry")
+
+
+def endpoint(handler: Callable[[func.HttpRequest, App], func.HttpResponse]) -> Callable[..., func.HttpResponse]:
+    """The one error boundary: domain errors become their problem, anything else a bare 500."""
+
+    def run(req: func.HttpRequest) -> func.HttpResponse:
+        try:
+            return handler(req, bootstrap())
+        except DomainError as error:
+            return problem_response(error.problem())
+        except Exception:
+            logger.exception("%s %s failed", req.method, req.url)
+            return problem_response(INTERNAL)
+
+    run.__name__ = handler.__name__
+    run.__doc__ = handler.__doc__
+    return run
+
+
+def principal(req: func.HttpRequest, app: App) -> Principal:
+    return app.auth.authenticate(req.headers)
+
+
+def mailbox_id(req: func.HttpRequest) -> str:
+    value = req.route_params.get("mailboxId", "")
+    if not MAILBOX_ID.match(value):
+        raise ValidationFailed("mailboxId must match ^\\+?[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    return value
+
+
+def message_id(req: func.HttpRequest) -> str:
+    value = req.route_params.get("messageId", "")
+    if not MESSAGE_ID.match(value):
+        raise ValidationFailed("messageId is not a message id")
+    return value
+
+
+def body(req: func.HttpRequest, model: type[Model]) -> Model:
+    """The JSON body as model; unknown fields, wrong types and bad values are 400 validation-failed."""
+    raw = req.get_body()
+    if not raw:
+        raise ValidationFailed("a JSON body is required")
+    try:
+        return model.model_validate_json(raw)
+    except PydanticError as error:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
+                             for e in error.errors(include_url=False, include_input=False))
+        raise ValidationFailed(problems[:500]) from None
+
+
+def flag(req: func.HttpRequest, name: str) -> bool | None:
+    value = req.params.get(name)
+    if value is None or value == "":
+        return None
+    if value.lower() in ("true", "1"):
+        return True
+    if value.lower() in ("false", "0"):
+        return False
+    raise ValidationFailed(f"{name} must be true or false")
+
+
+def timestamp(req: func.HttpRequest, name: str) -> datetime | None:
+    value = req.params.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        parsed = parse_time(value)
+    except ValueError:
+        raise ValidationFailed(f"{name} must be an RFC 3339 time such as 2026-11-27T08:00:00Z") from None
+    if parsed is None or datetime.fromisoformat(value.replace("Z", "+00:00")).tzinfo is None:
+        raise ValidationFailed(f"{name} must carry a time zone (Z or an offset)")
+    return parsed
+
+
+def choice(req: func.HttpRequest, name: str, allowed: tuple[str, ...], default: str | None = None) -> str | None:
+    value = req.params.get(name)
+    if value is None or value == "":
+        return default
+    if value not in allowed:
+        raise ValidationFailed(f"{name} must be one of {', '.join(allowed)}")
+    return value
+
+
+def integer(req: func.HttpRequest, name: str, default: int, low: int, high: int) -> int:
+    value = req.params.get(name)
+    if value is None or value == "":
+        return default
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise ValidationFailed(f"{name} must be a whole number from {low} to {high}")
+    return int(value)
+
+
+def if_match(req: func.HttpRequest) -> str | None:
+    value = req.headers.get("if-match")
+    return None if value is None or value.strip() == "*" else value.strip()

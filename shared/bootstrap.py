@@ -5,19 +5,29 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from shared.adapters.blob import BlobProbe, make_blob_service, make_queue_service
-from shared.adapters.cosmos import CosmosContainer, CosmosProbe
+from azure.storage.blob import BlobServiceClient
+from azure.storage.queue import QueueServiceClient
+
+from shared.adapters.blob import BlobAudioStore, BlobProbe, QueueEvents, make_blob_service, make_queue_service
+from shared.adapters.cosmos import CosmosContainer, CosmosProbe, CosmosStore
 from shared.config import Settings, settings
+from shared.services.auth import Authenticator
 from shared.services.health import ReadinessService
+from shared.services.mailboxes import MailboxService
+from shared.services.messages import MessageService
+from shared.services.mwi import Mwi
 
 
 @dataclass(frozen=True)
 class App:
     settings: Settings
     cosmos: CosmosContainer
-    blob_service: object  # azure.storage.blob.BlobServiceClient
-    queue_service: object  # azure.storage.queue.QueueServiceClient
+    blob_service: BlobServiceClient
+    queue_service: QueueServiceClient
     readiness: ReadinessService
+    auth: Authenticator
+    mailboxes: MailboxService
+    messages: MessageService
 
 
 def _credential(config: Settings) -> object | None:
@@ -33,11 +43,17 @@ def build(config: Settings) -> App:
     credential = _credential(config)
     cosmos = CosmosContainer(config, credential)
     blob_service = make_blob_service(config, credential)
+    queue_service = make_queue_service(config, credential)
     readiness = ReadinessService(
         config.region, [CosmosProbe(cosmos, config.region), BlobProbe(blob_service, config.region)],
         timeout_s=config.health_check_timeout_s, cache_s=config.health_cache_s, drained=lambda: config.drained,
     )
-    return App(config, cosmos, blob_service, make_queue_service(config, credential), readiness)
+    store = CosmosStore(cosmos, timeout_s=config.sdk_timeout_s)
+    auth = Authenticator(config.platform_key_hashes, config.token_signing_keys, config.token_ttl_s)
+    mwi = Mwi(store, QueueEvents(queue_service))
+    mailboxes = MailboxService(store, mwi, auth)
+    messages = MessageService(store, BlobAudioStore(blob_service), mailboxes, mwi, config.region)
+    return App(config, cosmos, blob_service, queue_service, readiness, auth, mailboxes, messages)
 
 
 _lock = threading.Lock()

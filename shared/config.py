@@ -7,6 +7,7 @@ instead of failing on the first request.
 
 from __future__ import annotations
 
+import base64
 import functools
 import os
 import re
@@ -16,6 +17,7 @@ from urllib.parse import urlparse
 
 _REGION = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
 
@@ -53,6 +55,9 @@ class Settings:
     health_cache_s: float
     drained: bool
     sdk_timeout_s: float
+    platform_key_hashes: tuple[str, ...]  # SHA-256 (hex) of each accepted x-api-key
+    token_signing_keys: tuple[bytes, ...]  # the current key first; then the previous one, if rotating
+    token_ttl_s: int
 
     @property
     def is_emulated(self) -> bool:
@@ -133,6 +138,26 @@ def _storage(read: _Reader) -> StorageSettings:
     )
 
 
+def _key_hashes(read: _Reader) -> tuple[str, ...]:
+    hashes = tuple(h.strip().lower() for h in read.required("PLATFORM_KEY_HASHES").split(",") if h.strip())
+    if not hashes or any(not _SHA256.match(h) for h in hashes):
+        raise ConfigError("setting PLATFORM_KEY_HASHES is malformed: comma-separated SHA-256 hex digests expected")
+    return hashes
+
+
+def _signing_key(read: _Reader, name: str, required: bool) -> bytes | None:
+    value = read.required(name) if required else read.raw(name)
+    if value is None:
+        return None
+    try:
+        key = base64.b64decode(value, validate=True)
+    except ValueError:
+        raise ConfigError(f"setting {name} is malformed: not base64") from None
+    if len(key) < 32:
+        raise ConfigError(f"setting {name} is malformed: at least 32 bytes of key are needed")
+    return key
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting from env (default: the process environment)."""
     read = _Reader(os.environ if env is None else env)
@@ -156,6 +181,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         health_cache_s=read.number("HEALTH_CACHE_SECONDS", 5.0, 0.0, 10.0),
         drained=read.flag("DRAIN"),
         sdk_timeout_s=read.number("SDK_TIMEOUT_SECONDS", 10.0, 1.0, 120.0),
+        platform_key_hashes=_key_hashes(read),
+        token_signing_keys=tuple(k for k in (_signing_key(read, "TOKEN_SIGNING_KEY", True),
+                                             _signing_key(read, "TOKEN_SIGNING_KEY_PREVIOUS", False)) if k),
+        token_ttl_s=int(read.number("TOKEN_TTL_SECONDS", 900, 60, 900)),
     )
 
 

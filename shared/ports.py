@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Protocol
+
+from shared.domain.model import ListQuery, Mailbox, Message
+
+
+class AlreadyExists(Exception):
+    """A create met an existing document with the same id."""
 
 
 class DependencyProbe(Protocol):
@@ -13,3 +20,69 @@ class DependencyProbe(Protocol):
     def check(self) -> dict[str, object]:
         """Exercise the dependency once; raise on failure. Returns extra facts (e.g. drained)."""
         ...
+
+
+class MailboxRepository(Protocol):
+    def get_mailbox(self, mailbox_id: str) -> Mailbox | None: ...
+
+    def create_mailbox(self, mailbox: Mailbox) -> Mailbox:
+        """Raises AlreadyExists."""
+        ...
+
+    def replace_mailbox(self, mailbox: Mailbox) -> Mailbox:
+        """Only if mailbox.etag is still current; raises EtagMismatch."""
+        ...
+
+
+class MessageRepository(Protocol):
+    def get_message(self, mailbox_id: str, message_id: str) -> Message | None: ...
+
+    def create_message(self, message: Message) -> Message:
+        """Raises AlreadyExists."""
+        ...
+
+    def replace_message(self, message: Message) -> Message:
+        """Only if message.etag is still current; raises EtagMismatch."""
+        ...
+
+    def delete_message(self, mailbox_id: str, message_id: str) -> None:
+        """Idempotent: a missing message is already deleted."""
+        ...
+
+    def list_messages(self, mailbox_id: str, query: ListQuery) -> list[Message]:
+        """Up to query.limit + 1 messages in sort-key order, so the caller knows if more follow."""
+        ...
+
+    def all_messages(self, mailbox_id: str) -> list[Message]:
+        """Every message of the mailbox (for its counts): one single-partition query."""
+        ...
+
+
+class AudioStore(Protocol):
+    def put(self, path: str, data: bytes, content_type: str, metadata: dict[str, str]) -> None: ...
+
+    def size(self, path: str) -> int | None:
+        """Bytes at path, or None when there is no blob."""
+        ...
+
+    def read(self, path: str, offset: int = 0, length: int | None = None) -> bytes: ...
+
+    def delete(self, path: str) -> None:
+        """Idempotent."""
+        ...
+
+    def copy(self, source: str, target: str) -> None:
+        """Server-side copy within the region's account; returns when the copy is complete."""
+        ...
+
+    def read_url(self, path: str, ttl: timedelta) -> str:
+        """A read-only link to that one blob."""
+        ...
+
+    def upload_url(self, path: str, ttl: timedelta) -> str:
+        """A create/write-only link to that one blob."""
+        ...
+
+
+class EventPublisher(Protocol):
+    def publish_mwi(self, event: dict[str, object]) -> None: ...

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -30,10 +33,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+PLATFORM_KEY = "test-platform-key"
+SIGNING_KEY = base64.b64encode(secrets.token_bytes(32)).decode()
+
+
 def product_env(region: str, **overrides: str) -> dict[str, str]:
     """The settings of one local region of the product, against the shared emulators."""
     return {
         "REGION": region,
+        "PLATFORM_KEY_HASHES": hashlib.sha256(PLATFORM_KEY.encode()).hexdigest(),
+        "TOKEN_SIGNING_KEY": SIGNING_KEY,
         "AzureWebJobsStorage": localstack.storage_connection_string(),
         "COSMOS_ENDPOINT": localstack.cosmos_endpoint(),
         "COSMOS_KEY": localstack.COSMOS_KEY,

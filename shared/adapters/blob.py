@@ -1,17 +1,27 @@
-"""Blob and queue storage: clients built once per process, and the blob store's readiness probe."""
+"""Blob and queue storage: clients built once per process, the audio store, MWI events, readiness."""
 
 from __future__ import annotations
 
-from azure.core.exceptions import ResourceNotFoundError
-from azure.storage.blob import BlobServiceClient
-from azure.storage.queue import QueueServiceClient
+import contextlib
+import json
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import BlobSasPermissions, BlobServiceClient, ContentSettings, generate_blob_sas
+from azure.storage.queue import QueueServiceClient, TextBase64EncodePolicy
+
+from shared.adapters.errors import translated
 from shared.config import Settings
+from shared.domain.errors import AudioNotFound, Unavailable
 
 OPS_CONTAINER = "ops"
 # An operator drains a region by creating the blob `ops/drain/{region}` in its storage account
 # (and undrains by deleting it): no redeploy, no restart, seen within one readiness cache period.
 DRAIN_PREFIX = "drain/"
+MWI_QUEUE = "mwi-events"
 
 
 def _client_options(settings: Settings) -> dict[str, object]:
@@ -29,9 +39,129 @@ def make_blob_service(settings: Settings, credential: object | None) -> BlobServ
 
 def make_queue_service(settings: Settings, credential: object | None) -> QueueServiceClient:
     storage = settings.storage
+    # Base64, as the Functions queue extension reads and writes messages.
+    options = {**_client_options(settings), "message_encode_policy": TextBase64EncodePolicy()}
     if storage.connection_string:
-        return QueueServiceClient.from_connection_string(storage.connection_string, **_client_options(settings))
-    return QueueServiceClient(storage.queue_uri, credential=credential, **_client_options(settings))
+        return QueueServiceClient.from_connection_string(storage.connection_string, **options)
+    return QueueServiceClient(storage.queue_uri, credential=credential, **options)
+
+
+def _split(path: str) -> tuple[str, str]:
+    container, _, name = path.partition("/")
+    return container, name
+
+
+class BlobAudioStore:
+    """Audio in the region's storage account, addressed as `container/blob`."""
+
+    def __init__(self, service: BlobServiceClient):
+        self._service = service
+        self._lock = threading.Lock()
+        self._containers_made: set[str] = set()
+        self._delegation: tuple[Any, datetime] | None = None
+
+    def _blob(self, path: str) -> Any:
+        container, name = _split(path)
+        return self._service.get_blob_client(container, name)
+
+    def _ensure_container(self, container: str) -> None:
+        if container in self._containers_made:
+            return
+        with contextlib.suppress(ResourceExistsError):
+            self._service.get_container_client(container).create_container()
+        self._containers_made.add(container)
+
+    def put(self, path: str, data: bytes, content_type: str, metadata: dict[str, str]) -> None:
+        with translated("storing audio"):
+            try:
+                self._blob(path).upload_blob(data, overwrite=True, metadata=metadata,
+                                             content_settings=ContentSettings(content_type=content_type))
+            except ResourceNotFoundError:  # the container is made on first use
+                self._ensure_container(_split(path)[0])
+                self._blob(path).upload_blob(data, overwrite=True, metadata=metadata,
+                                             content_settings=ContentSettings(content_type=content_type))
+
+    def size(self, path: str) -> int | None:
+        with translated("reading audio properties"):
+            try:
+                return self._blob(path).get_blob_properties().size
+            except ResourceNotFoundError:
+                return None
+
+    def read(self, path: str, offset: int = 0, length: int | None = None) -> bytes:
+        with translated("reading audio"):
+            try:
+                return self._blob(path).download_blob(offset=offset, length=length).readall()
+            except ResourceNotFoundError:
+                raise AudioNotFound("the audio of this message is not in this region") from None
+
+    def delete(self, path: str) -> None:
+        with translated("deleting audio"), contextlib.suppress(ResourceNotFoundError):
+            self._blob(path).delete_blob()
+
+    def copy(self, source: str, target: str, timeout_s: float = 30.0) -> None:
+        with translated("copying audio"):
+            self._ensure_container(_split(target)[0])
+            source_url = self.read_url(source, timedelta(minutes=15))
+            target_blob = self._blob(target)
+            copy = target_blob.start_copy_from_url(source_url)
+            deadline = time.monotonic() + timeout_s
+            status = copy.get("copy_status")
+            while status == "pending":
+                if time.monotonic() > deadline:
+                    raise Unavailable("copying audio took too long")
+                time.sleep(0.1)
+                status = target_blob.get_blob_properties().copy.status
+            if status != "success":
+                raise Unavailable(f"copying audio ended {status}")
+
+    def _sas(self, path: str, permission: BlobSasPermissions, ttl: timedelta) -> str:
+        container, name = _split(path)
+        now = datetime.now(UTC)
+        start, expiry = now - timedelta(minutes=5), now + ttl  # a little slack for clock skew
+        credential = self._service.credential
+        account_key = getattr(credential, "account_key", None)
+        if account_key:
+            sas = generate_blob_sas(self._service.account_name, container, name, account_key=account_key,
+                                    permission=permission, start=start, expiry=expiry, protocol=None)
+        else:  # identity: a user delegation key, fetched once and reused for hours
+            sas = generate_blob_sas(self._service.account_name, container, name,
+                                    user_delegation_key=self._delegation_key(now), permission=permission,
+                                    start=start, expiry=expiry, protocol="https")
+        return f"{self._blob(path).url}?{sas}"
+
+    def _delegation_key(self, now: datetime) -> Any:
+        with self._lock:
+            if self._delegation is None or self._delegation[1] - now < timedelta(hours=1):
+                expiry = now + timedelta(hours=12)
+                with translated("getting a user delegation key"):
+                    key = self._service.get_user_delegation_key(now - timedelta(minutes=5), expiry)
+                self._delegation = (key, expiry)
+            return self._delegation[0]
+
+    def read_url(self, path: str, ttl: timedelta) -> str:
+        return self._sas(path, BlobSasPermissions(read=True), ttl)
+
+    def upload_url(self, path: str, ttl: timedelta) -> str:
+        self._ensure_container(_split(path)[0])
+        return self._sas(path, BlobSasPermissions(create=True, write=True), ttl)
+
+
+class QueueEvents:
+    """MWI events on the region's `mwi-events` queue (base64 JSON, as Functions queue triggers read)."""
+
+    def __init__(self, service: QueueServiceClient):
+        self._queue = service.get_queue_client(MWI_QUEUE)
+
+    def publish_mwi(self, event: dict[str, object]) -> None:
+        body = json.dumps(event, separators=(",", ":"))
+        with translated("publishing an MWI event"):
+            try:
+                self._queue.send_message(body)
+            except ResourceNotFoundError:
+                with contextlib.suppress(ResourceExistsError):
+                    self._queue.create_queue()
+                self._queue.send_message(body)
 
 
 class BlobProbe:

@@ -1,16 +1,27 @@
-"""Cosmos DB: the client (built once per process) and the readiness probe of the metadata store."""
+"""Cosmos DB: the client (built once per process), the repositories, and the readiness probe.
+
+Everything of one mailbox shares the logical partition `/mailboxId`: the mailbox document (id
+`mailbox`) and its messages (id = message id). Every query here names the partition.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from datetime import UTC, datetime
+from typing import Any
 
+from azure.core import MatchConditions
 from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
+from azure.cosmos.exceptions import CosmosResourceNotFoundError
 
+from shared.adapters.errors import translated
 from shared.config import Settings
+from shared.domain.model import ListQuery, Mailbox, MailboxSettings, Message, iso, parse_time
 
 # Partition of operational documents; `_` cannot start a mailbox id, so it never meets one.
 OPS_PARTITION = "_ops"
+MAILBOX_DOC_ID = "mailbox"
 
 
 def make_cosmos_client(settings: Settings, credential: object | None) -> CosmosClient:
@@ -43,16 +54,19 @@ class CosmosContainer:
     def get(self) -> ContainerProxy:
         with self._lock:
             if self._container is None:
-                client = make_cosmos_client(self._settings, self._credential)
-                if self._settings.is_emulated:
-                    # In Azure the Bicep creates these; the emulator keeps nothing across restarts.
-                    database = client.create_database_if_not_exists(self._settings.cosmos_database)
-                    self._container = database.create_container_if_not_exists(
-                        self._settings.cosmos_container, partition_key=PartitionKey(path="/mailboxId"))
-                else:
-                    self._container = client.get_database_client(self._settings.cosmos_database) \
-                        .get_container_client(self._settings.cosmos_container)
+                with translated("connecting to Cosmos DB"):
+                    self._container = self._connect()
             return self._container
+
+    def _connect(self) -> ContainerProxy:
+        client = make_cosmos_client(self._settings, self._credential)
+        if not self._settings.is_emulated:
+            return client.get_database_client(self._settings.cosmos_database) \
+                .get_container_client(self._settings.cosmos_container)
+        # In Azure the Bicep creates these; the emulator keeps nothing across restarts.
+        database = client.create_database_if_not_exists(self._settings.cosmos_database)
+        return database.create_container_if_not_exists(
+            self._settings.cosmos_container, partition_key=PartitionKey(path="/mailboxId"))
 
 
 class CosmosProbe:
@@ -70,3 +84,143 @@ class CosmosProbe:
         container.upsert_item({"id": self._id, "mailboxId": OPS_PARTITION, "kind": "readiness", "at": at, "ttl": 300})
         container.read_item(self._id, partition_key=OPS_PARTITION)
         return {}
+
+
+def mailbox_to_doc(mailbox: Mailbox) -> dict[str, Any]:
+    return {
+        "id": MAILBOX_DOC_ID, "mailboxId": mailbox.id, "type": "mailbox", "displayName": mailbox.display_name,
+        "settings": mailbox.settings.model_dump(), "pinHash": mailbox.pin_hash, "pinFailures": mailbox.pin_failures,
+        "lockedUntil": iso(mailbox.locked_until), "status": mailbox.status, "greeting": mailbox.greeting,
+        "createdAt": iso(mailbox.created_at), "updatedAt": iso(mailbox.updated_at),
+    }
+
+
+def mailbox_from_doc(doc: dict[str, Any]) -> Mailbox:
+    return Mailbox(
+        id=doc["mailboxId"], display_name=doc["displayName"], settings=MailboxSettings(**doc["settings"]),
+        pin_hash=doc.get("pinHash"), pin_failures=doc.get("pinFailures", 0),
+        locked_until=parse_time(doc.get("lockedUntil")), status=doc.get("status", "active"),
+        greeting=doc.get("greeting", "personal"), created_at=parse_time(doc["createdAt"]),
+        updated_at=parse_time(doc["updatedAt"]), etag=doc.get("_etag"),
+    )
+
+
+def message_to_doc(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.id, "mailboxId": message.mailbox_id, "type": "message", "folder": message.folder,
+        "heard": message.heard, "urgent": message.urgent,
+        "from": {"number": message.from_number, "name": message.from_name},
+        "receivedAt": iso(message.received_at), "sortKey": message.sort_key, "durationMs": message.duration_ms,
+        "status": message.status, "error": message.error, "formats": list(message.formats),
+        "depositRegion": message.deposit_region, "expiresAt": iso(message.expires_at),
+        "trashedAt": iso(message.trashed_at), "blobs": message.blobs, "contentType": message.content_type,
+        "sizeBytes": message.size_bytes, "requestHash": message.request_hash,
+        "uploadPending": message.upload_pending, "replicaRegions": list(message.replica_regions),
+    }
+
+
+def message_from_doc(doc: dict[str, Any]) -> Message:
+    sender = doc.get("from") or {}
+    return Message(
+        id=doc["id"], mailbox_id=doc["mailboxId"], received_at=parse_time(doc["receivedAt"]),
+        deposit_region=doc["depositRegion"], folder=doc["folder"], heard=doc["heard"], urgent=doc["urgent"],
+        from_number=sender.get("number"), from_name=sender.get("name"), duration_ms=doc.get("durationMs"),
+        status=doc["status"], error=doc.get("error"), formats=tuple(doc.get("formats", ())),
+        expires_at=parse_time(doc.get("expiresAt")), trashed_at=parse_time(doc.get("trashedAt")),
+        blobs=dict(doc.get("blobs", {})), content_type=doc.get("contentType", "application/octet-stream"),
+        size_bytes=doc.get("sizeBytes"), request_hash=doc.get("requestHash", ""),
+        upload_pending=doc.get("uploadPending", False), replica_regions=tuple(doc.get("replicaRegions", ())),
+        etag=doc.get("_etag"),
+    )
+
+
+class CosmosStore:
+    """Mailbox and message repositories over the one container."""
+
+    def __init__(self, container: CosmosContainer, timeout_s: float):
+        self._container = container
+        self._timeout_s = timeout_s  # a bound on each whole operation, retries included
+
+    @property
+    def _c(self) -> ContainerProxy:
+        return self._container.get()
+
+    def _read(self, mailbox_id: str, doc_id: str, what: str) -> dict[str, Any] | None:
+        with translated(what):
+            try:
+                return self._c.read_item(doc_id, partition_key=mailbox_id, timeout=self._timeout_s)
+            except CosmosResourceNotFoundError:
+                return None
+
+    def _create(self, doc: dict[str, Any], what: str) -> dict[str, Any]:
+        with translated(what):
+            return self._c.create_item(doc, timeout=self._timeout_s)
+
+    def _replace(self, doc: dict[str, Any], etag: str | None, what: str) -> dict[str, Any]:
+        with translated(what):
+            return self._c.replace_item(doc["id"], doc, etag=etag, match_condition=MatchConditions.IfNotModified,
+                                        timeout=self._timeout_s)
+
+    def _query(self, mailbox_id: str, sql: str, parameters: list[dict[str, Any]], what: str) -> list[dict[str, Any]]:
+        with translated(what):
+            return list(self._c.query_items(sql, parameters=parameters, partition_key=mailbox_id,
+                                            timeout=self._timeout_s))
+
+    def get_mailbox(self, mailbox_id: str) -> Mailbox | None:
+        doc = self._read(mailbox_id, MAILBOX_DOC_ID, "reading a mailbox")
+        return mailbox_from_doc(doc) if doc else None
+
+    def create_mailbox(self, mailbox: Mailbox) -> Mailbox:
+        return mailbox_from_doc(self._create(mailbox_to_doc(mailbox), "creating a mailbox"))
+
+    def replace_mailbox(self, mailbox: Mailbox) -> Mailbox:
+        return mailbox_from_doc(self._replace(mailbox_to_doc(mailbox), mailbox.etag, "updating a mailbox"))
+
+    def get_message(self, mailbox_id: str, message_id: str) -> Message | None:
+        if message_id == MAILBOX_DOC_ID:
+            return None
+        doc = self._read(mailbox_id, message_id, "reading a message")
+        return message_from_doc(doc) if doc and doc.get("type") == "message" else None
+
+    def create_message(self, message: Message) -> Message:
+        return message_from_doc(self._create(message_to_doc(message), "storing a message"))
+
+    def replace_message(self, message: Message) -> Message:
+        return message_from_doc(self._replace(message_to_doc(message), message.etag, "updating a message"))
+
+    def delete_message(self, mailbox_id: str, message_id: str) -> None:
+        with translated("deleting a message"), contextlib.suppress(CosmosResourceNotFoundError):
+            self._c.delete_item(message_id, partition_key=mailbox_id, timeout=self._timeout_s)
+
+    def list_messages(self, mailbox_id: str, query: ListQuery) -> list[Message]:
+        where = ["c.mailboxId = @m", "c.type = 'message'", "c.uploadPending = false"]
+        parameters: list[dict[str, Any]] = [{"name": "@m", "value": mailbox_id}]
+
+        def condition(clause: str, name: str, value: Any) -> None:
+            where.append(clause)
+            parameters.append({"name": name, "value": value})
+
+        if query.folder is None:
+            where.append("c.folder != 'trash'")
+        else:
+            condition("c.folder = @folder", "@folder", query.folder)
+        if query.heard is not None:
+            condition("c.heard = @heard", "@heard", query.heard)
+        if query.urgent is not None:
+            condition("c.urgent = @urgent", "@urgent", query.urgent)
+        if query.since is not None:
+            condition("c.receivedAt >= @since", "@since", iso(query.since))
+        if query.until is not None:
+            condition("c.receivedAt < @until", "@until", iso(query.until))
+        if query.after_key is not None:
+            condition(f"c.sortKey {'<' if query.descending else '>'} @after", "@after", query.after_key)
+        order = "DESC" if query.descending else "ASC"
+        # Only fixed clauses are joined here; every value travels as a parameter.
+        clauses = " AND ".join(where)
+        sql = f"SELECT TOP {int(query.limit) + 1} * FROM c WHERE {clauses} ORDER BY c.sortKey {order}"  # noqa: S608
+        return [message_from_doc(doc) for doc in self._query(mailbox_id, sql, parameters, "listing messages")]
+
+    def all_messages(self, mailbox_id: str) -> list[Message]:
+        sql = "SELECT * FROM c WHERE c.mailboxId = @m AND c.type = 'message'"
+        docs = self._query(mailbox_id, sql, [{"name": "@m", "value": mailbox_id}], "counting messages")
+        return [message_from_doc(doc) for doc in docs]

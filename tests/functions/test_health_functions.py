@@ -18,6 +18,8 @@ ENV = {
     "COSMOS_KEY": "k",
     "AzureWebJobsStorage": "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;",
     "HEALTH_CACHE_SECONDS": "3",
+    "PLATFORM_KEY_HASHES": "a" * 64,
+    "TOKEN_SIGNING_KEY": "A" * 44,
 }
 
 

@@ -7,6 +7,8 @@ EMULATOR = {
     "COSMOS_ENDPOINT": "http://127.0.0.1:8081/",
     "COSMOS_KEY": "emulator-key",
     "AzureWebJobsStorage": "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;",
+    "PLATFORM_KEY_HASHES": "a" * 64,
+    "TOKEN_SIGNING_KEY": "A" * 44,
 }
 
 
@@ -19,7 +21,8 @@ def test_emulator_settings_load_with_defaults():
     assert settings.health_cache_s <= 10
 
 
-@pytest.mark.parametrize("missing", ["REGION", "COSMOS_ENDPOINT", "AzureWebJobsStorage"])
+@pytest.mark.parametrize("missing", ["REGION", "COSMOS_ENDPOINT", "AzureWebJobsStorage", "PLATFORM_KEY_HASHES",
+                                     "TOKEN_SIGNING_KEY"])
 def test_a_missing_setting_is_named(missing):
     env = {key: value for key, value in EMULATOR.items() if key != missing}
     with pytest.raises(ConfigError, match=missing):
@@ -35,6 +38,10 @@ def test_a_missing_setting_is_named(missing):
     ("DRAIN", "maybe"),
     ("AzureWebJobsStorage", "hello"),
     ("REGIONS", "westeurope,North Europe"),
+    ("PLATFORM_KEY_HASHES", "local-dev-key"),
+    ("TOKEN_SIGNING_KEY", "c2hvcnQ="),
+    ("TOKEN_SIGNING_KEY", "not base64!"),
+    ("TOKEN_TTL_SECONDS", "3600"),
 ])
 def test_a_malformed_setting_is_named(name, value):
     with pytest.raises(ConfigError, match=name):
@@ -50,6 +57,8 @@ def test_identity_settings_in_azure_put_the_own_region_first():
         "AzureWebJobsStorage__queueServiceUri": "https://st.queue.core.windows.net",
         "AzureWebJobsStorage__tableServiceUri": "https://st.table.core.windows.net",
         "AZURE_CLIENT_ID": "00000000-0000-0000-0000-000000000001",
+        "PLATFORM_KEY_HASHES": "a" * 64,
+        "TOKEN_SIGNING_KEY": "A" * 44,
     })
     assert not settings.is_emulated
     assert settings.storage.uses_identity

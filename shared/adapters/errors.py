@@ -1,0 +1,54 @@
+"""Translate SDK failures into the domain's: transient ones become Unavailable (503 + Retry-After)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+
+from shared.domain.errors import EtagMismatch, Unavailable
+from shared.ports import AlreadyExists
+
+logger = logging.getLogger(__name__)
+_TRANSIENT = {408, 429, 449, 500, 502, 503, 504}
+
+
+@contextlib.contextmanager
+def translated(what: str) -> Iterator[None]:
+    """Inside: SDK calls. Out: AlreadyExists, EtagMismatch, Unavailable, or the SDK error itself."""
+    try:
+        yield
+    except ResourceExistsError as error:
+        if getattr(error, "status_code", None) == 412:
+            raise EtagMismatch("the resource changed since it was read") from error
+        raise AlreadyExists(what) from error
+    except ResourceModifiedError as error:
+        raise EtagMismatch("the resource changed since it was read") from error
+    except ResourceNotFoundError:
+        raise
+    except (ServiceRequestError, ServiceResponseError, TimeoutError, ConnectionError) as error:
+        logger.warning("%s: dependency unreachable: %r", what, error)
+        raise Unavailable(f"{what}: a dependency did not answer") from error
+    except HttpResponseError as error:
+        status = error.status_code
+        if status == 412:
+            raise EtagMismatch("the resource changed since it was read") from error
+        if status == 409:
+            raise AlreadyExists(what) from error
+        if status in _TRANSIENT:
+            logger.warning("%s: dependency answered %s", what, status)
+            raise Unavailable(f"{what}: a dependency is unavailable") from error
+        raise
+    except AzureError as error:
+        logger.warning("%s: dependency failed: %r", what, error)
+        raise Unavailable(f"{what}: a dependency failed") from error

@@ -1,0 +1,65 @@
+"""Request bodies as typed commands: unknown fields are rejected, every field is bounded."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.domain.model import Folder, GreetingChoice, MailboxSettings
+
+PIN = r"^[0-9]{4,12}$"
+PHONE = r"^\+?[0-9A-Za-z*#.()\- ]{1,32}$"
+CONTENT_TYPE = r"^[a-z]+/[a-z0-9.+-]+$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class PutMailbox(Strict):
+    displayName: str = Field(min_length=1, max_length=100)
+    pin: str | None = Field(None, pattern=PIN)
+    settings: MailboxSettings | None = None
+
+
+class PatchMailboxSettings(Strict):
+    maxMessages: int | None = Field(None, ge=1, le=10_000)
+    maxMessageSeconds: int | None = Field(None, ge=1, le=3_600)
+    minMessageSeconds: int | None = Field(None, ge=0, le=60)
+    retentionDays: int | None = Field(None, ge=0, le=3_650)
+    trashRetentionDays: int | None = Field(None, ge=0, le=365)
+    language: str | None = Field(None, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+class PatchMailbox(Strict):
+    displayName: str | None = Field(None, min_length=1, max_length=100)
+    greeting: GreetingChoice | None = None
+    settings: PatchMailboxSettings | None = None
+
+
+class CreateSession(Strict):
+    pin: str = Field(min_length=1, max_length=64)
+
+
+class ChangePin(Strict):
+    currentPin: str | None = Field(None, min_length=1, max_length=64)
+    newPin: str = Field(pattern=PIN)
+
+
+class RequestUpload(Strict):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: str | None = Field(None, alias="from", pattern=PHONE)
+    fromName: str | None = Field(None, max_length=100)
+    urgent: bool = False
+    contentType: str = Field(pattern=CONTENT_TYPE, max_length=100)
+    sizeBytes: int = Field(ge=1, le=20 * 1024 * 1024)
+
+
+class PatchMessage(Strict):
+    heard: bool | None = None
+    folder: Folder | None = None
+    urgent: bool | None = None
+
+
+class ForwardMessage(Strict):
+    to: str = Field(pattern=r"^\+?[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

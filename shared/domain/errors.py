@@ -1,0 +1,57 @@
+"""Domain errors: each names its stable problem `type` slug and HTTP status, in one place."""
+
+from __future__ import annotations
+
+from shared.domain.problems import Problem
+
+
+class DomainError(Exception):
+    type = "internal-error"
+    title = "Internal error"
+    status = 500
+    retry_after_s: int | None = None
+
+    def __init__(self, detail: str = "", retry_after_s: int | None = None):
+        super().__init__(detail or self.title)
+        self.detail = detail
+        if retry_after_s is not None:
+            self.retry_after_s = retry_after_s
+
+    def problem(self) -> Problem:
+        return Problem(self.type, self.title, self.status, self.detail, self.retry_after_s)
+
+
+def _error(name: str, slug: str, title: str, status: int) -> type[DomainError]:
+    return type(name, (DomainError,), {"type": slug, "title": title, "status": status})
+
+
+ValidationFailed = _error("ValidationFailed", "validation-failed", "Request is not valid", 400)
+Unauthorized = _error("Unauthorized", "unauthorized", "Credentials are required", 401)
+InvalidToken = _error("InvalidToken", "invalid-token", "Token is invalid or expired", 401)
+InvalidCredentials = _error("InvalidCredentials", "invalid-credentials", "Mailbox or PIN is wrong", 401)
+Forbidden = _error("Forbidden", "forbidden", "Not allowed for this principal", 403)
+PinMismatch = _error("PinMismatch", "pin-mismatch", "Current PIN is wrong", 403)
+NotFound = _error("NotFound", "not-found", "No such resource", 404)
+MailboxNotFound = _error("MailboxNotFound", "mailbox-not-found", "Mailbox not found", 404)
+MessageNotFound = _error("MessageNotFound", "message-not-found", "Message not found", 404)
+AudioNotFound = _error("AudioNotFound", "audio-not-found", "Audio not available", 404)
+MailboxFull = _error("MailboxFull", "mailbox-full", "Mailbox is full", 409)
+MailboxDeprovisioning = _error("MailboxDeprovisioning", "mailbox-deprovisioning",
+                               "Mailbox is being deprovisioned", 409)
+IdempotencyConflict = _error("IdempotencyConflict", "idempotency-key-reused",
+                             "Idempotency-Key was used with a different request", 409)
+MessageProcessing = _error("MessageProcessing", "message-processing", "Message audio is still processing", 409)
+EtagMismatch = _error("EtagMismatch", "etag-mismatch", "Resource changed since it was read", 412)
+PayloadTooLarge = _error("PayloadTooLarge", "payload-too-large", "Request body is too large", 413)
+InvalidAudio = _error("InvalidAudio", "invalid-audio", "Body is not audio", 415)
+RangeNotSatisfiable = _error("RangeNotSatisfiable", "range-not-satisfiable", "Range cannot be served", 416)
+PinLocked = _error("PinLocked", "pin-locked", "Too many wrong PINs: logins are locked", 423)
+
+
+class Unavailable(DomainError):
+    """A dependency failed or timed out: retry, here after Retry-After or in another region."""
+
+    type = "service-unavailable"
+    title = "Service temporarily unavailable"
+    status = 503
+    retry_after_s = 2

@@ -1,0 +1,237 @@
+"""Mailboxes and messages: the data, the rules on it, and the message-waiting counts."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAILBOX_ID = re.compile(r"^\+?[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+FOLDERS = ("inbox", "saved", "trash")
+RENDITIONS = ("opus", "wav", "mp3")
+AUDIO_FORMATS = (*RENDITIONS, "original")
+MAX_INLINE_AUDIO_BYTES = 20 * 1024 * 1024
+PIN_LOCK_AFTER = 5
+PIN_LOCK_FOR = timedelta(minutes=15)
+
+Folder = Literal["inbox", "saved", "trash"]
+GreetingChoice = Literal["personal", "name", "default"]
+
+
+def quoted_etag(etag: str | None) -> str | None:
+    """ETags as HTTP carries them: a quoted string (the Cosmos emulator hands them out bare)."""
+    if etag is None or etag.startswith('"'):
+        return etag
+    return f'"{etag}"'
+
+
+def same_etag(presented: str, current: str | None) -> bool:
+    """If-Match against the stored ETag, ignoring quoting and weakness markers."""
+    def bare(etag: str) -> str:
+        return etag.removeprefix("W/").strip('"')
+
+    return current is not None and bare(presented) == bare(current)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime | None) -> str | None:
+    """RFC 3339 UTC with microseconds, so stored times also sort as text."""
+    return None if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+class MailboxSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    maxMessages: int = Field(100, ge=1, le=10_000)
+    maxMessageSeconds: int = Field(180, ge=1, le=3_600)
+    minMessageSeconds: int = Field(1, ge=0, le=60)
+    retentionDays: int = Field(30, ge=0, le=3_650)
+    trashRetentionDays: int = Field(7, ge=0, le=365)
+    language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+@dataclass(frozen=True)
+class Counts:
+    new: int = 0
+    saved: int = 0
+    urgent_new: int = 0
+    heard_in_inbox: int = 0
+
+    @property
+    def total(self) -> int:
+        """Messages held: the inbox (heard or not) and saved; not the trash."""
+        return self.new + self.heard_in_inbox + self.saved
+
+    def as_api(self) -> dict[str, int]:
+        return {"new": self.new, "saved": self.saved, "urgentNew": self.urgent_new, "total": self.total}
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    id: str
+    display_name: str
+    settings: MailboxSettings
+    pin_hash: str | None = None
+    pin_failures: int = 0
+    locked_until: datetime | None = None
+    status: Literal["active", "deprovisioned"] = "active"
+    greeting: GreetingChoice = "personal"
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+    etag: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+    def locked(self, now: datetime) -> bool:
+        return self.locked_until is not None and now < self.locked_until
+
+    def after_wrong_pin(self, now: datetime) -> Mailbox:
+        """One more wrong PIN; the fifth in a row locks logins for 15 minutes."""
+        failures = self.pin_failures + 1
+        if failures >= PIN_LOCK_AFTER:
+            return replace(self, pin_failures=0, locked_until=now + PIN_LOCK_FOR, updated_at=now)
+        return replace(self, pin_failures=failures, updated_at=now)
+
+    def as_api(self, counts: Counts) -> dict[str, object]:
+        return {
+            "id": self.id, "displayName": self.display_name, "settings": self.settings.model_dump(),
+            "greeting": self.greeting, "pinSet": self.pin_hash is not None, "counts": counts.as_api(),
+            "createdAt": iso(self.created_at), "updatedAt": iso(self.updated_at), "etag": quoted_etag(self.etag),
+        }
+
+
+@dataclass(frozen=True)
+class Message:
+    id: str
+    mailbox_id: str
+    received_at: datetime
+    deposit_region: str
+    folder: Folder = "inbox"
+    heard: bool = False
+    urgent: bool = False
+    from_number: str | None = None
+    from_name: str | None = None
+    duration_ms: int | None = None
+    status: Literal["processing", "ready", "failed"] = "processing"
+    error: str | None = None
+    formats: tuple[str, ...] = ()
+    expires_at: datetime | None = None
+    trashed_at: datetime | None = None
+    # Where each format's audio lives in a region's storage account: format -> "container/blob".
+    blobs: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/octet-stream"
+    size_bytes: int | None = None
+    request_hash: str = ""
+    upload_pending: bool = False  # a direct upload was promised and has not landed yet
+    replica_regions: tuple[str, ...] = ()
+    etag: str | None = None
+
+    @property
+    def visible(self) -> bool:
+        return not self.upload_pending
+
+    @property
+    def counted(self) -> bool:
+        """Counts towards MWI and `maxMessages`: visible, not failed, not in the trash."""
+        return self.visible and self.status != "failed" and self.folder != "trash"
+
+    @property
+    def sort_key(self) -> str:
+        return f"{iso(self.received_at)}|{self.id}"
+
+    def as_api(self) -> dict[str, object]:
+        sender = {"number": self.from_number, "name": self.from_name}
+        return {
+            "id": self.id, "mailboxId": self.mailbox_id, "folder": self.folder, "heard": self.heard,
+            "urgent": self.urgent, "from": sender, "receivedAt": iso(self.received_at),
+            "durationMs": self.duration_ms, "status": self.status, "error": self.error,
+            "formats": list(self.formats), "depositRegion": self.deposit_region,
+            "expiresAt": iso(self.expires_at), "etag": quoted_etag(self.etag),
+        }
+
+
+def expiry(message: Message, settings: MailboxSettings, now: datetime) -> datetime | None:
+    """When retention may delete the message: by its folder's policy (0 days = keep)."""
+    if message.folder == "trash":
+        return (message.trashed_at or now) + timedelta(days=settings.trashRetentionDays)
+    if settings.retentionDays == 0:
+        return None
+    return message.received_at + timedelta(days=settings.retentionDays)
+
+
+def count(messages: Iterable[Message]) -> Counts:
+    new = saved = urgent_new = heard = 0
+    for message in messages:
+        if not message.counted:
+            continue
+        if message.folder == "saved":
+            saved += 1
+        elif message.heard:
+            heard += 1
+        else:
+            new += 1
+            urgent_new += message.urgent
+    return Counts(new=new, saved=saved, urgent_new=urgent_new, heard_in_inbox=heard)
+
+
+def message_id_for(mailbox_id: str, idempotency_key: str | None) -> str:
+    """Deterministic for (mailbox, key), so a retry in any region meets the same message."""
+    if idempotency_key is None:
+        return uuid.uuid4().hex
+    return hashlib.sha256(f"deposit\n{mailbox_id}\n{idempotency_key}".encode()).hexdigest()[:32]
+
+
+def forwarded_message_id(source: Message, target_mailbox: str) -> str:
+    """Deterministic, so forwarding the same message twice to a mailbox makes one copy."""
+    return hashlib.sha256(f"forward\n{source.mailbox_id}\n{source.id}\n{target_mailbox}".encode()).hexdigest()[:32]
+
+
+def request_fingerprint(*parts: object) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part if isinstance(part, bytes) else json.dumps(part, sort_keys=True).encode())
+        digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    folder: Folder | None = None  # None: inbox and saved (trash only when asked for)
+    heard: bool | None = None
+    urgent: bool | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    descending: bool = True
+    limit: int = 50
+    after_key: str | None = None  # keyset paging: the sort key of the last item returned
+
+
+def encode_continuation(sort_key: str, descending: bool) -> str:
+    payload = json.dumps({"k": sort_key, "d": descending}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+
+
+def decode_continuation(token: str, descending: bool) -> str:
+    """The sort key a continuation token resumes after; ValueError when it is not one of ours."""
+    data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    if not isinstance(data, dict) or not isinstance(data.get("k"), str) or data.get("d") != descending:
+        raise ValueError("not a continuation token for this order")
+    return data["k"]

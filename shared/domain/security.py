@@ -1,0 +1,98 @@
+"""Credentials: platform API keys, subscriber PINs (slow salted hashes) and session tokens.
+
+Pure functions over bytes and clocks; the keys they use come from settings.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import secrets
+from dataclasses import dataclass
+
+PIN_PATTERN = re.compile(r"^[0-9]{4,12}$")
+# scrypt at N=2^14, r=8: about 16 MiB and tens of milliseconds per guess.
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def hash_api_key(key: str) -> str:
+    """What settings hold for a platform key: its SHA-256, hex."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def api_key_matches(key: str, allowed_hashes: tuple[str, ...]) -> bool:
+    """Constant-time against every configured hash (no early exit on a match)."""
+    presented = hash_api_key(key)
+    found = False
+    for allowed in allowed_hashes:
+        found |= hmac.compare_digest(presented, allowed)
+    return found
+
+
+def hash_pin(pin: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(pin.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32)
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+
+
+_DUMMY_HASH = hash_pin("000000")
+
+
+def pin_matches(pin: str, stored: str | None) -> bool:
+    """True when pin matches stored; the same work is done when nothing is stored (no timing oracle)."""
+    _, n, r, p, salt, digest = (stored or _DUMMY_HASH).split("$")
+    candidate = hashlib.scrypt(pin.encode(), salt=_unb64(salt), n=int(n), r=int(r), p=int(p), dklen=32)
+    return hmac.compare_digest(candidate, _unb64(digest)) and stored is not None
+
+
+@dataclass(frozen=True)
+class SessionClaims:
+    mailbox_id: str
+    issued_at: int
+    expires_at: int
+    session_id: str
+
+
+class TokenError(ValueError):
+    """The token is malformed, tampered with or expired."""
+
+
+def issue_token(mailbox_id: str, key: bytes, now: int, ttl_s: int) -> tuple[str, SessionClaims]:
+    claims = SessionClaims(mailbox_id, now, now + ttl_s, secrets.token_hex(8))
+    payload = _b64(json.dumps({"mbx": claims.mailbox_id, "iat": claims.issued_at, "exp": claims.expires_at,
+                               "sid": claims.session_id}, separators=(",", ":")).encode())
+    signature = _b64(hmac.new(key, f"v1.{payload}".encode(), hashlib.sha256).digest())
+    return f"v1.{payload}.{signature}", claims
+
+
+def verify_token(token: str, keys: tuple[bytes, ...], now: int) -> SessionClaims:
+    """Claims of a token signed by any of keys (the current one first, then previous ones)."""
+    parts = token.split(".")
+    if len(parts) != 3 or parts[0] != "v1":
+        raise TokenError("malformed")
+    signed = f"v1.{parts[1]}".encode()
+    try:
+        signature = _unb64(parts[2])
+    except ValueError:
+        raise TokenError("malformed") from None
+    if not any(hmac.compare_digest(hmac.new(key, signed, hashlib.sha256).digest(), signature) for key in keys):
+        raise TokenError("bad signature")
+    try:
+        data = json.loads(_unb64(parts[1]))
+        claims = SessionClaims(str(data["mbx"]), int(data["iat"]), int(data["exp"]), str(data["sid"]))
+    except (ValueError, KeyError, TypeError):
+        raise TokenError("malformed") from None
+    if now >= claims.expires_at:
+        raise TokenError("expired")
+    return claims

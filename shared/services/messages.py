@@ -1,0 +1,343 @@
+"""Messages: deposit (inline or by upload link), listing, reading, audio, flags, trash, purge, forward.
+
+Ordering keeps every acknowledged message whole: audio is stored before the document that points
+at it, and deleted before that document, so a crash leaves at worst an orphan blob for the
+retention sweep, never a message without its audio.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from shared.domain.commands import ForwardMessage, PatchMessage, RequestUpload
+from shared.domain.errors import (
+    AudioNotFound,
+    EtagMismatch,
+    IdempotencyConflict,
+    InvalidAudio,
+    MailboxFull,
+    MessageNotFound,
+    MessageProcessing,
+    PayloadTooLarge,
+    RangeNotSatisfiable,
+    ValidationFailed,
+)
+from shared.domain.model import (
+    MAX_INLINE_AUDIO_BYTES,
+    ListQuery,
+    Mailbox,
+    Message,
+    count,
+    decode_continuation,
+    encode_continuation,
+    expiry,
+    forwarded_message_id,
+    message_id_for,
+    request_fingerprint,
+    same_etag,
+    utcnow,
+)
+from shared.domain.principal import Principal, require_mailbox, require_platform
+from shared.ports import AlreadyExists, AudioStore, MessageRepository
+from shared.services.mailboxes import MailboxService
+from shared.services.mwi import Mwi
+
+logger = logging.getLogger(__name__)
+INCOMING = "incoming"
+AUDIO = "audio"
+LINK_TTL = timedelta(minutes=10)  # read and upload links: short-lived, minted per request
+CONTENT_TYPES = {"opus": "audio/ogg", "wav": "audio/wav", "mp3": "audio/mpeg"}
+_CONFLICT_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class Sender:
+    number: str | None
+    name: str | None
+    urgent: bool
+
+
+@dataclass(frozen=True)
+class AudioAnswer:
+    """Audio bytes (or a link to them) and what the HTTP layer needs to say about them."""
+
+    content_type: str
+    total_size: int
+    data: bytes = b""
+    range: tuple[int, int] | None = None  # inclusive byte range served, for 206
+    redirect_url: str | None = None
+
+
+def parse_range(header: str, size: int) -> tuple[int, int]:
+    """One `bytes=` range (RFC 9110) → inclusive (first, last); RangeNotSatisfiable otherwise."""
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        raise RangeNotSatisfiable("one bytes= range is supported")
+    first_text, _, last_text = spec.strip().partition("-")
+    try:
+        if first_text == "":
+            suffix = int(last_text)
+            if suffix <= 0:
+                raise ValueError
+            first, last = max(0, size - suffix), size - 1
+        else:
+            first = int(first_text)
+            last = int(last_text) if last_text else size - 1
+    except ValueError:
+        raise RangeNotSatisfiable(f"bad range {header!r}") from None
+    last = min(last, size - 1)
+    if first < 0 or first > last or first >= size:
+        raise RangeNotSatisfiable(f"range {header!r} is outside the {size} bytes")
+    return first, last
+
+
+class MessageService:
+    def __init__(self, messages: MessageRepository, audio: AudioStore, mailboxes: MailboxService, mwi: Mwi,
+                 region: str):
+        self._messages = messages
+        self._audio = audio
+        self._mailboxes = mailboxes
+        self._mwi = mwi
+        self._region = region
+
+    # -- deposit -------------------------------------------------------------------------------
+
+    def _existing_for_retry(self, mailbox_id: str, message_id: str, fingerprint: str) -> Message | None:
+        existing = self._messages.get_message(mailbox_id, message_id)
+        if existing is not None and existing.request_hash != fingerprint:
+            raise IdempotencyConflict("this Idempotency-Key was used for a different deposit")
+        return existing
+
+    def _check_room(self, mailbox: Mailbox) -> None:
+        held = count(self._messages.all_messages(mailbox.id)).total
+        if held >= mailbox.settings.maxMessages:
+            raise MailboxFull(f"the mailbox holds {held} of {mailbox.settings.maxMessages} messages")
+
+    def _new_message(self, mailbox: Mailbox, message_id: str, sender: Sender, content_type: str, size: int,
+                     fingerprint: str, upload_pending: bool) -> Message:
+        now = utcnow()
+        message = Message(id=message_id, mailbox_id=mailbox.id, received_at=now, deposit_region=self._region,
+                          urgent=sender.urgent, from_number=sender.number, from_name=sender.name,
+                          blobs={"original": f"{INCOMING}/{mailbox.id}/{message_id}"}, content_type=content_type,
+                          size_bytes=size, request_hash=fingerprint, upload_pending=upload_pending,
+                          replica_regions=(self._region,))
+        return replace(message, expires_at=expiry(message, mailbox.settings, now))
+
+    def _store(self, message: Message) -> tuple[Message, bool]:
+        """Create the document; a concurrent twin of the same idempotent deposit wins instead."""
+        try:
+            return self._messages.create_message(message), True
+        except AlreadyExists:
+            twin = self._existing_for_retry(message.mailbox_id, message.id, message.request_hash)
+            if twin is None:  # deleted in between: nothing to converge on
+                raise
+            return twin, False
+
+    def deposit(self, principal: Principal, mailbox_id: str, audio: bytes, content_type: str, sender: Sender,
+                idempotency_key: str | None) -> tuple[dict[str, object], bool]:
+        """Inline audio → 202 message. False when an earlier identical deposit is given back."""
+        require_platform(principal)
+        if len(audio) > MAX_INLINE_AUDIO_BYTES:
+            raise PayloadTooLarge(f"inline audio is limited to {MAX_INLINE_AUDIO_BYTES} bytes; ask for an upload link")
+        if not audio:
+            raise InvalidAudio("the body is empty")
+        mailbox = self._mailboxes.active(mailbox_id)
+        fingerprint = request_fingerprint("inline", audio, content_type, sender.number, sender.name, sender.urgent)
+        message_id = message_id_for(mailbox_id, idempotency_key)
+        if idempotency_key is not None:
+            existing = self._existing_for_retry(mailbox_id, message_id, fingerprint)
+            if existing is not None:
+                return existing.as_api(), False
+        self._check_room(mailbox)
+        message = self._new_message(mailbox, message_id, sender, content_type, len(audio), fingerprint, False)
+        # Audio first: a document is never visible without its audio.
+        self._audio.put(message.blobs["original"], audio, content_type,
+                        {"mailboxId": mailbox_id, "messageId": message_id})
+        stored, created = self._store(message)
+        if created:
+            self._mwi.changed(mailbox_id)
+        return stored.as_api(), created
+
+    def request_upload(self, principal: Principal, mailbox_id: str, command: RequestUpload,
+                       idempotency_key: str | None) -> dict[str, object]:
+        """A message awaiting its audio, and a write-only link to exactly its one blob."""
+        require_platform(principal)
+        mailbox = self._mailboxes.active(mailbox_id)
+        sender = Sender(command.from_, command.fromName, command.urgent)
+        fingerprint = request_fingerprint("upload", command.model_dump(by_alias=True))
+        message_id = message_id_for(mailbox_id, idempotency_key)
+        message = None
+        if idempotency_key is not None:
+            message = self._existing_for_retry(mailbox_id, message_id, fingerprint)
+        if message is None:
+            self._check_room(mailbox)
+            # Hidden (not listed, not counted) until the upload lands and the blob trigger sees it.
+            message, _ = self._store(self._new_message(mailbox, message_id, sender, command.contentType,
+                                                       command.sizeBytes, fingerprint, True))
+        url = self._audio.upload_url(message.blobs["original"], LINK_TTL)
+        expires = utcnow() + LINK_TTL
+        return {"message": message.as_api(),
+                "upload": {"url": url, "method": "PUT", "expiresAt": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                           "headers": {"x-ms-blob-type": "BlockBlob", "Content-Type": command.contentType}}}
+
+    def upload_landed(self, mailbox_id: str, message_id: str, size: int) -> None:
+        """The blob trigger saw the audio of a direct upload: the message becomes visible."""
+        for _ in range(_CONFLICT_RETRIES):
+            message = self._messages.get_message(mailbox_id, message_id)
+            if message is None or not message.upload_pending:
+                return  # unknown (the orphan sweep takes the blob) or already done
+            landed = replace(message, upload_pending=False, size_bytes=size)
+            if size > MAX_INLINE_AUDIO_BYTES:
+                landed = replace(landed, status="failed", error="invalid-audio")
+            try:
+                self._messages.replace_message(landed)
+            except EtagMismatch:
+                continue
+            self._mwi.changed(mailbox_id)
+            return
+
+    # -- query ---------------------------------------------------------------------------------
+
+    def _visible(self, mailbox_id: str, message_id: str) -> Message:
+        message = self._messages.get_message(mailbox_id, message_id)
+        if message is None or not message.visible:
+            raise MessageNotFound(f"no message {message_id} in this mailbox")
+        return message
+
+    def list(self, principal: Principal, mailbox_id: str, query: ListQuery,
+             continuation: str | None) -> dict[str, object]:
+        require_mailbox(principal, mailbox_id)
+        self._mailboxes.active(mailbox_id)
+        if continuation is not None:
+            try:
+                query = replace(query, after_key=decode_continuation(continuation, query.descending))
+            except ValueError:
+                raise ValidationFailed("continuation is not a token this listing gave out") from None
+        found = self._messages.list_messages(mailbox_id, query)
+        page = found[:query.limit]
+        more = len(found) > query.limit
+        return {"items": [m.as_api() for m in page],
+                "continuation": encode_continuation(page[-1].sort_key, query.descending) if more else None}
+
+    def get(self, principal: Principal, mailbox_id: str, message_id: str) -> dict[str, object]:
+        require_mailbox(principal, mailbox_id)
+        return self._visible(mailbox_id, message_id).as_api()
+
+    def audio(self, principal: Principal, mailbox_id: str, message_id: str, audio_format: str | None,
+              range_header: str | None, redirect: bool) -> AudioAnswer:
+        require_mailbox(principal, mailbox_id)
+        message = self._visible(mailbox_id, message_id)
+        if audio_format is None:
+            if message.status == "processing":
+                raise MessageProcessing("the audio is still being processed; ask for format=original meanwhile")
+            audio_format = message.formats[0] if message.formats else "original"
+        if audio_format != "original" and message.status == "processing":
+            raise MessageProcessing("the audio is still being processed")
+        path = message.blobs.get(audio_format)
+        if path is None or (audio_format != "original" and audio_format not in message.formats):
+            raise AudioNotFound(f"format {audio_format} is not available for this message")
+        content_type = message.content_type if audio_format == "original" else CONTENT_TYPES[audio_format]
+        if redirect:
+            return AudioAnswer(content_type, message.size_bytes or 0, redirect_url=self._audio.read_url(path, LINK_TTL))
+        size = self._audio.size(path)
+        if size is None:
+            raise AudioNotFound("the audio of this message is not in this region")
+        if range_header:
+            first, last = parse_range(range_header, size)
+            return AudioAnswer(content_type, size, self._audio.read(path, first, last - first + 1), (first, last))
+        return AudioAnswer(content_type, size, self._audio.read(path))
+
+    # -- changes -------------------------------------------------------------------------------
+
+    def patch(self, principal: Principal, mailbox_id: str, message_id: str, command: PatchMessage,
+              if_match: str | None) -> dict[str, object]:
+        require_mailbox(principal, mailbox_id)
+        changes = command.model_dump(exclude_none=True)
+        if not changes:
+            raise ValidationFailed("nothing to change: give heard, folder or urgent")
+        for _ in range(_CONFLICT_RETRIES):
+            message = self._visible(mailbox_id, message_id)
+            if if_match is not None and not same_etag(if_match, message.etag):
+                raise EtagMismatch("the message changed since it was read")
+            updated = self._with_folder(replace(message, **{k: v for k, v in changes.items() if k != "folder"}),
+                                        command.folder)
+            try:
+                stored = self._messages.replace_message(updated)
+            except EtagMismatch:
+                if if_match is not None:
+                    raise
+                continue
+            if stored.counted != message.counted or (stored.folder, stored.heard, stored.urgent) != (
+                    message.folder, message.heard, message.urgent):
+                self._mwi.changed(mailbox_id)
+            return stored.as_api()
+        raise EtagMismatch("the message kept changing; try again")
+
+    def _with_folder(self, message: Message, folder: str | None) -> Message:
+        if folder is None or folder == message.folder:
+            return message
+        now = utcnow()
+        moved = replace(message, folder=folder, trashed_at=now if folder == "trash" else None)
+        mailbox = self._mailboxes.active(message.mailbox_id)
+        return replace(moved, expires_at=expiry(moved, mailbox.settings, now))
+
+    def delete(self, principal: Principal, mailbox_id: str, message_id: str, purge: bool) -> None:
+        require_mailbox(principal, mailbox_id)
+        if purge:
+            message = self._messages.get_message(mailbox_id, message_id)
+            if message is None:
+                raise MessageNotFound(f"no message {message_id} in this mailbox")
+            for path in message.blobs.values():  # audio before metadata
+                self._audio.delete(path)
+            self._messages.delete_message(mailbox_id, message_id)
+            if message.counted:
+                self._mwi.changed(mailbox_id)
+            return
+        for _ in range(_CONFLICT_RETRIES):
+            message = self._visible(mailbox_id, message_id)
+            if message.folder == "trash":
+                return
+            try:
+                self._messages.replace_message(self._with_folder(message, "trash"))
+            except EtagMismatch:
+                continue
+            if message.counted:
+                self._mwi.changed(mailbox_id)
+            return
+        raise EtagMismatch("the message kept changing; try again")
+
+    def forward(self, principal: Principal, mailbox_id: str, message_id: str,
+                command: ForwardMessage) -> dict[str, object]:
+        require_mailbox(principal, mailbox_id)
+        source = self._visible(mailbox_id, message_id)
+        if source.status == "processing":
+            raise MessageProcessing("the message can be forwarded once its audio is processed")
+        if source.status == "failed":
+            raise AudioNotFound("a failed message has no audio to forward")
+        target = self._mailboxes.active(command.to)
+        new_id = forwarded_message_id(source, target.id)
+        fingerprint = request_fingerprint("forward", source.mailbox_id, source.id)
+        existing = self._existing_for_retry(target.id, new_id, fingerprint)
+        if existing is not None:
+            return existing.as_api()
+        self._check_room(target)
+        blobs = {fmt: f"{AUDIO}/{target.id}/{new_id}/{fmt}" for fmt in source.blobs}
+        for fmt, path in source.blobs.items():  # audio first, as for any deposit
+            self._audio.copy(path, blobs[fmt])
+        now = utcnow()
+        copy = Message(id=new_id, mailbox_id=target.id, received_at=now, deposit_region=self._region,
+                       urgent=source.urgent, from_number=source.from_number, from_name=source.from_name,
+                       duration_ms=source.duration_ms, status=source.status, formats=source.formats, blobs=blobs,
+                       content_type=source.content_type, size_bytes=source.size_bytes, request_hash=fingerprint,
+                       replica_regions=(self._region,))
+        stored, created = self._store(replace(copy, expires_at=expiry(copy, target.settings, now)))
+        if created:
+            self._mwi.changed(target.id)
+        return stored.as_api()
+
+
+def received_between(since: datetime | None, until: datetime | None) -> None:
+    if since is not None and until is not None and since >= until:
+        raise ValidationFailed("since must be before until")

@@ -1,0 +1,29 @@
+"""Message-waiting indication: counts from the mailbox's partition, and an event when they change."""
+
+from __future__ import annotations
+
+import logging
+
+from shared.domain.model import Counts, count, iso, utcnow
+from shared.ports import EventPublisher, MessageRepository
+
+logger = logging.getLogger(__name__)
+
+
+class Mwi:
+    def __init__(self, messages: MessageRepository, events: EventPublisher):
+        self._messages = messages
+        self._events = events
+
+    def counts(self, mailbox_id: str) -> Counts:
+        return count(self._messages.all_messages(mailbox_id))
+
+    def changed(self, mailbox_id: str) -> None:
+        """Publish the mailbox's counts now. The change itself is already durable: a failure to
+        publish is logged, not surfaced (the next change or the sweep publishes fresh counts)."""
+        try:
+            counts = self.counts(mailbox_id)
+            self._events.publish_mwi({"mailboxId": mailbox_id, "new": counts.new, "saved": counts.saved,
+                                      "urgentNew": counts.urgent_new, "at": iso(utcnow())})
+        except Exception:
+            logger.exception("MWI event for %s not published", mailbox_id)

@@ -50,7 +50,7 @@ def build(config: Settings) -> App:
     )
     store = CosmosStore(cosmos, timeout_s=config.sdk_timeout_s)
     auth = Authenticator(config.platform_key_hashes, config.token_signing_keys, config.token_ttl_s)
-    mwi = Mwi(store, QueueEvents(queue_service))
+    mwi = Mwi(store, QueueEvents(queue_service, config.mwi_queue))
     mailboxes = MailboxService(store, mwi, auth)
     messages = MessageService(store, BlobAudioStore(blob_service), mailboxes, mwi, config.region)
     return App(config, cosmos, blob_service, queue_service, readiness, auth, mailboxes, messages)

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 _REGION = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
+_QUEUE = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
@@ -58,6 +59,7 @@ class Settings:
     platform_key_hashes: tuple[str, ...]  # SHA-256 (hex) of each accepted x-api-key
     token_signing_keys: tuple[bytes, ...]  # the current key first; then the previous one, if rotating
     token_ttl_s: int
+    mwi_queue: str
 
     @property
     def is_emulated(self) -> bool:
@@ -185,6 +187,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         token_signing_keys=tuple(k for k in (_signing_key(read, "TOKEN_SIGNING_KEY", True),
                                              _signing_key(read, "TOKEN_SIGNING_KEY_PREVIOUS", False)) if k),
         token_ttl_s=int(read.number("TOKEN_TTL_SECONDS", 900, 60, 900)),
+        mwi_queue=read.matching("MWI_QUEUE", _QUEUE, "mwi-events"),
     )
 
 

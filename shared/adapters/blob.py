@@ -10,7 +10,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob import BlobSasPermissions, BlobServiceClient, ContentSettings, generate_blob_sas
+from azure.storage.blob import (
+    BlobSasPermissions,
+    BlobServiceClient,
+    ContentSettings,
+    LinearRetry,
+    generate_blob_sas,
+)
 from azure.storage.queue import QueueServiceClient, TextBase64EncodePolicy
 
 from shared.adapters.errors import translated
@@ -25,9 +31,11 @@ MWI_QUEUE = "mwi-events"
 
 
 def _client_options(settings: Settings) -> dict[str, object]:
+    # Requests wait on these calls: a few quick retries, not the SDK's default 15 s+ back-off, so a
+    # failing account answers 503 within seconds and the client moves on to another region.
+    retry = LinearRetry(backoff=0.5, random_jitter_range=0.25, retry_total=2)
     return {"connection_timeout": settings.sdk_timeout_s, "read_timeout": settings.sdk_timeout_s,
-            "retry_total": 3, "retry_connect": 3, "retry_read": 2,
-            "user_agent": f"voicemail/{settings.version} {settings.region}"}
+            "retry_policy": retry, "user_agent": f"voicemail/{settings.version} {settings.region}"}
 
 
 def make_blob_service(settings: Settings, credential: object | None) -> BlobServiceClient:
@@ -39,11 +47,9 @@ def make_blob_service(settings: Settings, credential: object | None) -> BlobServ
 
 def make_queue_service(settings: Settings, credential: object | None) -> QueueServiceClient:
     storage = settings.storage
-    # Base64, as the Functions queue extension reads and writes messages.
-    options = {**_client_options(settings), "message_encode_policy": TextBase64EncodePolicy()}
     if storage.connection_string:
-        return QueueServiceClient.from_connection_string(storage.connection_string, **options)
-    return QueueServiceClient(storage.queue_uri, credential=credential, **options)
+        return QueueServiceClient.from_connection_string(storage.connection_string, **_client_options(settings))
+    return QueueServiceClient(storage.queue_uri, credential=credential, **_client_options(settings))
 
 
 def _split(path: str) -> tuple[str, str]:
@@ -150,8 +156,9 @@ class BlobAudioStore:
 class QueueEvents:
     """MWI events on the region's `mwi-events` queue (base64 JSON, as Functions queue triggers read)."""
 
-    def __init__(self, service: QueueServiceClient):
-        self._queue = service.get_queue_client(MWI_QUEUE)
+    def __init__(self, service: QueueServiceClient, queue: str = MWI_QUEUE):
+        # Base64, as the Functions queue extension reads and writes messages.
+        self._queue = service.get_queue_client(queue, message_encode_policy=TextBase64EncodePolicy())
 
     def publish_mwi(self, event: dict[str, object]) -> None:
         body = json.dumps(event, separators=(",", ":"))

@@ -1,0 +1,116 @@
+"""The message service's rules and ordering, with in-memory ports."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.domain.commands import PutMailbox
+from shared.domain.errors import (
+    IdempotencyConflict,
+    MailboxFull,
+    MessageNotFound,
+    RangeNotSatisfiable,
+    Unavailable,
+)
+from shared.domain.model import ListQuery, MailboxSettings
+from shared.domain.principal import PLATFORM, Principal
+from shared.services.auth import Authenticator
+from shared.services.mailboxes import MailboxService
+from shared.services.messages import MessageService, Sender, parse_range
+from shared.services.mwi import Mwi
+from tests.unit.fakes import FakeAudio, FakeEvents, FakeStore
+
+SENDER = Sender("+15550001111", "Bob", urgent=False)
+
+
+@pytest.fixture
+def parts():
+    store = FakeStore()
+    audio = FakeAudio(store)
+    events = FakeEvents()
+    mwi = Mwi(store, events)
+    mailboxes = MailboxService(store, mwi, Authenticator(("a" * 64,), (b"k" * 32,), 900))
+    messages = MessageService(store, audio, mailboxes, mwi, "r1")
+    mailboxes.put(PLATFORM, "+1555", PutMailbox(displayName="A", settings=MailboxSettings(maxMessages=3)))
+    return store, audio, events, messages
+
+
+def test_audio_is_stored_before_the_document(parts):
+    store, _, events, messages = parts
+    message, created = messages.deposit(PLATFORM, "+1555", b"RIFF", "audio/wav", SENDER, None)
+    assert created
+    assert store.journal == [f"put incoming/+1555/{message['id']}", f"create {message['id']}"]
+    assert events.events[-1]["new"] == 1
+
+
+def test_a_failed_document_write_leaves_no_visible_message(parts):
+    store, audio, events, messages = parts
+    store.fail_next["create_message"] = Unavailable("cosmos down")
+    with pytest.raises(Unavailable):
+        messages.deposit(PLATFORM, "+1555", b"RIFF", "audio/wav", SENDER, "key-1")
+    assert messages.list(PLATFORM, "+1555", ListQuery(), None)["items"] == []
+    assert len(audio.blobs) == 1  # an orphan for the retention sweep, never a document without audio
+    assert events.events == []
+    _retried, created = messages.deposit(PLATFORM, "+1555", b"RIFF", "audio/wav", SENDER, "key-1")
+    assert created and len(audio.blobs) == 1  # the retry converges on the same blob
+
+
+def test_a_failed_audio_write_stores_nothing(parts):
+    store, audio, _, messages = parts
+    store.fail_next["put_audio"] = Unavailable("blob down")
+    with pytest.raises(Unavailable):
+        messages.deposit(PLATFORM, "+1555", b"RIFF", "audio/wav", SENDER, None)
+    assert store.messages == {} and audio.blobs == {}
+
+
+def test_idempotent_replay_and_conflict(parts):
+    _, _, events, messages = parts
+    first, _ = messages.deposit(PLATFORM, "+1555", b"RIFF1", "audio/wav", SENDER, "k")
+    again, created = messages.deposit(PLATFORM, "+1555", b"RIFF1", "audio/wav", SENDER, "k")
+    assert not created and again["id"] == first["id"]
+    assert len(events.events) == 1
+    with pytest.raises(IdempotencyConflict):
+        messages.deposit(PLATFORM, "+1555", b"RIFF2", "audio/wav", SENDER, "k")
+
+
+def test_full_mailbox_counts_inbox_and_saved_but_not_trash(parts):
+    _, _, _, messages = parts
+    ids = [messages.deposit(PLATFORM, "+1555", b"R", "audio/wav", SENDER, None)[0]["id"] for _ in range(3)]
+    with pytest.raises(MailboxFull):
+        messages.deposit(PLATFORM, "+1555", b"R", "audio/wav", SENDER, None)
+    messages.delete(PLATFORM, "+1555", ids[0], purge=False)
+    messages.deposit(PLATFORM, "+1555", b"R", "audio/wav", SENDER, None)
+
+
+def test_purge_deletes_audio_before_metadata_and_stops_if_audio_fails(parts):
+    store, _audio, _, messages = parts
+    message, _ = messages.deposit(PLATFORM, "+1555", b"R", "audio/wav", SENDER, None)
+    store.fail_next["delete_audio"] = Unavailable("blob down")
+    with pytest.raises(Unavailable):
+        messages.delete(PLATFORM, "+1555", message["id"], purge=True)
+    assert ("+1555", message["id"]) in store.messages  # metadata stays while its audio does
+    messages.delete(PLATFORM, "+1555", message["id"], purge=True)
+    assert store.journal[-2:] == [f"delete incoming/+1555/{message['id']}", f"delete {message['id']}"]
+    with pytest.raises(MessageNotFound):
+        messages.get(PLATFORM, "+1555", message["id"])
+
+
+def test_subscriber_of_another_mailbox_is_refused_before_any_read(parts):
+    from shared.domain.errors import Forbidden
+
+    _, _, _, messages = parts
+    with pytest.raises(Forbidden):
+        messages.get(Principal("subscriber", "+1999"), "+1555", "nothing")
+
+
+@pytest.mark.parametrize(("header", "expected"), [
+    ("bytes=0-9", (0, 9)), ("bytes=10-", (10, 99)), ("bytes=-5", (95, 99)), ("bytes=90-200", (90, 99)),
+])
+def test_ranges(header, expected):
+    assert parse_range(header, 100) == expected
+
+
+@pytest.mark.parametrize("header", ["bytes=100-", "bytes=5-1", "items=0-1", "bytes=0-1,5-6", "bytes=-0", "bytes=a-b"])
+def test_unsatisfiable_ranges(header):
+    with pytest.raises(RangeNotSatisfiable):
+        parse_range(header, 100)

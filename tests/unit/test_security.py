@@ -1,0 +1,77 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.domain.model import Mailbox, MailboxSettings, Message, count
+from shared.domain.security import (
+    TokenError,
+    api_key_matches,
+    hash_api_key,
+    hash_pin,
+    issue_token,
+    pin_matches,
+    verify_token,
+)
+
+KEY, OLD_KEY = b"k" * 32, b"o" * 32
+
+
+def test_pins_are_salted_slow_hashes():
+    first, second = hash_pin("1234"), hash_pin("1234")
+    assert first != second and first.startswith("scrypt$16384$8$1$")
+    assert "1234" not in first
+    assert pin_matches("1234", first) and not pin_matches("4321", first)
+    assert not pin_matches("000000", None)
+
+
+def test_api_keys_compare_by_hash():
+    assert api_key_matches("local-dev-key", ("0" * 64, hash_api_key("local-dev-key")))
+    assert not api_key_matches("local-dev-key2", (hash_api_key("local-dev-key"),))
+
+
+def test_tokens_name_one_mailbox_and_expire():
+    token, _claims = issue_token("+1555", KEY, 1000, 900)
+    assert verify_token(token, (KEY,), 1899).mailbox_id == "+1555"
+    with pytest.raises(TokenError, match="expired"):
+        verify_token(token, (KEY,), 1900)
+
+
+def test_tokens_signed_by_the_previous_key_still_verify_while_rotating():
+    token, _ = issue_token("+1555", OLD_KEY, 1000, 900)
+    assert verify_token(token, (KEY, OLD_KEY), 1001).mailbox_id == "+1555"
+    with pytest.raises(TokenError):
+        verify_token(token, (KEY,), 1001)
+
+
+@pytest.mark.parametrize("mangle", [
+    lambda t: t + "x", lambda t: t.replace("v1.", "v2."), lambda t: t.split(".")[0], lambda t: "",
+    lambda t: ".".join([t.split(".")[0], t.split(".")[1][:-2] + "AA", t.split(".")[2]]),
+])
+def test_tampered_tokens_are_refused(mangle):
+    token, _ = issue_token("+1555", KEY, 1000, 900)
+    with pytest.raises(TokenError):
+        verify_token(mangle(token), (KEY,), 1001)
+
+
+def test_fifth_wrong_pin_locks_for_fifteen_minutes():
+    now = datetime(2026, 11, 27, tzinfo=UTC)
+    mailbox = Mailbox("+1555", "A", MailboxSettings())
+    for _ in range(4):
+        mailbox = mailbox.after_wrong_pin(now)
+        assert not mailbox.locked(now)
+    mailbox = mailbox.after_wrong_pin(now)
+    assert mailbox.locked(now) and mailbox.locked(now + timedelta(minutes=14, seconds=59))
+    assert not mailbox.locked(now + timedelta(minutes=15))
+
+
+def test_counts_leave_out_trash_failed_and_pending_uploads():
+    now = datetime(2026, 11, 27, tzinfo=UTC)
+
+    def message(**fields):
+        return Message(id="m", mailbox_id="+1555", received_at=now, deposit_region="r1", **fields)
+
+    counts = count([
+        message(), message(urgent=True), message(heard=True), message(folder="saved"),
+        message(folder="trash"), message(status="failed"), message(upload_pending=True),
+    ])
+    assert counts.as_api() == {"new": 2, "saved": 1, "urgentNew": 1, "total": 4}

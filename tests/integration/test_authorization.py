@@ -1,4 +1,4 @@
-"""Every route × every kind of caller: who gets in, and that nobody else learns anything."""
+"""Every route by every kind of caller: who gets in, and that nobody else learns anything."""
 
 from __future__ import annotations
 

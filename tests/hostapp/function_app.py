@@ -74,3 +74,10 @@ def work(msg: func.QueueMessage, out: func.Out[str]) -> None:
         _record_attempt(body)
         raise ValueError("this message always fails")
     out.set(json.dumps({"body": body, "dequeueCount": msg.dequeue_count}))
+
+
+@app.blob_trigger(arg_name="blob", path="%TEST_PREFIX%-eg/{name}", connection="AzureWebJobsStorage",
+                  source="EventGrid")
+@app.queue_output(arg_name="out", queue_name="%TEST_PREFIX%-eg-fired", connection="AzureWebJobsStorage")
+def on_event_grid_blob(blob: func.InputStream, out: func.Out[str]) -> None:
+    out.set(blob.name)

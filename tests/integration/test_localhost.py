@@ -186,3 +186,20 @@ def test_blob_receipts_survive_a_host_restart(stack, tmp_path):
         second += drain(f"{prefix}-blobs")
     assert [json.loads(m)["name"] for m in first] == [f"{prefix}-in/before.txt"]
     assert [json.loads(m)["name"] for m in second] == [f"{prefix}-in/while-down.txt"]
+
+
+def test_event_grid_blob_trigger_sees_only_blobs_written_since_it_subscribed(stack, tmp_path):
+    prefix = random_name()
+    env = hostapp_env(prefix)
+    upload(f"{prefix}-eg", "before-subscription.txt", b"0")
+    with HostProcess(env, script_root=HOSTAPP, tmp=tmp_path):
+        time.sleep(1.5)
+        upload(f"{prefix}-eg", "after.txt", b"1")
+        first = wait_until(lambda: drain(f"{prefix}-eg-fired"), 20, message="event grid firing")
+    upload(f"{prefix}-eg", "while-down.txt", b"2")
+    with HostProcess(env, script_root=HOSTAPP, tmp=tmp_path):
+        second = wait_until(lambda: drain(f"{prefix}-eg-fired"), 20, message="delivery after restart")
+        time.sleep(1.5)
+        second += drain(f"{prefix}-eg-fired")
+    assert first == [f"{prefix}-eg/after.txt"]
+    assert second == [f"{prefix}-eg/while-down.txt"]

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from azure.core import MatchConditions
@@ -57,6 +58,9 @@ class BlobTrigger:
         self._poll_s = poll_s
         self._retry_delay_s = retry_delay_s
         self._tasks: set[asyncio.Task[None]] = set()
+        # `source="EventGrid"`: only blobs written since the subscription; else every blob, as polling does.
+        self._event_grid = spec.trigger.get("source") == "EventGrid"
+        self._since: datetime | None = None
 
     @property
     def _blob_service(self) -> Any:
@@ -88,10 +92,26 @@ class BlobTrigger:
             receipt.upload_blob(b"", overwrite=True, metadata={"outcome": outcome})
         self._receipts.add((etag.strip('"'), name))
 
+    def _subscribe(self) -> None:
+        """Event Grid delivers only blobs written after the subscription exists: remember when this
+        host's subscription began (kept in storage, so blobs written while the host is down still fire)."""
+        marker = self._hosts.get_blob_client(f"blobtriggers/{self._receipts_prefix.split('/', 1)[1]}subscribed")
+        try:
+            self._since = datetime.fromisoformat(marker.download_blob().readall().decode())
+        except ResourceNotFoundError:
+            self._since = datetime.now(UTC)
+            try:
+                marker.upload_blob(self._since.isoformat().encode(), overwrite=False)
+            except ResourceNotFoundError:
+                with contextlib.suppress(ResourceExistsError):
+                    self._hosts.create_container()
+                marker.upload_blob(self._since.isoformat().encode(), overwrite=False)
+
     def _new_blobs(self) -> list[tuple[str, str]]:
         container = self._blob_service.get_container_client(self.container)
         try:
-            found = [(blob.name, blob.etag.strip('"')) for blob in container.list_blobs(name_starts_with=self._prefix)]
+            found = [(blob.name, blob.etag.strip('"')) for blob in container.list_blobs(name_starts_with=self._prefix)
+                     if self._since is None or blob.last_modified >= self._since]
         except ResourceNotFoundError:
             return []
         return [(name, etag) for name, etag in found
@@ -150,6 +170,8 @@ class BlobTrigger:
         self._write_receipt(etag, name, "poison")
 
     async def run(self) -> None:
+        if self._event_grid:
+            await asyncio.to_thread(self._subscribe)
         await asyncio.to_thread(self._load_receipts)
         while True:
             try:

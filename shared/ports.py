@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Protocol
 
-from shared.domain.model import ListQuery, Mailbox, Message
+from shared.domain.model import ListQuery, Mailbox, Message, MessageState
 
 
 class AlreadyExists(Exception):
@@ -53,8 +53,8 @@ class MessageRepository(Protocol):
         """Up to query.limit + 1 messages in sort-key order, so the caller knows if more follow."""
         ...
 
-    def all_messages(self, mailbox_id: str) -> list[Message]:
-        """Every message of the mailbox (for its counts): one single-partition query."""
+    def message_states(self, mailbox_id: str) -> list[MessageState]:
+        """What the counts need of every message of the mailbox: one single-partition projection."""
         ...
 
 

@@ -43,6 +43,8 @@ def product_env(region: str, **overrides: str) -> dict[str, str]:
         "REGION": region,
         "PLATFORM_KEY_HASHES": hashlib.sha256(PLATFORM_KEY.encode()).hexdigest(),
         "TOKEN_SIGNING_KEY": SIGNING_KEY,
+        # Each region its own host id, as two function apps have: receipts and subscriptions apart.
+        "AzureFunctionsWebHost__hostid": region,
         "AzureWebJobsStorage": localstack.storage_connection_string(),
         "COSMOS_ENDPOINT": localstack.cosmos_endpoint(),
         "COSMOS_KEY": localstack.COSMOS_KEY,

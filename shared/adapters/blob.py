@@ -20,6 +20,7 @@ from azure.storage.blob import (
 from azure.storage.queue import QueueServiceClient, TextBase64EncodePolicy
 
 from shared.adapters.errors import translated
+from shared.adapters.http_pool import pooled_transport
 from shared.config import Settings
 from shared.domain.errors import AudioNotFound, Unavailable
 
@@ -40,16 +41,18 @@ def _client_options(settings: Settings) -> dict[str, object]:
 
 def make_blob_service(settings: Settings, credential: object | None) -> BlobServiceClient:
     storage = settings.storage
+    options = {**_client_options(settings), "transport": pooled_transport()}
     if storage.connection_string:
-        return BlobServiceClient.from_connection_string(storage.connection_string, **_client_options(settings))
-    return BlobServiceClient(storage.blob_uri, credential=credential, **_client_options(settings))
+        return BlobServiceClient.from_connection_string(storage.connection_string, **options)
+    return BlobServiceClient(storage.blob_uri, credential=credential, **options)
 
 
 def make_queue_service(settings: Settings, credential: object | None) -> QueueServiceClient:
     storage = settings.storage
+    options = {**_client_options(settings), "transport": pooled_transport()}
     if storage.connection_string:
-        return QueueServiceClient.from_connection_string(storage.connection_string, **_client_options(settings))
-    return QueueServiceClient(storage.queue_uri, credential=credential, **_client_options(settings))
+        return QueueServiceClient.from_connection_string(storage.connection_string, **options)
+    return QueueServiceClient(storage.queue_uri, credential=credential, **options)
 
 
 def _split(path: str) -> tuple[str, str]:

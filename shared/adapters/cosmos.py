@@ -16,8 +16,9 @@ from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
 from azure.cosmos.exceptions import CosmosResourceNotFoundError
 
 from shared.adapters.errors import translated
+from shared.adapters.http_pool import pooled_transport
 from shared.config import Settings
-from shared.domain.model import ListQuery, Mailbox, MailboxSettings, Message, iso, parse_time
+from shared.domain.model import ListQuery, Mailbox, MailboxSettings, Message, MessageState, iso, parse_time
 
 # Partition of operational documents; `_` cannot start a mailbox id, so it never meets one.
 OPS_PARTITION = "_ops"
@@ -33,6 +34,7 @@ def make_cosmos_client(settings: Settings, credential: object | None) -> CosmosC
         "retry_fixed_interval": 200,
         "consistency_level": "Session",
         "user_agent_suffix": f"voicemail/{settings.version} {settings.region}",
+        "transport": pooled_transport(),
     }
     if settings.is_emulated:
         # The emulator advertises https endpoints it does not serve; stay on the configured one.
@@ -220,7 +222,9 @@ class CosmosStore:
         sql = f"SELECT TOP {int(query.limit) + 1} * FROM c WHERE {clauses} ORDER BY c.sortKey {order}"  # noqa: S608
         return [message_from_doc(doc) for doc in self._query(mailbox_id, sql, parameters, "listing messages")]
 
-    def all_messages(self, mailbox_id: str) -> list[Message]:
-        sql = "SELECT * FROM c WHERE c.mailboxId = @m AND c.type = 'message'"
+    def message_states(self, mailbox_id: str) -> list[MessageState]:
+        sql = ("SELECT c.folder, c.heard, c.urgent, c.status, c.uploadPending FROM c "
+               "WHERE c.mailboxId = @m AND c.type = 'message'")
         docs = self._query(mailbox_id, sql, [{"name": "@m", "value": mailbox_id}], "counting messages")
-        return [message_from_doc(doc) for doc in docs]
+        return [MessageState(d["folder"], d["heard"], d["urgent"], d["status"], d.get("uploadPending", False))
+                for d in docs]

@@ -119,6 +119,22 @@ class Mailbox:
 
 
 @dataclass(frozen=True)
+class MessageState:
+    """What the counts need of a message, and nothing else (a cheap projection to read)."""
+
+    folder: str
+    heard: bool
+    urgent: bool
+    status: str
+    upload_pending: bool
+
+    @property
+    def counted(self) -> bool:
+        """Counts towards MWI and `maxMessages`: visible, not failed, not in the trash."""
+        return not self.upload_pending and self.status != "failed" and self.folder != "trash"
+
+
+@dataclass(frozen=True)
 class Message:
     id: str
     mailbox_id: str
@@ -149,9 +165,12 @@ class Message:
         return not self.upload_pending
 
     @property
+    def state(self) -> MessageState:
+        return MessageState(self.folder, self.heard, self.urgent, self.status, self.upload_pending)
+
+    @property
     def counted(self) -> bool:
-        """Counts towards MWI and `maxMessages`: visible, not failed, not in the trash."""
-        return self.visible and self.status != "failed" and self.folder != "trash"
+        return self.state.counted
 
     @property
     def sort_key(self) -> str:
@@ -177,7 +196,7 @@ def expiry(message: Message, settings: MailboxSettings, now: datetime) -> dateti
     return message.received_at + timedelta(days=settings.retentionDays)
 
 
-def count(messages: Iterable[Message]) -> Counts:
+def count(messages: Iterable[MessageState | Message]) -> Counts:
     new = saved = urgent_new = heard = 0
     for message in messages:
         if not message.counted:

@@ -29,6 +29,7 @@ from shared.domain.model import (
     ListQuery,
     Mailbox,
     Message,
+    MessageState,
     count,
     decode_continuation,
     encode_continuation,
@@ -110,10 +111,13 @@ class MessageService:
             raise IdempotencyConflict("this Idempotency-Key was used for a different deposit")
         return existing
 
-    def _check_room(self, mailbox: Mailbox) -> None:
-        held = count(self._messages.all_messages(mailbox.id)).total
+    def _check_room(self, mailbox: Mailbox) -> list[MessageState]:
+        """The mailbox's message states, when there is room for one more; MailboxFull otherwise."""
+        states = self._messages.message_states(mailbox.id)
+        held = count(states).total
         if held >= mailbox.settings.maxMessages:
             raise MailboxFull(f"the mailbox holds {held} of {mailbox.settings.maxMessages} messages")
+        return states
 
     def _new_message(self, mailbox: Mailbox, message_id: str, sender: Sender, content_type: str, size: int,
                      fingerprint: str, upload_pending: bool) -> Message:
@@ -150,14 +154,14 @@ class MessageService:
             existing = self._existing_for_retry(mailbox_id, message_id, fingerprint)
             if existing is not None:
                 return existing.as_api(), False
-        self._check_room(mailbox)
+        states = self._check_room(mailbox)
         message = self._new_message(mailbox, message_id, sender, content_type, len(audio), fingerprint, False)
         # Audio first: a document is never visible without its audio.
         self._audio.put(message.blobs["original"], audio, content_type,
                         {"mailboxId": mailbox_id, "messageId": message_id})
         stored, created = self._store(message)
-        if created:
-            self._mwi.changed(mailbox_id)
+        if created:  # the counts just read, plus this message: no second query
+            self._mwi.changed(mailbox_id, count([*states, stored.state]))
         return stored.as_api(), created
 
     def request_upload(self, principal: Principal, mailbox_id: str, command: RequestUpload,
@@ -322,7 +326,7 @@ class MessageService:
         existing = self._existing_for_retry(target.id, new_id, fingerprint)
         if existing is not None:
             return existing.as_api()
-        self._check_room(target)
+        states = self._check_room(target)
         blobs = {fmt: f"{AUDIO}/{target.id}/{new_id}/{fmt}" for fmt in source.blobs}
         for fmt, path in source.blobs.items():  # audio first, as for any deposit
             self._audio.copy(path, blobs[fmt])
@@ -334,7 +338,7 @@ class MessageService:
                        replica_regions=(self._region,))
         stored, created = self._store(replace(copy, expires_at=expiry(copy, target.settings, now)))
         if created:
-            self._mwi.changed(target.id)
+            self._mwi.changed(target.id, count([*states, stored.state]))
         return stored.as_api()
 
 

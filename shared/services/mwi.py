@@ -16,13 +16,14 @@ class Mwi:
         self._events = events
 
     def counts(self, mailbox_id: str) -> Counts:
-        return count(self._messages.all_messages(mailbox_id))
+        return count(self._messages.message_states(mailbox_id))
 
-    def changed(self, mailbox_id: str) -> None:
-        """Publish the mailbox's counts now. The change itself is already durable: a failure to
-        publish is logged, not surfaced (the next change or the sweep publishes fresh counts)."""
+    def changed(self, mailbox_id: str, counts: Counts | None = None) -> None:
+        """Publish the mailbox's counts (read now unless the caller knows them). The change itself is
+        already durable: a failure to publish is logged, not surfaced (the next change publishes
+        fresh counts)."""
         try:
-            counts = self.counts(mailbox_id)
+            counts = counts or self.counts(mailbox_id)
             self._events.publish_mwi({"mailboxId": mailbox_id, "new": counts.new, "saved": counts.saved,
                                       "urgentNew": counts.urgent_new, "at": iso(utcnow())})
         except Exception:

@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from shared.domain.errors import AudioNotFound, EtagMismatch
-from shared.domain.model import ListQuery, Mailbox, Message
+from shared.domain.model import ListQuery, Mailbox, Message, MessageState
 from shared.ports import AlreadyExists
 
 _etags = itertools.count(1)
@@ -69,8 +69,8 @@ class FakeStore:
                        key=lambda m: m.sort_key, reverse=query.descending)
         return found[:query.limit + 1]
 
-    def all_messages(self, mailbox_id: str) -> list[Message]:
-        return [m for (mb, _), m in self.messages.items() if mb == mailbox_id]
+    def message_states(self, mailbox_id: str) -> list[MessageState]:
+        return [m.state for (mb, _), m in self.messages.items() if mb == mailbox_id]
 
 
 class FakeAudio:

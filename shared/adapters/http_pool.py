@@ -1,0 +1,21 @@
+"""HTTP transports for the SDK clients, with connection pools as large as the worker's thread pool.
+
+The SDKs' default pool holds 10 connections; with more concurrent invocations than that, connections
+are thrown away and made again under load.
+"""
+
+from __future__ import annotations
+
+import os
+
+import requests
+from azure.core.pipeline.transport import RequestsTransport
+
+
+def pooled_transport() -> RequestsTransport:
+    size = max(16, int(os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT", "32")))
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=size)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return RequestsTransport(session=session, session_owner=True)

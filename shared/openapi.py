@@ -1,0 +1,546 @@
+"""The OpenAPI 3.1 document of the HTTP API: what the routes in `functions/` really accept and answer.
+
+Request bodies come from the pydantic commands (so they cannot drift from what `body()` validates);
+responses are written out by hand from `Mailbox.as_api`, `Message.as_api`, the services and the
+error boundary. Every 4xx/5xx names the problem `type` slugs the route can really produce.
+`tests/unit/test_openapi.py` keeps the paths in step with the registered routes, and
+`tests/integration/test_openapi_live.py` checks the live API against this document.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from pydantic import BaseModel
+
+from shared.domain.commands import (
+    PHONE,
+    ChangePin,
+    CreateSession,
+    ForwardMessage,
+    PatchMailbox,
+    PatchMessage,
+    PutMailbox,
+    RequestUpload,
+)
+from shared.domain.model import AUDIO_FORMATS, FOLDERS, MAILBOX_ID, MAX_INLINE_AUDIO_BYTES, MESSAGE_ID, RENDITIONS
+
+Schema = dict[str, Any]
+
+PREFIX = "/api"
+PLATFORM = "platformKey"
+SUBSCRIBER = "subscriberToken"
+ANONYMOUS: list[dict[str, list[str]]] = []
+PLATFORM_ONLY = [{PLATFORM: []}]
+PLATFORM_OR_SUBSCRIBER = [{PLATFORM: []}, {SUBSCRIBER: []}]
+
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    PutMailbox, PatchMailbox, CreateSession, ChangePin, RequestUpload, PatchMessage, ForwardMessage)
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _rewrite_refs(node: Any) -> Any:
+    """pydantic's `#/$defs/X` references, pointed at `#/components/schemas/X`."""
+    if isinstance(node, dict):
+        return {key: (value.replace("#/$defs/", "#/components/schemas/") if key == "$ref" and isinstance(value, str)
+                      else _rewrite_refs(value)) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_rewrite_refs(item) for item in node]
+    return node
+
+
+def request_schemas() -> dict[str, Schema]:
+    """Each command's JSON schema, its `$defs` hoisted beside it (one name, one definition)."""
+    schemas: dict[str, Schema] = {}
+    for model in REQUEST_MODELS:
+        schema = model.model_json_schema(by_alias=True)
+        for name, raw in schema.pop("$defs", {}).items():
+            definition = _rewrite_refs(raw)
+            if schemas.setdefault(name, definition) != definition:
+                raise ValueError(f"two request models define {name} differently")
+        if model.__name__ in schemas:
+            raise ValueError(f"{model.__name__} is defined twice")
+        schemas[model.__name__] = _rewrite_refs(schema)
+    return schemas
+
+
+# -- responses written out from the code that builds them --------------------------------------
+
+NULLABLE_TIME: Schema = {"type": ["string", "null"], "format": "date-time"}
+TIME: Schema = {"type": "string", "format": "date-time"}
+COUNT: Schema = {"type": "integer", "minimum": 0}
+
+RESPONSE_SCHEMAS: dict[str, Schema] = {
+    "Problem": {
+        "type": "object",
+        "description": "RFC 9457 problem details; `type` is a stable slug.",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": {"type": "string", "pattern": "^[a-z][a-z0-9-]*$"},
+            "title": {"type": "string"},
+            "status": {"type": "integer", "minimum": 400, "maximum": 599},
+            "detail": {"type": "string"},
+        },
+    },
+    "Counts": {
+        "type": "object",
+        "description": "Message-waiting counts: inbox unheard (`new`), `saved`, unheard urgent, and all held "
+                       "(inbox and saved; not the trash, not failed messages).",
+        "required": ["new", "saved", "urgentNew", "total"],
+        "additionalProperties": False,
+        "properties": {"new": COUNT, "saved": COUNT, "urgentNew": COUNT, "total": COUNT},
+    },
+    "Mailbox": {
+        "type": "object",
+        "required": ["id", "displayName", "settings", "greeting", "pinSet", "counts", "createdAt", "updatedAt",
+                     "etag"],
+        "additionalProperties": False,
+        "properties": {
+            "id": {"type": "string", "pattern": MAILBOX_ID.pattern},
+            "displayName": {"type": "string", "minLength": 1, "maxLength": 100},
+            "settings": {"allOf": [_ref("MailboxSettings")],
+                         "required": ["maxMessages", "maxMessageSeconds", "minMessageSeconds", "retentionDays",
+                                      "trashRetentionDays", "language"]},
+            "greeting": {"type": "string", "enum": ["personal", "name", "default"]},
+            "pinSet": {"type": "boolean"},
+            "counts": _ref("Counts"),
+            "createdAt": TIME,
+            "updatedAt": TIME,
+            "etag": {"type": "string"},
+        },
+    },
+    "Deprovisioning": {
+        "type": "object",
+        "required": ["mailboxId", "status"],
+        "additionalProperties": False,
+        "properties": {"mailboxId": {"type": "string", "pattern": MAILBOX_ID.pattern},
+                       "status": {"const": "deprovisioned"}},
+    },
+    "Session": {
+        "type": "object",
+        "required": ["token", "expiresAt"],
+        "additionalProperties": False,
+        "properties": {"token": {"type": "string", "minLength": 1}, "expiresAt": TIME},
+    },
+    "Message": {
+        "type": "object",
+        "required": ["id", "mailboxId", "folder", "heard", "urgent", "from", "receivedAt", "durationMs", "status",
+                     "error", "formats", "depositRegion", "expiresAt", "etag"],
+        "additionalProperties": False,
+        "properties": {
+            "id": {"type": "string", "pattern": MESSAGE_ID.pattern},
+            "mailboxId": {"type": "string", "pattern": MAILBOX_ID.pattern},
+            "folder": {"type": "string", "enum": list(FOLDERS)},
+            "heard": {"type": "boolean"},
+            "urgent": {"type": "boolean"},
+            "from": {
+                "type": "object",
+                "required": ["number", "name"],
+                "additionalProperties": False,
+                "properties": {"number": {"type": ["string", "null"]}, "name": {"type": ["string", "null"]}},
+            },
+            "receivedAt": TIME,
+            "durationMs": {"type": ["integer", "null"], "minimum": 0},
+            "status": {"type": "string", "enum": ["processing", "ready", "failed"]},
+            "error": {"type": ["string", "null"], "description": "why a `failed` message failed, e.g. `too-short`, "
+                                                                 "`silent`, `invalid-audio`"},
+            "formats": {"type": "array", "items": {"type": "string", "enum": list(RENDITIONS)}},
+            "depositRegion": {"type": "string"},
+            "expiresAt": {**NULLABLE_TIME, "description": "when retention may delete it; null: kept"},
+            "etag": {"type": "string"},
+        },
+    },
+    "MessageList": {
+        "type": "object",
+        "required": ["items", "continuation"],
+        "additionalProperties": False,
+        "properties": {
+            "items": {"type": "array", "items": _ref("Message"), "maxItems": 200},
+            "continuation": {"type": ["string", "null"],
+                             "description": "pass as `continuation` for the next page; null on the last page"},
+        },
+    },
+    "UploadRequestResult": {
+        "type": "object",
+        "required": ["message", "upload"],
+        "additionalProperties": False,
+        "properties": {
+            "message": _ref("Message"),
+            "upload": {
+                "type": "object",
+                "required": ["url", "method", "headers", "expiresAt"],
+                "additionalProperties": False,
+                "properties": {
+                    "url": {"type": "string", "format": "uri",
+                            "description": "write-only link to the message's one blob"},
+                    "method": {"const": "PUT"},
+                    "headers": {"type": "object", "required": ["x-ms-blob-type", "Content-Type"],
+                                "additionalProperties": {"type": "string"},
+                                "properties": {"x-ms-blob-type": {"const": "BlockBlob"}}},
+                    "expiresAt": TIME,
+                },
+            },
+        },
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status", "region", "version"],
+        "additionalProperties": False,
+        "properties": {"status": {"const": "ok"}, "region": {"type": "string"}, "version": {"type": "string"}},
+    },
+    "Check": {
+        "type": "object",
+        "required": ["status", "durationMs"],
+        "additionalProperties": False,
+        "properties": {"status": {"type": "string", "enum": ["ok", "failed"]}, "durationMs": COUNT,
+                       "error": {"type": "string"}},
+    },
+    "Readiness": {
+        "type": "object",
+        "description": "Readiness probe. When not ready (503) it also carries the problem members "
+                       "`type`/`title`/`detail`, but stays application/json: its `status` is the probe's.",
+        "required": ["status", "region", "drained", "checks"],
+        "additionalProperties": False,
+        "properties": {
+            "status": {"type": "string", "enum": ["ready", "unavailable"]},
+            "region": {"type": "string"},
+            "drained": {"type": "boolean"},
+            "checks": {"type": "object", "required": ["cosmos", "blob"], "additionalProperties": _ref("Check"),
+                       "properties": {"cosmos": _ref("Check"), "blob": _ref("Check")}},
+            "type": {"const": "not-ready"},
+            "title": {"type": "string"},
+            "detail": {"type": "string"},
+        },
+    },
+}
+
+
+# -- parameters and headers --------------------------------------------------------------------
+
+def _path_param(name: str, pattern: str, description: str) -> Schema:
+    return {"name": name, "in": "path", "required": True, "description": description,
+            "schema": {"type": "string", "pattern": pattern}}
+
+
+def _query(name: str, schema: Schema, description: str) -> Schema:
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+
+
+def _header_param(name: str, schema: Schema, description: str) -> Schema:
+    return {"name": name, "in": "header", "required": False, "description": description, "schema": schema}
+
+
+PARAMETERS: dict[str, Schema] = {
+    "mailboxId": _path_param("mailboxId", MAILBOX_ID.pattern,
+                             "mailbox id; E.164 numbers fit, the `+` may be sent as `%2B`"),
+    "messageId": _path_param("messageId", MESSAGE_ID.pattern, "message id"),
+    "ifMatch": _header_param("If-Match", {"type": "string"},
+                             "apply only if the resource's ETag still matches (`*` or absent: unconditionally)"),
+}
+
+HEADERS: dict[str, Schema] = {
+    "ETag": {"description": "the resource's current entity tag (quoted)", "required": True,
+             "schema": {"type": "string"}},
+    "Location": {"description": "where the resource lives", "required": True,
+                 "schema": {"type": "string", "format": "uri-reference"}},
+    "Retry-After": {"description": "seconds to wait before retrying", "required": True,
+                    "schema": {"type": "integer", "minimum": 0}},
+    "WWW-Authenticate": {"description": "the challenge", "required": True,
+                         "schema": {"const": 'Bearer realm="voicemail"'}},
+}
+
+
+def _headers(*names: str) -> dict[str, Schema]:
+    return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
+
+
+def _param(name: str) -> Schema:
+    return {"$ref": f"#/components/parameters/{name}"}
+
+
+# -- responses ---------------------------------------------------------------------------------
+
+STATUS_TEXT = {400: "Request is not valid", 401: "Credentials are missing or not valid",
+               403: "Not allowed for this principal", 404: "Not found", 409: "Conflict",
+               412: "Precondition failed", 413: "Request body is too large", 415: "Unsupported media type",
+               416: "Range not satisfiable", 423: "Locked", 500: "Internal error",
+               503: "Service temporarily unavailable"}
+PROBLEM_HEADERS = {401: ("WWW-Authenticate",), 423: ("Retry-After",), 503: ("Retry-After",)}
+
+
+def _problem(status: int, *slugs: str) -> Schema:
+    """A problem+json answer with exactly these `type` slugs."""
+    response: Schema = {
+        "description": f"{STATUS_TEXT[status]}: " + ", ".join(f"`{slug}`" for slug in slugs),
+        "content": {"application/problem+json": {"schema": {
+            "allOf": [_ref("Problem")],
+            "properties": {"type": {"enum": list(slugs)}, "status": {"const": status}},
+        }}},
+    }
+    if status in PROBLEM_HEADERS:
+        response["headers"] = _headers(*PROBLEM_HEADERS[status])
+    return response
+
+
+def _json(description: str, schema: Schema, *headers: str) -> Schema:
+    response: Schema = {"description": description, "content": {"application/json": {"schema": schema}}}
+    if headers:
+        response["headers"] = _headers(*headers)
+    return response
+
+
+def _errors(*, auth: bool = True, **extra: tuple[str, ...]) -> dict[str, Schema]:
+    """The error answers of a route behind the error boundary: 400, 401 (if it authenticates), the
+    route's own (`e404=("mailbox-not-found",)`), and the boundary's 500 and 503."""
+    answers: dict[int, tuple[str, ...]] = {400: ("validation-failed",)}
+    if auth:
+        answers[401] = ("unauthorized", "invalid-token")
+    for key, slugs in extra.items():
+        answers[int(key.removeprefix("e"))] = slugs
+    answers[500] = ("internal-error",)
+    answers[503] = ("service-unavailable",)
+    return {str(status): _problem(status, *answers[status]) for status in sorted(answers)}
+
+
+FORBIDDEN = ("forbidden",)
+MAILBOX_NOT_FOUND = ("mailbox-not-found",)
+ETAG = ("etag-mismatch",)
+BOOLEAN: Schema = {"type": "boolean"}
+
+
+def _operation(operation_id: str, tag: str, summary: str, security: list[dict[str, list[str]]],
+               responses: dict[str, Schema], parameters: list[Schema] | None = None,
+               body: Schema | None = None, description: str | None = None) -> Schema:
+    operation: Schema = {"operationId": operation_id, "tags": [tag], "summary": summary}
+    if description:
+        operation["description"] = description
+    operation["security"] = security
+    if parameters:
+        operation["parameters"] = parameters
+    if body is not None:
+        operation["requestBody"] = body
+    operation["responses"] = responses
+    return operation
+
+
+def _json_body(model: type[BaseModel], *, at_least_one: bool = False) -> Schema:
+    """The model as the body; `at_least_one`: the service also wants one field given and not null."""
+    schema = _ref(model.__name__)
+    if at_least_one:
+        fields = list(model.model_json_schema(by_alias=True)["properties"])
+        schema = {"allOf": [schema], "anyOf": [{"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+                                               for name in fields]}
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _mailbox_paths() -> dict[str, Schema]:
+    mailbox = _json("the mailbox, with its message-waiting counts", _ref("Mailbox"), "ETag")
+    return {
+        "/mailboxes/{mailboxId}": {
+            "parameters": [_param("mailboxId")],
+            "put": _operation(
+                "put_mailbox", "mailboxes", "Create or replace a mailbox", PLATFORM_ONLY,
+                body=_json_body(PutMailbox),
+                description="Replacing keeps the PIN when the body has none; settings not given take defaults.",
+                responses={
+                    "200": _json("replaced", _ref("Mailbox"), "ETag", "Location"),
+                    "201": _json("created", _ref("Mailbox"), "ETag", "Location"),
+                    **_errors(e403=FORBIDDEN, e409=("mailbox-deprovisioning",), e412=ETAG),
+                }),
+            "get": _operation(
+                "get_mailbox", "mailboxes", "Read a mailbox and its counts (MWI)", PLATFORM_OR_SUBSCRIBER,
+                responses={"200": mailbox, **_errors(e403=FORBIDDEN, e404=MAILBOX_NOT_FOUND)}),
+            "patch": _operation(
+                "patch_mailbox", "mailboxes", "Change display name, greeting choice or settings",
+                PLATFORM_OR_SUBSCRIBER, parameters=[_param("ifMatch")],
+                body=_json_body(PatchMailbox, at_least_one=True),
+                description="Give at least one of displayName, greeting, settings. Subscribers may change their "
+                            "own displayName and greeting only.",
+                responses={"200": mailbox, **_errors(e403=FORBIDDEN, e404=MAILBOX_NOT_FOUND, e412=ETAG)}),
+            "delete": _operation(
+                "delete_mailbox", "mailboxes", "Deprovision a mailbox", PLATFORM_ONLY,
+                description="Deposits stop at once; messages, greetings and audio are purged in the background.",
+                responses={"202": _json("deprovisioning", _ref("Deprovisioning")),
+                           **_errors(e403=FORBIDDEN, e404=MAILBOX_NOT_FOUND, e412=ETAG)}),
+        },
+        "/mailboxes/{mailboxId}/sessions": {
+            "parameters": [_param("mailboxId")],
+            "post": _operation(
+                "create_session", "sessions", "Log in with the PIN", ANONYMOUS, body=_json_body(CreateSession),
+                description="No other credential is needed or looked at. An unknown mailbox and a wrong PIN "
+                            "look alike (401); after 5 wrong PINs in a row logins are refused for 15 minutes.",
+                responses={"201": _json("a session token for this mailbox", _ref("Session")),
+                           **_errors(auth=False, e401=("invalid-credentials",), e423=("pin-locked",))}),
+        },
+        "/mailboxes/{mailboxId}/pin": {
+            "parameters": [_param("mailboxId")],
+            "put": _operation(
+                "change_pin", "sessions", "Change the PIN", PLATFORM_OR_SUBSCRIBER, body=_json_body(ChangePin),
+                description="Subscribers must give `currentPin`; the platform need not.",
+                responses={"204": {"description": "changed"},
+                           **_errors(e403=("forbidden", "pin-mismatch"), e404=MAILBOX_NOT_FOUND, e412=ETAG,
+                                     e423=("pin-locked",))}),
+        },
+    }
+
+
+def _message_paths() -> dict[str, Schema]:
+    message = _json("the message", _ref("Message"), "ETag", "Location")
+    audio_body: Schema = {"schema": {"type": "string", "format": "binary"}}
+    deposit_body: Schema = {"required": True, "content": {
+        "audio/*": audio_body,
+        "application/octet-stream": audio_body,
+        "application/json": {"schema": _ref(RequestUpload.__name__)},
+    }}
+    return {
+        "/mailboxes/{mailboxId}/messages": {
+            "parameters": [_param("mailboxId")],
+            "post": _operation(
+                "deposit_message", "messages", "Deposit a message", PLATFORM_ONLY,
+                description="An audio body (`audio/*` or `application/octet-stream`, at most "
+                            f"{MAX_INLINE_AUDIO_BYTES} bytes) → 202 message in `processing`. A JSON body → 201 "
+                            "message and a short-lived write-only upload link; the message appears once the "
+                            "upload lands. The query parameters apply to audio bodies only (JSON carries them).",
+                parameters=[
+                    _query("from", {"type": "string", "pattern": PHONE}, "caller number or SIP user part"),
+                    _query("fromName", {"type": "string", "maxLength": 100}, "caller name"),
+                    _query("urgent", BOOLEAN, "mark urgent"),
+                    _header_param("Idempotency-Key", {"type": "string", "minLength": 1, "maxLength": 200,
+                                                      "pattern": "^[\\x20-\\x7E]+$"},
+                                  "a retry with the same key yields the same message, never a second one"),
+                ],
+                body=deposit_body,
+                responses={
+                    "201": _json("upload requested", _ref("UploadRequestResult"), "Location"),
+                    "202": _json("accepted: the message, `processing`", _ref("Message"), "ETag", "Location"),
+                    **_errors(e403=FORBIDDEN, e404=MAILBOX_NOT_FOUND, e409=("mailbox-full", "idempotency-key-reused"),
+                              e413=("payload-too-large",), e415=("invalid-audio",)),
+                }),
+            "get": _operation(
+                "list_messages", "messages", "List messages", PLATFORM_OR_SUBSCRIBER,
+                description="Without `folder`: inbox and saved. Keyset paging by `continuation`.",
+                parameters=[
+                    _query("folder", {"type": "string", "enum": list(FOLDERS)}, "only this folder"),
+                    _query("heard", BOOLEAN, "only heard (true) or unheard (false)"),
+                    _query("urgent", BOOLEAN, "only urgent (true) or not (false)"),
+                    _query("since", TIME, "received at or after (RFC 3339 with zone)"),
+                    _query("until", TIME, "received before (RFC 3339 with zone); after `since`"),
+                    _query("order", {"type": "string", "enum": ["asc", "desc"], "default": "desc"},
+                           "by time received"),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}, "page size"),
+                    _query("continuation", {"type": "string"}, "from the previous page, with the same `order`"),
+                ],
+                responses={"200": _json("a page of messages", _ref("MessageList")),
+                           **_errors(e403=FORBIDDEN, e404=MAILBOX_NOT_FOUND)}),
+        },
+        "/mailboxes/{mailboxId}/messages/{messageId}": {
+            "parameters": [_param("mailboxId"), _param("messageId")],
+            "get": _operation(
+                "get_message", "messages", "Read a message", PLATFORM_OR_SUBSCRIBER,
+                responses={"200": message, **_errors(e403=FORBIDDEN, e404=("message-not-found",))}),
+            "patch": _operation(
+                "patch_message", "messages", "Mark heard, urgent, or move between folders", PLATFORM_OR_SUBSCRIBER,
+                description="Give at least one of heard, folder, urgent; moving to `trash` is undone by moving back.",
+                parameters=[_param("ifMatch")], body=_json_body(PatchMessage, at_least_one=True),
+                responses={"200": message, **_errors(e403=FORBIDDEN, e404=("message-not-found", "mailbox-not-found"),
+                                                     e412=ETAG)}),
+            "delete": _operation(
+                "delete_message", "messages", "Move to trash, or purge", PLATFORM_OR_SUBSCRIBER,
+                parameters=[_query("purge", BOOLEAN, "delete for good, audio included")],
+                responses={"204": {"description": "trashed (or purged)"},
+                           **_errors(e403=FORBIDDEN, e404=("message-not-found", "mailbox-not-found"), e412=ETAG)}),
+        },
+        "/mailboxes/{mailboxId}/messages/{messageId}/audio": {
+            "parameters": [_param("mailboxId"), _param("messageId")],
+            "get": _operation(
+                "get_message_audio", "messages", "Fetch the audio", PLATFORM_OR_SUBSCRIBER,
+                description="Without `format`: the first rendition (409 while `processing`; `original` is "
+                            "served meanwhile). One `bytes=` range is honoured (206).",
+                parameters=[
+                    _query("format", {"type": "string", "enum": list(AUDIO_FORMATS)}, "rendition"),
+                    _query("redirect", BOOLEAN, "302 to a read-only link for this one blob instead"),
+                    _header_param("Range", {"type": "string"}, "one `bytes=first-last` or `bytes=-suffix` range"),
+                ],
+                responses={
+                    "200": {"description": "the audio",
+                            "headers": {"Accept-Ranges": {"required": True, "schema": {"const": "bytes"}}},
+                            "content": {"audio/*": {}, "application/octet-stream": {}}},
+                    "206": {"description": "the requested range of the audio",
+                            "headers": {"Accept-Ranges": {"required": True, "schema": {"const": "bytes"}},
+                                        "Content-Range": {"required": True, "schema": {
+                                            "type": "string", "pattern": "^bytes [0-9]+-[0-9]+/[0-9]+$"}}},
+                            "content": {"audio/*": {}, "application/octet-stream": {}}},
+                    "302": {"description": "a short-lived read-only link to the audio",
+                            "headers": {"Location": {"required": True,
+                                                     "schema": {"type": "string", "format": "uri"}}}},
+                    **_errors(e403=FORBIDDEN, e404=("message-not-found", "audio-not-found"),
+                              e409=("message-processing",), e416=("range-not-satisfiable",)),
+                }),
+        },
+        "/mailboxes/{mailboxId}/messages/{messageId}/forward": {
+            "parameters": [_param("mailboxId"), _param("messageId")],
+            "post": _operation(
+                "forward_message", "messages", "Forward a copy to another mailbox", PLATFORM_OR_SUBSCRIBER,
+                body=_json_body(ForwardMessage),
+                description="Forwarding the same message to the same mailbox again yields the same copy.",
+                responses={
+                    "202": _json("the new message in the target mailbox", _ref("Message"), "ETag", "Location"),
+                    **_errors(e403=FORBIDDEN, e404=("message-not-found", "audio-not-found", "mailbox-not-found"),
+                              e409=("message-processing", "mailbox-full", "idempotency-key-reused")),
+                }),
+        },
+    }
+
+
+def _operational_paths() -> dict[str, Schema]:
+    return {
+        "/health": {"get": _operation(
+            "health", "health", "Liveness: the process answers (no I/O)", ANONYMOUS,
+            responses={"200": _json("alive", _ref("Health"))})},
+        "/health/ready": {"get": _operation(
+            "health_ready", "health", "Readiness: dependencies answer and the region is not drained", ANONYMOUS,
+            responses={
+                "200": _json("ready", {"allOf": [_ref("Readiness")], "properties": {"status": {"const": "ready"}},
+                                       "not": {"required": ["type"]}}),
+                "503": _json("not ready, or drained by an operator",
+                             {"allOf": [_ref("Readiness")], "required": ["type", "title", "detail"],
+                              "properties": {"status": {"const": "unavailable"}}}, "Retry-After"),
+            })},
+        "/openapi.json": {"get": _operation(
+            "openapi", "meta", "This document", ANONYMOUS,
+            responses={"200": _json("the OpenAPI document", {"type": "object", "required": ["openapi"]})})},
+    }
+
+
+def openapi_document(version: str) -> dict[str, Any]:
+    """The whole document for API version `version` (a fresh dict on every call)."""
+    paths = {**_operational_paths(), **_mailbox_paths(), **_message_paths()}
+    return copy.deepcopy({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Voicemail API",
+            "version": version,
+            "description": "Voice platforms deposit messages; subscribers' apps list, play and manage them. "
+                           "Every 4xx/5xx body is RFC 9457 `application/problem+json` with a stable `type` slug; "
+                           "503 answers carry `Retry-After`.",
+        },
+        "servers": [{"url": "/"}],
+        "tags": [{"name": name} for name in ("health", "mailboxes", "sessions", "messages", "meta")],
+        "paths": {f"{PREFIX}{path}": item for path, item in paths.items()},
+        "components": {
+            "schemas": {**request_schemas(), **RESPONSE_SCHEMAS},
+            "parameters": PARAMETERS,
+            "headers": HEADERS,
+            "securitySchemes": {
+                PLATFORM: {"type": "apiKey", "in": "header", "name": "x-api-key",
+                           "description": "platform key: every route, every mailbox"},
+                SUBSCRIBER: {"type": "http", "scheme": "bearer",
+                             "description": "session token from POST /api/mailboxes/{mailboxId}/sessions: "
+                                            "that one mailbox only"},
+            },
+        },
+    })

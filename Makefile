@@ -8,14 +8,23 @@ PY := $(VENV)/bin/python
 PORT ?= 7071
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint stack-up stack-down drain undrain clean settings
+.PHONY: install run test lint stack-up stack-down drain undrain clean settings constraints bench
 
 install: $(VENV)/.installed node_modules/.installed settings
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	touch $@
+
+# Pin every transitive version after a requirements change (from a fresh venv, so nothing stale).
+constraints:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	{ echo "# Every installed version, pinned (pip freeze of a venv made from requirements-dev.txt)."; \
+	  echo "# Regenerate after changing a requirements file: make constraints"; \
+	  .venv-lock/bin/pip freeze --exclude-editable; } > constraints.txt
+	rm -rf .venv-lock
 
 node_modules/.installed: package.json package-lock.json $(wildcard patches/*.patch)
 	npm ci --no-audit --no-fund --loglevel=error
@@ -35,6 +44,10 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+
+# Benchmarks (not tests): figures go to docs/benchmarks.md.
+bench: install
+	$(PY) -m bench.api_throughput
 
 stack-up: install
 	$(PY) tools/localstack.py up

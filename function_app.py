@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from functions import fallback, health, incoming, mailboxes, messages
+from functions import docs, fallback, health, incoming, mailboxes, messages
 from shared.config import settings
 
 settings()  # fail fast: a missing or malformed setting stops start-up here, naming the setting
@@ -12,4 +12,5 @@ app.register_functions(health.bp)
 app.register_functions(mailboxes.bp)
 app.register_functions(messages.bp)
 app.register_functions(incoming.bp)
+app.register_functions(docs.bp)
 app.register_functions(fallback.bp)

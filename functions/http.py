@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
@@ -22,6 +23,7 @@ logger = logging.getLogger(__name__)
 JSON = "application/json"
 PROBLEM_JSON = "application/problem+json"
 Model = TypeVar("Model", bound=BaseModel)
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})")
 
 
 def json_response(body: object, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
@@ -65,14 +67,14 @@ def principal(req: func.HttpRequest, app: App) -> Principal:
 
 def mailbox_id(req: func.HttpRequest) -> str:
     value = req.route_params.get("mailboxId", "")
-    if not MAILBOX_ID.match(value):
+    if not MAILBOX_ID.fullmatch(value):
         raise ValidationFailed("mailboxId must match ^\\+?[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     return value
 
 
 def message_id(req: func.HttpRequest) -> str:
     value = req.route_params.get("messageId", "")
-    if not MESSAGE_ID.match(value):
+    if not MESSAGE_ID.fullmatch(value):
         raise ValidationFailed("messageId is not a message id")
     return value
 
@@ -105,13 +107,13 @@ def timestamp(req: func.HttpRequest, name: str) -> datetime | None:
     value = req.params.get(name)
     if value is None or value == "":
         return None
+    text = value.upper()  # RFC 3339 allows a lower-case t and z
+    if not _RFC3339.fullmatch(text):
+        raise ValidationFailed(f"{name} must be an RFC 3339 time with a zone, such as 2026-11-27T08:00:00Z")
     try:
-        parsed = parse_time(value)
-    except ValueError:
-        raise ValidationFailed(f"{name} must be an RFC 3339 time such as 2026-11-27T08:00:00Z") from None
-    if parsed is None or datetime.fromisoformat(value.replace("Z", "+00:00")).tzinfo is None:
-        raise ValidationFailed(f"{name} must carry a time zone (Z or an offset)")
-    return parsed
+        return parse_time(text)
+    except (ValueError, OverflowError):  # e.g. a day that does not exist, or year 1 at +01:00
+        raise ValidationFailed(f"{name} is not a valid time") from None
 
 
 def choice(req: func.HttpRequest, name: str, allowed: tuple[str, ...], default: str | None = None) -> str | None:
@@ -127,7 +129,7 @@ def integer(req: func.HttpRequest, name: str, default: int, low: int, high: int)
     value = req.params.get(name)
     if value is None or value == "":
         return default
-    if not value.isdigit() or not low <= int(value) <= high:
+    if not re.fullmatch(r"[0-9]{1,6}", value) or not low <= int(value) <= high:
         raise ValidationFailed(f"{name} must be a whole number from {low} to {high}")
     return int(value)
 

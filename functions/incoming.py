@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 def incoming_audio(blob: func.InputStream) -> None:
     _, _, name = (blob.name or "").partition("/")
     mailbox_id, _, message_id = name.rpartition("/")
-    if not MAILBOX_ID.match(mailbox_id) or not MESSAGE_ID.match(message_id):
+    if not MAILBOX_ID.fullmatch(mailbox_id) or not MESSAGE_ID.match(message_id):
         logger.warning("ignoring %s: not incoming/{mailboxId}/{messageId}", blob.name)
         return
     bootstrap().messages.upload_landed(mailbox_id, message_id, blob.length or 0)

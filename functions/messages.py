@@ -21,7 +21,7 @@ from functions.http import (
     timestamp,
 )
 from shared.bootstrap import App
-from shared.domain.commands import PHONE, ForwardMessage, PatchMessage, RequestUpload
+from shared.domain.commands import AUDIO_CONTENT_TYPE, PHONE, ForwardMessage, PatchMessage, RequestUpload
 from shared.domain.errors import InvalidAudio, PayloadTooLarge, ValidationFailed
 from shared.domain.model import AUDIO_FORMATS, FOLDERS, MAX_INLINE_AUDIO_BYTES, ListQuery
 from shared.services.messages import Sender, received_between
@@ -43,7 +43,7 @@ def _idempotency_key(req: func.HttpRequest) -> str | None:
 
 def _sender(req: func.HttpRequest) -> Sender:
     number, name = req.params.get("from") or None, req.params.get("fromName") or None
-    if number is not None and not re.match(PHONE, number):
+    if number is not None and not re.fullmatch(PHONE, number):
         raise ValidationFailed("from must be a phone number or SIP user part (up to 32 characters)")
     if name is not None and len(name) > 100:
         raise ValidationFailed("fromName is limited to 100 characters")
@@ -68,7 +68,7 @@ def deposit_message(req: func.HttpRequest, app: App) -> func.HttpResponse:
     if content_type == "application/json":
         result = app.messages.request_upload(who, mailbox, body(req, RequestUpload), key)
         return json_response(result, status=201, headers={"Location": _location(result["message"])})
-    if not (content_type.startswith("audio/") or content_type == "application/octet-stream"):
+    if not re.fullmatch(AUDIO_CONTENT_TYPE, content_type):
         raise InvalidAudio("send audio (audio/wav, audio/mpeg, audio/ogg, audio/amr, audio/basic, ...) "
                            "or a JSON request for an upload link")
     declared = req.headers.get("content-length")
@@ -109,7 +109,8 @@ def get_message_audio(req: func.HttpRequest, app: App) -> func.HttpResponse:
     if answer.redirect_url:
         headers = {"Location": answer.redirect_url, "Cache-Control": "no-store"}
         return func.HttpResponse(status_code=302, headers=headers)
-    headers = {"Accept-Ranges": "bytes", "Cache-Control": "private, no-store", "Content-Type": answer.content_type}
+    headers = {"Accept-Ranges": "bytes", "Cache-Control": "private, no-store", "Content-Type": answer.content_type,
+               "X-Content-Type-Options": "nosniff"}
     if answer.range is not None:
         first, last = answer.range
         headers["Content-Range"] = f"bytes {first}-{last}/{answer.total_size}"

@@ -84,7 +84,7 @@ class _Reader:
         value = self.raw(name) or default
         if value is None:
             raise ConfigError(f"setting {name} is missing")
-        if not pattern.match(value):
+        if not pattern.fullmatch(value):
             raise ConfigError(f"setting {name} is malformed: {value!r} does not match {pattern.pattern}")
         return value
 
@@ -142,7 +142,7 @@ def _storage(read: _Reader) -> StorageSettings:
 
 def _key_hashes(read: _Reader) -> tuple[str, ...]:
     hashes = tuple(h.strip().lower() for h in read.required("PLATFORM_KEY_HASHES").split(",") if h.strip())
-    if not hashes or any(not _SHA256.match(h) for h in hashes):
+    if not hashes or any(not _SHA256.fullmatch(h) for h in hashes):
         raise ConfigError("setting PLATFORM_KEY_HASHES is malformed: comma-separated SHA-256 hex digests expected")
     return hashes
 
@@ -166,7 +166,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     region = read.matching("REGION", _REGION)
     others = [r.strip() for r in (read.raw("REGIONS") or "").split(",") if r.strip()]
     for other in others:
-        if not _REGION.match(other):
+        if not _REGION.fullmatch(other):
             raise ConfigError(f"setting REGIONS is malformed: {other!r} is not a region name")
     return Settings(
         region=region,

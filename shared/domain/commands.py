@@ -8,7 +8,8 @@ from shared.domain.model import Folder, GreetingChoice, MailboxSettings
 
 PIN = r"^[0-9]{4,12}$"
 PHONE = r"^\+?[0-9A-Za-z*#.()\- ]{1,32}$"
-CONTENT_TYPE = r"^[a-z]+/[a-z0-9.+-]+$"
+# Audio only: whatever is deposited is served back from our origin, so nothing else gets in.
+AUDIO_CONTENT_TYPE = r"^(audio/[a-z0-9][a-z0-9.+-]{0,60}|application/octet-stream)$"
 
 
 class Strict(BaseModel):
@@ -51,7 +52,7 @@ class RequestUpload(Strict):
     from_: str | None = Field(None, alias="from", pattern=PHONE)
     fromName: str | None = Field(None, max_length=100)
     urgent: bool = False
-    contentType: str = Field(pattern=CONTENT_TYPE, max_length=100)
+    contentType: str = Field(pattern=AUDIO_CONTENT_TYPE, max_length=100)
     sizeBytes: int = Field(ge=1, le=20 * 1024 * 1024)
 
 

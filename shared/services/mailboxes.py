@@ -137,7 +137,7 @@ class MailboxService:
         require_mailbox(principal, mailbox_id)
         if not principal.is_platform and command.currentPin is None:
             raise ValidationFailed("currentPin is required")
-        if not PIN_PATTERN.match(command.newPin):
+        if not PIN_PATTERN.fullmatch(command.newPin):
             raise ValidationFailed("newPin must be 4-12 digits")
         for _ in range(_CONFLICT_RETRIES):
             mailbox = self.active(mailbox_id)

@@ -8,6 +8,7 @@ retention sweep, never a message without its audio.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -76,6 +77,8 @@ def parse_range(header: str, size: int) -> tuple[int, int]:
     unit, _, spec = header.partition("=")
     if unit.strip().lower() != "bytes" or "," in spec:
         raise RangeNotSatisfiable("one bytes= range is supported")
+    if not re.fullmatch(r"\s*[0-9]*-[0-9]*\s*", spec):
+        raise RangeNotSatisfiable(f"bad range {header!r}")
     first_text, _, last_text = spec.strip().partition("-")
     try:
         if first_text == "":

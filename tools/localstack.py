@@ -121,7 +121,7 @@ def cosmos(port: int = COSMOS_PORT, name: str = "cosmos") -> Service:
     cli = ROOT / "node_modules" / "@vercel" / "cosmosdb-server" / "lib" / "cli.js"
     return Service(
         name=name,
-        command=["node", str(cli), "--no-ssl", "--host", HOST, "--port", str(port)],
+        command=["node", str(cli), "--no-ssl", "--keep-alive", "--host", HOST, "--port", str(port)],
         answers=lambda: cosmos_answers(port),
         endpoints=[f"cosmos {cosmos_endpoint(port)} (data in memory)"],
     )

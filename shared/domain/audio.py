@@ -1,0 +1,32 @@
+"""What the audio pipeline promises: limits in, renditions or a reason out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REJECTION_REASONS = ("invalid-audio", "too-short", "silent")
+
+
+@dataclass(frozen=True)
+class AudioLimits:
+    min_seconds: float
+    max_seconds: float
+    normalize: bool = True
+
+
+class AudioRejected(Exception):
+    """The audio can never become a message (deterministic: retrying changes nothing)."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Transcoded:
+    duration_ms: int
+    truncated: bool
+    files: dict[str, Path] = field(default_factory=dict)  # rendition name -> local file
+    gain_db: float = 0.0

@@ -190,8 +190,8 @@ def transcode(source: Path, out_dir: Path, limits: AudioLimits) -> Transcoded:
     encoders = [_Encoder(r, out_dir / f"{r.name}.{r.container}", rate) for r in RENDITIONS]
     written = 0
     with _opened(source) as (container, stream, _):
-        for chunk in _samples(container, stream, rate, budget):
-            chunk = chunk[: budget - written]
+        for decoded in _samples(container, stream, rate, budget):
+            chunk = decoded[: budget - written]
             if chunk.size == 0:
                 break
             written += chunk.size

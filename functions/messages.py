@@ -24,7 +24,7 @@ from shared.bootstrap import App
 from shared.domain.commands import AUDIO_CONTENT_TYPE, PHONE, ForwardMessage, PatchMessage, RequestUpload
 from shared.domain.errors import InvalidAudio, PayloadTooLarge, ValidationFailed
 from shared.domain.model import AUDIO_FORMATS, FOLDERS, MAX_INLINE_AUDIO_BYTES, ListQuery
-from shared.services.messages import Sender, received_between
+from shared.services.messages import AudioAnswer, Sender, received_between
 
 bp = func.Blueprint()
 MESSAGES = "mailboxes/{mailboxId}/messages"
@@ -64,18 +64,41 @@ def _message_response(message: dict, status: int = 200) -> func.HttpResponse:
 def deposit_message(req: func.HttpRequest, app: App) -> func.HttpResponse:
     """Audio body → 202 message; JSON body → 201 message and a write-only upload link."""
     who, mailbox, key = principal(req, app), mailbox_id(req), _idempotency_key(req)
-    content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
-    if content_type == "application/json":
+    if _content_type(req) == "application/json":
         result = app.messages.request_upload(who, mailbox, body(req, RequestUpload), key)
         return json_response(result, status=201, headers={"Location": _location(result["message"])})
+    audio, content_type = audio_upload(req)
+    message, _ = app.messages.deposit(who, mailbox, audio, content_type, _sender(req), key)
+    return _message_response(message, status=202)
+
+
+def _content_type(req: func.HttpRequest) -> str:
+    return (req.headers.get("content-type") or "").split(";")[0].strip().lower()
+
+
+def audio_upload(req: func.HttpRequest) -> tuple[bytes, str]:
+    """An inline audio body and its type (415 if it does not claim to be audio, 413 if too big)."""
+    content_type = _content_type(req)
     if not re.fullmatch(AUDIO_CONTENT_TYPE, content_type):
         raise InvalidAudio("send audio (audio/wav, audio/mpeg, audio/ogg, audio/amr, audio/basic, ...) "
-                           "or a JSON request for an upload link")
+                           "or, for messages, a JSON request for an upload link")
     declared = req.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_INLINE_AUDIO_BYTES:
         raise PayloadTooLarge(f"inline audio is limited to {MAX_INLINE_AUDIO_BYTES} bytes; ask for an upload link")
-    message, _ = app.messages.deposit(who, mailbox, req.get_body(), content_type, _sender(req), key)
-    return _message_response(message, status=202)
+    return req.get_body(), content_type
+
+
+def audio_response(answer: AudioAnswer) -> func.HttpResponse:
+    if answer.redirect_url:
+        headers = {"Location": answer.redirect_url, "Cache-Control": "no-store"}
+        return func.HttpResponse(status_code=302, headers=headers)
+    headers = {"Accept-Ranges": "bytes", "Cache-Control": "private, no-store", "Content-Type": answer.content_type,
+               "X-Content-Type-Options": "nosniff"}
+    if answer.range is not None:
+        first, last = answer.range
+        headers["Content-Range"] = f"bytes {first}-{last}/{answer.total_size}"
+        return func.HttpResponse(answer.data, status_code=206, headers=headers)
+    return func.HttpResponse(answer.data, status_code=200, headers=headers)
 
 
 @bp.function_name("list_messages")
@@ -106,16 +129,7 @@ def get_message_audio(req: func.HttpRequest, app: App) -> func.HttpResponse:
     who, mailbox, message = principal(req, app), mailbox_id(req), message_id(req)
     answer = app.messages.audio(who, mailbox, message, choice(req, "format", AUDIO_FORMATS),
                                 req.headers.get("range"), bool(flag(req, "redirect")))
-    if answer.redirect_url:
-        headers = {"Location": answer.redirect_url, "Cache-Control": "no-store"}
-        return func.HttpResponse(status_code=302, headers=headers)
-    headers = {"Accept-Ranges": "bytes", "Cache-Control": "private, no-store", "Content-Type": answer.content_type,
-               "X-Content-Type-Options": "nosniff"}
-    if answer.range is not None:
-        first, last = answer.range
-        headers["Content-Range"] = f"bytes {first}-{last}/{answer.total_size}"
-        return func.HttpResponse(answer.data, status_code=206, headers=headers)
-    return func.HttpResponse(answer.data, status_code=200, headers=headers)
+    return audio_response(answer)
 
 
 @bp.function_name("patch_message")

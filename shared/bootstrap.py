@@ -8,14 +8,17 @@ from dataclasses import dataclass
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
+from shared.adapters.audio_codec import PyAvTranscoder
 from shared.adapters.blob import BlobAudioStore, BlobProbe, QueueEvents, make_blob_service, make_queue_service
 from shared.adapters.cosmos import CosmosContainer, CosmosProbe, CosmosStore
 from shared.config import Settings, settings
 from shared.services.auth import Authenticator
+from shared.services.greetings import GreetingService
 from shared.services.health import ReadinessService
 from shared.services.mailboxes import MailboxService
 from shared.services.messages import MessageService
 from shared.services.mwi import Mwi
+from shared.services.pipeline import AudioPipeline
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,8 @@ class App:
     auth: Authenticator
     mailboxes: MailboxService
     messages: MessageService
+    pipeline: AudioPipeline
+    greetings: GreetingService
 
 
 def _credential(config: Settings) -> object | None:
@@ -52,8 +57,12 @@ def build(config: Settings) -> App:
     auth = Authenticator(config.platform_key_hashes, config.token_signing_keys, config.token_ttl_s)
     mwi = Mwi(store, QueueEvents(queue_service, config.mwi_queue))
     mailboxes = MailboxService(store, mwi, auth)
-    messages = MessageService(store, BlobAudioStore(blob_service), mailboxes, mwi, config.region)
-    return App(config, cosmos, blob_service, queue_service, readiness, auth, mailboxes, messages)
+    audio = BlobAudioStore(blob_service)
+    messages = MessageService(store, audio, mailboxes, mwi, config.region)
+    pipeline = AudioPipeline(store, store, store, audio, PyAvTranscoder(), mwi, config.region, config.normalize_audio)
+    greetings = GreetingService(store, audio, mailboxes)
+    return App(config, cosmos, blob_service, queue_service, readiness, auth, mailboxes, messages, pipeline,
+               greetings)
 
 
 _lock = threading.Lock()

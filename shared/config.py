@@ -60,6 +60,7 @@ class Settings:
     token_signing_keys: tuple[bytes, ...]  # the current key first; then the previous one, if rotating
     token_ttl_s: int
     mwi_queue: str
+    normalize_audio: bool
 
     @property
     def is_emulated(self) -> bool:
@@ -188,6 +189,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                                              _signing_key(read, "TOKEN_SIGNING_KEY_PREVIOUS", False)) if k),
         token_ttl_s=int(read.number("TOKEN_TTL_SECONDS", 900, 60, 900)),
         mwi_queue=read.matching("MWI_QUEUE", _QUEUE, "mwi-events"),
+        normalize_audio=read.flag("AUDIO_NORMALIZE", default=True),
     )
 
 

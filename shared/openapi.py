@@ -24,7 +24,15 @@ from shared.domain.commands import (
     PutMailbox,
     RequestUpload,
 )
-from shared.domain.model import AUDIO_FORMATS, FOLDERS, MAILBOX_ID, MAX_INLINE_AUDIO_BYTES, MESSAGE_ID, RENDITIONS
+from shared.domain.model import (
+    AUDIO_FORMATS,
+    FOLDERS,
+    GREETING_KINDS,
+    MAILBOX_ID,
+    MAX_INLINE_AUDIO_BYTES,
+    MESSAGE_ID,
+    RENDITIONS,
+)
 
 Schema = dict[str, Any]
 
@@ -129,7 +137,7 @@ RESPONSE_SCHEMAS: dict[str, Schema] = {
     "Message": {
         "type": "object",
         "required": ["id", "mailboxId", "folder", "heard", "urgent", "from", "receivedAt", "durationMs", "status",
-                     "error", "formats", "depositRegion", "expiresAt", "etag"],
+                     "error", "formats", "depositRegion", "expiresAt", "truncated", "etag"],
         "additionalProperties": False,
         "properties": {
             "id": {"type": "string", "pattern": MESSAGE_ID.pattern},
@@ -151,7 +159,24 @@ RESPONSE_SCHEMAS: dict[str, Schema] = {
             "formats": {"type": "array", "items": {"type": "string", "enum": list(RENDITIONS)}},
             "depositRegion": {"type": "string"},
             "expiresAt": {**NULLABLE_TIME, "description": "when retention may delete it; null: kept"},
+            "truncated": {"type": "boolean",
+                          "description": "longer than the mailbox's maxMessageSeconds: only the start is kept"},
             "etag": {"type": "string"},
+        },
+    },
+    "Greeting": {
+        "type": "object",
+        "required": ["mailboxId", "kind", "status", "error", "durationMs", "formats", "updatedAt", "etag"],
+        "additionalProperties": False,
+        "properties": {
+            "mailboxId": {"type": "string", "pattern": MAILBOX_ID.pattern},
+            "kind": {"type": "string", "enum": list(GREETING_KINDS)},
+            "status": {"type": "string", "enum": ["processing", "ready", "failed"]},
+            "error": {"type": ["string", "null"]},
+            "durationMs": {"type": ["integer", "null"], "minimum": 0},
+            "formats": {"type": "array", "items": {"type": "string", "enum": list(RENDITIONS)}},
+            "updatedAt": TIME,
+            "etag": {"type": ["string", "null"]},
         },
     },
     "MessageList": {
@@ -238,6 +263,8 @@ PARAMETERS: dict[str, Schema] = {
     "mailboxId": _path_param("mailboxId", MAILBOX_ID.pattern,
                              "mailbox id; E.164 numbers fit, the `+` may be sent as `%2B`"),
     "messageId": _path_param("messageId", MESSAGE_ID.pattern, "message id"),
+    "kind": {"name": "kind", "in": "path", "required": True, "description": "greeting kind",
+             "schema": {"type": "string", "enum": list(GREETING_KINDS)}},
     "ifMatch": _header_param("If-Match", {"type": "string"},
                              "apply only if the resource's ETag still matches (`*` or absent: unconditionally)"),
 }
@@ -496,6 +523,59 @@ def _message_paths() -> dict[str, Schema]:
     }
 
 
+AUDIO_ANSWERS: dict[str, Schema] = {
+    "200": {"description": "the audio", "headers": {"Accept-Ranges": {"required": True, "schema": {"const": "bytes"}}},
+            "content": {"audio/*": {}, "application/octet-stream": {}}},
+    "206": {"description": "the requested range of the audio",
+            "headers": {"Accept-Ranges": {"required": True, "schema": {"const": "bytes"}},
+                        "Content-Range": {"required": True, "schema": {
+                            "type": "string", "pattern": "^bytes [0-9]+-[0-9]+/[0-9]+$"}}},
+            "content": {"audio/*": {}, "application/octet-stream": {}}},
+}
+AUDIO_BODY: Schema = {"required": True, "content": {"audio/*": {"schema": {"type": "string", "format": "binary"}},
+                                                    "application/octet-stream": {"schema": {"type": "string",
+                                                                                            "format": "binary"}}}}
+FORMAT = _query("format", {"type": "string", "enum": list(AUDIO_FORMATS)}, "rendition")
+
+
+def _greeting_paths() -> dict[str, Schema]:
+    return {
+        "/mailboxes/{mailboxId}/greetings/{kind}": {
+            "parameters": [_param("mailboxId"), _param("kind")],
+            "put": _operation(
+                "put_greeting", "greetings", "Upload a greeting (transcoded like messages)", PLATFORM_OR_SUBSCRIBER,
+                body=AUDIO_BODY,
+                responses={"202": _json("the greeting, processing", _ref("Greeting")),
+                           **_errors(e403=FORBIDDEN, e404=MAILBOX_NOT_FOUND, e413=("payload-too-large",),
+                                     e415=("invalid-audio",))}),
+            "delete": _operation(
+                "delete_greeting", "greetings", "Delete a greeting", PLATFORM_OR_SUBSCRIBER,
+                responses={"204": {"description": "deleted (or there was none)"}, **_errors(e403=FORBIDDEN)}),
+        },
+        "/mailboxes/{mailboxId}/greetings/{kind}/audio": {
+            "parameters": [_param("mailboxId"), _param("kind")],
+            "get": _operation(
+                "get_greeting_audio", "greetings", "Fetch a greeting's audio", PLATFORM_OR_SUBSCRIBER,
+                parameters=[FORMAT, _header_param("Range", {"type": "string"}, "one `bytes=` range")],
+                responses={**AUDIO_ANSWERS,
+                           **_errors(e403=FORBIDDEN, e404=("not-found", "audio-not-found"),
+                                     e409=("message-processing",), e416=("range-not-satisfiable",))}),
+        },
+        "/mailboxes/{mailboxId}/greeting": {
+            "parameters": [_param("mailboxId")],
+            "get": _operation(
+                "active_greeting", "greetings", "The greeting to play now", PLATFORM_ONLY,
+                description="`temporary` if set, else the one for the reason, else `name`, else 404 (the "
+                            "platform plays its default). The subscriber's `greeting` choice can narrow this.",
+                parameters=[_query("reason", {"type": "string", "enum": ["busy", "unavailable"]},
+                                   "why the call was not answered (default unavailable)"), FORMAT],
+                responses={"200": AUDIO_ANSWERS["200"],
+                           **_errors(e403=FORBIDDEN, e404=("not-found", "mailbox-not-found", "audio-not-found"),
+                                     e409=("message-processing",))}),
+        },
+    }
+
+
 def _operational_paths() -> dict[str, Schema]:
     return {
         "/health": {"get": _operation(
@@ -518,7 +598,7 @@ def _operational_paths() -> dict[str, Schema]:
 
 def openapi_document(version: str) -> dict[str, Any]:
     """The whole document for API version `version` (a fresh dict on every call)."""
-    paths = {**_operational_paths(), **_mailbox_paths(), **_message_paths()}
+    paths = {**_operational_paths(), **_mailbox_paths(), **_message_paths(), **_greeting_paths()}
     return copy.deepcopy({
         "openapi": "3.1.0",
         "info": {
@@ -529,7 +609,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                            "503 answers carry `Retry-After`.",
         },
         "servers": [{"url": "/"}],
-        "tags": [{"name": name} for name in ("health", "mailboxes", "sessions", "messages", "meta")],
+        "tags": [{"name": name} for name in ("health", "mailboxes", "sessions", "messages", "greetings", "meta")],
         "paths": {f"{PREFIX}{path}": item for path, item in paths.items()},
         "components": {
             "schemas": {**request_schemas(), **RESPONSE_SCHEMAS},

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Protocol
 
-from shared.domain.model import ListQuery, Mailbox, Message, MessageState
+from shared.domain.audio import AudioLimits, Transcoded
+from shared.domain.model import Greeting, ListQuery, Mailbox, Message, MessageState
 
 
 class AlreadyExists(Exception):
@@ -58,8 +60,28 @@ class MessageRepository(Protocol):
         ...
 
 
+class GreetingRepository(Protocol):
+    def get_greeting(self, mailbox_id: str, kind: str) -> Greeting | None: ...
+
+    def greetings(self, mailbox_id: str) -> dict[str, Greeting]: ...
+
+    def save_greeting(self, greeting: Greeting) -> Greeting:
+        """Create (etag None) or replace while greeting.etag is current; raises EtagMismatch."""
+        ...
+
+    def delete_greeting(self, mailbox_id: str, kind: str) -> None: ...
+
+
+class Transcoder(Protocol):
+    def transcode(self, source: Path, out_dir: Path, limits: AudioLimits) -> Transcoded:
+        """Renditions in out_dir; raises AudioRejected when the audio can never make a message."""
+        ...
+
+
 class AudioStore(Protocol):
     def put(self, path: str, data: bytes, content_type: str, metadata: dict[str, str]) -> None: ...
+
+    def put_file(self, path: str, local: Path, content_type: str) -> None: ...
 
     def size(self, path: str) -> int | None:
         """Bytes at path, or None when there is no blob."""

@@ -205,3 +205,10 @@ def transcode(source: Path, out_dir: Path, limits: AudioLimits) -> Transcoded:
         encoder.close()
     return Transcoded(duration_ms=round(written * 1000 / rate), truncated=measure.samples > budget,
                       files={e.rendition.name: e.path for e in encoders}, gain_db=round(_dbfs(float(gain)), 1))
+
+
+class PyAvTranscoder:
+    """The Transcoder port, in-process."""
+
+    def transcode(self, source: Path, out_dir: Path, limits: AudioLimits) -> Transcoded:
+        return transcode(source, out_dir, limits)

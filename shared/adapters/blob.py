@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
@@ -88,6 +89,17 @@ class BlobAudioStore:
             except ResourceNotFoundError:  # the container is made on first use
                 self._ensure_container(_split(path)[0])
                 self._blob(path).upload_blob(data, overwrite=True, metadata=metadata,
+                                             content_settings=ContentSettings(content_type=content_type))
+
+    def put_file(self, path: str, local: Path, content_type: str) -> None:
+        with translated("storing audio"), local.open("rb") as data:
+            try:
+                self._blob(path).upload_blob(data, overwrite=True,
+                                             content_settings=ContentSettings(content_type=content_type))
+            except ResourceNotFoundError:
+                self._ensure_container(_split(path)[0])
+                data.seek(0)
+                self._blob(path).upload_blob(data, overwrite=True,
                                              content_settings=ContentSettings(content_type=content_type))
 
     def size(self, path: str) -> int | None:

@@ -18,7 +18,16 @@ from azure.cosmos.exceptions import CosmosResourceNotFoundError
 from shared.adapters.errors import translated
 from shared.adapters.http_pool import pooled_transport
 from shared.config import Settings
-from shared.domain.model import ListQuery, Mailbox, MailboxSettings, Message, MessageState, iso, parse_time
+from shared.domain.model import (
+    Greeting,
+    ListQuery,
+    Mailbox,
+    MailboxSettings,
+    Message,
+    MessageState,
+    iso,
+    parse_time,
+)
 
 # Partition of operational documents; `_` cannot start a mailbox id, so it never meets one.
 OPS_PARTITION = "_ops"
@@ -118,6 +127,7 @@ def message_to_doc(message: Message) -> dict[str, Any]:
         "trashedAt": iso(message.trashed_at), "blobs": message.blobs, "contentType": message.content_type,
         "sizeBytes": message.size_bytes, "requestHash": message.request_hash,
         "uploadPending": message.upload_pending, "replicaRegions": list(message.replica_regions),
+        "truncated": message.truncated,
     }
 
 
@@ -132,8 +142,22 @@ def message_from_doc(doc: dict[str, Any]) -> Message:
         blobs=dict(doc.get("blobs", {})), content_type=doc.get("contentType", "application/octet-stream"),
         size_bytes=doc.get("sizeBytes"), request_hash=doc.get("requestHash", ""),
         upload_pending=doc.get("uploadPending", False), replica_regions=tuple(doc.get("replicaRegions", ())),
-        etag=doc.get("_etag"),
+        truncated=doc.get("truncated", False), etag=doc.get("_etag"),
     )
+
+
+def greeting_to_doc(greeting: Greeting) -> dict[str, Any]:
+    return {"id": f"greeting-{greeting.kind}", "mailboxId": greeting.mailbox_id, "type": "greeting",
+            "kind": greeting.kind, "version": greeting.version, "contentType": greeting.content_type,
+            "status": greeting.status, "error": greeting.error, "durationMs": greeting.duration_ms,
+            "formats": list(greeting.formats), "blobs": greeting.blobs, "updatedAt": iso(greeting.updated_at)}
+
+
+def greeting_from_doc(doc: dict[str, Any]) -> Greeting:
+    return Greeting(mailbox_id=doc["mailboxId"], kind=doc["kind"], version=doc["version"],
+                    content_type=doc["contentType"], status=doc["status"], error=doc.get("error"),
+                    duration_ms=doc.get("durationMs"), formats=tuple(doc.get("formats", ())),
+                    blobs=dict(doc.get("blobs", {})), updated_at=parse_time(doc["updatedAt"]), etag=doc.get("_etag"))
 
 
 class CosmosStore:
@@ -221,6 +245,27 @@ class CosmosStore:
         clauses = " AND ".join(where)
         sql = f"SELECT TOP {int(query.limit) + 1} * FROM c WHERE {clauses} ORDER BY c.sortKey {order}"  # noqa: S608
         return [message_from_doc(doc) for doc in self._query(mailbox_id, sql, parameters, "listing messages")]
+
+    def get_greeting(self, mailbox_id: str, kind: str) -> Greeting | None:
+        doc = self._read(mailbox_id, f"greeting-{kind}", "reading a greeting")
+        return greeting_from_doc(doc) if doc else None
+
+    def greetings(self, mailbox_id: str) -> dict[str, Greeting]:
+        sql = "SELECT * FROM c WHERE c.mailboxId = @m AND c.type = 'greeting'"
+        docs = self._query(mailbox_id, sql, [{"name": "@m", "value": mailbox_id}], "reading greetings")
+        return {doc["kind"]: greeting_from_doc(doc) for doc in docs}
+
+    def save_greeting(self, greeting: Greeting) -> Greeting:
+        """Create, or replace the current one only if greeting.etag is still current."""
+        doc = greeting_to_doc(greeting)
+        if greeting.etag is None:
+            with translated("storing a greeting"):
+                return greeting_from_doc(self._c.upsert_item(doc, timeout=self._timeout_s))
+        return greeting_from_doc(self._replace(doc, greeting.etag, "updating a greeting"))
+
+    def delete_greeting(self, mailbox_id: str, kind: str) -> None:
+        with translated("deleting a greeting"), contextlib.suppress(CosmosResourceNotFoundError):
+            self._c.delete_item(f"greeting-{kind}", partition_key=mailbox_id, timeout=self._timeout_s)
 
     def message_states(self, mailbox_id: str) -> list[MessageState]:
         sql = ("SELECT c.folder, c.heard, c.urgent, c.status, c.uploadPending FROM c "

@@ -157,6 +157,7 @@ class Message:
     size_bytes: int | None = None
     request_hash: str = ""
     upload_pending: bool = False  # a direct upload was promised and has not landed yet
+    truncated: bool = False  # longer than the mailbox's maxMessageSeconds: only the start is kept
     replica_regions: tuple[str, ...] = ()
     etag: str | None = None
 
@@ -183,7 +184,7 @@ class Message:
             "urgent": self.urgent, "from": sender, "receivedAt": iso(self.received_at),
             "durationMs": self.duration_ms, "status": self.status, "error": self.error,
             "formats": list(self.formats), "depositRegion": self.deposit_region,
-            "expiresAt": iso(self.expires_at), "etag": quoted_etag(self.etag),
+            "expiresAt": iso(self.expires_at), "truncated": self.truncated, "etag": quoted_etag(self.etag),
         }
 
 
@@ -254,3 +255,37 @@ def decode_continuation(token: str, descending: bool) -> str:
     if not isinstance(data, dict) or not isinstance(data.get("k"), str) or data.get("d") != descending:
         raise ValueError("not a continuation token for this order")
     return data["k"]
+
+
+GREETING_KINDS = ("unavailable", "busy", "name", "temporary")
+
+
+@dataclass(frozen=True)
+class Greeting:
+    mailbox_id: str
+    kind: str
+    version: str  # each upload is a new version; the pipeline only finishes the current one
+    content_type: str
+    status: Literal["processing", "ready", "failed"] = "processing"
+    error: str | None = None
+    duration_ms: int | None = None
+    formats: tuple[str, ...] = ()
+    blobs: dict[str, str] = field(default_factory=dict)
+    updated_at: datetime = field(default_factory=utcnow)
+    etag: str | None = None
+
+    def as_api(self) -> dict[str, object]:
+        return {"mailboxId": self.mailbox_id, "kind": self.kind, "status": self.status, "error": self.error,
+                "durationMs": self.duration_ms, "formats": list(self.formats), "updatedAt": iso(self.updated_at),
+                "etag": quoted_etag(self.etag)}
+
+
+def choose_greeting(available: dict[str, Greeting], reason: str, choice: str) -> Greeting | None:
+    """What a caller hears now: temporary, else the one for the reason, else the name, else none
+    (the platform plays its default). The subscriber's choice can narrow it to the name or none."""
+    order = {"personal": ["temporary", reason, "name"], "name": ["temporary", "name"], "default": ["temporary"]}
+    for kind in order.get(choice, order["personal"]):
+        greeting = available.get(kind)
+        if greeting is not None and greeting.status == "ready":
+            return greeting
+    return None

@@ -189,22 +189,6 @@ class MessageService:
                 "upload": {"url": url, "method": "PUT", "expiresAt": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
                            "headers": {"x-ms-blob-type": "BlockBlob", "Content-Type": command.contentType}}}
 
-    def upload_landed(self, mailbox_id: str, message_id: str, size: int) -> None:
-        """The blob trigger saw the audio of a direct upload: the message becomes visible."""
-        for _ in range(_CONFLICT_RETRIES):
-            message = self._messages.get_message(mailbox_id, message_id)
-            if message is None or not message.upload_pending:
-                return  # unknown (the orphan sweep takes the blob) or already done
-            landed = replace(message, upload_pending=False, size_bytes=size)
-            if size > MAX_INLINE_AUDIO_BYTES:
-                landed = replace(landed, status="failed", error="invalid-audio")
-            try:
-                self._messages.replace_message(landed)
-            except EtagMismatch:
-                continue
-            self._mwi.changed(mailbox_id)
-            return
-
     # -- query ---------------------------------------------------------------------------------
 
     def _visible(self, mailbox_id: str, message_id: str) -> Message:

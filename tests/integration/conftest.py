@@ -9,9 +9,10 @@ from tests.support import HostProcess, product_env, random_name
 
 
 @pytest.fixture(scope="module")
-def product(stack, tmp_path_factory):
+def product(stack, tmp_path_factory, request):
+    """A module may set PRODUCT_SETTINGS, e.g. to disable the transcoder and see `processing`."""
     mwi_queue = random_name("mwi")
-    env = product_env(random_name("r"), MWI_QUEUE=mwi_queue)
+    env = product_env(random_name("r"), MWI_QUEUE=mwi_queue, **getattr(request.module, "PRODUCT_SETTINGS", {}))
     with HostProcess(env, tmp=tmp_path_factory.mktemp("product")) as host:
         yield host, Api(host.base_url, mwi_queue)
 

@@ -13,6 +13,9 @@ from tests.integration.api_support import PLATFORM, tone_wav
 from tests.support import SIGNING_KEY
 
 pytestmark = pytest.mark.integration
+# These tests look at messages while they are `processing`: the transcoder stays off here
+# (tests/integration/test_audio_pipeline.py runs it).
+PRODUCT_SETTINGS = {"AzureWebJobs.incoming_audio.Disabled": "true"}
 
 # route, body, expected status for the platform, for the mailbox's own subscriber
 ROUTES = [

@@ -21,7 +21,7 @@ from tools.localhost.loader import HostConfig
 ROOT = Path(__file__).resolve().parents[2]
 METHODS = ("get", "put", "post", "patch", "delete", "head", "options", "trace")
 ANONYMOUS_OPERATIONS = {"health", "health_ready", "openapi", "create_session"}
-PLATFORM_ONLY_OPERATIONS = {"put_mailbox", "delete_mailbox", "deposit_message"}
+PLATFORM_ONLY_OPERATIONS = {"put_mailbox", "delete_mailbox", "deposit_message", "active_greeting"}
 
 
 @pytest.fixture
@@ -106,17 +106,21 @@ def test_every_registered_route_is_documented_and_nothing_else(monkeypatch, docu
 
 
 def test_path_parameters_are_declared_with_the_code_patterns(document):
-    patterns = {"mailboxId": r"^\+?[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", "messageId": r"^[A-Za-z0-9_-]{1,64}$"}
+    patterns = {"mailboxId": r"^\+?[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", "messageId": r"^[A-Za-z0-9_-]{1,64}$",
+                "kind": None}
     for path, _, item, operation in operations(document):
         declared = {}
         for given in [*item.get("parameters", []), *operation.get("parameters", [])]:
             parameter = resolve(document, given["$ref"]) if "$ref" in given else given
             if parameter["in"] == "path":
                 assert parameter["required"] is True
-                declared[parameter["name"]] = parameter["schema"]["pattern"]
+                declared[parameter["name"]] = parameter["schema"].get("pattern")
         assert set(declared) == set(re.findall(r"\{(\w+)\}", path)), path
         for name, pattern in declared.items():
             assert pattern == patterns[name]
+        if "kind" in declared:  # an enum, not a pattern
+            parameter = resolve(document, "#/components/parameters/kind")
+            assert parameter["schema"]["enum"] == ["unavailable", "busy", "name", "temporary"]
 
 
 def test_request_bodies_are_the_pydantic_models(document):
@@ -130,10 +134,12 @@ def test_request_bodies_are_the_pydantic_models(document):
     bodies = {operation["operationId"]: operation["requestBody"] for *_, operation in operations(document)
               if "requestBody" in operation}
     assert set(bodies) == {"put_mailbox", "patch_mailbox", "create_session", "change_pin", "deposit_message",
-                           "patch_message", "forward_message"}
+                           "patch_message", "forward_message", "put_greeting"}
+    assert set(bodies["put_greeting"]["content"]) == {"audio/*", "application/octet-stream"}
     assert set(bodies["deposit_message"]["content"]) == {"audio/*", "application/octet-stream", "application/json"}
     for body in bodies.values():
         assert body["required"] is True
+    bodies.pop("put_greeting")
     for name, model in (("patch_mailbox", "PatchMailbox"), ("patch_message", "PatchMessage")):
         schema = bodies[name]["content"]["application/json"]["schema"]  # and one field given, not null
         assert schema["allOf"] == [{"$ref": f"#/components/schemas/{model}"}]

@@ -40,8 +40,11 @@ class Host:
         self.listeners: dict[str, Any] = {}
         self.http_specs: list[FunctionSpec] = []
         self.unsupported: list[FunctionSpec] = []
+        self.disabled = [spec.name for spec in specs if _disabled(spec.name)]
         for spec in specs:
             kind = spec.trigger_type.lower()
+            if spec.name in self.disabled:
+                continue
             if kind == "httptrigger":
                 self.http_specs.append(spec)
             elif kind == "timertrigger":
@@ -104,7 +107,14 @@ class Host:
             lines.append(f"  {name}: {listener.spec.trigger_type}")
         for spec in self.unsupported:
             lines.append(f"  {spec.name}: {spec.trigger_type} (not served locally)")
+        lines.extend(f"  {name}: disabled" for name in self.disabled)
         return lines
+
+
+def _disabled(name: str) -> bool:
+    """`AzureWebJobs.<name>.Disabled` (or `AzureWebJobs__<name>__Disabled`), as the Functions host reads it."""
+    value = os.environ.get(f"AzureWebJobs.{name}.Disabled") or os.environ.get(f"AzureWebJobs__{name}__Disabled")
+    return (value or "").strip().lower() in ("1", "true")
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:

@@ -1,0 +1,99 @@
+"""Greetings: upload (through the same pipeline and limits as messages), fetch, delete, and the
+one the platform should play now."""
+
+from __future__ import annotations
+
+import uuid
+
+from shared.domain.errors import (
+    AudioNotFound,
+    InvalidAudio,
+    MessageProcessing,
+    NotFound,
+    PayloadTooLarge,
+    ValidationFailed,
+)
+from shared.domain.model import GREETING_KINDS, MAX_INLINE_AUDIO_BYTES, Greeting, choose_greeting
+from shared.domain.principal import Principal, require_mailbox, require_platform
+from shared.ports import AudioStore, GreetingRepository
+from shared.services.mailboxes import MailboxService
+from shared.services.messages import AudioAnswer, parse_range
+from shared.services.pipeline import rendition_content_type
+
+INCOMING = "incoming"
+
+
+class GreetingService:
+    def __init__(self, greetings: GreetingRepository, audio: AudioStore, mailboxes: MailboxService):
+        self._greetings = greetings
+        self._audio = audio
+        self._mailboxes = mailboxes
+
+    @staticmethod
+    def _kind(kind: str) -> str:
+        if kind not in GREETING_KINDS:
+            raise ValidationFailed(f"kind must be one of {', '.join(GREETING_KINDS)}")
+        return kind
+
+    def put(self, principal: Principal, mailbox_id: str, kind: str, audio: bytes, content_type: str) -> dict:
+        require_mailbox(principal, mailbox_id)
+        self._kind(kind)
+        if not audio:
+            raise InvalidAudio("the body is empty")
+        if len(audio) > MAX_INLINE_AUDIO_BYTES:
+            raise PayloadTooLarge(f"greetings are limited to {MAX_INLINE_AUDIO_BYTES} bytes")
+        self._mailboxes.active(mailbox_id)
+        version = uuid.uuid4().hex
+        original = f"{INCOMING}/greetings/{mailbox_id}/{kind}/{version}"
+        # The document names the new version first, so the pipeline finishes only this upload.
+        greeting = self._greetings.save_greeting(Greeting(mailbox_id, kind, version, content_type,
+                                                          blobs={"original": original}))
+        try:
+            self._audio.put(original, audio, content_type, {"mailboxId": mailbox_id, "kind": kind})
+        except Exception:
+            # Nothing half-visible: without its audio the new version must not stand.
+            self._greetings.delete_greeting(mailbox_id, kind)
+            raise
+        return greeting.as_api()
+
+    def audio(self, principal: Principal, mailbox_id: str, kind: str, audio_format: str | None,
+              range_header: str | None) -> AudioAnswer:
+        require_mailbox(principal, mailbox_id)
+        greeting = self._greetings.get_greeting(mailbox_id, self._kind(kind))
+        if greeting is None:
+            raise NotFound(f"no {kind} greeting")
+        return self._serve(greeting, audio_format, range_header)
+
+    def _serve(self, greeting: Greeting, audio_format: str | None, range_header: str | None) -> AudioAnswer:
+        if greeting.status == "processing" and audio_format != "original":
+            raise MessageProcessing("the greeting is still being processed")
+        chosen = audio_format or (greeting.formats[0] if greeting.formats else "original")
+        path = greeting.blobs.get(chosen)
+        if path is None:
+            raise AudioNotFound(f"format {chosen} is not available for this greeting")
+        content_type = greeting.content_type if chosen == "original" else rendition_content_type(chosen)
+        size = self._audio.size(path)
+        if size is None:
+            raise AudioNotFound("the greeting's audio is not in this region")
+        if range_header:
+            first, last = parse_range(range_header, size)
+            return AudioAnswer(content_type, size, self._audio.read(path, first, last - first + 1), (first, last))
+        return AudioAnswer(content_type, size, self._audio.read(path))
+
+    def delete(self, principal: Principal, mailbox_id: str, kind: str) -> None:
+        require_mailbox(principal, mailbox_id)
+        greeting = self._greetings.get_greeting(mailbox_id, self._kind(kind))
+        if greeting is None:
+            return
+        for path in greeting.blobs.values():  # audio before metadata
+            self._audio.delete(path)
+        self._greetings.delete_greeting(mailbox_id, kind)
+
+    def active(self, principal: Principal, mailbox_id: str, reason: str, audio_format: str | None) -> AudioAnswer:
+        """The greeting to play now (platform): temporary > the reason's > name > 404."""
+        require_platform(principal)
+        mailbox = self._mailboxes.active(mailbox_id)
+        chosen = choose_greeting(self._greetings.greetings(mailbox_id), reason, mailbox.greeting)
+        if chosen is None:
+            raise NotFound("no greeting to play: use the platform's default")
+        return self._serve(chosen, audio_format, None)

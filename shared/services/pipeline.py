@@ -1,0 +1,150 @@
+"""The audio pipeline behind the `incoming/` blob trigger: original in, renditions and a final
+status out, for messages (`incoming/{mailboxId}/{messageId}`) and greetings
+(`incoming/greetings/{mailboxId}/{kind}/{version}`).
+
+Idempotent: a message or greeting that is already `ready` or `failed` is left alone, so a repeated
+firing changes nothing and sends no second MWI event. Audio that can never make a message
+(`invalid-audio`, `too-short`, `silent`) ends `failed` with that reason and returns normally: it is
+not retried. Storage failures raise, so the trigger retries them.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from shared.domain.audio import AudioLimits, AudioRejected, Transcoded
+from shared.domain.errors import EtagMismatch
+from shared.domain.model import (
+    GREETING_KINDS,
+    MAILBOX_ID,
+    MAX_INLINE_AUDIO_BYTES,
+    MESSAGE_ID,
+    Mailbox,
+    Message,
+    count,
+    utcnow,
+)
+from shared.ports import AudioStore, GreetingRepository, MailboxRepository, MessageRepository, Transcoder
+from shared.services.mwi import Mwi
+
+logger = logging.getLogger(__name__)
+AUDIO = "audio"
+_CONFLICT_RETRIES = 5
+
+
+class NotYetStored(RuntimeError):
+    """The audio landed before its document (a deposit writes audio first): retry shortly."""
+
+
+def rendition_content_type(name: str) -> str:
+    return {"opus": "audio/ogg", "wav": "audio/wav", "mp3": "audio/mpeg"}[name]
+
+
+class AudioPipeline:
+    def __init__(self, mailboxes: MailboxRepository, messages: MessageRepository, greetings: GreetingRepository,
+                 audio: AudioStore, transcoder: Transcoder, mwi: Mwi, region: str, normalize: bool):
+        self._mailboxes = mailboxes
+        self._messages = messages
+        self._greetings = greetings
+        self._audio = audio
+        self._transcoder = transcoder
+        self._mwi = mwi
+        self._region = region
+        self._normalize = normalize
+
+    def process(self, blob_path: str, data: bytes) -> str:
+        """Handle one blob of `incoming/`; returns what happened (for the log)."""
+        parts = blob_path.split("/")
+        if len(parts) == 3 and MAILBOX_ID.fullmatch(parts[1]) and MESSAGE_ID.fullmatch(parts[2]):
+            return self._message(parts[1], parts[2], data)
+        if (len(parts) == 5 and parts[1] == "greetings" and MAILBOX_ID.fullmatch(parts[2])
+                and parts[3] in GREETING_KINDS and MESSAGE_ID.fullmatch(parts[4])):
+            return self._greeting(parts[2], parts[3], parts[4], data)
+        logger.warning("ignoring %s: not a message or greeting path", blob_path)
+        return "ignored"
+
+    def _limits(self, mailbox: Mailbox) -> AudioLimits:
+        return AudioLimits(mailbox.settings.minMessageSeconds, mailbox.settings.maxMessageSeconds, self._normalize)
+
+    def _transcode(self, data: bytes, limits: AudioLimits, work: Path) -> Transcoded:
+        if len(data) > MAX_INLINE_AUDIO_BYTES:  # a direct upload may exceed what it declared
+            raise AudioRejected("invalid-audio", f"larger than {MAX_INLINE_AUDIO_BYTES} bytes")
+        source = work / "original"
+        source.write_bytes(data)
+        return self._transcoder.transcode(source, work, limits)
+
+    # -- messages -------------------------------------------------------------------------------
+
+    def _message(self, mailbox_id: str, message_id: str, data: bytes) -> str:
+        message = self._messages.get_message(mailbox_id, message_id)
+        if message is None:
+            raise NotYetStored(f"no document yet for {mailbox_id}/{message_id}")
+        if message.status != "processing":
+            return f"already {message.status}"
+        mailbox = self._mailboxes.get_mailbox(mailbox_id)
+        if mailbox is None or not mailbox.active:
+            return "mailbox gone"
+        with tempfile.TemporaryDirectory(prefix="transcode-") as work:
+            try:
+                result = self._transcode(data, self._limits(mailbox), Path(work))
+            except AudioRejected as rejected:
+                logger.info("message %s/%s failed: %s", mailbox_id, message_id, rejected)
+                reason = rejected.reason
+                return self._finish(message, lambda m: replace(m, status="failed", error=reason,
+                                                               upload_pending=False, size_bytes=len(data)))
+            blobs = {}
+            for name, local in result.files.items():  # audio before the document that points at it
+                blobs[name] = f"{AUDIO}/{mailbox_id}/{message_id}/{name}"
+                self._audio.put_file(blobs[name], local, rendition_content_type(name))
+        return self._finish(message, lambda m: replace(
+            m, status="ready", error=None, duration_ms=result.duration_ms, truncated=result.truncated,
+            formats=tuple(blobs), blobs={**m.blobs, **blobs}, upload_pending=False, size_bytes=len(data),
+            replica_regions=tuple(dict.fromkeys([*m.replica_regions, self._region]))))
+
+    def _finish(self, message: Message, change: Callable[[Message], Message]) -> str:
+        for _ in range(_CONFLICT_RETRIES):
+            try:
+                done = self._messages.replace_message(change(message))
+            except EtagMismatch:
+                message = self._messages.get_message(message.mailbox_id, message.id)
+                if message is None or message.status != "processing":
+                    return "finished elsewhere"
+                continue
+            # Counts change when a message fails (it stops counting) and the lamp needs the news
+            # when one is ready; either way, one event per message.
+            self._mwi.changed(done.mailbox_id, count(self._messages.message_states(done.mailbox_id)))
+            return done.status
+        raise EtagMismatch("the message kept changing")
+
+    # -- greetings ------------------------------------------------------------------------------
+
+    def _greeting(self, mailbox_id: str, kind: str, version: str, data: bytes) -> str:
+        greeting = self._greetings.get_greeting(mailbox_id, kind)
+        if greeting is None or greeting.version != version:
+            return "superseded"  # replaced or deleted since this upload
+        if greeting.status != "processing":
+            return f"already {greeting.status}"
+        mailbox = self._mailboxes.get_mailbox(mailbox_id)
+        if mailbox is None or not mailbox.active:
+            return "mailbox gone"
+        with tempfile.TemporaryDirectory(prefix="greeting-") as work:
+            try:
+                result = self._transcode(data, self._limits(mailbox), Path(work))
+            except AudioRejected as rejected:
+                updated = replace(greeting, status="failed", error=rejected.reason, updated_at=utcnow())
+            else:
+                blobs = {}
+                for name, local in result.files.items():
+                    blobs[name] = f"{AUDIO}/greetings/{mailbox_id}/{kind}/{version}/{name}"
+                    self._audio.put_file(blobs[name], local, rendition_content_type(name))
+                updated = replace(greeting, status="ready", duration_ms=result.duration_ms, formats=tuple(blobs),
+                                  blobs={**greeting.blobs, **blobs}, updated_at=utcnow())
+        try:
+            self._greetings.save_greeting(updated)
+        except EtagMismatch:
+            return "superseded"
+        return updated.status

@@ -1,0 +1,154 @@
+"""The blob-triggered audio pipeline end to end: deposit, transcode, serve; limits, bad audio,
+re-firing, direct uploads and greetings, through the local host against the emulators."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import av
+import httpx
+import pytest
+
+from tests.integration.api_support import PLATFORM, tone_wav
+from tests.support import ROOT, wait_until
+
+pytestmark = pytest.mark.integration
+SPEECH = (ROOT / "samples" / "hello.wav").read_bytes()  # 4.0 s, 8 kHz
+
+
+def settled(api, mailbox: str, message_id: str, timeout: float = 60) -> dict:
+    """The message once the pipeline has finished with it."""
+    url = f"{api.mailbox_path(mailbox)}/messages/{message_id}"
+    return wait_until(lambda: (m := api.http.get(url, headers=PLATFORM).json())["status"] in ("ready", "failed") and m,
+                      timeout, interval=0.3, message=f"message {message_id} to leave processing")
+
+
+def decoded_seconds(data: bytes) -> tuple[float, int, int]:
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.audio[0]
+        samples = sum(frame.samples for frame in container.decode(stream))
+        return samples / stream.rate, stream.rate, stream.codec_context.channels
+
+
+def test_a_deposit_becomes_ready_with_playable_renditions(api):
+    mailbox = api.provision()
+    message = api.deposit(mailbox, SPEECH).json()
+    ready = settled(api, mailbox, message["id"])
+    assert ready["status"] == "ready" and ready["error"] is None
+    assert abs(ready["durationMs"] - 4000) <= 20
+    assert ready["formats"] == ["opus", "wav", "mp3"] and ready["truncated"] is False
+    url = f"{api.mailbox_path(mailbox)}/messages/{message['id']}/audio"
+    for fmt, content_type in (("opus", "audio/ogg"), ("wav", "audio/wav"), ("mp3", "audio/mpeg")):
+        response = api.http.get(url, params={"format": fmt}, headers=PLATFORM)
+        assert response.status_code == 200 and response.headers["content-type"] == content_type
+        seconds, rate, channels = decoded_seconds(response.content)
+        assert abs(seconds - 4.0) < 0.1 and channels == 1, fmt
+        if fmt == "wav":
+            assert rate == 8000
+        part = api.http.get(url, params={"format": fmt}, headers={**PLATFORM, "Range": "bytes=0-99"})
+        assert part.status_code == 206 and part.content == response.content[:100]
+    default = api.http.get(url, headers=PLATFORM)
+    assert default.headers["content-type"] == "audio/ogg"
+    events = api.mwi_events(mailbox)
+    assert [e["new"] for e in events] == [1, 1]  # the deposit, then ready
+
+
+@pytest.mark.parametrize(("audio", "reason"), [
+    (tone_wav(0.4), "too-short"),
+    (tone_wav(2.0, hz=0) , "silent"),
+    (b"RIFF\x00\x00\x00\x00WAVEfmt garbage that is not audio at all" * 20, "invalid-audio"),
+])
+def test_unusable_audio_ends_failed_with_its_reason_and_is_not_counted(api, audio, reason):
+    mailbox = api.provision()
+    message = api.deposit(mailbox, audio).json()
+    failed = settled(api, mailbox, message["id"])
+    assert failed["status"] == "failed" and failed["error"] == reason
+    assert api.http.get(api.mailbox_path(mailbox), headers=PLATFORM).json()["counts"]["total"] == 0
+    original = api.http.get(f"{api.mailbox_path(mailbox)}/messages/{message['id']}/audio",
+                            params={"format": "original"}, headers=PLATFORM)
+    assert original.content == audio  # kept for diagnosis
+    time.sleep(2)  # not retried: still one outcome, one event each way
+    assert [e["new"] for e in api.mwi_events(mailbox)] == [1, 0]
+
+
+def test_too_long_is_cut_to_the_mailbox_limit(api):
+    mailbox = api.provision(maxMessageSeconds=2)
+    message = api.deposit(mailbox, SPEECH).json()
+    ready = settled(api, mailbox, message["id"])
+    assert ready["status"] == "ready" and ready["truncated"] is True
+    assert abs(ready["durationMs"] - 2000) <= 20
+
+
+def test_firing_again_changes_nothing(product):
+    host, api = product
+    mailbox = api.provision()
+    message = api.deposit(mailbox, SPEECH).json()
+    ready = settled(api, mailbox, message["id"])
+    events = len(api.mwi_events(mailbox))
+    response = httpx.post(f"{host.base_url}/admin/functions/incoming_audio",
+                          json={"input": f"incoming/{mailbox}/{message['id']}"})
+    assert response.status_code == 202
+    time.sleep(3)
+    again = api.http.get(f"{api.mailbox_path(mailbox)}/messages/{message['id']}", headers=PLATFORM).json()
+    assert again == ready  # same document, same ETag
+    assert len(api.mwi_events(mailbox)) == events
+
+
+def test_upload_link_is_write_only_for_one_blob_and_the_message_appears_when_processed(api):
+    mailbox = api.provision()
+    response = api.http.post(f"{api.mailbox_path(mailbox)}/messages", headers=PLATFORM,
+                             json={"from": "+15550002222", "contentType": "audio/wav", "sizeBytes": len(SPEECH)})
+    assert response.status_code == 201, response.text
+    message, upload = response.json()["message"], response.json()["upload"]
+    assert upload["method"] == "PUT"
+    assert api.list_all(mailbox) == []  # not visible before its audio
+    assert httpx.get(upload["url"]).status_code in (403, 404)  # no read with this link
+    elsewhere = upload["url"].replace(message["id"], "someone-else")
+    assert httpx.put(elsewhere, content=SPEECH, headers=upload["headers"]).status_code == 403  # one blob only
+    assert httpx.put(upload["url"], content=SPEECH, headers=upload["headers"]).status_code == 201
+    ready = settled(api, mailbox, message["id"])
+    assert ready["status"] == "ready"
+    assert [m["id"] for m in api.list_all(mailbox)] == [message["id"]]
+    assert api.http.get(api.mailbox_path(mailbox), headers=PLATFORM).json()["counts"]["new"] == 1
+
+
+def greeting_ready(api, mailbox: str, kind: str) -> bytes:
+    url = f"{api.mailbox_path(mailbox)}/greetings/{kind}/audio"
+    response = wait_until(lambda: (r := api.http.get(url, params={"format": "opus"}, headers=PLATFORM))
+                          .status_code == 200 and r, 60, interval=0.3, message=f"{kind} greeting")
+    return response.content
+
+
+def test_greetings_and_what_callers_hear(api):
+    mailbox = api.provision()
+    base = api.mailbox_path(mailbox)
+    active = f"{base}/greeting"
+    assert api.http.get(active, params={"reason": "busy"}, headers=PLATFORM).status_code == 404
+    for kind, hz in (("name", 300), ("busy", 500), ("unavailable", 700)):
+        put = api.http.put(f"{base}/greetings/{kind}", content=tone_wav(1.5, hz=hz),
+                           headers={**PLATFORM, "content-type": "audio/wav"})
+        assert put.status_code == 202 and put.json()["status"] == "processing"
+    audio = {kind: greeting_ready(api, mailbox, kind) for kind in ("name", "busy", "unavailable")}
+
+    def heard(reason: str) -> bytes:
+        response = api.http.get(active, params={"reason": reason, "format": "opus"}, headers=PLATFORM)
+        assert response.status_code == 200, response.text
+        return response.content
+
+    assert heard("busy") == audio["busy"] and heard("unavailable") == audio["unavailable"]
+    token = api.login(mailbox)
+    assert api.http.put(f"{base}/greetings/temporary", content=tone_wav(1.5, hz=900),
+                        headers={**token, "content-type": "audio/wav"}).status_code == 202
+    audio["temporary"] = greeting_ready(api, mailbox, "temporary")
+    assert heard("busy") == heard("unavailable") == audio["temporary"]  # temporary wins
+    assert api.http.delete(f"{base}/greetings/temporary", headers=token).status_code == 204
+    assert api.http.delete(f"{base}/greetings/unavailable", headers=PLATFORM).status_code == 204
+    assert heard("busy") == audio["busy"]
+    assert heard("unavailable") == audio["name"]  # no greeting for the reason: the name
+    assert api.http.get(active, params={"reason": "busy"}, headers=token).status_code == 403  # platform only
+    api.http.patch(base, json={"greeting": "default"}, headers=token)
+    assert api.http.get(active, params={"reason": "busy"}, headers=PLATFORM).status_code == 404
+    bad = api.http.put(f"{base}/greetings/loud", content=tone_wav(1.5),
+                       headers={**PLATFORM, "content-type": "audio/wav"})
+    assert bad.status_code == 400

@@ -5,9 +5,11 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
+from shared.domain.audio import AudioLimits, AudioRejected, Transcoded
 from shared.domain.errors import AudioNotFound, EtagMismatch
-from shared.domain.model import ListQuery, Mailbox, Message, MessageState
+from shared.domain.model import Greeting, ListQuery, Mailbox, Message, MessageState
 from shared.ports import AlreadyExists
 
 _etags = itertools.count(1)
@@ -83,6 +85,11 @@ class FakeAudio:
         self.blobs[path] = data
         self._store.journal.append(f"put {path}")
 
+    def put_file(self, path: str, local: Path, content_type: str) -> None:
+        self._store._maybe_fail("put_audio")
+        self.blobs[path] = local.read_bytes()
+        self._store.journal.append(f"put {path}")
+
     def size(self, path: str) -> int | None:
         return len(self.blobs[path]) if path in self.blobs else None
 
@@ -113,3 +120,43 @@ class FakeEvents:
 
     def publish_mwi(self, event: dict[str, object]) -> None:
         self.events.append(event)
+
+
+class FakeGreetings:
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], Greeting] = {}
+
+    def get_greeting(self, mailbox_id: str, kind: str) -> Greeting | None:
+        return self.items.get((mailbox_id, kind))
+
+    def greetings(self, mailbox_id: str) -> dict[str, Greeting]:
+        return {kind: g for (mb, kind), g in self.items.items() if mb == mailbox_id}
+
+    def save_greeting(self, greeting: Greeting) -> Greeting:
+        key = (greeting.mailbox_id, greeting.kind)
+        if greeting.etag is not None and (key not in self.items or self.items[key].etag != greeting.etag):
+            raise EtagMismatch()
+        self.items[key] = stored = replace(greeting, etag=str(next(_etags)))
+        return stored
+
+    def delete_greeting(self, mailbox_id: str, kind: str) -> None:
+        self.items.pop((mailbox_id, kind), None)
+
+
+class FakeTranscoder:
+    """Renditions are tagged copies of the input; b"silent..." and b"short..." are rejected."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def transcode(self, source: Path, out_dir: Path, limits: AudioLimits) -> Transcoded:
+        self.calls += 1
+        data = source.read_bytes()
+        for prefix, reason in ((b"silent", "silent"), (b"short", "too-short"), (b"junk", "invalid-audio")):
+            if data.startswith(prefix):
+                raise AudioRejected(reason, "fake")
+        files = {}
+        for name in ("opus", "wav", "mp3"):
+            files[name] = out_dir / name
+            files[name].write_bytes(name.encode() + data)
+        return Transcoded(duration_ms=len(data), truncated=len(data) > limits.max_seconds * 1000, files=files)

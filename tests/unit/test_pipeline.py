@@ -1,0 +1,101 @@
+"""The audio pipeline's rules with in-memory ports: idempotent, deterministic failures final,
+transient ones raised for the trigger to retry, greetings only for their current version."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.domain.commands import PutMailbox
+from shared.domain.errors import Unavailable
+from shared.domain.model import MailboxSettings
+from shared.domain.principal import PLATFORM
+from shared.services.auth import Authenticator
+from shared.services.greetings import GreetingService
+from shared.services.mailboxes import MailboxService
+from shared.services.messages import MessageService, Sender
+from shared.services.mwi import Mwi
+from shared.services.pipeline import AudioPipeline, NotYetStored
+from tests.unit.fakes import FakeAudio, FakeEvents, FakeGreetings, FakeStore, FakeTranscoder
+
+SENDER = Sender("+15550001111", "Bob", urgent=False)
+
+
+@pytest.fixture
+def world():
+    store, greetings_repo, events, transcoder = FakeStore(), FakeGreetings(), FakeEvents(), FakeTranscoder()
+    audio = FakeAudio(store)
+    mwi = Mwi(store, events)
+    mailboxes = MailboxService(store, mwi, Authenticator(("a" * 64,), (b"k" * 32,), 900))
+    mailboxes.put(PLATFORM, "+1555", PutMailbox(displayName="A", settings=MailboxSettings(maxMessageSeconds=60)))
+    return {
+        "store": store, "audio": audio, "events": events, "transcoder": transcoder,
+        "messages": MessageService(store, audio, mailboxes, mwi, "r1"),
+        "greetings": GreetingService(greetings_repo, audio, mailboxes),
+        "pipeline": AudioPipeline(store, store, greetings_repo, audio, transcoder, mwi, "r1", normalize=True),
+    }
+
+
+def deposit(world, data: bytes) -> str:
+    return world["messages"].deposit(PLATFORM, "+1555", data, "audio/wav", SENDER, None)[0]["id"]
+
+
+def test_ready_with_renditions_stored_before_the_document_says_so(world):
+    message_id = deposit(world, b"hello audio")
+    world["store"].journal.clear()
+    assert world["pipeline"].process(f"incoming/+1555/{message_id}", b"hello audio") == "ready"
+    message = world["messages"].get(PLATFORM, "+1555", message_id)
+    assert message["formats"] == ["opus", "wav", "mp3"] and message["durationMs"] == 11
+    assert world["audio"].blobs[f"audio/+1555/{message_id}/opus"] == b"opushello audio"
+    assert all(entry.startswith("put audio/") for entry in world["store"].journal)
+    assert [e["new"] for e in world["events"].events] == [1, 1]
+
+
+def test_a_second_firing_changes_nothing(world):
+    message_id = deposit(world, b"hello audio")
+    world["pipeline"].process(f"incoming/+1555/{message_id}", b"hello audio")
+    before = world["messages"].get(PLATFORM, "+1555", message_id)
+    assert world["pipeline"].process(f"incoming/+1555/{message_id}", b"hello audio") == "already ready"
+    assert world["messages"].get(PLATFORM, "+1555", message_id) == before
+    assert world["transcoder"].calls == 1 and len(world["events"].events) == 2
+
+
+@pytest.mark.parametrize(("data", "reason"),
+                         [(b"silent", "silent"), (b"short", "too-short"), (b"junk", "invalid-audio")])
+def test_unusable_audio_fails_once_and_for_good(world, data, reason):
+    message_id = deposit(world, data)
+    assert world["pipeline"].process(f"incoming/+1555/{message_id}", data) == "failed"
+    message = world["messages"].get(PLATFORM, "+1555", message_id)
+    assert message["status"] == "failed" and message["error"] == reason
+    assert world["pipeline"].process(f"incoming/+1555/{message_id}", data) == "already failed"
+    assert [e["new"] for e in world["events"].events] == [1, 0]
+
+
+def test_audio_before_its_document_is_retried(world):
+    with pytest.raises(NotYetStored):
+        world["pipeline"].process("incoming/+1555/0123456789abcdef", b"hello")
+
+
+def test_storage_failures_raise_for_the_trigger_to_retry(world):
+    message_id = deposit(world, b"hello audio")
+    world["store"].fail_next["put_audio"] = Unavailable("blob down")
+    with pytest.raises(Unavailable):
+        world["pipeline"].process(f"incoming/+1555/{message_id}", b"hello audio")
+    assert world["messages"].get(PLATFORM, "+1555", message_id)["status"] == "processing"
+    assert world["pipeline"].process(f"incoming/+1555/{message_id}", b"hello audio") == "ready"
+
+
+def test_only_the_current_greeting_version_is_finished(world):
+    first = world["greetings"].put(PLATFORM, "+1555", "busy", b"first", "audio/wav")
+    old_path = next(p for p in world["audio"].blobs if p.startswith("incoming/greetings/"))
+    world["greetings"].put(PLATFORM, "+1555", "busy", b"second", "audio/wav")
+    new_path = next(p for p in world["audio"].blobs if p.startswith("incoming/greetings/") and p != old_path)
+    assert world["pipeline"].process(old_path, b"first") == "superseded"
+    assert world["pipeline"].process(new_path, b"second") == "ready"
+    answer = world["greetings"].active(PLATFORM, "+1555", "busy", "opus")
+    assert answer.data == b"opussecond"
+    assert first["status"] == "processing"
+
+
+def test_paths_that_are_not_ours_are_ignored(world):
+    assert world["pipeline"].process("incoming/whatever", b"x") == "ignored"
+    assert world["pipeline"].process("incoming/greetings/+1555/loud/abc", b"x") == "ignored"

@@ -66,11 +66,20 @@ def _opened(source: Path) -> Iterator[tuple[av.container.InputContainer, av.audi
             raise AudioRejected("invalid-audio", "the file has no audio stream")
         stream = container.streams.audio[0]
         context = stream.codec_context
+        if context is None or context.codec is None:
+            raise AudioRejected("invalid-audio", "no decoder for this kind of audio")
         if not MIN_SOURCE_RATE <= (context.sample_rate or 0) <= MAX_SOURCE_RATE:
             raise AudioRejected("invalid-audio", f"sample rate {context.sample_rate} Hz is out of range")
         if (context.channels or 0) > MAX_CHANNELS:
             raise AudioRejected("invalid-audio", f"{context.channels} channels is too many")
         yield container, stream, NARROWBAND if context.sample_rate <= NARROWBAND else WIDEBAND
+
+
+def _finite(samples: np.ndarray) -> np.ndarray:
+    """Float sources can carry NaN, infinities or overs: silence the first two, clip the rest."""
+    if not np.isfinite(samples).all():
+        samples = np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0)
+    return np.clip(samples, -1.0, 1.0, out=samples)
 
 
 def _samples(container: av.container.InputContainer, stream: av.audio.stream.AudioStream, rate: int,
@@ -81,13 +90,13 @@ def _samples(container: av.container.InputContainer, stream: av.audio.stream.Aud
     try:
         for frame in container.decode(stream):
             for out in resampler.resample(frame):
-                samples = out.to_ndarray().reshape(-1)
+                samples = _finite(out.to_ndarray().reshape(-1))
                 produced += samples.size
                 yield samples
             if produced > max_samples:
                 return
         for out in resampler.resample(None):
-            yield out.to_ndarray().reshape(-1)
+            yield _finite(out.to_ndarray().reshape(-1))
     except av.FFmpegError as error:
         raise AudioRejected("invalid-audio", "the audio is corrupt or cut off") from error
 

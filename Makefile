@@ -45,9 +45,12 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 
-# Benchmarks (not tests): figures go to docs/benchmarks.md.
+# Benchmarks (not tests): figures go to docs/benchmarks.md. The transcoding one compares with the
+# ffmpeg CLI (Debian's ffmpeg package), installed here when missing.
 bench: install
+	command -v ffmpeg >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg)
 	$(PY) -m bench.api_throughput
+	$(PY) -m bench.transcode
 
 stack-up: install
 	$(PY) tools/localstack.py up

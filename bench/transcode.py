@@ -1,0 +1,291 @@
+"""In-process transcoding (PyAV) against the ffmpeg command-line tool, CPU per audio second, in one run.
+
+    .venv/bin/python -m bench.transcode [--repeats 5] [--lengths 30,300]
+
+For each input length, a speech-like 8 kHz 16-bit mono WAV (`tools.make_sample_wav.speech_like_wav`)
+is written to a temporary directory and turned into every rendition of
+`shared.adapters.audio_codec.RENDITIONS` twice, alternating sides on each repeat:
+
+- in-process: `transcode(source, out_dir, limits)`, the product's path (a measuring pass, then one
+  decode feeding all the encoders); CPU is `time.process_time()` of this process;
+- cli: what a naive backend would do, one `ffmpeg` process per rendition, each decoding and probing
+  the input itself, with the same encoder settings (built from RENDITIONS: codec, bit rate, codec
+  options, mono, the narrowband/wideband rate); CPU is the user+sys of the waited-for children
+  (`resource.getrusage(RUSAGE_CHILDREN)` deltas). What this process spends spawning them is reported
+  apart, as `launcher_cpu_s`, and not counted.
+
+Each side runs once unmeasured first (imports, codec tables, page cache), then `--repeats` times;
+the figures are medians. Also measured per length, to read the result (medians of a few runs): the
+in-process measuring pass alone, each rendition's in-process encoder alone (`_Encoder` fed frames
+decoded beforehand), and an ffmpeg process that only starts (`-version`) or only decodes (`-f null`).
+
+Prints, per length, audio seconds per CPU second for each side, the ratio in-process/cli (goal
+>= 1.3) and the in-process real-time factor per core (goal >= 100), and writes
+`bench/results/transcode.json` (git-ignored). Needs the ffmpeg CLI (Debian: `apt-get install -y
+ffmpeg`; `make bench` installs it when missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import av
+
+from shared.adapters import audio_codec
+from shared.adapters.audio_codec import NARROWBAND, RENDITIONS, WIDEBAND, transcode
+from shared.domain.audio import AudioLimits
+from tools.make_sample_wav import speech_like_wav
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "transcode.json"
+RATE = 8_000
+RATIO_GOAL = 1.3  # in-process audio-s per CPU-s over the CLI's
+RTF_GOAL = 100.0  # in-process audio seconds per CPU second (one core)
+LIMITS = AudioLimits(min_seconds=1, max_seconds=3600)
+FFMPEG_COMMON = ("-nostdin", "-hide_banner", "-loglevel", "error", "-y")
+INSTALL_HINT = "the ffmpeg CLI is not installed: apt-get update && apt-get install -y ffmpeg (or: make bench)"
+
+
+def cli_commands(ffmpeg: str, source: Path, out_dir: Path, source_rate: int) -> list[tuple[str, list[str]]]:
+    """One ffmpeg command per rendition, with the settings RENDITIONS gives the in-process encoders."""
+    band = NARROWBAND if source_rate <= NARROWBAND else WIDEBAND  # the codec's band rule
+    commands = []
+    for rendition in RENDITIONS:
+        args = [ffmpeg, *FFMPEG_COMMON, "-i", str(source), "-c:a", rendition.codec]
+        if rendition.bit_rate:
+            args += ["-b:a", f"{rendition.bit_rate // 1000}k"]
+        for key, value in rendition.options.items():
+            args += [f"-{key}", value]
+        args += ["-ac", "1", "-ar", str(rendition.rate or band)]
+        args.append(str(out_dir / f"{rendition.name}.{rendition.container}"))
+        commands.append((rendition.name, args))
+    return commands
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_cli(commands: list[tuple[str, list[str]]]) -> dict[str, Any]:
+    per_rendition: dict[str, float] = {}
+    launcher, wall = time.process_time(), time.perf_counter()
+    for name, args in commands:
+        before = children_cpu()
+        subprocess.run(args, check=True)
+        per_rendition[name] = children_cpu() - before
+    return {"cpu_s": sum(per_rendition.values()), "wall_s": time.perf_counter() - wall,
+            "launcher_cpu_s": time.process_time() - launcher, "per_rendition_cpu_s": per_rendition}
+
+
+def run_in_process(source: Path, out_dir: Path) -> dict[str, Any]:
+    cpu, wall = time.process_time(), time.perf_counter()
+    result = transcode(source, out_dir, LIMITS)
+    return {"cpu_s": time.process_time() - cpu, "wall_s": time.perf_counter() - wall,
+            "duration_ms": result.duration_ms, "gain_db": result.gain_db}
+
+
+def median_of(runs: list[dict[str, Any]], key: str) -> float:
+    return statistics.median(run[key] for run in runs)
+
+
+def cpu_of(action: Callable[[], object], repeats: int, children: bool) -> float:
+    """Median CPU seconds of action (this process's, or its children's)."""
+    clock = children_cpu if children else time.process_time
+    samples = []
+    for _ in range(repeats):
+        before = clock()
+        action()
+        samples.append(clock() - before)
+    return statistics.median(samples)
+
+
+def encode_only(rendition: audio_codec.Rendition, frames: list[av.AudioFrame], path: Path, band: int) -> None:
+    encoder = audio_codec._Encoder(rendition, path, band)
+    for frame in frames:
+        encoder.write(frame)
+    encoder.close()
+
+
+def in_process_encoders_cpu(source: Path, out_dir: Path, repeats: int) -> dict[str, float]:
+    """CPU of each rendition's encoder alone (the product's _Encoder: resampler, FIFO, encoder, muxer), fed
+    frames decoded beforehand, as transcode's second pass feeds them."""
+    with audio_codec._opened(source) as (container, stream, band):
+        chunks = list(audio_codec._samples(container, stream, band, int(LIMITS.max_seconds * band)))
+    frames = []
+    for chunk in chunks:
+        frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="flt", layout="mono")
+        frame.sample_rate = band
+        frames.append(frame)
+    return {r.name: cpu_of(functools.partial(encode_only, r, frames, out_dir / f"only.{r.container}", band), repeats,
+                           children=False)
+            for r in RENDITIONS}
+
+
+def sizes(out_dir: Path) -> dict[str, int]:
+    return {r.name: (out_dir / f"{r.name}.{r.container}").stat().st_size for r in RENDITIONS}
+
+
+def measure_length(seconds: float, ffmpeg: str, work: Path, repeats: int) -> dict[str, Any]:
+    source = work / f"speech_{seconds:g}s.wav"
+    source.write_bytes(speech_like_wav(seconds, rate=RATE))
+    with wave.open(str(source), "rb") as check:
+        audio_s = check.getnframes() / check.getframerate()
+    in_dir, cli_dir = work / f"inproc_{seconds:g}", work / f"cli_{seconds:g}"
+    in_dir.mkdir()
+    cli_dir.mkdir()
+    commands = cli_commands(ffmpeg, source, cli_dir, RATE)
+
+    run_in_process(source, in_dir)  # warm-up, not measured
+    run_cli(commands)
+    inproc: list[dict[str, Any]] = []
+    cli: list[dict[str, Any]] = []
+    for index in range(repeats):  # alternate which side goes first, so drift on a shared box hits both
+        if index % 2:
+            cli.append(run_cli(commands))
+            inproc.append(run_in_process(source, in_dir))
+        else:
+            inproc.append(run_in_process(source, in_dir))
+            cli.append(run_cli(commands))
+
+    breakdown_repeats = max(3, repeats // 2)
+    breakdown = {
+        "in_process_measuring_pass_cpu_s": cpu_of(lambda: audio_codec._measure(source, LIMITS), breakdown_repeats,
+                                                  children=False),
+        "in_process_encoder_only_cpu_s": in_process_encoders_cpu(source, work, breakdown_repeats),
+        "cli_startup_only_cpu_s": cpu_of(
+            lambda: subprocess.run([ffmpeg, *FFMPEG_COMMON, "-version"], check=True, stdout=subprocess.DEVNULL),
+            breakdown_repeats, children=True),
+        "cli_decode_only_cpu_s": cpu_of(
+            lambda: subprocess.run([ffmpeg, *FFMPEG_COMMON, "-i", str(source), "-f", "null", "-"], check=True),
+            breakdown_repeats, children=True),
+    }
+
+    in_cpu, cli_cpu = median_of(inproc, "cpu_s"), median_of(cli, "cpu_s")
+    return {
+        "audio_s": audio_s, "input_bytes": source.stat().st_size,
+        "in_process": {"cpu_s": in_cpu, "wall_s": median_of(inproc, "wall_s"),
+                       "audio_s_per_cpu_s": audio_s / in_cpu, "duration_ms": inproc[-1]["duration_ms"],
+                       "gain_db": inproc[-1]["gain_db"], "output_bytes": sizes(in_dir),
+                       "runs_cpu_s": [run["cpu_s"] for run in inproc]},
+        "cli": {"cpu_s": cli_cpu, "wall_s": median_of(cli, "wall_s"), "audio_s_per_cpu_s": audio_s / cli_cpu,
+                "launcher_cpu_s": median_of(cli, "launcher_cpu_s"),
+                "per_rendition_cpu_s": {name: statistics.median(run["per_rendition_cpu_s"][name] for run in cli)
+                                        for name, _ in commands},
+                "output_bytes": sizes(cli_dir), "runs_cpu_s": [run["cpu_s"] for run in cli],
+                "commands": [" ".join(["ffmpeg", *args[1:]]).replace(str(work) + "/", "") for _, args in commands]},
+        "breakdown": breakdown,
+        "ratio_in_process_over_cli": cli_cpu / in_cpu,
+        "in_process_rtf_per_core": audio_s / in_cpu,
+    }
+
+
+def versions(ffmpeg: str) -> dict[str, str]:
+    first = subprocess.run([ffmpeg, "-hide_banner", "-version"], capture_output=True, text=True, check=True)
+    libavcodec = ".".join(str(part) for part in av.library_versions["libavcodec"])
+    return {"pyav": av.__version__, "pyav_libavcodec": libavcodec, "ffmpeg_cli": first.stdout.splitlines()[0]}
+
+
+def git_state() -> dict[str, Any]:
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+
+    return {"commit": git("rev-parse", "--short", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
+
+
+def table(result: dict[str, Any]) -> str:
+    head = (f"{'input':>6} {'side':10} {'CPU s':>7} {'wall s':>7} {'audio-s/CPU-s':>14} "
+            f"{'ratio in/cli':>13} {'RTF/core':>9}")
+    lines = [head, "-" * len(head)]
+    for length in result["lengths"]:
+        label = f"{length['audio_s']:g} s"
+        for side in ("in_process", "cli"):
+            data = length[side]
+            tail = (f" {length['ratio_in_process_over_cli']:>13.2f} {length['in_process_rtf_per_core']:>9.0f}"
+                    if side == "in_process" else "")
+            lines.append(f"{label:>6} {side.replace('_', '-'):10} {data['cpu_s']:>7.3f} {data['wall_s']:>7.3f} "
+                         f"{data['audio_s_per_cpu_s']:>14.1f}{tail}")
+    return "\n".join(lines)
+
+
+def verdicts(result: dict[str, Any]) -> list[str]:
+    lines = []
+    for length in result["lengths"]:
+        ratio, rtf = length["ratio_in_process_over_cli"], length["in_process_rtf_per_core"]
+        lines.append(f"{length['audio_s']:g} s: ratio {ratio:.2f} (goal >= {RATIO_GOAL}: "
+                     f"{'met' if ratio >= RATIO_GOAL else 'NOT met'}), real-time factor per core {rtf:.0f} "
+                     f"(goal >= {RTF_GOAL:g}: {'met' if rtf >= RTF_GOAL else 'NOT met'})")
+        b = length["breakdown"]
+        cli_each = ", ".join(f"{k} {v:.3f}" for k, v in length["cli"]["per_rendition_cpu_s"].items())
+        encoders = ", ".join(f"{k} {v:.3f}" for k, v in b["in_process_encoder_only_cpu_s"].items())
+        lines.append(f"    in-process: measuring pass {b['in_process_measuring_pass_cpu_s']:.3f} s, "
+                     f"encoders alone {encoders} s")
+        lines.append(f"    cli: per process {cli_each} s, of which start-up alone {b['cli_startup_only_cpu_s']:.3f} s "
+                     f"and start-up + probe + decode {b['cli_decode_only_cpu_s']:.3f} s")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.transcode", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5, help="measured runs per side and length (median)")
+    parser.add_argument("--lengths", default="30,300", help="input lengths in seconds, comma-separated")
+    args = parser.parse_args(argv)
+    lengths = [float(part) for part in args.lengths.split(",") if part.strip()]
+    if args.repeats < 1 or not lengths or min(lengths) < LIMITS.min_seconds or max(lengths) > LIMITS.max_seconds:
+        parser.error(f"repeats must be >= 1 and lengths within {LIMITS.min_seconds:g}-{LIMITS.max_seconds:g} s")
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        print(INSTALL_HINT, file=sys.stderr)
+        return 2
+
+    began = time.perf_counter()
+    result: dict[str, Any] = {
+        "command": " ".join(["python -m bench.transcode", *(argv if argv is not None else sys.argv[1:])]),
+        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                    "load_average_before": [round(x, 2) for x in os.getloadavg()]},
+        "versions": versions(ffmpeg),
+        "git": git_state(),
+        "config": {"repeats": args.repeats, "rate": RATE, "limits": {"min_seconds": LIMITS.min_seconds,
+                                                                      "max_seconds": LIMITS.max_seconds},
+                   "ratio_goal": RATIO_GOAL, "rtf_goal": RTF_GOAL},
+        "lengths": [],
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-transcode-") as tmp:
+        for seconds in lengths:
+            print(f"{seconds:g} s speech-like WAV: {args.repeats} runs per side ...", flush=True)
+            result["lengths"].append(measure_length(seconds, ffmpeg, Path(tmp), args.repeats))
+    result["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    result["total_runtime_s"] = round(time.perf_counter() - began, 1)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print()
+    print(table(result))
+    print()
+    print("\n".join(verdicts(result)))
+    print(f"written to {RESULTS.relative_to(ROOT)} in {result['total_runtime_s']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

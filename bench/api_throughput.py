@@ -536,6 +536,9 @@ class Run:
             parameters=[{"name": "@m", "value": mailboxes[0]}], partition_key=mailboxes[0])), {})
         measured["profile"] = profile_partition(self.sdk, mailboxes[0], sample.get("id"))
         measured["cleaned_up"] = clean_up(self.sdk, mailboxes, self.run_id, self.mwi_queue)
+        for container in (host.env["INCOMING_CONTAINER"], host.env["AUDIO_CONTAINER"]):  # the region's own
+            with contextlib.suppress(ResourceNotFoundError):
+                self.sdk.blobs.delete_container(container)
         return measured
 
     def sdk_side(self) -> dict[str, Any]:

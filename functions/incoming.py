@@ -15,7 +15,8 @@ logger = logging.getLogger(__name__)
 
 
 @bp.function_name("incoming_audio")
-@bp.blob_trigger(arg_name="blob", path="incoming/{name}", connection="AzureWebJobsStorage", source="EventGrid")
+@bp.blob_trigger(arg_name="blob", path="%INCOMING_CONTAINER%/{name}", connection="AzureWebJobsStorage",
+                 source="EventGrid")
 def incoming_audio(blob: func.InputStream) -> None:
     outcome = bootstrap().pipeline.process(blob.name or "", blob.read())
     logger.info("%s: %s", blob.name, outcome)

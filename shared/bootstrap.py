@@ -12,6 +12,7 @@ from shared.adapters.audio_codec import PyAvTranscoder
 from shared.adapters.blob import BlobAudioStore, BlobProbe, QueueEvents, make_blob_service, make_queue_service
 from shared.adapters.cosmos import CosmosContainer, CosmosProbe, CosmosStore
 from shared.config import Settings, settings
+from shared.domain.audio import Containers
 from shared.services.auth import Authenticator
 from shared.services.greetings import GreetingService
 from shared.services.health import ReadinessService
@@ -58,9 +59,11 @@ def build(config: Settings) -> App:
     mwi = Mwi(store, QueueEvents(queue_service, config.mwi_queue))
     mailboxes = MailboxService(store, mwi, auth)
     audio = BlobAudioStore(blob_service)
-    messages = MessageService(store, audio, mailboxes, mwi, config.region)
-    pipeline = AudioPipeline(store, store, store, audio, PyAvTranscoder(), mwi, config.region, config.normalize_audio)
-    greetings = GreetingService(store, audio, mailboxes)
+    containers = Containers(config.incoming_container, config.audio_container)
+    messages = MessageService(store, audio, mailboxes, mwi, config.region, containers)
+    pipeline = AudioPipeline(store, store, store, audio, PyAvTranscoder(), mwi, config.region, config.normalize_audio,
+                             containers)
+    greetings = GreetingService(store, audio, mailboxes, containers)
     return App(config, cosmos, blob_service, queue_service, readiness, auth, mailboxes, messages, pipeline,
                greetings)
 

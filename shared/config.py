@@ -61,6 +61,8 @@ class Settings:
     token_ttl_s: int
     mwi_queue: str
     normalize_audio: bool
+    incoming_container: str
+    audio_container: str
 
     @property
     def is_emulated(self) -> bool:
@@ -190,6 +192,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         token_ttl_s=int(read.number("TOKEN_TTL_SECONDS", 900, 60, 900)),
         mwi_queue=read.matching("MWI_QUEUE", _QUEUE, "mwi-events"),
         normalize_audio=read.flag("AUDIO_NORMALIZE", default=True),
+        incoming_container=read.matching("INCOMING_CONTAINER", _QUEUE, "incoming"),
+        audio_container=read.matching("AUDIO_CONTAINER", _QUEUE, "audio"),
     )
 
 

@@ -43,8 +43,11 @@ def product_env(region: str, **overrides: str) -> dict[str, str]:
         "REGION": region,
         "PLATFORM_KEY_HASHES": hashlib.sha256(PLATFORM_KEY.encode()).hexdigest(),
         "TOKEN_SIGNING_KEY": SIGNING_KEY,
-        # Each region its own host id, as two function apps have: receipts and subscriptions apart.
+        # Each region its own host id and containers, as two regions' function apps and storage
+        # accounts have: receipts, subscriptions and blobs apart, though they share Azurite's account.
         "AzureFunctionsWebHost__hostid": region,
+        "INCOMING_CONTAINER": f"in-{region}",
+        "AUDIO_CONTAINER": f"au-{region}",
         "AzureWebJobsStorage": localstack.storage_connection_string(),
         "COSMOS_ENDPOINT": localstack.cosmos_endpoint(),
         "COSMOS_KEY": localstack.COSMOS_KEY,

@@ -47,7 +47,6 @@ RENDITIONS = (
     Rendition("wav", "wav", "pcm_mulaw", 8_000, None, "audio/wav", {}),
     Rendition("mp3", "mp3", "libmp3lame", None, 32_000, "audio/mpeg", {"compression_level": "7"}),
 )
-CONTENT_TYPES = {r.name: r.content_type for r in RENDITIONS}
 
 
 def _dbfs(rms: float) -> float:

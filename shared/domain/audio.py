@@ -6,6 +6,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REJECTION_REASONS = ("invalid-audio", "too-short", "silent")
+RENDITION_CONTENT_TYPES = {"opus": "audio/ogg", "wav": "audio/wav", "mp3": "audio/mpeg"}
+
+
+@dataclass(frozen=True)
+class Containers:
+    """Where a region keeps audio: originals (watched by the pipeline) and renditions."""
+
+    incoming: str = "incoming"
+    audio: str = "audio"
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+from shared.domain.audio import RENDITION_CONTENT_TYPES, Containers
 from shared.domain.errors import (
     AudioNotFound,
     InvalidAudio,
@@ -18,13 +19,12 @@ from shared.domain.principal import Principal, require_mailbox, require_platform
 from shared.ports import AudioStore, GreetingRepository
 from shared.services.mailboxes import MailboxService
 from shared.services.messages import AudioAnswer, parse_range
-from shared.services.pipeline import rendition_content_type
-
-INCOMING = "incoming"
 
 
 class GreetingService:
-    def __init__(self, greetings: GreetingRepository, audio: AudioStore, mailboxes: MailboxService):
+    def __init__(self, greetings: GreetingRepository, audio: AudioStore, mailboxes: MailboxService,
+                 containers: Containers = Containers()):  # noqa: B008 - frozen, shared default
+        self._containers = containers
         self._greetings = greetings
         self._audio = audio
         self._mailboxes = mailboxes
@@ -44,7 +44,7 @@ class GreetingService:
             raise PayloadTooLarge(f"greetings are limited to {MAX_INLINE_AUDIO_BYTES} bytes")
         self._mailboxes.active(mailbox_id)
         version = uuid.uuid4().hex
-        original = f"{INCOMING}/greetings/{mailbox_id}/{kind}/{version}"
+        original = f"{self._containers.incoming}/greetings/{mailbox_id}/{kind}/{version}"
         # The document names the new version first, so the pipeline finishes only this upload.
         greeting = self._greetings.save_greeting(Greeting(mailbox_id, kind, version, content_type,
                                                           blobs={"original": original}))
@@ -71,7 +71,7 @@ class GreetingService:
         path = greeting.blobs.get(chosen)
         if path is None:
             raise AudioNotFound(f"format {chosen} is not available for this greeting")
-        content_type = greeting.content_type if chosen == "original" else rendition_content_type(chosen)
+        content_type = greeting.content_type if chosen == "original" else RENDITION_CONTENT_TYPES[chosen]
         size = self._audio.size(path)
         if size is None:
             raise AudioNotFound("the greeting's audio is not in this region")

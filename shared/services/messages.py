@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from shared.domain.audio import RENDITION_CONTENT_TYPES, Containers
 from shared.domain.commands import ForwardMessage, PatchMessage, RequestUpload
 from shared.domain.errors import (
     AudioNotFound,
@@ -47,10 +48,7 @@ from shared.services.mailboxes import MailboxService
 from shared.services.mwi import Mwi
 
 logger = logging.getLogger(__name__)
-INCOMING = "incoming"
-AUDIO = "audio"
 LINK_TTL = timedelta(minutes=10)  # read and upload links: short-lived, minted per request
-CONTENT_TYPES = {"opus": "audio/ogg", "wav": "audio/wav", "mp3": "audio/mpeg"}
 _CONFLICT_RETRIES = 5
 
 
@@ -99,7 +97,8 @@ def parse_range(header: str, size: int) -> tuple[int, int]:
 
 class MessageService:
     def __init__(self, messages: MessageRepository, audio: AudioStore, mailboxes: MailboxService, mwi: Mwi,
-                 region: str):
+                 region: str, containers: Containers = Containers()):  # noqa: B008 - frozen, shared default
+        self._containers = containers
         self._messages = messages
         self._audio = audio
         self._mailboxes = mailboxes
@@ -127,7 +126,8 @@ class MessageService:
         now = utcnow()
         message = Message(id=message_id, mailbox_id=mailbox.id, received_at=now, deposit_region=self._region,
                           urgent=sender.urgent, from_number=sender.number, from_name=sender.name,
-                          blobs={"original": f"{INCOMING}/{mailbox.id}/{message_id}"}, content_type=content_type,
+                          blobs={"original": f"{self._containers.incoming}/{mailbox.id}/{message_id}"},
+                          content_type=content_type,
                           size_bytes=size, request_hash=fingerprint, upload_pending=upload_pending,
                           replica_regions=(self._region,))
         return replace(message, expires_at=expiry(message, mailbox.settings, now))
@@ -229,7 +229,7 @@ class MessageService:
         path = message.blobs.get(audio_format)
         if path is None or (audio_format != "original" and audio_format not in message.formats):
             raise AudioNotFound(f"format {audio_format} is not available for this message")
-        content_type = message.content_type if audio_format == "original" else CONTENT_TYPES[audio_format]
+        content_type = message.content_type if audio_format == "original" else RENDITION_CONTENT_TYPES[audio_format]
         if redirect:
             return AudioAnswer(content_type, message.size_bytes or 0, redirect_url=self._audio.read_url(path, LINK_TTL))
         size = self._audio.size(path)
@@ -314,7 +314,7 @@ class MessageService:
         if existing is not None:
             return existing.as_api()
         states = self._check_room(target)
-        blobs = {fmt: f"{AUDIO}/{target.id}/{new_id}/{fmt}" for fmt in source.blobs}
+        blobs = {fmt: f"{self._containers.audio}/{target.id}/{new_id}/{fmt}" for fmt in source.blobs}
         for fmt, path in source.blobs.items():  # audio first, as for any deposit
             self._audio.copy(path, blobs[fmt])
         now = utcnow()

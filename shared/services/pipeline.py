@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from shared.domain.audio import AudioLimits, AudioRejected, Transcoded
+from shared.domain.audio import RENDITION_CONTENT_TYPES, AudioLimits, AudioRejected, Containers, Transcoded
 from shared.domain.errors import EtagMismatch
 from shared.domain.model import (
     GREETING_KINDS,
@@ -32,7 +32,6 @@ from shared.ports import AudioStore, GreetingRepository, MailboxRepository, Mess
 from shared.services.mwi import Mwi
 
 logger = logging.getLogger(__name__)
-AUDIO = "audio"
 _CONFLICT_RETRIES = 5
 
 
@@ -40,13 +39,11 @@ class NotYetStored(RuntimeError):
     """The audio landed before its document (a deposit writes audio first): retry shortly."""
 
 
-def rendition_content_type(name: str) -> str:
-    return {"opus": "audio/ogg", "wav": "audio/wav", "mp3": "audio/mpeg"}[name]
-
-
 class AudioPipeline:
     def __init__(self, mailboxes: MailboxRepository, messages: MessageRepository, greetings: GreetingRepository,
-                 audio: AudioStore, transcoder: Transcoder, mwi: Mwi, region: str, normalize: bool):
+                 audio: AudioStore, transcoder: Transcoder, mwi: Mwi, region: str, normalize: bool,
+                 containers: Containers = Containers()):  # noqa: B008 - frozen, shared default
+        self._containers = containers
         self._mailboxes = mailboxes
         self._messages = messages
         self._greetings = greetings
@@ -98,8 +95,8 @@ class AudioPipeline:
                                                                upload_pending=False, size_bytes=len(data)))
             blobs = {}
             for name, local in result.files.items():  # audio before the document that points at it
-                blobs[name] = f"{AUDIO}/{mailbox_id}/{message_id}/{name}"
-                self._audio.put_file(blobs[name], local, rendition_content_type(name))
+                blobs[name] = f"{self._containers.audio}/{mailbox_id}/{message_id}/{name}"
+                self._audio.put_file(blobs[name], local, RENDITION_CONTENT_TYPES[name])
         return self._finish(message, lambda m: replace(
             m, status="ready", error=None, duration_ms=result.duration_ms, truncated=result.truncated,
             formats=tuple(blobs), blobs={**m.blobs, **blobs}, upload_pending=False, size_bytes=len(data),
@@ -139,8 +136,8 @@ class AudioPipeline:
             else:
                 blobs = {}
                 for name, local in result.files.items():
-                    blobs[name] = f"{AUDIO}/greetings/{mailbox_id}/{kind}/{version}/{name}"
-                    self._audio.put_file(blobs[name], local, rendition_content_type(name))
+                    blobs[name] = f"{self._containers.audio}/greetings/{mailbox_id}/{kind}/{version}/{name}"
+                    self._audio.put_file(blobs[name], local, RENDITION_CONTENT_TYPES[name])
                 updated = replace(greeting, status="ready", duration_ms=result.duration_ms, formats=tuple(blobs),
                                   blobs={**greeting.blobs, **blobs}, updated_at=utcnow())
         try:

@@ -87,7 +87,7 @@ def test_firing_again_changes_nothing(product):
     ready = settled(api, mailbox, message["id"])
     events = len(api.mwi_events(mailbox))
     response = httpx.post(f"{host.base_url}/admin/functions/incoming_audio",
-                          json={"input": f"incoming/{mailbox}/{message['id']}"})
+                          json={"input": f"{host.env['INCOMING_CONTAINER']}/{mailbox}/{message['id']}"})
     assert response.status_code == 202
     time.sleep(3)
     again = api.http.get(f"{api.mailbox_path(mailbox)}/messages/{message['id']}", headers=PLATFORM).json()

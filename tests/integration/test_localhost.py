@@ -192,6 +192,7 @@ def test_event_grid_blob_trigger_sees_only_blobs_written_since_it_subscribed(sta
     prefix = random_name()
     env = hostapp_env(prefix)
     upload(f"{prefix}-eg", "before-subscription.txt", b"0")
+    time.sleep(1.1)  # blob times have whole seconds: the subscription starts at the next one
     with HostProcess(env, script_root=HOSTAPP, tmp=tmp_path):
         time.sleep(1.5)
         upload(f"{prefix}-eg", "after.txt", b"1")

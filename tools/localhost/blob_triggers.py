@@ -99,7 +99,8 @@ class BlobTrigger:
         try:
             self._since = datetime.fromisoformat(marker.download_blob().readall().decode())
         except ResourceNotFoundError:
-            self._since = datetime.now(UTC)
+            # Blob times have whole seconds: start the subscription at the second it began.
+            self._since = datetime.now(UTC).replace(microsecond=0)
             try:
                 marker.upload_blob(self._since.isoformat().encode(), overwrite=False)
             except ResourceNotFoundError:

@@ -18,7 +18,7 @@ from shared.domain.model import GREETING_KINDS, MAX_INLINE_AUDIO_BYTES, Greeting
 from shared.domain.principal import Principal, require_mailbox, require_platform
 from shared.ports import AudioStore, GreetingRepository
 from shared.services.mailboxes import MailboxService
-from shared.services.messages import AudioAnswer, parse_range
+from shared.services.messages import AudioAnswer, read_audio
 
 
 class GreetingService:
@@ -72,13 +72,7 @@ class GreetingService:
         if path is None:
             raise AudioNotFound(f"format {chosen} is not available for this greeting")
         content_type = greeting.content_type if chosen == "original" else RENDITION_CONTENT_TYPES[chosen]
-        size = self._audio.size(path)
-        if size is None:
-            raise AudioNotFound("the greeting's audio is not in this region")
-        if range_header:
-            first, last = parse_range(range_header, size)
-            return AudioAnswer(content_type, size, self._audio.read(path, first, last - first + 1), (first, last))
-        return AudioAnswer(content_type, size, self._audio.read(path))
+        return read_audio(self._audio, path, content_type, range_header)
 
     def delete(self, principal: Principal, mailbox_id: str, kind: str) -> None:
         require_mailbox(principal, mailbox_id)

@@ -95,6 +95,17 @@ def parse_range(header: str, size: int) -> tuple[int, int]:
     return first, last
 
 
+def read_audio(audio: AudioStore, path: str, content_type: str, range_header: str | None) -> AudioAnswer:
+    """A stored blob as an answer: whole, or the one range asked for."""
+    size = audio.size(path)
+    if size is None:
+        raise AudioNotFound("the audio is not in this region")
+    if range_header:
+        first, last = parse_range(range_header, size)
+        return AudioAnswer(content_type, size, audio.read(path, first, last - first + 1), (first, last))
+    return AudioAnswer(content_type, size, audio.read(path))
+
+
 class MessageService:
     def __init__(self, messages: MessageRepository, audio: AudioStore, mailboxes: MailboxService, mwi: Mwi,
                  region: str, containers: Containers = Containers()):  # noqa: B008 - frozen, shared default
@@ -232,13 +243,7 @@ class MessageService:
         content_type = message.content_type if audio_format == "original" else RENDITION_CONTENT_TYPES[audio_format]
         if redirect:
             return AudioAnswer(content_type, message.size_bytes or 0, redirect_url=self._audio.read_url(path, LINK_TTL))
-        size = self._audio.size(path)
-        if size is None:
-            raise AudioNotFound("the audio of this message is not in this region")
-        if range_header:
-            first, last = parse_range(range_header, size)
-            return AudioAnswer(content_type, size, self._audio.read(path, first, last - first + 1), (first, last))
-        return AudioAnswer(content_type, size, self._audio.read(path))
+        return read_audio(self._audio, path, content_type, range_header)
 
     # -- changes -------------------------------------------------------------------------------
 

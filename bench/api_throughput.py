@@ -521,7 +521,10 @@ class Run:
     def api_side(self) -> dict[str, Any]:
         mailboxes = self.mailboxes("api")
         region = random_name("bench")
-        host = HostProcess(product_env(region, MWI_QUEUE=self.mwi_queue)).start()
+        # The transcoder is off: it is the pipeline behind the request path, benchmarked on its own
+        # (bench.transcode), and the sdk side does no transcoding either.
+        host = HostProcess(product_env(region, MWI_QUEUE=self.mwi_queue,
+                                       **{"AzureWebJobs.incoming_audio.Disabled": "true"})).start()
         try:
             self.host_id = httpx.get(f"{host.base_url}/admin/host/status", timeout=5).json().get("id")
             print(f"  host {host.base_url} (region {region}, host id {self.host_id}, log {host.log_path})", flush=True)

@@ -20,6 +20,7 @@ from shared.services.mailboxes import MailboxService
 from shared.services.messages import MessageService
 from shared.services.mwi import Mwi
 from shared.services.pipeline import AudioPipeline
+from shared.services.retention import RetentionService
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class App:
     messages: MessageService
     pipeline: AudioPipeline
     greetings: GreetingService
+    retention: RetentionService
 
 
 def _credential(config: Settings) -> object | None:
@@ -64,8 +66,9 @@ def build(config: Settings) -> App:
     pipeline = AudioPipeline(store, store, store, audio, PyAvTranscoder(), mwi, config.region, config.normalize_audio,
                              containers)
     greetings = GreetingService(store, audio, mailboxes, containers)
+    retention = RetentionService(store, audio, mwi, containers)
     return App(config, cosmos, blob_service, queue_service, readiness, auth, mailboxes, messages, pipeline,
-               greetings)
+               greetings, retention)
 
 
 _lock = threading.Lock()

@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 _REGION = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
 _QUEUE = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]$")
+_SCHEDULE = re.compile(r"^\S+( \S+){5}$")  # six NCRONTAB fields, as the timer trigger reads them
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
@@ -63,6 +64,7 @@ class Settings:
     normalize_audio: bool
     incoming_container: str
     audio_container: str
+    retention_schedule: str
 
     @property
     def is_emulated(self) -> bool:
@@ -194,6 +196,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         normalize_audio=read.flag("AUDIO_NORMALIZE", default=True),
         incoming_container=read.matching("INCOMING_CONTAINER", _QUEUE, "incoming"),
         audio_container=read.matching("AUDIO_CONTAINER", _QUEUE, "audio"),
+        retention_schedule=read.matching("RETENTION_SCHEDULE", _SCHEDULE, "0 30 2 * * *"),
     )
 
 

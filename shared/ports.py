@@ -83,6 +83,10 @@ class AudioStore(Protocol):
 
     def put_file(self, path: str, local: Path, content_type: str) -> None: ...
 
+    def list_page(self, container: str, marker: str | None, page_size: int) -> tuple[list[tuple[str, str]], str | None]:
+        """One page of (path, last-modified ISO time) and the next marker (None: no more)."""
+        ...
+
     def size(self, path: str) -> int | None:
         """Bytes at path, or None when there is no blob."""
         ...
@@ -108,3 +112,19 @@ class AudioStore(Protocol):
 
 class EventPublisher(Protocol):
     def publish_mwi(self, event: dict[str, object]) -> None: ...
+
+
+class SweepRepository(MailboxRepository, MessageRepository, GreetingRepository, Protocol):
+    """What the retention sweep needs beyond the per-mailbox repositories."""
+
+    def expired(self, before: str, limit: int, exclude: list[str]) -> list[dict[str, str]]:
+        """Up to limit {id, mailboxId, type} whose expiresAt is before `before`, oldest first."""
+        ...
+
+    def partition_documents(self, mailbox_id: str) -> list[dict[str, str]]:
+        """{id, type} of every document of the mailbox."""
+        ...
+
+    def delete_mailbox(self, mailbox_id: str) -> None:
+        """Delete the mailbox document itself (idempotent)."""
+        ...

@@ -116,6 +116,18 @@ class BlobAudioStore:
             except ResourceNotFoundError:
                 raise AudioNotFound("the audio of this message is not in this region") from None
 
+    def list_page(self, container: str, marker: str | None, page_size: int) -> tuple[list[tuple[str, str]], str | None]:
+        """One page of `container`: (path, last-modified ISO time) pairs and the next marker (None: done)."""
+        with translated("listing audio"):
+            try:
+                pages = self._service.get_container_client(container).list_blobs(
+                    results_per_page=page_size).by_page(continuation_token=marker)
+                page = next(pages)
+                items = [(f"{container}/{blob.name}", blob.last_modified.isoformat()) for blob in page]
+                return items, pages.continuation_token
+            except (ResourceNotFoundError, StopIteration):
+                return [], None
+
     def delete(self, path: str) -> None:
         with translated("deleting audio"), contextlib.suppress(ResourceNotFoundError):
             self._blob(path).delete_blob()

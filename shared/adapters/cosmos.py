@@ -102,6 +102,7 @@ def mailbox_to_doc(mailbox: Mailbox) -> dict[str, Any]:
         "id": MAILBOX_DOC_ID, "mailboxId": mailbox.id, "type": "mailbox", "displayName": mailbox.display_name,
         "settings": mailbox.settings.model_dump(), "pinHash": mailbox.pin_hash, "pinFailures": mailbox.pin_failures,
         "lockedUntil": iso(mailbox.locked_until), "status": mailbox.status, "greeting": mailbox.greeting,
+        "expiresAt": iso(mailbox.expires_at),
         "createdAt": iso(mailbox.created_at), "updatedAt": iso(mailbox.updated_at),
     }
 
@@ -111,7 +112,8 @@ def mailbox_from_doc(doc: dict[str, Any]) -> Mailbox:
         id=doc["mailboxId"], display_name=doc["displayName"], settings=MailboxSettings(**doc["settings"]),
         pin_hash=doc.get("pinHash"), pin_failures=doc.get("pinFailures", 0),
         locked_until=parse_time(doc.get("lockedUntil")), status=doc.get("status", "active"),
-        greeting=doc.get("greeting", "personal"), created_at=parse_time(doc["createdAt"]),
+        greeting=doc.get("greeting", "personal"), expires_at=parse_time(doc.get("expiresAt")),
+        created_at=parse_time(doc["createdAt"]),
         updated_at=parse_time(doc["updatedAt"]), etag=doc.get("_etag"),
     )
 
@@ -245,6 +247,27 @@ class CosmosStore:
         clauses = " AND ".join(where)
         sql = f"SELECT TOP {int(query.limit) + 1} * FROM c WHERE {clauses} ORDER BY c.sortKey {order}"  # noqa: S608
         return [message_from_doc(doc) for doc in self._query(mailbox_id, sql, parameters, "listing messages")]
+
+    def expired(self, before: str, limit: int, exclude: list[str]) -> list[dict[str, str]]:
+        """Documents whose `expiresAt` is before `before`, oldest first: the retention sweep's one
+        cross-partition query, on the indexed `expiresAt` (its cost follows the work, not the
+        population). `exclude`: ids that failed to purge earlier in this sweep."""
+        sql = (f"SELECT TOP {int(limit)} c.id, c.mailboxId, c.type FROM c "  # noqa: S608 - limit is an int
+               "WHERE c.expiresAt < @before AND NOT ARRAY_CONTAINS(@exclude, c.id) ORDER BY c.expiresAt")
+        with translated("finding expired documents"):
+            return [{"id": d["id"], "mailboxId": d["mailboxId"], "type": d["type"]} for d in self._c.query_items(
+                sql, parameters=[{"name": "@before", "value": before}, {"name": "@exclude", "value": exclude}],
+                enable_cross_partition_query=True, timeout=self._timeout_s)]
+
+    def partition_documents(self, mailbox_id: str) -> list[dict[str, str]]:
+        """Every document of a mailbox (id and type): what purging a mailbox has to delete."""
+        sql = "SELECT c.id, c.type FROM c WHERE c.mailboxId = @m"
+        return [{"id": d["id"], "type": d.get("type", "")}
+                for d in self._query(mailbox_id, sql, [{"name": "@m", "value": mailbox_id}], "listing a mailbox")]
+
+    def delete_mailbox(self, mailbox_id: str) -> None:
+        with translated("deleting a mailbox"), contextlib.suppress(CosmosResourceNotFoundError):
+            self._c.delete_item(MAILBOX_DOC_ID, partition_key=mailbox_id, timeout=self._timeout_s)
 
     def get_greeting(self, mailbox_id: str, kind: str) -> Greeting | None:
         doc = self._read(mailbox_id, f"greeting-{kind}", "reading a greeting")

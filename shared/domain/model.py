@@ -22,6 +22,7 @@ AUDIO_FORMATS = (*RENDITIONS, "original")
 MAX_INLINE_AUDIO_BYTES = 20 * 1024 * 1024
 PIN_LOCK_AFTER = 5
 PIN_LOCK_FOR = timedelta(minutes=15)
+FAILED_KEPT_FOR = timedelta(days=1)  # failed messages stay a day for diagnosis, then retention takes them
 
 Folder = Literal["inbox", "saved", "trash"]
 GreetingChoice = Literal["personal", "name", "default"]
@@ -92,6 +93,7 @@ class Mailbox:
     locked_until: datetime | None = None
     status: Literal["active", "deprovisioned"] = "active"
     greeting: GreetingChoice = "personal"
+    expires_at: datetime | None = None  # set when deprovisioned: the retention sweep purges it all
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
     etag: str | None = None

@@ -103,7 +103,9 @@ class MailboxService:
         for _ in range(_CONFLICT_RETRIES):
             mailbox = self.active(mailbox_id)
             try:
-                self._mailboxes.replace_mailbox(replace(mailbox, status="deprovisioned", updated_at=utcnow()))
+                now = utcnow()
+                self._mailboxes.replace_mailbox(replace(mailbox, status="deprovisioned", expires_at=now,
+                                                        updated_at=now))
             except EtagMismatch:
                 continue
             return

@@ -19,6 +19,7 @@ from pathlib import Path
 from shared.domain.audio import RENDITION_CONTENT_TYPES, AudioLimits, AudioRejected, Containers, Transcoded
 from shared.domain.errors import EtagMismatch
 from shared.domain.model import (
+    FAILED_KEPT_FOR,
     GREETING_KINDS,
     MAILBOX_ID,
     MAX_INLINE_AUDIO_BYTES,
@@ -91,8 +92,9 @@ class AudioPipeline:
             except AudioRejected as rejected:
                 logger.info("message %s/%s failed: %s", mailbox_id, message_id, rejected)
                 reason = rejected.reason
-                return self._finish(message, lambda m: replace(m, status="failed", error=reason,
-                                                               upload_pending=False, size_bytes=len(data)))
+                kept_until = utcnow() + FAILED_KEPT_FOR
+                return self._finish(message, lambda m: replace(m, status="failed", error=reason, upload_pending=False,
+                                                               size_bytes=len(data), expires_at=kept_until))
             blobs = {}
             for name, local in result.files.items():  # audio before the document that points at it
                 blobs[name] = f"{self._containers.audio}/{mailbox_id}/{message_id}/{name}"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from shared.domain.audio import AudioLimits, AudioRejected, Transcoded
 from shared.domain.errors import AudioNotFound, EtagMismatch
-from shared.domain.model import Greeting, ListQuery, Mailbox, Message, MessageState
+from shared.domain.model import Greeting, ListQuery, Mailbox, Message, MessageState, iso
 from shared.ports import AlreadyExists
 
 _etags = itertools.count(1)
@@ -78,6 +78,7 @@ class FakeStore:
 class FakeAudio:
     def __init__(self, store: FakeStore):
         self.blobs: dict[str, bytes] = {}
+        self.modified: dict[str, str] = {}  # path -> ISO time; unset: long ago
         self._store = store
 
     def put(self, path: str, data: bytes, content_type: str, metadata: dict[str, str]) -> None:
@@ -98,6 +99,12 @@ class FakeAudio:
             raise AudioNotFound()
         data = self.blobs[path]
         return data[offset:offset + length if length is not None else None]
+
+    def list_page(self, container: str, marker: str | None, page_size: int) -> tuple[list[tuple[str, str]], str | None]:
+        # Name-based markers, as Blob storage's: deleting listed blobs does not shift the next page.
+        names = sorted(p for p in self.blobs if p.startswith(f"{container}/") and (marker is None or p > marker))
+        page = [(p, self.modified.get(p, "2026-01-01T00:00:00+00:00")) for p in names[:page_size]]
+        return page, page[-1][0] if len(names) > page_size else None
 
     def delete(self, path: str) -> None:
         self._store._maybe_fail("delete_audio")
@@ -160,3 +167,25 @@ class FakeTranscoder:
             files[name] = out_dir / name
             files[name].write_bytes(name.encode() + data)
         return Transcoded(duration_ms=len(data), truncated=len(data) > limits.max_seconds * 1000, files=files)
+
+
+class FakeSweepStore(FakeStore, FakeGreetings):
+    """Everything the retention sweep reads and deletes, in memory."""
+
+    def __init__(self) -> None:
+        FakeStore.__init__(self)
+        FakeGreetings.__init__(self)
+
+    def expired(self, before: str, limit: int, exclude: list[str]) -> list[dict[str, str]]:
+        found = [(m.expires_at, {"id": m.id, "mailboxId": mb, "type": "message"})
+                 for (mb, _), m in self.messages.items() if m.expires_at and iso(m.expires_at) < before]
+        found += [(mb.expires_at, {"id": "mailbox", "mailboxId": mb.id, "type": "mailbox"})
+                  for mb in self.mailboxes.values() if mb.expires_at and iso(mb.expires_at) < before]
+        return [item for _, item in sorted(found, key=lambda pair: pair[0]) if item["id"] not in exclude][:limit]
+
+    def partition_documents(self, mailbox_id: str) -> list[dict[str, str]]:
+        return ([{"id": m, "type": "message"} for (mb, m) in self.messages if mb == mailbox_id]
+                + [{"id": f"greeting-{k}", "type": "greeting"} for (mb, k) in self.items if mb == mailbox_id])
+
+    def delete_mailbox(self, mailbox_id: str) -> None:
+        self.mailboxes.pop(mailbox_id, None)

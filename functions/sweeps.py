@@ -1,0 +1,178 @@
+"""Maintenance: the retention sweep as a Durable orchestration, its activities, its timer, and the
+admin routes that start a sweep now or report on one.
+
+The orchestrator is deterministic and does no I/O: it pages through expired documents (one
+indexed query per page), fans out one idempotent activity per document, then pages through the
+blob containers for orphans, and continues as new between batches so its history stays small.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from functions.http import json_response, problem_response
+from shared.bootstrap import bootstrap
+from shared.domain.errors import DomainError, Forbidden, NotFound
+from shared.domain.model import iso
+from shared.domain.problems import Problem
+from shared.domain.sweeps import (
+    BATCH,
+    FAILED_IDS_KEPT,
+    PAGES_PER_EXECUTION,
+    SWEEPS,
+    instance_id,
+    new_totals,
+)
+
+bp = df.Blueprint()
+logger = logging.getLogger(__name__)
+RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=2_000, max_number_of_attempts=5)
+ACTIVE = {df.OrchestrationRuntimeStatus.Running, df.OrchestrationRuntimeStatus.Pending,
+          df.OrchestrationRuntimeStatus.ContinuedAsNew}
+
+
+# -- orchestrator (deterministic: no I/O, no clock but the context's) -----------------------------
+
+@bp.orchestration_trigger(context_name="context")
+def retention_sweep(context: df.DurableOrchestrationContext):
+    return (yield from retention_steps(context))
+
+
+def retention_steps(context: df.DurableOrchestrationContext):
+    """The orchestrator's body, a plain generator (so tests can step it with the SDK's wrapper)."""
+    state = context.get_input() or {}
+    totals = {**new_totals(), **state.get("totals", {})}
+    before = state.get("before") or iso(context.current_utc_datetime.replace(tzinfo=UTC))
+    failed_ids: list[str] = state.get("failedIds", [])
+    if state.get("phase", "expired") == "expired":
+        page = yield context.call_activity_with_retry(
+            "retention_find_expired", RETRY, {"before": before, "limit": BATCH, "exclude": failed_ids})
+        deleted = 0
+        if page:
+            try:
+                results = yield context.task_all(
+                    [context.call_activity_with_retry("retention_purge", RETRY, item) for item in page])
+                deleted = sum(results)
+            except Exception:  # noqa: BLE001 - one failed for good: find which, one by one
+                for item in page:
+                    try:
+                        deleted += yield context.call_activity_with_retry("retention_purge", RETRY, item)
+                    except Exception:  # noqa: BLE001 - counted, and left out of the next pages
+                        failed_ids.append(item["id"])
+                        totals["failed"] += 1
+        totals["examined"] += len(page)
+        totals["deleted"] += deleted
+        context.set_custom_status({"phase": "expired", **totals})
+        if len(page) == BATCH:
+            context.continue_as_new({"before": before, "phase": "expired", "totals": totals,
+                                     "failedIds": failed_ids[-FAILED_IDS_KEPT:]})
+            return None
+        state = {"container": 0, "marker": None}
+    container, marker = state.get("container", 0), state.get("marker")
+    for _ in range(PAGES_PER_EXECUTION):
+        page = yield context.call_activity_with_retry(
+            "retention_orphans", RETRY, {"container": container, "marker": marker, "now": before})
+        if page is None:  # every container is done
+            context.set_custom_status({"phase": "done", **totals})
+            return totals
+        totals["blobsExamined"] += page["examined"]
+        totals["orphansDeleted"] += page["deleted"]
+        container, marker = (container, page["marker"]) if page["marker"] else (container + 1, None)
+        context.set_custom_status({"phase": "orphans", **totals})
+    context.continue_as_new({"before": before, "phase": "orphans", "totals": totals, "container": container,
+                             "marker": marker})
+    return None
+
+
+# -- activities (idempotent; they raise on failure so the retry policy works) ---------------------
+
+@bp.activity_trigger(input_name="request")
+def retention_find_expired(request: dict) -> list[dict[str, str]]:
+    return bootstrap().retention.find_expired(request["before"], request["limit"], request["exclude"])
+
+
+@bp.activity_trigger(input_name="item")
+def retention_purge(item: dict) -> int:
+    return bootstrap().retention.purge(item)
+
+
+@bp.activity_trigger(input_name="request")
+def retention_orphans(request: dict) -> dict | None:
+    app = bootstrap()
+    containers = (app.settings.incoming_container, app.settings.audio_container)
+    if request["container"] >= len(containers):
+        return None
+    return app.retention.orphans_page(containers[request["container"]], request["marker"],
+                                      datetime.fromisoformat(request["now"].replace("Z", "+00:00")), BATCH)
+
+
+# -- starters ------------------------------------------------------------------------------------
+
+async def start_singleton(client: df.DurableOrchestrationClient, kind: str) -> str | None:
+    """Start the region's sweep of this kind unless one is running; its instance id, or None."""
+    instance = instance_id(kind, bootstrap().settings.region)
+    status = await client.get_status(instance)
+    if status is not None and status.runtime_status in ACTIVE:
+        return None
+    await client.start_new(f"{kind}_sweep", instance, {})
+    return instance
+
+
+@bp.function_name("retention_timer")
+@bp.timer_trigger(schedule="%RETENTION_SCHEDULE%", arg_name="timer", run_on_startup=False)
+@bp.durable_client_input(client_name="client")
+async def retention_timer(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
+    started = await start_singleton(client, "retention")
+    logger.info("retention sweep %s", started or "still running: not started again")
+
+
+def _platform(req: func.HttpRequest) -> None:
+    if not bootstrap().auth.authenticate(req.headers).is_platform:
+        raise Forbidden("sweeps are for the platform only")
+
+
+@bp.function_name("start_sweep")
+@bp.route(route="admin/sweeps/{kind}", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.durable_client_input(client_name="client")
+async def start_sweep(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    try:
+        _platform(req)
+        kind = req.route_params.get("kind", "")
+        if kind not in SWEEPS:
+            raise NotFound(f"no sweep {kind!r}; sweeps: {', '.join(SWEEPS)}")
+        started = await start_singleton(client, kind)
+    except DomainError as error:
+        return problem_response(error.problem())
+    if started is None:
+        return problem_response(Problem("sweep-running", "Sweep already running", 409,
+                                        "this region's sweep is still running; follow it at its status URL"))
+    status_url = f"/api/admin/sweeps/{started}"
+    return json_response({"instanceId": started, "statusUrl": status_url}, status=202,
+                         headers={"Location": status_url})
+
+
+@bp.function_name("sweep_status")
+@bp.route(route="admin/sweeps/{instanceId}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.durable_client_input(client_name="client")
+async def sweep_status(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    try:
+        _platform(req)
+        instance = req.route_params.get("instanceId", "")
+        if not any(instance.startswith(f"{kind}-") for kind in SWEEPS):
+            raise NotFound("no such sweep")
+        status = await client.get_status(instance)
+        if status is None or status.runtime_status is None:
+            raise NotFound("no such sweep")
+    except DomainError as error:
+        return problem_response(error.problem())
+    output = status.output if not isinstance(status.output, str) else json.loads(status.output or "null")
+    return json_response({"instanceId": instance, "runtimeStatus": status.runtime_status.name, "output": output,
+                          "customStatus": status.custom_status,
+                          "createdTime": status.created_time.isoformat() if status.created_time else None,
+                          "lastUpdatedTime": status.last_updated_time.isoformat()
+                          if status.last_updated_time else None})

@@ -1,0 +1,93 @@
+"""Retention: what the sweep deletes, and how, one idempotent step at a time.
+
+Found by one indexed query on `expiresAt`: messages past their mailbox's `retentionDays`, trash past
+`trashRetentionDays`, failed messages a day after they failed, and deprovisioned mailboxes (their
+mailbox document expires at once). Audio goes before the document that points at it, so a crash
+leaves at worst an orphan blob, which the orphan pass (blobs older than a day that no document
+names) removes. Every step is idempotent: repeated after a crash, it deletes nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from shared.domain.audio import Containers
+from shared.domain.model import GREETING_KINDS
+from shared.ports import AudioStore, SweepRepository
+from shared.services.mwi import Mwi
+
+logger = logging.getLogger(__name__)
+ORPHAN_AGE = timedelta(days=1)
+
+
+class RetentionService:
+    def __init__(self, store: SweepRepository, audio: AudioStore, mwi: Mwi, containers: Containers):
+        self._store = store
+        self._audio = audio
+        self._mwi = mwi
+        self._containers = containers
+
+    def find_expired(self, before: str, limit: int, exclude: list[str]) -> list[dict[str, str]]:
+        return self._store.expired(before, limit, exclude)
+
+    def purge(self, item: dict[str, str]) -> int:
+        """Delete one expired document and its audio (a mailbox: everything it holds). Returns how
+        many documents went."""
+        if item["type"] == "message":
+            return self._purge_message(item["mailboxId"], item["id"], publish=True)
+        if item["type"] == "mailbox":
+            return self._purge_mailbox(item["mailboxId"])
+        return 0
+
+    def _purge_message(self, mailbox_id: str, message_id: str, publish: bool) -> int:
+        message = self._store.get_message(mailbox_id, message_id)
+        if message is None:
+            return 0  # gone already: a repeated step
+        for path in message.blobs.values():
+            self._audio.delete(path)
+        self._store.delete_message(mailbox_id, message_id)
+        if publish and message.counted:
+            self._mwi.changed(mailbox_id)
+        return 1
+
+    def _purge_mailbox(self, mailbox_id: str) -> int:
+        mailbox = self._store.get_mailbox(mailbox_id)
+        if mailbox is None or mailbox.active:
+            return 0  # gone already, or (never) provisioned again
+        deleted = 0
+        for doc in self._store.partition_documents(mailbox_id):
+            if doc["type"] == "message":
+                deleted += self._purge_message(mailbox_id, doc["id"], publish=False)
+            elif doc["type"] == "greeting":
+                greeting = self._store.get_greeting(mailbox_id, doc["id"].removeprefix("greeting-"))
+                for path in (greeting.blobs.values() if greeting else ()):
+                    self._audio.delete(path)
+                self._store.delete_greeting(mailbox_id, doc["id"].removeprefix("greeting-"))
+                deleted += 1
+        self._store.delete_mailbox(mailbox_id)  # last: it is what the sweep finds
+        return deleted + 1
+
+    def orphans_page(self, container: str, marker: str | None, now: datetime, page_size: int) -> dict[str, object]:
+        """One page of a container: blobs older than a day that no document names are deleted."""
+        items, next_marker = self._audio.list_page(container, marker, page_size)
+        deleted = 0
+        for path, modified in items:
+            if datetime.fromisoformat(modified) > now - ORPHAN_AGE or self._owned(path):
+                continue
+            self._audio.delete(path)
+            deleted += 1
+        return {"examined": len(items), "deleted": deleted, "marker": next_marker}
+
+    def _owned(self, path: str) -> bool:
+        """Whether a document names this blob. Unknown layouts count as owned: never delete them."""
+        container, _, rest = path.partition("/")
+        parts = rest.split("/")
+        if container not in (self._containers.incoming, self._containers.audio):
+            return True
+        if parts[0] == "greetings" and len(parts) >= 4 and parts[2] in GREETING_KINDS:
+            greeting = self._store.get_greeting(parts[1], parts[2])
+            return greeting is not None and greeting.version == parts[3]
+        if len(parts) in (2, 3):
+            return self._store.get_message(parts[0], parts[1]) is not None
+        return True

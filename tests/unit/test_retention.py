@@ -1,0 +1,95 @@
+"""What retention deletes, in what order, and that repeating a step deletes nothing twice."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.domain.audio import Containers
+from shared.domain.commands import PutMailbox
+from shared.domain.model import iso
+from shared.domain.principal import PLATFORM
+from shared.services.auth import Authenticator
+from shared.services.greetings import GreetingService
+from shared.services.mailboxes import MailboxService
+from shared.services.messages import MessageService, Sender
+from shared.services.mwi import Mwi
+from shared.services.retention import RetentionService
+from tests.unit.fakes import FakeAudio, FakeEvents, FakeSweepStore
+
+NOW = datetime.now(UTC)
+LATER = iso(NOW + timedelta(days=400))
+SENDER = Sender(None, None, urgent=False)
+
+
+@pytest.fixture
+def world():
+    store, events = FakeSweepStore(), FakeEvents()
+    audio = FakeAudio(store)
+    mwi = Mwi(store, events)
+    mailboxes = MailboxService(store, mwi, Authenticator(("a" * 64,), (b"k" * 32,), 900))
+    for mailbox in ("+1555", "+1666"):
+        mailboxes.put(PLATFORM, mailbox, PutMailbox(displayName=mailbox))
+    return {"store": store, "audio": audio, "events": events, "mailboxes": mailboxes,
+            "messages": MessageService(store, audio, mailboxes, mwi, "r1"),
+            "greetings": GreetingService(store, audio, mailboxes),
+            "retention": RetentionService(store, audio, mwi, Containers())}
+
+
+def test_expired_messages_go_audio_first_and_fresh_ones_stay(world):
+    store, retention = world["store"], world["retention"]
+    old = world["messages"].deposit(PLATFORM, "+1555", b"old", "audio/wav", SENDER, None)[0]["id"]
+    world["messages"].deposit(PLATFORM, "+1555", b"fresh", "audio/wav", SENDER, None)
+    store.messages[("+1555", old)] = replace(store.messages[("+1555", old)], expires_at=NOW - timedelta(days=1))
+    found = retention.find_expired(iso(NOW), 100, [])
+    assert found == [{"id": old, "mailboxId": "+1555", "type": "message"}]
+    store.journal.clear()
+    assert retention.purge(found[0]) == 1
+    assert store.journal == [f"delete incoming/+1555/{old}", f"delete {old}"]
+    assert retention.purge(found[0]) == 0  # a repeated step deletes nothing twice
+    assert retention.find_expired(iso(NOW), 100, []) == []
+    assert len(store.messages) == 1
+    assert world["events"].events[-1]["new"] == 1
+
+
+def test_a_deprovisioned_mailbox_is_purged_whole_and_its_document_last(world):
+    store, retention = world["store"], world["retention"]
+    for data in (b"a", b"b"):
+        world["messages"].deposit(PLATFORM, "+1555", data, "audio/wav", SENDER, None)
+    world["greetings"].put(PLATFORM, "+1555", "busy", b"hi", "audio/wav")
+    world["messages"].deposit(PLATFORM, "+1666", b"other", "audio/wav", SENDER, None)
+    world["mailboxes"].deprovision(PLATFORM, "+1555")
+    found = retention.find_expired(LATER, 100, [])
+    mailbox_items = [item for item in found if item["type"] == "mailbox"]
+    assert mailbox_items == [{"id": "mailbox", "mailboxId": "+1555", "type": "mailbox"}]
+    assert retention.purge(mailbox_items[0]) == 4  # two messages, one greeting, the mailbox
+    assert "+1555" not in store.mailboxes
+    assert not [key for key in store.messages if key[0] == "+1555"]
+    assert not [path for path in world["audio"].blobs if "+1555" in path]
+    assert [key for key in store.messages if key[0] == "+1666"]  # others untouched
+    assert retention.purge(mailbox_items[0]) == 0
+
+
+def test_orphan_blobs_older_than_a_day_go_and_owned_or_young_ones_stay(world):
+    audio, retention = world["audio"], world["retention"]
+    kept = world["messages"].deposit(PLATFORM, "+1555", b"kept", "audio/wav", SENDER, None)[0]["id"]
+    audio.blobs["incoming/+1555/deadbeef"] = b"no document"
+    audio.blobs["audio/+1555/deadbeef/opus"] = b"no document either"
+    audio.blobs["incoming/+1555/youngorphan"] = b"too young to judge"
+    audio.modified["incoming/+1555/youngorphan"] = iso(NOW)
+    audio.blobs["incoming/something/else/entirely/here"] = b"unknown layout"
+    total = {"examined": 0, "deleted": 0}
+    for container in ("incoming", "audio"):
+        marker = None
+        while True:
+            page = retention.orphans_page(container, marker, NOW, page_size=2)
+            total["examined"] += page["examined"]
+            total["deleted"] += page["deleted"]
+            marker = page["marker"]
+            if marker is None:
+                break
+    assert total == {"examined": 5, "deleted": 2}
+    assert f"incoming/+1555/{kept}" in audio.blobs and "incoming/+1555/youngorphan" in audio.blobs
+    assert "incoming/something/else/entirely/here" in audio.blobs

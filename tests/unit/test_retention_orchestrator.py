@@ -1,0 +1,136 @@
+"""The retention orchestrator stepped through its generator, as replay would drive it (the SDK's
+testing wrapper), against a fake context whose activities answer from a script."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from azure.durable_functions.testing import orchestrator_generator_wrapper
+
+from functions.sweeps import retention_steps
+from shared.domain.sweeps import BATCH, PAGES_PER_EXECUTION
+
+
+class Task:
+    def __init__(self, value=None, error: Exception | None = None):
+        self._value, self._error = value, error
+
+    @property
+    def result(self):
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+class Context:
+    def __init__(self, given: dict, activities):
+        self._input = given
+        self.activities = activities  # (name, input) -> value, or raises
+        self.calls: list[tuple[str, object]] = []
+        self.custom_status = None
+        self.continued_with = None
+        self.current_utc_datetime = datetime(2026, 11, 27, 3, 0, 0)
+
+    def get_input(self):
+        return self._input
+
+    def call_activity_with_retry(self, name, retry, payload):
+        self.calls.append((name, payload))
+        try:
+            return Task(self.activities(name, payload))
+        except Exception as error:
+            return Task(error=error)
+
+    def task_all(self, tasks):
+        results = []
+        for task in tasks:
+            try:
+                results.append(task.result)
+            except Exception as error:
+                return Task(error=error)
+        return Task(results)
+
+    def set_custom_status(self, status):
+        self.custom_status = status
+
+    def continue_as_new(self, payload):
+        self.continued_with = payload
+
+
+def run(context: Context):
+    steps = list(orchestrator_generator_wrapper(retention_steps(context)))
+    return steps[-1]
+
+
+def expired_items(n: int) -> list[dict]:
+    return [{"id": f"m{i}", "mailboxId": "+1555", "type": "message"} for i in range(n)]
+
+
+def test_a_small_sweep_purges_then_looks_for_orphans_and_reports_totals():
+    def activities(name, payload):
+        if name == "retention_find_expired":
+            return expired_items(3)
+        if name == "retention_purge":
+            return 1
+        if name == "retention_orphans":
+            return None if payload["container"] >= 2 else {"examined": 4, "deleted": 1, "marker": None}
+        raise AssertionError(name)
+
+    context = Context({}, activities)
+    output = run(context)
+    assert output["examined"] == 3 and output["deleted"] == 3 and output["failed"] == 0
+    assert output["blobsExamined"] == 8 and output["orphansDeleted"] == 2
+    assert context.calls[0] == ("retention_find_expired",
+                                {"before": "2026-11-27T03:00:00.000000Z", "limit": BATCH, "exclude": []})
+    assert context.custom_status["phase"] == "done"
+
+
+def test_a_full_page_continues_as_new_with_the_same_cut_off_and_totals():
+    context = Context({}, lambda name, payload: expired_items(BATCH) if name == "retention_find_expired" else 1)
+    assert run(context) is None
+    assert context.continued_with["before"] == "2026-11-27T03:00:00.000000Z"
+    assert context.continued_with["totals"]["deleted"] == BATCH
+    assert context.continued_with["phase"] == "expired"
+
+
+def test_an_item_that_keeps_failing_is_counted_and_excluded_from_later_pages():
+    def activities(name, payload):
+        if name == "retention_find_expired":
+            return expired_items(3)
+        if name == "retention_purge":
+            if payload["id"] == "m1":
+                raise RuntimeError("storage keeps failing")
+            return 1
+        return None
+
+    context = Context({}, activities)
+    output = run(context)
+    assert output["failed"] == 1 and output["deleted"] == 2
+
+
+def test_excluded_ids_travel_into_the_next_execution():
+    given = {"before": "2026-11-27T03:00:00.000000Z", "phase": "expired", "failedIds": ["m9"],
+             "totals": {"examined": 100, "deleted": 99, "failed": 1}}
+    context = Context(given, lambda name, payload: [] if name == "retention_find_expired" else None)
+    output = run(context)
+    assert context.calls[0][1]["exclude"] == ["m9"]
+    assert output["examined"] == 100 and output["failed"] == 1
+
+
+def test_orphan_pages_continue_as_new_after_a_bounded_number():
+    context = Context({"before": "2026-11-27T03:00:00.000000Z", "phase": "orphans", "container": 0, "marker": None},
+                      lambda name, payload: {"examined": 100, "deleted": 0, "marker": "next"})
+    assert run(context) is None
+    assert len(context.calls) == PAGES_PER_EXECUTION
+    assert context.continued_with["marker"] == "next" and context.continued_with["phase"] == "orphans"
+
+
+@pytest.mark.parametrize("phase", ["expired", "orphans"])
+def test_the_orchestrator_reads_no_clock_but_the_context(phase, monkeypatch):
+    from functions import sweeps
+
+    monkeypatch.setattr(sweeps, "bootstrap", lambda: pytest.fail("the orchestrator must do no I/O"))
+    context = Context({"phase": phase, "before": "2026-11-27T03:00:00.000000Z"},
+                      lambda name, payload: [] if name == "retention_find_expired" else None)
+    run(context)

@@ -89,6 +89,40 @@ def retention_steps(context: df.DurableOrchestrationContext):
     return None
 
 
+@bp.orchestration_trigger(context_name="context")
+def replication_sweep(context: df.DurableOrchestrationContext):
+    return (yield from replication_steps(context))
+
+
+def replication_steps(context: df.DurableOrchestrationContext):
+    """Anti-entropy: copy audio of messages held by too few regions, a page at a time."""
+    state = context.get_input() or {}
+    totals = {**new_totals(), **state.get("totals", {})}
+    failed_ids: list[str] = state.get("failedIds", [])
+    page = yield context.call_activity_with_retry(
+        "replication_find", RETRY, {"limit": BATCH, "exclude": failed_ids})
+    copied = 0
+    if page:
+        try:
+            results = yield context.task_all(
+                [context.call_activity_with_retry("replication_copy", RETRY, item) for item in page])
+            copied = sum(results)
+        except Exception:  # noqa: BLE001 - one failed for good: find which, one by one
+            for item in page:
+                try:
+                    copied += yield context.call_activity_with_retry("replication_copy", RETRY, item)
+                except Exception:  # noqa: BLE001 - counted, and left out of the next pages
+                    failed_ids.append(item["id"])
+                    totals["failed"] += 1
+    totals["examined"] += len(page)
+    totals["copied"] += copied
+    context.set_custom_status({"phase": "copying", **totals})
+    if len(page) == BATCH:
+        context.continue_as_new({"totals": totals, "failedIds": failed_ids[-FAILED_IDS_KEPT:]})
+        return None
+    return totals
+
+
 # -- activities (idempotent; they raise on failure so the retry policy works) ---------------------
 
 @bp.activity_trigger(input_name="request")
@@ -111,6 +145,24 @@ def retention_orphans(request: dict) -> dict | None:
                                       datetime.fromisoformat(request["now"].replace("Z", "+00:00")), BATCH)
 
 
+@bp.activity_trigger(input_name="request")
+def replication_find(request: dict) -> list[dict[str, str]]:
+    return bootstrap().replication.find_under_replicated(request["limit"], request["exclude"])
+
+
+@bp.activity_trigger(input_name="item")
+def replication_copy(item: dict) -> int:
+    return bootstrap().replication.replicate(item["mailboxId"], item["id"])
+
+
+@bp.function_name("replication_requested")
+@bp.queue_trigger(arg_name="request", queue_name="%REPLICATION_QUEUE%", connection="AzureWebJobsStorage")
+def replication_requested(request: func.QueueMessage) -> None:
+    """The fast path: copy a message's audio to other regions right after it is transcoded."""
+    body = request.get_json()
+    bootstrap().replication.replicate(body["mailboxId"], body["messageId"])
+
+
 # -- starters ------------------------------------------------------------------------------------
 
 async def start_singleton(client: df.DurableOrchestrationClient, kind: str) -> str | None:
@@ -129,6 +181,14 @@ async def start_singleton(client: df.DurableOrchestrationClient, kind: str) -> s
 async def retention_timer(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
     started = await start_singleton(client, "retention")
     logger.info("retention sweep %s", started or "still running: not started again")
+
+
+@bp.function_name("replication_timer")
+@bp.timer_trigger(schedule="%REPLICATION_SCHEDULE%", arg_name="timer", run_on_startup=False)
+@bp.durable_client_input(client_name="client")
+async def replication_timer(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
+    started = await start_singleton(client, "replication")
+    logger.info("replication sweep %s", started or "still running: not started again")
 
 
 def _platform(req: func.HttpRequest) -> None:

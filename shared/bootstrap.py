@@ -9,7 +9,15 @@ from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
 from shared.adapters.audio_codec import PyAvTranscoder
-from shared.adapters.blob import BlobAudioStore, BlobProbe, QueueEvents, make_blob_service, make_queue_service
+from shared.adapters.blob import (
+    BlobAudioStore,
+    BlobProbe,
+    QueueEvents,
+    QueueReplicationRequests,
+    make_blob_service,
+    make_peer_blob_service,
+    make_queue_service,
+)
 from shared.adapters.cosmos import CosmosContainer, CosmosProbe, CosmosStore
 from shared.config import Settings, settings
 from shared.domain.audio import Containers
@@ -20,6 +28,7 @@ from shared.services.mailboxes import MailboxService
 from shared.services.messages import MessageService
 from shared.services.mwi import Mwi
 from shared.services.pipeline import AudioPipeline
+from shared.services.replication import Regions, ReplicationService
 from shared.services.retention import RetentionService
 
 
@@ -36,6 +45,7 @@ class App:
     pipeline: AudioPipeline
     greetings: GreetingService
     retention: RetentionService
+    replication: ReplicationService
 
 
 def _credential(config: Settings) -> object | None:
@@ -62,13 +72,17 @@ def build(config: Settings) -> App:
     mailboxes = MailboxService(store, mwi, auth)
     audio = BlobAudioStore(blob_service)
     containers = Containers(config.incoming_container, config.audio_container)
-    messages = MessageService(store, audio, mailboxes, mwi, config.region, containers)
+    regions = Regions(config.region, audio, {
+        peer: BlobAudioStore(make_peer_blob_service(config, value, credential))
+        for peer, value in config.peer_storage.items()})
+    messages = MessageService(store, audio, mailboxes, mwi, config.region, containers, regions)
     pipeline = AudioPipeline(store, store, store, audio, PyAvTranscoder(), mwi, config.region, config.normalize_audio,
-                             containers)
+                             containers, QueueReplicationRequests(queue_service, config.replication_queue))
     greetings = GreetingService(store, audio, mailboxes, containers)
-    retention = RetentionService(store, audio, mwi, containers)
+    retention = RetentionService(store, audio, mwi, containers, regions)
+    replication = ReplicationService(store, regions, config.replica_count)
     return App(config, cosmos, blob_service, queue_service, readiness, auth, mailboxes, messages, pipeline,
-               greetings, retention)
+               greetings, retention, replication)
 
 
 _lock = threading.Lock()

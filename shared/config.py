@@ -65,6 +65,12 @@ class Settings:
     incoming_container: str
     audio_container: str
     retention_schedule: str
+    replication_schedule: str
+    replica_count: int
+    replication_queue: str
+    # Other regions' storage accounts, by region: a connection string (emulators) or a blob
+    # service URL reached with this app's identity (it holds Storage Blob Data Contributor there).
+    peer_storage: dict[str, str]
 
     @property
     def is_emulated(self) -> bool:
@@ -165,6 +171,20 @@ def _signing_key(read: _Reader, name: str, required: bool) -> bytes | None:
     return key
 
 
+def _peer_storage(read: _Reader, region: str, regions: list[str]) -> dict[str, str]:
+    peers = {}
+    for peer in regions:
+        if peer == region:
+            continue
+        value = read.raw(f"PEER_STORAGE__{peer}")
+        if value is None:
+            continue  # a region without a reachable account is simply not replicated to
+        if not (value.startswith("https://") or value.startswith("http://") or "AccountName=" in value):
+            raise ConfigError(f"setting PEER_STORAGE__{peer} is malformed: a connection string or blob service URL")
+        peers[peer] = value
+    return peers
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting from env (default: the process environment)."""
     read = _Reader(os.environ if env is None else env)
@@ -197,6 +217,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         incoming_container=read.matching("INCOMING_CONTAINER", _QUEUE, "incoming"),
         audio_container=read.matching("AUDIO_CONTAINER", _QUEUE, "audio"),
         retention_schedule=read.matching("RETENTION_SCHEDULE", _SCHEDULE, "0 30 2 * * *"),
+        replication_schedule=read.matching("REPLICATION_SCHEDULE", _SCHEDULE, "0 */15 * * * *"),
+        replica_count=int(read.number("REPLICA_COUNT", 2, 1, 5)),
+        replication_queue=read.matching("REPLICATION_QUEUE", _QUEUE, "replication-requests"),
+        peer_storage=_peer_storage(read, region, others),
     )
 
 

@@ -55,6 +55,10 @@ class MessageRepository(Protocol):
         """Up to query.limit + 1 messages in sort-key order, so the caller knows if more follow."""
         ...
 
+    def under_replicated(self, count: int, limit: int, exclude: list[str]) -> list[dict[str, str]]:
+        """Up to limit {id, mailboxId} of ready messages held by fewer than count regions."""
+        ...
+
     def message_states(self, mailbox_id: str) -> list[MessageState]:
         """What the counts need of every message of the mailbox: one single-partition projection."""
         ...
@@ -82,6 +86,10 @@ class AudioStore(Protocol):
     def put(self, path: str, data: bytes, content_type: str, metadata: dict[str, str]) -> None: ...
 
     def put_file(self, path: str, local: Path, content_type: str) -> None: ...
+
+    def copy_from_url(self, source_url: str, target: str) -> None:
+        """Server-side copy into this store from a link another store minted."""
+        ...
 
     def list_page(self, container: str, marker: str | None, page_size: int) -> tuple[list[tuple[str, str]], str | None]:
         """One page of (path, last-modified ISO time) and the next marker (None: no more)."""
@@ -112,6 +120,10 @@ class AudioStore(Protocol):
 
 class EventPublisher(Protocol):
     def publish_mwi(self, event: dict[str, object]) -> None: ...
+
+
+class ReplicationRequests(Protocol):
+    def request_replication(self, mailbox_id: str, message_id: str) -> None: ...
 
 
 class SweepRepository(MailboxRepository, MessageRepository, GreetingRepository, Protocol):

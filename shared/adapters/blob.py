@@ -48,6 +48,14 @@ def make_blob_service(settings: Settings, credential: object | None) -> BlobServ
     return BlobServiceClient(storage.blob_uri, credential=credential, **options)
 
 
+def make_peer_blob_service(settings: Settings, value: str, credential: object | None) -> BlobServiceClient:
+    """Another region's account: a connection string (emulators) or its blob URL (identity)."""
+    options = {**_client_options(settings), "transport": pooled_transport()}
+    if value.startswith(("https://", "http://")):
+        return BlobServiceClient(value, credential=credential, **options)
+    return BlobServiceClient.from_connection_string(value, **options)
+
+
 def make_queue_service(settings: Settings, credential: object | None) -> QueueServiceClient:
     storage = settings.storage
     options = {**_client_options(settings), "transport": pooled_transport()}
@@ -133,9 +141,12 @@ class BlobAudioStore:
             self._blob(path).delete_blob()
 
     def copy(self, source: str, target: str, timeout_s: float = 30.0) -> None:
+        self.copy_from_url(self.read_url(source, timedelta(minutes=15)), target, timeout_s)
+
+    def copy_from_url(self, source_url: str, target: str, timeout_s: float = 60.0) -> None:
+        """Server-side copy into this account (from any account the link can read); waits for it."""
         with translated("copying audio"):
             self._ensure_container(_split(target)[0])
-            source_url = self.read_url(source, timedelta(minutes=15))
             target_blob = self._blob(target)
             copy = target_blob.start_copy_from_url(source_url)
             deadline = time.monotonic() + timeout_s
@@ -180,22 +191,41 @@ class BlobAudioStore:
         return self._sas(path, BlobSasPermissions(create=True, write=True), ttl)
 
 
-class QueueEvents:
-    """MWI events on the region's `mwi-events` queue (base64 JSON, as Functions queue triggers read)."""
+class QueueSender:
+    """JSON messages on one of the region's queues (base64, as Functions queue triggers read them)."""
 
-    def __init__(self, service: QueueServiceClient, queue: str = MWI_QUEUE):
-        # Base64, as the Functions queue extension reads and writes messages.
+    def __init__(self, service: QueueServiceClient, queue: str):
         self._queue = service.get_queue_client(queue, message_encode_policy=TextBase64EncodePolicy())
 
-    def publish_mwi(self, event: dict[str, object]) -> None:
-        body = json.dumps(event, separators=(",", ":"))
-        with translated("publishing an MWI event"):
+    def send(self, payload: dict[str, object], what: str) -> None:
+        body = json.dumps(payload, separators=(",", ":"))
+        with translated(what):
             try:
                 self._queue.send_message(body)
             except ResourceNotFoundError:
                 with contextlib.suppress(ResourceExistsError):
                     self._queue.create_queue()
                 self._queue.send_message(body)
+
+
+class QueueEvents:
+    """MWI events on the region's `mwi-events` queue."""
+
+    def __init__(self, service: QueueServiceClient, queue: str = MWI_QUEUE):
+        self._sender = QueueSender(service, queue)
+
+    def publish_mwi(self, event: dict[str, object]) -> None:
+        self._sender.send(event, "publishing an MWI event")
+
+
+class QueueReplicationRequests:
+    """Requests to copy a message's audio to other regions, right after it is transcoded."""
+
+    def __init__(self, service: QueueServiceClient, queue: str):
+        self._sender = QueueSender(service, queue)
+
+    def request_replication(self, mailbox_id: str, message_id: str) -> None:
+        self._sender.send({"mailboxId": mailbox_id, "messageId": message_id}, "requesting replication")
 
 
 class BlobProbe:

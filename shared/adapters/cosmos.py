@@ -129,6 +129,7 @@ def message_to_doc(message: Message) -> dict[str, Any]:
         "trashedAt": iso(message.trashed_at), "blobs": message.blobs, "contentType": message.content_type,
         "sizeBytes": message.size_bytes, "requestHash": message.request_hash,
         "uploadPending": message.upload_pending, "replicaRegions": list(message.replica_regions),
+        "replicaTotal": len(message.replica_regions),  # a scalar the replication sweep's query can index
         "truncated": message.truncated,
     }
 
@@ -257,6 +258,16 @@ class CosmosStore:
         with translated("finding expired documents"):
             return [{"id": d["id"], "mailboxId": d["mailboxId"], "type": d["type"]} for d in self._c.query_items(
                 sql, parameters=[{"name": "@before", "value": before}, {"name": "@exclude", "value": exclude}],
+                enable_cross_partition_query=True, timeout=self._timeout_s)]
+
+    def under_replicated(self, count: int, limit: int, exclude: list[str]) -> list[dict[str, str]]:
+        """Ready messages held by fewer than `count` regions: the replication sweep's indexed query."""
+        sql = (f"SELECT TOP {int(limit)} c.id, c.mailboxId FROM c "  # noqa: S608 - limit is an int
+               "WHERE c.type = 'message' AND c.status = 'ready' AND c.replicaTotal < @count "
+               "AND NOT ARRAY_CONTAINS(@exclude, c.id)")
+        with translated("finding under-replicated messages"):
+            return [{"id": d["id"], "mailboxId": d["mailboxId"]} for d in self._c.query_items(
+                sql, parameters=[{"name": "@count", "value": count}, {"name": "@exclude", "value": exclude}],
                 enable_cross_partition_query=True, timeout=self._timeout_s)]
 
     def partition_documents(self, mailbox_id: str) -> list[dict[str, str]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-SWEEPS = ("retention",)  # the only orchestrations the admin routes and timers may start
+SWEEPS = ("retention", "replication")  # the only orchestrations the admin routes and timers may start
 BATCH = 100  # documents per page: each page fans out to one activity per document
 PAGES_PER_EXECUTION = 10  # blob pages per execution before continue-as-new keeps history small
 FAILED_IDS_KEPT = 500

@@ -46,6 +46,7 @@ from shared.domain.principal import Principal, require_mailbox, require_platform
 from shared.ports import AlreadyExists, AudioStore, MessageRepository
 from shared.services.mailboxes import MailboxService
 from shared.services.mwi import Mwi
+from shared.services.replication import Regions
 
 logger = logging.getLogger(__name__)
 LINK_TTL = timedelta(minutes=10)  # read and upload links: short-lived, minted per request
@@ -95,9 +96,10 @@ def parse_range(header: str, size: int) -> tuple[int, int]:
     return first, last
 
 
-def read_audio(audio: AudioStore, path: str, content_type: str, range_header: str | None) -> AudioAnswer:
+def read_audio(audio: AudioStore, path: str, content_type: str, range_header: str | None,
+               size: int | None = None) -> AudioAnswer:
     """A stored blob as an answer: whole, or the one range asked for."""
-    size = audio.size(path)
+    size = audio.size(path) if size is None else size
     if size is None:
         raise AudioNotFound("the audio is not in this region")
     if range_header:
@@ -108,8 +110,10 @@ def read_audio(audio: AudioStore, path: str, content_type: str, range_header: st
 
 class MessageService:
     def __init__(self, messages: MessageRepository, audio: AudioStore, mailboxes: MailboxService, mwi: Mwi,
-                 region: str, containers: Containers = Containers()):  # noqa: B008 - frozen, shared default
+                 region: str, containers: Containers = Containers(),  # noqa: B008 - frozen, shared default
+                 regions: Regions | None = None):
         self._containers = containers
+        self._regions = regions or Regions(region, audio, {})
         self._messages = messages
         self._audio = audio
         self._mailboxes = mailboxes
@@ -241,9 +245,11 @@ class MessageService:
         if path is None or (audio_format != "original" and audio_format not in message.formats):
             raise AudioNotFound(f"format {audio_format} is not available for this message")
         content_type = message.content_type if audio_format == "original" else RENDITION_CONTENT_TYPES[audio_format]
+        # This region's copy first; else one of the regions that hold it (replication lags).
+        store, size = self._regions.read_anywhere(path, message.replica_regions)
         if redirect:
-            return AudioAnswer(content_type, message.size_bytes or 0, redirect_url=self._audio.read_url(path, LINK_TTL))
-        return read_audio(self._audio, path, content_type, range_header)
+            return AudioAnswer(content_type, size, redirect_url=store.read_url(path, LINK_TTL))
+        return read_audio(store, path, content_type, range_header, size)
 
     # -- changes -------------------------------------------------------------------------------
 

@@ -29,7 +29,14 @@ from shared.domain.model import (
     count,
     utcnow,
 )
-from shared.ports import AudioStore, GreetingRepository, MailboxRepository, MessageRepository, Transcoder
+from shared.ports import (
+    AudioStore,
+    GreetingRepository,
+    MailboxRepository,
+    MessageRepository,
+    ReplicationRequests,
+    Transcoder,
+)
 from shared.services.mwi import Mwi
 
 logger = logging.getLogger(__name__)
@@ -43,8 +50,10 @@ class NotYetStored(RuntimeError):
 class AudioPipeline:
     def __init__(self, mailboxes: MailboxRepository, messages: MessageRepository, greetings: GreetingRepository,
                  audio: AudioStore, transcoder: Transcoder, mwi: Mwi, region: str, normalize: bool,
-                 containers: Containers = Containers()):  # noqa: B008 - frozen, shared default
+                 containers: Containers = Containers(),  # noqa: B008 - frozen, shared default
+                 replication: ReplicationRequests | None = None):
         self._containers = containers
+        self._replication = replication
         self._mailboxes = mailboxes
         self._messages = messages
         self._greetings = greetings
@@ -116,6 +125,11 @@ class AudioPipeline:
             # Counts change when a message fails (it stops counting) and the lamp needs the news
             # when one is ready; either way, one event per message.
             self._mwi.changed(done.mailbox_id, count(self._messages.message_states(done.mailbox_id)))
+            if done.status == "ready" and self._replication is not None:
+                try:  # the fast path; the replication sweep is the safety net
+                    self._replication.request_replication(done.mailbox_id, done.id)
+                except Exception:
+                    logger.exception("replication of %s/%s not requested", done.mailbox_id, done.id)
             return done.status
         raise EtagMismatch("the message kept changing")
 

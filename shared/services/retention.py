@@ -16,15 +16,18 @@ from shared.domain.audio import Containers
 from shared.domain.model import GREETING_KINDS
 from shared.ports import AudioStore, SweepRepository
 from shared.services.mwi import Mwi
+from shared.services.replication import Regions
 
 logger = logging.getLogger(__name__)
 ORPHAN_AGE = timedelta(days=1)
 
 
 class RetentionService:
-    def __init__(self, store: SweepRepository, audio: AudioStore, mwi: Mwi, containers: Containers):
+    def __init__(self, store: SweepRepository, audio: AudioStore, mwi: Mwi, containers: Containers,
+                 regions: Regions | None = None):
         self._store = store
         self._audio = audio
+        self._regions = regions
         self._mwi = mwi
         self._containers = containers
 
@@ -44,12 +47,19 @@ class RetentionService:
         message = self._store.get_message(mailbox_id, message_id)
         if message is None:
             return 0  # gone already: a repeated step
-        for path in message.blobs.values():
-            self._audio.delete(path)
+        for path in message.blobs.values():  # in every region that holds it, then the document
+            for store in self._holders(message.replica_regions):
+                store.delete(path)
         self._store.delete_message(mailbox_id, message_id)
         if publish and message.counted:
             self._mwi.changed(mailbox_id)
         return 1
+
+    def _holders(self, regions: tuple[str, ...]) -> list[AudioStore]:
+        if self._regions is None:
+            return [self._audio]
+        stores = [self._regions.store(region) for region in dict.fromkeys([self._regions.region, *regions])]
+        return [store for store in stores if store is not None]
 
     def _purge_mailbox(self, mailbox_id: str) -> int:
         mailbox = self._store.get_mailbox(mailbox_id)

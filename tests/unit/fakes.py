@@ -13,6 +13,7 @@ from shared.domain.model import Greeting, ListQuery, Mailbox, Message, MessageSt
 from shared.ports import AlreadyExists
 
 _etags = itertools.count(1)
+_LINKS: dict[str, bytes] = {}  # read links minted by fake stores: what a copy from them gets
 
 
 class FakeStore:
@@ -74,6 +75,10 @@ class FakeStore:
     def message_states(self, mailbox_id: str) -> list[MessageState]:
         return [m.state for (mb, _), m in self.messages.items() if mb == mailbox_id]
 
+    def under_replicated(self, count: int, limit: int, exclude: list[str]) -> list[dict[str, str]]:
+        return [{"id": m.id, "mailboxId": mb} for (mb, _), m in self.messages.items()
+                if m.status == "ready" and len(m.replica_regions) < count and m.id not in exclude][:limit]
+
 
 class FakeAudio:
     def __init__(self, store: FakeStore):
@@ -115,7 +120,11 @@ class FakeAudio:
         self.blobs[target] = self.blobs[source]
 
     def read_url(self, path: str, ttl: timedelta) -> str:
-        return f"https://example.invalid/{path}?read&ttl={int(ttl.total_seconds())}"
+        _LINKS[f"fake://{id(self)}/{path}"] = self.blobs[path]
+        return f"fake://{id(self)}/{path}"
+
+    def copy_from_url(self, source_url: str, target: str) -> None:
+        self.blobs[target] = _LINKS[source_url]
 
     def upload_url(self, path: str, ttl: timedelta) -> str:
         return f"https://example.invalid/{path}?write&ttl={int(ttl.total_seconds())}"

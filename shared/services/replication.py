@@ -1,0 +1,86 @@
+"""Replication: message audio lives in each region's own storage account; copy it until
+`replicaCount` regions hold it. Metadata needs nothing: Cosmos DB replicates it.
+
+Triggered right after transcoding (a queue message) and, as the safety net, by the replication
+sweep over messages held by too few regions (an indexed query on `replicaTotal`). Each copy is
+server-side, from a region that holds the audio, and idempotent: copying again overwrites the same
+blob with the same bytes; the document is updated with its ETag.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import timedelta
+
+from shared.domain.errors import AudioNotFound, EtagMismatch
+from shared.ports import AudioStore, MessageRepository
+
+logger = logging.getLogger(__name__)
+LINK_TTL = timedelta(minutes=15)
+_CONFLICT_RETRIES = 5
+
+
+class Regions:
+    """This region's audio store and the other regions' (those configured)."""
+
+    def __init__(self, region: str, local: AudioStore, peers: dict[str, AudioStore]):
+        self.region = region
+        self.local = local
+        self.peers = peers
+
+    def store(self, region: str) -> AudioStore | None:
+        return self.local if region == self.region else self.peers.get(region)
+
+    @property
+    def all(self) -> list[str]:
+        return [self.region, *self.peers]
+
+    def read_anywhere(self, path: str, holders: tuple[str, ...]) -> tuple[AudioStore, int]:
+        """A store that has path, this region first, then the regions recorded as holding it."""
+        for region in dict.fromkeys([self.region, *holders]):
+            store = self.store(region)
+            size = store.size(path) if store is not None else None
+            if size is not None:
+                return store, size
+        raise AudioNotFound("the audio is in no region reachable from here")
+
+
+class ReplicationService:
+    def __init__(self, messages: MessageRepository, regions: Regions, replica_count: int):
+        self._messages = messages
+        self._regions = regions
+        self._wanted = min(replica_count, len(regions.all))
+
+    @property
+    def wanted(self) -> int:
+        return self._wanted
+
+    def find_under_replicated(self, limit: int, exclude: list[str]) -> list[dict[str, str]]:
+        return self._messages.under_replicated(self._wanted, limit, exclude)
+
+    def replicate(self, mailbox_id: str, message_id: str) -> int:
+        """Copy the message's audio to regions that lack it, up to replicaCount. Returns copies made."""
+        message = self._messages.get_message(mailbox_id, message_id)
+        if message is None or message.status != "ready" or len(message.replica_regions) >= self._wanted:
+            return 0
+        missing = [r for r in self._regions.all if r not in message.replica_regions]
+        targets = missing[: self._wanted - len(message.replica_regions)]
+        copied = 0
+        for target in targets:
+            target_store = self._regions.store(target)
+            for path in message.blobs.values():
+                source, _ = self._regions.read_anywhere(path, message.replica_regions)
+                target_store.copy_from_url(source.read_url(path, LINK_TTL), path)
+            copied += 1
+        for _ in range(_CONFLICT_RETRIES):
+            try:
+                self._messages.replace_message(replace(
+                    message, replica_regions=tuple(dict.fromkeys([*message.replica_regions, *targets]))))
+                break
+            except EtagMismatch:
+                message = self._messages.get_message(mailbox_id, message_id)
+                if message is None:
+                    return copied
+        logger.info("replicated %s/%s to %s", mailbox_id, message_id, targets)
+        return copied

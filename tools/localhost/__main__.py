@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     base_url = f"http://{args.host}:{args.port}"
+    host.base_url = base_url
     print(f"Functions ({os.environ.get('REGION', '-')}, host id {host.host_id}):", flush=True)
     print("\n".join(host.describe(base_url)), flush=True)
     config = uvicorn.Config(host.frontend, host=args.host, port=args.port, lifespan="on", log_level="warning",

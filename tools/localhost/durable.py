@@ -98,6 +98,30 @@ def is_completed(history: list[dict[str, Any]], new_event: dict[str, Any]) -> bo
     return target not in {e["EventId"] for e in pending_work(history)}
 
 
+def retry_followup(history: list[dict[str, Any]], new_event: dict[str, Any], now: datetime,
+                   seq: int) -> dict[str, Any] | None:
+    """After a failed attempt of a with-retry call, its timer; after that timer, the next attempt."""
+    kind = new_event["EventType"]
+    by_id = {e["EventId"]: e for e in history if e["EventType"] in SCHEDULED}
+    if kind in (Ev.TASK_FAILED, Ev.SUB_ORCHESTRATION_INSTANCE_FAILED):
+        scheduled = by_id.get(new_event["TaskScheduledId"])
+        if scheduled and scheduled.get("Retry"):
+            fire_at = iso(now + retry_delay(scheduled["Retry"]))
+            return event(Ev.TIMER_CREATED, seq, now, FireAt=fire_at, RetryOf=scheduled["EventId"])
+    if kind == Ev.TIMER_FIRED:
+        timer = by_id.get(new_event["TimerId"])
+        if timer and timer.get("RetryOf") is not None:
+            failed = by_id[timer["RetryOf"]]
+            options = failed["Retry"]
+            if options["Attempt"] < int(options.get("maxNumberOfAttempts", 1)):
+                again = {k: v for k, v in failed.items() if k not in ("EventId", "Timestamp", "InstanceId")}
+                again["Retry"] = {**options, "Attempt": options["Attempt"] + 1}
+                if failed["EventType"] == Ev.SUB_ORCHESTRATION_INSTANCE_CREATED:
+                    again["InstanceId"] = f"{failed['InstanceId'].rsplit('#', 1)[0]}#{options['Attempt'] + 1}"
+                return {**again, "EventId": seq, "Timestamp": iso(now)}
+    return None
+
+
 def parse_state(result: Any) -> dict[str, Any]:
     """The orchestrator's return (a JSON string) or its exception (`error$OutOfProcData$:{state}`)."""
     if isinstance(result, BaseException):
@@ -227,10 +251,10 @@ class Store:
                                           "ExecutionId": instance.execution_id, "Event": json.dumps(item)}))
         operations.extend(("delete", {"PartitionKey": instance.instance_id, "RowKey": key}) for key in delete_keys)
         operations.append(("upsert", instance.row()))
-        while operations:  # a transaction holds at most 100 operations; the status row goes last
-            chunk, operations = operations[-100:] if len(operations) <= 100 else operations[:99], (
-                [] if len(operations) <= 100 else operations[99:])
-            self.table.submit_transaction(chunk)  # type: ignore[arg-type]
+        while len(operations) > 100:  # a transaction holds at most 100 operations; the status row goes last
+            self.table.submit_transaction(operations[:99])  # type: ignore[arg-type]
+            operations = operations[99:]
+        self.table.submit_transaction(operations)  # type: ignore[arg-type]
 
     def purge(self, instance_id: str) -> int:
         rows = list(self.table.query_entities("PartitionKey eq @p", parameters={"p": instance_id},
@@ -287,7 +311,7 @@ class DurableRuntime:
         self._queues[instance.instance_id] = queue
         self._loaded[instance.instance_id] = instance
         if not instance.history:
-            queue.put_nowait({"event": event(Ev.EXECUTION_STARTED, Name=instance.name, Input=instance.input,
+            queue.put_nowait({"event": event(Ev.EXECUTION_STARTED, Name=instance.name, Input=instance.input, Version="",
                                              ParentInstanceId=instance.parent_instance_id)})
         if resume:
             delivered = {e.get("InboxKey") for e in instance.history if e["EventType"] == Ev.EVENT_RAISED}
@@ -332,7 +356,8 @@ class DurableRuntime:
         if "terminate" in message:
             now = datetime.now(UTC)
             new = [event(Ev.EXECUTION_TERMINATED, timestamp=now, Input=message["terminate"])]
-            instance.status, instance.output, instance.updated = "Terminated", json.dumps(message["terminate"]), iso(now)
+            instance.status, instance.updated = "Terminated", iso(now)
+            instance.output = json.dumps(message["terminate"])
             await self._commit(instance, new, inbox_keys)
             await self._notify_parent(instance, failed=True, reason=f"terminated: {message['terminate']}")
             return
@@ -362,7 +387,7 @@ class DurableRuntime:
         to_issue: list[dict[str, Any]] = []
         seq = next_event_id(combined)
         # Retries first: the SDK numbers a retry's timer / next attempt while replaying the event that caused it.
-        retry = self._retry_followup(combined, new_event, now, seq)
+        retry = retry_followup(combined, new_event, now, seq)
         if retry is not None:
             new.append(retry)
             to_issue.append(retry)
@@ -399,7 +424,7 @@ class DurableRuntime:
             instance.history, instance.action_count, instance.status = [], 0, "Running"
             await asyncio.to_thread(self._store.save, instance, [], [], 0)
             self._queues[instance.instance_id].put_nowait(
-                {"event": event(Ev.EXECUTION_STARTED, Name=instance.name, Input=instance.input,
+                {"event": event(Ev.EXECUTION_STARTED, Name=instance.name, Input=instance.input, Version="",
                                 ParentInstanceId=instance.parent_instance_id)})
         elif state.get("isDone"):
             output = state.get("output")
@@ -430,29 +455,6 @@ class DurableRuntime:
         child_id = action.get("instanceId") or f"{instance.instance_id}:{seq:04d}"
         return event(Ev.SUB_ORCHESTRATION_INSTANCE_CREATED, seq, now, Name=action["functionName"],
                      Input=action.get("input"), InstanceId=child_id, **extra)
-
-    def _retry_followup(self, history: list[dict[str, Any]], new_event: dict[str, Any], now: datetime,
-                        seq: int) -> dict[str, Any] | None:
-        """After a failed attempt of a with-retry call, its timer; after that timer, the next attempt."""
-        kind = new_event["EventType"]
-        by_id = {e["EventId"]: e for e in history if e["EventType"] in SCHEDULED}
-        if kind in (Ev.TASK_FAILED, Ev.SUB_ORCHESTRATION_INSTANCE_FAILED):
-            scheduled = by_id.get(new_event["TaskScheduledId"])
-            if scheduled and scheduled.get("Retry"):
-                fire_at = iso(now + retry_delay(scheduled["Retry"]))
-                return event(Ev.TIMER_CREATED, seq, now, FireAt=fire_at, RetryOf=scheduled["EventId"])
-        if kind == Ev.TIMER_FIRED:
-            timer = by_id.get(new_event["TimerId"])
-            if timer and timer.get("RetryOf") is not None:
-                failed = by_id[timer["RetryOf"]]
-                options = failed["Retry"]
-                if options["Attempt"] < int(options.get("maxNumberOfAttempts", 1)):
-                    again = {k: v for k, v in failed.items() if k not in ("EventId", "Timestamp", "InstanceId")}
-                    again["Retry"] = {**options, "Attempt": options["Attempt"] + 1}
-                    if failed["EventType"] == Ev.SUB_ORCHESTRATION_INSTANCE_CREATED:
-                        again["InstanceId"] = f"{failed['InstanceId'].rsplit('#', 1)[0]}#{options['Attempt'] + 1}"
-                    return {**again, "EventId": seq, "Timestamp": iso(now)}
-        return None
 
     async def _issue(self, instance: Instance, scheduled: dict[str, Any]) -> None:
         """Start what a written TaskScheduled / TimerCreated / SubOrchestrationInstanceCreated asks for."""

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.localhost.blob_triggers import BlobTrigger
+from tools.localhost.durable import DurableRuntime, hub_name
 from tools.localhost.http_server import HttpFrontend
 from tools.localhost.invoker import Invoker
 from tools.localhost.loader import FunctionSpec, HostConfig
@@ -40,6 +41,8 @@ class Host:
         self.listeners: dict[str, Any] = {}
         self.http_specs: list[FunctionSpec] = []
         self.unsupported: list[FunctionSpec] = []
+        self.durable_specs: list[FunctionSpec] = []
+        self.base_url = "http://127.0.0.1:7071"  # __main__ sets the address it serves
         self.disabled = [spec.name for spec in specs if _disabled(spec.name)]
         for spec in specs:
             kind = spec.trigger_type.lower()
@@ -54,14 +57,27 @@ class Host:
                                                         config.blob_max_parallelism, poll_s, retry_s)
             elif kind == "queuetrigger":
                 self.listeners[spec.name] = QueueTrigger(spec, self.invoker, self.storage, config)
-            else:  # e.g. durable triggers, until the local durable runtime serves them
+            elif kind in ("orchestrationtrigger", "activitytrigger"):
+                self.durable_specs.append(spec)
+            else:  # e.g. entity triggers
                 self.unsupported.append(spec)
+        self.durable: DurableRuntime | None = None
+        uses_client = any(b["type"] == "durableClient" for spec in specs for b in spec.inputs)
+        if self.durable_specs or uses_client:
+            host_json = script_root / "host.json"
+            self.durable = DurableRuntime(
+                self.durable_specs, self.invoker, self.storage,
+                hub_name(json.loads(host_json.read_text()) if host_json.exists() else {}),
+                lambda: self.base_url, config.function_timeout.total_seconds())
+            self.invoker.input_providers["durableClient"] = self.durable.client_binding
         self._tasks: list[asyncio.Task[None]] = []
         routes = [compile_route(spec.trigger.get("route") or spec.name, spec.trigger.get("methods"), spec,
                                 config.route_prefix) for spec in self.http_specs]
         self.frontend = HttpFrontend(routes, self._invoke_http, self._start, self._stop)
         self.frontend.add_admin("GET", "admin/host/status", self._status)
         self.frontend.add_admin("POST", "admin/functions/{name}", self._invoke_admin)
+        for method, template, handler in self.durable.routes() if self.durable else []:
+            self.frontend.add_admin(method, template, handler, wants_query=True)
 
     async def _invoke_http(self, spec: FunctionSpec, request: Any) -> Any:
         return await self.invoker.invoke(spec, request, self.config.function_timeout.total_seconds())
@@ -69,6 +85,8 @@ class Host:
     async def _start(self) -> None:
         for spec in self.unsupported:
             logger.warning("'%s': %s triggers are not served by the local host", spec.name, spec.trigger_type)
+        if self.durable is not None:
+            await self.durable.start()
         for name, listener in self.listeners.items():
             task = asyncio.create_task(listener.run(), name=name)
             task.add_done_callback(_report_crash)
@@ -78,6 +96,8 @@ class Host:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.durable is not None:
+            await self.durable.stop()
         self.invoker.shutdown()
 
     async def _status(self, body: bytes) -> tuple[int, Any]:
@@ -105,6 +125,7 @@ class Host:
             lines.append(f"  {spec.name}: [{methods}] {base_url}/{self.config.route_prefix}/{route}")
         for name, listener in self.listeners.items():
             lines.append(f"  {name}: {listener.spec.trigger_type}")
+        lines.extend(f"  {spec.name}: {spec.trigger_type}" for spec in self.durable_specs)
         for spec in self.unsupported:
             lines.append(f"  {spec.name}: {spec.trigger_type} (not served locally)")
         lines.extend(f"  {name}: disabled" for name in self.disabled)

@@ -54,8 +54,16 @@ class HttpFrontend:
         self._on_startup = on_startup
         self._on_shutdown = on_shutdown
 
-    def add_admin(self, method: str, template: str, handler: Callable[..., Awaitable[tuple[int, Any]]]) -> None:
-        self._admin.append(compile_route(template, [method], handler))
+    def add_admin(self, method: str, template: str, handler: Callable[..., Awaitable[tuple[int, Any]]],
+                  wants_query: bool = False) -> None:
+        """A host route; with wants_query the handler also gets `query` (the query string's first values)."""
+        target: Any = handler
+        if wants_query:
+            async def target(**kwargs: Any) -> tuple[int, Any]:
+                return await handler(**kwargs)
+
+            target.wants_query = True
+        self._admin.append(compile_route(template, [method], target))
 
     async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict]], send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -107,7 +115,11 @@ class HttpFrontend:
             await _send_response(send, 413, [], b"")
             return
         if admin:
-            status, payload = await route.target(body=body, **route_params)
+            extra = {}
+            if getattr(route.target, "wants_query", False):
+                query_string = scope.get("query_string", b"").decode("latin-1")
+                extra["query"] = dict(parse_qsl(query_string, keep_blank_values=True))
+            status, payload = await route.target(body=body, **route_params, **extra)
             data = b"" if payload is None else json.dumps(payload).encode()
             await _send_response(send, status, [("content-type", "application/json")] if data else [], data)
             return

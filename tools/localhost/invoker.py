@@ -7,6 +7,7 @@ import contextvars
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -75,6 +76,8 @@ class Invoker:
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="function")
         self._storage = storage
         self._script_root = script_root
+        # Input bindings served by the host itself, by binding type (e.g. durableClient → the client's JSON).
+        self.input_providers: dict[str, Callable[[FunctionSpec, dict[str, Any]], Any]] = {}
 
     async def invoke(self, spec: FunctionSpec, trigger_value: Any, timeout_s: float | None = None) -> Any:
         """Run spec with its trigger value; flush output bindings on success. Raises what it raises."""
@@ -84,6 +87,10 @@ class Invoker:
             kwargs: dict[str, Any] = {spec.trigger["name"]: trigger_value}
             outs = {b["name"]: Out() for b in spec.outputs if b["name"] != "$return"}
             kwargs.update(outs)
+            for binding in spec.inputs:
+                provider = self.input_providers.get(binding["type"])
+                if provider is not None:
+                    kwargs[binding["name"]] = provider(spec, binding)
             if spec.context_param:
                 kwargs[spec.context_param] = Context(invocation, spec.name, self._script_root)
             logger.info("Executing '%s' (id=%s)", spec.name, invocation)

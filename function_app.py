@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from functions import docs, fallback, greetings, health, incoming, mailboxes, messages
+from functions import docs, fallback, greetings, health, incoming, mailboxes, messages, sweeps
 from shared.config import settings
 
 settings()  # fail fast: a missing or malformed setting stops start-up here, naming the setting
@@ -13,5 +13,6 @@ app.register_functions(mailboxes.bp)
 app.register_functions(messages.bp)
 app.register_functions(greetings.bp)
 app.register_functions(incoming.bp)
+app.register_functions(sweeps.bp)
 app.register_functions(docs.bp)
 app.register_functions(fallback.bp)

@@ -17,9 +17,8 @@ import azure.functions as func
 
 from functions.http import json_response, problem_response
 from shared.bootstrap import bootstrap
-from shared.domain.errors import DomainError, Forbidden, NotFound
+from shared.domain.errors import DomainError, Forbidden, NotFound, SweepRunning
 from shared.domain.model import iso
-from shared.domain.problems import Problem
 from shared.domain.sweeps import (
     BATCH,
     FAILED_IDS_KEPT,
@@ -171,7 +170,12 @@ async def start_singleton(client: df.DurableOrchestrationClient, kind: str) -> s
     status = await client.get_status(instance)
     if status is not None and status.runtime_status in ACTIVE:
         return None
-    await client.start_new(f"{kind}_sweep", instance, {})
+    try:
+        await client.start_new(f"{kind}_sweep", instance, {})
+    except Exception as error:  # the host refuses an id that is running: another start won the race
+        if "already exists" in str(error):
+            return None
+        raise
     return instance
 
 
@@ -209,8 +213,8 @@ async def start_sweep(req: func.HttpRequest, client: df.DurableOrchestrationClie
     except DomainError as error:
         return problem_response(error.problem())
     if started is None:
-        return problem_response(Problem("sweep-running", "Sweep already running", 409,
-                                        "this region's sweep is still running; follow it at its status URL"))
+        running = SweepRunning("this region's sweep is still running; follow it at its status URL")
+        return problem_response(running.problem())
     status_url = f"/api/admin/sweeps/{started}"
     return json_response({"instanceId": started, "statusUrl": status_url}, status=202,
                          headers={"Location": status_url})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from datetime import timedelta
 
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
@@ -79,7 +80,8 @@ def build(config: Settings) -> App:
     pipeline = AudioPipeline(store, store, store, audio, PyAvTranscoder(), mwi, config.region, config.normalize_audio,
                              containers, QueueReplicationRequests(queue_service, config.replication_queue))
     greetings = GreetingService(store, audio, mailboxes, containers)
-    retention = RetentionService(store, audio, mwi, containers, regions)
+    retention = RetentionService(store, audio, mwi, containers, regions,
+                                 timedelta(hours=config.orphan_min_age_hours))
     replication = ReplicationService(store, regions, config.replica_count)
     return App(config, cosmos, blob_service, queue_service, readiness, auth, mailboxes, messages, pipeline,
                greetings, retention, replication)

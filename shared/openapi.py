@@ -576,6 +576,45 @@ def _greeting_paths() -> dict[str, Schema]:
     }
 
 
+SWEEP_STATUS: Schema = {
+    "type": "object",
+    "required": ["instanceId", "runtimeStatus", "output", "customStatus", "createdTime", "lastUpdatedTime"],
+    "properties": {
+        "instanceId": {"type": "string"},
+        "runtimeStatus": {"type": "string", "enum": ["Pending", "Running", "Completed", "ContinuedAsNew", "Failed",
+                                                     "Terminated", "Canceled", "Suspended"]},
+        "output": {"description": "when completed: examined, deleted, copied, failed (and blob counts)"},
+        "customStatus": {"description": "progress while running"},
+        "createdTime": {"type": ["string", "null"]},
+        "lastUpdatedTime": {"type": ["string", "null"]},
+    },
+}
+
+
+def _admin_paths() -> dict[str, Schema]:
+    return {
+        "/admin/sweeps/{kind}": {
+            "parameters": [{"name": "kind", "in": "path", "required": True, "description": "which sweep",
+                            "schema": {"type": "string"}}],
+            "post": _operation(
+                "start_sweep", "admin", "Start this region's sweep now (a singleton)", PLATFORM_ONLY,
+                responses={
+                    "202": _json("started", {"type": "object", "required": ["instanceId", "statusUrl"],
+                                             "properties": {"instanceId": {"type": "string"},
+                                                            "statusUrl": {"type": "string"}}}, "Location"),
+                    **_errors(e403=FORBIDDEN, e404=("not-found",), e409=("sweep-running",)),
+                }),
+        },
+        "/admin/sweeps/{instanceId}": {
+            "parameters": [{"name": "instanceId", "in": "path", "required": True, "description": "a sweep's id",
+                            "schema": {"type": "string"}}],
+            "get": _operation(
+                "sweep_status", "admin", "A sweep's progress and outcome", PLATFORM_ONLY,
+                responses={"200": _json("the sweep", SWEEP_STATUS), **_errors(e403=FORBIDDEN, e404=("not-found",))}),
+        },
+    }
+
+
 def _operational_paths() -> dict[str, Schema]:
     return {
         "/health": {"get": _operation(
@@ -598,7 +637,7 @@ def _operational_paths() -> dict[str, Schema]:
 
 def openapi_document(version: str) -> dict[str, Any]:
     """The whole document for API version `version` (a fresh dict on every call)."""
-    paths = {**_operational_paths(), **_mailbox_paths(), **_message_paths(), **_greeting_paths()}
+    paths = {**_operational_paths(), **_mailbox_paths(), **_message_paths(), **_greeting_paths(), **_admin_paths()}
     return copy.deepcopy({
         "openapi": "3.1.0",
         "info": {
@@ -609,7 +648,8 @@ def openapi_document(version: str) -> dict[str, Any]:
                            "503 answers carry `Retry-After`.",
         },
         "servers": [{"url": "/"}],
-        "tags": [{"name": name} for name in ("health", "mailboxes", "sessions", "messages", "greetings", "meta")],
+        "tags": [{"name": name}
+                 for name in ("health", "mailboxes", "sessions", "messages", "greetings", "admin", "meta")],
         "paths": {f"{PREFIX}{path}": item for path, item in paths.items()},
         "components": {
             "schemas": {**request_schemas(), **RESPONSE_SCHEMAS},

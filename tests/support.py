@@ -48,6 +48,9 @@ def product_env(region: str, **overrides: str) -> dict[str, str]:
         "AzureFunctionsWebHost__hostid": region,
         "INCOMING_CONTAINER": f"in-{region}",
         "AUDIO_CONTAINER": f"au-{region}",
+        "REPLICATION_QUEUE": f"rep-{region}",
+        "RETENTION_SCHEDULE": "0 0 0 1 1 *",  # sweeps run when a test asks for them
+        "REPLICATION_SCHEDULE": "0 0 0 1 1 *",
         "AzureWebJobsStorage": localstack.storage_connection_string(),
         "COSMOS_ENDPOINT": localstack.cosmos_endpoint(),
         "COSMOS_KEY": localstack.COSMOS_KEY,

@@ -45,6 +45,7 @@ EtagMismatch = _error("EtagMismatch", "etag-mismatch", "Resource changed since i
 PayloadTooLarge = _error("PayloadTooLarge", "payload-too-large", "Request body is too large", 413)
 InvalidAudio = _error("InvalidAudio", "invalid-audio", "Body is not audio", 415)
 RangeNotSatisfiable = _error("RangeNotSatisfiable", "range-not-satisfiable", "Range cannot be served", 416)
+SweepRunning = _error("SweepRunning", "sweep-running", "Sweep already running", 409)
 PinLocked = _error("PinLocked", "pin-locked", "Too many wrong PINs: logins are locked", 423)
 
 

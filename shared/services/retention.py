@@ -19,12 +19,13 @@ from shared.services.mwi import Mwi
 from shared.services.replication import Regions
 
 logger = logging.getLogger(__name__)
-ORPHAN_AGE = timedelta(days=1)
+ORPHAN_AGE = timedelta(days=1)  # younger blobs may belong to a deposit still being written
 
 
 class RetentionService:
     def __init__(self, store: SweepRepository, audio: AudioStore, mwi: Mwi, containers: Containers,
-                 regions: Regions | None = None):
+                 regions: Regions | None = None, orphan_age: timedelta = ORPHAN_AGE):
+        self._orphan_age = orphan_age
         self._store = store
         self._audio = audio
         self._regions = regions
@@ -83,7 +84,7 @@ class RetentionService:
         items, next_marker = self._audio.list_page(container, marker, page_size)
         deleted = 0
         for path, modified in items:
-            if datetime.fromisoformat(modified) > now - ORPHAN_AGE or self._owned(path):
+            if datetime.fromisoformat(modified) > now - self._orphan_age or self._owned(path):
                 continue
             self._audio.delete(path)
             deleted += 1

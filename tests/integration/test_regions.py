@@ -1,0 +1,77 @@
+"""Two local regions: two hosts, each with its own storage account (Azurite serves both), sharing
+the one Cosmos emulator as the regions share a multi-region Cosmos DB account."""
+
+from __future__ import annotations
+
+import pytest
+from azure.storage.blob import BlobServiceClient
+
+from tests.integration.api_support import PLATFORM, Api
+from tests.support import ROOT, HostProcess, product_env, random_name, wait_until
+from tools import localstack
+
+pytestmark = pytest.mark.integration
+SPEECH = (ROOT / "samples" / "hello.wav").read_bytes()
+ACCOUNTS = {"a": localstack.ACCOUNTS[0], "b": localstack.ACCOUNTS[1]}
+
+
+@pytest.fixture(scope="module")
+def regions(stack, tmp_path_factory):
+    names = {key: random_name(f"r{key}") for key in ACCOUNTS}
+    containers = {"INCOMING_CONTAINER": random_name("in"), "AUDIO_CONTAINER": random_name("au")}
+    hosts = {}
+    try:
+        for key, account in ACCOUNTS.items():
+            other = "b" if key == "a" else "a"
+            env = product_env(names[key], **containers, REGIONS=f"{names['a']},{names['b']}", REPLICA_COUNT="2",
+                              AzureWebJobsStorage=localstack.storage_connection_string(account),
+                              MWI_QUEUE=random_name("mwi"),
+                              **{f"PEER_STORAGE__{names[other]}": localstack.storage_connection_string(
+                                  ACCOUNTS[other])})
+            hosts[key] = HostProcess(env, tmp=tmp_path_factory.mktemp(f"region-{key}")).start()
+        yield {key: (host, Api(host.base_url, host.env["MWI_QUEUE"])) for key, host in hosts.items()}, containers
+    finally:
+        for host in hosts.values():
+            host.stop()
+
+
+def blobs_in(account: str, container: str, prefix: str) -> set[str]:
+    service = BlobServiceClient.from_connection_string(localstack.storage_connection_string(account))
+    client = service.get_container_client(container)
+    return {blob.name for blob in client.list_blobs(name_starts_with=prefix)} if client.exists() else set()
+
+
+def test_a_message_deposited_in_one_region_is_copied_to_the_other_and_served_there(regions):
+    hosts, containers = regions
+    (_, api_a), (_, api_b) = hosts["a"], hosts["b"]
+    mailbox = api_a.provision()
+    message = api_a.deposit(mailbox, SPEECH).json()
+    url = f"{api_a.mailbox_path(mailbox)}/messages/{message['id']}"
+    wait_until(lambda: api_a.http.get(url, headers=PLATFORM).json()["status"] == "ready", 60, interval=0.3,
+               message="ready in region a")
+    prefix = f"{mailbox}/{message['id']}"
+    expected_renditions = {f"{prefix}/opus", f"{prefix}/wav", f"{prefix}/mp3"}
+    wait_until(lambda: blobs_in(ACCOUNTS["b"], containers["AUDIO_CONTAINER"], prefix) == expected_renditions, 30,
+               message="renditions copied to region b's account")
+    assert blobs_in(ACCOUNTS["b"], containers["INCOMING_CONTAINER"], prefix) == {prefix}  # the original too
+    from_a = api_a.http.get(f"{url}/audio", params={"format": "opus"}, headers=PLATFORM)
+    from_b = api_b.http.get(f"{url}/audio", params={"format": "opus"}, headers=PLATFORM)
+    assert from_b.status_code == 200 and from_b.content == from_a.content
+    assert api_b.http.get(url, headers=PLATFORM).json()["status"] == "ready"  # metadata is shared
+
+
+def test_a_region_missing_its_copy_serves_the_other_regions(regions):
+    hosts, containers = regions
+    (_, api_a), (_, api_b) = hosts["a"], hosts["b"]
+    mailbox = api_a.provision()
+    message = api_a.deposit(mailbox, SPEECH).json()
+    url = f"{api_a.mailbox_path(mailbox)}/messages/{message['id']}"
+    wait_until(lambda: api_a.http.get(url, headers=PLATFORM).json()["status"] == "ready", 60, interval=0.3,
+               message="ready in region a")
+    prefix = f"{mailbox}/{message['id']}"
+    wait_until(lambda: blobs_in(ACCOUNTS["b"], containers["AUDIO_CONTAINER"], prefix), 30, message="copy")
+    service = BlobServiceClient.from_connection_string(localstack.storage_connection_string(ACCOUNTS["b"]))
+    service.get_blob_client(containers["AUDIO_CONTAINER"], f"{prefix}/mp3").delete_blob()
+    served = api_b.http.get(f"{url}/audio", params={"format": "mp3"}, headers=PLATFORM)
+    assert served.status_code == 200 and served.headers["content-type"] == "audio/mpeg"
+    assert served.content == api_a.http.get(f"{url}/audio", params={"format": "mp3"}, headers=PLATFORM).content

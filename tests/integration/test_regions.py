@@ -17,6 +17,10 @@ ACCOUNTS = {"a": localstack.ACCOUNTS[0], "b": localstack.ACCOUNTS[1]}
 
 @pytest.fixture(scope="module")
 def regions(stack, tmp_path_factory):
+    yield from two_regions(tmp_path_factory, {})
+
+
+def two_regions(tmp_path_factory, settings_a: dict[str, str]):
     names = {key: random_name(f"r{key}") for key in ACCOUNTS}
     containers = {"INCOMING_CONTAINER": random_name("in"), "AUDIO_CONTAINER": random_name("au")}
     hosts = {}
@@ -24,6 +28,7 @@ def regions(stack, tmp_path_factory):
         for key, account in ACCOUNTS.items():
             other = "b" if key == "a" else "a"
             env = product_env(names[key], **containers, REGIONS=f"{names['a']},{names['b']}", REPLICA_COUNT="2",
+                              **(settings_a if key == "a" else {}),
                               AzureWebJobsStorage=localstack.storage_connection_string(account),
                               MWI_QUEUE=random_name("mwi"),
                               **{f"PEER_STORAGE__{names[other]}": localstack.storage_connection_string(
@@ -75,3 +80,29 @@ def test_a_region_missing_its_copy_serves_the_other_regions(regions):
     served = api_b.http.get(f"{url}/audio", params={"format": "mp3"}, headers=PLATFORM)
     assert served.status_code == 200 and served.headers["content-type"] == "audio/mpeg"
     assert served.content == api_a.http.get(f"{url}/audio", params={"format": "mp3"}, headers=PLATFORM).content
+
+
+@pytest.fixture(scope="module")
+def regions_without_fast_path(stack, tmp_path_factory):
+    """Region a does not copy after transcoding: only the replication sweep can."""
+    yield from two_regions(tmp_path_factory, {"AzureWebJobs.replication_requested.Disabled": "true"})
+
+
+def test_the_replication_sweep_copies_what_the_fast_path_missed(regions_without_fast_path):
+    hosts, containers = regions_without_fast_path
+    _, api_a = hosts["a"]
+    mailbox = api_a.provision()
+    message = api_a.deposit(mailbox, SPEECH).json()
+    url = f"{api_a.mailbox_path(mailbox)}/messages/{message['id']}"
+    wait_until(lambda: api_a.http.get(url, headers=PLATFORM).json()["status"] == "ready", 60, interval=0.3,
+               message="ready in region a")
+    prefix = f"{mailbox}/{message['id']}"
+    assert blobs_in(ACCOUNTS["b"], containers["AUDIO_CONTAINER"], prefix) == set()
+    started = api_a.http.post("/admin/sweeps/replication", headers=PLATFORM)
+    assert started.status_code == 202, started.text
+    status = wait_until(lambda: (s := api_a.http.get(started.json()["statusUrl"].removeprefix("/api"),
+                                                     headers=PLATFORM).json())["runtimeStatus"] == "Completed" and s,
+                        60, interval=0.3, message="the replication sweep")
+    assert status["output"]["copied"] >= 1 and status["output"]["failed"] == 0
+    assert blobs_in(ACCOUNTS["b"], containers["AUDIO_CONTAINER"], prefix) == {
+        f"{prefix}/opus", f"{prefix}/wav", f"{prefix}/mp3"}

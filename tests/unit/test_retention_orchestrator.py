@@ -134,3 +134,23 @@ def test_the_orchestrator_reads_no_clock_but_the_context(phase, monkeypatch):
     context = Context({"phase": phase, "before": "2026-11-27T03:00:00.000000Z"},
                       lambda name, payload: [] if name == "retention_find_expired" else None)
     run(context)
+
+
+def test_replication_copies_each_under_replicated_message_and_continues_on_full_pages():
+    from functions.sweeps import replication_steps
+
+    pages = iter([[{"id": f"m{i}", "mailboxId": "+1555"} for i in range(BATCH)]])
+
+    def activities(name, payload):
+        if name == "replication_find":
+            return next(pages, [])
+        if name == "replication_copy":
+            return 1
+        raise AssertionError(name)
+
+    context = Context({}, activities)
+    steps = list(orchestrator_generator_wrapper(replication_steps(context)))
+    assert steps[-1] is None and context.continued_with["totals"]["copied"] == BATCH
+    context = Context(context.continued_with, activities)
+    output = list(orchestrator_generator_wrapper(replication_steps(context)))[-1]
+    assert output["copied"] == BATCH and output["examined"] == BATCH and output["failed"] == 0

@@ -144,21 +144,21 @@ class BlobTrigger:
     async def _process(self, name: str, etag: str) -> None:
         key = (etag, name)
         try:
-            async with self._limit:
-                for attempt in range(1, MAX_TRIES + 1):
-                    try:
+            for attempt in range(1, MAX_TRIES + 1):
+                try:
+                    async with self._limit:  # held while trying, not while backing off
                         stream = await asyncio.to_thread(self._read, name, etag)
                         if stream is None:
                             return
                         await self._invoker.invoke(self.spec, self._trigger_value(stream))
                         await asyncio.to_thread(self._write_receipt, etag, name, "succeeded")
                         return
-                    except Exception:  # noqa: BLE001 - retried, then poisoned
-                        logger.warning("'%s' failed on %s/%s (try %d of %d)", self.spec.name, self.container,
-                                       name, attempt, MAX_TRIES)
-                        if attempt < MAX_TRIES:
-                            await asyncio.sleep(self._retry_delay_s * 2 ** (attempt - 1))
-                await asyncio.to_thread(self._poison, name, etag)
+                except Exception:  # noqa: BLE001 - retried, then poisoned
+                    logger.warning("'%s' failed on %s/%s (try %d of %d)", self.spec.name, self.container,
+                                   name, attempt, MAX_TRIES)
+                    if attempt < MAX_TRIES:
+                        await asyncio.sleep(self._retry_delay_s * 2 ** (attempt - 1))
+            await asyncio.to_thread(self._poison, name, etag)
         finally:
             self._in_flight.discard(key)
 

@@ -51,6 +51,7 @@ bench: install
 	command -v ffmpeg >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg)
 	$(PY) -m bench.api_throughput
 	$(PY) -m bench.transcode
+	$(PY) -m bench.retention --messages 2000 --expired-percent 5
 
 stack-up: install
 	$(PY) tools/localstack.py up

@@ -37,6 +37,27 @@ ACTIVE = {df.OrchestrationRuntimeStatus.Running, df.OrchestrationRuntimeStatus.P
 
 # -- orchestrator (deterministic: no I/O, no clock but the context's) -----------------------------
 
+def fan_out(context: df.DurableOrchestrationContext, activity: str, page: list[dict], totals: dict[str, int],
+            failed_ids: list[str]):
+    """One activity per item, in parallel; the sum of their results. An item that fails for good
+    (after its retries) is found by going through the page one by one, counted as failed and left
+    out of later pages, so one bad item neither stops the sweep nor loops it."""
+    if not page:
+        return 0
+    try:
+        results = yield context.task_all([context.call_activity_with_retry(activity, RETRY, item) for item in page])
+        return sum(results)
+    except Exception:  # noqa: BLE001 - one failed for good: find which, one by one
+        done = 0
+        for item in page:
+            try:
+                done += yield context.call_activity_with_retry(activity, RETRY, item)
+            except Exception:  # noqa: BLE001 - counted, and left out of the next pages
+                failed_ids.append(item["id"])
+                totals["failed"] += 1
+        return done
+
+
 @bp.orchestration_trigger(context_name="context")
 def retention_sweep(context: df.DurableOrchestrationContext):
     return (yield from retention_steps(context))
@@ -51,19 +72,7 @@ def retention_steps(context: df.DurableOrchestrationContext):
     if state.get("phase", "expired") == "expired":
         page = yield context.call_activity_with_retry(
             "retention_find_expired", RETRY, {"before": before, "limit": BATCH, "exclude": failed_ids})
-        deleted = 0
-        if page:
-            try:
-                results = yield context.task_all(
-                    [context.call_activity_with_retry("retention_purge", RETRY, item) for item in page])
-                deleted = sum(results)
-            except Exception:  # noqa: BLE001 - one failed for good: find which, one by one
-                for item in page:
-                    try:
-                        deleted += yield context.call_activity_with_retry("retention_purge", RETRY, item)
-                    except Exception:  # noqa: BLE001 - counted, and left out of the next pages
-                        failed_ids.append(item["id"])
-                        totals["failed"] += 1
+        deleted = yield from fan_out(context, "retention_purge", page, totals, failed_ids)
         totals["examined"] += len(page)
         totals["deleted"] += deleted
         context.set_custom_status({"phase": "expired", **totals})
@@ -100,19 +109,7 @@ def replication_steps(context: df.DurableOrchestrationContext):
     failed_ids: list[str] = state.get("failedIds", [])
     page = yield context.call_activity_with_retry(
         "replication_find", RETRY, {"limit": BATCH, "exclude": failed_ids})
-    copied = 0
-    if page:
-        try:
-            results = yield context.task_all(
-                [context.call_activity_with_retry("replication_copy", RETRY, item) for item in page])
-            copied = sum(results)
-        except Exception:  # noqa: BLE001 - one failed for good: find which, one by one
-            for item in page:
-                try:
-                    copied += yield context.call_activity_with_retry("replication_copy", RETRY, item)
-                except Exception:  # noqa: BLE001 - counted, and left out of the next pages
-                    failed_ids.append(item["id"])
-                    totals["failed"] += 1
+    copied = yield from fan_out(context, "replication_copy", page, totals, failed_ids)
     totals["examined"] += len(page)
     totals["copied"] += copied
     context.set_custom_status({"phase": "copying", **totals})

@@ -39,19 +39,18 @@ ACTIVE = {df.OrchestrationRuntimeStatus.Running, df.OrchestrationRuntimeStatus.P
 
 def fan_out(context: df.DurableOrchestrationContext, activity: str, page: list[dict], totals: dict[str, int],
             failed_ids: list[str]):
-    """One activity per item, in parallel; the sum of their results. An item that fails for good
+    """One activity per item, in parallel; their results. An item that fails for good
     (after its retries) is found by going through the page one by one, counted as failed and left
     out of later pages, so one bad item neither stops the sweep nor loops it."""
     if not page:
-        return 0
+        return []
     try:
-        results = yield context.task_all([context.call_activity_with_retry(activity, RETRY, item) for item in page])
-        return sum(results)
+        return (yield context.task_all([context.call_activity_with_retry(activity, RETRY, item) for item in page]))
     except Exception:  # noqa: BLE001 - one failed for good: find which, one by one
-        done = 0
+        done = []
         for item in page:
             try:
-                done += yield context.call_activity_with_retry(activity, RETRY, item)
+                done.append((yield context.call_activity_with_retry(activity, RETRY, item)))
             except Exception:  # noqa: BLE001 - counted, and left out of the next pages
                 failed_ids.append(item["id"])
                 totals["failed"] += 1
@@ -72,7 +71,11 @@ def retention_steps(context: df.DurableOrchestrationContext):
     if state.get("phase", "expired") == "expired":
         page = yield context.call_activity_with_retry(
             "retention_find_expired", RETRY, {"before": before, "limit": BATCH, "exclude": failed_ids})
-        deleted = yield from fan_out(context, "retention_purge", page, totals, failed_ids)
+        results = yield from fan_out(context, "retention_purge", page, totals, failed_ids)
+        changed = sorted({r["countsChanged"] for r in results if r["countsChanged"]})
+        if changed:
+            yield context.call_activity_with_retry("retention_publish_counts", RETRY, changed)
+        deleted = sum(r["deleted"] for r in results)
         totals["examined"] += len(page)
         totals["deleted"] += deleted
         context.set_custom_status({"phase": "expired", **totals})
@@ -109,7 +112,7 @@ def replication_steps(context: df.DurableOrchestrationContext):
     failed_ids: list[str] = state.get("failedIds", [])
     page = yield context.call_activity_with_retry(
         "replication_find", RETRY, {"limit": BATCH, "exclude": failed_ids})
-    copied = yield from fan_out(context, "replication_copy", page, totals, failed_ids)
+    copied = sum((yield from fan_out(context, "replication_copy", page, totals, failed_ids)))
     totals["examined"] += len(page)
     totals["copied"] += copied
     context.set_custom_status({"phase": "copying", **totals})
@@ -127,8 +130,13 @@ def retention_find_expired(request: dict) -> list[dict[str, str]]:
 
 
 @bp.activity_trigger(input_name="item")
-def retention_purge(item: dict) -> int:
+def retention_purge(item: dict) -> dict:
     return bootstrap().retention.purge(item)
+
+
+@bp.activity_trigger(input_name="mailboxes")
+def retention_publish_counts(mailboxes: list) -> None:
+    bootstrap().retention.publish_counts(mailboxes)
 
 
 @bp.activity_trigger(input_name="request")

@@ -35,26 +35,30 @@ class RetentionService:
     def find_expired(self, before: str, limit: int, exclude: list[str]) -> list[dict[str, str]]:
         return self._store.expired(before, limit, exclude)
 
-    def purge(self, item: dict[str, str]) -> int:
-        """Delete one expired document and its audio (a mailbox: everything it holds). Returns how
-        many documents went."""
+    def purge(self, item: dict[str, str]) -> dict[str, object]:
+        """Delete one expired document and its audio (a mailbox: everything it holds): how many
+        documents went, and the mailbox whose counts changed (the sweep publishes those once a page)."""
         if item["type"] == "message":
-            return self._purge_message(item["mailboxId"], item["id"], publish=True)
+            deleted, counted = self._purge_message(item["mailboxId"], item["id"])
+            return {"deleted": deleted, "countsChanged": item["mailboxId"] if counted else None}
         if item["type"] == "mailbox":
-            return self._purge_mailbox(item["mailboxId"])
-        return 0
+            return {"deleted": self._purge_mailbox(item["mailboxId"]), "countsChanged": None}
+        return {"deleted": 0, "countsChanged": None}
 
-    def _purge_message(self, mailbox_id: str, message_id: str, publish: bool) -> int:
+    def publish_counts(self, mailbox_ids: list[str]) -> None:
+        """One MWI event per mailbox whose counts the sweep changed (not one per deletion)."""
+        for mailbox_id in mailbox_ids:
+            self._mwi.changed(mailbox_id)
+
+    def _purge_message(self, mailbox_id: str, message_id: str) -> tuple[int, bool]:
         message = self._store.get_message(mailbox_id, message_id)
         if message is None:
-            return 0  # gone already: a repeated step
+            return 0, False  # gone already: a repeated step
         for path in message.blobs.values():  # in every region that holds it, then the document
             for store in self._holders(message.replica_regions):
                 store.delete(path)
         self._store.delete_message(mailbox_id, message_id)
-        if publish and message.counted:
-            self._mwi.changed(mailbox_id)
-        return 1
+        return 1, message.counted
 
     def _holders(self, regions: tuple[str, ...]) -> list[AudioStore]:
         if self._regions is None:
@@ -69,7 +73,7 @@ class RetentionService:
         deleted = 0
         for doc in self._store.partition_documents(mailbox_id):
             if doc["type"] == "message":
-                deleted += self._purge_message(mailbox_id, doc["id"], publish=False)
+                deleted += self._purge_message(mailbox_id, doc["id"])[0]
             elif doc["type"] == "greeting":
                 greeting = self._store.get_greeting(mailbox_id, doc["id"].removeprefix("greeting-"))
                 for path in (greeting.blobs.values() if greeting else ()):

@@ -46,9 +46,10 @@ def test_expired_messages_go_audio_first_and_fresh_ones_stay(world):
     found = retention.find_expired(iso(NOW), 100, [])
     assert found == [{"id": old, "mailboxId": "+1555", "type": "message"}]
     store.journal.clear()
-    assert retention.purge(found[0]) == 1
+    assert retention.purge(found[0]) == {"deleted": 1, "countsChanged": "+1555"}
     assert store.journal == [f"delete incoming/+1555/{old}", f"delete {old}"]
-    assert retention.purge(found[0]) == 0  # a repeated step deletes nothing twice
+    assert retention.purge(found[0]) == {"deleted": 0, "countsChanged": None}  # nothing deleted twice
+    retention.publish_counts(["+1555"])
     assert retention.find_expired(iso(NOW), 100, []) == []
     assert len(store.messages) == 1
     assert world["events"].events[-1]["new"] == 1
@@ -64,12 +65,12 @@ def test_a_deprovisioned_mailbox_is_purged_whole_and_its_document_last(world):
     found = retention.find_expired(LATER, 100, [])
     mailbox_items = [item for item in found if item["type"] == "mailbox"]
     assert mailbox_items == [{"id": "mailbox", "mailboxId": "+1555", "type": "mailbox"}]
-    assert retention.purge(mailbox_items[0]) == 4  # two messages, one greeting, the mailbox
+    assert retention.purge(mailbox_items[0])["deleted"] == 4  # two messages, one greeting, the mailbox
     assert "+1555" not in store.mailboxes
     assert not [key for key in store.messages if key[0] == "+1555"]
     assert not [path for path in world["audio"].blobs if "+1555" in path]
     assert [key for key in store.messages if key[0] == "+1666"]  # others untouched
-    assert retention.purge(mailbox_items[0]) == 0
+    assert retention.purge(mailbox_items[0])["deleted"] == 0
 
 
 def test_orphan_blobs_older_than_a_day_go_and_owned_or_young_ones_stay(world):

@@ -68,11 +68,16 @@ def expired_items(n: int) -> list[dict]:
 
 
 def test_a_small_sweep_purges_then_looks_for_orphans_and_reports_totals():
+    published = []
+
     def activities(name, payload):
         if name == "retention_find_expired":
             return expired_items(3)
         if name == "retention_purge":
-            return 1
+            return {"deleted": 1, "countsChanged": payload["mailboxId"]}
+        if name == "retention_publish_counts":
+            published.append(payload)
+            return None
         if name == "retention_orphans":
             return None if payload["container"] >= 2 else {"examined": 4, "deleted": 1, "marker": None}
         raise AssertionError(name)
@@ -84,10 +89,12 @@ def test_a_small_sweep_purges_then_looks_for_orphans_and_reports_totals():
     assert context.calls[0] == ("retention_find_expired",
                                 {"before": "2026-11-27T03:00:00.000000Z", "limit": BATCH, "exclude": []})
     assert context.custom_status["phase"] == "done"
+    assert published == [["+1555"]]  # one MWI publication per mailbox per page, not per deletion
 
 
 def test_a_full_page_continues_as_new_with_the_same_cut_off_and_totals():
-    context = Context({}, lambda name, payload: expired_items(BATCH) if name == "retention_find_expired" else 1)
+    context = Context({}, lambda name, payload: expired_items(BATCH) if name == "retention_find_expired"
+                      else {"deleted": 1, "countsChanged": None})
     assert run(context) is None
     assert context.continued_with["before"] == "2026-11-27T03:00:00.000000Z"
     assert context.continued_with["totals"]["deleted"] == BATCH
@@ -101,7 +108,7 @@ def test_an_item_that_keeps_failing_is_counted_and_excluded_from_later_pages():
         if name == "retention_purge":
             if payload["id"] == "m1":
                 raise RuntimeError("storage keeps failing")
-            return 1
+            return {"deleted": 1, "countsChanged": None}
         return None
 
     context = Context({}, activities)

@@ -74,7 +74,8 @@ def test_a_region_missing_its_copy_serves_the_other_regions(regions):
     wait_until(lambda: api_a.http.get(url, headers=PLATFORM).json()["status"] == "ready", 60, interval=0.3,
                message="ready in region a")
     prefix = f"{mailbox}/{message['id']}"
-    wait_until(lambda: blobs_in(ACCOUNTS["b"], containers["AUDIO_CONTAINER"], prefix), 30, message="copy")
+    copied = {f"{prefix}/opus", f"{prefix}/wav", f"{prefix}/mp3"}
+    wait_until(lambda: blobs_in(ACCOUNTS["b"], containers["AUDIO_CONTAINER"], prefix) == copied, 30, message="copy")
     service = BlobServiceClient.from_connection_string(localstack.storage_connection_string(ACCOUNTS["b"]))
     service.get_blob_client(containers["AUDIO_CONTAINER"], f"{prefix}/mp3").delete_blob()
     served = api_b.http.get(f"{url}/audio", params={"format": "mp3"}, headers=PLATFORM)

@@ -70,7 +70,7 @@ def build(config: Settings) -> App:
     store = CosmosStore(cosmos, timeout_s=config.sdk_timeout_s)
     auth = Authenticator(config.platform_key_hashes, config.token_signing_keys, config.token_ttl_s)
     mwi = Mwi(store, QueueEvents(queue_service, config.mwi_queue))
-    mailboxes = MailboxService(store, mwi, auth)
+    mailboxes = MailboxService(store, mwi, auth, timedelta(minutes=config.deprovision_grace_minutes))
     audio = BlobAudioStore(blob_service)
     containers = Containers(config.incoming_container, config.audio_container)
     regions = Regions(config.region, audio, {

@@ -68,6 +68,7 @@ class Settings:
     replication_schedule: str
     replica_count: int
     orphan_min_age_hours: float
+    deprovision_grace_minutes: float
     replication_queue: str
     # Other regions' storage accounts, by region: a connection string (emulators) or a blob
     # service URL reached with this app's identity (it holds Storage Blob Data Contributor there).
@@ -221,6 +222,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         replication_schedule=read.matching("REPLICATION_SCHEDULE", _SCHEDULE, "0 */15 * * * *"),
         replica_count=int(read.number("REPLICA_COUNT", 2, 1, 5)),
         orphan_min_age_hours=read.number("ORPHAN_MIN_AGE_HOURS", 24, 0, 24 * 30),
+        deprovision_grace_minutes=read.number("DEPROVISION_GRACE_MINUTES", 0, 0, 60 * 24 * 30),
         replication_queue=read.matching("REPLICATION_QUEUE", _QUEUE, "replication-requests"),
         peer_storage=_peer_storage(read, region, others),
     )

@@ -50,6 +50,9 @@ def product_env(region: str, **overrides: str) -> dict[str, str]:
         "AUDIO_CONTAINER": f"au-{region}",
         "REPLICATION_QUEUE": f"rep-{region}",
         "RETENTION_SCHEDULE": "0 0 0 1 1 *",  # sweeps run when a test asks for them
+        # A sweep is global (the metadata store is shared): it must not purge, while another test
+        # looks at it, a mailbox that test just deprovisioned. The sweep tests set 0.
+        "DEPROVISION_GRACE_MINUTES": "60",
         "REPLICATION_SCHEDULE": "0 0 0 1 1 *",
         "AzureWebJobsStorage": localstack.storage_connection_string(),
         "COSMOS_ENDPOINT": localstack.cosmos_endpoint(),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from shared.domain.commands import ChangePin, CreateSession, PatchMailbox, PutMailbox
 from shared.domain.errors import (
@@ -29,7 +29,9 @@ _CONFLICT_RETRIES = 5
 
 
 class MailboxService:
-    def __init__(self, mailboxes: MailboxRepository, mwi: Mwi, auth: Authenticator):
+    def __init__(self, mailboxes: MailboxRepository, mwi: Mwi, auth: Authenticator,
+                 purge_after: timedelta = timedelta(0)):
+        self._purge_after = purge_after  # a grace period before the retention sweep purges
         self._mailboxes = mailboxes
         self._mwi = mwi
         self._auth = auth
@@ -104,7 +106,8 @@ class MailboxService:
             mailbox = self.active(mailbox_id)
             try:
                 now = utcnow()
-                self._mailboxes.replace_mailbox(replace(mailbox, status="deprovisioned", expires_at=now,
+                self._mailboxes.replace_mailbox(replace(mailbox, status="deprovisioned",
+                                                        expires_at=now + self._purge_after,
                                                         updated_at=now))
             except EtagMismatch:
                 continue

@@ -18,7 +18,8 @@ from tools import localstack
 pytestmark = pytest.mark.integration
 # Sweeps run on request here, and see orphans at once; the transcoder stays off (messages are
 # made `ready` by the test where it matters).
-SETTINGS = {"ORPHAN_MIN_AGE_HOURS": "0", "AzureWebJobs.incoming_audio.Disabled": "true"}
+SETTINGS = {"ORPHAN_MIN_AGE_HOURS": "0", "DEPROVISION_GRACE_MINUTES": "0",
+            "AzureWebJobs.incoming_audio.Disabled": "true"}
 
 
 def cosmos_container():

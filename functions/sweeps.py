@@ -39,13 +39,15 @@ ACTIVE = {df.OrchestrationRuntimeStatus.Running, df.OrchestrationRuntimeStatus.P
 
 def fan_out(context: df.DurableOrchestrationContext, activity: str, page: list[dict], totals: dict[str, int],
             failed_ids: list[str]):
-    """One activity per item, in parallel; their results. An item that fails for good
+    """One activity per item, in parallel: (their results, whether the page was retried one by one).
+    An item that fails for good
     (after its retries) is found by going through the page one by one, counted as failed and left
     out of later pages, so one bad item neither stops the sweep nor loops it."""
     if not page:
-        return []
+        return [], False
     try:
-        return (yield context.task_all([context.call_activity_with_retry(activity, RETRY, item) for item in page]))
+        tasks = [context.call_activity_with_retry(activity, RETRY, item) for item in page]
+        return (yield context.task_all(tasks)), False
     except Exception:  # noqa: BLE001 - one failed for good: find which, one by one
         done = []
         for item in page:
@@ -54,7 +56,7 @@ def fan_out(context: df.DurableOrchestrationContext, activity: str, page: list[d
             except Exception:  # noqa: BLE001 - counted, and left out of the next pages
                 failed_ids.append(item["id"])
                 totals["failed"] += 1
-        return done
+        return done, True
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -71,8 +73,12 @@ def retention_steps(context: df.DurableOrchestrationContext):
     if state.get("phase", "expired") == "expired":
         page = yield context.call_activity_with_retry(
             "retention_find_expired", RETRY, {"before": before, "limit": BATCH, "exclude": failed_ids})
-        results = yield from fan_out(context, "retention_purge", page, totals, failed_ids)
+        results, retried = yield from fan_out(context, "retention_purge", page, totals, failed_ids)
         changed = sorted({r["countsChanged"] for r in results if r["countsChanged"]})
+        if retried:
+            # The page was retried item by item: what the first pass deleted reports nothing now,
+            # so every mailbox of the page gets fresh counts.
+            changed = sorted({item["mailboxId"] for item in page})
         if changed:
             yield context.call_activity_with_retry("retention_publish_counts", RETRY, changed)
         deleted = sum(r["deleted"] for r in results)
@@ -112,7 +118,8 @@ def replication_steps(context: df.DurableOrchestrationContext):
     failed_ids: list[str] = state.get("failedIds", [])
     page = yield context.call_activity_with_retry(
         "replication_find", RETRY, {"limit": BATCH, "exclude": failed_ids})
-    copied = sum((yield from fan_out(context, "replication_copy", page, totals, failed_ids)))
+    results, _ = yield from fan_out(context, "replication_copy", page, totals, failed_ids)
+    copied = sum(results)
     totals["examined"] += len(page)
     totals["copied"] += copied
     context.set_custom_status({"phase": "copying", **totals})

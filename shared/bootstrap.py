@@ -79,7 +79,7 @@ def build(config: Settings) -> App:
     messages = MessageService(store, audio, mailboxes, mwi, config.region, containers, regions)
     pipeline = AudioPipeline(store, store, store, audio, PyAvTranscoder(), mwi, config.region, config.normalize_audio,
                              containers, QueueReplicationRequests(queue_service, config.replication_queue))
-    greetings = GreetingService(store, audio, mailboxes, containers)
+    greetings = GreetingService(store, audio, mailboxes, containers, regions, config.region)
     retention = RetentionService(store, audio, mwi, containers, regions,
                                  timedelta(hours=config.orphan_min_age_hours))
     replication = ReplicationService(store, regions, config.replica_count)

@@ -18,6 +18,7 @@ from azure.cosmos.exceptions import CosmosResourceNotFoundError
 from shared.adapters.errors import translated
 from shared.adapters.http_pool import pooled_transport
 from shared.config import Settings
+from shared.domain.errors import NotFound
 from shared.domain.model import (
     Greeting,
     ListQuery,
@@ -153,14 +154,16 @@ def greeting_to_doc(greeting: Greeting) -> dict[str, Any]:
     return {"id": f"greeting-{greeting.kind}", "mailboxId": greeting.mailbox_id, "type": "greeting",
             "kind": greeting.kind, "version": greeting.version, "contentType": greeting.content_type,
             "status": greeting.status, "error": greeting.error, "durationMs": greeting.duration_ms,
-            "formats": list(greeting.formats), "blobs": greeting.blobs, "updatedAt": iso(greeting.updated_at)}
+            "formats": list(greeting.formats), "blobs": greeting.blobs, "updatedAt": iso(greeting.updated_at),
+            "regions": list(greeting.regions)}
 
 
 def greeting_from_doc(doc: dict[str, Any]) -> Greeting:
     return Greeting(mailbox_id=doc["mailboxId"], kind=doc["kind"], version=doc["version"],
                     content_type=doc["contentType"], status=doc["status"], error=doc.get("error"),
                     duration_ms=doc.get("durationMs"), formats=tuple(doc.get("formats", ())),
-                    blobs=dict(doc.get("blobs", {})), updated_at=parse_time(doc["updatedAt"]), etag=doc.get("_etag"))
+                    blobs=dict(doc.get("blobs", {})), updated_at=parse_time(doc["updatedAt"]),
+                    regions=tuple(doc.get("regions", ())), etag=doc.get("_etag"))
 
 
 class CosmosStore:
@@ -187,8 +190,11 @@ class CosmosStore:
 
     def _replace(self, doc: dict[str, Any], etag: str | None, what: str) -> dict[str, Any]:
         with translated(what):
-            return self._c.replace_item(doc["id"], doc, etag=etag, match_condition=MatchConditions.IfNotModified,
-                                        timeout=self._timeout_s)
+            try:
+                return self._c.replace_item(doc["id"], doc, etag=etag, match_condition=MatchConditions.IfNotModified,
+                                            timeout=self._timeout_s)
+            except CosmosResourceNotFoundError:  # deleted since it was read (a purge won the race)
+                raise NotFound("it was deleted meanwhile") from None
 
     def _query(self, mailbox_id: str, sql: str, parameters: list[dict[str, Any]], what: str) -> list[dict[str, Any]]:
         with translated(what):

@@ -274,6 +274,7 @@ class Greeting:
     formats: tuple[str, ...] = ()
     blobs: dict[str, str] = field(default_factory=dict)
     updated_at: datetime = field(default_factory=utcnow)
+    regions: tuple[str, ...] = ()  # where its audio is: the region it was uploaded to
     etag: str | None = None
 
     def as_api(self) -> dict[str, object]:

@@ -19,12 +19,16 @@ from shared.domain.principal import Principal, require_mailbox, require_platform
 from shared.ports import AudioStore, GreetingRepository
 from shared.services.mailboxes import MailboxService
 from shared.services.messages import AudioAnswer, read_audio
+from shared.services.replication import Regions
 
 
 class GreetingService:
     def __init__(self, greetings: GreetingRepository, audio: AudioStore, mailboxes: MailboxService,
-                 containers: Containers = Containers()):  # noqa: B008 - frozen, shared default
+                 containers: Containers = Containers(),  # noqa: B008 - frozen, shared default
+                 regions: Regions | None = None, region: str = ""):
         self._containers = containers
+        self._region = region
+        self._regions = regions or Regions(region, audio, {})
         self._greetings = greetings
         self._audio = audio
         self._mailboxes = mailboxes
@@ -47,7 +51,7 @@ class GreetingService:
         original = f"{self._containers.incoming}/greetings/{mailbox_id}/{kind}/{version}"
         # The document names the new version first, so the pipeline finishes only this upload.
         greeting = self._greetings.save_greeting(Greeting(mailbox_id, kind, version, content_type,
-                                                          blobs={"original": original}))
+                                                          blobs={"original": original}, regions=(self._region,)))
         try:
             self._audio.put(original, audio, content_type, {"mailboxId": mailbox_id, "kind": kind})
         except Exception:
@@ -72,7 +76,9 @@ class GreetingService:
         if path is None:
             raise AudioNotFound(f"format {chosen} is not available for this greeting")
         content_type = greeting.content_type if chosen == "original" else RENDITION_CONTENT_TYPES[chosen]
-        return read_audio(self._audio, path, content_type, range_header)
+        # Played in whichever region the call lands: this region's copy, else the uploading region's.
+        store, size = self._regions.read_anywhere(path, greeting.regions)
+        return read_audio(store, path, content_type, range_header, size)
 
     def delete(self, principal: Principal, mailbox_id: str, kind: str) -> None:
         require_mailbox(principal, mailbox_id)

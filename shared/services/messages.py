@@ -24,6 +24,7 @@ from shared.domain.errors import (
     MessageProcessing,
     PayloadTooLarge,
     RangeNotSatisfiable,
+    Unavailable,
     ValidationFailed,
 )
 from shared.domain.model import (
@@ -153,8 +154,8 @@ class MessageService:
             return self._messages.create_message(message), True
         except AlreadyExists:
             twin = self._existing_for_retry(message.mailbox_id, message.id, message.request_hash)
-            if twin is None:  # deleted in between: nothing to converge on
-                raise
+            if twin is None:  # deleted in between: a retry decides afresh
+                raise Unavailable("the message changed while it was stored; retry") from None
             return twin, False
 
     def deposit(self, principal: Principal, mailbox_id: str, audio: bytes, content_type: str, sender: Sender,
@@ -326,8 +327,9 @@ class MessageService:
             return existing.as_api()
         states = self._check_room(target)
         blobs = {fmt: f"{self._containers.audio}/{target.id}/{new_id}/{fmt}" for fmt in source.blobs}
-        for fmt, path in source.blobs.items():  # audio first, as for any deposit
-            self._audio.copy(path, blobs[fmt])
+        for fmt, path in source.blobs.items():  # audio first, as for any deposit; from a region that has it
+            origin, _ = self._regions.read_anywhere(path, source.replica_regions)
+            self._audio.copy_from_url(origin.read_url(path, LINK_TTL), blobs[fmt])
         now = utcnow()
         copy = Message(id=new_id, mailbox_id=target.id, received_at=now, deposit_region=self._region,
                        urgent=source.urgent, from_number=source.from_number, from_name=source.from_name,

@@ -107,3 +107,33 @@ def test_the_replication_sweep_copies_what_the_fast_path_missed(regions_without_
     assert status["output"]["copied"] >= 1 and status["output"]["failed"] == 0
     assert blobs_in(ACCOUNTS["b"], containers["AUDIO_CONTAINER"], prefix) == {
         f"{prefix}/opus", f"{prefix}/wav", f"{prefix}/mp3"}
+
+
+def test_greetings_play_in_the_other_region(regions):
+    hosts, _ = regions
+    (_, api_a), (_, api_b) = hosts["a"], hosts["b"]
+    mailbox = api_a.provision()
+    assert api_a.http.put(f"{api_a.mailbox_path(mailbox)}/greetings/busy", content=SPEECH,
+                          headers={**PLATFORM, "content-type": "audio/wav"}).status_code == 202
+    url = f"{api_a.mailbox_path(mailbox)}/greeting"
+    from_a = wait_until(lambda: (r := api_a.http.get(url, params={"reason": "busy", "format": "opus"},
+                                                     headers=PLATFORM)).status_code == 200 and r, 60, interval=0.3,
+                        message="the greeting in region a")
+    from_b = api_b.http.get(url, params={"reason": "busy", "format": "opus"}, headers=PLATFORM)
+    assert from_b.status_code == 200 and from_b.content == from_a.content
+
+
+def test_forwarding_in_a_region_that_has_no_copy_yet(regions_without_fast_path):
+    hosts, _ = regions_without_fast_path
+    (_, api_a), (_, api_b) = hosts["a"], hosts["b"]
+    source, target = api_a.provision(), api_a.provision()
+    message = api_a.deposit(source, SPEECH).json()
+    url = f"{api_a.mailbox_path(source)}/messages/{message['id']}"
+    wait_until(lambda: api_a.http.get(url, headers=PLATFORM).json()["status"] == "ready", 60, interval=0.3,
+               message="ready in region a")
+    forwarded = api_b.http.post(f"{url}/forward", json={"to": target}, headers=PLATFORM)
+    assert forwarded.status_code == 202, forwarded.text
+    copy = forwarded.json()
+    played = api_b.http.get(f"{api_b.mailbox_path(target)}/messages/{copy['id']}/audio", params={"format": "opus"},
+                            headers=PLATFORM)
+    assert played.status_code == 200

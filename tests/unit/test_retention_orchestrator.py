@@ -161,3 +161,23 @@ def test_replication_copies_each_under_replicated_message_and_continues_on_full_
     context = Context(context.continued_with, activities)
     output = list(orchestrator_generator_wrapper(replication_steps(context)))[-1]
     assert output["copied"] == BATCH and output["examined"] == BATCH and output["failed"] == 0
+
+
+def test_a_page_retried_one_by_one_refreshes_the_counts_of_all_its_mailboxes():
+    published, first_pass = [], {"done": False}
+
+    def activities(name, payload):
+        if name == "retention_find_expired":
+            return [{"id": "a1", "mailboxId": "+1555", "type": "message"},
+                    {"id": "b1", "mailboxId": "+1666", "type": "message"}]
+        if name == "retention_purge":
+            if payload["id"] == "b1" and not first_pass["done"]:
+                first_pass["done"] = True
+                raise RuntimeError("transient, but past its retries")
+            return {"deleted": 0, "countsChanged": None}  # as on the second pass: already gone
+        if name == "retention_publish_counts":
+            published.append(payload)
+        return None
+
+    run(Context({}, activities))
+    assert published == [["+1555", "+1666"]]

@@ -132,7 +132,9 @@ class MessageService:
     def _check_room(self, mailbox: Mailbox) -> list[MessageState]:
         """The mailbox's message states, when there is room for one more; MailboxFull otherwise."""
         states = self._messages.message_states(mailbox.id)
-        held = count(states).total
+        # Promised uploads take their place too: they are not counted for MWI until they land,
+        # but two of them must not fit where one does.
+        held = count(states).total + sum(1 for s in states if s.upload_pending and s.status != "failed")
         if held >= mailbox.settings.maxMessages:
             raise MailboxFull(f"the mailbox holds {held} of {mailbox.settings.maxMessages} messages")
         return states

@@ -114,3 +114,13 @@ def test_ranges(header, expected):
 def test_unsatisfiable_ranges(header):
     with pytest.raises(RangeNotSatisfiable):
         parse_range(header, 100)
+
+
+def test_promised_uploads_take_room_in_the_mailbox(parts):
+    from shared.domain.commands import RequestUpload
+
+    _, _, _, messages = parts  # maxMessages 3
+    for _ in range(3):
+        messages.request_upload(PLATFORM, "+1555", RequestUpload(contentType="audio/wav", sizeBytes=10), None)
+    with pytest.raises(MailboxFull):
+        messages.request_upload(PLATFORM, "+1555", RequestUpload(contentType="audio/wav", sizeBytes=10), None)

@@ -55,8 +55,10 @@ class MessageRepository(Protocol):
         """Up to query.limit + 1 messages in sort-key order, so the caller knows if more follow."""
         ...
 
-    def under_replicated(self, count: int, limit: int, exclude: list[str]) -> list[dict[str, str]]:
-        """Up to limit {id, mailboxId} of ready messages held by fewer than count regions."""
+    def under_replicated(self, count: int, limit: int, exclude: list[str],
+                         regions: list[str]) -> list[dict[str, str]]:
+        """Up to limit {id, mailboxId} of ready messages held by fewer than count regions and
+        deposited in one of regions."""
         ...
 
     def message_states(self, mailbox_id: str) -> list[MessageState]:

@@ -266,15 +266,18 @@ class CosmosStore:
                 sql, parameters=[{"name": "@before", "value": before}, {"name": "@exclude", "value": exclude}],
                 enable_cross_partition_query=True, timeout=self._timeout_s)]
 
-    def under_replicated(self, count: int, limit: int, exclude: list[str]) -> list[dict[str, str]]:
-        """Ready messages held by fewer than `count` regions: the replication sweep's indexed query."""
+    def under_replicated(self, count: int, limit: int, exclude: list[str],
+                         regions: list[str]) -> list[dict[str, str]]:
+        """Ready messages held by fewer than `count` regions and deposited in one of `regions` (whose
+        storage this deployment can reach): the replication sweep's indexed query."""
         sql = (f"SELECT TOP {int(limit)} c.id, c.mailboxId FROM c "  # noqa: S608 - limit is an int
                "WHERE c.type = 'message' AND c.status = 'ready' AND c.replicaTotal < @count "
-               "AND NOT ARRAY_CONTAINS(@exclude, c.id)")
+               "AND ARRAY_CONTAINS(@regions, c.depositRegion) AND NOT ARRAY_CONTAINS(@exclude, c.id)")
+        parameters = [{"name": "@count", "value": count}, {"name": "@exclude", "value": exclude},
+                      {"name": "@regions", "value": regions}]
         with translated("finding under-replicated messages"):
             return [{"id": d["id"], "mailboxId": d["mailboxId"]} for d in self._c.query_items(
-                sql, parameters=[{"name": "@count", "value": count}, {"name": "@exclude", "value": exclude}],
-                enable_cross_partition_query=True, timeout=self._timeout_s)]
+                sql, parameters=parameters, enable_cross_partition_query=True, timeout=self._timeout_s)]
 
     def partition_documents(self, mailbox_id: str) -> list[dict[str, str]]:
         """Every document of a mailbox (id and type): what purging a mailbox has to delete."""

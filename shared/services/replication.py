@@ -57,7 +57,7 @@ class ReplicationService:
         return self._wanted
 
     def find_under_replicated(self, limit: int, exclude: list[str]) -> list[dict[str, str]]:
-        return self._messages.under_replicated(self._wanted, limit, exclude)
+        return self._messages.under_replicated(self._wanted, limit, exclude, self._regions.all)
 
     def replicate(self, mailbox_id: str, message_id: str) -> int:
         """Copy the message's audio to regions that lack it, up to replicaCount. Returns copies made."""

@@ -75,9 +75,11 @@ class FakeStore:
     def message_states(self, mailbox_id: str) -> list[MessageState]:
         return [m.state for (mb, _), m in self.messages.items() if mb == mailbox_id]
 
-    def under_replicated(self, count: int, limit: int, exclude: list[str]) -> list[dict[str, str]]:
+    def under_replicated(self, count: int, limit: int, exclude: list[str],
+                         regions: list[str]) -> list[dict[str, str]]:
         return [{"id": m.id, "mailboxId": mb} for (mb, _), m in self.messages.items()
-                if m.status == "ready" and len(m.replica_regions) < count and m.id not in exclude][:limit]
+                if m.status == "ready" and len(m.replica_regions) < count and m.id not in exclude
+                and m.deposit_region in regions][:limit]
 
 
 class FakeAudio:

@@ -33,7 +33,6 @@ import logging
 import math
 import os
 import platform
-import subprocess
 import sys
 import threading
 import time
@@ -52,6 +51,7 @@ from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
 from azure.storage.blob import BlobServiceClient, ContentSettings
 from azure.storage.queue import QueueClient
 
+from bench.common import git_state
 from tests.support import PLATFORM_KEY, HostProcess, product_env, random_name
 from tools import localstack
 from tools.make_sample_wav import speech_like_wav
@@ -458,16 +458,6 @@ def host_log_summary(host: HostProcess) -> dict[str, Any]:
             "errors": sum(" ERROR " in line for line in text.splitlines()),
             "blob_trigger_runs": text.count("Executed 'incoming_audio'"),
             "connection_pool_full_warnings": text.count("Connection pool is full")}
-
-
-def git_state() -> dict[str, Any]:
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return ""
-
-    return {"commit": git("rev-parse", "--short", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
 
 
 def table(result: dict[str, Any]) -> str:

@@ -29,7 +29,6 @@ import logging
 import os
 import platform
 import random
-import subprocess
 import sys
 import threading
 import time
@@ -47,6 +46,7 @@ from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueClient
 
+from bench.common import git_state
 from shared.adapters.cosmos import mailbox_to_doc, message_to_doc
 from shared.adapters.http_pool import pooled_transport
 from shared.domain.model import Mailbox, MailboxSettings, Message, iso
@@ -234,16 +234,6 @@ def clean_up(container: ContainerProxy, blobs: BlobServiceClient, seed: Seed, en
 
 
 # -- figures -------------------------------------------------------------------------------------
-
-def git_state() -> dict[str, Any]:
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return ""
-
-    return {"commit": git("rev-parse", "--short", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
-
 
 def figures(seed: Seed, sweep: dict[str, Any], blobs_before: dict[str, int], blobs_after: dict[str, int],
             others_expired: int) -> dict[str, Any]:

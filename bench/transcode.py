@@ -47,6 +47,7 @@ from typing import Any
 
 import av
 
+from bench.common import git_state
 from shared.adapters import audio_codec
 from shared.adapters.audio_codec import NARROWBAND, RENDITIONS, WIDEBAND, transcode
 from shared.domain.audio import AudioLimits
@@ -200,16 +201,6 @@ def versions(ffmpeg: str) -> dict[str, str]:
     first = subprocess.run([ffmpeg, "-hide_banner", "-version"], capture_output=True, text=True, check=True)
     libavcodec = ".".join(str(part) for part in av.library_versions["libavcodec"])
     return {"pyav": av.__version__, "pyav_libavcodec": libavcodec, "ffmpeg_cli": first.stdout.splitlines()[0]}
-
-
-def git_state() -> dict[str, Any]:
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return ""
-
-    return {"commit": git("rev-parse", "--short", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
 
 
 def table(result: dict[str, Any]) -> str:

@@ -46,17 +46,25 @@ def blobs_in(account: str, container: str, prefix: str) -> set[str]:
     return {blob.name for blob in client.list_blobs(name_starts_with=prefix)} if client.exists() else set()
 
 
+def ready_message(api: Api, mailbox: str) -> tuple[str, str]:
+    """Deposit the sample in api's region and wait until it is transcoded: (its URL, its blob prefix)."""
+    message = api.deposit(mailbox, SPEECH).json()
+    url = f"{api.mailbox_path(mailbox)}/messages/{message['id']}"
+    wait_until(lambda: api.http.get(url, headers=PLATFORM).json()["status"] == "ready", 60, interval=0.3,
+               message="the message to be ready")
+    return url, f"{mailbox}/{message['id']}"
+
+
+def renditions(prefix: str) -> set[str]:
+    return {f"{prefix}/opus", f"{prefix}/wav", f"{prefix}/mp3"}
+
+
 def test_a_message_deposited_in_one_region_is_copied_to_the_other_and_served_there(regions):
     hosts, containers = regions
     (_, api_a), (_, api_b) = hosts["a"], hosts["b"]
     mailbox = api_a.provision()
-    message = api_a.deposit(mailbox, SPEECH).json()
-    url = f"{api_a.mailbox_path(mailbox)}/messages/{message['id']}"
-    wait_until(lambda: api_a.http.get(url, headers=PLATFORM).json()["status"] == "ready", 60, interval=0.3,
-               message="ready in region a")
-    prefix = f"{mailbox}/{message['id']}"
-    expected_renditions = {f"{prefix}/opus", f"{prefix}/wav", f"{prefix}/mp3"}
-    wait_until(lambda: blobs_in(ACCOUNTS["b"], containers["AUDIO_CONTAINER"], prefix) == expected_renditions, 30,
+    url, prefix = ready_message(api_a, mailbox)
+    wait_until(lambda: blobs_in(ACCOUNTS["b"], containers["AUDIO_CONTAINER"], prefix) == renditions(prefix), 30,
                message="renditions copied to region b's account")
     assert blobs_in(ACCOUNTS["b"], containers["INCOMING_CONTAINER"], prefix) == {prefix}  # the original too
     from_a = api_a.http.get(f"{url}/audio", params={"format": "opus"}, headers=PLATFORM)
@@ -69,13 +77,9 @@ def test_a_region_missing_its_copy_serves_the_other_regions(regions):
     hosts, containers = regions
     (_, api_a), (_, api_b) = hosts["a"], hosts["b"]
     mailbox = api_a.provision()
-    message = api_a.deposit(mailbox, SPEECH).json()
-    url = f"{api_a.mailbox_path(mailbox)}/messages/{message['id']}"
-    wait_until(lambda: api_a.http.get(url, headers=PLATFORM).json()["status"] == "ready", 60, interval=0.3,
-               message="ready in region a")
-    prefix = f"{mailbox}/{message['id']}"
-    copied = {f"{prefix}/opus", f"{prefix}/wav", f"{prefix}/mp3"}
-    wait_until(lambda: blobs_in(ACCOUNTS["b"], containers["AUDIO_CONTAINER"], prefix) == copied, 30, message="copy")
+    url, prefix = ready_message(api_a, mailbox)
+    wait_until(lambda: blobs_in(ACCOUNTS["b"], containers["AUDIO_CONTAINER"], prefix) == renditions(prefix), 30,
+               message="copy")
     service = BlobServiceClient.from_connection_string(localstack.storage_connection_string(ACCOUNTS["b"]))
     service.get_blob_client(containers["AUDIO_CONTAINER"], f"{prefix}/mp3").delete_blob()
     served = api_b.http.get(f"{url}/audio", params={"format": "mp3"}, headers=PLATFORM)
@@ -93,11 +97,7 @@ def test_the_replication_sweep_copies_what_the_fast_path_missed(regions_without_
     hosts, containers = regions_without_fast_path
     _, api_a = hosts["a"]
     mailbox = api_a.provision()
-    message = api_a.deposit(mailbox, SPEECH).json()
-    url = f"{api_a.mailbox_path(mailbox)}/messages/{message['id']}"
-    wait_until(lambda: api_a.http.get(url, headers=PLATFORM).json()["status"] == "ready", 60, interval=0.3,
-               message="ready in region a")
-    prefix = f"{mailbox}/{message['id']}"
+    _, prefix = ready_message(api_a, mailbox)
     assert blobs_in(ACCOUNTS["b"], containers["AUDIO_CONTAINER"], prefix) == set()
     started = api_a.http.post("/admin/sweeps/replication", headers=PLATFORM)
     assert started.status_code == 202, started.text
@@ -105,8 +105,7 @@ def test_the_replication_sweep_copies_what_the_fast_path_missed(regions_without_
                                                      headers=PLATFORM).json())["runtimeStatus"] == "Completed" and s,
                         60, interval=0.3, message="the replication sweep")
     assert status["output"]["failed"] == 0, status
-    assert blobs_in(ACCOUNTS["b"], containers["AUDIO_CONTAINER"], prefix) == {
-        f"{prefix}/opus", f"{prefix}/wav", f"{prefix}/mp3"}, status
+    assert blobs_in(ACCOUNTS["b"], containers["AUDIO_CONTAINER"], prefix) == renditions(prefix), status
 
 
 def test_greetings_play_in_the_other_region(regions):
@@ -127,10 +126,7 @@ def test_forwarding_in_a_region_that_has_no_copy_yet(regions_without_fast_path):
     hosts, _ = regions_without_fast_path
     (_, api_a), (_, api_b) = hosts["a"], hosts["b"]
     source, target = api_a.provision(), api_a.provision()
-    message = api_a.deposit(source, SPEECH).json()
-    url = f"{api_a.mailbox_path(source)}/messages/{message['id']}"
-    wait_until(lambda: api_a.http.get(url, headers=PLATFORM).json()["status"] == "ready", 60, interval=0.3,
-               message="ready in region a")
+    url, _ = ready_message(api_a, source)
     forwarded = api_b.http.post(f"{url}/forward", json={"to": target}, headers=PLATFORM)
     assert forwarded.status_code == 202, forwarded.text
     copy = forwarded.json()

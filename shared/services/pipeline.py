@@ -84,6 +84,14 @@ class AudioPipeline:
         source.write_bytes(data)
         return self._transcoder.transcode(source, work, limits)
 
+    def _store_renditions(self, result: Transcoded, folder: str) -> dict[str, str]:
+        """Upload each rendition to `{audio container}/{folder}/{name}`; where each went."""
+        blobs = {}
+        for name, local in result.files.items():
+            blobs[name] = f"{self._containers.audio}/{folder}/{name}"
+            self._audio.put_file(blobs[name], local, RENDITION_CONTENT_TYPES[name])
+        return blobs
+
     # -- messages -------------------------------------------------------------------------------
 
     def _message(self, mailbox_id: str, message_id: str, data: bytes) -> str:
@@ -104,10 +112,7 @@ class AudioPipeline:
                 kept_until = utcnow() + FAILED_KEPT_FOR
                 return self._finish(message, lambda m: replace(m, status="failed", error=reason, upload_pending=False,
                                                                size_bytes=len(data), expires_at=kept_until))
-            blobs = {}
-            for name, local in result.files.items():  # audio before the document that points at it
-                blobs[name] = f"{self._containers.audio}/{mailbox_id}/{message_id}/{name}"
-                self._audio.put_file(blobs[name], local, RENDITION_CONTENT_TYPES[name])
+            blobs = self._store_renditions(result, f"{mailbox_id}/{message_id}")  # before the document
         return self._finish(message, lambda m: replace(
             m, status="ready", error=None, duration_ms=result.duration_ms, truncated=result.truncated,
             formats=tuple(blobs), blobs={**m.blobs, **blobs}, upload_pending=False, size_bytes=len(data),
@@ -150,10 +155,7 @@ class AudioPipeline:
             except AudioRejected as rejected:
                 updated = replace(greeting, status="failed", error=rejected.reason, updated_at=utcnow())
             else:
-                blobs = {}
-                for name, local in result.files.items():
-                    blobs[name] = f"{self._containers.audio}/greetings/{mailbox_id}/{kind}/{version}/{name}"
-                    self._audio.put_file(blobs[name], local, RENDITION_CONTENT_TYPES[name])
+                blobs = self._store_renditions(result, f"greetings/{mailbox_id}/{kind}/{version}")
                 updated = replace(greeting, status="ready", duration_ms=result.duration_ms, formats=tuple(blobs),
                                   blobs={**greeting.blobs, **blobs}, updated_at=utcnow())
         try:

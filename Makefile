@@ -34,10 +34,11 @@ settings:
 	$(PYTHON) tools/local_settings.py ensure
 
 # The platform key is `local-dev-key` unless VOICEMAIL_PLATFORM_KEY sets another; only its hash
-# reaches the app.
+# reaches the app. `make run REGIONS=2`: two regions on ports 7071 and 7072, storage of their own.
+REGIONS ?= 1
 run: install
 	PLATFORM_KEY_HASHES=$$($(PYTHON) tools/local_settings.py hash "$${VOICEMAIL_PLATFORM_KEY:-local-dev-key}") \
-	  $(PY) tools/localstack.py run -- $(PY) -m tools.localhost --port $(PORT)
+	  $(PY) tools/localstack.py --regions $(REGIONS) run -- $(PY) -m tools.regions --regions $(REGIONS) --port $(PORT)
 
 test: install
 	$(PY) tools/localstack.py run -- $(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)

@@ -8,6 +8,9 @@ in memory only).
     python tools/localstack.py up          # start or reuse, leave running
     python tools/localstack.py down        # stop what `up` started
     python tools/localstack.py run -- CMD  # start or reuse, run CMD, stop what was started
+
+`--regions 2` adds a second Azurite (ports 10010-10012, its own data folder): a second region's
+storage that can fail on its own, as a region's storage account does.
 """
 
 from __future__ import annotations
@@ -34,18 +37,27 @@ HOST = "127.0.0.1"
 # local emulator.
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 COSMOS_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
-# One storage account per local region; Azurite serves them all on the same ports.
+# Two storage accounts in the first Azurite (tests use both); further regions get an Azurite each.
 ACCOUNTS = ("devstoreaccount1", "devstoreaccount2")
 BLOB_PORT, QUEUE_PORT, TABLE_PORT, COSMOS_PORT = 10000, 10001, 10002, 8081
+STORAGE_PORTS = (BLOB_PORT, QUEUE_PORT, TABLE_PORT)
+MAX_REGIONS = 4
 
 
-def storage_connection_string(account: str = ACCOUNTS[0], host: str = HOST) -> str:
+def region_storage_ports(region_number: int) -> tuple[int, int, int]:
+    """Blob, queue and table ports of local region 1, 2, ...: 10000-10002, 10010-10012, ..."""
+    return tuple(port + 10 * (region_number - 1) for port in STORAGE_PORTS)  # type: ignore[return-value]
+
+
+def storage_connection_string(account: str = ACCOUNTS[0], host: str = HOST,
+                              ports: tuple[int, int, int] = STORAGE_PORTS) -> str:
     """A connection string for one Azurite account (path-style URLs, as Azurite expects)."""
+    blob, queue, table = ports
     return (
         f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={AZURITE_KEY};"
-        f"BlobEndpoint=http://{host}:{BLOB_PORT}/{account};"
-        f"QueueEndpoint=http://{host}:{QUEUE_PORT}/{account};"
-        f"TableEndpoint=http://{host}:{TABLE_PORT}/{account};"
+        f"BlobEndpoint=http://{host}:{blob}/{account};"
+        f"QueueEndpoint=http://{host}:{queue}/{account};"
+        f"TableEndpoint=http://{host}:{table}/{account};"
     )
 
 
@@ -95,26 +107,32 @@ class Service:
         return PIDS / f"{self.name}.pid"
 
 
-def azurite(location: Path = DATA / "azurite") -> Service:
+def azurite(location: Path = DATA / "azurite", ports: tuple[int, int, int] = STORAGE_PORTS,
+            name: str = "azurite") -> Service:
     node_bin = ROOT / "node_modules" / ".bin" / "azurite"
+    blob, queue, table = ports
     return Service(
-        name="azurite",
+        name=name,
         command=[
             str(node_bin), "--silent", "--location", str(location),
             "--blobHost", HOST, "--queueHost", HOST, "--tableHost", HOST,
-            "--blobPort", str(BLOB_PORT), "--queuePort", str(QUEUE_PORT), "--tablePort", str(TABLE_PORT),
+            "--blobPort", str(blob), "--queuePort", str(queue), "--tablePort", str(table),
             # The current SDKs send a newer API version than Azurite knows.
             "--skipApiVersionCheck", "--disableProductStyleUrl", "--disableTelemetry",
         ],
         answers=lambda: all(
             azurite_answers(port, prefix)
-            for port, prefix in (
-                (BLOB_PORT, "Azurite-Blob"), (QUEUE_PORT, "Azurite-Queue"), (TABLE_PORT, "Azurite-Table"))
+            for port, prefix in ((blob, "Azurite-Blob"), (queue, "Azurite-Queue"), (table, "Azurite-Table"))
         ),
-        endpoints=[f"blob http://{HOST}:{BLOB_PORT}", f"queue http://{HOST}:{QUEUE_PORT}",
-                   f"table http://{HOST}:{TABLE_PORT}", f"accounts {', '.join(ACCOUNTS)}"],
+        endpoints=[f"blob http://{HOST}:{blob}", f"queue http://{HOST}:{queue}",
+                   f"table http://{HOST}:{table}", f"accounts {', '.join(ACCOUNTS)}"],
         env={"AZURITE_ACCOUNTS": ";".join(f"{account}:{AZURITE_KEY}" for account in ACCOUNTS)},
     )
+
+
+def region_azurite(region_number: int) -> Service:
+    """The storage of local region 2, 3, ... (region 1 uses the first Azurite)."""
+    return azurite(DATA / f"azurite-{region_number}", region_storage_ports(region_number), f"azurite-{region_number}")
 
 
 def cosmos(port: int = COSMOS_PORT, name: str = "cosmos") -> Service:
@@ -191,8 +209,8 @@ def _terminate(pid: int, grace: float = 10.0) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def default_services() -> list[Service]:
-    return [azurite(), cosmos()]
+def default_services(regions: int = 1) -> list[Service]:
+    return [azurite(), cosmos(), *(region_azurite(number) for number in range(2, regions + 1))]
 
 
 def up(services: list[Service]) -> list[Service]:
@@ -219,11 +237,13 @@ def down(services: list[Service]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=["up", "down", "run"])
+    parser.add_argument("--regions", type=int, default=1, choices=range(1, MAX_REGIONS + 1),
+                        help="local regions to give storage of their own (default 1)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="for run: the command, after --")
     args = parser.parse_args(argv)
-    services = default_services()
+    services = default_services(args.regions)
     if args.action == "down":
-        down(services)
+        down(default_services(MAX_REGIONS))  # whatever `up` started, however many regions
         return 0
     print("Local stack:", flush=True)
     started = up(services)

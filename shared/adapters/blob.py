@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import (
+    BlobClient,
     BlobSasPermissions,
     BlobServiceClient,
     ContentSettings,
@@ -148,7 +149,15 @@ class BlobAudioStore:
         with translated("copying audio"):
             self._ensure_container(_split(target)[0])
             target_blob = self._blob(target)
-            copy = target_blob.start_copy_from_url(source_url)
+            try:
+                copy = target_blob.start_copy_from_url(source_url)
+            except HttpResponseError as error:
+                if error.error_code != "CannotVerifyCopySource":
+                    raise
+                # The target's service cannot reach the source (a firewalled account, a private
+                # endpoint, another emulator process): copy through this process instead.
+                self._copy_through(source_url, target_blob)
+                return
             deadline = time.monotonic() + timeout_s
             status = copy.get("copy_status")
             while status == "pending":
@@ -158,6 +167,13 @@ class BlobAudioStore:
                 status = target_blob.get_blob_properties().copy.status
             if status != "success":
                 raise Unavailable(f"copying audio ended {status}")
+
+    def _copy_through(self, source_url: str, target_blob: Any) -> None:
+        source = BlobClient.from_blob_url(source_url, retry_policy=LinearRetry(backoff=0.5, retry_total=2))
+        download = source.download_blob()
+        target_blob.upload_blob(download.chunks(), length=download.size, overwrite=True,
+                                content_settings=ContentSettings(
+                                    content_type=download.properties.content_settings.content_type))
 
     def _sas(self, path: str, permission: BlobSasPermissions, ttl: timedelta) -> str:
         container, name = _split(path)

@@ -13,7 +13,7 @@ import json
 import logging
 from datetime import UTC, datetime
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.functions.timer import TimerRequest
 
 from tools.localhost.invoker import Invoker
@@ -35,7 +35,8 @@ class TimerTrigger:
         self._invoker = invoker
         self._schedule = parse_schedule(resolve(spec.trigger["schedule"]))
         self._use_monitor = spec.trigger.get("useMonitor", True)
-        self._status_blob = storage.blob().get_blob_client(HOSTS_CONTAINER, f"timers/{host_id}/{spec.name}/status")
+        self._hosts_container = storage.blob().get_container_client(HOSTS_CONTAINER)
+        self._status_blob = self._hosts_container.get_blob_client(f"timers/{host_id}/{spec.name}/status")
 
     def _read_status(self) -> dict[str, str] | None:
         try:
@@ -47,8 +48,9 @@ class TimerTrigger:
         status = {"Last": _iso(last) if last else None, "Next": _iso(next_due), "LastUpdated": _iso(datetime.now(UTC))}
         try:
             self._status_blob.upload_blob(json.dumps(status), overwrite=True)
-        except ResourceNotFoundError:
-            self._status_blob.get_container_client().create_container()
+        except ResourceNotFoundError:  # a new storage account: no hosts container yet
+            with contextlib.suppress(ResourceExistsError):  # another timer made it first
+                self._hosts_container.create_container()
             self._status_blob.upload_blob(json.dumps(status), overwrite=True)
 
     async def _fire(self, past_due: bool, last: datetime | None, next_due: datetime) -> None:

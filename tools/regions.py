@@ -1,0 +1,81 @@
+"""Run the product as N local regions: one local host per region on ports 7071, 7072, ...
+
+    python -m tools.regions --regions 2 [--port 7071]   (`make run REGIONS=2`)
+
+Region i is `local{i}`: its own storage (Azurite i, started by `localstack.py --regions N`), its
+own task hub and host id, the others' storage as peers for replication; all share the one Cosmos
+emulator, as the regions share one multi-region Cosmos DB account. Nothing routes between them
+but the client's endpoint list:
+
+    voicemail -e http://127.0.0.1:7071/api -e http://127.0.0.1:7072/api health
+
+Every other setting comes from local.settings.json. Ctrl-C stops every region; one region that
+stops (or is killed, to see the others carry on) leaves the rest running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tools import localstack
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def region_name(number: int) -> str:
+    return f"local{number}"
+
+
+def region_settings(number: int, regions: int) -> dict[str, str]:
+    """What region `number` of `regions` overrides in local.settings.json."""
+    names = [region_name(n) for n in range(1, regions + 1)]
+    storage = {n: localstack.storage_connection_string(ports=localstack.region_storage_ports(n))
+               for n in range(1, regions + 1)}
+    return {
+        "REGION": names[number - 1],
+        "REGIONS": ",".join(names),
+        "AzureWebJobsStorage": storage[number],
+        "DURABLE_TASK_HUB": f"voicemail{names[number - 1]}",
+        "AzureFunctionsWebHost__hostid": names[number - 1],
+        **{f"PEER_STORAGE__{region_name(n)}": storage[n] for n in storage if n != number},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.regions", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--regions", type=int, default=2, choices=range(1, localstack.MAX_REGIONS + 1))
+    parser.add_argument("--port", type=int, default=7071, help="region 1's port; region i listens on port + i - 1")
+    args = parser.parse_args(argv)
+    command = [sys.executable, "-m", "tools.localhost"]
+    if args.regions == 1:  # exactly what a one-region `make run` always was
+        os.chdir(ROOT)
+        os.execv(sys.executable, [*command, "--port", str(args.port)])
+    children: list[subprocess.Popen] = []
+    for number in range(1, args.regions + 1):
+        env = {**os.environ, **region_settings(number, args.regions)}
+        port = args.port + number - 1
+        print(f"region {env['REGION']}: http://127.0.0.1:{port}/api", flush=True)
+        # Own session: a signal reaches each child once, from us, not twice (terminal and us).
+        children.append(subprocess.Popen([*command, "--port", str(port)], cwd=ROOT, env=env, start_new_session=True))
+    print("endpoints for the client: VOICEMAIL_ENDPOINTS="
+          + ",".join(f"http://127.0.0.1:{args.port + n}/api" for n in range(args.regions)), flush=True)
+
+    def stop_all(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
+
+    signal.signal(signal.SIGINT, stop_all)
+    signal.signal(signal.SIGTERM, stop_all)
+    codes = [child.wait() for child in children]
+    return max(codes, key=abs)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

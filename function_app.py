@@ -3,9 +3,12 @@
 import azure.functions as func
 
 from functions import docs, fallback, greetings, health, incoming, mailboxes, messages, sweeps
+from shared import telemetry
 from shared.config import settings
 
 settings()  # fail fast: a missing or malformed setting stops start-up here, naming the setting
+# Before the first invocation, so its spans are exported (a no-op without APPLICATIONINSIGHTS_CONNECTION_STRING).
+telemetry.configure(settings())
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(health.bp)

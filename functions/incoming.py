@@ -18,5 +18,6 @@ logger = logging.getLogger(__name__)
 @bp.blob_trigger(arg_name="blob", path="%INCOMING_CONTAINER%/{name}", connection="AzureWebJobsStorage",
                  source="EventGrid")
 def incoming_audio(blob: func.InputStream) -> None:
-    outcome = bootstrap().pipeline.process(blob.name or "", blob.read())
+    # The deposit wrote its trace context into the blob's metadata: the transcoding continues it.
+    outcome = bootstrap().pipeline.process(blob.name or "", blob.read(), blob.metadata)
     logger.info("%s: %s", blob.name, outcome)

@@ -4,6 +4,8 @@ admin routes that start a sweep now or report on one.
 The orchestrator is deterministic and does no I/O: it pages through expired documents (one
 indexed query per page), fans out one idempotent activity per document, then pages through the
 blob containers for orphans, and continues as new between batches so its history stays small.
+It makes no spans either: the starter's trace context (`trace`, W3C headers) rides in its input
+and in each activity's, and the activities continue that trace and count what they did.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from shared.domain.sweeps import (
     instance_id,
     new_totals,
 )
+from shared.telemetry import trace_headers
 
 bp = df.Blueprint()
 logger = logging.getLogger(__name__)
@@ -67,13 +70,15 @@ def retention_sweep(context: df.DurableOrchestrationContext):
 def retention_steps(context: df.DurableOrchestrationContext):
     """The orchestrator's body, a plain generator (so tests can step it with the SDK's wrapper)."""
     state = context.get_input() or {}
+    trace = state.get("trace", {})
     totals = {**new_totals(), **state.get("totals", {})}
     before = state.get("before") or iso(context.current_utc_datetime.replace(tzinfo=UTC))
     failed_ids: list[str] = state.get("failedIds", [])
     if state.get("phase", "expired") == "expired":
         page = yield context.call_activity_with_retry(
-            "retention_find_expired", RETRY, {"before": before, "limit": BATCH, "exclude": failed_ids})
-        results, retried = yield from fan_out(context, "retention_purge", page, totals, failed_ids)
+            "retention_find_expired", RETRY, {"before": before, "limit": BATCH, "exclude": failed_ids, "trace": trace})
+        results, retried = yield from fan_out(context, "retention_purge", [{**item, "trace": trace} for item in page],
+                                              totals, failed_ids)
         changed = sorted({r["countsChanged"] for r in results if r["countsChanged"]})
         if retried:
             # The page was retried item by item: what the first pass deleted reports nothing now,
@@ -87,13 +92,13 @@ def retention_steps(context: df.DurableOrchestrationContext):
         context.set_custom_status({"phase": "expired", **totals})
         if len(page) == BATCH:
             context.continue_as_new({"before": before, "phase": "expired", "totals": totals,
-                                     "failedIds": failed_ids[-FAILED_IDS_KEPT:]})
+                                     "failedIds": failed_ids[-FAILED_IDS_KEPT:], "trace": trace})
             return None
         state = {"container": 0, "marker": None}
     container, marker = state.get("container", 0), state.get("marker")
     for _ in range(PAGES_PER_EXECUTION):
         page = yield context.call_activity_with_retry(
-            "retention_orphans", RETRY, {"container": container, "marker": marker, "now": before})
+            "retention_orphans", RETRY, {"container": container, "marker": marker, "now": before, "trace": trace})
         if page is None:  # every container is done
             context.set_custom_status({"phase": "done", **totals})
             return totals
@@ -102,7 +107,7 @@ def retention_steps(context: df.DurableOrchestrationContext):
         container, marker = (container, page["marker"]) if page["marker"] else (container + 1, None)
         context.set_custom_status({"phase": "orphans", **totals})
     context.continue_as_new({"before": before, "phase": "orphans", "totals": totals, "container": container,
-                             "marker": marker})
+                             "marker": marker, "trace": trace})
     return None
 
 
@@ -114,31 +119,43 @@ def replication_sweep(context: df.DurableOrchestrationContext):
 def replication_steps(context: df.DurableOrchestrationContext):
     """Anti-entropy: copy audio of messages held by too few regions, a page at a time."""
     state = context.get_input() or {}
+    trace = state.get("trace", {})
     totals = {**new_totals(), **state.get("totals", {})}
     failed_ids: list[str] = state.get("failedIds", [])
     page = yield context.call_activity_with_retry(
-        "replication_find", RETRY, {"limit": BATCH, "exclude": failed_ids})
-    results, _ = yield from fan_out(context, "replication_copy", page, totals, failed_ids)
+        "replication_find", RETRY, {"limit": BATCH, "exclude": failed_ids, "trace": trace})
+    results, _ = yield from fan_out(context, "replication_copy", [{**item, "trace": trace} for item in page],
+                                    totals, failed_ids)
     copied = sum(results)
     totals["examined"] += len(page)
     totals["copied"] += copied
     context.set_custom_status({"phase": "copying", **totals})
     if len(page) == BATCH:
-        context.continue_as_new({"totals": totals, "failedIds": failed_ids[-FAILED_IDS_KEPT:]})
+        context.continue_as_new({"totals": totals, "failedIds": failed_ids[-FAILED_IDS_KEPT:], "trace": trace})
         return None
     return totals
 
 
 # -- activities (idempotent; they raise on failure so the retry policy works) ---------------------
+# Each continues the sweep's trace and counts its items (voicemail.sweep.items): an activity's
+# result is recorded in the history, so replays do not run it, or count it, again.
 
 @bp.activity_trigger(input_name="request")
 def retention_find_expired(request: dict) -> list[dict[str, str]]:
-    return bootstrap().retention.find_expired(request["before"], request["limit"], request["exclude"])
+    app = bootstrap()
+    with app.telemetry.sweep_step("retention", "find expired", request.get("trace")):
+        page = app.retention.find_expired(request["before"], request["limit"], request["exclude"])
+    app.telemetry.sweep_items("retention", "examined", len(page))
+    return page
 
 
 @bp.activity_trigger(input_name="item")
 def retention_purge(item: dict) -> dict:
-    return bootstrap().retention.purge(item)
+    app = bootstrap()
+    with app.telemetry.sweep_step("retention", "purge", item.get("trace")):
+        result = app.retention.purge(item)
+    app.telemetry.sweep_items("retention", "deleted", result["deleted"])  # 0 when a retry finds it gone
+    return result
 
 
 @bp.activity_trigger(input_name="mailboxes")
@@ -152,18 +169,30 @@ def retention_orphans(request: dict) -> dict | None:
     containers = (app.settings.incoming_container, app.settings.audio_container)
     if request["container"] >= len(containers):
         return None
-    return app.retention.orphans_page(containers[request["container"]], request["marker"],
-                                      datetime.fromisoformat(request["now"].replace("Z", "+00:00")), BATCH)
+    with app.telemetry.sweep_step("retention", "orphans", request.get("trace")):
+        page = app.retention.orphans_page(containers[request["container"]], request["marker"],
+                                          datetime.fromisoformat(request["now"].replace("Z", "+00:00")), BATCH)
+    app.telemetry.sweep_items("retention", "blobs_examined", page["examined"])
+    app.telemetry.sweep_items("retention", "orphans_deleted", page["deleted"])
+    return page
 
 
 @bp.activity_trigger(input_name="request")
 def replication_find(request: dict) -> list[dict[str, str]]:
-    return bootstrap().replication.find_under_replicated(request["limit"], request["exclude"])
+    app = bootstrap()
+    with app.telemetry.sweep_step("replication", "find under-replicated", request.get("trace")):
+        page = app.replication.find_under_replicated(request["limit"], request["exclude"])
+    app.telemetry.sweep_items("replication", "examined", len(page))
+    return page
 
 
 @bp.activity_trigger(input_name="item")
 def replication_copy(item: dict) -> int:
-    return bootstrap().replication.replicate(item["mailboxId"], item["id"])
+    app = bootstrap()
+    with app.telemetry.sweep_step("replication", "copy", item.get("trace")):
+        copied = app.replication.replicate(item["mailboxId"], item["id"])
+    app.telemetry.sweep_items("replication", "copied", copied)
+    return copied
 
 
 @bp.function_name("replication_requested")
@@ -177,13 +206,16 @@ def replication_requested(request: func.QueueMessage) -> None:
 # -- starters ------------------------------------------------------------------------------------
 
 async def start_singleton(client: df.DurableOrchestrationClient, kind: str) -> str | None:
-    """Start the region's sweep of this kind unless one is running; its instance id, or None."""
-    instance = instance_id(kind, bootstrap().settings.region)
+    """Start the region's sweep of this kind unless one is running; its instance id, or None.
+    The sweep's input carries this trace's context, for its activities to continue."""
+    app = bootstrap()
+    instance = instance_id(kind, app.settings.region)
     status = await client.get_status(instance)
     if status is not None and status.runtime_status in ACTIVE:
         return None
     try:
-        await client.start_new(f"{kind}_sweep", instance, {})
+        with app.telemetry.span(f"start {kind} sweep"):
+            await client.start_new(f"{kind}_sweep", instance, {"trace": trace_headers()})
     except Exception as error:  # the host refuses an id that is running: another start won the race
         if "already exists" in str(error):
             return None

@@ -31,6 +31,7 @@ from shared.services.mwi import Mwi
 from shared.services.pipeline import AudioPipeline
 from shared.services.replication import Regions, ReplicationService
 from shared.services.retention import RetentionService
+from shared.telemetry import Telemetry
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class App:
     greetings: GreetingService
     retention: RetentionService
     replication: ReplicationService
+    telemetry: Telemetry
 
 
 def _credential(config: Settings) -> object | None:
@@ -76,15 +78,16 @@ def build(config: Settings) -> App:
     regions = Regions(config.region, audio, {
         peer: BlobAudioStore(make_peer_blob_service(config, value, credential))
         for peer, value in config.peer_storage.items()})
-    messages = MessageService(store, audio, mailboxes, mwi, config.region, containers, regions)
+    telemetry = Telemetry(config.region)  # no-op instruments unless telemetry.configure() turned them on
+    messages = MessageService(store, audio, mailboxes, mwi, config.region, containers, regions, telemetry)
     pipeline = AudioPipeline(store, store, store, audio, PyAvTranscoder(), mwi, config.region, config.normalize_audio,
-                             containers, QueueReplicationRequests(queue_service, config.replication_queue))
+                             containers, QueueReplicationRequests(queue_service, config.replication_queue), telemetry)
     greetings = GreetingService(store, audio, mailboxes, containers, regions, config.region)
     retention = RetentionService(store, audio, mwi, containers, regions,
                                  timedelta(hours=config.orphan_min_age_hours))
-    replication = ReplicationService(store, regions, config.replica_count)
+    replication = ReplicationService(store, regions, config.replica_count, telemetry)
     return App(config, cosmos, blob_service, queue_service, readiness, auth, mailboxes, messages, pipeline,
-               greetings, retention, replication)
+               greetings, retention, replication, telemetry)
 
 
 _lock = threading.Lock()

@@ -48,6 +48,7 @@ from shared.ports import AlreadyExists, AudioStore, MessageRepository
 from shared.services.mailboxes import MailboxService
 from shared.services.mwi import Mwi
 from shared.services.replication import Regions
+from shared.telemetry import Telemetry, trace_headers
 
 logger = logging.getLogger(__name__)
 LINK_TTL = timedelta(minutes=10)  # read and upload links: short-lived, minted per request
@@ -112,8 +113,9 @@ def read_audio(audio: AudioStore, path: str, content_type: str, range_header: st
 class MessageService:
     def __init__(self, messages: MessageRepository, audio: AudioStore, mailboxes: MailboxService, mwi: Mwi,
                  region: str, containers: Containers = Containers(),  # noqa: B008 - frozen, shared default
-                 regions: Regions | None = None):
+                 regions: Regions | None = None, telemetry: Telemetry | None = None):
         self._containers = containers
+        self._telemetry = telemetry or Telemetry(region)
         self._regions = regions or Regions(region, audio, {})
         self._messages = messages
         self._audio = audio
@@ -163,6 +165,11 @@ class MessageService:
     def deposit(self, principal: Principal, mailbox_id: str, audio: bytes, content_type: str, sender: Sender,
                 idempotency_key: str | None) -> tuple[dict[str, object], bool]:
         """Inline audio → 202 message. False when an earlier identical deposit is given back."""
+        with self._telemetry.deposit("inline"), self._telemetry.span("deposit"):
+            return self._deposit(principal, mailbox_id, audio, content_type, sender, idempotency_key)
+
+    def _deposit(self, principal: Principal, mailbox_id: str, audio: bytes, content_type: str, sender: Sender,
+                 idempotency_key: str | None) -> tuple[dict[str, object], bool]:
         require_platform(principal)
         if len(audio) > MAX_INLINE_AUDIO_BYTES:
             raise PayloadTooLarge(f"inline audio is limited to {MAX_INLINE_AUDIO_BYTES} bytes; ask for an upload link")
@@ -177,9 +184,10 @@ class MessageService:
                 return existing.as_api(), False
         states = self._check_room(mailbox)
         message = self._new_message(mailbox, message_id, sender, content_type, len(audio), fingerprint, False)
-        # Audio first: a document is never visible without its audio.
+        # Audio first: a document is never visible without its audio. The trace context goes with
+        # it, so the transcoding its blob trigger starts continues this deposit's trace.
         self._audio.put(message.blobs["original"], audio, content_type,
-                        {"mailboxId": mailbox_id, "messageId": message_id})
+                        {"mailboxId": mailbox_id, "messageId": message_id, **trace_headers()})
         stored, created = self._store(message)
         if created:  # the counts just read, plus this message: no second query
             self._mwi.changed(mailbox_id, count([*states, stored.state]))
@@ -188,6 +196,11 @@ class MessageService:
     def request_upload(self, principal: Principal, mailbox_id: str, command: RequestUpload,
                        idempotency_key: str | None) -> dict[str, object]:
         """A message awaiting its audio, and a write-only link to exactly its one blob."""
+        with self._telemetry.deposit("upload"), self._telemetry.span("request upload link"):
+            return self._request_upload(principal, mailbox_id, command, idempotency_key)
+
+    def _request_upload(self, principal: Principal, mailbox_id: str, command: RequestUpload,
+                        idempotency_key: str | None) -> dict[str, object]:
         require_platform(principal)
         mailbox = self._mailboxes.active(mailbox_id)
         sender = Sender(command.from_, command.fromName, command.urgent)
@@ -236,6 +249,11 @@ class MessageService:
 
     def audio(self, principal: Principal, mailbox_id: str, message_id: str, audio_format: str | None,
               range_header: str | None, redirect: bool) -> AudioAnswer:
+        with self._telemetry.retrieval(audio_format or "default"):
+            return self._audio_answer(principal, mailbox_id, message_id, audio_format, range_header, redirect)
+
+    def _audio_answer(self, principal: Principal, mailbox_id: str, message_id: str, audio_format: str | None,
+                      range_header: str | None, redirect: bool) -> AudioAnswer:
         require_mailbox(principal, mailbox_id)
         message = self._visible(mailbox_id, message_id)
         if audio_format is None:

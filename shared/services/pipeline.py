@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -38,6 +38,7 @@ from shared.ports import (
     Transcoder,
 )
 from shared.services.mwi import Mwi
+from shared.telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
 _CONFLICT_RETRIES = 5
@@ -51,8 +52,9 @@ class AudioPipeline:
     def __init__(self, mailboxes: MailboxRepository, messages: MessageRepository, greetings: GreetingRepository,
                  audio: AudioStore, transcoder: Transcoder, mwi: Mwi, region: str, normalize: bool,
                  containers: Containers = Containers(),  # noqa: B008 - frozen, shared default
-                 replication: ReplicationRequests | None = None):
+                 replication: ReplicationRequests | None = None, telemetry: Telemetry | None = None):
         self._containers = containers
+        self._telemetry = telemetry or Telemetry(region)
         self._replication = replication
         self._mailboxes = mailboxes
         self._messages = messages
@@ -63,8 +65,15 @@ class AudioPipeline:
         self._region = region
         self._normalize = normalize
 
-    def process(self, blob_path: str, data: bytes) -> str:
-        """Handle one blob of `incoming/`; returns what happened (for the log)."""
+    def process(self, blob_path: str, data: bytes, trace: Mapping[str, str] | None = None) -> str:
+        """Handle one blob of `incoming/`; returns what happened (for the log). trace: the W3C
+        headers the deposit stored with the blob (its metadata), so this continues the deposit's trace."""
+        with self._telemetry.span("process incoming audio", trace) as span:
+            outcome = self._process(blob_path, data)
+            span.set_attribute("voicemail.outcome", outcome)
+            return outcome
+
+    def _process(self, blob_path: str, data: bytes) -> str:
         parts = blob_path.split("/")
         if len(parts) == 3 and MAILBOX_ID.fullmatch(parts[1]) and MESSAGE_ID.fullmatch(parts[2]):
             return self._message(parts[1], parts[2], data)
@@ -82,7 +91,8 @@ class AudioPipeline:
             raise AudioRejected("invalid-audio", f"larger than {MAX_INLINE_AUDIO_BYTES} bytes")
         source = work / "original"
         source.write_bytes(data)
-        return self._transcoder.transcode(source, work, limits)
+        with self._telemetry.transcode():
+            return self._transcoder.transcode(source, work, limits)
 
     def _store_renditions(self, result: Transcoded, folder: str) -> dict[str, str]:
         """Upload each rendition to `{audio container}/{folder}/{name}`; where each went."""

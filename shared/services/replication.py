@@ -14,7 +14,9 @@ from dataclasses import replace
 from datetime import timedelta
 
 from shared.domain.errors import AudioNotFound, EtagMismatch
+from shared.domain.model import utcnow
 from shared.ports import AudioStore, MessageRepository
+from shared.telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
 LINK_TTL = timedelta(minutes=15)
@@ -47,7 +49,9 @@ class Regions:
 
 
 class ReplicationService:
-    def __init__(self, messages: MessageRepository, regions: Regions, replica_count: int):
+    def __init__(self, messages: MessageRepository, regions: Regions, replica_count: int,
+                 telemetry: Telemetry | None = None):
+        self._telemetry = telemetry or Telemetry(regions.region)
         self._messages = messages
         self._regions = regions
         self._wanted = min(replica_count, len(regions.all))
@@ -61,6 +65,10 @@ class ReplicationService:
 
     def replicate(self, mailbox_id: str, message_id: str) -> int:
         """Copy the message's audio to regions that lack it, up to replicaCount. Returns copies made."""
+        with self._telemetry.span("replicate audio"):
+            return self._replicate(mailbox_id, message_id)
+
+    def _replicate(self, mailbox_id: str, message_id: str) -> int:
         message = self._messages.get_message(mailbox_id, message_id)
         if message is None or message.status != "ready" or len(message.replica_regions) >= self._wanted:
             return 0
@@ -73,6 +81,7 @@ class ReplicationService:
                 source, _ = self._regions.read_anywhere(path, message.replica_regions)
                 target_store.copy_from_url(source.read_url(path, LINK_TTL), path)
             copied += 1
+            self._telemetry.replicated(message.received_at, utcnow(), target)
         for _ in range(_CONFLICT_RETRIES):
             try:
                 self._messages.replace_message(replace(

@@ -86,11 +86,13 @@ class FakeAudio:
     def __init__(self, store: FakeStore):
         self.blobs: dict[str, bytes] = {}
         self.modified: dict[str, str] = {}  # path -> ISO time; unset: long ago
+        self.metadata: dict[str, dict[str, str]] = {}  # path -> the blob's metadata, as put
         self._store = store
 
     def put(self, path: str, data: bytes, content_type: str, metadata: dict[str, str]) -> None:
         self._store._maybe_fail("put_audio")
         self.blobs[path] = data
+        self.metadata[path] = dict(metadata)
         self._store.journal.append(f"put {path}")
 
     def put_file(self, path: str, local: Path, content_type: str) -> None:

@@ -87,7 +87,8 @@ def test_a_small_sweep_purges_then_looks_for_orphans_and_reports_totals():
     assert output["examined"] == 3 and output["deleted"] == 3 and output["failed"] == 0
     assert output["blobsExamined"] == 8 and output["orphansDeleted"] == 2
     assert context.calls[0] == ("retention_find_expired",
-                                {"before": "2026-11-27T03:00:00.000000Z", "limit": BATCH, "exclude": []})
+                                {"before": "2026-11-27T03:00:00.000000Z", "limit": BATCH, "exclude": [],
+                                 "trace": {}})
     assert context.custom_status["phase"] == "done"
     assert published == [["+1555"]]  # one MWI publication per mailbox per page, not per deletion
 
@@ -99,6 +100,22 @@ def test_a_full_page_continues_as_new_with_the_same_cut_off_and_totals():
     assert context.continued_with["before"] == "2026-11-27T03:00:00.000000Z"
     assert context.continued_with["totals"]["deleted"] == BATCH
     assert context.continued_with["phase"] == "expired"
+
+
+TRACE = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+
+
+def test_the_starters_trace_context_reaches_every_activity_and_the_next_execution():
+    context = Context({"trace": TRACE}, lambda name, payload: expired_items(BATCH) if name == "retention_find_expired"
+                      else {"deleted": 1, "countsChanged": None})
+    assert run(context) is None
+    traced = [payload for name, payload in context.calls if name != "retention_publish_counts"]
+    assert len(traced) == 1 + BATCH and all(payload["trace"] == TRACE for payload in traced)
+    assert context.continued_with["trace"] == TRACE
+    orphans = Context({"before": "2026-11-27T03:00:00.000000Z", "phase": "orphans", "trace": TRACE},
+                      lambda name, payload: {"examined": 1, "deleted": 0, "marker": "next"})
+    run(orphans)
+    assert orphans.calls[0][1]["trace"] == TRACE and orphans.continued_with["trace"] == TRACE
 
 
 def test_an_item_that_keeps_failing_is_counted_and_excluded_from_later_pages():

@@ -1,0 +1,216 @@
+"""Telemetry: OpenTelemetry to Application Insights when `APPLICATIONINSIGHTS_CONNECTION_STRING` is
+set, nothing when it isn't; the service's KPIs as metrics and the spans that tie a deposit to its
+transcoding and a sweep to its activities.
+
+In Azure we follow Microsoft's "Use OpenTelemetry with Azure Functions" (Python): host.json sets
+`"telemetryMode": "OpenTelemetry"`, the app setting `PYTHON_ENABLE_OPENTELEMETRY=true` has the worker
+put each invocation's trace context (the host's request or trigger span) in place before our code
+runs, and our code calls `configure_azure_monitor` itself, once per process, so the resource names
+the region. `PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY` stays unset: with it the worker would
+call `configure_azure_monitor` a second time, which the worker does not support.
+
+Unset, nothing is installed: the instruments below come from the OpenTelemetry API's default
+(no-op) providers, so recording costs a function call.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+
+from opentelemetry import metrics, trace
+from opentelemetry.trace import Link, Span, SpanKind
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from shared.config import Settings
+from shared.domain.audio import AudioRejected
+from shared.domain.errors import DomainError
+
+logger = logging.getLogger(__name__)
+CONNECTION_SETTING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
+SERVICE_NAME = "voicemail"
+REGION = "cloud.region"  # on every span, metric point and log record: App Insights drops resource attributes
+_W3C = TraceContextTextMapPropagator()  # `traceparent`/`tracestate`, as blob metadata and durable inputs carry them
+_lock = threading.Lock()
+_configured = False
+
+
+def enabled(env: Mapping[str, str] | None = None) -> bool:
+    return bool((os.environ if env is None else env).get(CONNECTION_SETTING, "").strip())
+
+
+def configure(settings: Settings, env: Mapping[str, str] | None = None) -> bool:
+    """Send traces, metrics and logs to Application Insights if the connection string is set.
+    Once per process (later calls do nothing); whether telemetry is on."""
+    global _configured
+    env = os.environ if env is None else env
+    if not enabled(env):
+        return False
+    with _lock:
+        if _configured:
+            return True
+        # Imported here: without the setting, the SDK and its instrumentations are never loaded.
+        from azure.monitor.opentelemetry import configure_azure_monitor
+        from opentelemetry.sdk.resources import Resource
+
+        # The SDK's HTTP logging policy logs every request at INFO: not telemetry we pay for.
+        logging.getLogger("azure").setLevel(logging.WARNING)
+        configure_azure_monitor(
+            connection_string=env[CONNECTION_SETTING].strip(),
+            resource=Resource.create({"service.name": SERVICE_NAME, "service.version": settings.version,
+                                      REGION: settings.region, "cloud.provider": "azure"}),
+            span_processors=[RegionSpans(settings.region)],
+        )
+        _label_log_records(settings.region)
+        _configured = True
+    logger.info("telemetry to Application Insights configured for region %s", settings.region)
+    return True
+
+
+class RegionSpans:
+    """A span processor that names the region on every span (the exporter keeps span attributes,
+    not resource ones), so traces, SDK dependencies included, can be split per region."""
+
+    def __init__(self, region: str):
+        self._region = region
+
+    def on_start(self, span, parent_context=None) -> None:
+        span.set_attribute(REGION, self._region)
+
+    def on_end(self, span) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def _label_log_records(region: str) -> None:
+    """Every record the exporter's handler sends carries the region (as a custom dimension)."""
+
+    def add_region(record: logging.LogRecord) -> bool:
+        setattr(record, REGION, region)
+        return True
+
+    for handler in logging.getLogger().handlers:
+        if type(handler).__name__ == "LoggingHandler":
+            handler.addFilter(add_region)
+
+
+def trace_headers() -> dict[str, str]:
+    """The current trace context as W3C headers (`traceparent`), or {} when there is none."""
+    carrier: dict[str, str] = {}
+    _W3C.inject(carrier)
+    return carrier
+
+
+def _outcome(error: BaseException) -> tuple[str, str]:
+    """failed (ours: 5xx, unexpected) or rejected (the caller's: 4xx), and the problem type."""
+    if isinstance(error, DomainError):
+        return ("rejected" if error.status < 500 else "failed"), error.type
+    return "failed", "internal-error"
+
+
+class Telemetry:
+    """The KPIs and spans the services record. On the global providers by default (no-ops until
+    `configure`); tests give their own providers to see what was recorded."""
+
+    def __init__(self, region: str = "", meter_provider: metrics.MeterProvider | None = None,
+                 tracer_provider: trace.TracerProvider | None = None):
+        meter = (meter_provider or metrics.get_meter_provider()).get_meter(SERVICE_NAME)
+        self._tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer(SERVICE_NAME)
+        self._region = {REGION: region} if region else {}
+        self._deposits = meter.create_counter(
+            "voicemail.deposits", "{deposit}", "Deposits (inline and upload links) by outcome")
+        self._retrievals = meter.create_counter(
+            "voicemail.retrievals", "{retrieval}", "Message audio fetches by outcome and format")
+        self._transcode = meter.create_histogram(
+            "voicemail.transcode.duration", "s", "Time to decode, check and write the renditions of one original")
+        self._sweep_items = meter.create_counter(
+            "voicemail.sweep.items", "{item}", "Items the maintenance sweeps examined, deleted, copied or failed on")
+        self._replication_lag = meter.create_histogram(
+            "voicemail.replication.lag", "s", "From a message's receivedAt to its audio landing in another region")
+
+    # -- spans -----------------------------------------------------------------------------------
+
+    @contextmanager
+    def span(self, name: str, carrier: Mapping[str, str] | None = None,
+             attributes: Mapping[str, str | int] | None = None) -> Iterator[Span]:
+        """A span under the trace in carrier (W3C headers: blob metadata, a durable input), else
+        under the current one. With a carrier, the current span (the trigger's) is linked."""
+        parent, links = None, []
+        if carrier and "traceparent" in carrier:
+            parent = _W3C.extract(dict(carrier))
+            current = trace.get_current_span().get_span_context()
+            if current.is_valid:
+                links.append(Link(current))
+        with self._tracer.start_as_current_span(name, context=parent, kind=SpanKind.INTERNAL, links=links,
+                                                attributes={**self._region, **(attributes or {})}) as span:
+            yield span
+
+    # -- KPIs ------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _counted(self, counter: metrics.Counter, attributes: dict[str, str]) -> Iterator[None]:
+        try:
+            yield
+        except Exception as error:
+            outcome, reason = _outcome(error)
+            counter.add(1, {**self._region, **attributes, "outcome": outcome, "reason": reason})
+            raise
+        counter.add(1, {**self._region, **attributes, "outcome": "succeeded"})
+
+    def deposit(self, method: str):
+        """Around one deposit request (`inline` or `upload`): counts it succeeded, rejected or failed."""
+        return self._counted(self._deposits, {"method": method})
+
+    def retrieval(self, audio_format: str):
+        """Around one fetch of message audio: counts it succeeded, rejected or failed."""
+        return self._counted(self._retrievals, {"format": audio_format})
+
+    @contextmanager
+    def transcode(self) -> Iterator[None]:
+        """Around one transcoding: a span, and its duration by outcome (succeeded; rejected, with the
+        reason the audio can never make a message; failed)."""
+        attributes = {**self._region, "outcome": "succeeded"}
+        started = time.perf_counter()
+        with self.span("transcode"):
+            try:
+                yield
+            except AudioRejected as rejected:
+                attributes.update(outcome="rejected", reason=rejected.reason)
+                raise
+            except Exception:
+                attributes["outcome"] = "failed"
+                raise
+            finally:
+                self._transcode.record(time.perf_counter() - started, attributes)
+
+    @contextmanager
+    def sweep_step(self, sweep: str, name: str, carrier: Mapping[str, str] | None) -> Iterator[Span]:
+        """Around one sweep activity: a span in the sweep's trace; a raise counts as `failed`
+        (per attempt: the orchestrator retries an item up to 5 times before skipping it)."""
+        with self.span(f"{sweep} sweep: {name}", carrier, {"voicemail.sweep": sweep}) as span:
+            try:
+                yield span
+            except Exception:
+                self.sweep_items(sweep, "failed", 1)
+                raise
+
+    def sweep_items(self, sweep: str, result: str, count: int) -> None:
+        if count:
+            self._sweep_items.add(count, {**self._region, "sweep": sweep, "result": result})
+
+    def replicated(self, received_at: datetime, landed_at: datetime, target_region: str) -> None:
+        """One message's audio landed in target_region: the lag, as a metric and on the current span
+        (App Insights keeps only sum, count, min and max of a histogram; percentiles come from spans)."""
+        lag = max(0.0, (landed_at - received_at).total_seconds())
+        self._replication_lag.record(lag, {**self._region, "target_region": target_region})
+        trace.get_current_span().set_attribute("voicemail.replication.lag_s", lag)

@@ -5,12 +5,13 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+INFRA_VENV := .venv-infra
 PORT ?= 7071
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint stack-up stack-down drain undrain clean settings constraints bench
+.PHONY: install run test lint stack-up stack-down drain undrain clean settings constraints constraints-infra bench
 
-install: $(VENV)/.installed node_modules/.installed settings
+install: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed settings
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +26,21 @@ constraints:
 	  echo "# Regenerate after changing a requirements file: make constraints"; \
 	  .venv-lock/bin/pip freeze --exclude-editable; } > constraints.txt
 	rm -rf .venv-lock
+
+# The static checks of infra/ (pycep-parser, checkov) run from a venv of their own: checkov pins
+# many packages tightly, so it stays out of the app's venv (tests/unit/test_infra.py calls it).
+$(INFRA_VENV)/.installed: requirements-infra.txt constraints-infra.txt
+	test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-infra.txt -c constraints-infra.txt
+	touch $@
+
+constraints-infra:
+	rm -rf .venv-infra-lock && $(PYTHON) -m venv .venv-infra-lock
+	.venv-infra-lock/bin/pip install --quiet --disable-pip-version-check -r requirements-infra.txt
+	{ echo "# Every installed version, pinned (pip freeze of a venv made from requirements-infra.txt)."; \
+	  echo "# Regenerate after changing requirements-infra.txt: make constraints-infra"; \
+	  .venv-infra-lock/bin/pip freeze --exclude-editable; } > constraints-infra.txt
+	rm -rf .venv-infra-lock
 
 node_modules/.installed: package.json package-lock.json $(wildcard patches/*.patch)
 	npm ci --no-audit --no-fund --loglevel=error
@@ -65,4 +81,4 @@ drain undrain: install
 	$(PY) tools/drain.py $@
 
 clean: stack-down
-	rm -rf .localstack $(VENV) node_modules
+	rm -rf .localstack $(VENV) $(INFRA_VENV) node_modules

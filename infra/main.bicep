@@ -1,0 +1,204 @@
+// The voicemail backend: a global module (Log Analytics, Cosmos DB, Key Vault, Front Door or
+// Traffic Manager), one stamp per region (function app, storage, Application Insights, Event Grid)
+// and one module with every role assignment. Outputs are named as the app's settings.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('azd environment name: names the resource group and seeds every resource name.')
+param environmentName string
+
+@minLength(1)
+@description('Primary region (azd prompts for it); the only region when `regions` is empty.')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Comma-separated regions, each a stamp (e.g. "westeurope,northeurope,swedencentral"). Empty: just `location`.')
+param regions string = ''
+
+@allowed([
+  'frontdoor'
+  'trafficmanager'
+])
+@description('The global router: Front Door Standard (HTTP) or Traffic Manager (DNS, performance routing).')
+param routing string = 'frontdoor'
+
+@minValue(1)
+@maxValue(5)
+@description('Regions each message\'s audio is copied to (REPLICA_COUNT).')
+param replicaCount int = 2
+
+@description('Spread Cosmos DB over availability zones (not every region has zones).')
+param zoneRedundant bool = true
+
+@minValue(1000)
+@description('Autoscale ceiling (RU/s) of the mailboxes container.')
+param cosmosMaxThroughput int = 4000
+
+@minValue(0)
+param alwaysReadyHttpInstances int = 1
+
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 100
+
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Create the Event Grid subscriptions to the blob triggers; the postdeploy hook turns it on once the code runs.')
+param eventSubscriptionEnabled bool = false
+
+@description('Object id of the person deploying (azd sets it): may set the drain switch in each region.')
+param principalId string = ''
+
+@secure()
+@minLength(64)
+@description('Comma-separated SHA-256 (hex) digests of the accepted platform API keys (PLATFORM_KEY_HASHES).')
+param platformKeyHashes string
+
+@secure()
+@minLength(44)
+@description('Base64 of 32+ random bytes (TOKEN_SIGNING_KEY); azd generates 44 alphanumerics, valid base64 of 33 bytes.')
+@metadata({
+  azd: {
+    type: 'generate'
+    config: {
+      length: 44
+      noSpecial: true
+    }
+  }
+})
+param tokenSigningKey string
+
+var regionList = empty(regions) ? [location] : split(replace(regions, ' ', ''), ',')
+var token = uniqueString(subscription().id, environmentName)
+var tags = {
+  'azd-env-name': environmentName
+  workload: 'voicemail'
+}
+var cosmosDatabase = 'voicemail'
+var cosmosContainer = 'mailboxes'
+var stampNames = [for region in regionList: {
+  region: region
+  functionAppName: 'func-${take(token, 8)}-${region}'
+  hostName: 'func-${take(token, 8)}-${region}.azurewebsites.net'
+  storageAccountName: 'st${take(token, 10)}${take(replace(region, '-', ''), 10)}'
+  appInsightsName: 'appi-${take(token, 8)}-${region}'
+}]
+
+resource group 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module global 'modules/global.bicep' = {
+  name: 'global'
+  scope: group
+  params: {
+    regions: regionList
+    appHostNames: [for stamp in stampNames: stamp.hostName]
+    tags: tags
+    logAnalyticsName: 'log-${token}'
+    cosmosAccountName: 'cosmos-${token}'
+    cosmosDatabase: cosmosDatabase
+    cosmosContainer: cosmosContainer
+    cosmosMaxThroughput: cosmosMaxThroughput
+    keyVaultName: 'kv-${token}'
+    frontDoorName: 'afd-${token}'
+    trafficManagerName: 'tm-${token}'
+    routing: routing
+    zoneRedundant: zoneRedundant
+    platformKeyHashes: platformKeyHashes
+    tokenSigningKey: tokenSigningKey
+  }
+}
+
+module stamps 'modules/stamp.bicep' = [for (stamp, i) in stampNames: {
+  name: 'stamp-${stamp.region}'
+  scope: group
+  params: {
+    region: stamp.region
+    regions: regionList
+    peers: concat(take(stampNames, i), skip(stampNames, i + 1))
+    tags: tags
+    isPrimary: i == 0
+    functionAppName: stamp.functionAppName
+    storageAccountName: stamp.storageAccountName
+    identityName: 'id-${take(token, 8)}-${stamp.region}'
+    planName: 'plan-${take(token, 8)}-${stamp.region}'
+    appInsightsName: stamp.appInsightsName
+    systemTopicName: 'evgt-${take(token, 8)}-${stamp.region}'
+    logAnalyticsWorkspaceId: global.outputs.logAnalyticsWorkspaceId
+    cosmosEndpoint: global.outputs.cosmosEndpoint
+    cosmosDatabase: cosmosDatabase
+    cosmosContainer: cosmosContainer
+    platformKeyHashesSecretUri: global.outputs.platformKeyHashesSecretUri
+    tokenSigningKeySecretUri: global.outputs.tokenSigningKeySecretUri
+    replicaCount: min(replicaCount, length(regionList))
+    incomingContainer: 'incoming'
+    audioContainer: 'audio'
+    mwiQueue: 'mwi-events'
+    replicationQueue: 'replication-requests'
+    durableTaskHub: 'voicemail'
+    retentionSchedule: '0 30 2 * * *'
+    replicationSchedule: '0 */15 * * * *'
+    alwaysReadyHttpInstances: alwaysReadyHttpInstances
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    eventSubscriptionEnabled: eventSubscriptionEnabled
+  }
+}]
+
+module rbac 'modules/rbac.bicep' = {
+  name: 'rbac'
+  scope: group
+  params: {
+    stamps: [for (stamp, i) in stampNames: {
+      principalId: stamps[i].outputs.principalId
+      storageAccountName: stamps[i].outputs.storageAccountName
+      appInsightsName: stamps[i].outputs.appInsightsName
+    }]
+    cosmosAccountName: global.outputs.cosmosAccountName
+    cosmosDatabase: cosmosDatabase
+    keyVaultName: global.outputs.keyVaultName
+    operatorPrincipalId: principalId
+  }
+}
+
+// From names alone (a variable's loop cannot read module outputs); the stamps create exactly these.
+var functionAppNames = [for stamp in stampNames: stamp.functionAppName]
+var apiEndpoints = [for stamp in stampNames: 'https://${stamp.hostName}/api']
+var appInsightsIds = [for stamp in stampNames: resourceId(subscription().subscriptionId, group.name, 'Microsoft.Insights/components', stamp.appInsightsName)]
+
+// Named as the app's settings (and what the client CLI and the postdeploy hook read).
+output AZURE_LOCATION string = location
+output AZURE_RESOURCE_GROUP string = group.name
+output AZURE_TENANT_ID string = tenant().tenantId
+output REGIONS string = join(regionList, ',')
+output COSMOS_ENDPOINT string = global.outputs.cosmosEndpoint
+output COSMOS_DATABASE string = cosmosDatabase
+output COSMOS_CONTAINER string = cosmosContainer
+output AZURE_FUNCTION_APP_NAME string = functionAppNames[0]
+output AZURE_FUNCTION_APP_NAMES string = join(functionAppNames, ',')
+output API_ENDPOINTS string = join(apiEndpoints, ',')
+// The client CLI reads VOICEMAIL_ENDPOINTS: every regional endpoint (the global one is API_ENDPOINT).
+output VOICEMAIL_ENDPOINTS string = join(apiEndpoints, ',')
+output API_ENDPOINT string = global.outputs.globalEndpoint
+output FRONT_DOOR_ENDPOINT string = global.outputs.frontDoorEndpoint
+output TRAFFIC_MANAGER_ENDPOINT string = global.outputs.trafficManagerEndpoint
+output KEY_VAULT_NAME string = global.outputs.keyVaultName
+output EVENT_SUBSCRIPTION_ENABLED bool = eventSubscriptionEnabled
+output monitoring object = {
+  logAnalyticsWorkspaceId: global.outputs.logAnalyticsWorkspaceId
+  logAnalyticsCustomerId: global.outputs.logAnalyticsCustomerId
+  applicationInsightsIds: appInsightsIds
+}

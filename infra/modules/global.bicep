@@ -1,0 +1,236 @@
+// What the deployment has once: the Log Analytics workspace, the Cosmos DB account (a location per
+// region, multi-region writes), the Key Vault holding the app's two secrets, and the global router
+// (Front Door, or Traffic Manager) in front of every stamp.
+
+@description('Every region of the deployment; the first is the Cosmos DB account\'s home region.')
+param regions array
+
+@description('Each stamp\'s function app host name, in the order of regions.')
+param appHostNames array
+
+param tags object
+param logAnalyticsName string
+param cosmosAccountName string
+param cosmosDatabase string
+param cosmosContainer string
+param cosmosMaxThroughput int
+param keyVaultName string
+param frontDoorName string
+param trafficManagerName string
+
+@allowed([
+  'frontdoor'
+  'trafficmanager'
+])
+param routing string
+
+@description('Spread the Cosmos DB account over availability zones in each region.')
+param zoneRedundant bool
+
+@secure()
+@description('Comma-separated SHA-256 (hex) digests of the accepted platform API keys.')
+param platformKeyHashes string
+
+@secure()
+@description('Base64 of at least 32 random bytes: the key that signs mailbox tokens.')
+param tokenSigningKey string
+
+resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+  name: logAnalyticsName
+  location: regions[0]
+  tags: tags
+  properties: {
+    sku: {
+      name: 'PerGB2018'
+    }
+    retentionInDays: 30
+  }
+}
+
+resource cosmos 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
+  // checkov:skip=CKV_AZURE_99: no VNet or IP filter: the Flex Consumption stamps reach Cosmos DB publicly; access is Entra ID only (local auth off)
+  // checkov:skip=CKV_AZURE_101: same reason as CKV_AZURE_99
+  name: cosmosAccountName
+  location: regions[0]
+  tags: tags
+  kind: 'GlobalDocumentDB'
+  properties: {
+    databaseAccountOfferType: 'Standard'
+    consistencyPolicy: {
+      defaultConsistencyLevel: 'Session'
+    }
+    locations: [for (region, i) in regions: {
+      locationName: region
+      failoverPriority: i
+      isZoneRedundant: zoneRedundant
+    }]
+    enableMultipleWriteLocations: true
+    enableAutomaticFailover: true
+    disableLocalAuth: true
+    disableKeyBasedMetadataWriteAccess: true
+    minimalTlsVersion: 'Tls12'
+    publicNetworkAccess: 'Enabled'
+    backupPolicy: {
+      type: 'Continuous'
+      continuousModeProperties: {
+        tier: 'Continuous30Days'
+      }
+    }
+  }
+}
+
+resource database 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-11-15' = {
+  parent: cosmos
+  name: cosmosDatabase
+  properties: {
+    resource: {
+      id: cosmosDatabase
+    }
+  }
+}
+
+// One container, partition key /mailboxId (ARCHITECTURE.md). TTL is on without a default (-1):
+// only documents carrying a `ttl` (the readiness probe's) expire.
+resource container 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: database
+  name: cosmosContainer
+  properties: {
+    resource: {
+      id: cosmosContainer
+      partitionKey: {
+        paths: [
+          '/mailboxId'
+        ]
+        kind: 'Hash'
+        version: 2
+      }
+      defaultTtl: -1
+      indexingPolicy: {
+        indexingMode: 'consistent'
+        automatic: true
+        includedPaths: [
+          {
+            path: '/*'
+          }
+        ]
+        excludedPaths: [
+          {
+            path: '/"_etag"/?'
+          }
+        ]
+        // The replication sweep: type and status equal, replicaTotal a range.
+        compositeIndexes: [
+          [
+            {
+              path: '/type'
+              order: 'ascending'
+            }
+            {
+              path: '/status'
+              order: 'ascending'
+            }
+            {
+              path: '/replicaTotal'
+              order: 'ascending'
+            }
+          ]
+        ]
+      }
+    }
+    options: {
+      autoscaleSettings: {
+        maxThroughput: cosmosMaxThroughput
+      }
+    }
+  }
+}
+
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+  // checkov:skip=CKV_AZURE_109: the function apps resolve Key Vault references over the public endpoint (no VNet); access is Entra ID RBAC only
+  // checkov:skip=CKV_AZURE_189: same reason as CKV_AZURE_109
+  name: keyVaultName
+  location: regions[0]
+  tags: tags
+  properties: {
+    tenantId: subscription().tenantId
+    sku: {
+      family: 'A'
+      name: 'standard'
+    }
+    enableRbacAuthorization: true
+    enableSoftDelete: true
+    softDeleteRetentionInDays: 7
+    enablePurgeProtection: true
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      bypass: 'AzureServices'
+      defaultAction: 'Allow'
+    }
+  }
+}
+
+resource platformKeyHashesSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  // checkov:skip=CKV_AZURE_41: an expiry would stop every region at once; rotation is by redeploying a new value (README)
+  parent: vault
+  name: 'platform-key-hashes'
+  properties: {
+    value: platformKeyHashes
+    contentType: 'text/plain; comma-separated SHA-256 hex digests'
+  }
+}
+
+resource tokenSigningKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  // checkov:skip=CKV_AZURE_41: an expiry would stop every region at once; rotation is by redeploying a new value (README)
+  parent: vault
+  name: 'token-signing-key'
+  properties: {
+    value: tokenSigningKey
+    contentType: 'application/octet-stream; base64'
+  }
+}
+
+resource vaultDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: vault
+  properties: {
+    workspaceId: workspace.id
+    logs: [
+      {
+        categoryGroup: 'audit'
+        enabled: true
+      }
+    ]
+  }
+}
+
+module frontDoor 'frontdoor.bicep' = if (routing == 'frontdoor') {
+  name: 'frontdoor'
+  params: {
+    name: frontDoorName
+    tags: tags
+    appHostNames: appHostNames
+    logAnalyticsWorkspaceId: workspace.id
+  }
+}
+
+module trafficManager 'trafficmanager.bicep' = if (routing == 'trafficmanager') {
+  name: 'trafficmanager'
+  params: {
+    name: trafficManagerName
+    tags: tags
+    regions: regions
+    appHostNames: appHostNames
+  }
+}
+
+output logAnalyticsWorkspaceId string = workspace.id
+output logAnalyticsCustomerId string = workspace.properties.customerId
+output cosmosAccountName string = cosmos.name
+output cosmosEndpoint string = cosmos.properties.documentEndpoint
+output keyVaultName string = vault.name
+output keyVaultUri string = vault.properties.vaultUri
+output platformKeyHashesSecretUri string = platformKeyHashesSecret.properties.secretUri
+output tokenSigningKeySecretUri string = tokenSigningKeySecret.properties.secretUri
+output globalEndpoint string = routing == 'frontdoor' ? 'https://${frontDoor.outputs.hostName}/api' : 'https://${trafficManager.outputs.fqdn}/api'
+output frontDoorEndpoint string = routing == 'frontdoor' ? 'https://${frontDoor.outputs.hostName}/api' : ''
+output trafficManagerEndpoint string = routing == 'trafficmanager' ? 'https://${trafficManager.outputs.fqdn}/api' : ''

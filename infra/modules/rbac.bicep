@@ -1,0 +1,134 @@
+// Every role assignment of the deployment (STYLE.md point 5), all to identities, none to keys.
+//
+// Each stamp's identity, on its own storage account: Blob Data Owner, Queue Data Contributor,
+// Table Data Contributor (the Functions host, Durable Functions, the app's blobs and queues).
+// On every other region's account: Blob Data Contributor (replication copies audio between
+// regions and mints user-delegation SAS there; generateUserDelegationKey is part of this role,
+// so no separate Storage Blob Delegator assignment is needed).
+// On Cosmos DB: the built-in Data Contributor, scoped to the database. On the Key Vault: Secrets
+// User (the app settings' Key Vault references). On its Application Insights: Monitoring Metrics
+// Publisher (local auth is off there too).
+
+@description('[{ principalId, storageAccountName, appInsightsName }] of each stamp.')
+param stamps array
+
+param cosmosAccountName string
+param cosmosDatabase string
+param keyVaultName string
+
+@description('An operator (azd sets AZURE_PRINCIPAL_ID): may create and delete the drain blob in each region\'s ops container. Empty for none.')
+param operatorPrincipalId string
+
+var roles = {
+  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+  keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
+  monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+}
+var cosmosDataContributor = '00000000-0000-0000-0000-000000000002'
+var stampCount = length(stamps)
+
+resource storageAccounts 'Microsoft.Storage/storageAccounts@2023-05-01' existing = [for stamp in stamps: {
+  name: stamp.storageAccountName
+}]
+
+resource opsContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = [for stamp in stamps: {
+  name: '${stamp.storageAccountName}/default/ops'
+}]
+
+resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = [for stamp in stamps: {
+  name: stamp.appInsightsName
+}]
+
+resource cosmos 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' existing = {
+  name: cosmosAccountName
+}
+
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+  name: keyVaultName
+}
+
+// Own storage account.
+resource ownBlob 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (stamp, i) in stamps: {
+  name: guid(storageAccounts[i].id, stamp.principalId, roles.storageBlobDataOwner)
+  scope: storageAccounts[i]
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataOwner)
+    principalId: stamp.principalId
+    principalType: 'ServicePrincipal'
+  }
+}]
+
+resource ownQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (stamp, i) in stamps: {
+  name: guid(storageAccounts[i].id, stamp.principalId, roles.storageQueueDataContributor)
+  scope: storageAccounts[i]
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
+    principalId: stamp.principalId
+    principalType: 'ServicePrincipal'
+  }
+}]
+
+resource ownTable 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (stamp, i) in stamps: {
+  name: guid(storageAccounts[i].id, stamp.principalId, roles.storageTableDataContributor)
+  scope: storageAccounts[i]
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
+    principalId: stamp.principalId
+    principalType: 'ServicePrincipal'
+  }
+}]
+
+// Peers' storage accounts: every (stamp, account) pair of the n x n grid but the diagonal.
+// Pair k: stamp k / n on account k % n.
+resource peerBlob 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for k in range(0, stampCount * stampCount): if (k / stampCount != k % stampCount) {
+  name: guid(storageAccounts[k % stampCount].id, stamps[k / stampCount].principalId, roles.storageBlobDataContributor)
+  scope: storageAccounts[k % stampCount]
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: stamps[k / stampCount].principalId
+    principalType: 'ServicePrincipal'
+  }
+}]
+
+resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (stamp, i) in stamps: {
+  name: guid(appInsights[i].id, stamp.principalId, roles.monitoringMetricsPublisher)
+  scope: appInsights[i]
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
+    principalId: stamp.principalId
+    principalType: 'ServicePrincipal'
+  }
+}]
+
+resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for stamp in stamps: {
+  name: guid(vault.id, stamp.principalId, roles.keyVaultSecretsUser)
+  scope: vault
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+    principalId: stamp.principalId
+    principalType: 'ServicePrincipal'
+  }
+}]
+
+// Cosmos DB data plane: its own role system (sqlRoleAssignments), not Azure RBAC.
+resource cosmosData 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = [for stamp in stamps: {
+  parent: cosmos
+  name: guid(cosmos.id, stamp.principalId, cosmosDataContributor)
+  properties: {
+    roleDefinitionId: '${cosmos.id}/sqlRoleDefinitions/${cosmosDataContributor}'
+    principalId: stamp.principalId
+    scope: '${cosmos.id}/dbs/${cosmosDatabase}'
+  }
+}]
+
+resource operatorDrain 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (stamp, i) in stamps: if (!empty(operatorPrincipalId)) {
+  name: guid(opsContainers[i].id, operatorPrincipalId, roles.storageBlobDataContributor)
+  scope: opsContainers[i]
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: operatorPrincipalId
+  }
+}]

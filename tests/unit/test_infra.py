@@ -1,0 +1,248 @@
+"""Static checks of infra/ (there is no Bicep CLI or Azure subscription here): every Bicep file
+parses with pycep-parser (the parser checkov uses), checkov reports no failed check and every skip
+says why, no secret is written down, and the app settings a stamp sets are the ones
+shared/config.py and the bindings read.
+
+pycep-parser and checkov live in their own venv, `.venv-infra` (`make install` builds it), because
+checkov pins many packages tightly; they run here in a subprocess.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from shared.config import load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "infra"
+INFRA_PYTHON = ROOT / ".venv-infra" / "bin" / "python"
+BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
+STAMP = INFRA / "modules" / "stamp.bicep"
+MAIN = INFRA / "main.bicep"
+
+PARSE = ("import sys; from pathlib import Path; from pycep import BicepParser; "
+         "BicepParser().parse(file_path=Path(sys.argv[1]))")
+
+
+def _infra_python() -> Path:
+    if not INFRA_PYTHON.exists():
+        pytest.fail(f"{INFRA_PYTHON.relative_to(ROOT)} is missing: run `make install` (it builds .venv-infra)")
+    return INFRA_PYTHON
+
+
+def _infra_files() -> list[Path]:
+    return sorted(p for p in INFRA.rglob("*") if p.is_file() and ".azure" not in p.parts)
+
+
+def test_infra_has_bicep_files():
+    assert MAIN in BICEP_FILES and STAMP in BICEP_FILES and INFRA / "modules" / "rbac.bicep" in BICEP_FILES
+
+
+@pytest.mark.parametrize("path", BICEP_FILES, ids=[str(p.relative_to(INFRA)) for p in BICEP_FILES])
+def test_bicep_file_parses(path: Path):
+    done = subprocess.run([_infra_python(), "-c", PARSE, path], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 0, f"{path.relative_to(ROOT)} does not parse:\n{done.stderr[-3000:]}"
+
+
+def test_checkov_reports_no_failed_check():
+    # bicep: the templates; secrets: keys or tokens in any file of infra/. --skip-download: no network.
+    command = [_infra_python(), "-m", "checkov.main", "--directory", "infra", "--framework", "bicep", "secrets",
+               "--quiet", "--compact", "--skip-download", "--output", "json"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    try:
+        output = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(f"checkov gave no JSON (exit {done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+    reports = output if isinstance(output, list) else [output]
+    summaries = {r["check_type"]: r["summary"] for r in reports}
+    failed = [f"{c['check_id']} {c['resource']} ({c['file_path']}): {c['check_name']}"
+              for r in reports for c in r.get("results", {}).get("failed_checks", [])]
+    assert not failed, "checkov failed checks:\n" + "\n".join(failed)
+    assert all(s["failed"] == 0 and s["parsing_errors"] == 0 for s in summaries.values()), summaries
+    assert summaries["bicep"]["passed"] > 0, summaries
+    print(summaries)
+
+
+def test_every_checkov_skip_gives_a_reason():
+    skips = 0
+    for path in BICEP_FILES:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if "checkov:skip" not in line:
+                continue
+            skips += 1
+            match = re.search(r"//\s*checkov:skip=(CKV2?_[A-Z]+_\d+):(.*)$", line)
+            assert match, f"{path.relative_to(ROOT)}:{number}: not `// checkov:skip=CKV_AZURE_n: reason`"
+            assert len(match.group(2).strip()) >= 10, f"{path.relative_to(ROOT)}:{number}: the skip gives no reason"
+    assert skips > 0
+
+
+SECRET_LITERALS = re.compile(r"AccountKey=|SharedAccessSignature|SharedAccessKey=|password|[?&]sig=", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("path", _infra_files(), ids=[str(p.relative_to(INFRA)) for p in _infra_files()])
+def test_no_secret_literal_in_infra(path: Path):
+    text = path.read_text(encoding="utf-8")
+    assert not SECRET_LITERALS.search(text), f"{path.relative_to(ROOT)}: {SECRET_LITERALS.search(text).group(0)!r}"
+    # Keys are never read at deploy time, except the blobs extension's system key (Event Grid's webhook).
+    for call in re.finditer(r"list(Keys|ConnectionStrings|AccountSas|ServiceSas)\((.{0,80})", text):
+        assert call.group(1) == "Keys" and "Microsoft.Web/sites/host" in call.group(2), call.group(0)
+
+
+# --- the app settings a stamp sets ----------------------------------------------------------------
+
+def _stamp_settings() -> dict[str, str]:
+    """`{ name: '...', value: ... }` of the stamp's baseSettings, name -> the Bicep value expression."""
+    text = STAMP.read_text(encoding="utf-8")
+    block = re.search(r"^var baseSettings = \[\n(.*?)^\]", text, re.MULTILINE | re.DOTALL)
+    assert block, "stamp.bicep: var baseSettings not found"
+    return dict(re.findall(r"\{ name: '([A-Za-z0-9_]+)', value: (.+) \}", block.group(1)))
+
+
+def _required_settings() -> set[str]:
+    """The settings shared/config.py cannot do without (in Azure, where storage is identity-based):
+    `read.required(NAME)`, `read.url(NAME)` unless `required=False`, `read.matching(NAME, pattern)`
+    without a default, and `_signing_key(read, NAME, True)`."""
+    tree = ast.parse((ROOT / "shared" / "config.py").read_text(encoding="utf-8"))
+    required = set()
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and node.args):
+            continue
+        literal = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+        if not literal:
+            continue
+        func, keywords = node.func, {k.arg: k.value for k in node.keywords}
+        if isinstance(func, ast.Name):
+            last = node.args[-1]
+            if func.id == "_signing_key" and isinstance(last, ast.Constant) and last.value is True:
+                required.add(literal[0])
+            continue
+        if not (isinstance(func, ast.Attribute) and getattr(func.value, "id", None) == "read"):
+            continue
+        optional_url = isinstance(keywords.get("required"), ast.Constant) and keywords["required"].value is False
+        if (func.attr == "required"
+                or (func.attr == "matching" and len(node.args) == 2 and "default" not in keywords)
+                or (func.attr == "url" and not optional_url)):
+            required.add(literal[0])
+    return required
+
+
+def test_required_settings_are_found_in_config():
+    # Guards the parser above: these are required today.
+    assert {"REGION", "COSMOS_ENDPOINT", "PLATFORM_KEY_HASHES", "TOKEN_SIGNING_KEY",
+            "AzureWebJobsStorage__blobServiceUri"} <= _required_settings()
+
+
+def test_stamp_sets_every_required_setting():
+    missing = _required_settings() - set(_stamp_settings())
+    assert not missing, f"stamp.bicep does not set {sorted(missing)}"
+
+
+def test_stamp_sets_every_setting_a_binding_names():
+    # %NAME% in a binding is resolved by the host from app settings: config.py's defaults do not apply.
+    sources = [*sorted((ROOT / "functions").glob("*.py")), ROOT / "host.json"]
+    names = {n for path in sources for n in re.findall(r"%([A-Za-z0-9_]+)%", path.read_text(encoding="utf-8"))}
+    assert names, "no %SETTING% found in the bindings"
+    missing = names - set(_stamp_settings())
+    assert not missing, f"stamp.bicep does not set {sorted(missing)}"
+
+
+def test_stamp_is_identity_based_and_secrets_come_from_key_vault():
+    settings = _stamp_settings()
+    assert settings["AzureWebJobsStorage__credential"] == "'managedidentity'"
+    assert "identity.properties.clientId" in settings["AzureWebJobsStorage__clientId"]
+    assert "identity.properties.clientId" in settings["AZURE_CLIENT_ID"]
+    for secret in ("PLATFORM_KEY_HASHES", "TOKEN_SIGNING_KEY"):
+        assert settings[secret].startswith("'@Microsoft.KeyVault(SecretUri="), settings[secret]
+    assert not {"AzureWebJobsStorage", "COSMOS_KEY"} & set(settings), "a key-based connection setting"
+    # Each other region's storage: its blob service URL, as config.py's PEER_STORAGE__<region> reads it.
+    assert re.search(r"name: 'PEER_STORAGE__\$\{peer\.region\}'\n\s+value: 'https://\$\{peer\.storageAccountName\}\.blob\.",
+                     STAMP.read_text(encoding="utf-8"))
+
+
+# A value like each one the stamp sets in Azure (Key Vault references resolved).
+SAMPLE_VALUES = {
+    "AzureWebJobsStorage__blobServiceUri": "https://stabc.blob.core.windows.net/",
+    "AzureWebJobsStorage__queueServiceUri": "https://stabc.queue.core.windows.net/",
+    "AzureWebJobsStorage__tableServiceUri": "https://stabc.table.core.windows.net/",
+    "AzureWebJobsStorage__credential": "managedidentity",
+    "AzureWebJobsStorage__clientId": "00000000-0000-0000-0000-000000000001",
+    "AZURE_CLIENT_ID": "00000000-0000-0000-0000-000000000001",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000-0000-0000-000000000002",
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "ClientId=00000000-0000-0000-0000-000000000001;Authorization=AAD",
+    "REGION": "westeurope",
+    "REGIONS": "westeurope,northeurope",
+    "COSMOS_ENDPOINT": "https://cosmos-abc.documents.azure.com:443/",
+    "COSMOS_DATABASE": "voicemail",
+    "COSMOS_CONTAINER": "mailboxes",
+    "DURABLE_TASK_HUB": "voicemail",
+    "PLATFORM_KEY_HASHES": "a" * 64,
+    "TOKEN_SIGNING_KEY": "A1b2" * 11,  # what azd generates: 44 alphanumerics, base64 of 33 bytes
+    "REPLICA_COUNT": "2",
+    "INCOMING_CONTAINER": "incoming",
+    "AUDIO_CONTAINER": "audio",
+    "MWI_QUEUE": "mwi-events",
+    "REPLICATION_QUEUE": "replication-requests",
+    "RETENTION_SCHEDULE": "0 30 2 * * *",
+    "REPLICATION_SCHEDULE": "0 */15 * * * *",
+}
+
+
+def test_settings_load_from_what_the_stamp_sets():
+    names = set(_stamp_settings())
+    unknown = names - set(SAMPLE_VALUES)
+    assert not unknown, f"add a sample value for {sorted(unknown)}"
+    env = {name: SAMPLE_VALUES[name] for name in names}
+    env["PEER_STORAGE__northeurope"] = "https://stdef.blob.core.windows.net/"
+    settings = load_settings(env)
+    assert settings.storage.uses_identity and not settings.is_emulated
+    assert settings.regions == ("westeurope", "northeurope")
+    assert settings.peer_storage == {"northeurope": "https://stdef.blob.core.windows.net/"}
+
+
+def test_main_passes_the_names_the_app_expects():
+    """main.bicep names containers, queues, the task hub and schedules; they match config.py's defaults
+    (which local runs use), so a region deployed by Bicep and one run locally agree."""
+    text = MAIN.read_text(encoding="utf-8")
+    defaults = load_settings({"REGION": "r1", "COSMOS_ENDPOINT": "https://c/", "PLATFORM_KEY_HASHES": "a" * 64,
+                              "TOKEN_SIGNING_KEY": "A1b2" * 11,
+                              "AzureWebJobsStorage__blobServiceUri": "https://s.blob/",
+                              "AzureWebJobsStorage__queueServiceUri": "https://s.queue/",
+                              "AzureWebJobsStorage__tableServiceUri": "https://s.table/"})
+
+    def passed(param: str) -> str:
+        match = re.search(rf"^\s*(?:var )?{param}(?::| =) '([^']*)'", text, re.MULTILINE)
+        assert match, f"main.bicep does not set {param}"
+        return match.group(1)
+
+    assert passed("cosmosDatabase") == defaults.cosmos_database
+    assert passed("cosmosContainer") == defaults.cosmos_container
+    assert passed("incomingContainer") == defaults.incoming_container
+    assert passed("audioContainer") == defaults.audio_container
+    assert passed("mwiQueue") == defaults.mwi_queue
+    assert passed("replicationQueue") == defaults.replication_queue
+    assert passed("durableTaskHub") == defaults.durable_task_hub
+    assert passed("retentionSchedule") == defaults.retention_schedule
+    assert passed("replicationSchedule") == defaults.replication_schedule
+
+
+def test_outputs_are_named_as_the_app_and_client_read_them():
+    outputs = set(re.findall(r"^output (\w+) ", MAIN.read_text(encoding="utf-8"), re.MULTILINE))
+    assert {"COSMOS_ENDPOINT", "REGIONS", "AZURE_FUNCTION_APP_NAMES", "API_ENDPOINTS", "FRONT_DOOR_ENDPOINT",
+            "VOICEMAIL_ENDPOINTS"} <= outputs
+
+
+def test_parameters_file_uses_azd_substitutions():
+    parameters = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
+    assert parameters["environmentName"]["value"] == "${AZURE_ENV_NAME}"
+    assert parameters["location"]["value"] == "${AZURE_LOCATION}"
+    declared = set(re.findall(r"^param (\w+) ", MAIN.read_text(encoding="utf-8"), re.MULTILINE))
+    assert set(parameters) <= declared, f"not parameters of main.bicep: {sorted(set(parameters) - declared)}"
+    for name, entry in parameters.items():
+        assert re.fullmatch(r"\$\{[A-Z_]+(=[^}]*)?\}", entry["value"]), f"{name}: a literal value, not ${{VAR}}"

@@ -7,7 +7,9 @@ In Azure we follow Microsoft's "Use OpenTelemetry with Azure Functions" (Python)
 put each invocation's trace context (the host's request or trigger span) in place before our code
 runs, and our code calls `configure_azure_monitor` itself, once per process, so the resource names
 the region. `PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY` stays unset: with it the worker would
-call `configure_azure_monitor` a second time, which the worker does not support.
+call `configure_azure_monitor` a second time, which the worker does not support. The component has
+local auth disabled: `APPLICATIONINSIGHTS_AUTHENTICATION_STRING` (`ClientId=...;Authorization=AAD`),
+read by the exporter itself, signs ingestion in with the managed identity.
 
 Unset, nothing is installed: the instruments below come from the OpenTelemetry API's default
 (no-op) providers, so recording costs a function call.
@@ -46,7 +48,8 @@ def enabled(env: Mapping[str, str] | None = None) -> bool:
 
 def configure(settings: Settings, env: Mapping[str, str] | None = None) -> bool:
     """Send traces, metrics and logs to Application Insights if the connection string is set.
-    Once per process (later calls do nothing); whether telemetry is on."""
+    Once per process (later calls do nothing); whether telemetry is on. A failure to set it up is
+    logged, never raised: the app serves without telemetry rather than not at all."""
     global _configured
     env = os.environ if env is None else env
     if not enabled(env):
@@ -60,12 +63,16 @@ def configure(settings: Settings, env: Mapping[str, str] | None = None) -> bool:
 
         # The SDK's HTTP logging policy logs every request at INFO: not telemetry we pay for.
         logging.getLogger("azure").setLevel(logging.WARNING)
-        configure_azure_monitor(
-            connection_string=env[CONNECTION_SETTING].strip(),
-            resource=Resource.create({"service.name": SERVICE_NAME, "service.version": settings.version,
-                                      REGION: settings.region, "cloud.provider": "azure"}),
-            span_processors=[RegionSpans(settings.region)],
-        )
+        try:
+            configure_azure_monitor(
+                connection_string=env[CONNECTION_SETTING].strip(),
+                resource=Resource.create({"service.name": SERVICE_NAME, "service.version": settings.version,
+                                          REGION: settings.region, "cloud.provider": "azure"}),
+                span_processors=[RegionSpans(settings.region)],
+            )
+        except Exception:
+            logger.exception("telemetry not configured: %s is set but Azure Monitor refused it", CONNECTION_SETTING)
+            return False
         _label_log_records(settings.region)
         _configured = True
     logger.info("telemetry to Application Insights configured for region %s", settings.region)

@@ -77,6 +77,16 @@ def test_with_the_connection_string_azure_monitor_is_configured_once_with_the_re
     assert [type(p).__name__ for p in call["span_processors"]] == ["RegionSpans"]
 
 
+def test_a_connection_string_azure_monitor_refuses_leaves_the_app_serving(monkeypatch, azure_monitor_calls, caplog):
+    def refuse(**kwargs):
+        raise ValueError("Invalid instrumentation key")
+
+    monkeypatch.setattr(azure.monitor.opentelemetry, "configure_azure_monitor", refuse)
+    env = {**ENV, "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=nonsense"}
+    assert telemetry.configure(load_settings(env), env=env) is False
+    assert "telemetry not configured" in caplog.text
+
+
 # -- KPIs and traces, through the services ---------------------------------------------------------
 
 @pytest.fixture

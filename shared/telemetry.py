@@ -68,7 +68,7 @@ def configure(settings: Settings, env: Mapping[str, str] | None = None) -> bool:
                 connection_string=env[CONNECTION_SETTING].strip(),
                 resource=Resource.create({"service.name": SERVICE_NAME, "service.version": settings.version,
                                           REGION: settings.region, "cloud.provider": "azure"}),
-                span_processors=[RegionSpans(settings.region)],
+                span_processors=[region_spans(settings.region)],
             )
         except Exception:
             logger.exception("telemetry not configured: %s is set but Azure Monitor refused it", CONNECTION_SETTING)
@@ -79,24 +79,16 @@ def configure(settings: Settings, env: Mapping[str, str] | None = None) -> bool:
     return True
 
 
-class RegionSpans:
+def region_spans(region: str):
     """A span processor that names the region on every span (the exporter keeps span attributes,
     not resource ones), so traces, SDK dependencies included, can be split per region."""
+    from opentelemetry.sdk.trace import SpanProcessor  # the SDK only once telemetry is on
 
-    def __init__(self, region: str):
-        self._region = region
+    class RegionSpans(SpanProcessor):
+        def on_start(self, span, parent_context=None) -> None:
+            span.set_attribute(REGION, region)
 
-    def on_start(self, span, parent_context=None) -> None:
-        span.set_attribute(REGION, self._region)
-
-    def on_end(self, span) -> None:
-        pass
-
-    def shutdown(self) -> None:
-        pass
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
+    return RegionSpans()
 
 
 def _label_log_records(region: str) -> None:

@@ -77,6 +77,17 @@ def test_with_the_connection_string_azure_monitor_is_configured_once_with_the_re
     assert [type(p).__name__ for p in call["span_processors"]] == ["RegionSpans"]
 
 
+def test_every_span_names_the_region():
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(telemetry.region_spans("westeurope"))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with provider.get_tracer("azure.cosmos").start_as_current_span("query items"):
+        pass
+    [span] = exporter.get_finished_spans()
+    assert span.attributes["cloud.region"] == "westeurope"
+
+
 def test_a_connection_string_azure_monitor_refuses_leaves_the_app_serving(monkeypatch, azure_monitor_calls, caplog):
     def refuse(**kwargs):
         raise ValueError("Invalid instrumentation key")

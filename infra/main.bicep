@@ -197,6 +197,8 @@ output FRONT_DOOR_ENDPOINT string = global.outputs.frontDoorEndpoint
 output TRAFFIC_MANAGER_ENDPOINT string = global.outputs.trafficManagerEndpoint
 output KEY_VAULT_NAME string = global.outputs.keyVaultName
 output EVENT_SUBSCRIPTION_ENABLED bool = eventSubscriptionEnabled
+// The workspace GUID that `az monitor log-analytics query -w` takes (infra/monitoring/README.md).
+output LOG_ANALYTICS_CUSTOMER_ID string = global.outputs.logAnalyticsCustomerId
 output monitoring object = {
   logAnalyticsWorkspaceId: global.outputs.logAnalyticsWorkspaceId
   logAnalyticsCustomerId: global.outputs.logAnalyticsCustomerId

@@ -117,21 +117,27 @@ def replication_sweep(context: df.DurableOrchestrationContext):
 
 
 def replication_steps(context: df.DurableOrchestrationContext):
-    """Anti-entropy: copy audio of messages held by too few regions, a page at a time."""
+    """Anti-entropy: copy audio of messages held by too few regions, a page at a time; then take
+    over messages another region acknowledged and has not transcoded (its compute lost)."""
     state = context.get_input() or {}
     trace = state.get("trace", {})
     totals = {**new_totals(), **state.get("totals", {})}
     failed_ids: list[str] = state.get("failedIds", [])
-    page = yield context.call_activity_with_retry(
-        "replication_find", RETRY, {"limit": BATCH, "exclude": failed_ids, "trace": trace})
-    results, _ = yield from fan_out(context, "replication_copy", [{**item, "trace": trace} for item in page],
-                                    totals, failed_ids)
-    copied = sum(results)
+    phase = state.get("phase", "copying")
+    find, act, counted = {"copying": ("replication_find", "replication_copy", "copied"),
+                          "takeover": ("replication_find_stalled", "replication_take_over", "takenOver")}[phase]
+    page = yield context.call_activity_with_retry(find, RETRY, {"limit": BATCH, "exclude": failed_ids, "trace": trace})
+    results, _ = yield from fan_out(context, act, [{**item, "trace": trace} for item in page], totals, failed_ids)
     totals["examined"] += len(page)
-    totals["copied"] += copied
-    context.set_custom_status({"phase": "copying", **totals})
+    totals[counted] += sum(results)
+    context.set_custom_status({"phase": phase, **totals})
     if len(page) == BATCH:
-        context.continue_as_new({"totals": totals, "failedIds": failed_ids[-FAILED_IDS_KEPT:], "trace": trace})
+        context.continue_as_new({"phase": phase, "totals": totals, "failedIds": failed_ids[-FAILED_IDS_KEPT:],
+                                 "trace": trace})
+        return None
+    if phase == "copying":
+        context.continue_as_new({"phase": "takeover", "totals": totals, "failedIds": failed_ids[-FAILED_IDS_KEPT:],
+                                 "trace": trace})
         return None
     return totals
 
@@ -193,6 +199,24 @@ def replication_copy(item: dict) -> int:
         copied = app.replication.replicate(item["mailboxId"], item["id"])
     app.telemetry.sweep_items("replication", "copied", copied)
     return copied
+
+
+@bp.activity_trigger(input_name="request")
+def replication_find_stalled(request: dict) -> list[dict[str, str]]:
+    app = bootstrap()
+    with app.telemetry.sweep_step("replication", "find stalled", request.get("trace")):
+        page = app.takeover.find_stalled(request["limit"], request["exclude"])
+    app.telemetry.sweep_items("replication", "stalled", len(page))
+    return page
+
+
+@bp.activity_trigger(input_name="item")
+def replication_take_over(item: dict) -> int:
+    app = bootstrap()
+    with app.telemetry.sweep_step("replication", "take over", item.get("trace")):
+        taken = app.takeover.take_over(item["mailboxId"], item["id"])
+    app.telemetry.sweep_items("replication", "taken_over", taken)
+    return taken
 
 
 @bp.function_name("replication_requested")

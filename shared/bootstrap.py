@@ -31,6 +31,7 @@ from shared.services.mwi import Mwi
 from shared.services.pipeline import AudioPipeline
 from shared.services.replication import Regions, ReplicationService
 from shared.services.retention import RetentionService
+from shared.services.takeover import ProcessingTakeover
 from shared.telemetry import Telemetry
 
 
@@ -49,6 +50,7 @@ class App:
     retention: RetentionService
     replication: ReplicationService
     telemetry: Telemetry
+    takeover: ProcessingTakeover
 
 
 def _credential(config: Settings) -> object | None:
@@ -86,8 +88,9 @@ def build(config: Settings) -> App:
     retention = RetentionService(store, audio, mwi, containers, regions,
                                  timedelta(hours=config.orphan_min_age_hours))
     replication = ReplicationService(store, regions, config.replica_count, telemetry)
+    takeover = ProcessingTakeover(store, regions, timedelta(seconds=config.takeover_after_s))
     return App(config, cosmos, blob_service, queue_service, readiness, auth, mailboxes, messages, pipeline,
-               greetings, retention, replication, telemetry)
+               greetings, retention, replication, telemetry, takeover)
 
 
 _lock = threading.Lock()

@@ -70,6 +70,7 @@ class Settings:
     orphan_min_age_hours: float
     deprovision_grace_minutes: float
     replication_queue: str
+    takeover_after_s: float  # a message still processing this long after another region acknowledged it is taken over
     # Other regions' storage accounts, by region: a connection string (emulators) or a blob
     # service URL reached with this app's identity (it holds Storage Blob Data Contributor there).
     peer_storage: dict[str, str]
@@ -224,6 +225,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         orphan_min_age_hours=read.number("ORPHAN_MIN_AGE_HOURS", 24, 0, 24 * 30),
         deprovision_grace_minutes=read.number("DEPROVISION_GRACE_MINUTES", 0, 0, 60 * 24 * 30),
         replication_queue=read.matching("REPLICATION_QUEUE", _QUEUE, "replication-requests"),
+        takeover_after_s=read.number("TAKEOVER_AFTER_SECONDS", 600, 1, 7 * 24 * 3600),
         peer_storage=_peer_storage(read, region, others),
     )
 

@@ -61,6 +61,11 @@ class MessageRepository(Protocol):
         deposited in one of regions."""
         ...
 
+    def stalled_processing(self, before: str, region: str, limit: int, exclude: list[str]) -> list[dict[str, str]]:
+        """Up to limit {id, mailboxId} of messages still processing, received before `before` in
+        another region than `region`."""
+        ...
+
     def message_states(self, mailbox_id: str) -> list[MessageState]:
         """What the counts need of every message of the mailbox: one single-partition projection."""
         ...

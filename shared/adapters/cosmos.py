@@ -279,6 +279,17 @@ class CosmosStore:
             return [{"id": d["id"], "mailboxId": d["mailboxId"]} for d in self._c.query_items(
                 sql, parameters=parameters, enable_cross_partition_query=True, timeout=self._timeout_s)]
 
+    def stalled_processing(self, before: str, region: str, limit: int, exclude: list[str]) -> list[dict[str, str]]:
+        """Messages another region acknowledged and has not finished: the takeover's indexed query."""
+        sql = (f"SELECT TOP {int(limit)} c.id, c.mailboxId FROM c "  # noqa: S608 - limit is an int
+               "WHERE c.type = 'message' AND c.status = 'processing' AND c.receivedAt < @before "
+               "AND c.depositRegion != @region AND NOT ARRAY_CONTAINS(@exclude, c.id)")
+        parameters = [{"name": "@before", "value": before}, {"name": "@region", "value": region},
+                      {"name": "@exclude", "value": exclude}]
+        with translated("finding stalled messages"):
+            return [{"id": d["id"], "mailboxId": d["mailboxId"]} for d in self._c.query_items(
+                sql, parameters=parameters, enable_cross_partition_query=True, timeout=self._timeout_s)]
+
     def partition_documents(self, mailbox_id: str) -> list[dict[str, str]]:
         """Every document of a mailbox (id and type): what purging a mailbox has to delete."""
         sql = "SELECT c.id, c.type FROM c WHERE c.mailboxId = @m"

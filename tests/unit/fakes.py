@@ -81,6 +81,11 @@ class FakeStore:
                 if m.status == "ready" and len(m.replica_regions) < count and m.id not in exclude
                 and m.deposit_region in regions][:limit]
 
+    def stalled_processing(self, before: str, region: str, limit: int, exclude: list[str]) -> list[dict[str, str]]:
+        return [{"id": m.id, "mailboxId": mb} for (mb, _), m in self.messages.items()
+                if m.status == "processing" and iso(m.received_at) < before and m.deposit_region != region
+                and m.id not in exclude][:limit]
+
 
 class FakeAudio:
     def __init__(self, store: FakeStore):

@@ -172,12 +172,23 @@ def test_replication_copies_each_under_replicated_message_and_continues_on_full_
             return 1
         raise AssertionError(name)
 
-    context = Context({}, activities)
+    def activities_and_takeover(name, payload):
+        if name == "replication_find_stalled":
+            return [{"id": "s1", "mailboxId": "+1666"}, {"id": "s2", "mailboxId": "+1666"}]
+        if name == "replication_take_over":
+            return 1 if payload["id"] == "s1" else 0  # s2: finished by its own region meanwhile
+        return activities(name, payload)
+
+    context = Context({}, activities_and_takeover)
     steps = list(orchestrator_generator_wrapper(replication_steps(context)))
     assert steps[-1] is None and context.continued_with["totals"]["copied"] == BATCH
-    context = Context(context.continued_with, activities)
+    context = Context(context.continued_with, activities_and_takeover)  # the short page ends the copying
+    list(orchestrator_generator_wrapper(replication_steps(context)))
+    assert context.continued_with["phase"] == "takeover"
+    context = Context(context.continued_with, activities_and_takeover)
     output = list(orchestrator_generator_wrapper(replication_steps(context)))[-1]
-    assert output["copied"] == BATCH and output["examined"] == BATCH and output["failed"] == 0
+    assert output["copied"] == BATCH and output["takenOver"] == 1 and output["examined"] == BATCH + 2
+    assert output["failed"] == 0
 
 
 def test_a_page_retried_one_by_one_refreshes_the_counts_of_all_its_mailboxes():

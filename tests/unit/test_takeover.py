@@ -1,0 +1,68 @@
+"""A region's replication sweep takes over messages another region acknowledged and never
+transcoded: it copies their original here (where its own blob trigger transcodes it), once."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from shared.domain.commands import PutMailbox
+from shared.domain.model import utcnow
+from shared.domain.principal import PLATFORM
+from shared.services.auth import Authenticator
+from shared.services.mailboxes import MailboxService
+from shared.services.messages import MessageService, Sender
+from shared.services.mwi import Mwi
+from shared.services.replication import Regions
+from shared.services.takeover import ProcessingTakeover
+from tests.unit.fakes import FakeAudio, FakeEvents, FakeStore
+
+
+@pytest.fixture
+def world():
+    """A message deposited in region b (its original in b's storage), still processing; we are a."""
+    store = FakeStore()
+    here, there = FakeAudio(store), FakeAudio(store)
+    mwi = Mwi(store, FakeEvents())
+    mailboxes = MailboxService(store, mwi, Authenticator(("a" * 64,), (b"k" * 32,), 900))
+    mailboxes.put(PLATFORM, "+1555", PutMailbox(displayName="A"))
+    in_b = MessageService(store, there, mailboxes, mwi, "b", regions=Regions("b", there, {"a": here}))
+    message_id = in_b.deposit(PLATFORM, "+1555", b"audio", "audio/wav", Sender(None, None, False), "k1")[0]["id"]
+    takeover = ProcessingTakeover(store, Regions("a", here, {"b": there}), stalled_after=timedelta(minutes=10))
+    return {"store": store, "here": here, "there": there, "id": message_id, "key": ("+1555", message_id),
+            "takeover": takeover}
+
+
+def age(world, minutes: float) -> None:
+    store = world["store"]
+    store.messages[world["key"]] = replace(store.messages[world["key"]],
+                                           received_at=utcnow() - timedelta(minutes=minutes))
+
+
+def test_a_message_processing_too_long_in_another_region_is_copied_here_once(world):
+    assert world["takeover"].find_stalled(10, []) == []  # just deposited: b is on it
+    age(world, 11)
+    assert world["takeover"].find_stalled(10, []) == [{"id": world["id"], "mailboxId": "+1555"}]
+    assert world["takeover"].take_over("+1555", world["id"]) == 1
+    path = f"incoming/+1555/{world['id']}"
+    assert world["here"].blobs[path] == b"audio"  # here, where this region's blob trigger sees it
+    assert world["takeover"].take_over("+1555", world["id"]) == 0  # again: already here
+
+
+def test_a_message_finished_meanwhile_or_deposited_here_is_left_alone(world):
+    age(world, 11)
+    store = world["store"]
+    store.messages[world["key"]] = replace(store.messages[world["key"]], status="ready")
+    assert world["takeover"].find_stalled(10, []) == []
+    assert world["takeover"].take_over("+1555", world["id"]) == 0
+    store.messages[world["key"]] = replace(store.messages[world["key"]], status="processing", deposit_region="a")
+    assert world["takeover"].find_stalled(10, []) == []  # our own: our blob trigger's retries cover it
+
+
+def test_a_promised_upload_that_never_landed_is_not_taken_over(world):
+    age(world, 11)
+    world["there"].blobs.clear()
+    assert world["takeover"].take_over("+1555", world["id"]) == 0
+    assert world["here"].blobs == {}

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     command = [sys.executable, "-m", "tools.localhost"]
     if args.regions == 1:  # exactly what a one-region `make run` always was
         os.chdir(ROOT)
-        os.execv(sys.executable, [*command, "--port", str(args.port)])
+        os.execv(sys.executable, [*command, "--port", str(args.port)])  # noqa: S606 - our own interpreter
     children: list[subprocess.Popen] = []
     for number in range(1, args.regions + 1):
         env = {**os.environ, **region_settings(number, args.regions)}

@@ -15,7 +15,6 @@ from typing import Any, NoReturn
 from urllib.parse import quote
 
 import httpx
-
 from voicemail_client.endpoints import Endpoints, http_probe, retry_after_seconds
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -79,6 +78,7 @@ class Stats:
     failovers: int = 0  # retries sent to another endpoint than the attempt before
     unavailable: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
+    failed: list[Attempt] = field(default_factory=list)  # attempts that were retried or given up on (the last 10,000)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, attempts: list[Attempt], gave_up: bool) -> None:
@@ -90,6 +90,8 @@ class Stats:
             self.unavailable += gave_up
             for attempt in attempts:
                 self.outcomes[attempt.outcome] = self.outcomes.get(attempt.outcome, 0) + 1
+            self.failed.extend(attempts if gave_up else attempts[:-1])
+            del self.failed[:-10_000]
 
 
 class VoicemailClient:

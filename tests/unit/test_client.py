@@ -7,7 +7,6 @@ import random
 
 import httpx
 import pytest
-
 from voicemail_client import ApiError, Endpoints, RetryPolicy, Unavailable, VoicemailClient
 
 A, B = "http://a.test/api", "http://b.test/api"

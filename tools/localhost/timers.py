@@ -47,11 +47,14 @@ class TimerTrigger:
     def _write_status(self, last: datetime | None, next_due: datetime) -> None:
         status = {"Last": _iso(last) if last else None, "Next": _iso(next_due), "LastUpdated": _iso(datetime.now(UTC))}
         try:
-            self._status_blob.upload_blob(json.dumps(status), overwrite=True)
-        except ResourceNotFoundError:  # a new storage account: no hosts container yet
-            with contextlib.suppress(ResourceExistsError):  # another timer made it first
-                self._hosts_container.create_container()
-            self._status_blob.upload_blob(json.dumps(status), overwrite=True)
+            try:
+                self._status_blob.upload_blob(json.dumps(status), overwrite=True)
+            except ResourceNotFoundError:  # a new storage account: no hosts container yet
+                with contextlib.suppress(ResourceExistsError):  # another timer made it first
+                    self._hosts_container.create_container()
+                self._status_blob.upload_blob(json.dumps(status), overwrite=True)
+        except Exception:  # storage down: the schedule goes on; past-due detection is what suffers
+            logger.exception("could not record the schedule status of '%s'", self.spec.name)
 
     async def _fire(self, past_due: bool, last: datetime | None, next_due: datetime) -> None:
         request = TimerRequest(past_due=past_due, schedule_status={
@@ -62,7 +65,11 @@ class TimerTrigger:
 
     async def run(self) -> None:
         now = datetime.now(UTC)
-        status = await asyncio.to_thread(self._read_status) if self._use_monitor else None
+        try:
+            status = await asyncio.to_thread(self._read_status) if self._use_monitor else None
+        except Exception:  # storage down at start: run on schedule, without past-due detection
+            logger.exception("could not read the schedule status of '%s'", self.spec.name)
+            status = None
         last = datetime.fromisoformat(status["Last"].replace("Z", "+00:00")) if status and status.get("Last") else None
         if status and datetime.fromisoformat(status["Next"].replace("Z", "+00:00")) < now:
             logger.info("'%s' is past due (was due %s)", self.spec.name, status["Next"])

@@ -1,0 +1,211 @@
+"""Reliability drills: two regions under load from many clients, with a failure injected mid-load.
+
+The drills get a stack of their own: one Cosmos emulator (the regions' shared multi-region
+account) and one Azurite per region (each region's storage account), on free loopback ports, so a
+drill can pause or stop them without touching any other test. Each drill prints its figures as a
+row of docs/reliability.md (`make drills` runs this module alone and prints the table).
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+
+import httpx
+import pytest
+from voicemail_client import RetryPolicy, VoicemailClient
+
+from tests.integration.api_support import new_mailbox_id, tone_wav
+from tests.integration.load import HEADER, figures, listed, make_clients, run_load
+from tests.support import PLATFORM_KEY, HostProcess, free_port, product_env, random_name, wait_until
+from tools import localstack
+
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("drills")]
+
+AUDIO = tone_wav(1.2)  # short: the drills are about acknowledgement, not transcoding cost
+POLICY = RetryPolicy(max_attempts=8, timeout=10.0, deadline=90.0)
+RESULTS: list[str] = []
+
+
+class Region:
+    def __init__(self, name: str, storage: localstack.Service, ports: tuple[int, int, int], host: HostProcess):
+        self.name, self.storage, self.ports, self.host = name, storage, ports, host
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.host.base_url}/api"
+
+
+@pytest.fixture(scope="module")
+def drill_stack(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("drills")
+    cosmos_port = free_port()
+    cosmos = localstack.cosmos(cosmos_port, name=random_name("cosmos"))
+    services = [cosmos]
+    regions: dict[str, Region] = {}
+    try:
+        localstack.start(cosmos)
+        names = {key: random_name(f"d{key}") for key in "ab"}
+        ports = {key: (free_port(), free_port(), free_port()) for key in "ab"}
+        storage = {}
+        for key in "ab":
+            storage[key] = localstack.azurite(tmp / f"azurite-{key}", ports[key], random_name("azurite"))
+            localstack.start(storage[key])
+            services.append(storage[key])
+        connection = {key: localstack.storage_connection_string(ports=ports[key]) for key in "ab"}
+        for key in "ab":
+            other = "b" if key == "a" else "a"
+            env = product_env(
+                names[key], REGIONS=f"{names['a']},{names['b']}", REPLICA_COUNT="2",
+                AzureWebJobsStorage=connection[key], COSMOS_ENDPOINT=localstack.cosmos_endpoint(cosmos_port),
+                INCOMING_CONTAINER="incoming", AUDIO_CONTAINER="audio", MWI_QUEUE="mwi-events",
+                SDK_TIMEOUT_SECONDS="3",  # a stalled dependency answers 503 well within a client's 10 s
+                HEALTH_CACHE_SECONDS="1", TAKEOVER_AFTER_SECONDS="5", LOCALHOST_LOG_LEVEL="WARNING",
+                **{f"PEER_STORAGE__{names[other]}": connection[other]})
+            regions[key] = Region(names[key], storage[key], ports[key],
+                                  HostProcess(env, tmp=tmp).start(timeout=60))
+        yield regions, cosmos
+    finally:
+        for region in regions.values():
+            region.host.stop()
+        for service in reversed(services):
+            localstack.stop(service)
+        if RESULTS:
+            print("\n" + HEADER + "\n" + "\n".join(RESULTS))
+
+
+def provision(regions: dict[str, Region], count: int) -> tuple[VoicemailClient, list[str]]:
+    admin = VoicemailClient([regions["a"].endpoint, regions["b"].endpoint], api_key=PLATFORM_KEY, policy=POLICY)
+    mailboxes = [new_mailbox_id() for _ in range(count)]
+    for mailbox in mailboxes:
+        admin.provision(mailbox, "Drill", "1234", maxMessages=1000)
+    return admin, mailboxes
+
+
+def clients(regions: dict[str, Region], count: int) -> list[VoicemailClient]:
+    return make_clients(count, [regions["a"].endpoint, regions["b"].endpoint], PLATFORM_KEY, POLICY)
+
+
+def report(row) -> None:
+    RESULTS.append(row.row())
+    print(row.row())
+
+
+def assert_nothing_lost(row, load) -> None:
+    assert load.errors == [], load.errors[:5]
+    assert row.lost == 0 and row.duplicated == 0, row
+
+
+def test_load_2000_deposits_from_32_clients_across_two_regions(drill_stack):
+    regions, _ = drill_stack
+    admin, mailboxes = provision(regions, 40)
+    load = run_load(clients(regions, 32), mailboxes, 2000, AUDIO)
+    row = figures("1. load", load, listed(admin, mailboxes))
+    report(row)
+    assert_nothing_lost(row, load)
+    assert row.acknowledged == 2000
+    # both regions took deposits: the clients were spread nearest-first over both
+    _, _, _, outcomes = load.attempts()
+    assert outcomes.get("202", 0) >= 2000
+
+
+def test_region_loss_mid_load(drill_stack):
+    regions, _ = drill_stack
+    _, mailboxes = provision(regions, 20)
+    victim, survivor = regions["a"], regions["b"]
+
+    def kill() -> str:
+        victim.host.stop(signal.SIGKILL)
+        return f"region {victim.name} host SIGKILLed"
+
+    load = run_load(clients(regions, 16), mailboxes, 600, AUDIO, at=[(random.uniform(0.2, 0.6), kill)])
+    assert not victim.host.process or victim.host.process.poll() is not None, "the victim should be dead"
+    # The survivor's replication sweep takes over what the dead region acknowledged but never transcoded.
+    only_survivor = VoicemailClient([survivor.endpoint], api_key=PLATFORM_KEY, policy=POLICY)
+    time.sleep(5)  # TAKEOVER_AFTER_SECONDS: anything still processing by now is stalled
+    sweep = only_survivor.start_sweep("replication")
+    status = wait_until(lambda: (s := only_survivor.sweep_status(sweep["instanceId"]))["runtimeStatus"]
+                        in {"Completed", "Failed"} and s, 120, interval=0.5, message="the replication sweep")
+    assert status["runtimeStatus"] == "Completed", status
+    row = figures("2. region loss", load, listed(only_survivor, mailboxes))
+    acknowledged = load.acknowledged
+
+    def all_ready() -> bool:
+        return all(only_survivor.get_message(d.mailbox, d.message_id)["status"] == "ready" for d in acknowledged)
+
+    wait_until(all_ready, 180, interval=2, message="every acknowledged message ready in the survivor")
+    sample = random.sample(acknowledged, 20)
+    for deposit in sample:  # readable: the audio itself, from the survivor
+        data, content_type = only_survivor.download(deposit.mailbox, deposit.message_id, "wav")
+        assert content_type == "audio/wav" and len(data) > 1000
+    row.notes += f"; takeover sweep copied {status['output'].get('takenOver', 0)}"
+    report(row)
+    assert_nothing_lost(row, load)
+    victim.host.start(timeout=60)  # back for the next drills
+
+
+def test_cosmos_stall_mid_load(drill_stack):
+    regions, cosmos = drill_stack
+    admin, mailboxes = provision(regions, 20)
+    seen: dict[str, object] = {}
+
+    def stall() -> str:
+        import os
+
+        os.kill(cosmos.process.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            ready = wait_until(lambda: _status(f"{regions['a'].endpoint}/health/ready") == 503, 4.5, interval=0.2,
+                               message="readiness 503 while Cosmos is paused")
+            seen["ready_503_after_s"] = time.monotonic() - started
+            probe = httpx.post(f"{regions['b'].endpoint}/mailboxes/{mailboxes[0].replace('+', '%2B')}/messages",
+                               content=AUDIO, headers={"x-api-key": PLATFORM_KEY, "Content-Type": "audio/wav"},
+                               timeout=10)
+            seen["deposit_status"], seen["retry_after"] = probe.status_code, probe.headers.get("retry-after")
+            seen["deposit_seconds"] = probe.elapsed.total_seconds()
+            time.sleep(max(0.0, 5.0 - (time.monotonic() - started)))
+            return f"Cosmos paused 5 s (ready 503: {ready})"
+        finally:
+            os.kill(cosmos.process.pid, signal.SIGCONT)
+
+    load = run_load(clients(regions, 16), mailboxes, 600, AUDIO, at=[(0.3, stall)])
+    row = figures("3. Cosmos stall", load, listed(admin, mailboxes))
+    report(row)
+    assert seen["deposit_status"] == 503 and seen["retry_after"], seen
+    assert seen["deposit_seconds"] < POLICY.timeout, seen  # answered, not hung
+    wait_until(lambda: _status(f"{regions['a'].endpoint}/health/ready") == 200, 30, message="readiness back")
+    assert_nothing_lost(row, load)
+    _, _, _, outcomes = load.attempts()
+    assert outcomes.get("503", 0) > 0, outcomes  # the stall was felt, and retried through
+
+
+def test_storage_loss_in_one_region_mid_load(drill_stack):
+    regions, _ = drill_stack
+    admin, mailboxes = provision(regions, 20)
+    victim = regions["b"]
+    stopped_at: list[float] = []
+
+    def stop_storage() -> str:
+        localstack.stop(victim.storage)
+        stopped_at.append(time.monotonic())
+        return f"region {victim.name} Azurite stopped"
+
+    load = run_load(clients(regions, 16), mailboxes, 600, AUDIO, at=[(0.3, stop_storage)])
+    outcome_after = _status(f"{victim.endpoint}/health/ready")
+    localstack.start(victim.storage)  # the same data folder: what it acknowledged is still there
+    row = figures("4. storage loss", load, listed(admin, mailboxes))
+    report(row)
+    assert outcome_after == 503
+    assert_nothing_lost(row, load)
+    failed_fast = [a.seconds for c in load.clients for a in c.stats.failed if a.endpoint == victim.endpoint]
+    assert failed_fast and max(failed_fast) < POLICY.timeout, failed_fast
+    for deposit in random.sample(load.acknowledged, 20):
+        assert admin.get_message(deposit.mailbox, deposit.message_id)["id"] == deposit.message_id
+
+
+def _status(url: str) -> int | None:
+    try:
+        return httpx.get(url, timeout=4).status_code
+    except httpx.HTTPError:
+        return None

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from opentelemetry import metrics, trace
-from opentelemetry.trace import Link, Span, SpanKind
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from shared.config import Settings
@@ -111,7 +111,10 @@ def trace_headers() -> dict[str, str]:
 
 
 def _outcome(error: BaseException) -> tuple[str, str]:
-    """failed (ours: 5xx, unexpected) or rejected (the caller's: 4xx), and the problem type."""
+    """failed (ours: 5xx, unexpected) or rejected (the caller's: 4xx; audio that can never make a
+    message), and the problem type or rejection reason."""
+    if isinstance(error, AudioRejected):
+        return "rejected", error.reason
     if isinstance(error, DomainError):
         return ("rejected" if error.status < 500 else "failed"), error.type
     return "failed", "internal-error"
@@ -143,7 +146,9 @@ class Telemetry:
     def span(self, name: str, carrier: Mapping[str, str] | None = None,
              attributes: Mapping[str, str | int] | None = None) -> Iterator[Span]:
         """A span under the trace in carrier (W3C headers: blob metadata, a durable input), else
-        under the current one. With a carrier, the current span (the trigger's) is linked."""
+        under the current one. With a carrier, the current span (the trigger's) is linked. Only a
+        failure of ours marks the span an error and records the exception: a caller's mistake (4xx)
+        is an outcome, not an exception row in Application Insights."""
         parent, links = None, []
         if carrier and "traceparent" in carrier:
             parent = _W3C.extract(dict(carrier))
@@ -151,8 +156,17 @@ class Telemetry:
             if current.is_valid:
                 links.append(Link(current))
         with self._tracer.start_as_current_span(name, context=parent, kind=SpanKind.INTERNAL, links=links,
-                                                attributes={**self._region, **(attributes or {})}) as span:
-            yield span
+                                                attributes={**self._region, **(attributes or {})},
+                                                record_exception=False, set_status_on_exception=False) as span:
+            try:
+                yield span
+            except Exception as error:
+                outcome, reason = _outcome(error)
+                span.set_attributes({"voicemail.outcome": outcome, "voicemail.reason": reason})
+                if outcome == "failed":
+                    span.record_exception(error)
+                    span.set_status(Status(StatusCode.ERROR, reason))
+                raise
 
     # -- KPIs ------------------------------------------------------------------------------------
 
@@ -177,17 +191,15 @@ class Telemetry:
     @contextmanager
     def transcode(self) -> Iterator[None]:
         """Around one transcoding: a span, and its duration by outcome (succeeded; rejected, with the
-        reason the audio can never make a message; failed)."""
+        reason the audio can never make a message; failed, with the problem type)."""
         attributes = {**self._region, "outcome": "succeeded"}
         started = time.perf_counter()
         with self.span("transcode"):
             try:
                 yield
-            except AudioRejected as rejected:
-                attributes.update(outcome="rejected", reason=rejected.reason)
-                raise
-            except Exception:
-                attributes["outcome"] = "failed"
+            except Exception as error:
+                outcome, reason = _outcome(error)
+                attributes.update(outcome=outcome, reason=reason)
                 raise
             finally:
                 self._transcode.record(time.perf_counter() - started, attributes)

@@ -16,11 +16,12 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
 
 from shared import telemetry
 from shared.config import load_settings
 from shared.domain.commands import PutMailbox
-from shared.domain.errors import MessageProcessing, Unavailable
+from shared.domain.errors import MailboxFull, MessageProcessing, Unavailable
 from shared.domain.model import MailboxSettings
 from shared.domain.principal import PLATFORM
 from shared.services.auth import Authenticator
@@ -144,7 +145,7 @@ def test_deposits_are_counted_by_outcome(world, recorded):
         deposit(world, key="k1")
     deposit(world)
     deposit(world)
-    with pytest.raises(Exception, match="holds 3 of 3"):
+    with pytest.raises(MailboxFull):
         deposit(world)
     region = ("cloud.region", "r1")
     assert counts(reader, "voicemail.deposits") == {
@@ -193,6 +194,27 @@ def test_the_transcoding_continues_the_deposits_trace_through_the_blob_metadata(
     assert processing.parent.span_id == deposit_span.context.span_id
     assert spans["transcode"].parent.span_id == processing.context.span_id
     assert processing.attributes["voicemail.outcome"] == "ready"
+
+
+def test_only_our_failures_mark_a_span_as_an_error(world, recorded):
+    exporter = recorded[1]
+    world["store"].fail_next["create_message"] = Unavailable("cosmos down")
+    with pytest.raises(Unavailable):
+        deposit(world)
+    silent = deposit(world, b"silent")
+    deposit(world)
+    deposit(world)
+    with pytest.raises(MailboxFull):
+        deposit(world)
+    assert world["pipeline"].process(f"incoming/+1555/{silent}", b"silent") == "failed"
+    spans = exporter.get_finished_spans()
+    failed = [s for s in spans if s.status.status_code == StatusCode.ERROR]
+    assert [(s.name, s.attributes["voicemail.reason"]) for s in failed] == [("deposit", "service-unavailable")]
+    assert [e.name for e in failed[0].events] == ["exception"]
+    [full] = [s for s in spans if s.attributes.get("voicemail.reason") == "mailbox-full"]
+    assert full.attributes["voicemail.outcome"] == "rejected" and not full.events
+    [transcode] = [s for s in spans if s.name == "transcode"]
+    assert transcode.attributes["voicemail.outcome"] == "rejected" and not transcode.events
 
 
 def test_without_trace_metadata_the_transcoding_starts_its_own_trace(world, recorded):

@@ -124,10 +124,19 @@ def test_region_loss_mid_load(drill_stack):
     # The survivor's replication sweep takes over what the dead region acknowledged but never transcoded.
     only_survivor = VoicemailClient([survivor.endpoint], api_key=PLATFORM_KEY, policy=POLICY)
     time.sleep(5)  # TAKEOVER_AFTER_SECONDS: anything still processing by now is stalled
-    sweep = only_survivor.start_sweep("replication")
-    status = wait_until(lambda: (s := only_survivor.sweep_status(sweep["instanceId"]))["runtimeStatus"]
-                        in {"Completed", "Failed"} and s, 120, interval=0.5, message="the replication sweep")
+    sweep, sweep_started = only_survivor.start_sweep("replication"), time.monotonic()
+    status = {}
+
+    def sweep_done() -> bool:
+        status.update(only_survivor.sweep_status(sweep["instanceId"]))
+        return status["runtimeStatus"] in {"Completed", "Failed", "Terminated"}
+
+    try:
+        wait_until(sweep_done, 180, interval=0.5, message="the replication sweep")
+    except AssertionError as error:
+        raise AssertionError(f"{error}: {status}\n{survivor.host.log()[-3000:]}") from None
     assert status["runtimeStatus"] == "Completed", status
+    sweep_seconds = time.monotonic() - sweep_started
     row = figures("2. region loss", load, listed(only_survivor, mailboxes))
     acknowledged = load.acknowledged
 
@@ -139,7 +148,8 @@ def test_region_loss_mid_load(drill_stack):
     for deposit in sample:  # readable: the audio itself, from the survivor
         data, content_type = only_survivor.download(deposit.mailbox, deposit.message_id, "wav")
         assert content_type == "audio/wav" and len(data) > 1000
-    row.notes += f"; takeover sweep copied {status['output'].get('takenOver', 0)}"
+    row.notes += (f"; the survivor's replication sweep ({sweep_seconds:.0f} s) took over "
+                  f"{status['output'].get('takenOver', 0)} stalled messages")
     report(row)
     assert_nothing_lost(row, load)
     victim.host.start(timeout=60)  # back for the next drills

@@ -126,14 +126,16 @@ def replication_steps(context: df.DurableOrchestrationContext):
     phase = state.get("phase", "copying")
     find, act, counted = {"copying": ("replication_find", "replication_copy", "copied"),
                           "takeover": ("replication_find_stalled", "replication_take_over", "takenOver")}[phase]
-    page = yield context.call_activity_with_retry(find, RETRY, {"limit": BATCH, "exclude": failed_ids, "trace": trace})
+    after = state.get("after")  # takeover: the cursor (a message taken over stays processing a while)
+    page = yield context.call_activity_with_retry(
+        find, RETRY, {"limit": BATCH, "exclude": failed_ids, "after": after, "trace": trace})
     results, _ = yield from fan_out(context, act, [{**item, "trace": trace} for item in page], totals, failed_ids)
     totals["examined"] += len(page)
     totals[counted] += sum(results)
     context.set_custom_status({"phase": phase, **totals})
     if len(page) == BATCH:
         context.continue_as_new({"phase": phase, "totals": totals, "failedIds": failed_ids[-FAILED_IDS_KEPT:],
-                                 "trace": trace})
+                                 "after": page[-1].get("receivedAt"), "trace": trace})
         return None
     if phase == "copying":
         context.continue_as_new({"phase": "takeover", "totals": totals, "failedIds": failed_ids[-FAILED_IDS_KEPT:],
@@ -205,7 +207,7 @@ def replication_copy(item: dict) -> int:
 def replication_find_stalled(request: dict) -> list[dict[str, str]]:
     app = bootstrap()
     with app.telemetry.sweep_step("replication", "find stalled", request.get("trace")):
-        page = app.takeover.find_stalled(request["limit"], request["exclude"])
+        page = app.takeover.find_stalled(request.get("after"), request["limit"], request["exclude"])
     app.telemetry.sweep_items("replication", "stalled", len(page))
     return page
 

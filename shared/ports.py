@@ -61,9 +61,10 @@ class MessageRepository(Protocol):
         deposited in one of regions."""
         ...
 
-    def stalled_processing(self, before: str, region: str, limit: int, exclude: list[str]) -> list[dict[str, str]]:
-        """Up to limit {id, mailboxId} of messages still processing, received before `before` in
-        another region than `region`."""
+    def stalled_processing(self, after: str, before: str, region: str, limit: int,
+                           exclude: list[str]) -> list[dict[str, str]]:
+        """Up to limit {id, mailboxId, receivedAt} of messages still processing, received between
+        `after` and `before` in another region than `region`, oldest first."""
         ...
 
     def message_states(self, mailbox_id: str) -> list[MessageState]:

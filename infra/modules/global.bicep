@@ -118,7 +118,8 @@ resource container 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/container
             path: '/"_etag"/?'
           }
         ]
-        // The replication sweep: type and status equal, replicaTotal a range.
+        // The replication sweep: type and status equal, replicaTotal a range; its takeover phase:
+        // type and status equal, receivedAt a range and its ORDER BY.
         compositeIndexes: [
           [
             {
@@ -131,6 +132,20 @@ resource container 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/container
             }
             {
               path: '/replicaTotal'
+              order: 'ascending'
+            }
+          ]
+          [
+            {
+              path: '/type'
+              order: 'ascending'
+            }
+            {
+              path: '/status'
+              order: 'ascending'
+            }
+            {
+              path: '/receivedAt'
               order: 'ascending'
             }
           ]

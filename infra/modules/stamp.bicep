@@ -224,6 +224,8 @@ var baseSettings = [
   { name: 'AZURE_CLIENT_ID', value: identity.properties.clientId }
   { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsights.properties.ConnectionString }
   { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identity.properties.clientId};Authorization=AAD' }
+  // The worker hands each invocation the host's trace context (host.json telemetryMode OpenTelemetry).
+  { name: 'PYTHON_ENABLE_OPENTELEMETRY', value: 'true' }
   { name: 'REGION', value: region }
   { name: 'REGIONS', value: join(regions, ',') }
   { name: 'COSMOS_ENDPOINT', value: cosmosEndpoint }

@@ -279,16 +279,21 @@ class CosmosStore:
             return [{"id": d["id"], "mailboxId": d["mailboxId"]} for d in self._c.query_items(
                 sql, parameters=parameters, enable_cross_partition_query=True, timeout=self._timeout_s)]
 
-    def stalled_processing(self, before: str, region: str, limit: int, exclude: list[str]) -> list[dict[str, str]]:
-        """Messages another region acknowledged and has not finished: the takeover's indexed query."""
-        sql = (f"SELECT TOP {int(limit)} c.id, c.mailboxId FROM c "  # noqa: S608 - limit is an int
-               "WHERE c.type = 'message' AND c.status = 'processing' AND c.receivedAt < @before "
-               "AND c.depositRegion != @region AND NOT ARRAY_CONTAINS(@exclude, c.id)")
-        parameters = [{"name": "@before", "value": before}, {"name": "@region", "value": region},
-                      {"name": "@exclude", "value": exclude}]
+    def stalled_processing(self, after: str, before: str, region: str, limit: int,
+                           exclude: list[str]) -> list[dict[str, str]]:
+        """Messages another region acknowledged and has not finished, received after `after` (the
+        sweep's cursor: one taken over stays `processing` until transcoded, so a page must not
+        return it again) and before `before`, oldest first: the takeover's indexed query."""
+        sql = (f"SELECT TOP {int(limit)} c.id, c.mailboxId, c.receivedAt FROM c "  # noqa: S608 - limit is an int
+               "WHERE c.type = 'message' AND c.status = 'processing' AND c.receivedAt > @after "
+               "AND c.receivedAt < @before AND c.depositRegion != @region AND NOT ARRAY_CONTAINS(@exclude, c.id) "
+               "ORDER BY c.receivedAt")
+        parameters = [{"name": "@after", "value": after}, {"name": "@before", "value": before},
+                      {"name": "@region", "value": region}, {"name": "@exclude", "value": exclude}]
         with translated("finding stalled messages"):
-            return [{"id": d["id"], "mailboxId": d["mailboxId"]} for d in self._c.query_items(
-                sql, parameters=parameters, enable_cross_partition_query=True, timeout=self._timeout_s)]
+            return [{"id": d["id"], "mailboxId": d["mailboxId"], "receivedAt": d["receivedAt"]}
+                    for d in self._c.query_items(sql, parameters=parameters, enable_cross_partition_query=True,
+                                                 timeout=self._timeout_s)]
 
     def partition_documents(self, mailbox_id: str) -> list[dict[str, str]]:
         """Every document of a mailbox (id and type): what purging a mailbox has to delete."""

@@ -29,10 +29,11 @@ class ProcessingTakeover:
         self._regions = regions
         self._stalled_after = stalled_after
 
-    def find_stalled(self, limit: int, exclude: list[str]) -> list[dict[str, str]]:
-        """Messages received in another region more than `stalled_after` ago and still processing."""
+    def find_stalled(self, after: str | None, limit: int, exclude: list[str]) -> list[dict[str, str]]:
+        """Messages received in another region more than `stalled_after` ago (and after `after`, the
+        sweep's cursor: the `receivedAt` of the last one of its previous page) and still processing."""
         before = iso(utcnow() - self._stalled_after)
-        return self._messages.stalled_processing(before, self._regions.region, limit, exclude)
+        return self._messages.stalled_processing(after or "", before, self._regions.region, limit, exclude)
 
     def take_over(self, mailbox_id: str, message_id: str) -> int:
         """Copy the message's original here for this region to transcode; 1 if copied, else 0."""

@@ -81,10 +81,12 @@ class FakeStore:
                 if m.status == "ready" and len(m.replica_regions) < count and m.id not in exclude
                 and m.deposit_region in regions][:limit]
 
-    def stalled_processing(self, before: str, region: str, limit: int, exclude: list[str]) -> list[dict[str, str]]:
-        return [{"id": m.id, "mailboxId": mb} for (mb, _), m in self.messages.items()
-                if m.status == "processing" and iso(m.received_at) < before and m.deposit_region != region
-                and m.id not in exclude][:limit]
+    def stalled_processing(self, after: str, before: str, region: str, limit: int,
+                           exclude: list[str]) -> list[dict[str, str]]:
+        found = sorted((m for m in self.messages.values() if m.status == "processing"
+                        and after < iso(m.received_at) < before and m.deposit_region != region
+                        and m.id not in exclude), key=lambda m: m.received_at)
+        return [{"id": m.id, "mailboxId": m.mailbox_id, "receivedAt": iso(m.received_at)} for m in found][:limit]
 
 
 class FakeAudio:

@@ -174,7 +174,9 @@ def test_replication_copies_each_under_replicated_message_and_continues_on_full_
 
     def activities_and_takeover(name, payload):
         if name == "replication_find_stalled":
-            return [{"id": "s1", "mailboxId": "+1666"}, {"id": "s2", "mailboxId": "+1666"}]
+            assert payload["after"] is None
+            return [{"id": "s1", "mailboxId": "+1666", "receivedAt": "2026-11-27T01:00:00Z"},
+                    {"id": "s2", "mailboxId": "+1666", "receivedAt": "2026-11-27T01:00:01Z"}]
         if name == "replication_take_over":
             return 1 if payload["id"] == "s1" else 0  # s2: finished by its own region meanwhile
         return activities(name, payload)
@@ -209,3 +211,27 @@ def test_a_page_retried_one_by_one_refreshes_the_counts_of_all_its_mailboxes():
 
     run(Context({}, activities))
     assert published == [["+1555", "+1666"]]
+
+
+def test_the_takeover_pages_on_from_the_last_message_it_saw():
+    """A message taken over stays `processing` until this region transcodes it: the next page must
+    start after it, or a full page would be found again and again."""
+    from functions.sweeps import replication_steps
+
+    page = [{"id": f"s{i}", "mailboxId": "+1666", "receivedAt": f"2026-11-27T01:00:{i:02d}.000000Z"}
+            for i in range(BATCH)]
+    asked = []
+
+    def activities(name, payload):
+        if name == "replication_find_stalled":
+            asked.append(payload["after"])
+            return page if payload["after"] is None else []
+        if name == "replication_take_over":
+            return 1
+        raise AssertionError(name)
+
+    context = Context({"phase": "takeover"}, activities)
+    list(orchestrator_generator_wrapper(replication_steps(context)))
+    assert context.continued_with["after"] == page[-1]["receivedAt"]
+    output = list(orchestrator_generator_wrapper(replication_steps(Context(context.continued_with, activities))))[-1]
+    assert asked == [None, page[-1]["receivedAt"]] and output["takenOver"] == BATCH

@@ -42,9 +42,11 @@ def age(world, minutes: float) -> None:
 
 
 def test_a_message_processing_too_long_in_another_region_is_copied_here_once(world):
-    assert world["takeover"].find_stalled(10, []) == []  # just deposited: b is on it
+    assert world["takeover"].find_stalled(None, 10, []) == []  # just deposited: b is on it
     age(world, 11)
-    assert world["takeover"].find_stalled(10, []) == [{"id": world["id"], "mailboxId": "+1555"}]
+    stalled = world["takeover"].find_stalled(None, 10, [])
+    assert [(m["id"], m["mailboxId"]) for m in stalled] == [(world["id"], "+1555")]
+    assert world["takeover"].find_stalled(stalled[0]["receivedAt"], 10, []) == []  # past the sweep's cursor
     assert world["takeover"].take_over("+1555", world["id"]) == 1
     path = f"incoming/+1555/{world['id']}"
     assert world["here"].blobs[path] == b"audio"  # here, where this region's blob trigger sees it
@@ -55,10 +57,10 @@ def test_a_message_finished_meanwhile_or_deposited_here_is_left_alone(world):
     age(world, 11)
     store = world["store"]
     store.messages[world["key"]] = replace(store.messages[world["key"]], status="ready")
-    assert world["takeover"].find_stalled(10, []) == []
+    assert world["takeover"].find_stalled(None, 10, []) == []
     assert world["takeover"].take_over("+1555", world["id"]) == 0
     store.messages[world["key"]] = replace(store.messages[world["key"]], status="processing", deposit_region="a")
-    assert world["takeover"].find_stalled(10, []) == []  # our own: our blob trigger's retries cover it
+    assert world["takeover"].find_stalled(None, 10, []) == []  # our own: our blob trigger's retries cover it
 
 
 def test_a_promised_upload_that_never_landed_is_not_taken_over(world):

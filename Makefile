@@ -9,7 +9,7 @@ INFRA_VENV := .venv-infra
 PORT ?= 7071
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint stack-up stack-down drain undrain clean settings constraints constraints-infra bench
+.PHONY: install run test lint stack-up stack-down drain undrain clean settings constraints constraints-infra bench drills
 
 install: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed settings
 
@@ -69,6 +69,11 @@ bench: install
 	$(PY) -m bench.api_throughput
 	$(PY) -m bench.transcode
 	$(PY) -m bench.retention --messages 2000 --expired-percent 5
+
+# The reliability drills alone (they bring their own emulators), their figures printed as the
+# table of docs/reliability.md.
+drills: install
+	$(PY) -m pytest tests/integration/test_drills.py -p no:xdist -s -q
 
 stack-up: install
 	$(PY) tools/localstack.py up

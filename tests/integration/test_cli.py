@@ -1,0 +1,81 @@
+"""The `voicemail` CLI against the live product, with a dead endpoint listed first: every command
+works through the failover, and prints tables a person can read."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.integration.api_support import new_mailbox_id
+from tests.support import PLATFORM_KEY, ROOT, free_port
+
+pytestmark = pytest.mark.integration
+SAMPLE = ROOT / "samples" / "hello.wav"
+
+
+@pytest.fixture(scope="module")
+def cli(product):
+    host, _ = product
+    dead = f"http://127.0.0.1:{free_port()}/api"  # nothing listens there: a lost region
+    env = {**os.environ, "VOICEMAIL_ENDPOINTS": f"{dead},{host.base_url}/api", "VOICEMAIL_API_KEY": PLATFORM_KEY}
+
+    def run(*args: str, expect: int = 0) -> subprocess.CompletedProcess:
+        result = subprocess.run([sys.executable, "-m", "voicemail_client", *args], env=env, capture_output=True,
+                                text=True, timeout=60, check=False)
+        assert result.returncode == expect, result.stdout + result.stderr
+        return result
+
+    run.dead = dead  # type: ignore[attr-defined]
+    return run
+
+
+def test_health_shows_which_region_answers(cli):
+    lines = cli("health").stdout.splitlines()
+    assert lines[0].split() == ["ENDPOINT", "READY", "PROBLEM"]
+    assert any(line.startswith(cli.dead) and " NO " in line for line in lines)
+    assert any(line.split()[1:2] == ["yes"] for line in lines[2:])
+
+
+def test_a_message_from_deposit_to_purge(cli, tmp_path):
+    mailbox = new_mailbox_id()
+    cli("provision", mailbox, "--name", "CLI Test", "--pin", "1234")
+    deposit = cli("deposit", mailbox, str(SAMPLE), "--from", "+15557654321", "--from-name", "Bob", "--urgent")
+    assert "100%" in deposit.stderr  # the progress bar reached the end
+    message_id = next(line.split()[1] for line in deposit.stdout.splitlines() if line.startswith("id "))
+
+    listing = cli("list", mailbox).stdout.splitlines()
+    assert listing[0].split()[:3] == ["ID", "RECEIVEDAT", "FROM"]
+    row = next(line for line in listing if line.startswith(message_id))
+    assert "+15557654321 Bob" in row and "!" in row  # sender and the urgent mark
+
+    original = tmp_path / "message.wav"
+    saved = cli("download", mailbox, message_id, "--format", "original", "-o", str(original), "--quiet")
+    assert original.read_bytes() == SAMPLE.read_bytes() and "audio/wav" in saved.stdout
+
+    cli("mark", mailbox, message_id, "--heard", "--folder", "saved")
+    got = json.loads(cli("--json", "get", mailbox, message_id).stdout)
+    assert got["heard"] is True and got["folder"] == "saved"
+    assert cli("list", mailbox, "--folder", "inbox").stdout.strip() == "(none)"
+
+    cli("delete", mailbox, message_id, "--purge")
+    refused = cli("get", mailbox, message_id, expect=1)
+    assert "404" in refused.stderr and "message-not-found" in refused.stderr
+
+
+def test_a_refusal_exits_1_with_the_problem_and_no_region_exits_3(cli):
+    refused = cli("deposit", new_mailbox_id(), str(SAMPLE), "--quiet", expect=1)
+    assert "404" in refused.stderr
+    nowhere = subprocess.run([sys.executable, "-m", "voicemail_client", "-e", cli.dead, "--deadline", "2",
+                              "list", new_mailbox_id()], capture_output=True, text=True, timeout=60, check=False,
+                             env={**os.environ, "VOICEMAIL_API_KEY": PLATFORM_KEY})
+    assert nowhere.returncode == 3 and "ConnectError" in nowhere.stderr
+
+
+def test_sweep_start_and_status(cli):
+    started = json.loads(cli("--json", "sweep", "start", "replication").stdout)
+    status = cli("sweep", "status", started["instanceId"]).stdout
+    assert status.startswith("runtimeStatus")

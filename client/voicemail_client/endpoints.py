@@ -6,6 +6,10 @@ crowd of clients does not come back at the same instant) and is at least its `Re
 the quarantine ends it is *suspect*: while another endpoint is known healthy, requests stay there
 and a readiness probe decides (in the background, one at a time); with none known healthy, the
 next request is the trial. A success or a good probe makes an endpoint healthy again.
+
+Every `probe_interval` seconds (in the background, while requests flow) every endpoint is probed,
+so a region an operator drained (readiness 503, requests still served) stops getting this
+client's traffic as it stops getting Front Door's.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ class EndpointState:
 class Endpoints:
     def __init__(self, urls: list[str], quarantine_base: float = 2.0, quarantine_cap: float = 30.0,
                  probe: Callable[[str], tuple[bool, float | None, str | None]] | None = None,
-                 clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None):
+                 clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None,
+                 probe_interval: float | None = 30.0):
         if not urls:
             raise ValueError("at least one endpoint is needed")
         self._states = [EndpointState(url.rstrip("/")) for url in dict.fromkeys(urls)]
@@ -43,6 +48,8 @@ class Endpoints:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
         self._lock = threading.Lock()
         self._probing: set[str] = set()
+        self._probe_interval = probe_interval
+        self._next_sweep = clock() + (probe_interval or 0.0)
 
     @property
     def urls(self) -> list[str]:
@@ -63,7 +70,10 @@ class Endpoints:
             open_ = [s for s in self._states if s.quarantined_until <= now]
             suspects = [s for s in open_ if s.healthy is False]
             healthy = [s for s in open_ if s.healthy]
-            if healthy and suspects:
+            if self._probe_interval and now >= self._next_sweep:
+                self._next_sweep = now + self._probe_interval
+                self._probe_later(self._states)
+            elif healthy and suspects:
                 self._probe_later(suspects)
             for group in (healthy, [s for s in open_ if s.healthy is None], suspects):
                 if group:

@@ -48,7 +48,7 @@ class Script:
 
 def client(script: Script, clock: Clock, probe=None, **policy) -> VoicemailClient:
     endpoints = Endpoints([A, B], probe=probe or (lambda url: (False, None, "down")), clock=clock,
-                          rng=random.Random(1))
+                          rng=random.Random(1), probe_interval=None)  # failures only: periodic probes tested apart
     return VoicemailClient(endpoints, api_key="k", policy=RetryPolicy(**policy), rng=random.Random(2),
                            transport=httpx.MockTransport(script), sleep=clock.sleep, clock=clock)
 
@@ -164,3 +164,22 @@ def test_a_failed_readiness_probe_sets_the_quarantine_from_retry_after():
     assert endpoints.choose() == (B, 0.0)
     state = endpoints.snapshot()[0]
     assert state.healthy is False and state.quarantined_until - clock.now >= 7.0
+
+
+def test_every_endpoint_is_probed_now_and_then_so_a_drained_region_loses_its_traffic():
+    clock = Clock()
+    ready = {A: True, B: True}
+    probed: list[str] = []
+
+    def probe(url):
+        probed.append(url)
+        return ready[url], 5.0 if not ready[url] else None, None if ready[url] else "ready probe answered 503"
+
+    endpoints = Endpoints([A, B], probe=probe, clock=clock, probe_interval=30.0)
+    endpoints.succeeded(A)
+    assert endpoints.choose() == (A, 0.0) and probed == []  # not before the interval
+    ready[A] = False  # an operator drains region a: requests would still work there
+    clock.now += 31
+    endpoints.choose()  # kicks off the periodic probe of every endpoint
+    wait_for(lambda: sorted(probed) == [A, B] and endpoints.snapshot()[0].healthy is False)
+    assert endpoints.choose() == (B, 0.0)

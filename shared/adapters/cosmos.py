@@ -155,15 +155,18 @@ def greeting_to_doc(greeting: Greeting) -> dict[str, Any]:
             "kind": greeting.kind, "version": greeting.version, "contentType": greeting.content_type,
             "status": greeting.status, "error": greeting.error, "durationMs": greeting.duration_ms,
             "formats": list(greeting.formats), "blobs": greeting.blobs, "updatedAt": iso(greeting.updated_at),
-            "regions": list(greeting.regions)}
+            "regions": list(greeting.regions),
+            "pending": greeting_to_doc(greeting.pending) if greeting.pending else None}
 
 
 def greeting_from_doc(doc: dict[str, Any]) -> Greeting:
+    pending = doc.get("pending")
     return Greeting(mailbox_id=doc["mailboxId"], kind=doc["kind"], version=doc["version"],
                     content_type=doc["contentType"], status=doc["status"], error=doc.get("error"),
                     duration_ms=doc.get("durationMs"), formats=tuple(doc.get("formats", ())),
                     blobs=dict(doc.get("blobs", {})), updated_at=parse_time(doc["updatedAt"]),
-                    regions=tuple(doc.get("regions", ())), etag=doc.get("_etag"))
+                    regions=tuple(doc.get("regions", ())), etag=doc.get("_etag"),
+                    pending=greeting_from_doc(pending) if pending else None)
 
 
 class CosmosStore:

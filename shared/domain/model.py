@@ -276,6 +276,9 @@ class Greeting:
     updated_at: datetime = field(default_factory=utcnow)
     regions: tuple[str, ...] = ()  # where its audio is: the region it was uploaded to
     etag: str | None = None
+    # A replacement being transcoded: the greeting above keeps playing until it is ready (then it
+    # takes its place), and stays if the replacement fails.
+    pending: Greeting | None = None
 
     def as_api(self) -> dict[str, object]:
         return {"mailboxId": self.mailbox_id, "kind": self.kind, "status": self.status, "error": self.error,

@@ -3,15 +3,19 @@ one the platform should play now."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from dataclasses import replace
 
 from shared.domain.audio import RENDITION_CONTENT_TYPES, Containers
 from shared.domain.errors import (
     AudioNotFound,
+    EtagMismatch,
     InvalidAudio,
     MessageProcessing,
     NotFound,
     PayloadTooLarge,
+    Unavailable,
     ValidationFailed,
 )
 from shared.domain.model import GREETING_KINDS, MAX_INLINE_AUDIO_BYTES, Greeting, choose_greeting
@@ -20,6 +24,8 @@ from shared.ports import AudioStore, GreetingRepository
 from shared.services.mailboxes import MailboxService
 from shared.services.messages import AudioAnswer, read_audio
 from shared.services.replication import Regions
+
+_CONFLICT_RETRIES = 5
 
 
 class GreetingService:
@@ -49,16 +55,41 @@ class GreetingService:
         self._mailboxes.active(mailbox_id)
         version = uuid.uuid4().hex
         original = f"{self._containers.incoming}/greetings/{mailbox_id}/{kind}/{version}"
-        # The document names the new version first, so the pipeline finishes only this upload.
-        greeting = self._greetings.save_greeting(Greeting(mailbox_id, kind, version, content_type,
-                                                          blobs={"original": original}, regions=(self._region,)))
+        upload = Greeting(mailbox_id, kind, version, content_type, blobs={"original": original},
+                          regions=(self._region,))
+        # The document names the new version first, so the pipeline finishes only this upload. A
+        # ready greeting keeps playing meanwhile: the upload waits beside it as `pending`.
+        self._name_upload(upload)
         try:
             self._audio.put(original, audio, content_type, {"mailboxId": mailbox_id, "kind": kind})
         except Exception:
             # Nothing half-visible: without its audio the new version must not stand.
-            self._greetings.delete_greeting(mailbox_id, kind)
+            self._forget_upload(mailbox_id, kind, version)
             raise
-        return greeting.as_api()
+        return upload.as_api()
+
+    def _name_upload(self, upload: Greeting) -> None:
+        for _ in range(_CONFLICT_RETRIES):  # two uploads at once: the last one named wins
+            current = self._greetings.get_greeting(upload.mailbox_id, upload.kind)
+            try:
+                if current is not None and current.status == "ready":
+                    self._greetings.save_greeting(replace(current, pending=upload))
+                else:
+                    self._greetings.save_greeting(upload if current is None else replace(upload, etag=current.etag))
+                return
+            except EtagMismatch:
+                continue
+        raise Unavailable("the greeting kept changing; send it again")
+
+    def _forget_upload(self, mailbox_id: str, kind: str, version: str) -> None:
+        greeting = self._greetings.get_greeting(mailbox_id, kind)
+        if greeting is None:
+            return
+        if greeting.version == version:
+            self._greetings.delete_greeting(mailbox_id, kind)
+        elif greeting.pending is not None and greeting.pending.version == version:
+            with contextlib.suppress(EtagMismatch):  # replaced again meanwhile: nothing of ours stands
+                self._greetings.save_greeting(replace(greeting, pending=None))
 
     def audio(self, principal: Principal, mailbox_id: str, kind: str, audio_format: str | None,
               range_header: str | None) -> AudioAnswer:
@@ -85,7 +116,8 @@ class GreetingService:
         greeting = self._greetings.get_greeting(mailbox_id, self._kind(kind))
         if greeting is None:
             return
-        for path in greeting.blobs.values():  # audio before metadata
+        pending = greeting.pending.blobs.values() if greeting.pending else ()
+        for path in [*greeting.blobs.values(), *pending]:  # audio before metadata
             self._audio.delete(path)
         self._greetings.delete_greeting(mailbox_id, kind)
 

@@ -151,8 +151,12 @@ class AudioPipeline:
     # -- greetings ------------------------------------------------------------------------------
 
     def _greeting(self, mailbox_id: str, kind: str, version: str, data: bytes) -> str:
-        greeting = self._greetings.get_greeting(mailbox_id, kind)
-        if greeting is None or greeting.version != version:
+        current = self._greetings.get_greeting(mailbox_id, kind)
+        if current is not None and current.version == version:
+            greeting, live = current, None  # the first upload of this kind (or one replacing a failed one)
+        elif current is not None and current.pending is not None and current.pending.version == version:
+            greeting, live = current.pending, current  # a replacement: `live` plays until it is ready
+        else:
             return "superseded"  # replaced or deleted since this upload
         if greeting.status != "processing":
             return f"already {greeting.status}"
@@ -168,8 +172,19 @@ class AudioPipeline:
                 blobs = self._store_renditions(result, f"greetings/{mailbox_id}/{kind}/{version}")
                 updated = replace(greeting, status="ready", duration_ms=result.duration_ms, formats=tuple(blobs),
                                   blobs={**greeting.blobs, **blobs}, updated_at=utcnow())
+        document = updated
+        if live is not None:
+            # A ready replacement takes the live one's place; a failed one waits beside it, not played.
+            document = (replace(updated, etag=live.etag, pending=None) if updated.status == "ready"
+                        else replace(live, pending=updated))
         try:
-            self._greetings.save_greeting(updated)
+            self._greetings.save_greeting(document)
         except EtagMismatch:
             return "superseded"
+        if live is not None and updated.status == "ready":
+            for path in live.blobs.values():  # the replaced version's audio, now unreferenced
+                try:
+                    self._audio.delete(path)
+                except Exception:  # the orphan pass of the retention sweep gets it later
+                    logger.exception("could not delete %s of a replaced greeting", path)
         return updated.status

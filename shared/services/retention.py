@@ -76,7 +76,8 @@ class RetentionService:
                 deleted += self._purge_message(mailbox_id, doc["id"])[0]
             elif doc["type"] == "greeting":
                 greeting = self._store.get_greeting(mailbox_id, doc["id"].removeprefix("greeting-"))
-                for path in (greeting.blobs.values() if greeting else ()):
+                pending = greeting.pending.blobs.values() if greeting and greeting.pending else ()
+                for path in [*(greeting.blobs.values() if greeting else ()), *pending]:
                     self._audio.delete(path)
                 self._store.delete_greeting(mailbox_id, doc["id"].removeprefix("greeting-"))
                 deleted += 1
@@ -102,7 +103,8 @@ class RetentionService:
             return True
         if parts[0] == "greetings" and len(parts) >= 4 and parts[2] in GREETING_KINDS:
             greeting = self._store.get_greeting(parts[1], parts[2])
-            return greeting is not None and greeting.version == parts[3]
+            versions = {greeting.version, greeting.pending.version if greeting.pending else None} if greeting else ()
+            return parts[3] in versions
         if len(parts) in (2, 3):
             return self._store.get_message(parts[0], parts[1]) is not None
         return True

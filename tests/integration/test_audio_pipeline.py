@@ -152,3 +152,29 @@ def test_greetings_and_what_callers_hear(api):
     bad = api.http.put(f"{base}/greetings/loud", content=tone_wav(1.5),
                        headers={**PLATFORM, "content-type": "audio/wav"})
     assert bad.status_code == 400
+
+
+def test_a_greeting_plays_until_its_replacement_is_ready_and_survives_a_bad_one(api):
+    mailbox = api.provision()
+    base = api.mailbox_path(mailbox)
+    url = f"{base}/greetings/busy/audio"
+
+    def put(audio: bytes) -> None:
+        response = api.http.put(f"{base}/greetings/busy", content=audio,
+                                headers={**PLATFORM, "content-type": "audio/wav"})
+        assert response.status_code == 202, response.text
+
+    def playing() -> bytes:
+        response = api.http.get(url, params={"format": "opus"}, headers=PLATFORM)
+        assert response.status_code == 200, response.text  # never a gap
+        return response.content
+
+    put(tone_wav(1.5, hz=400))
+    first = greeting_ready(api, mailbox, "busy")
+    put(b"RIFF" + bytes(2000))  # claims WAV, decodes to nothing: its transcoding fails
+    for _ in range(20):  # long enough for the pipeline to have failed it
+        assert playing() == first
+        time.sleep(0.25)
+    put(tone_wav(1.5, hz=800))
+    assert playing() == first  # still, while the replacement is transcoded
+    wait_until(lambda: playing() != first, 60, interval=0.3, message="the replacement to take over")

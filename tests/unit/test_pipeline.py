@@ -96,6 +96,32 @@ def test_only_the_current_greeting_version_is_finished(world):
     assert first["status"] == "processing"
 
 
+def upload_path(world, known: set[str]) -> str:
+    return next(p for p in world["audio"].blobs if p.startswith("incoming/greetings/") and p not in known)
+
+
+def test_a_ready_greeting_plays_until_its_replacement_is_ready_and_survives_a_failed_one(world):
+    greetings, pipeline, audio = world["greetings"], world["pipeline"], world["audio"]
+    greetings.put(PLATFORM, "+1555", "busy", b"first", "audio/wav")
+    first = upload_path(world, set())
+    assert pipeline.process(first, b"first") == "ready"
+
+    greetings.put(PLATFORM, "+1555", "busy", b"junk replacement", "audio/wav")
+    bad = upload_path(world, {first})
+    assert greetings.active(PLATFORM, "+1555", "busy", "opus").data == b"opusfirst"  # while it transcodes
+    assert pipeline.process(bad, b"junk replacement") == "failed"
+    assert greetings.active(PLATFORM, "+1555", "busy", "opus").data == b"opusfirst"  # the failure loses nothing
+
+    greetings.put(PLATFORM, "+1555", "busy", b"second", "audio/wav")
+    good = upload_path(world, {first, bad})
+    assert greetings.active(PLATFORM, "+1555", "busy", "opus").data == b"opusfirst"
+    assert pipeline.process(good, b"second") == "ready"
+    assert greetings.active(PLATFORM, "+1555", "busy", "opus").data == b"opussecond"
+    first_version = first.rsplit("/", 1)[1]
+    assert not any(first_version in path for path in audio.blobs)  # the replaced audio is deleted
+    assert pipeline.process(good, b"second") == "already ready"  # a re-firing changes nothing
+
+
 def test_paths_that_are_not_ours_are_ignored(world):
     assert world["pipeline"].process("incoming/whatever", b"x") == "ignored"
     assert world["pipeline"].process("incoming/greetings/+1555/loud/abc", b"x") == "ignored"

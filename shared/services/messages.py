@@ -226,6 +226,8 @@ class MessageService:
         message = self._messages.get_message(mailbox_id, message_id)
         if message is None or not message.visible:
             raise MessageNotFound(f"no message {message_id} in this mailbox")
+        # A deprovisioned mailbox is gone at once for reads and changes too, not only at its purge.
+        self._mailboxes.active(mailbox_id)
         return message
 
     def list(self, principal: Principal, mailbox_id: str, query: ListQuery,

@@ -57,7 +57,7 @@ run: install
 	  $(PY) tools/localstack.py --regions $(REGIONS) run -- $(PY) -m tools.regions --regions $(REGIONS) --port $(PORT)
 
 test: install
-	$(PY) tools/localstack.py run -- $(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(PY) tools/localstack.py run -- $(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

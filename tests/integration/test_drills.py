@@ -2,8 +2,9 @@
 
 Each drill gets a stack of its own: one Cosmos emulator (the regions' shared multi-region
 account) and one Azurite per region (each region's storage account), on free loopback ports, so a
-drill can pause or stop them without touching any other test, and starts from a quiet system. Each drill prints its figures as a
-row of docs/reliability.md (`make drills` runs this module alone and prints the table).
+drill can pause or stop them without touching any other test, and starts from a quiet system.
+Each drill prints its figures as a row of docs/reliability.md (`make drills` runs this module
+alone and prints the table).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from tests.integration.load import HEADER, figures, listed, make_clients, run_lo
 from tests.support import PLATFORM_KEY, HostProcess, free_port, product_env, random_name, wait_until
 from tools import localstack
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("drills"), pytest.mark.timeout(900)]
+# `make test` distributes by file (--dist loadfile): the drills run one after another on one worker.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 AUDIO = tone_wav(1.2)  # short: the drills are about acknowledgement, not transcoding cost
 POLICY = RetryPolicy(max_attempts=8, timeout=10.0, deadline=90.0)

@@ -226,7 +226,9 @@ def replication_take_over(item: dict) -> int:
 def replication_requested(request: func.QueueMessage) -> None:
     """The fast path: copy a message's audio to other regions right after it is transcoded."""
     body = request.get_json()
-    bootstrap().replication.replicate(body["mailboxId"], body["messageId"])
+    app = bootstrap()
+    with app.telemetry.span("replication requested", body.get("trace")):
+        app.replication.replicate(body["mailboxId"], body["messageId"])
 
 
 # -- starters ------------------------------------------------------------------------------------

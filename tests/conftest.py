@@ -19,3 +19,12 @@ def stack():
     started = localstack.up(services)
     yield
     localstack.down(started)
+
+
+LONGEST_FIRST = ("tests/integration/test_drills.py",)  # minutes on their own: start them at once
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`make test` hands out whole files (--dist loadfile) in collection order: the longest file
+    goes first, so the other worker runs everything else meanwhile."""
+    items.sort(key=lambda item: not item.nodeid.startswith(LONGEST_FIRST))

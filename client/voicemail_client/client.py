@@ -78,6 +78,7 @@ class Stats:
     failovers: int = 0  # retries sent to another endpoint than the attempt before
     unavailable: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
+    answered: dict[str, int] = field(default_factory=dict)  # final answers below 500, per endpoint
     failed: list[Attempt] = field(default_factory=list)  # attempts that were retried or given up on (the last 10,000)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -91,6 +92,8 @@ class Stats:
             for attempt in attempts:
                 self.outcomes[attempt.outcome] = self.outcomes.get(attempt.outcome, 0) + 1
             self.failed.extend(attempts if gave_up else attempts[:-1])
+            if not gave_up and attempts:
+                self.answered[attempts[-1].endpoint] = self.answered.get(attempts[-1].endpoint, 0) + 1
             del self.failed[:-10_000]
 
 
@@ -160,6 +163,7 @@ class VoicemailClient:
                 else:
                     self.endpoints.failed(endpoint, attempts[-1].outcome, retry_after_seconds(response))
                 self.stats.add(attempts, gave_up=retry)
+                response.extensions["voicemail_attempts"] = len(attempts)
                 return response  # with retries exhausted, the caller sees the last problem the API gave
             self.endpoints.failed(endpoint, attempts[-1].outcome, retry_after_seconds(response))
 
@@ -275,7 +279,10 @@ class VoicemailClient:
 
     def delete(self, mailbox_id: str, message_id: str, purge: bool = False) -> None:
         params = {"purge": "true"} if purge else None
-        _checked(self.request("DELETE", _message(mailbox_id, message_id), params=params), (204,))
+        response = self.request("DELETE", _message(mailbox_id, message_id), params=params)
+        if purge and response.status_code == 404 and response.extensions.get("voicemail_attempts", 1) > 1:
+            return  # an earlier attempt purged it, and its answer was lost
+        _checked(response, (204,))
 
     # -- operations -----------------------------------------------------------------------------
 

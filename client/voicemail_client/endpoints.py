@@ -72,7 +72,7 @@ class Endpoints:
             healthy = [s for s in open_ if s.healthy]
             if self._probe_interval and now >= self._next_sweep:
                 self._next_sweep = now + self._probe_interval
-                self._probe_later(self._states)
+                self._probe_later(open_)  # not the quarantined: a ready probe must not cut a Retry-After short
             elif healthy and suspects:
                 self._probe_later(suspects)
             for group in (healthy, [s for s in open_ if s.healthy is None], suspects):

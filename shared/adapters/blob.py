@@ -25,6 +25,7 @@ from shared.adapters.errors import translated
 from shared.adapters.http_pool import pooled_transport
 from shared.config import Settings
 from shared.domain.errors import AudioNotFound, Unavailable
+from shared.telemetry import trace_headers
 
 OPS_CONTAINER = "ops"
 # An operator drains a region by creating the blob `ops/drain/{region}` in its storage account
@@ -172,6 +173,7 @@ class BlobAudioStore:
         source = BlobClient.from_blob_url(source_url, retry_policy=LinearRetry(backoff=0.5, retry_total=2))
         download = source.download_blob()
         target_blob.upload_blob(download.chunks(), length=download.size, overwrite=True,
+                                metadata=download.properties.metadata,  # the trace context among it
                                 content_settings=ContentSettings(
                                     content_type=download.properties.content_settings.content_type))
 
@@ -241,7 +243,9 @@ class QueueReplicationRequests:
         self._sender = QueueSender(service, queue)
 
     def request_replication(self, mailbox_id: str, message_id: str) -> None:
-        self._sender.send({"mailboxId": mailbox_id, "messageId": message_id}, "requesting replication")
+        # The trace context rides along: the copy continues the deposit's trace.
+        self._sender.send({"mailboxId": mailbox_id, "messageId": message_id, "trace": trace_headers()},
+                          "requesting replication")
 
 
 class BlobProbe:

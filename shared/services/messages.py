@@ -314,6 +314,7 @@ class MessageService:
             message = self._messages.get_message(mailbox_id, message_id)
             if message is None:
                 raise MessageNotFound(f"no message {message_id} in this mailbox")
+            self._mailboxes.active(mailbox_id)  # a deprovisioned mailbox's messages are the purge's
             for path in message.blobs.values():  # audio before metadata
                 self._audio.delete(path)
             self._messages.delete_message(mailbox_id, message_id)

@@ -126,7 +126,9 @@ class AudioPipeline:
         return self._finish(message, lambda m: replace(
             m, status="ready", error=None, duration_ms=result.duration_ms, truncated=result.truncated,
             formats=tuple(blobs), blobs={**m.blobs, **blobs}, upload_pending=False, size_bytes=len(data),
-            replica_regions=tuple(dict.fromkeys([*m.replica_regions, self._region]))))
+            # Only this region holds the renditions now (after a takeover the depositing region has
+            # just the original): replication copies them on from here.
+            replica_regions=(self._region,)))
 
     def _finish(self, message: Message, change: Callable[[Message], Message]) -> str:
         for _ in range(_CONFLICT_RETRIES):

@@ -85,12 +85,17 @@ def run_load(clients: list[VoicemailClient], mailboxes: list[str], total: int, a
             with lock:
                 done[0] += 1
 
+    failures: list[BaseException] = []
+
     def director() -> None:
-        for fraction, action in sorted(at or [], key=lambda pair: pair[0]):
-            while done[0] < fraction * total:
-                time.sleep(0.02)
-            what = action()
-            load.events.append((time.monotonic() - start, what))
+        try:
+            for fraction, action in sorted(at or [], key=lambda pair: pair[0]):
+                while done[0] < fraction * total:
+                    time.sleep(0.02)
+                what = action()
+                load.events.append((time.monotonic() - start, what))
+        except BaseException as error:  # re-raised by run_load, not lost with this thread
+            failures.append(error)
 
     threads = [threading.Thread(target=lane, args=(client, work)) for client, work in zip(clients, lanes, strict=True)]
     directing = threading.Thread(target=director, daemon=True)
@@ -101,6 +106,8 @@ def run_load(clients: list[VoicemailClient], mailboxes: list[str], total: int, a
         thread.join()
     directing.join(timeout=60)
     load.seconds = time.monotonic() - start
+    if failures:
+        raise AssertionError(f"the injected action failed: {failures[0]!r}") from failures[0]
     return load
 
 

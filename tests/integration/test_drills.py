@@ -113,8 +113,9 @@ def test_load_2000_deposits_from_32_clients_across_two_regions(drill_stack):
     assert_nothing_lost(row, load)
     assert row.acknowledged == 2000
     # both regions took deposits: the clients were spread nearest-first over both
-    _, _, _, outcomes = load.attempts()
-    assert outcomes.get("202", 0) >= 2000
+    answered = {endpoint: sum(c.stats.answered.get(endpoint, 0) for c in load.clients)
+                for endpoint in (regions["a"].endpoint, regions["b"].endpoint)}
+    assert all(n >= 500 for n in answered.values()), answered
 
 
 def test_region_loss_mid_load(drill_stack):

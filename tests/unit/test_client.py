@@ -183,3 +183,13 @@ def test_every_endpoint_is_probed_now_and_then_so_a_drained_region_loses_its_tra
     endpoints.choose()  # kicks off the periodic probe of every endpoint
     wait_for(lambda: sorted(probed) == [A, B] and endpoints.snapshot()[0].healthy is False)
     assert endpoints.choose() == (B, 0.0)
+
+
+def test_a_purge_whose_answer_was_lost_is_done_when_the_retry_finds_nothing():
+    clock = Clock()
+    script = Script(a=[httpx.ReadTimeout("answer lost")], b=[404])
+    vm = client(script, clock)
+    vm.delete("+15550001", "m1", purge=True)  # no error: the first attempt purged it
+    assert script.hosts() == ["a", "b"] and vm.stats.answered == {B: 1}
+    with pytest.raises(ApiError):  # a first-attempt 404 is a real one
+        client(Script(a=[404], b=[404]), clock).delete("+15550001", "m2", purge=True)

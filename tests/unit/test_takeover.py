@@ -68,3 +68,23 @@ def test_a_promised_upload_that_never_landed_is_not_taken_over(world):
     world["there"].blobs.clear()
     assert world["takeover"].take_over("+1555", world["id"]) == 0
     assert world["here"].blobs == {}
+
+
+def test_after_a_takeover_the_renditions_are_copied_back_to_the_depositing_region(world):
+    """Only the taker holds the renditions: the message must count one region, not two, so
+    replication copies them to the region that had only the original."""
+    from shared.services.pipeline import AudioPipeline
+    from shared.services.replication import ReplicationService
+    from tests.unit.fakes import FakeGreetings, FakeTranscoder
+
+    age(world, 11)
+    world["takeover"].take_over("+1555", world["id"])
+    store, here, there = world["store"], world["here"], world["there"]
+    pipeline = AudioPipeline(store, store, FakeGreetings(), here, FakeTranscoder(), Mwi(store, FakeEvents()), "a",
+                             normalize=True)
+    assert pipeline.process(f"incoming/+1555/{world['id']}", b"audio") == "ready"
+    assert store.messages[world["key"]].replica_regions == ("a",)
+    replication = ReplicationService(store, Regions("a", here, {"b": there}), replica_count=2)
+    assert [m["id"] for m in replication.find_under_replicated(10, [])] == [world["id"]]
+    assert replication.replicate("+1555", world["id"]) == 1
+    assert there.blobs[f"audio/+1555/{world['id']}/opus"] == here.blobs[f"audio/+1555/{world['id']}/opus"]

@@ -98,6 +98,8 @@ def test_deprovisioned_mailbox_is_gone_for_deposits_and_logins(api):
         assert api.http.get(url, headers=headers).status_code == 404
         assert api.http.get(f"{url}/audio", params={"format": "original"}, headers=headers).status_code == 404
         assert api.http.patch(url, json={"heard": True}, headers=headers).status_code == 404
+        assert api.http.delete(url, headers=headers).status_code == 404
+        assert api.http.delete(url, params={"purge": "true"}, headers=headers).status_code == 404
     assert api.http.get(api.mailbox_path(mailbox), headers=PLATFORM).status_code == 404
     deposit = api.deposit(mailbox)
     assert deposit.status_code == 404 and deposit.json()["type"] == "mailbox-not-found"

@@ -192,7 +192,9 @@ output AZURE_FUNCTION_APP_NAMES string = join(functionAppNames, ',')
 output API_ENDPOINTS string = join(apiEndpoints, ',')
 // The client CLI reads VOICEMAIL_ENDPOINTS: every regional endpoint (the global one is API_ENDPOINT).
 output VOICEMAIL_ENDPOINTS string = join(apiEndpoints, ',')
-output API_ENDPOINT string = global.outputs.globalEndpoint
+// With Traffic Manager the global name works only once a custom domain (CNAME to it) is bound on
+// every function app, which this template does not do: no API_ENDPOINT then, use that domain.
+output API_ENDPOINT string = routing == 'frontdoor' ? global.outputs.globalEndpoint : ''
 output FRONT_DOOR_ENDPOINT string = global.outputs.frontDoorEndpoint
 output TRAFFIC_MANAGER_ENDPOINT string = global.outputs.trafficManagerEndpoint
 output KEY_VAULT_NAME string = global.outputs.keyVaultName

@@ -66,7 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     print("endpoints for the client: VOICEMAIL_ENDPOINTS="
           + ",".join(f"http://127.0.0.1:{args.port + n}/api" for n in range(args.regions)), flush=True)
 
+    stopping = []
+
     def stop_all(signum: int, _frame: object) -> None:
+        stopping.append(signum)
         for child in children:
             if child.poll() is None:
                 child.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
@@ -74,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop_all)
     signal.signal(signal.SIGTERM, stop_all)
     codes = [child.wait() for child in children]
+    # uvicorn re-raises the signal after a graceful shutdown: asked to stop, that is success.
+    if stopping and all(code in (0, -signal.SIGINT, -signal.SIGTERM) for code in codes):
+        return 0
     return max(codes, key=abs)
 
 

@@ -1,0 +1,101 @@
+"""What `make run REGIONS=2` runs (`python -m tools.regions --regions 2`), end to end: two regions
+on storage of their own, one Cosmos emulator, replicating to each other, with nothing in front of
+them but the client's endpoint list; Ctrl-C stops both."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from azure.storage.blob import BlobServiceClient
+from voicemail_client import VoicemailClient
+
+from tests.integration.api_support import new_mailbox_id
+from tests.support import PLATFORM_KEY, ROOT, free_port, wait_until
+from tools import localstack
+from tools.local_settings import ensure
+
+pytestmark = pytest.mark.integration
+SAMPLE = ROOT / "samples" / "hello.wav"
+
+
+def consecutive_free_ports() -> int:
+    for _ in range(50):
+        port = free_port()
+        try:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", port + 1))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no two consecutive free ports")
+
+
+@pytest.fixture(scope="module")
+def two_local_regions(stack, tmp_path_factory):
+    ensure()  # local.settings.json, as `make run` makes it
+    storage = localstack.region_azurite(2)
+    started = localstack.start(storage)
+    port = consecutive_free_ports()
+    log = (tmp_path_factory.mktemp("regions") / "regions.log").open("wb")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
+           "PLATFORM_KEY_HASHES": hashlib.sha256(PLATFORM_KEY.encode()).hexdigest()}
+    process = subprocess.Popen([sys.executable, "-m", "tools.regions", "--regions", "2", "--port", str(port)],
+                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    endpoints = [f"http://127.0.0.1:{port}/api", f"http://127.0.0.1:{port + 1}/api"]
+    try:
+        for endpoint in endpoints:
+            wait_until(lambda e=endpoint: _ready(e), 60, interval=0.3, message=f"{endpoint} ready")
+        yield process, endpoints
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if started:
+            localstack.stop(storage)
+
+
+def _ready(endpoint: str) -> bool:
+    try:
+        return httpx.get(f"{endpoint}/health/ready", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_two_regions_share_metadata_keep_their_own_storage_and_replicate(two_local_regions):
+    _, (one, two) = two_local_regions
+    regions = [httpx.get(f"{endpoint}/health", timeout=5).json()["region"] for endpoint in (one, two)]
+    assert regions == ["local1", "local2"]
+    mailbox = new_mailbox_id()
+    in_two = VoicemailClient([two], api_key=PLATFORM_KEY)
+    in_two.provision(mailbox, "Two regions", "1234")
+    message = in_two.deposit(mailbox, SAMPLE)
+    assert message["depositRegion"] == "local2"
+    in_one = VoicemailClient([one], api_key=PLATFORM_KEY)
+    wait_until(lambda: in_one.get_message(mailbox, message["id"])["status"] == "ready", 60, interval=0.3,
+               message="the message, deposited in local2, ready as seen from local1")
+    # local1 serves the audio from its own storage once replication has copied it there
+    account1 = localstack.storage_connection_string()
+    audio1 = BlobServiceClient.from_connection_string(account1).get_container_client("audio")
+    wait_until(lambda: any(True for _ in audio1.list_blobs(name_starts_with=f"{mailbox}/{message['id']}/")), 60,
+               interval=0.3, message="the renditions copied into local1's own storage account")
+    data, content_type = in_one.download(mailbox, message["id"], "wav")
+    assert content_type == "audio/wav" and data[:4] == b"RIFF"
+
+
+def test_ctrl_c_stops_both_regions(two_local_regions):
+    process, endpoints = two_local_regions
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=30) == 0  # a clean stop, as Ctrl-C on `make run` should be
+    time.sleep(0.5)
+    assert not any(_ready(endpoint) for endpoint in endpoints)

@@ -493,14 +493,7 @@ def _message_paths() -> dict[str, Schema]:
                     _header_param("Range", {"type": "string"}, "one `bytes=first-last` or `bytes=-suffix` range"),
                 ],
                 responses={
-                    "200": {"description": "the audio",
-                            "headers": {"Accept-Ranges": {"required": True, "schema": {"const": "bytes"}}},
-                            "content": {"audio/*": {}, "application/octet-stream": {}}},
-                    "206": {"description": "the requested range of the audio",
-                            "headers": {"Accept-Ranges": {"required": True, "schema": {"const": "bytes"}},
-                                        "Content-Range": {"required": True, "schema": {
-                                            "type": "string", "pattern": "^bytes [0-9]+-[0-9]+/[0-9]+$"}}},
-                            "content": {"audio/*": {}, "application/octet-stream": {}}},
+                    **AUDIO_ANSWERS,
                     "302": {"description": "a short-lived read-only link to the audio",
                             "headers": {"Location": {"required": True,
                                                      "schema": {"type": "string", "format": "uri"}}}},

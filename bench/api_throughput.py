@@ -51,7 +51,7 @@ from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
 from azure.storage.blob import BlobServiceClient, ContentSettings
 from azure.storage.queue import QueueClient
 
-from bench.common import git_state
+from bench.common import git_state, save_results
 from tests.support import PLATFORM_KEY, HostProcess, product_env, random_name
 from tools import localstack
 from tools.make_sample_wav import speech_like_wav
@@ -590,10 +590,7 @@ def main(argv: list[str] | None = None) -> int:
     sdk_rate = result["sdk"]["iterations_per_s"]
     result["ratio"] = round(result["api"]["iterations_per_s"] / sdk_rate, 3) if sdk_rate else 0.0
     result["goal"] = GOAL
-    result["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-    result["total_runtime_s"] = round(time.perf_counter() - began, 1)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    save_results(result, began, RESULTS)
     print()
     print(table(result))
     print("CPU ms per iteration:")

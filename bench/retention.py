@@ -46,7 +46,7 @@ from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueClient
 
-from bench.common import git_state
+from bench.common import git_state, save_results
 from shared.adapters.cosmos import mailbox_to_doc, message_to_doc
 from shared.adapters.http_pool import pooled_transport
 from shared.domain.model import Mailbox, MailboxSettings, Message, iso
@@ -394,9 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         localstack.down(started)
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(result, indent=2) + "\n")  # also a partial result, after a failure
-    result["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-    result["total_runtime_s"] = round(time.perf_counter() - began, 1)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    save_results(result, began, RESULTS)
     print()
     print(table(result))
     print(f"clean-up: {result.get('cleaned_up')}")

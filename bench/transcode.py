@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
 import platform
 import resource
@@ -47,7 +46,7 @@ from typing import Any
 
 import av
 
-from bench.common import git_state
+from bench.common import git_state, save_results
 from shared.adapters import audio_codec
 from shared.adapters.audio_codec import NARROWBAND, RENDITIONS, WIDEBAND, transcode
 from shared.domain.audio import AudioLimits
@@ -266,10 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         for seconds in lengths:
             print(f"{seconds:g} s speech-like WAV: {args.repeats} runs per side ...", flush=True)
             result["lengths"].append(measure_length(seconds, ffmpeg, Path(tmp), args.repeats))
-    result["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-    result["total_runtime_s"] = round(time.perf_counter() - began, 1)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    save_results(result, began, RESULTS)
     print()
     print(table(result))
     print()

@@ -59,13 +59,17 @@ def renditions(prefix: str) -> set[str]:
     return {f"{prefix}/opus", f"{prefix}/wav", f"{prefix}/mp3"}
 
 
+def wait_for_renditions_in_b(containers: dict[str, str], prefix: str) -> None:
+    wait_until(lambda: blobs_in(ACCOUNTS["b"], containers["AUDIO_CONTAINER"], prefix) == renditions(prefix), 30,
+               message="renditions copied to region b's account")
+
+
 def test_a_message_deposited_in_one_region_is_copied_to_the_other_and_served_there(regions):
     hosts, containers = regions
     (_, api_a), (_, api_b) = hosts["a"], hosts["b"]
     mailbox = api_a.provision()
     url, prefix = ready_message(api_a, mailbox)
-    wait_until(lambda: blobs_in(ACCOUNTS["b"], containers["AUDIO_CONTAINER"], prefix) == renditions(prefix), 30,
-               message="renditions copied to region b's account")
+    wait_for_renditions_in_b(containers, prefix)
     assert blobs_in(ACCOUNTS["b"], containers["INCOMING_CONTAINER"], prefix) == {prefix}  # the original too
     from_a = api_a.http.get(f"{url}/audio", params={"format": "opus"}, headers=PLATFORM)
     from_b = api_b.http.get(f"{url}/audio", params={"format": "opus"}, headers=PLATFORM)
@@ -78,8 +82,7 @@ def test_a_region_missing_its_copy_serves_the_other_regions(regions):
     (_, api_a), (_, api_b) = hosts["a"], hosts["b"]
     mailbox = api_a.provision()
     url, prefix = ready_message(api_a, mailbox)
-    wait_until(lambda: blobs_in(ACCOUNTS["b"], containers["AUDIO_CONTAINER"], prefix) == renditions(prefix), 30,
-               message="copy")
+    wait_for_renditions_in_b(containers, prefix)
     service = BlobServiceClient.from_connection_string(localstack.storage_connection_string(ACCOUNTS["b"]))
     service.get_blob_client(containers["AUDIO_CONTAINER"], f"{prefix}/mp3").delete_blob()
     served = api_b.http.get(f"{url}/audio", params={"format": "mp3"}, headers=PLATFORM)

@@ -104,7 +104,7 @@ class VoicemailClient:
                  clock: Callable[[], float] = time.monotonic):
         self.policy = policy or RetryPolicy()
         self.endpoints = endpoints if isinstance(endpoints, Endpoints) else Endpoints(
-            endpoints, probe=lambda url: http_probe(url, timeout=min(2.0, self.policy.timeout)))
+            endpoints, probe=lambda url: http_probe(url, timeout=min(2.0, self.policy.timeout), http=self._http))
         self.api_key, self.token = api_key, token
         self.stats = Stats()
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets

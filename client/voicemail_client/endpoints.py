@@ -131,10 +131,12 @@ class Endpoints:
             self.failed(url, problem or "not ready", retry_after)
 
 
-def http_probe(url: str, timeout: float = 2.0) -> tuple[bool, float | None, str | None]:
-    """GET {url}/health/ready: (ready?, Retry-After seconds, what was wrong)."""
+def http_probe(url: str, timeout: float = 2.0,
+               http: httpx.Client | None = None) -> tuple[bool, float | None, str | None]:
+    """GET {url}/health/ready: (ready?, Retry-After seconds, what was wrong), on `http`'s pooled
+    connections when given (the client's own), else on a one-off connection."""
     try:
-        response = httpx.get(f"{url}{READY_PATH}", timeout=timeout)
+        response = (http or httpx).get(f"{url}{READY_PATH}", timeout=timeout)
     except httpx.HTTPError as error:
         return False, None, type(error).__name__
     if response.status_code == 200:

@@ -26,7 +26,6 @@ class Deposit:
     message_id: str | None = None
     error: str | None = None
     seconds: float = 0.0
-    finished_at: float = 0.0
 
 
 @dataclass
@@ -81,7 +80,6 @@ def run_load(clients: list[VoicemailClient], mailboxes: list[str], total: int, a
             except (ApiError, Unavailable) as error:
                 deposit.error = f"{type(error).__name__}: {error}"
             deposit.seconds = time.monotonic() - begun
-            deposit.finished_at = time.monotonic() - start
             with lock:
                 done[0] += 1
 

@@ -31,8 +31,8 @@ RESULTS: list[str] = []
 
 
 class Region:
-    def __init__(self, name: str, storage: localstack.Service, ports: tuple[int, int, int], host: HostProcess):
-        self.name, self.storage, self.ports, self.host = name, storage, ports, host
+    def __init__(self, name: str, storage: localstack.Service, host: HostProcess):
+        self.name, self.storage, self.host = name, storage, host
 
     @property
     def endpoint(self) -> str:
@@ -65,8 +65,7 @@ def drill_stack(tmp_path):
                 SDK_TIMEOUT_SECONDS="3",  # a stalled dependency answers 503 well within a client's 10 s
                 HEALTH_CACHE_SECONDS="1", TAKEOVER_AFTER_SECONDS="5", LOCALHOST_LOG_LEVEL="WARNING",
                 **{f"PEER_STORAGE__{names[other]}": connection[other]})
-            regions[key] = Region(names[key], storage[key], ports[key],
-                                  HostProcess(env, tmp=tmp_path).start(timeout=60))
+            regions[key] = Region(names[key], storage[key], HostProcess(env, tmp=tmp_path).start(timeout=60))
         yield regions, cosmos
     finally:
         for region in regions.values():

@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from functions import docs, fallback, greetings, health, incoming, mailboxes, messages, sweeps
+from functions import conflicts, docs, fallback, greetings, health, incoming, mailboxes, messages, sweeps
 from shared import telemetry
 from shared.config import settings
 
@@ -17,5 +17,6 @@ app.register_functions(messages.bp)
 app.register_functions(greetings.bp)
 app.register_functions(incoming.bp)
 app.register_functions(sweeps.bp)
+app.register_functions(conflicts.bp)
 app.register_functions(docs.bp)
 app.register_functions(fallback.bp)

@@ -48,6 +48,14 @@ def delete_mailbox(req: func.HttpRequest, app: App) -> func.HttpResponse:
     return json_response({"mailboxId": mailbox, "status": "deprovisioned"}, status=202)
 
 
+@bp.function_name("reconcile_counts")
+@bp.route(route=f"{ROUTE}/counts/reconcile", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@endpoint
+def reconcile_counts(req: func.HttpRequest, app: App) -> func.HttpResponse:
+    """Operators: recount the mailbox from its messages; the answer says what drift was repaired."""
+    return json_response(app.mailboxes.reconcile(principal(req, app), mailbox_id(req)))
+
+
 @bp.function_name("create_session")
 @bp.route(route=f"{ROUTE}/sessions", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @endpoint

@@ -19,10 +19,11 @@ from shared.adapters.blob import (
     make_peer_blob_service,
     make_queue_service,
 )
-from shared.adapters.cosmos import CosmosContainer, CosmosProbe, CosmosStore
+from shared.adapters.cosmos import CosmosConflictFeed, CosmosContainer, CosmosProbe, CosmosStore
 from shared.config import Settings, settings
 from shared.domain.audio import Containers
-from shared.services.auth import Authenticator
+from shared.services.auth import Authenticator, SessionEpochs
+from shared.services.conflicts import ConflictResolver
 from shared.services.greetings import GreetingService
 from shared.services.health import ReadinessService
 from shared.services.mailboxes import MailboxService
@@ -51,6 +52,7 @@ class App:
     replication: ReplicationService
     telemetry: Telemetry
     takeover: ProcessingTakeover
+    conflicts: ConflictResolver
 
 
 def _credential(config: Settings) -> object | None:
@@ -72,9 +74,14 @@ def build(config: Settings) -> App:
         timeout_s=config.health_check_timeout_s, cache_s=config.health_cache_s, drained=lambda: config.drained,
     )
     store = CosmosStore(cosmos, timeout_s=config.sdk_timeout_s)
-    auth = Authenticator(config.platform_key_hashes, config.token_signing_keys, config.token_ttl_s)
+    def session_epoch(mailbox_id: str) -> int | None:
+        mailbox = store.get_mailbox(mailbox_id)
+        return mailbox.session_epoch if mailbox is not None and mailbox.active else None
+
+    auth = Authenticator(config.platform_key_hashes, config.token_signing_keys, config.token_ttl_s,
+                         epochs=SessionEpochs(session_epoch))
     mwi = Mwi(store, QueueEvents(queue_service, config.mwi_queue))
-    mailboxes = MailboxService(store, mwi, auth, timedelta(minutes=config.deprovision_grace_minutes))
+    mailboxes = MailboxService(store, mwi, auth, timedelta(minutes=config.deprovision_grace_minutes), config.region)
     audio = BlobAudioStore(blob_service)
     containers = Containers(config.incoming_container, config.audio_container)
     regions = Regions(config.region, audio, {
@@ -89,8 +96,10 @@ def build(config: Settings) -> App:
                                  timedelta(hours=config.orphan_min_age_hours))
     replication = ReplicationService(store, regions, config.replica_count, telemetry)
     takeover = ProcessingTakeover(store, regions, timedelta(seconds=config.takeover_after_s))
+    conflicts = ConflictResolver(store, CosmosConflictFeed(cosmos, config.sdk_timeout_s), config.region,
+                                 tuple(config.regions) or (config.region,))
     return App(config, cosmos, blob_service, queue_service, readiness, auth, mailboxes, messages, pipeline,
-               greetings, retention, replication, telemetry, takeover)
+               greetings, retention, replication, telemetry, takeover, conflicts)
 
 
 _lock = threading.Lock()

@@ -102,6 +102,27 @@ RESPONSE_SCHEMAS: dict[str, Schema] = {
         "additionalProperties": False,
         "properties": {"new": COUNT, "saved": COUNT, "urgentNew": COUNT, "total": COUNT},
     },
+    "Drift": {
+        "type": "object",
+        "required": ["new", "saved", "urgentNew", "heard", "pending"],
+        "additionalProperties": False,
+        "properties": {"new": {"type": "integer"}, "saved": {"type": "integer"}, "urgentNew": {"type": "integer"},
+                       "heard": {"type": "integer"}, "pending": {"type": "integer"}},
+    },
+    "Reconciled": {
+        "type": "object",
+        "required": ["mailboxId", "messagesSettled", "drift", "counts", "region"],
+        "additionalProperties": False,
+        "properties": {
+            "mailboxId": {"type": "string"},
+            "messagesSettled": {"type": "integer", "minimum": 0,
+                                "description": "messages whose regional shares were made to add up again"},
+            "drift": {"allOf": [_ref("Drift")], "description": "what the recorded counts were off by, now "
+                                                               "corrected (all zero: nothing to repair)"},
+            "counts": {"allOf": [_ref("Drift")], "description": "the counts recounted from the messages"},
+            "region": {"type": "string", "description": "the region whose tally took the correction"},
+        },
+    },
     "Mailbox": {
         "type": "object",
         "required": ["id", "displayName", "settings", "greeting", "pinSet", "counts", "createdAt", "updatedAt",
@@ -393,6 +414,17 @@ def _mailbox_paths() -> dict[str, Schema]:
                 description="Deposits stop at once; messages, greetings and audio are purged in the background.",
                 responses={"202": _json("deprovisioning", _ref("Deprovisioning")),
                            **_errors(e403=FORBIDDEN, e404=MAILBOX_NOT_FOUND, e412=ETAG)}),
+        },
+        "/mailboxes/{mailboxId}/counts/reconcile": {
+            "parameters": [_param("mailboxId")],
+            "post": _operation(
+                "reconcile_counts", "mailboxes", "Recount the mailbox and repair its counts", PLATFORM_ONLY,
+                description="Operators: counts are kept in O(1) per change (one tally per region, merged on "
+                            "read); this recounts them from the messages, settles any message whose regional "
+                            "shares do not add up (after a write conflict between regions) and corrects this "
+                            "region's tally by the drift left. The answer says what was repaired.",
+                responses={"200": _json("what was recounted and repaired", _ref("Reconciled")),
+                           **_errors(e403=FORBIDDEN, e404=MAILBOX_NOT_FOUND)}),
         },
         "/mailboxes/{mailboxId}/sessions": {
             "parameters": [_param("mailboxId")],

@@ -2,16 +2,44 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
 
 from shared.domain.audio import AudioLimits, Transcoded
-from shared.domain.model import Greeting, ListQuery, Mailbox, Message, MessageState
+from shared.domain.model import Greeting, ListQuery, Mailbox, Message
+from shared.domain.replicated import PinRecord, RegionTally
 
 
 class AlreadyExists(Exception):
     """A create met an existing document with the same id."""
+
+
+class TallyMoved(Exception):
+    """The region's tally document changed since it was read (another write of this region won)."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one single-partition query gives a request about a mailbox: the mailbox, every region's
+    tally and PIN record, and (when asked for) one message, tombstones included."""
+
+    mailbox: Mailbox | None
+    tallies: dict[str, RegionTally] = field(default_factory=dict)
+    pins: dict[str, PinRecord] = field(default_factory=dict)
+    message: Message | None = None
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A version that lost a write conflict between regions (Cosmos DB's conflicts feed). `loser` is
+    the losing version, or None when the losing write was a delete."""
+
+    id: str
+    mailbox_id: str
+    document_id: str
+    loser: Message | Mailbox | Greeting | RegionTally | PinRecord | None
 
 
 class DependencyProbe(Protocol):
@@ -37,18 +65,23 @@ class MailboxRepository(Protocol):
 
 
 class MessageRepository(Protocol):
-    def get_message(self, mailbox_id: str, message_id: str) -> Message | None: ...
-
-    def create_message(self, message: Message) -> Message:
-        """Raises AlreadyExists."""
+    def get_message(self, mailbox_id: str, message_id: str) -> Message | None:
+        """The message, or its tombstone (status `purged`) for a while after a purge."""
         ...
 
-    def replace_message(self, message: Message) -> Message:
-        """Only if message.etag is still current; raises EtagMismatch."""
+    def snapshot(self, mailbox_id: str, message_id: str | None = None) -> Snapshot:
+        """The mailbox, its tallies and PIN records (and that message): one query of the partition."""
+        ...
+
+    def write_message(self, message: Message, tally: RegionTally | None) -> Message:
+        """Create the message (etag None) or replace it while message.etag is current, and with it,
+        atomically (one transactional batch), the region's tally: created (etag None) or replaced
+        while tally.etag is current. Raises AlreadyExists, EtagMismatch (the message changed) or
+        TallyMoved (the tally changed)."""
         ...
 
     def delete_message(self, mailbox_id: str, message_id: str) -> None:
-        """Idempotent: a missing message is already deleted."""
+        """Delete for good (a tombstone whose time is up). Idempotent."""
         ...
 
     def list_messages(self, mailbox_id: str, query: ListQuery) -> list[Message]:
@@ -67,8 +100,25 @@ class MessageRepository(Protocol):
         `after` and `before` in another region than `region`, oldest first."""
         ...
 
-    def message_states(self, mailbox_id: str) -> list[MessageState]:
-        """What the counts need of every message of the mailbox: one single-partition projection."""
+    def all_messages(self, mailbox_id: str) -> list[Message]:
+        """Every message document of the mailbox, tombstones included: for reconciling counts and
+        re-deriving expiry after a settings change, never on a request's path."""
+        ...
+
+    def save_tally(self, tally: RegionTally) -> RegionTally:
+        """Create (etag None) or replace while tally.etag is current; raises TallyMoved."""
+        ...
+
+    def save_pin_record(self, record: PinRecord) -> PinRecord:
+        """Create (etag None) or replace while record.etag is current; raises EtagMismatch."""
+        ...
+
+
+class ConflictFeed(Protocol):
+    def conflicts(self, limit: int) -> list[Conflict]: ...
+
+    def resolved(self, conflict: Conflict) -> None:
+        """Remove it from the feed (idempotent)."""
         ...
 
 

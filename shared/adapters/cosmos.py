@@ -7,32 +7,37 @@ Everything of one mailbox shares the logical partition `/mailboxId`: the mailbox
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from datetime import UTC, datetime
 from typing import Any
 
 from azure.core import MatchConditions
 from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
-from azure.cosmos.exceptions import CosmosResourceNotFoundError
+from azure.cosmos.exceptions import CosmosBatchOperationError, CosmosResourceNotFoundError
 
 from shared.adapters.errors import translated
 from shared.adapters.http_pool import pooled_transport
 from shared.config import Settings
-from shared.domain.errors import NotFound
+from shared.domain.errors import EtagMismatch, NotFound
 from shared.domain.model import (
     Greeting,
     ListQuery,
     Mailbox,
     MailboxSettings,
     Message,
-    MessageState,
     iso,
     parse_time,
 )
+from shared.domain.replicated import Clock, PinRecord, RegionTally, Share, Tally
+from shared.ports import AlreadyExists, Conflict, Snapshot, TallyMoved
 
 # Partition of operational documents; `_` cannot start a mailbox id, so it never meets one.
 OPS_PARTITION = "_ops"
 MAILBOX_DOC_ID = "mailbox"
+# Every region writes, so conflicting versions go to the conflicts feed and the app merges them
+# (shared/services/conflicts.py). infra/modules/global.bicep declares the same policy.
+CONFLICT_POLICY = {"mode": "Custom"}
 
 
 def make_cosmos_client(settings: Settings, credential: object | None) -> CosmosClient:
@@ -78,7 +83,8 @@ class CosmosContainer:
         # In Azure the Bicep creates these; the emulator keeps nothing across restarts.
         database = client.create_database_if_not_exists(self._settings.cosmos_database)
         return database.create_container_if_not_exists(
-            self._settings.cosmos_container, partition_key=PartitionKey(path="/mailboxId"))
+            self._settings.cosmos_container, partition_key=PartitionKey(path="/mailboxId"),
+            conflict_resolution_policy=CONFLICT_POLICY)
 
 
 class CosmosProbe:
@@ -101,21 +107,37 @@ class CosmosProbe:
 def mailbox_to_doc(mailbox: Mailbox) -> dict[str, Any]:
     return {
         "id": MAILBOX_DOC_ID, "mailboxId": mailbox.id, "type": "mailbox", "displayName": mailbox.display_name,
-        "settings": mailbox.settings.model_dump(), "pinHash": mailbox.pin_hash, "pinFailures": mailbox.pin_failures,
-        "lockedUntil": iso(mailbox.locked_until), "status": mailbox.status, "greeting": mailbox.greeting,
-        "expiresAt": iso(mailbox.expires_at),
+        "settings": mailbox.settings.model_dump(), "pinHash": mailbox.pin_hash,
+        "status": mailbox.status, "greeting": mailbox.greeting,
+        "expiresAt": iso(mailbox.expires_at), "sessionEpoch": mailbox.session_epoch,
         "createdAt": iso(mailbox.created_at), "updatedAt": iso(mailbox.updated_at),
+        "clocks": _clocks_to_doc(mailbox.clocks),
     }
+
+
+def _clocks_to_doc(clocks: dict[str, Clock]) -> dict[str, list[str]]:
+    return {name: list(value) for name, value in clocks.items()}
+
+
+def _clocks_from_doc(doc: dict[str, Any]) -> dict[str, Clock]:
+    return {name: (value[0], value[1]) for name, value in (doc.get("clocks") or {}).items()}
+
+
+def _tally_to_doc(tally: Tally) -> list[int]:
+    return list(tally.as_tuple())
+
+
+def _tally_from_doc(values: list[int]) -> Tally:
+    return Tally(*values)
 
 
 def mailbox_from_doc(doc: dict[str, Any]) -> Mailbox:
     return Mailbox(
         id=doc["mailboxId"], display_name=doc["displayName"], settings=MailboxSettings(**doc["settings"]),
-        pin_hash=doc.get("pinHash"), pin_failures=doc.get("pinFailures", 0),
-        locked_until=parse_time(doc.get("lockedUntil")), status=doc.get("status", "active"),
+        pin_hash=doc.get("pinHash"), status=doc.get("status", "active"),
         greeting=doc.get("greeting", "personal"), expires_at=parse_time(doc.get("expiresAt")),
-        created_at=parse_time(doc["createdAt"]),
-        updated_at=parse_time(doc["updatedAt"]), etag=doc.get("_etag"),
+        created_at=parse_time(doc["createdAt"]), session_epoch=doc.get("sessionEpoch", 0),
+        updated_at=parse_time(doc["updatedAt"]), clocks=_clocks_from_doc(doc), etag=doc.get("_etag"),
     )
 
 
@@ -131,7 +153,9 @@ def message_to_doc(message: Message) -> dict[str, Any]:
         "sizeBytes": message.size_bytes, "requestHash": message.request_hash,
         "uploadPending": message.upload_pending, "replicaRegions": list(message.replica_regions),
         "replicaTotal": len(message.replica_regions),  # a scalar the replication sweep's query can index
-        "truncated": message.truncated,
+        "truncated": message.truncated, "clocks": _clocks_to_doc(message.clocks),
+        "shares": {region: {"t": _tally_to_doc(share.tally), "q": share.seq}
+                   for region, share in message.shares.items()},
     }
 
 
@@ -146,8 +170,45 @@ def message_from_doc(doc: dict[str, Any]) -> Message:
         blobs=dict(doc.get("blobs", {})), content_type=doc.get("contentType", "application/octet-stream"),
         size_bytes=doc.get("sizeBytes"), request_hash=doc.get("requestHash", ""),
         upload_pending=doc.get("uploadPending", False), replica_regions=tuple(doc.get("replicaRegions", ())),
-        truncated=doc.get("truncated", False), etag=doc.get("_etag"),
+        truncated=doc.get("truncated", False), clocks=_clocks_from_doc(doc),
+        shares={region: Share(_tally_from_doc(v["t"]), v["q"]) for region, v in (doc.get("shares") or {}).items()},
+        etag=doc.get("_etag"),
     )
+
+
+def tally_doc_id(region: str) -> str:
+    return f"tally-{region}"
+
+
+def tally_to_doc(tally: RegionTally) -> dict[str, Any]:
+    return {"id": tally_doc_id(tally.region), "mailboxId": tally.mailbox_id, "type": "tally", "region": tally.region,
+            "tally": _tally_to_doc(tally.tally), "seq": tally.seq}
+
+
+def tally_from_doc(doc: dict[str, Any]) -> RegionTally:
+    return RegionTally(doc["mailboxId"], doc["region"], _tally_from_doc(doc["tally"]), doc["seq"], doc.get("_etag"))
+
+
+def pin_doc_id(region: str) -> str:
+    return f"pins-{region}"
+
+
+def pin_to_doc(record: PinRecord) -> dict[str, Any]:
+    return {"id": pin_doc_id(record.region), "mailboxId": record.mailbox_id, "type": "pins", "region": record.region,
+            "failures": [iso(t) for t in record.failures], "succeededAt": iso(record.succeeded_at)}
+
+
+def pin_from_doc(doc: dict[str, Any]) -> PinRecord:
+    return PinRecord(doc["mailboxId"], doc["region"], tuple(parse_time(t) for t in doc.get("failures", ())),
+                     parse_time(doc.get("succeededAt")), doc.get("_etag"))
+
+
+def document_from_doc(doc: dict[str, Any]) -> Message | Mailbox | Greeting | RegionTally | PinRecord | None:
+    """Any of the app's documents as its domain object (None: not one of ours)."""
+    readers = {"message": message_from_doc, "mailbox": mailbox_from_doc, "greeting": greeting_from_doc,
+               "tally": tally_from_doc, "pins": pin_from_doc}
+    reader = readers.get(doc.get("type", ""))
+    return reader(doc) if reader else None
 
 
 def greeting_to_doc(greeting: Greeting) -> dict[str, Any]:
@@ -215,23 +276,76 @@ class CosmosStore:
         return mailbox_from_doc(self._replace(mailbox_to_doc(mailbox), mailbox.etag, "updating a mailbox"))
 
     def get_message(self, mailbox_id: str, message_id: str) -> Message | None:
-        if message_id == MAILBOX_DOC_ID:
+        if message_id == MAILBOX_DOC_ID or message_id.startswith(("tally-", "pins-", "greeting-")):
             return None
         doc = self._read(mailbox_id, message_id, "reading a message")
         return message_from_doc(doc) if doc and doc.get("type") == "message" else None
 
-    def create_message(self, message: Message) -> Message:
-        return message_from_doc(self._create(message_to_doc(message), "storing a message"))
+    def snapshot(self, mailbox_id: str, message_id: str | None = None) -> Snapshot:
+        sql = ("SELECT * FROM c WHERE c.mailboxId = @m AND "
+               "(c.id = 'mailbox' OR c.type = 'tally' OR c.type = 'pins' OR c.id = @id)")
+        docs = self._query(mailbox_id, sql, [{"name": "@m", "value": mailbox_id},
+                                             {"name": "@id", "value": message_id or MAILBOX_DOC_ID}],
+                           "reading a mailbox")
+        mailbox, message, tallies, pins = None, None, {}, {}
+        for doc in docs:
+            kind = doc.get("type")
+            if kind == "mailbox":
+                mailbox = mailbox_from_doc(doc)
+            elif kind == "tally":
+                tallies[doc["region"]] = tally_from_doc(doc)
+            elif kind == "pins":
+                pins[doc["region"]] = pin_from_doc(doc)
+            elif kind == "message" and doc["id"] == message_id:
+                message = message_from_doc(doc)
+        return Snapshot(mailbox, tallies, pins, message)
 
-    def replace_message(self, message: Message) -> Message:
-        return message_from_doc(self._replace(message_to_doc(message), message.etag, "updating a message"))
+    def write_message(self, message: Message, tally: RegionTally | None) -> Message:
+        doc = message_to_doc(message)
+        if tally is None:
+            if message.etag is None:
+                return message_from_doc(self._create(doc, "storing a message"))
+            return message_from_doc(self._replace(doc, message.etag, "updating a message"))
+        operations: list[tuple[Any, ...]] = [
+            ("create", (doc,)) if message.etag is None
+            else ("replace", (doc["id"], doc), {"if_match_etag": message.etag}),
+            ("create", (tally_to_doc(tally),)) if tally.etag is None
+            else ("replace", (tally_doc_id(tally.region), tally_to_doc(tally)), {"if_match_etag": tally.etag}),
+        ]
+        with translated("updating a message and its counts"):
+            try:
+                results = self._c.execute_item_batch(operations, partition_key=message.mailbox_id,
+                                                     timeout=self._timeout_s)
+            except CosmosBatchOperationError as failed:
+                raise _batch_failure(failed, message) from None
+        return message_from_doc(results[0]["resourceBody"])
+
+    def all_messages(self, mailbox_id: str) -> list[Message]:
+        sql = "SELECT * FROM c WHERE c.mailboxId = @m AND c.type = 'message'"
+        return [message_from_doc(d) for d in self._query(mailbox_id, sql, [{"name": "@m", "value": mailbox_id}],
+                                                         "reading every message of a mailbox")]
+
+    def save_tally(self, tally: RegionTally) -> RegionTally:
+        try:
+            return tally_from_doc(self._save(tally_to_doc(tally), tally.etag, "updating counts"))
+        except (EtagMismatch, AlreadyExists, NotFound):
+            raise TallyMoved(tally.region) from None
+
+    def save_pin_record(self, record: PinRecord) -> PinRecord:
+        try:
+            return pin_from_doc(self._save(pin_to_doc(record), record.etag, "counting a PIN guess"))
+        except (AlreadyExists, NotFound):
+            raise EtagMismatch("the PIN record changed") from None
+
+    def _save(self, doc: dict[str, Any], etag: str | None, what: str) -> dict[str, Any]:
+        return self._create(doc, what) if etag is None else self._replace(doc, etag, what)
 
     def delete_message(self, mailbox_id: str, message_id: str) -> None:
         with translated("deleting a message"), contextlib.suppress(CosmosResourceNotFoundError):
             self._c.delete_item(message_id, partition_key=mailbox_id, timeout=self._timeout_s)
 
     def list_messages(self, mailbox_id: str, query: ListQuery) -> list[Message]:
-        where = ["c.mailboxId = @m", "c.type = 'message'", "c.uploadPending = false"]
+        where = ["c.mailboxId = @m", "c.type = 'message'", "c.uploadPending = false", "c.status != 'purged'"]
         parameters: list[dict[str, Any]] = [{"name": "@m", "value": mailbox_id}]
 
         def condition(clause: str, name: str, value: Any) -> None:
@@ -329,9 +443,40 @@ class CosmosStore:
         with translated("deleting a greeting"), contextlib.suppress(CosmosResourceNotFoundError):
             self._c.delete_item(f"greeting-{kind}", partition_key=mailbox_id, timeout=self._timeout_s)
 
-    def message_states(self, mailbox_id: str) -> list[MessageState]:
-        sql = ("SELECT c.folder, c.heard, c.urgent, c.status, c.uploadPending FROM c "
-               "WHERE c.mailboxId = @m AND c.type = 'message'")
-        docs = self._query(mailbox_id, sql, [{"name": "@m", "value": mailbox_id}], "counting messages")
-        return [MessageState(d["folder"], d["heard"], d["urgent"], d["status"], d.get("uploadPending", False))
-                for d in docs]
+
+
+def _batch_failure(failed: CosmosBatchOperationError, message: Message) -> Exception:
+    """What a failed batch (message first, tally second) means for the caller."""
+    status = failed.status_code
+    if failed.error_index == 1:
+        return TallyMoved(message.mailbox_id)
+    if status == 409:
+        return AlreadyExists(message.id)
+    if status in (404, 412):
+        return NotFound("it was deleted meanwhile") if status == 404 else EtagMismatch("the message changed")
+    return failed
+
+
+class CosmosConflictFeed:
+    """The container's conflicts feed: versions that lost a write conflict between regions."""
+
+    def __init__(self, container: CosmosContainer, timeout_s: float):
+        self._container = container
+        self._timeout_s = timeout_s
+
+    def conflicts(self, limit: int) -> list[Conflict]:
+        found = []
+        with translated("reading the conflicts feed"):
+            for item in self._container.get().list_conflicts(max_item_count=limit, timeout=self._timeout_s):
+                content = item.get("content")
+                doc = json.loads(content) if isinstance(content, str) else (content or {})
+                loser = None if item.get("operationType", "").lower() == "delete" else document_from_doc(doc)
+                found.append(Conflict(item["id"], doc.get("mailboxId", ""), doc.get("id", ""), loser))
+                if len(found) >= limit:
+                    break
+        return found
+
+    def resolved(self, conflict: Conflict) -> None:
+        with translated("removing a resolved conflict"), contextlib.suppress(CosmosResourceNotFoundError):
+            self._container.get().delete_conflict(conflict.id, partition_key=conflict.mailbox_id,
+                                                  timeout=self._timeout_s)

@@ -14,14 +14,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.domain.replicated import ZERO, Clock, Share, Tally
+
 MAILBOX_ID = re.compile(r"^\+?[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 FOLDERS = ("inbox", "saved", "trash")
 RENDITIONS = ("opus", "wav", "mp3")
 AUDIO_FORMATS = (*RENDITIONS, "original")
 MAX_INLINE_AUDIO_BYTES = 20 * 1024 * 1024
-PIN_LOCK_AFTER = 5
-PIN_LOCK_FOR = timedelta(minutes=15)
+TOMBSTONE_KEPT = timedelta(days=1)  # a purged message's tombstone outlives any replication lag, then goes
 FAILED_KEPT_FOR = timedelta(days=1)  # failed messages stay a day for diagnosis, then retention takes them
 
 Folder = Literal["inbox", "saved", "trash"]
@@ -67,20 +68,7 @@ class MailboxSettings(BaseModel):
     language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
-@dataclass(frozen=True)
-class Counts:
-    new: int = 0
-    saved: int = 0
-    urgent_new: int = 0
-    heard_in_inbox: int = 0
-
-    @property
-    def total(self) -> int:
-        """Messages held: the inbox (heard or not) and saved; not the trash."""
-        return self.new + self.heard_in_inbox + self.saved
-
-    def as_api(self) -> dict[str, int]:
-        return {"new": self.new, "saved": self.saved, "urgentNew": self.urgent_new, "total": self.total}
+Counts = Tally  # a mailbox's counts (MWI and the quota) are the sum of its regions' tallies
 
 
 @dataclass(frozen=True)
@@ -89,28 +77,19 @@ class Mailbox:
     display_name: str
     settings: MailboxSettings
     pin_hash: str | None = None
-    pin_failures: int = 0
-    locked_until: datetime | None = None
     status: Literal["active", "deprovisioned"] = "active"
     greeting: GreetingChoice = "personal"
     expires_at: datetime | None = None  # set when deprovisioned: the retention sweep purges it all
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
+    # Sessions opened before the current epoch are over (a PIN change, a PIN reset, deprovisioning).
+    session_epoch: int = 0
+    clocks: dict[str, Clock] = field(default_factory=dict)  # per field group: the last change's (time, region)
     etag: str | None = None
 
     @property
     def active(self) -> bool:
         return self.status == "active"
-
-    def locked(self, now: datetime) -> bool:
-        return self.locked_until is not None and now < self.locked_until
-
-    def after_wrong_pin(self, now: datetime) -> Mailbox:
-        """One more wrong PIN; the fifth in a row locks logins for 15 minutes."""
-        failures = self.pin_failures + 1
-        if failures >= PIN_LOCK_AFTER:
-            return replace(self, pin_failures=0, locked_until=now + PIN_LOCK_FOR, updated_at=now)
-        return replace(self, pin_failures=failures, updated_at=now)
 
     def as_api(self, counts: Counts) -> dict[str, object]:
         return {
@@ -118,22 +97,6 @@ class Mailbox:
             "greeting": self.greeting, "pinSet": self.pin_hash is not None, "counts": counts.as_api(),
             "createdAt": iso(self.created_at), "updatedAt": iso(self.updated_at), "etag": quoted_etag(self.etag),
         }
-
-
-@dataclass(frozen=True)
-class MessageState:
-    """What the counts need of a message, and nothing else (a cheap projection to read)."""
-
-    folder: str
-    heard: bool
-    urgent: bool
-    status: str
-    upload_pending: bool
-
-    @property
-    def counted(self) -> bool:
-        """Counts towards MWI and `maxMessages`: visible, not failed, not in the trash."""
-        return not self.upload_pending and self.status != "failed" and self.folder != "trash"
 
 
 @dataclass(frozen=True)
@@ -148,7 +111,7 @@ class Message:
     from_number: str | None = None
     from_name: str | None = None
     duration_ms: int | None = None
-    status: Literal["processing", "ready", "failed"] = "processing"
+    status: Literal["processing", "ready", "failed", "purged"] = "processing"
     error: str | None = None
     formats: tuple[str, ...] = ()
     expires_at: datetime | None = None
@@ -161,19 +124,42 @@ class Message:
     upload_pending: bool = False  # a direct upload was promised and has not landed yet
     truncated: bool = False  # longer than the mailbox's maxMessageSeconds: only the start is kept
     replica_regions: tuple[str, ...] = ()
+    clocks: dict[str, Clock] = field(default_factory=dict)  # per field group: the last change's (time, region)
+    shares: dict[str, Share] = field(default_factory=dict)  # each region's part of this message's tally
     etag: str | None = None
 
     @property
     def visible(self) -> bool:
-        return not self.upload_pending
+        return not self.upload_pending and self.status != "purged"
 
     @property
-    def state(self) -> MessageState:
-        return MessageState(self.folder, self.heard, self.urgent, self.status, self.upload_pending)
+    def purged(self) -> bool:
+        return self.status == "purged"
+
+    def tombstone(self, now: datetime) -> Message:
+        """What is left after a purge: shown and counted nowhere, deleted for good after a while. It
+        keeps the paths of its audio, so a purge cut short deletes the rest when it is repeated."""
+        return replace(self, status="purged", formats=(), upload_pending=False, expires_at=now + TOMBSTONE_KEPT)
+
+    @property
+    def tally(self) -> Tally:
+        """What this message adds to its mailbox's counts now."""
+        if self.status in ("purged", "failed"):
+            return ZERO
+        if self.upload_pending:
+            return Tally(pending=1)
+        if self.folder == "trash":
+            return ZERO
+        if self.folder == "saved":
+            return Tally(saved=1)
+        if self.heard:
+            return Tally(heard=1)
+        return Tally(new=1, urgent_new=int(self.urgent))
 
     @property
     def counted(self) -> bool:
-        return self.state.counted
+        """Counts towards MWI and `maxMessages`: shown, not failed, not in the trash."""
+        return self.tally.total > 0
 
     @property
     def sort_key(self) -> str:
@@ -199,19 +185,12 @@ def expiry(message: Message, settings: MailboxSettings, now: datetime) -> dateti
     return message.received_at + timedelta(days=settings.retentionDays)
 
 
-def count(messages: Iterable[MessageState | Message]) -> Counts:
-    new = saved = urgent_new = heard = 0
+def count(messages: Iterable[Message]) -> Counts:
+    """Counts by reading messages: only for reconciling, never on a request's path."""
+    result = ZERO
     for message in messages:
-        if not message.counted:
-            continue
-        if message.folder == "saved":
-            saved += 1
-        elif message.heard:
-            heard += 1
-        else:
-            new += 1
-            urgent_new += message.urgent
-    return Counts(new=new, saved=saved, urgent_new=urgent_new, heard_in_inbox=heard)
+        result = result + message.tally
+    return result
 
 
 def message_id_for(mailbox_id: str, idempotency_key: str | None) -> str:

@@ -1,7 +1,13 @@
-"""Authentication: platform API keys and subscriber session tokens from request headers."""
+"""Authentication: platform API keys and subscriber session tokens from request headers.
+
+A session ends when its mailbox's session epoch moves past the one in its token (a PIN change, a
+platform PIN reset, deprovisioning). Each request checks the epoch, cached per process for at most
+`EPOCH_CACHE_S`: a token ends within that time in every region once the mailbox replicates.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
 
@@ -9,14 +15,46 @@ from shared.domain.errors import InvalidToken, Unauthorized
 from shared.domain.principal import PLATFORM, Principal
 from shared.domain.security import TokenError, api_key_matches, issue_token, verify_token
 
+EPOCH_CACHE_S = 4.0  # under the contract's 5 s, leaving room for the read itself
+
+
+class SessionEpochs:
+    """The current session epoch of each mailbox (None: no active mailbox), cached briefly."""
+
+    def __init__(self, read: Callable[[str], int | None], ttl_s: float = EPOCH_CACHE_S,
+                 clock: Callable[[], float] = time.monotonic, max_entries: int = 100_000):
+        self._read = read
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._max_entries = max_entries
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[float, int | None]] = {}
+
+    def current(self, mailbox_id: str) -> int | None:
+        now = self._clock()
+        with self._lock:
+            cached = self._cache.get(mailbox_id)
+        if cached is not None and now - cached[0] < self._ttl_s:
+            return cached[1]
+        epoch = self._read(mailbox_id)
+        self.changed(mailbox_id, epoch, now)
+        return epoch
+
+    def changed(self, mailbox_id: str, epoch: int | None, at: float | None = None) -> None:
+        with self._lock:
+            if len(self._cache) >= self._max_entries:
+                self._cache.clear()  # bounded memory; the next requests read again
+            self._cache[mailbox_id] = (self._clock() if at is None else at, epoch)
+
 
 class Authenticator:
     def __init__(self, platform_key_hashes: tuple[str, ...], signing_keys: tuple[bytes, ...], token_ttl_s: int,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, epochs: SessionEpochs | None = None):
         self._hashes = platform_key_hashes
         self._keys = signing_keys
         self._ttl_s = token_ttl_s
         self._clock = clock
+        self._epochs = epochs
 
     def authenticate(self, headers: Mapping[str, str]) -> Principal:
         """The caller, from `x-api-key` or `Authorization: Bearer`; 401 when neither is valid."""
@@ -35,8 +73,16 @@ class Authenticator:
             claims = verify_token(token.strip(), self._keys, int(self._clock()))
         except TokenError:
             raise InvalidToken("the token is invalid or has expired; log in again") from None
+        if self._epochs is not None:
+            current = self._epochs.current(claims.mailbox_id)
+            if current is None or claims.epoch < current:
+                raise InvalidToken("the session has ended (PIN changed or mailbox removed); log in again")
         return Principal("subscriber", claims.mailbox_id)
 
-    def issue(self, mailbox_id: str) -> tuple[str, int]:
-        token, claims = issue_token(mailbox_id, self._keys[0], int(self._clock()), self._ttl_s)
+    def issue(self, mailbox_id: str, epoch: int = 0) -> tuple[str, int]:
+        token, claims = issue_token(mailbox_id, self._keys[0], int(self._clock()), self._ttl_s, epoch)
         return token, claims.expires_at
+
+    def epoch_changed(self, mailbox_id: str, epoch: int | None) -> None:
+        if self._epochs is not None:
+            self._epochs.changed(mailbox_id, epoch)

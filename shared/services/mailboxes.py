@@ -13,34 +13,55 @@ from shared.domain.errors import (
     InvalidCredentials,
     MailboxDeprovisioning,
     MailboxNotFound,
+    NotFound,
     PinLocked,
     PinMismatch,
+    Unavailable,
     ValidationFailed,
 )
-from shared.domain.model import Mailbox, MailboxSettings, same_etag, utcnow
+from shared.domain.model import Mailbox, MailboxSettings, Message, expiry, same_etag, utcnow
 from shared.domain.principal import Principal, require_mailbox, require_platform
+from shared.domain.replicated import PinRecord, clock, lockout
 from shared.domain.security import PIN_PATTERN, hash_pin, pin_matches
-from shared.ports import AlreadyExists, MailboxRepository
+from shared.ports import AlreadyExists, MailboxRepository, MessageRepository, Snapshot
 from shared.services.auth import Authenticator
+from shared.services.ledger import Ledger
 from shared.services.mwi import Mwi
 
 logger = logging.getLogger(__name__)
 _CONFLICT_RETRIES = 5
 
 
+_GUESS_RETRIES = 20  # parallel guesses take turns on the region's PIN record
+
+
+class Store(MailboxRepository, MessageRepository):
+    """The mailbox and its messages share a partition, and one store."""
+
+
 class MailboxService:
-    def __init__(self, mailboxes: MailboxRepository, mwi: Mwi, auth: Authenticator,
-                 purge_after: timedelta = timedelta(0)):
+    def __init__(self, mailboxes: Store, mwi: Mwi, auth: Authenticator,
+                 purge_after: timedelta = timedelta(0), region: str = "local"):
         self._purge_after = purge_after  # a grace period before the retention sweep purges
         self._mailboxes = mailboxes
         self._mwi = mwi
         self._auth = auth
+        self._region = region
+        self._ledger = Ledger(mailboxes, region)
 
     def active(self, mailbox_id: str) -> Mailbox:
-        mailbox = self._mailboxes.get_mailbox(mailbox_id)
+        return self.active_in(None, mailbox_id)
+
+    def active_in(self, snapshot: Snapshot | None, mailbox_id: str) -> Mailbox:
+        """The mailbox, from a snapshot already read (or read now); MailboxNotFound unless active."""
+        mailbox = snapshot.mailbox if snapshot is not None else self._mailboxes.get_mailbox(mailbox_id)
         if mailbox is None or not mailbox.active:
             raise MailboxNotFound(f"no mailbox {mailbox_id}")
         return mailbox
+
+    def _stamped(self, mailbox: Mailbox, *groups: str) -> Mailbox:
+        stamp = clock(utcnow(), self._region)
+        return replace(mailbox, clocks={**mailbox.clocks, **{group: stamp for group in groups}})
 
     def put(self, principal: Principal, mailbox_id: str, command: PutMailbox) -> tuple[dict[str, object], bool]:
         """Create or replace; True when created. The PIN is kept when the body has none."""
@@ -52,20 +73,26 @@ class MailboxService:
             now = utcnow()
             if existing is None:
                 try:
-                    created = self._mailboxes.create_mailbox(
+                    created = self._mailboxes.create_mailbox(self._stamped(
                         Mailbox(id=mailbox_id, display_name=command.displayName, settings=settings,
-                                pin_hash=pin_hash, created_at=now, updated_at=now))
+                                pin_hash=pin_hash, created_at=now, updated_at=now),
+                        "displayName", "settings", "pin"))
                 except AlreadyExists:
                     continue  # created meanwhile: replace it instead
                 return created.as_api(self._mwi.counts(mailbox_id)), True
             if not existing.active:
                 raise MailboxDeprovisioning("this mailbox is being purged; provision it again when that is done")
+            groups = ["displayName", "settings", *(["pin"] if pin_hash else [])]
             try:
-                replaced = self._mailboxes.replace_mailbox(replace(
+                replaced = self._mailboxes.replace_mailbox(self._stamped(replace(
                     existing, display_name=command.displayName, settings=settings,
-                    pin_hash=pin_hash or existing.pin_hash, updated_at=now))
+                    pin_hash=pin_hash or existing.pin_hash, updated_at=now,
+                    # A platform PIN reset ends every session opened with the old PIN.
+                    session_epoch=existing.session_epoch + 1 if pin_hash else existing.session_epoch), *groups))
             except EtagMismatch:
                 continue
+            self._sessions_changed(replaced)
+            self._settings_changed(existing, replaced)
             return replaced.as_api(self._mwi.counts(mailbox_id)), False
         raise EtagMismatch("the mailbox kept changing; try again")
 
@@ -88,16 +115,25 @@ class MailboxService:
             if command.settings is not None:
                 changes = command.settings.model_dump(exclude_none=True)
                 settings = MailboxSettings(**{**settings.model_dump(), **changes})
+            groups = [name for name, given in (("displayName", command.displayName), ("greeting", command.greeting),
+                                               ("settings", command.settings)) if given is not None]
             try:
-                updated = self._mailboxes.replace_mailbox(replace(
+                updated = self._mailboxes.replace_mailbox(self._stamped(replace(
                     mailbox, display_name=command.displayName or mailbox.display_name,
-                    greeting=command.greeting or mailbox.greeting, settings=settings, updated_at=utcnow()))
+                    greeting=command.greeting or mailbox.greeting, settings=settings, updated_at=utcnow()), *groups))
             except EtagMismatch:
                 if if_match is not None:
                     raise
                 continue
+            self._settings_changed(mailbox, updated)
             return updated.as_api(self._mwi.counts(mailbox_id))
         raise EtagMismatch("the mailbox kept changing; try again")
+
+    def reconcile(self, principal: Principal, mailbox_id: str) -> dict[str, object]:
+        """Recount the mailbox from its messages and repair any drift of its counts (operators)."""
+        require_platform(principal)
+        self.active(mailbox_id)
+        return self._ledger.reconcile(mailbox_id)
 
     def deprovision(self, principal: Principal, mailbox_id: str) -> None:
         """Stop deposits at once; the purge of messages, greetings and audio runs in the background."""
@@ -106,37 +142,58 @@ class MailboxService:
             mailbox = self.active(mailbox_id)
             try:
                 now = utcnow()
-                self._mailboxes.replace_mailbox(replace(mailbox, status="deprovisioned",
-                                                        expires_at=now + self._purge_after,
-                                                        updated_at=now))
+                gone = self._mailboxes.replace_mailbox(replace(mailbox, status="deprovisioned",
+                                                               expires_at=now + self._purge_after,
+                                                               session_epoch=mailbox.session_epoch + 1,
+                                                               updated_at=now))
             except EtagMismatch:
                 continue
+            self._sessions_changed(gone)
             return
         raise EtagMismatch("the mailbox kept changing; try again")
 
     def login(self, mailbox_id: str, command: CreateSession) -> dict[str, object]:
-        """A session token for the PIN. Unknown mailbox and wrong PIN look alike (401)."""
-        for _ in range(_CONFLICT_RETRIES):
-            mailbox = self._mailboxes.get_mailbox(mailbox_id)
+        """A session token for the PIN. Unknown mailbox and wrong PIN look alike (401). The guess
+        is counted before the PIN is checked, so parallel guesses cannot pass the limit."""
+        snapshot = self._mailboxes.snapshot(mailbox_id)
+        mailbox = snapshot.mailbox
+        if mailbox is None or not mailbox.active:
+            pin_matches(command.pin, None)  # the same work as a real check: no timing oracle
+            raise InvalidCredentials("mailbox or PIN is wrong")
+        record, guessed_at = self._count_guess(snapshot)
+        if not pin_matches(command.pin, mailbox.pin_hash):
+            raise InvalidCredentials("mailbox or PIN is wrong")
+        self._clear_guesses(record, guessed_at)
+        token, expires_at = self._auth.issue(mailbox_id, mailbox.session_epoch)
+        return {"token": token, "expiresAt": datetime.fromtimestamp(expires_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+    def _count_guess(self, snapshot: Snapshot) -> tuple[PinRecord, object]:
+        """Record one wrong PIN in this region's record before the PIN is checked (a right one is
+        cleared after); PinLocked when the regions' wrong PINs already lock the mailbox."""
+        mailbox_id = snapshot.mailbox.id
+        pins = snapshot.pins
+        for _ in range(_GUESS_RETRIES):
             now = utcnow()
-            if mailbox is not None and mailbox.locked(now):
+            state = lockout(pins.values())
+            if state.locked(now):
                 raise PinLocked("too many wrong PINs; try again later",
-                                retry_after_s=int((mailbox.locked_until - now).total_seconds()) + 1)
-            valid = pin_matches(command.pin, mailbox.pin_hash if mailbox and mailbox.active else None)
-            if mailbox is None or not mailbox.active:
-                raise InvalidCredentials("mailbox or PIN is wrong")
+                                retry_after_s=int((state.locked_until - now).total_seconds()) + 1)
+            own = pins.get(self._region) or PinRecord(mailbox_id, self._region)
             try:
-                if not valid:
-                    # Counted with the ETag, so concurrent guesses cannot slip past the limit.
-                    self._mailboxes.replace_mailbox(mailbox.after_wrong_pin(now))
-                    raise InvalidCredentials("mailbox or PIN is wrong")
-                if mailbox.pin_failures or mailbox.locked_until:
-                    self._mailboxes.replace_mailbox(replace(mailbox, pin_failures=0, locked_until=None))
+                return self._mailboxes.save_pin_record(own.with_failure(now)), now
+            except EtagMismatch:  # another guess of this region was counted first: look again
+                pins = self._mailboxes.snapshot(mailbox_id).pins
+        raise Unavailable("too many logins at once; retry")
+
+    def _clear_guesses(self, record: PinRecord, guessed_at: object) -> None:
+        """A right PIN ends the run of wrong ones (in every region, once this record replicates)."""
+        for _ in range(_GUESS_RETRIES):
+            try:
+                self._mailboxes.save_pin_record(record.with_success(guessed_at))
+                return
             except EtagMismatch:
-                continue
-            token, expires_at = self._auth.issue(mailbox_id)
-            return {"token": token, "expiresAt": datetime.fromtimestamp(expires_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
-        raise InvalidCredentials("mailbox or PIN is wrong")
+                record = self._mailboxes.snapshot(record.mailbox_id).pins.get(self._region, record)
+        logger.warning("a right PIN for %s could not clear the wrong ones", record.mailbox_id)
 
     def change_pin(self, principal: Principal, mailbox_id: str, command: ChangePin) -> None:
         require_mailbox(principal, mailbox_id)
@@ -144,23 +201,52 @@ class MailboxService:
             raise ValidationFailed("currentPin is required")
         if not PIN_PATTERN.fullmatch(command.newPin):
             raise ValidationFailed("newPin must be 4-12 digits")
+        if not principal.is_platform:
+            snapshot = self._mailboxes.snapshot(mailbox_id)
+            mailbox = self.active_in(snapshot, mailbox_id)
+            record, guessed_at = self._count_guess(snapshot)
+            if not pin_matches(command.currentPin or "", mailbox.pin_hash):
+                raise PinMismatch("currentPin is wrong")
+            self._clear_guesses(record, guessed_at)
+        new_hash = hash_pin(command.newPin)
         for _ in range(_CONFLICT_RETRIES):
             mailbox = self.active(mailbox_id)
-            now = utcnow()
-            if not principal.is_platform:
-                if mailbox.locked(now):
-                    raise PinLocked("too many wrong PINs; try again later",
-                                    retry_after_s=int((mailbox.locked_until - now).total_seconds()) + 1)
-                if not pin_matches(command.currentPin or "", mailbox.pin_hash):
-                    try:
-                        self._mailboxes.replace_mailbox(mailbox.after_wrong_pin(now))
-                    except EtagMismatch:
-                        continue
-                    raise PinMismatch("currentPin is wrong")
             try:
-                self._mailboxes.replace_mailbox(replace(mailbox, pin_hash=hash_pin(command.newPin), pin_failures=0,
-                                                        locked_until=None, updated_at=now))
+                changed = self._mailboxes.replace_mailbox(self._stamped(replace(
+                    mailbox, pin_hash=new_hash, session_epoch=mailbox.session_epoch + 1, updated_at=utcnow()), "pin"))
             except EtagMismatch:
                 continue
+            self._sessions_changed(changed)
             return
         raise EtagMismatch("the mailbox kept changing; try again")
+
+    def _sessions_changed(self, mailbox: Mailbox) -> None:
+        """This process forgets its cached epoch at once; other processes within their cache time."""
+        self._auth.epoch_changed(mailbox.id, mailbox.session_epoch if mailbox.active else None)
+
+    def _settings_changed(self, before: Mailbox, after: Mailbox) -> None:
+        """A retention change applies to the messages already stored: their `expiresAt` is derived
+        again now (eagerly: one pass over the mailbox on a settings change, never on a deposit)."""
+        old, new = before.settings, after.settings
+        if (old.retentionDays, old.trashRetentionDays) == (new.retentionDays, new.trashRetentionDays):
+            return
+        now = utcnow()
+        for message in self._mailboxes.all_messages(after.id):
+            self._rederive(message, after, now)
+
+    def _rederive(self, message: Message, mailbox: Mailbox, now: datetime) -> None:
+        for _ in range(_CONFLICT_RETRIES):
+            if message.purged or message.status == "failed":
+                return  # their expiry is not the mailbox's retention
+            wanted = expiry(message, mailbox.settings, now)
+            if wanted == message.expires_at:
+                return
+            try:
+                self._ledger.write(replace(message, expires_at=wanted))
+                return
+            except (EtagMismatch, NotFound):
+                fresh = self._mailboxes.get_message(message.mailbox_id, message.id)
+                if fresh is None:
+                    return
+                message = fresh
+        logger.warning("expiry of %s/%s not derived again: it kept changing", message.mailbox_id, message.id)

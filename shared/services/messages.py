@@ -22,6 +22,7 @@ from shared.domain.errors import (
     MailboxFull,
     MessageNotFound,
     MessageProcessing,
+    NotFound,
     PayloadTooLarge,
     RangeNotSatisfiable,
     Unavailable,
@@ -32,8 +33,6 @@ from shared.domain.model import (
     ListQuery,
     Mailbox,
     Message,
-    MessageState,
-    count,
     decode_continuation,
     encode_continuation,
     expiry,
@@ -44,7 +43,9 @@ from shared.domain.model import (
     utcnow,
 )
 from shared.domain.principal import Principal, require_mailbox, require_platform
+from shared.domain.replicated import RegionTally, Tally, mailbox_tally
 from shared.ports import AlreadyExists, AudioStore, MessageRepository
+from shared.services.ledger import Ledger
 from shared.services.mailboxes import MailboxService
 from shared.services.mwi import Mwi
 from shared.services.replication import Regions
@@ -113,7 +114,9 @@ def read_audio(audio: AudioStore, path: str, content_type: str, range_header: st
 class MessageService:
     def __init__(self, messages: MessageRepository, audio: AudioStore, mailboxes: MailboxService, mwi: Mwi,
                  region: str, containers: Containers = Containers(),  # noqa: B008 - frozen, shared default
-                 regions: Regions | None = None, telemetry: Telemetry | None = None):
+                 regions: Regions | None = None, telemetry: Telemetry | None = None,
+                 ledger: Ledger | None = None):
+        self._ledger = ledger or Ledger(messages, region)
         self._containers = containers
         self._telemetry = telemetry or Telemetry(region)
         self._regions = regions or Regions(region, audio, {})
@@ -125,21 +128,25 @@ class MessageService:
 
     # -- deposit -------------------------------------------------------------------------------
 
-    def _existing_for_retry(self, mailbox_id: str, message_id: str, fingerprint: str) -> Message | None:
-        existing = self._messages.get_message(mailbox_id, message_id)
-        if existing is not None and existing.request_hash != fingerprint:
+    @staticmethod
+    def _twin(existing: Message | None, fingerprint: str) -> Message | None:
+        """An earlier deposit with the same Idempotency-Key (None: there is none)."""
+        if existing is None:
+            return None
+        if existing.request_hash != fingerprint:
             raise IdempotencyConflict("this Idempotency-Key was used for a different deposit")
+        if existing.purged:
+            raise IdempotencyConflict("the message deposited with this Idempotency-Key has been purged")
         return existing
 
-    def _check_room(self, mailbox: Mailbox) -> list[MessageState]:
-        """The mailbox's message states, when there is room for one more; MailboxFull otherwise."""
-        states = self._messages.message_states(mailbox.id)
-        # Promised uploads take their place too: they are not counted for MWI until they land,
-        # but two of them must not fit where one does.
-        held = count(states).total + sum(1 for s in states if s.upload_pending and s.status != "failed")
-        if held >= mailbox.settings.maxMessages:
-            raise MailboxFull(f"the mailbox holds {held} of {mailbox.settings.maxMessages} messages")
-        return states
+    def _existing_for_retry(self, mailbox_id: str, message_id: str, fingerprint: str) -> Message | None:
+        return self._twin(self._messages.get_message(mailbox_id, message_id), fingerprint)
+
+    @staticmethod
+    def _has_room(mailbox: Mailbox, tallies: dict[str, RegionTally]) -> None:
+        """A cheap early refusal; the room itself is taken atomically when the message is stored."""
+        if mailbox_tally(tallies.values()).held >= mailbox.settings.maxMessages:
+            raise MailboxFull("the mailbox is full")
 
     def _new_message(self, mailbox: Mailbox, message_id: str, sender: Sender, content_type: str, size: int,
                      fingerprint: str, upload_pending: bool) -> Message:
@@ -152,15 +159,17 @@ class MessageService:
                           replica_regions=(self._region,))
         return replace(message, expires_at=expiry(message, mailbox.settings, now))
 
-    def _store(self, message: Message) -> tuple[Message, bool]:
-        """Create the document; a concurrent twin of the same idempotent deposit wins instead."""
+    def _store(self, message: Message, mailbox: Mailbox,
+               tallies: dict[str, RegionTally]) -> tuple[Message, Tally | None]:
+        """Create the document and take its room in one step; a concurrent twin of the same
+        idempotent deposit wins instead (then no counts: nothing changed)."""
         try:
-            return self._messages.create_message(message), True
+            return self._ledger.write(message, room=mailbox.settings.maxMessages, tallies=tallies)
         except AlreadyExists:
             twin = self._existing_for_retry(message.mailbox_id, message.id, message.request_hash)
             if twin is None:  # deleted in between: a retry decides afresh
                 raise Unavailable("the message changed while it was stored; retry") from None
-            return twin, False
+            return twin, None
 
     def deposit(self, principal: Principal, mailbox_id: str, audio: bytes, content_type: str, sender: Sender,
                 idempotency_key: str | None) -> tuple[dict[str, object], bool]:
@@ -175,23 +184,34 @@ class MessageService:
             raise PayloadTooLarge(f"inline audio is limited to {MAX_INLINE_AUDIO_BYTES} bytes; ask for an upload link")
         if not audio:
             raise InvalidAudio("the body is empty")
-        mailbox = self._mailboxes.active(mailbox_id)
         fingerprint = request_fingerprint("inline", audio, content_type, sender.number, sender.name, sender.urgent)
         message_id = message_id_for(mailbox_id, idempotency_key)
-        if idempotency_key is not None:
-            existing = self._existing_for_retry(mailbox_id, message_id, fingerprint)
-            if existing is not None:
-                return existing.as_api(), False
-        states = self._check_room(mailbox)
+        # One query: the mailbox, its tallies and (for a retry) the message this key made.
+        snapshot = self._messages.snapshot(mailbox_id, message_id if idempotency_key is not None else None)
+        mailbox = self._mailboxes.active_in(snapshot, mailbox_id)
+        existing = self._twin(snapshot.message, fingerprint)
+        if existing is not None:
+            return existing.as_api(), False
+        self._has_room(mailbox, snapshot.tallies)
         message = self._new_message(mailbox, message_id, sender, content_type, len(audio), fingerprint, False)
         # Audio first: a document is never visible without its audio. The trace context goes with
         # it, so the transcoding its blob trigger starts continues this deposit's trace.
         self._audio.put(message.blobs["original"], audio, content_type,
                         {"mailboxId": mailbox_id, "messageId": message_id, **trace_headers()})
-        stored, created = self._store(message)
-        if created:  # the counts just read, plus this message: no second query
-            self._mwi.changed(mailbox_id, count([*states, stored.state]))
-        return stored.as_api(), created
+        try:
+            stored, counts = self._store(message, mailbox, snapshot.tallies)
+        except MailboxFull:
+            self._forget_audio(message.blobs["original"])  # filled up meanwhile: refuse, leave nothing behind
+            raise
+        if counts is not None:  # the counts the write just moved: no second query
+            self._mwi.changed(mailbox_id, counts)
+        return stored.as_api(), counts is not None
+
+    def _forget_audio(self, path: str) -> None:
+        try:
+            self._audio.delete(path)
+        except Exception:  # the retention sweep's orphan pass deletes it later
+            logger.exception("could not delete %s of a refused deposit", path)
 
     def request_upload(self, principal: Principal, mailbox_id: str, command: RequestUpload,
                        idempotency_key: str | None) -> dict[str, object]:
@@ -202,18 +222,19 @@ class MessageService:
     def _request_upload(self, principal: Principal, mailbox_id: str, command: RequestUpload,
                         idempotency_key: str | None) -> dict[str, object]:
         require_platform(principal)
-        mailbox = self._mailboxes.active(mailbox_id)
         sender = Sender(command.from_, command.fromName, command.urgent)
         fingerprint = request_fingerprint("upload", command.model_dump(by_alias=True))
         message_id = message_id_for(mailbox_id, idempotency_key)
-        message = None
-        if idempotency_key is not None:
-            message = self._existing_for_retry(mailbox_id, message_id, fingerprint)
+        snapshot = self._messages.snapshot(mailbox_id, message_id if idempotency_key is not None else None)
+        mailbox = self._mailboxes.active_in(snapshot, mailbox_id)
+        message = self._twin(snapshot.message, fingerprint)
         if message is None:
-            self._check_room(mailbox)
-            # Hidden (not listed, not counted) until the upload lands and the blob trigger sees it.
+            self._has_room(mailbox, snapshot.tallies)
+            # Hidden (not listed, not shown in the counts) until the upload lands and the blob
+            # trigger sees it; it holds its room meanwhile.
             message, _ = self._store(self._new_message(mailbox, message_id, sender, command.contentType,
-                                                       command.sizeBytes, fingerprint, True))
+                                                       command.sizeBytes, fingerprint, True),
+                                     mailbox, snapshot.tallies)
         url = self._audio.upload_url(message.blobs["original"], LINK_TTL)
         expires = utcnow() + LINK_TTL
         return {"message": message.as_api(),
@@ -289,14 +310,13 @@ class MessageService:
             updated = self._with_folder(replace(message, **{k: v for k, v in changes.items() if k != "folder"}),
                                         command.folder)
             try:
-                stored = self._messages.replace_message(updated)
+                stored, counts = self._ledger.write(updated, changes)
             except EtagMismatch:
                 if if_match is not None:
                     raise
                 continue
-            if stored.counted != message.counted or (stored.folder, stored.heard, stored.urgent) != (
-                    message.folder, message.heard, message.urgent):
-                self._mwi.changed(mailbox_id)
+            if stored.tally != message.tally:
+                self._mwi.changed(mailbox_id, counts)
             return stored.as_api()
         raise EtagMismatch("the message kept changing; try again")
 
@@ -311,26 +331,40 @@ class MessageService:
     def delete(self, principal: Principal, mailbox_id: str, message_id: str, purge: bool) -> None:
         require_mailbox(principal, mailbox_id)
         if purge:
-            message = self._messages.get_message(mailbox_id, message_id)
-            if message is None:
-                raise MessageNotFound(f"no message {message_id} in this mailbox")
-            self._mailboxes.active(mailbox_id)  # a deprovisioned mailbox's messages are the purge's
-            for path in message.blobs.values():  # audio before metadata
-                self._audio.delete(path)
-            self._messages.delete_message(mailbox_id, message_id)
-            if message.counted:
-                self._mwi.changed(mailbox_id)
+            self._purge(mailbox_id, message_id)
             return
         for _ in range(_CONFLICT_RETRIES):
             message = self._visible(mailbox_id, message_id)
             if message.folder == "trash":
                 return
             try:
-                self._messages.replace_message(self._with_folder(message, "trash"))
+                _, counts = self._ledger.write(self._with_folder(message, "trash"), ["folder"])
             except EtagMismatch:
                 continue
             if message.counted:
-                self._mwi.changed(mailbox_id)
+                self._mwi.changed(mailbox_id, counts)
+            return
+        raise EtagMismatch("the message kept changing; try again")
+
+    def _purge(self, mailbox_id: str, message_id: str) -> None:
+        """The document becomes a tombstone (it wins over any concurrent change in another region,
+        and is deleted for good a day later), then the audio goes in every region that holds it."""
+        for _ in range(_CONFLICT_RETRIES):
+            message = self._messages.get_message(mailbox_id, message_id)
+            if message is None:
+                raise MessageNotFound(f"no message {message_id} in this mailbox")
+            self._mailboxes.active(mailbox_id)  # a deprovisioned mailbox's messages are the purge's
+            counts = None
+            if not message.purged:  # else a purge repeated: it finishes deleting the audio
+                try:
+                    _, counts = self._ledger.write(message.tombstone(utcnow()), ["status"])
+                except (EtagMismatch, NotFound):
+                    continue
+            for path in message.blobs.values():
+                for store in self._regions.holders(message.replica_regions):
+                    store.delete(path)
+            if counts is not None and message.counted:
+                self._mwi.changed(mailbox_id, counts)
             return
         raise EtagMismatch("the message kept changing; try again")
 
@@ -342,13 +376,14 @@ class MessageService:
             raise MessageProcessing("the message can be forwarded once its audio is processed")
         if source.status == "failed":
             raise AudioNotFound("a failed message has no audio to forward")
-        target = self._mailboxes.active(command.to)
-        new_id = forwarded_message_id(source, target.id)
+        new_id = forwarded_message_id(source, command.to)
+        snapshot = self._messages.snapshot(command.to, new_id)
+        target = self._mailboxes.active_in(snapshot, command.to)
         fingerprint = request_fingerprint("forward", source.mailbox_id, source.id)
-        existing = self._existing_for_retry(target.id, new_id, fingerprint)
+        existing = self._twin(snapshot.message, fingerprint)
         if existing is not None:
             return existing.as_api()
-        states = self._check_room(target)
+        self._has_room(target, snapshot.tallies)
         blobs = {fmt: f"{self._containers.audio}/{target.id}/{new_id}/{fmt}" for fmt in source.blobs}
         for fmt, path in source.blobs.items():  # audio first, as for any deposit; from a region that has it
             origin, _ = self._regions.read_anywhere(path, source.replica_regions)
@@ -359,9 +394,15 @@ class MessageService:
                        duration_ms=source.duration_ms, status=source.status, formats=source.formats, blobs=blobs,
                        content_type=source.content_type, size_bytes=source.size_bytes, request_hash=fingerprint,
                        replica_regions=(self._region,))
-        stored, created = self._store(replace(copy, expires_at=expiry(copy, target.settings, now)))
-        if created:
-            self._mwi.changed(target.id, count([*states, stored.state]))
+        try:
+            stored, counts = self._store(replace(copy, expires_at=expiry(copy, target.settings, now)), target,
+                                         snapshot.tallies)
+        except MailboxFull:
+            for path in blobs.values():
+                self._forget_audio(path)
+            raise
+        if counts is not None:
+            self._mwi.changed(target.id, counts)
         return stored.as_api()
 
 

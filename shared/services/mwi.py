@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from shared.domain.model import Counts, count, iso, utcnow
+from shared.domain.model import Counts, iso, utcnow
+from shared.domain.replicated import mailbox_tally
 from shared.ports import EventPublisher, MessageRepository
 
 logger = logging.getLogger(__name__)
@@ -16,7 +17,8 @@ class Mwi:
         self._events = events
 
     def counts(self, mailbox_id: str) -> Counts:
-        return count(self._messages.message_states(mailbox_id))
+        """The sum of the regions' tallies: one small single-partition query."""
+        return mailbox_tally(self._messages.snapshot(mailbox_id).tallies.values())
 
     def changed(self, mailbox_id: str, counts: Counts | None = None) -> None:
         """Publish the mailbox's counts (read now unless the caller knows them). The change itself is

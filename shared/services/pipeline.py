@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from shared.domain.audio import RENDITION_CONTENT_TYPES, AudioLimits, AudioRejected, Containers, Transcoded
-from shared.domain.errors import EtagMismatch
+from shared.domain.errors import EtagMismatch, NotFound
 from shared.domain.model import (
     FAILED_KEPT_FOR,
     GREETING_KINDS,
@@ -26,7 +26,6 @@ from shared.domain.model import (
     MESSAGE_ID,
     Mailbox,
     Message,
-    count,
     utcnow,
 )
 from shared.ports import (
@@ -37,6 +36,7 @@ from shared.ports import (
     ReplicationRequests,
     Transcoder,
 )
+from shared.services.ledger import Ledger
 from shared.services.mwi import Mwi
 from shared.telemetry import Telemetry
 
@@ -54,6 +54,7 @@ class AudioPipeline:
                  containers: Containers = Containers(),  # noqa: B008 - frozen, shared default
                  replication: ReplicationRequests | None = None, telemetry: Telemetry | None = None):
         self._containers = containers
+        self._ledger = Ledger(messages, region)
         self._telemetry = telemetry or Telemetry(region)
         self._replication = replication
         self._mailboxes = mailboxes
@@ -108,6 +109,8 @@ class AudioPipeline:
         message = self._messages.get_message(mailbox_id, message_id)
         if message is None:
             raise NotYetStored(f"no document yet for {mailbox_id}/{message_id}")
+        if message.purged:
+            return "purged"
         if message.status != "processing":
             return f"already {message.status}"
         mailbox = self._mailboxes.get_mailbox(mailbox_id)
@@ -133,15 +136,15 @@ class AudioPipeline:
     def _finish(self, message: Message, change: Callable[[Message], Message]) -> str:
         for _ in range(_CONFLICT_RETRIES):
             try:
-                done = self._messages.replace_message(change(message))
-            except EtagMismatch:
+                done, counts = self._ledger.write(change(message), ["status"])
+            except (EtagMismatch, NotFound):
                 message = self._messages.get_message(message.mailbox_id, message.id)
                 if message is None or message.status != "processing":
                     return "finished elsewhere"
                 continue
             # Counts change when a message fails (it stops counting) and the lamp needs the news
             # when one is ready; either way, one event per message.
-            self._mwi.changed(done.mailbox_id, count(self._messages.message_states(done.mailbox_id)))
+            self._mwi.changed(done.mailbox_id, counts)
             if done.status == "ready" and self._replication is not None:
                 try:  # the fast path; the replication sweep is the safety net
                     self._replication.request_replication(done.mailbox_id, done.id)

@@ -13,9 +13,10 @@ import logging
 from dataclasses import replace
 from datetime import timedelta
 
-from shared.domain.errors import AudioNotFound, EtagMismatch
+from shared.domain.errors import AudioNotFound, EtagMismatch, NotFound
 from shared.domain.model import utcnow
 from shared.ports import AudioStore, MessageRepository
+from shared.services.ledger import Ledger
 from shared.telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,11 @@ class Regions:
     def all(self) -> list[str]:
         return [self.region, *self.peers]
 
+    def holders(self, regions: tuple[str, ...]) -> list[AudioStore]:
+        """This region's store and those of the given regions that this deployment can reach."""
+        stores = [self.store(region) for region in dict.fromkeys([self.region, *regions])]
+        return [store for store in stores if store is not None]
+
     def read_anywhere(self, path: str, holders: tuple[str, ...]) -> tuple[AudioStore, int]:
         """A store that has path, this region first, then the regions recorded as holding it."""
         for region in dict.fromkeys([self.region, *holders]):
@@ -52,6 +58,7 @@ class ReplicationService:
     def __init__(self, messages: MessageRepository, regions: Regions, replica_count: int,
                  telemetry: Telemetry | None = None):
         self._telemetry = telemetry or Telemetry(regions.region)
+        self._ledger = Ledger(messages, regions.region)
         self._messages = messages
         self._regions = regions
         self._wanted = min(replica_count, len(regions.all))
@@ -84,12 +91,12 @@ class ReplicationService:
             self._telemetry.replicated(message.received_at, utcnow(), target)
         for _ in range(_CONFLICT_RETRIES):
             try:
-                self._messages.replace_message(replace(
+                self._ledger.write(replace(
                     message, replica_regions=tuple(dict.fromkeys([*message.replica_regions, *targets]))))
                 break
-            except EtagMismatch:
+            except (EtagMismatch, NotFound):
                 message = self._messages.get_message(mailbox_id, message_id)
-                if message is None:
+                if message is None or message.purged:
                     return copied
         logger.info("replicated %s/%s to %s", mailbox_id, message_id, targets)
         return copied

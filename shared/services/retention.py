@@ -13,8 +13,10 @@ import logging
 from datetime import datetime, timedelta
 
 from shared.domain.audio import Containers
-from shared.domain.model import GREETING_KINDS
+from shared.domain.errors import EtagMismatch, NotFound
+from shared.domain.model import GREETING_KINDS, Message, utcnow
 from shared.ports import AudioStore, SweepRepository
+from shared.services.ledger import Ledger
 from shared.services.mwi import Mwi
 from shared.services.replication import Regions
 
@@ -26,6 +28,7 @@ class RetentionService:
     def __init__(self, store: SweepRepository, audio: AudioStore, mwi: Mwi, containers: Containers,
                  regions: Regions | None = None, orphan_age: timedelta = ORPHAN_AGE):
         self._orphan_age = orphan_age
+        self._ledger = Ledger(store, regions.region if regions is not None else "local")
         self._store = store
         self._audio = audio
         self._regions = regions
@@ -51,14 +54,30 @@ class RetentionService:
             self._mwi.changed(mailbox_id)
 
     def _purge_message(self, mailbox_id: str, message_id: str) -> tuple[int, bool]:
-        message = self._store.get_message(mailbox_id, message_id)
-        if message is None:
-            return 0, False  # gone already: a repeated step
-        for path in message.blobs.values():  # in every region that holds it, then the document
+        """An expired message becomes a tombstone (ETag-guarded: one restored from the trash since
+        it was found stays), then its audio goes in every region that holds it; an expired
+        tombstone is deleted for good."""
+        for _ in range(5):
+            message = self._store.get_message(mailbox_id, message_id)
+            now = utcnow()
+            if message is None or message.expires_at is None or message.expires_at > now:
+                return 0, False  # gone already (a repeated step), or kept meanwhile
+            if message.purged:
+                self._delete_audio(message)  # gone already, unless a purge was cut short
+                self._store.delete_message(mailbox_id, message_id)
+                return 1, False
+            try:
+                self._ledger.write(message.tombstone(now), ["status"])
+            except (EtagMismatch, NotFound):
+                continue
+            self._delete_audio(message)
+            return 1, message.counted
+        return 0, False
+
+    def _delete_audio(self, message: Message) -> None:
+        for path in message.blobs.values():
             for store in self._holders(message.replica_regions):
                 store.delete(path)
-        self._store.delete_message(mailbox_id, message_id)
-        return 1, message.counted
 
     def _holders(self, regions: tuple[str, ...]) -> list[AudioStore]:
         if self._regions is None:
@@ -73,7 +92,11 @@ class RetentionService:
         deleted = 0
         for doc in self._store.partition_documents(mailbox_id):
             if doc["type"] == "message":
-                deleted += self._purge_message(mailbox_id, doc["id"])[0]
+                message = self._store.get_message(mailbox_id, doc["id"])
+                if message is not None:
+                    self._delete_audio(message)
+                    self._store.delete_message(mailbox_id, doc["id"])
+                    deleted += 1
             elif doc["type"] == "greeting":
                 greeting = self._store.get_greeting(mailbox_id, doc["id"].removeprefix("greeting-"))
                 pending = greeting.pending.blobs.values() if greeting and greeting.pending else ()
@@ -81,6 +104,8 @@ class RetentionService:
                     self._audio.delete(path)
                 self._store.delete_greeting(mailbox_id, doc["id"].removeprefix("greeting-"))
                 deleted += 1
+            elif doc["type"] in ("tally", "pins"):
+                self._store.delete_message(mailbox_id, doc["id"])  # deletes any document by id
         self._store.delete_mailbox(mailbox_id)  # last: it is what the sweep finds
         return deleted + 1
 
@@ -106,5 +131,6 @@ class RetentionService:
             versions = {greeting.version, greeting.pending.version if greeting.pending else None} if greeting else ()
             return parts[3] in versions
         if len(parts) in (2, 3):
-            return self._store.get_message(parts[0], parts[1]) is not None
+            message = self._store.get_message(parts[0], parts[1])
+            return message is not None and not message.purged
         return True

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from shared.domain.audio import AudioLimits, AudioRejected, Transcoded
 from shared.domain.errors import AudioNotFound, EtagMismatch
-from shared.domain.model import Greeting, ListQuery, Mailbox, Message, MessageState, iso
-from shared.ports import AlreadyExists
+from shared.domain.model import Greeting, ListQuery, Mailbox, Message, iso
+from shared.domain.replicated import PinRecord, RegionTally
+from shared.ports import AlreadyExists, Snapshot, TallyMoved
 
 _etags = itertools.count(1)
 _LINKS: dict[str, bytes] = {}  # read links minted by fake stores: what a copy from them gets
@@ -20,6 +21,8 @@ class FakeStore:
     def __init__(self) -> None:
         self.mailboxes: dict[str, Mailbox] = {}
         self.messages: dict[tuple[str, str], Message] = {}
+        self.tallies: dict[tuple[str, str], RegionTally] = {}  # (mailbox, region)
+        self.pins: dict[tuple[str, str], PinRecord] = {}
         self.journal: list[str] = []  # what was done, in order
         self.fail_next: dict[str, Exception] = {}
 
@@ -46,25 +49,53 @@ class FakeStore:
     def get_message(self, mailbox_id: str, message_id: str) -> Message | None:
         return self.messages.get((mailbox_id, message_id))
 
-    def create_message(self, message: Message) -> Message:
-        self._maybe_fail("create_message")
+    def snapshot(self, mailbox_id: str, message_id: str | None = None) -> Snapshot:
+        return Snapshot(self.mailboxes.get(mailbox_id),
+                        {r: t for (mb, r), t in self.tallies.items() if mb == mailbox_id},
+                        {r: p for (mb, r), p in self.pins.items() if mb == mailbox_id},
+                        self.messages.get((mailbox_id, message_id)) if message_id else None)
+
+    def write_message(self, message: Message, tally: RegionTally | None) -> Message:
+        """All or nothing, as a transactional batch: both ETags are checked before anything changes."""
         key = (message.mailbox_id, message.id)
-        if key in self.messages:
-            raise AlreadyExists(message.id)
+        if message.etag is None:
+            self._maybe_fail("create_message")
+            if key in self.messages:
+                raise AlreadyExists(message.id)
+        elif key not in self.messages or self.messages[key].etag != message.etag:
+            raise EtagMismatch()
+        if tally is not None:
+            current = self.tallies.get((tally.mailbox_id, tally.region))
+            if (current.etag if current else None) != tally.etag:
+                raise TallyMoved(tally.region)
+            self.tallies[(tally.mailbox_id, tally.region)] = replace(tally, etag=str(next(_etags)))
         self.messages[key] = stored = replace(message, etag=str(next(_etags)))
-        self.journal.append(f"create {message.id}")
+        self.journal.append(f"{'create' if message.etag is None else 'replace'} {message.id}")
         return stored
 
-    def replace_message(self, message: Message) -> Message:
-        key = (message.mailbox_id, message.id)
-        if self.messages[key].etag != message.etag:
-            raise EtagMismatch()
-        self.messages[key] = stored = replace(message, etag=str(next(_etags)))
+    def save_tally(self, tally: RegionTally) -> RegionTally:
+        current = self.tallies.get((tally.mailbox_id, tally.region))
+        if (current.etag if current else None) != tally.etag:
+            raise TallyMoved(tally.region)
+        self.tallies[(tally.mailbox_id, tally.region)] = stored = replace(tally, etag=str(next(_etags)))
         return stored
+
+    def save_pin_record(self, record: PinRecord) -> PinRecord:
+        current = self.pins.get((record.mailbox_id, record.region))
+        if (current.etag if current else None) != record.etag:
+            raise EtagMismatch()
+        self.pins[(record.mailbox_id, record.region)] = stored = replace(record, etag=str(next(_etags)))
+        return stored
+
+    def all_messages(self, mailbox_id: str) -> list[Message]:
+        return [m for (mb, _), m in self.messages.items() if mb == mailbox_id]
 
     def delete_message(self, mailbox_id: str, message_id: str) -> None:
         self._maybe_fail("delete_message")
         self.messages.pop((mailbox_id, message_id), None)
+        for documents in (self.tallies, self.pins):  # tally-{region} and pins-{region} go by id too
+            for key in [k for k in documents if k[0] == mailbox_id and f"-{k[1]}" == message_id[message_id.find("-"):]]:
+                documents.pop(key)
         self.journal.append(f"delete {message_id}")
 
     def list_messages(self, mailbox_id: str, query: ListQuery) -> list[Message]:
@@ -72,8 +103,6 @@ class FakeStore:
                        key=lambda m: m.sort_key, reverse=query.descending)
         return found[:query.limit + 1]
 
-    def message_states(self, mailbox_id: str) -> list[MessageState]:
-        return [m.state for (mb, _), m in self.messages.items() if mb == mailbox_id]
 
     def under_replicated(self, count: int, limit: int, exclude: list[str],
                          regions: list[str]) -> list[dict[str, str]]:
@@ -205,7 +234,9 @@ class FakeSweepStore(FakeStore, FakeGreetings):
 
     def partition_documents(self, mailbox_id: str) -> list[dict[str, str]]:
         return ([{"id": m, "type": "message"} for (mb, m) in self.messages if mb == mailbox_id]
-                + [{"id": f"greeting-{k}", "type": "greeting"} for (mb, k) in self.items if mb == mailbox_id])
+                + [{"id": f"greeting-{k}", "type": "greeting"} for (mb, k) in self.items if mb == mailbox_id]
+                + [{"id": f"tally-{r}", "type": "tally"} for (mb, r) in self.tallies if mb == mailbox_id]
+                + [{"id": f"pins-{r}", "type": "pins"} for (mb, r) in self.pins if mb == mailbox_id])
 
     def delete_mailbox(self, mailbox_id: str) -> None:
         self.mailboxes.pop(mailbox_id, None)

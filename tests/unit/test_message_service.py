@@ -82,17 +82,21 @@ def test_full_mailbox_counts_inbox_and_saved_but_not_trash(parts):
     messages.deposit(PLATFORM, "+1555", b"R", "audio/wav", SENDER, None)
 
 
-def test_purge_deletes_audio_before_metadata_and_stops_if_audio_fails(parts):
-    store, _audio, _, messages = parts
+def test_purge_hides_the_message_at_once_and_a_repeat_finishes_its_audio(parts):
+    store, audio, _, messages = parts
     message, _ = messages.deposit(PLATFORM, "+1555", b"R", "audio/wav", SENDER, None)
+    original = f"incoming/+1555/{message['id']}"
     store.fail_next["delete_audio"] = Unavailable("blob down")
     with pytest.raises(Unavailable):
         messages.delete(PLATFORM, "+1555", message["id"], purge=True)
-    assert ("+1555", message["id"]) in store.messages  # metadata stays while its audio does
-    messages.delete(PLATFORM, "+1555", message["id"], purge=True)
-    assert store.journal[-2:] == [f"delete incoming/+1555/{message['id']}", f"delete {message['id']}"]
+    # The tombstone went first: the message is gone for clients, and counted nowhere.
     with pytest.raises(MessageNotFound):
         messages.get(PLATFORM, "+1555", message["id"])
+    assert messages.list(PLATFORM, "+1555", ListQuery(), None)["items"] == []
+    assert original in audio.blobs
+    messages.delete(PLATFORM, "+1555", message["id"], purge=True)  # the client's retry
+    assert original not in audio.blobs
+    assert store.journal[-2:] == [f"replace {message['id']}", f"delete {original}"]
 
 
 def test_subscriber_of_another_mailbox_is_refused_before_any_read(parts):

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 METHODS = ("get", "put", "post", "patch", "delete", "head", "options", "trace")
 ANONYMOUS_OPERATIONS = {"health", "health_ready", "openapi", "create_session"}
 PLATFORM_ONLY_OPERATIONS = {"put_mailbox", "delete_mailbox", "deposit_message", "active_greeting", "start_sweep",
-                            "sweep_status"}
+                            "sweep_status", "reconcile_counts"}
 
 
 @pytest.fixture

@@ -46,7 +46,9 @@ def test_ready_with_renditions_stored_before_the_document_says_so(world):
     message = world["messages"].get(PLATFORM, "+1555", message_id)
     assert message["formats"] == ["opus", "wav", "mp3"] and message["durationMs"] == 11
     assert world["audio"].blobs[f"audio/+1555/{message_id}/opus"] == b"opushello audio"
-    assert all(entry.startswith("put audio/") for entry in world["store"].journal)
+    *puts, last = world["store"].journal
+    assert len(puts) == 3 and all(entry.startswith("put audio/") for entry in puts)
+    assert last == f"replace {message_id}"  # the document says ready only once its renditions are stored
     assert [e["new"] for e in world["events"].events] == [1, 1]
 
 

@@ -47,12 +47,31 @@ def test_expired_messages_go_audio_first_and_fresh_ones_stay(world):
     assert found == [{"id": old, "mailboxId": "+1555", "type": "message"}]
     store.journal.clear()
     assert retention.purge(found[0]) == {"deleted": 1, "countsChanged": "+1555"}
-    assert store.journal == [f"delete incoming/+1555/{old}", f"delete {old}"]
+    # A tombstone first (guarded by the ETag: a message restored meanwhile would stay), then the audio.
+    assert store.journal == [f"replace {old}", f"delete incoming/+1555/{old}"]
     assert retention.purge(found[0]) == {"deleted": 0, "countsChanged": None}  # nothing deleted twice
     retention.publish_counts(["+1555"])
     assert retention.find_expired(iso(NOW), 100, []) == []
-    assert len(store.messages) == 1
+    assert [m.id for m in store.messages.values() if m.visible] != [old] and len(
+        [m for m in store.messages.values() if m.visible]) == 1
     assert world["events"].events[-1]["new"] == 1
+    # The tombstone outlives any replication lag, then goes for good.
+    tomb = store.messages[("+1555", old)]
+    assert tomb.purged and tomb.expires_at > NOW
+    store.messages[("+1555", old)] = replace(tomb, expires_at=NOW - timedelta(seconds=1))
+    assert retention.purge({"id": old, "mailboxId": "+1555", "type": "message"}) == {"deleted": 1,
+                                                                                    "countsChanged": None}
+    assert ("+1555", old) not in store.messages
+
+
+def test_a_message_restored_after_it_was_found_expired_stays(world):
+    store, retention = world["store"], world["retention"]
+    old = world["messages"].deposit(PLATFORM, "+1555", b"old", "audio/wav", SENDER, None)[0]["id"]
+    store.messages[("+1555", old)] = replace(store.messages[("+1555", old)], expires_at=NOW - timedelta(days=1))
+    found = retention.find_expired(iso(NOW), 100, [])
+    store.messages[("+1555", old)] = replace(store.messages[("+1555", old)], expires_at=None, etag="restored")
+    assert retention.purge(found[0]) == {"deleted": 0, "countsChanged": None}
+    assert store.messages[("+1555", old)].visible
 
 
 def test_a_deprovisioned_mailbox_is_purged_whole_and_its_document_last(world):

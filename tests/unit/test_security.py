@@ -2,7 +2,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.domain.model import Mailbox, MailboxSettings, Message, count
+from shared.domain.model import Message, count
+from shared.domain.replicated import PinRecord, lockout
 from shared.domain.security import (
     TokenError,
     api_key_matches,
@@ -55,13 +56,23 @@ def test_tampered_tokens_are_refused(mangle):
 
 def test_fifth_wrong_pin_locks_for_fifteen_minutes():
     now = datetime(2026, 11, 27, tzinfo=UTC)
-    mailbox = Mailbox("+1555", "A", MailboxSettings())
-    for _ in range(4):
-        mailbox = mailbox.after_wrong_pin(now)
-        assert not mailbox.locked(now)
-    mailbox = mailbox.after_wrong_pin(now)
-    assert mailbox.locked(now) and mailbox.locked(now + timedelta(minutes=14, seconds=59))
-    assert not mailbox.locked(now + timedelta(minutes=15))
+    record = PinRecord("+1555", "r1")
+    for n in range(4):
+        record = record.with_failure(now + timedelta(seconds=n))
+        assert not lockout([record]).locked(now + timedelta(seconds=n))
+    fifth = now + timedelta(seconds=4)
+    record = record.with_failure(fifth)
+    assert lockout([record]).locked(fifth) and lockout([record]).locked(fifth + timedelta(minutes=14, seconds=59))
+    assert not lockout([record]).locked(fifth + timedelta(minutes=15))
+
+
+def test_a_right_pin_ends_the_run_of_wrong_ones_in_every_region():
+    now = datetime(2026, 11, 27, tzinfo=UTC)
+    a = PinRecord("+1555", "r1").with_failure(now).with_failure(now + timedelta(seconds=1))
+    b = PinRecord("+1555", "r2").with_failure(now + timedelta(seconds=2)).with_success(now + timedelta(seconds=3))
+    assert lockout([a, b]).streak == 0
+    b = b.with_failure(now + timedelta(seconds=4))
+    assert lockout([a, b]).streak == 1
 
 
 def test_counts_leave_out_trash_failed_and_pending_uploads():

@@ -1,0 +1,24 @@
+"""Write conflicts between regions: a timer merges the conflicts feed every few seconds.
+
+Conflicts happen only when two regions change one document inside the replication lag, so a
+run is usually one empty read of the feed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from shared.bootstrap import bootstrap
+
+bp = func.Blueprint()
+logger = logging.getLogger(__name__)
+
+
+@bp.function_name("resolve_conflicts")
+@bp.timer_trigger(schedule="*/5 * * * * *", arg_name="timer", run_on_startup=False)
+def resolve_conflicts(timer: func.TimerRequest) -> None:
+    totals = bootstrap().conflicts.resolve()
+    if totals["examined"]:
+        logger.info("conflicts: %s", totals)

@@ -1,0 +1,276 @@
+"""State that every region writes, shaped so that replication cannot lose it.
+
+Cosmos DB with multi-region writes lets two regions change the same document at once; the
+container declares a Custom conflict policy, so the losing version reaches the conflicts feed and
+the app merges it with the committed one using the functions below. Each merge is commutative,
+associative and idempotent (tests/unit/test_replicated.py checks it with hypothesis), so the
+order in which versions meet never matters:
+
+- a message's fields are registers with a clock `(time, region)` per field group: the later change
+  wins, changes to different groups both survive; `status` only moves forward (processing, then
+  ready or failed, then purged: a purge wins over any concurrent change);
+- the regions holding a message's audio are a set: the union;
+- a message's share of the counts is kept per region (`shares`): each region's entry is written by
+  that region only, so the entry with the higher sequence number wins;
+- the counts themselves live in one document per region (`RegionTally`), written by that region
+  only and summed on read: O(1) per change and per read, however many messages a mailbox holds;
+- wrong PINs live in one document per region too (`PinRecord`): the failures of every region add up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shared.domain.model import Mailbox, Message
+
+Clock = tuple[str, str]  # (RFC 3339 time with microseconds, region): later time wins, then region
+NO_CLOCK: Clock = ("", "")
+
+
+def clock(moment: datetime, region: str) -> Clock:
+    return (moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), region)
+
+
+def _later(a: Clock, b: Clock) -> Clock:
+    return max(a, b)
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Counters of a mailbox, or one message's or one region's share of them (may be negative)."""
+
+    new: int = 0
+    saved: int = 0
+    urgent_new: int = 0
+    heard: int = 0  # heard, still in the inbox
+    pending: int = 0  # uploads promised and not landed: they hold room, they are not shown
+
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+    def __sub__(self, other: Tally) -> Tally:
+        return Tally(*(getattr(self, f.name) - getattr(other, f.name) for f in fields(self)))
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, f.name) for f in fields(self))
+
+    @property
+    def total(self) -> int:
+        """Messages held and shown: the inbox (heard or not) and saved; not the trash."""
+        return self.new + self.heard + self.saved
+
+    @property
+    def held(self) -> int:
+        """What `maxMessages` limits: messages held, and uploads that were promised room."""
+        return self.total + self.pending
+
+    def as_api(self) -> dict[str, int]:
+        """The MWI counts of the contract."""
+        return {"new": self.new, "saved": self.saved, "urgentNew": self.urgent_new, "total": self.total}
+
+    def as_tuple(self) -> tuple[int, ...]:
+        return tuple(getattr(self, f.name) for f in fields(self))
+
+
+ZERO = Tally()
+
+
+def total_of(tallies: Iterable[Tally]) -> Tally:
+    result = ZERO
+    for tally in tallies:
+        result = result + tally
+    return result
+
+
+@dataclass(frozen=True)
+class Share:
+    """One region's part of one message's tally, and how many times that region set it."""
+
+    tally: Tally = ZERO
+    seq: int = 0
+
+
+def merge_shares(a: Mapping[str, Share], b: Mapping[str, Share]) -> dict[str, Share]:
+    """Per region, the entry that region wrote last (entries only their own region writes)."""
+    merged = dict(a)
+    for region, share in b.items():
+        mine = merged.get(region)
+        if mine is None or (share.seq, share.tally.as_tuple()) > (mine.seq, mine.tally.as_tuple()):
+            merged[region] = share
+    return dict(sorted(merged.items()))
+
+
+def settle(shares: Mapping[str, Share], target: Tally, region: str) -> tuple[dict[str, Share], Tally]:
+    """Set `region`'s share so that all shares add up to `target` (the message's tally now):
+    the new shares, and what the region's own counters must change by."""
+    others = total_of(s.tally for r, s in shares.items() if r != region)
+    own = shares.get(region, Share())
+    wanted = target - others
+    return {**shares, region: Share(wanted, own.seq + 1)}, wanted - own.tally
+
+
+# -- messages -----------------------------------------------------------------------------------
+
+STATUS_RANK = {"processing": 0, "ready": 1, "failed": 1, "purged": 2}
+# Field groups of a message that change together, each a register with its own clock.
+FOLDER_FIELDS = ("folder", "trashed_at", "expires_at")
+STATUS_FIELDS = ("status", "error", "duration_ms", "formats", "blobs", "truncated", "upload_pending", "size_bytes")
+GROUPS = {"folder": FOLDER_FIELDS, "heard": ("heard",), "urgent": ("urgent",)}
+
+
+def _group(message: Message, names: tuple[str, ...]) -> tuple[object, ...]:
+    return tuple(getattr(message, name) for name in names)
+
+
+def _order(value: object) -> str:
+    return repr(value)  # a total order for tie-breaks between values under the same clock
+
+
+def merge_messages(a: Message, b: Message) -> Message:
+    """Two versions of one message (the committed one and a conflicting one) as one."""
+    if a == b:
+        return a
+    # Immutable facts (id, sender, receivedAt, depositRegion, ...) are the same in both versions;
+    # start from a deterministic one so the merge is commutative.
+    first, second = sorted((a, b), key=_order)
+    changes: dict[str, object] = {}
+    clocks = dict(first.clocks)
+    for name, group in GROUPS.items():
+        pick = max((first, second), key=lambda m, n=name, g=group: (m.clocks.get(n, NO_CLOCK), _order(_group(m, g))))
+        changes.update({f: getattr(pick, f) for f in group})
+        clocks[name] = _later(first.clocks.get(name, NO_CLOCK), second.clocks.get(name, NO_CLOCK))
+    status_pick = max((first, second), key=lambda m: (STATUS_RANK.get(m.status, 0), m.clocks.get("status", NO_CLOCK),
+                                                      _order(_group(m, STATUS_FIELDS))))
+    changes.update({f: getattr(status_pick, f) for f in STATUS_FIELDS})
+    clocks["status"] = _later(first.clocks.get("status", NO_CLOCK), second.clocks.get("status", NO_CLOCK))
+    if status_pick.status == "purged":  # a tombstone keeps its own expiry: it is deleted for good then
+        changes["expires_at"] = status_pick.expires_at
+    changes["replica_regions"] = tuple(sorted(set(first.replica_regions) | set(second.replica_regions)))
+    changes["shares"] = merge_shares(first.shares, second.shares)
+    changes["clocks"] = {k: clocks[k] for k in sorted(clocks) if clocks[k] != NO_CLOCK}
+    changes["etag"] = None
+    return replace(first, **changes)
+
+
+def consistent(message: Message) -> bool:
+    """Whether the regions' shares of the message add up to what it counts for now."""
+    return total_of(s.tally for s in message.shares.values()) == message.tally
+
+
+# -- mailboxes ----------------------------------------------------------------------------------
+
+MAILBOX_GROUPS = {"displayName": ("display_name",), "settings": ("settings",), "pin": ("pin_hash",),
+                  "greeting": ("greeting",)}
+MAILBOX_STATUS_RANK = {"active": 0, "deprovisioned": 1}
+
+
+def merge_mailboxes(a: Mailbox, b: Mailbox) -> Mailbox:
+    """Two versions of a mailbox: per-field registers; deprovisioning wins; the session epoch is
+    the highest either side reached (so a PIN change in any region ends the older sessions)."""
+    if a == b:
+        return a
+    first, second = sorted((a, b), key=_order)
+    changes: dict[str, object] = {}
+    clocks = dict(first.clocks)
+    for name, group in MAILBOX_GROUPS.items():
+        pick = max((first, second), key=lambda m, n=name, g=group: (m.clocks.get(n, NO_CLOCK), _order(_group(m, g))))
+        changes.update({f: getattr(pick, f) for f in group})
+        clocks[name] = _later(first.clocks.get(name, NO_CLOCK), second.clocks.get(name, NO_CLOCK))
+    status_pick = max((first, second), key=lambda m: (MAILBOX_STATUS_RANK[m.status], _order(m.expires_at)))
+    changes.update(status=status_pick.status, expires_at=status_pick.expires_at)
+    changes["session_epoch"] = max(first.session_epoch, second.session_epoch)
+    changes["created_at"] = min(first.created_at, second.created_at)
+    changes["updated_at"] = max(first.updated_at, second.updated_at)
+    changes["clocks"] = {k: clocks[k] for k in sorted(clocks) if clocks[k] != NO_CLOCK}
+    changes["etag"] = None
+    return replace(first, **changes)
+
+
+# -- counts: one document per region --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RegionTally:
+    """A region's counters of one mailbox: the sum of its shares of every message, plus any
+    correction a reconcile made. Only `region` writes it; `seq` orders its versions."""
+
+    mailbox_id: str
+    region: str
+    tally: Tally = ZERO
+    seq: int = 0
+    etag: str | None = None
+
+    def add(self, delta: Tally) -> RegionTally:
+        return replace(self, tally=self.tally + delta, seq=self.seq + 1)
+
+
+def merge_region_tallies(a: RegionTally, b: RegionTally) -> RegionTally:
+    """Single-writer: the later version of the region's own document."""
+    return max((a, b), key=lambda t: (t.seq, t.tally.as_tuple(), t.etag or ""))
+
+
+def mailbox_tally(tallies: Iterable[RegionTally]) -> Tally:
+    return total_of(t.tally for t in tallies)
+
+
+# -- wrong PINs: one document per region ---------------------------------------------------------
+
+PIN_LOCK_AFTER = 5
+PIN_LOCK_FOR = timedelta(minutes=15)
+PIN_FAILURES_KEPT = 2 * PIN_LOCK_AFTER  # per region; older ones cannot change a lockout any more
+
+
+@dataclass(frozen=True)
+class PinRecord:
+    """A region's wrong PINs of one mailbox (each counted before the PIN was checked) and its last
+    right one. Only `region` writes it."""
+
+    mailbox_id: str
+    region: str
+    failures: tuple[datetime, ...] = ()
+    succeeded_at: datetime | None = None
+    etag: str | None = field(default=None, compare=False)
+
+    def with_failure(self, at: datetime) -> PinRecord:
+        return replace(self, failures=tuple(sorted({*self.failures, at}))[-PIN_FAILURES_KEPT:])
+
+    def with_success(self, at: datetime) -> PinRecord:
+        return replace(self, succeeded_at=at if self.succeeded_at is None else max(self.succeeded_at, at),
+                       failures=tuple(t for t in self.failures if t > at))
+
+
+def merge_pin_records(a: PinRecord, b: PinRecord) -> PinRecord:
+    success = max((t for t in (a.succeeded_at, b.succeeded_at) if t is not None), default=None)
+    failures = tuple(sorted(set(a.failures) | set(b.failures)))[-PIN_FAILURES_KEPT:]
+    return PinRecord(a.mailbox_id, a.region, failures, success)
+
+
+@dataclass(frozen=True)
+class Lockout:
+    streak: int  # wrong PINs in a row, since the last right one or the last lockout
+    locked_until: datetime | None
+
+    def locked(self, now: datetime) -> bool:
+        return self.locked_until is not None and now < self.locked_until
+
+
+def lockout(records: Iterable[PinRecord]) -> Lockout:
+    """The mailbox's lockout from the wrong PINs of every region: five in a row (since the last
+    right PIN anywhere) lock logins for 15 minutes from the fifth."""
+    records = list(records)
+    success = max((r.succeeded_at for r in records if r.succeeded_at is not None), default=None)
+    streak, locked_until = 0, None
+    for at in sorted({t for r in records for t in r.failures}):
+        if success is not None and at <= success:
+            continue
+        if locked_until is not None:
+            if at < locked_until:
+                continue  # not checked: the mailbox was locked
+            locked_until = None
+        streak += 1
+        if streak >= PIN_LOCK_AFTER:
+            streak, locked_until = 0, at + PIN_LOCK_FOR
+    return Lockout(streak, locked_until)

@@ -1,0 +1,113 @@
+"""Message writes that keep a mailbox's counts exact, in O(1), with many writers in many regions.
+
+Each message carries every region's share of what it counts for (`Message.shares`), and each
+region keeps one tally document per mailbox: the sum of its shares. A write sets this region's
+share so that the shares add up to what the message counts for now, and moves the region's tally
+by the difference in the same transactional batch: the message and the counts change together or
+not at all. Counts are then the sum of a few tally documents (one per region), read in the same
+query that reads the mailbox, whatever the mailbox holds. Room for a new message is taken by that
+same batch: the tally's ETag makes two writers of one region take turns, so `maxMessages` is never
+exceeded by one region's concurrent deposits.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Iterable
+from dataclasses import replace
+
+from shared.domain.errors import EtagMismatch, MailboxFull, NotFound, Unavailable
+from shared.domain.model import Message, count, utcnow
+from shared.domain.replicated import RegionTally, Tally, clock, consistent, mailbox_tally, settle
+from shared.ports import MessageRepository, TallyMoved
+
+logger = logging.getLogger(__name__)
+_TALLY_RETRIES = 40  # writers of one region take turns on its tally; each turn lets one through
+
+
+def _back_off(attempt: int) -> None:
+    """Full jitter, so the writers that lost a turn do not all come back at once."""
+    time.sleep(random.uniform(0, min(0.1, 0.002 * 2 ** attempt)))  # noqa: S311 - not for secrets
+
+
+class Ledger:
+    def __init__(self, messages: MessageRepository, region: str):
+        self._messages = messages
+        self._region = region
+
+    @property
+    def region(self) -> str:
+        return self._region
+
+    def write(self, message: Message, changed: Iterable[str] = (), *, room: int | None = None,
+              tallies: dict[str, RegionTally] | None = None) -> tuple[Message, Tally]:
+        """Store the message (created when its etag is None, else replaced while its etag is
+        current) with this region's tally: the stored message and the mailbox's counts after it.
+
+        changed: the field groups this write changes (their clocks move to now, here).
+        room: the mailbox's `maxMessages`; MailboxFull when this write would go beyond it.
+        tallies: the mailbox's tallies as just read (saves a read); re-read when they moved."""
+        stamp = clock(utcnow(), self._region)
+        message = replace(message, clocks={**message.clocks, **{name: stamp for name in changed}})
+        for attempt in range(_TALLY_RETRIES):
+            if tallies is None:
+                tallies = self._messages.snapshot(message.mailbox_id).tallies
+            shares, delta = settle(message.shares, message.tally, self._region)
+            after = mailbox_tally(tallies.values()) + delta
+            if room is not None and delta.held > 0 and after.held > room:
+                raise MailboxFull("the mailbox is full")
+            own = tallies.get(self._region) or RegionTally(message.mailbox_id, self._region)
+            try:
+                stored = self._messages.write_message(replace(message, shares=shares),
+                                                      own.add(delta) if delta else None)
+            except TallyMoved:
+                tallies = None  # another write of this region moved the counts: read them again
+                _back_off(attempt)
+                continue
+            return stored, after
+        raise Unavailable("the mailbox's counts kept changing; retry")
+
+    def reconcile(self, mailbox_id: str) -> dict[str, object]:
+        """Recount the mailbox from its messages (a scan: an operator's repair, never on a request's
+        path): settle any message whose shares do not add up, then correct this region's tally by
+        whatever drift is left. Reports what it repaired."""
+        settled = 0
+        for message in self._messages.all_messages(mailbox_id):
+            if not consistent(message) and self._settle(message):
+                settled += 1
+        for _ in range(_TALLY_RETRIES):
+            tallies = self._messages.snapshot(mailbox_id).tallies
+            expected = count(self._messages.all_messages(mailbox_id))
+            recorded = mailbox_tally(tallies.values())
+            drift = expected - recorded
+            if self._messages.snapshot(mailbox_id).tallies != tallies:
+                continue  # something was written meanwhile: compare again
+            if drift:
+                own = tallies.get(self._region) or RegionTally(mailbox_id, self._region)
+                try:
+                    self._messages.save_tally(own.add(drift))
+                except TallyMoved:
+                    continue
+                logger.warning("counts of %s drifted by %s; corrected in %s", mailbox_id, drift, self._region)
+            return {"mailboxId": mailbox_id, "messagesSettled": settled, "drift": _api(drift),
+                    "counts": _api(expected), "region": self._region}
+        raise Unavailable("the mailbox kept changing while it was recounted; retry")
+
+    def _settle(self, message: Message) -> bool:
+        for _ in range(_TALLY_RETRIES):
+            try:
+                self.write(message)
+                return True
+            except (EtagMismatch, NotFound):
+                fresh = self._messages.get_message(message.mailbox_id, message.id)
+                if fresh is None or consistent(fresh):
+                    return False
+                message = fresh
+        return False
+
+
+def _api(tally: Tally) -> dict[str, int]:
+    return {"new": tally.new, "saved": tally.saved, "urgentNew": tally.urgent_new, "heard": tally.heard,
+            "pending": tally.pending}

@@ -19,10 +19,10 @@ order in which versions meet never matters:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from shared.domain.model import Mailbox, Message
@@ -33,10 +33,6 @@ NO_CLOCK: Clock = ("", "")
 
 def clock(moment: datetime, region: str) -> Clock:
     return (moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), region)
-
-
-def _later(a: Clock, b: Clock) -> Clock:
-    return max(a, b)
 
 
 @dataclass(frozen=True)
@@ -116,18 +112,49 @@ def settle(shares: Mapping[str, Share], target: Tally, region: str) -> tuple[dic
 # -- messages -----------------------------------------------------------------------------------
 
 STATUS_RANK = {"processing": 0, "ready": 1, "failed": 1, "purged": 2}
-# Field groups of a message that change together, each a register with its own clock.
-FOLDER_FIELDS = ("folder", "trashed_at", "expires_at")
-STATUS_FIELDS = ("status", "error", "duration_ms", "formats", "blobs", "truncated", "upload_pending", "size_bytes")
-GROUPS = {"folder": FOLDER_FIELDS, "heard": ("heard",), "urgent": ("urgent",)}
+# A message's registers: the fields that change together, and the clock that orders their versions.
+# `status` only moves forward (its rank comes before its clock); a purged version's expiry wins too,
+# so its tombstone is deleted on time.
+MESSAGE_REGISTERS = {
+    "folder": ("folder", "trashed_at"),
+    "heard": ("heard",),
+    "urgent": ("urgent",),
+    "expiry": ("expires_at",),
+    "status": ("status", "error", "duration_ms", "formats", "blobs", "truncated", "upload_pending", "size_bytes"),
+}
 
 
-def _group(message: Message, names: tuple[str, ...]) -> tuple[object, ...]:
-    return tuple(getattr(message, name) for name in names)
+def _group(document: object, names: tuple[str, ...]) -> tuple[object, ...]:
+    return tuple(getattr(document, name) for name in names)
 
 
 def _order(value: object) -> str:
     return repr(value)  # a total order for tie-breaks between values under the same clock
+
+
+def _message_key(message: Message, register: str) -> tuple[object, ...]:
+    """How versions of one register are ordered: each version by its own data only (so the merge
+    is associative); the winner's clock goes with its values."""
+    at = message.clocks.get(register, NO_CLOCK)
+    values = _order(_group(message, MESSAGE_REGISTERS[register]))
+    if register == "status":
+        return (STATUS_RANK.get(message.status, 0), at, values)
+    if register == "expiry":
+        return (message.status == "purged", at, values)
+    return (at, values)
+
+
+def _merge_registers(a: Any, b: Any, registers: dict[str, tuple[str, ...]],
+                     key: Callable[[Any, str], tuple[object, ...]]) -> tuple[dict[str, object], dict[str, Clock]]:
+    """Each register from the version its key orders last, with that version's clock."""
+    changes: dict[str, object] = {}
+    clocks: dict[str, Clock] = {}
+    for name, names in registers.items():
+        pick = max((a, b), key=lambda d, n=name: key(d, n))
+        changes.update({f: getattr(pick, f) for f in names})
+        if name in pick.clocks:
+            clocks[name] = pick.clocks[name]
+    return changes, clocks
 
 
 def merge_messages(a: Message, b: Message) -> Message:
@@ -137,21 +164,10 @@ def merge_messages(a: Message, b: Message) -> Message:
     # Immutable facts (id, sender, receivedAt, depositRegion, ...) are the same in both versions;
     # start from a deterministic one so the merge is commutative.
     first, second = sorted((a, b), key=_order)
-    changes: dict[str, object] = {}
-    clocks = dict(first.clocks)
-    for name, group in GROUPS.items():
-        pick = max((first, second), key=lambda m, n=name, g=group: (m.clocks.get(n, NO_CLOCK), _order(_group(m, g))))
-        changes.update({f: getattr(pick, f) for f in group})
-        clocks[name] = _later(first.clocks.get(name, NO_CLOCK), second.clocks.get(name, NO_CLOCK))
-    status_pick = max((first, second), key=lambda m: (STATUS_RANK.get(m.status, 0), m.clocks.get("status", NO_CLOCK),
-                                                      _order(_group(m, STATUS_FIELDS))))
-    changes.update({f: getattr(status_pick, f) for f in STATUS_FIELDS})
-    clocks["status"] = _later(first.clocks.get("status", NO_CLOCK), second.clocks.get("status", NO_CLOCK))
-    if status_pick.status == "purged":  # a tombstone keeps its own expiry: it is deleted for good then
-        changes["expires_at"] = status_pick.expires_at
+    changes, clocks = _merge_registers(first, second, MESSAGE_REGISTERS, _message_key)
     changes["replica_regions"] = tuple(sorted(set(first.replica_regions) | set(second.replica_regions)))
     changes["shares"] = merge_shares(first.shares, second.shares)
-    changes["clocks"] = {k: clocks[k] for k in sorted(clocks) if clocks[k] != NO_CLOCK}
+    changes["clocks"] = dict(sorted(clocks.items()))
     changes["etag"] = None
     return replace(first, **changes)
 
@@ -163,9 +179,13 @@ def consistent(message: Message) -> bool:
 
 # -- mailboxes ----------------------------------------------------------------------------------
 
-MAILBOX_GROUPS = {"displayName": ("display_name",), "settings": ("settings",), "pin": ("pin_hash",),
-                  "greeting": ("greeting",)}
+MAILBOX_REGISTERS = {"displayName": ("display_name",), "settings": ("settings",), "pin": ("pin_hash",),
+                     "greeting": ("greeting",)}
 MAILBOX_STATUS_RANK = {"active": 0, "deprovisioned": 1}
+
+
+def _mailbox_key(mailbox: Mailbox, register: str) -> tuple[object, ...]:
+    return (mailbox.clocks.get(register, NO_CLOCK), _order(_group(mailbox, MAILBOX_REGISTERS[register])))
 
 
 def merge_mailboxes(a: Mailbox, b: Mailbox) -> Mailbox:
@@ -174,18 +194,13 @@ def merge_mailboxes(a: Mailbox, b: Mailbox) -> Mailbox:
     if a == b:
         return a
     first, second = sorted((a, b), key=_order)
-    changes: dict[str, object] = {}
-    clocks = dict(first.clocks)
-    for name, group in MAILBOX_GROUPS.items():
-        pick = max((first, second), key=lambda m, n=name, g=group: (m.clocks.get(n, NO_CLOCK), _order(_group(m, g))))
-        changes.update({f: getattr(pick, f) for f in group})
-        clocks[name] = _later(first.clocks.get(name, NO_CLOCK), second.clocks.get(name, NO_CLOCK))
+    changes, clocks = _merge_registers(first, second, MAILBOX_REGISTERS, _mailbox_key)
     status_pick = max((first, second), key=lambda m: (MAILBOX_STATUS_RANK[m.status], _order(m.expires_at)))
     changes.update(status=status_pick.status, expires_at=status_pick.expires_at)
     changes["session_epoch"] = max(first.session_epoch, second.session_epoch)
     changes["created_at"] = min(first.created_at, second.created_at)
     changes["updated_at"] = max(first.updated_at, second.updated_at)
-    changes["clocks"] = {k: clocks[k] for k in sorted(clocks) if clocks[k] != NO_CLOCK}
+    changes["clocks"] = dict(sorted(clocks.items()))
     changes["etag"] = None
     return replace(first, **changes)
 

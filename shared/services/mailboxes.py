@@ -242,7 +242,7 @@ class MailboxService:
             if wanted == message.expires_at:
                 return
             try:
-                self._ledger.write(replace(message, expires_at=wanted))
+                self._ledger.write(replace(message, expires_at=wanted), ["expiry"])
                 return
             except (EtagMismatch, NotFound):
                 fresh = self._mailboxes.get_message(message.mailbox_id, message.id)

@@ -310,7 +310,7 @@ class MessageService:
             updated = self._with_folder(replace(message, **{k: v for k, v in changes.items() if k != "folder"}),
                                         command.folder)
             try:
-                stored, counts = self._ledger.write(updated, changes)
+                stored, counts = self._ledger.write(updated, [*changes, *(["expiry"] if "folder" in changes else [])])
             except EtagMismatch:
                 if if_match is not None:
                     raise
@@ -338,7 +338,7 @@ class MessageService:
             if message.folder == "trash":
                 return
             try:
-                _, counts = self._ledger.write(self._with_folder(message, "trash"), ["folder"])
+                _, counts = self._ledger.write(self._with_folder(message, "trash"), ["folder", "expiry"])
             except EtagMismatch:
                 continue
             if message.counted:
@@ -357,7 +357,7 @@ class MessageService:
             counts = None
             if not message.purged:  # else a purge repeated: it finishes deleting the audio
                 try:
-                    _, counts = self._ledger.write(message.tombstone(utcnow()), ["status"])
+                    _, counts = self._ledger.write(message.tombstone(utcnow()), ["status", "expiry"])
                 except (EtagMismatch, NotFound):
                     continue
             for path in message.blobs.values():

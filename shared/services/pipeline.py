@@ -136,7 +136,9 @@ class AudioPipeline:
     def _finish(self, message: Message, change: Callable[[Message], Message]) -> str:
         for _ in range(_CONFLICT_RETRIES):
             try:
-                done, counts = self._ledger.write(change(message), ["status"])
+                done = change(message)
+                done, counts = self._ledger.write(
+                    done, ["status", *(["expiry"] if done.expires_at != message.expires_at else [])])
             except (EtagMismatch, NotFound):
                 message = self._messages.get_message(message.mailbox_id, message.id)
                 if message is None or message.status != "processing":

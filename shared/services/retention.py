@@ -67,7 +67,7 @@ class RetentionService:
                 self._store.delete_message(mailbox_id, message_id)
                 return 1, False
             try:
-                self._ledger.write(message.tombstone(now), ["status"])
+                self._ledger.write(message.tombstone(now), ["status", "expiry"])
             except (EtagMismatch, NotFound):
                 continue
             self._delete_audio(message)

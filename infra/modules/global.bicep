@@ -105,6 +105,12 @@ resource container 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/container
         version: 2
       }
       defaultTtl: -1
+      // Every region writes (multi-region writes). Custom with no merge procedure: a conflict's losing
+      // version goes to the conflicts feed, and the app merges it by the rules of
+      // shared/domain/replicated.py (the resolve_conflicts timer). docs/consistency.md says why.
+      conflictResolutionPolicy: {
+        mode: 'Custom'
+      }
       indexingPolicy: {
         indexingMode: 'consistent'
         automatic: true

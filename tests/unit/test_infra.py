@@ -247,3 +247,14 @@ def test_parameters_file_uses_azd_substitutions():
     assert set(parameters) <= declared, f"not parameters of main.bicep: {sorted(set(parameters) - declared)}"
     for name, entry in parameters.items():
         assert re.fullmatch(r"\$\{[A-Z_]+(=[^}]*)?\}", entry["value"]), f"{name}: a literal value, not ${{VAR}}"
+
+
+def test_the_container_declares_the_conflict_policy_the_app_resolves():
+    """Custom: conflicts reach the feed that functions/conflicts.py merges (the emulator gets the same)."""
+    from shared.adapters.cosmos import CONFLICT_POLICY
+
+    text = (INFRA / "modules" / "global.bicep").read_text()
+    block = re.search(r"conflictResolutionPolicy: \{(.*?)\}", text, re.S)
+    assert block, "global.bicep declares no conflictResolutionPolicy"
+    declared = dict(re.findall(r"(\w+): '([^']*)'", block.group(1)))
+    assert declared == CONFLICT_POLICY

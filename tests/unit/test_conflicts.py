@@ -1,0 +1,87 @@
+"""The conflicts feed merged into committed versions: both sides' changes kept, counts exact."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from shared.domain.model import Mailbox, MailboxSettings, Message, count
+from shared.domain.replicated import Tally, clock, mailbox_tally
+from shared.ports import Conflict
+from shared.services.conflicts import ConflictResolver
+from shared.services.ledger import Ledger
+from tests.unit.fakes import FakeStore
+
+NOW = datetime(2026, 11, 30, tzinfo=UTC)
+
+
+class FakeFeed:
+    def __init__(self, conflicts: list[Conflict]):
+        self.items = list(conflicts)
+
+    def conflicts(self, limit: int) -> list[Conflict]:
+        return self.items[:limit]
+
+    def resolved(self, conflict: Conflict) -> None:
+        self.items = [c for c in self.items if c.id != conflict.id]
+
+
+def _regions_after_a_partition():
+    """r1 marks a message heard while r2 saves it: r1's version was committed, r2's lost."""
+    home = FakeStore()
+    home.mailboxes["+1555"] = Mailbox("+1555", "A", MailboxSettings(), etag="m0")
+    message, _ = Ledger(home, "r1").write(Message(id="m1", mailbox_id="+1555", received_at=NOW,
+                                                  deposit_region="r1", status="ready"), room=100)
+    away = copy.deepcopy(home)  # r2, replicated up to here
+    Ledger(home, "r1").write(replace(message, heard=True), ["heard"])
+    loser, _ = Ledger(away, "r2").write(replace(message, folder="saved"), ["folder", "expiry"])
+    home.tallies[("+1555", "r2")] = away.tallies[("+1555", "r2")]  # single-writer documents just replicate
+    return home, loser
+
+
+def test_a_conflict_keeps_both_changes_and_the_home_region_makes_the_counts_exact():
+    home, loser = _regions_after_a_partition()
+    feed = FakeFeed([Conflict("c1", "+1555", "m1", loser)])
+    assert mailbox_tally(home.tallies.values()).new == -1  # both regions took it out of `new`
+    totals = ConflictResolver(home, feed, "r1", ("r1", "r2")).resolve()
+    assert totals == {"examined": 1, "merged": 1, "failed": 0}
+    merged = home.messages[("+1555", "m1")]
+    assert (merged.heard, merged.folder) == (True, "saved")
+    assert mailbox_tally(home.tallies.values()) == count([merged]) == Tally(saved=1)
+    assert feed.items == []
+
+
+def test_another_region_merges_the_same_conflict_without_correcting_the_counts_twice():
+    home, loser = _regions_after_a_partition()
+    conflict = Conflict("c1", "+1555", "m1", loser)
+    ConflictResolver(home, FakeFeed([conflict]), "r1", ("r1", "r2")).resolve()
+    tallies = dict(home.tallies)
+    assert ConflictResolver(home, FakeFeed([conflict]), "r2", ("r1", "r2")).resolve()["merged"] == 0
+    assert home.tallies == tallies
+
+
+def test_mailbox_conflicts_keep_both_fields_and_the_higher_session_epoch():
+    home = FakeStore()
+    base = Mailbox("+1555", "A", MailboxSettings(), created_at=NOW, updated_at=NOW)
+    home.mailboxes["+1555"] = replace(base, display_name="Renamed", clocks={"displayName": clock(NOW, "r1")},
+                                      etag="e1")
+    loser = replace(base, settings=MailboxSettings(maxMessages=7), session_epoch=1, pin_hash="new",
+                    clocks={"settings": clock(NOW, "r2"), "pin": clock(NOW, "r2")})
+    ConflictResolver(home, FakeFeed([Conflict("c2", "+1555", "mailbox", loser)]), "r1", ("r1", "r2")).resolve()
+    merged = home.mailboxes["+1555"]
+    assert (merged.display_name, merged.settings.maxMessages, merged.pin_hash) == ("Renamed", 7, "new")
+    assert merged.session_epoch == 1
+
+
+def test_a_conflict_that_keeps_failing_stays_in_the_feed():
+    home, loser = _regions_after_a_partition()
+
+    class Broken(FakeStore):
+        def get_message(self, mailbox_id: str, message_id: str) -> Message | None:
+            raise RuntimeError("down")
+
+    broken = Broken()
+    feed = FakeFeed([Conflict("c1", "+1555", "m1", loser)])
+    assert ConflictResolver(broken, feed, "r1", ("r1", "r2")).resolve()["failed"] == 1
+    assert len(feed.items) == 1

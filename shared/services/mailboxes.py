@@ -21,7 +21,7 @@ from shared.domain.errors import (
 )
 from shared.domain.model import Mailbox, MailboxSettings, Message, expiry, same_etag, utcnow
 from shared.domain.principal import Principal, require_mailbox, require_platform
-from shared.domain.replicated import PinRecord, clock, lockout
+from shared.domain.replicated import PinRecord, clock, lockout, mailbox_tally
 from shared.domain.security import PIN_PATTERN, hash_pin, pin_matches
 from shared.ports import AlreadyExists, MailboxRepository, MessageRepository, Snapshot
 from shared.services.auth import Authenticator
@@ -98,7 +98,8 @@ class MailboxService:
 
     def get(self, principal: Principal, mailbox_id: str) -> dict[str, object]:
         require_mailbox(principal, mailbox_id)
-        return self.active(mailbox_id).as_api(self._mwi.counts(mailbox_id))
+        snapshot = self._mailboxes.snapshot(mailbox_id)  # the mailbox and its tallies: one query
+        return self.active_in(snapshot, mailbox_id).as_api(mailbox_tally(snapshot.tallies.values()))
 
     def patch(self, principal: Principal, mailbox_id: str, command: PatchMailbox,
               if_match: str | None) -> dict[str, object]:

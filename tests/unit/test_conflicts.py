@@ -75,7 +75,7 @@ def test_mailbox_conflicts_keep_both_fields_and_the_higher_session_epoch():
 
 
 def test_a_conflict_that_keeps_failing_stays_in_the_feed():
-    home, loser = _regions_after_a_partition()
+    _, loser = _regions_after_a_partition()
 
     class Broken(FakeStore):
         def get_message(self, mailbox_id: str, message_id: str) -> Message | None:

@@ -10,7 +10,10 @@ in memory only).
     python tools/localstack.py run -- CMD  # start or reuse, run CMD, stop what was started
 
 `--regions 2` adds a second Azurite (ports 10010-10012, its own data folder): a second region's
-storage that can fail on its own, as a region's storage account does.
+storage that can fail on its own, as a region's storage account does; and a second Cosmos emulator
+(8082; region i's is on 8080 + i), each region's own, with the replicator (tools/replicator.py)
+keeping them in step as Cosmos DB multi-region writes do. `make partition` / `make heal` cut and
+restore that replication while it runs.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".localstack"
 PIDS = DATA / "pids"
+REPLICATOR_STATE = DATA / "replicator"  # the partition switch and the replicator's status
 HOST = "127.0.0.1"
 
 # The emulators' published, well-known development keys: not secrets, they open nothing but a
@@ -59,6 +63,11 @@ def storage_connection_string(account: str = ACCOUNTS[0], host: str = HOST,
         f"QueueEndpoint=http://{host}:{queue}/{account};"
         f"TableEndpoint=http://{host}:{table}/{account};"
     )
+
+
+def region_cosmos_port(region_number: int) -> int:
+    """The Cosmos emulator port of local region 1, 2, ...: 8081, 8082, ..."""
+    return COSMOS_PORT + region_number - 1
 
 
 def cosmos_endpoint(port: int = COSMOS_PORT) -> str:
@@ -145,6 +154,31 @@ def cosmos(port: int = COSMOS_PORT, name: str = "cosmos") -> Service:
     )
 
 
+def region_cosmos(region_number: int) -> Service:
+    """The Cosmos emulator of local region 2, 3, ... (region 1 uses the first one, on 8081)."""
+    return cosmos(region_cosmos_port(region_number), f"cosmos-{region_number}")
+
+
+def _replicator_module():
+    # Imported late: `python tools/localstack.py` runs without the repository root on sys.path.
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from tools import replicator
+
+    return replicator
+
+
+def replicator(endpoints: list[str], state_dir: Path = REPLICATOR_STATE, name: str = "replicator") -> Service:
+    """Replication between Cosmos emulators (tools/replicator.py); its state folder holds the switch."""
+    return Service(
+        name=name,
+        command=[sys.executable, "-m", "tools.replicator", "--endpoints", ",".join(endpoints),
+                 "--state-dir", str(state_dir), "--start-healed"],
+        answers=lambda: _replicator_module().is_running(state_dir),
+        endpoints=[f"{' <-> '.join(endpoints)} replicating (make partition / make heal)"],
+    )
+
+
 def start(service: Service, timeout: float = 60.0) -> bool:
     """Start service unless it already answers; wait until it really does. True if started here."""
     if service.answers():
@@ -210,7 +244,11 @@ def _terminate(pid: int, grace: float = 10.0) -> None:
 
 
 def default_services(regions: int = 1) -> list[Service]:
-    return [azurite(), cosmos(), *(region_azurite(number) for number in range(2, regions + 1))]
+    services = [azurite(), cosmos(), *(region_azurite(number) for number in range(2, regions + 1))]
+    if regions > 1:  # each region its own Cosmos emulator, kept in step by the replicator (stopped first)
+        services += [region_cosmos(number) for number in range(2, regions + 1)]
+        services.append(replicator([cosmos_endpoint(region_cosmos_port(n)) for n in range(1, regions + 1)]))
+    return services
 
 
 def up(services: list[Service]) -> list[Service]:
@@ -238,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=["up", "down", "run"])
     parser.add_argument("--regions", type=int, default=1, choices=range(1, MAX_REGIONS + 1),
-                        help="local regions to give storage of their own (default 1)")
+                        help="local regions to give storage and a Cosmos emulator of their own, "
+                             "replicated (default 1)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="for run: the command, after --")
     args = parser.parse_args(argv)
     services = default_services(args.regions)

@@ -3,9 +3,10 @@
     python -m tools.regions --regions 2 [--port 7071]   (`make run REGIONS=2`)
 
 Region i is `local{i}`: its own storage (Azurite i, started by `localstack.py --regions N`), its
-own task hub and host id, the others' storage as peers for replication; all share the one Cosmos
-emulator, as the regions share one multi-region Cosmos DB account. Nothing routes between them
-but the client's endpoint list:
+own task hub and host id, the others' storage as peers for replication, and its own Cosmos
+emulator (port 8080 + i), which the replicator keeps in step with the others as a multi-region
+Cosmos DB account keeps its regions (`make partition` / `make heal` cut and restore it). Nothing
+routes between them but the client's endpoint list:
 
     voicemail -e http://127.0.0.1:7071/api -e http://127.0.0.1:7072/api health
 
@@ -42,6 +43,7 @@ def region_settings(number: int, regions: int) -> dict[str, str]:
         "AzureWebJobsStorage": storage[number],
         "DURABLE_TASK_HUB": f"voicemail{names[number - 1]}",
         "AzureFunctionsWebHost__hostid": names[number - 1],
+        "COSMOS_ENDPOINT": localstack.cosmos_endpoint(localstack.region_cosmos_port(number)),
         **{f"PEER_STORAGE__{region_name(n)}": storage[n] for n in storage if n != number},
     }
 

@@ -9,7 +9,7 @@ INFRA_VENV := .venv-infra
 PORT ?= 7071
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint stack-up stack-down drain undrain clean settings constraints constraints-infra bench drills
+.PHONY: install run test lint stack-up stack-down drain undrain clean settings constraints constraints-infra bench drills partition heal
 
 install: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed settings
 
@@ -55,6 +55,11 @@ REGIONS ?= 1
 run: install
 	PLATFORM_KEY_HASHES=$$($(PYTHON) tools/local_settings.py hash "$${VOICEMAIL_PLATFORM_KEY:-local-dev-key}") \
 	  $(PY) tools/localstack.py --regions $(REGIONS) run -- $(PY) -m tools.regions --regions $(REGIONS) --port $(PORT)
+
+# While `make run REGIONS=2` runs: cut the Cosmos replication between the local regions (each
+# keeps accepting writes, nothing crosses), then restore it (they converge within seconds).
+partition heal:
+	$(PY) -m tools.replicator $@
 
 test: install
 	$(PY) tools/localstack.py run -- $(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)

@@ -1,6 +1,7 @@
-"""What `make run REGIONS=2` runs (`python -m tools.regions --regions 2`), end to end: two regions
-on storage of their own, one Cosmos emulator, replicating to each other, with nothing in front of
-them but the client's endpoint list; Ctrl-C stops both."""
+"""What `make run REGIONS=2` runs (`python -m tools.regions --regions 2`), end to end: two regions,
+each with its own storage and its own Cosmos emulator (kept in step by tools/replicator.py, as Cosmos
+DB multi-region writes keep regions in step), replicating audio to each other, with nothing in
+front of them but the client's endpoint list; Ctrl-C stops both."""
 
 from __future__ import annotations
 
@@ -42,8 +43,10 @@ def consecutive_free_ports() -> int:
 @pytest.fixture(scope="module")
 def two_local_regions(stack, tmp_path_factory):
     ensure()  # local.settings.json, as `make run` makes it
-    storage = localstack.region_azurite(2)
-    started = localstack.start(storage)
+    services = [localstack.region_azurite(2), localstack.region_cosmos(2),
+                localstack.replicator([localstack.cosmos_endpoint(), localstack.cosmos_endpoint(
+                    localstack.region_cosmos_port(2))], tmp_path_factory.mktemp("replicator"))]
+    started = [service for service in services if localstack.start(service)]
     port = consecutive_free_ports()
     log = (tmp_path_factory.mktemp("regions") / "regions.log").open("wb")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
@@ -62,8 +65,8 @@ def two_local_regions(stack, tmp_path_factory):
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
-        if started:
-            localstack.stop(storage)
+        for service in reversed(started):
+            localstack.stop(service)
 
 
 def _ready(endpoint: str) -> bool:
@@ -73,7 +76,7 @@ def _ready(endpoint: str) -> bool:
         return False
 
 
-def test_two_regions_share_metadata_keep_their_own_storage_and_replicate(two_local_regions):
+def test_two_regions_replicate_metadata_keep_their_own_storage_and_replicate_audio(two_local_regions):
     _, (one, two) = two_local_regions
     regions = [httpx.get(f"{endpoint}/health", timeout=5).json()["region"] for endpoint in (one, two)]
     assert regions == ["local1", "local2"]

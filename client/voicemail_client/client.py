@@ -205,6 +205,10 @@ class VoicemailClient:
                 **({"settings": settings} if settings else {})}
         return self._json("PUT", _mailbox(mailbox_id), (200, 201), json=body)
 
+    def get_mailbox(self, mailbox_id: str) -> dict:
+        """The mailbox with its message-waiting counts (`counts`: new, saved, urgentNew, total)."""
+        return self._json("GET", _mailbox(mailbox_id), (200,))
+
     def login(self, mailbox_id: str, pin: str) -> dict:
         """A subscriber session: {"token","expiresAt"}; this client uses the token from then on."""
         session = self._json("POST", f"{_mailbox(mailbox_id)}/sessions", (201,), json={"pin": pin})

@@ -20,7 +20,7 @@ from voicemail_client import RetryPolicy, VoicemailClient
 from tests.integration.api_support import new_mailbox_id, tone_wav
 from tests.integration.load import HEADER, figures, listed, make_clients, run_load
 from tests.support import PLATFORM_KEY, HostProcess, free_port, product_env, random_name, wait_until
-from tools import localstack
+from tools import localstack, replicator
 
 # `make test` distributes by file (--dist loadfile): the drills run one after another on one worker.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -68,6 +68,45 @@ def drill_stack(tmp_path):
             regions[key] = Region(names[key], storage[key], HostProcess(env, tmp=tmp_path).start(timeout=60))
         yield regions, cosmos
     finally:
+        for region in regions.values():
+            region.host.stop()
+        for service in reversed(services):
+            localstack.stop(service)
+
+
+@pytest.fixture
+def partitioned_stack(tmp_path):
+    """As drill_stack, but each region has its own Cosmos emulator, kept in step by the local
+    replicator as Cosmos DB multi-region writes keep regions in step (and cut by a partition)."""
+    cosmos_ports = {key: free_port() for key in "ab"}
+    endpoints = [localstack.cosmos_endpoint(cosmos_ports[key]) for key in "ab"]
+    state = tmp_path / "replicator"
+    services = [localstack.cosmos(cosmos_ports[key], name=random_name(f"cosmos-{key}")) for key in "ab"]
+    services.append(localstack.replicator(endpoints, state, name=random_name("replicator")))
+    regions: dict[str, Region] = {}
+    try:
+        for service in services:
+            localstack.start(service)
+        names = {key: random_name(f"d{key}") for key in "ab"}
+        ports = {key: (free_port(), free_port(), free_port()) for key in "ab"}
+        storage = {}
+        for key in "ab":
+            storage[key] = localstack.azurite(tmp_path / f"azurite-{key}", ports[key], random_name("azurite"))
+            localstack.start(storage[key])
+            services.append(storage[key])
+        connection = {key: localstack.storage_connection_string(ports=ports[key]) for key in "ab"}
+        for key in "ab":
+            other = "b" if key == "a" else "a"
+            env = product_env(
+                names[key], REGIONS=f"{names['a']},{names['b']}", REPLICA_COUNT="2",
+                AzureWebJobsStorage=connection[key], COSMOS_ENDPOINT=endpoints["ab".index(key)],
+                INCOMING_CONTAINER="incoming", AUDIO_CONTAINER="audio", MWI_QUEUE="mwi-events",
+                SDK_TIMEOUT_SECONDS="3", HEALTH_CACHE_SECONDS="1", LOCALHOST_LOG_LEVEL="WARNING",
+                **{f"PEER_STORAGE__{names[other]}": connection[other]})
+            regions[key] = Region(names[key], storage[key], HostProcess(env, tmp=tmp_path).start(timeout=60))
+        yield regions, endpoints, state
+    finally:
+        replicator.heal(state)
         for region in regions.values():
             region.host.stop()
         for service in reversed(services):
@@ -218,6 +257,39 @@ def test_storage_loss_in_one_region_mid_load(drill_stack):
     assert failed_fast and max(failed_fast) < POLICY.timeout, failed_fast
     for deposit in random.sample(load.acknowledged, 20):
         assert admin.get_message(deposit.mailbox, deposit.message_id)["id"] == deposit.message_id
+
+
+def test_partition_between_regions_mid_load(partitioned_stack):
+    regions, endpoints, state = partitioned_stack
+    _, mailboxes = provision(regions, 20)
+    replicator.wait_converged(endpoints, timeout=30, state_dir=state)  # the mailboxes are in both regions
+
+    def cut() -> str:
+        replicator.partition(state)
+        return "replication between the regions cut"
+
+    def heal() -> str:
+        replicator.heal(state)
+        return "healed"
+
+    load = run_load(clients(regions, 16), mailboxes, 600, AUDIO, at=[(0.2, cut), (0.8, heal)])
+    started = time.monotonic()
+    replicator.wait_converged(endpoints, timeout=120, state_dir=state)
+    in_region = {key: VoicemailClient([region.endpoint], api_key=PLATFORM_KEY, policy=POLICY)
+                 for key, region in regions.items()}
+    listings = {key: listed(client, mailboxes) for key, client in in_region.items()}
+    converged_s = time.monotonic() - started
+    row = figures("5. partition", load, listings["a"])
+    row.notes += f"; both regions identical (transcodes done) {converged_s:.0f} s after the load"
+    report(row)
+    assert_nothing_lost(row, load)
+    assert figures("5. partition", load, listings["b"]).lost == 0
+    assert {m: sorted(ids) for m, ids in listings["a"].items()} == {m: sorted(ids) for m, ids in listings["b"].items()}
+    for mailbox in mailboxes:  # counts exact in both regions: every deposit is new, in the inbox
+        held = len(listings["a"][mailbox])
+        for client in in_region.values():
+            counts = client.get_mailbox(mailbox)["counts"]
+            assert (counts["new"], counts["total"]) == (held, held), (mailbox, counts, held)
 
 
 def _status(url: str) -> int | None:

@@ -25,14 +25,17 @@ def start(host: HostProcess, name: str, instance_id: str, payload=None) -> httpx
     return httpx.post(f"{host.base_url}/api/start/{name}/{instance_id}", json=payload, timeout=10)
 
 
-def status(host: HostProcess, instance_id: str) -> dict:
-    return httpx.get(f"{host.base_url}/api/status/{instance_id}", timeout=10).json()
+def status(host: HostProcess, instance_id: str) -> dict | None:
+    """The instance's status; None while it does not exist yet (a timer run by the admin API
+    answers 202 before its function has started the orchestration)."""
+    answer = httpx.get(f"{host.base_url}/api/status/{instance_id}", timeout=10)
+    return None if answer.status_code == 404 else answer.json()
 
 
 def finished(host: HostProcess, instance_id: str, timeout: float = 15) -> dict:
     def done():
         current = status(host, instance_id)
-        return current if current["runtimeStatus"] in ("Completed", "Failed", "Terminated") else None
+        return current if current and current["runtimeStatus"] in ("Completed", "Failed", "Terminated") else None
     return wait_until(done, timeout, 0.1, f"{instance_id} to finish:\n{host.log()[-3000:]}")
 
 
@@ -82,7 +85,7 @@ def test_retry_timer_any_continue_as_new_and_sub_orchestration(durable_host):
 def test_custom_status_raise_event_terminate_and_duplicate_start(durable_host):
     prefix, host, _ = durable_host
     assert start(host, "approval", f"{prefix}-ok").status_code == 202
-    waiting = wait_until(lambda: status(host, f"{prefix}-ok")["customStatus"], 10, message="custom status")
+    waiting = wait_until(lambda: (status(host, f"{prefix}-ok") or {}).get("customStatus"), 10, message="custom status")
     assert waiting == {"stage": "waiting"}
     assert status(host, f"{prefix}-ok")["runtimeStatus"] == "Running"
     again = start(host, "approval", f"{prefix}-ok")
@@ -94,7 +97,7 @@ def test_custom_status_raise_event_terminate_and_duplicate_start(durable_host):
     assert done["customStatus"] == {"stage": "done"}
 
     assert start(host, "approval", f"{prefix}-stop").status_code == 202
-    wait_until(lambda: status(host, f"{prefix}-stop")["runtimeStatus"] == "Running", 10, message="running")
+    wait_until(lambda: (status(host, f"{prefix}-stop") or {}).get("runtimeStatus") == "Running", 10, message="running")
     assert httpx.post(f"{host.base_url}/api/terminate/{prefix}-stop").status_code == 202
     assert finished(host, f"{prefix}-stop")["runtimeStatus"] == "Terminated"
     assert start(host, "approval", f"{prefix}-stop").status_code == 202  # a finished id may be reused
@@ -114,7 +117,7 @@ def test_orchestration_survives_sigkill(stack, tmp_path):
     host = HostProcess(env, script_root=DURABLEAPP, tmp=tmp_path).start()
     try:
         assert start(host, "durable_steps", f"{prefix}-k").status_code == 202
-        wait_until(lambda: status(host, f"{prefix}-k")["customStatus"] == "sleeping", 15, message="the timer")
+        wait_until(lambda: (status(host, f"{prefix}-k") or {}).get("customStatus") == "sleeping", 15, message="the timer")
         host.stop(signal.SIGKILL)
         assert runs(tmp_path) == Counter({f"record:{prefix}-k:{i}": 1 for i in range(3)})
         host = HostProcess(env, script_root=DURABLEAPP, tmp=tmp_path).start()

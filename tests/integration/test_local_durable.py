@@ -117,7 +117,8 @@ def test_orchestration_survives_sigkill(stack, tmp_path):
     host = HostProcess(env, script_root=DURABLEAPP, tmp=tmp_path).start()
     try:
         assert start(host, "durable_steps", f"{prefix}-k").status_code == 202
-        wait_until(lambda: (status(host, f"{prefix}-k") or {}).get("customStatus") == "sleeping", 15, message="the timer")
+        wait_until(lambda: (status(host, f"{prefix}-k") or {}).get("customStatus") == "sleeping", 15,
+                   message="the timer")
         host.stop(signal.SIGKILL)
         assert runs(tmp_path) == Counter({f"record:{prefix}-k:{i}": 1 for i in range(3)})
         host = HostProcess(env, script_root=DURABLEAPP, tmp=tmp_path).start()

@@ -72,6 +72,7 @@ lint: install
 bench: install
 	command -v ffmpeg >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg)
 	$(PY) -m bench.api_throughput
+	$(PY) -m bench.deposit_cost
 	$(PY) -m bench.transcode
 	$(PY) -m bench.retention --messages 2000 --expired-percent 5
 

@@ -30,6 +30,7 @@ from shared.services.mailboxes import MailboxService
 from shared.services.messages import MessageService
 from shared.services.mwi import Mwi
 from shared.services.pipeline import AudioPipeline
+from shared.services.rate import SlidingWindow
 from shared.services.replication import Regions, ReplicationService
 from shared.services.retention import RetentionService
 from shared.services.takeover import ProcessingTakeover
@@ -81,7 +82,8 @@ def build(config: Settings) -> App:
     auth = Authenticator(config.platform_key_hashes, config.token_signing_keys, config.token_ttl_s,
                          epochs=SessionEpochs(session_epoch))
     mwi = Mwi(store, QueueEvents(queue_service, config.mwi_queue))
-    mailboxes = MailboxService(store, mwi, auth, timedelta(minutes=config.deprovision_grace_minutes), config.region)
+    mailboxes = MailboxService(store, mwi, auth, timedelta(minutes=config.deprovision_grace_minutes), config.region,
+                               SlidingWindow(config.client_logins_per_minute, 60.0))
     audio = BlobAudioStore(blob_service)
     containers = Containers(config.incoming_container, config.audio_container)
     regions = Regions(config.region, audio, {

@@ -60,6 +60,7 @@ class Settings:
     platform_key_hashes: tuple[str, ...]  # SHA-256 (hex) of each accepted x-api-key
     token_signing_keys: tuple[bytes, ...]  # the current key first; then the previous one, if rotating
     token_ttl_s: int
+    client_logins_per_minute: int  # per client address and instance, before any PIN hashing
     mwi_queue: str
     normalize_audio: bool
     incoming_container: str
@@ -215,6 +216,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         token_signing_keys=tuple(k for k in (_signing_key(read, "TOKEN_SIGNING_KEY", True),
                                              _signing_key(read, "TOKEN_SIGNING_KEY_PREVIOUS", False)) if k),
         token_ttl_s=int(read.number("TOKEN_TTL_SECONDS", 900, 60, 900)),
+        client_logins_per_minute=int(read.number("CLIENT_LOGINS_PER_MINUTE", 60, 30, 1_000_000)),
         mwi_queue=read.matching("MWI_QUEUE", _QUEUE, "mwi-events"),
         normalize_audio=read.flag("AUDIO_NORMALIZE", default=True),
         incoming_container=read.matching("INCOMING_CONTAINER", _QUEUE, "incoming"),

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
 from shared.domain.audio import AudioLimits, Transcoded
 from shared.domain.model import Greeting, ListQuery, Mailbox, Message
-from shared.domain.replicated import PinRecord, RegionTally
+from shared.domain.replicated import PinRecord, RecentEvents, RegionTally
 
 
 class AlreadyExists(Exception):
@@ -29,6 +29,7 @@ class Snapshot:
     tallies: dict[str, RegionTally] = field(default_factory=dict)
     pins: dict[str, PinRecord] = field(default_factory=dict)
     message: Message | None = None
+    recent: dict[tuple[str, str], RecentEvents] = field(default_factory=dict)  # (kind, region)
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class Conflict:
     id: str
     mailbox_id: str
     document_id: str
-    loser: Message | Mailbox | Greeting | RegionTally | PinRecord | None
+    loser: Message | Mailbox | Greeting | RegionTally | PinRecord | RecentEvents | None
 
 
 class DependencyProbe(Protocol):
@@ -111,6 +112,14 @@ class MessageRepository(Protocol):
 
     def save_pin_record(self, record: PinRecord) -> PinRecord:
         """Create (etag None) or replace while record.etag is current; raises EtagMismatch."""
+        ...
+
+    def save_recent(self, record: RecentEvents) -> RecentEvents:
+        """Create (etag None) or replace while record.etag is current; raises EtagMismatch."""
+        ...
+
+    def expired_promises(self, mailbox_id: str, now: datetime) -> list[Message]:
+        """The mailbox's hidden messages whose upload link expired before the audio landed."""
         ...
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.core import MatchConditions
@@ -29,12 +29,16 @@ from shared.domain.model import (
     iso,
     parse_time,
 )
-from shared.domain.replicated import Clock, PinRecord, RegionTally, Share, Tally
+from shared.domain.replicated import Clock, PinRecord, RecentEvents, RegionTally, Share, Tally
 from shared.ports import AlreadyExists, Conflict, Snapshot, TallyMoved
 
 # Partition of operational documents; `_` cannot start a mailbox id, so it never meets one.
 OPS_PARTITION = "_ops"
 MAILBOX_DOC_ID = "mailbox"
+# Records of recent events (wrong PINs, forwards) outlive what they limit, then expire: Cosmos DB
+# deletes them by `ttl` (so guessing unknown mailbox ids stores nothing for long), and the retention
+# sweep by `expiresAt` where there is no TTL (the emulator).
+RECORD_TTL = timedelta(days=1)
 # Every region writes, so conflicting versions go to the conflicts feed and the app merges them
 # (shared/services/conflicts.py). infra/modules/global.bicep declares the same policy.
 CONFLICT_POLICY = {"mode": "Custom"}
@@ -193,20 +197,39 @@ def pin_doc_id(region: str) -> str:
     return f"pins-{region}"
 
 
+def _expiring(doc: dict[str, Any]) -> dict[str, Any]:
+    return {**doc, "ttl": int(RECORD_TTL.total_seconds()), "expiresAt": iso(datetime.now(UTC) + RECORD_TTL)}
+
+
 def pin_to_doc(record: PinRecord) -> dict[str, Any]:
-    return {"id": pin_doc_id(record.region), "mailboxId": record.mailbox_id, "type": "pins", "region": record.region,
-            "failures": [iso(t) for t in record.failures], "succeededAt": iso(record.succeeded_at)}
+    return _expiring({"id": pin_doc_id(record.region), "mailboxId": record.mailbox_id, "type": "pins",
+                      "region": record.region, "failures": [iso(t) for t in record.failures],
+                      "succeededAt": iso(record.succeeded_at), "attempts": [iso(t) for t in record.attempts]})
 
 
 def pin_from_doc(doc: dict[str, Any]) -> PinRecord:
     return PinRecord(doc["mailboxId"], doc["region"], tuple(parse_time(t) for t in doc.get("failures", ())),
-                     parse_time(doc.get("succeededAt")), doc.get("_etag"))
+                     parse_time(doc.get("succeededAt")), tuple(parse_time(t) for t in doc.get("attempts", ())),
+                     doc.get("_etag"))
+
+
+RECENT_KINDS = ("forwards",)
+
+
+def recent_to_doc(record: RecentEvents) -> dict[str, Any]:
+    return _expiring({"id": f"{record.kind}-{record.region}", "mailboxId": record.mailbox_id, "type": record.kind,
+                      "region": record.region, "times": [iso(t) for t in record.times]})
+
+
+def recent_from_doc(doc: dict[str, Any]) -> RecentEvents:
+    return RecentEvents(doc["mailboxId"], doc["region"], doc["type"], tuple(parse_time(t) for t in doc["times"]),
+                        doc.get("_etag"))
 
 
 def document_from_doc(doc: dict[str, Any]) -> Message | Mailbox | Greeting | RegionTally | PinRecord | None:
     """Any of the app's documents as its domain object (None: not one of ours)."""
     readers = {"message": message_from_doc, "mailbox": mailbox_from_doc, "greeting": greeting_from_doc,
-               "tally": tally_from_doc, "pins": pin_from_doc}
+               "tally": tally_from_doc, "pins": pin_from_doc, **dict.fromkeys(RECENT_KINDS, recent_from_doc)}
     reader = readers.get(doc.get("type", ""))
     return reader(doc) if reader else None
 
@@ -262,8 +285,17 @@ class CosmosStore:
 
     def _query(self, mailbox_id: str, sql: str, parameters: list[dict[str, Any]], what: str) -> list[dict[str, Any]]:
         with translated(what):
-            return list(self._c.query_items(sql, parameters=parameters, partition_key=mailbox_id,
-                                            timeout=self._timeout_s))
+            for attempt in range(3):
+                try:
+                    return list(self._c.query_items(sql, parameters=parameters, partition_key=mailbox_id,
+                                                    timeout=self._timeout_s))
+                except RuntimeError as error:
+                    # azure-cosmos 4.17.1 shares one response-headers dict between the threads that
+                    # share a client; a query may see it change under it ("OrderedDict mutated
+                    # during iteration", seen once in 485 deposits). A read: ask again.
+                    if "mutated during iteration" not in str(error) or attempt == 2:
+                        raise
+        raise AssertionError("unreachable")
 
     def get_mailbox(self, mailbox_id: str) -> Mailbox | None:
         doc = self._read(mailbox_id, MAILBOX_DOC_ID, "reading a mailbox")
@@ -283,14 +315,16 @@ class CosmosStore:
 
     def snapshot(self, mailbox_id: str, message_id: str | None = None) -> Snapshot:
         sql = ("SELECT * FROM c WHERE c.mailboxId = @m AND "
-               "(c.id = 'mailbox' OR c.type = 'tally' OR c.type = 'pins' OR c.id = @id)")
+               "(c.id = 'mailbox' OR c.type = 'tally' OR c.type = 'pins' OR c.type = 'forwards' OR c.id = @id)")
         docs = self._query(mailbox_id, sql, [{"name": "@m", "value": mailbox_id},
                                              {"name": "@id", "value": message_id or MAILBOX_DOC_ID}],
                            "reading a mailbox")
-        mailbox, message, tallies, pins = None, None, {}, {}
+        mailbox, message, tallies, pins, recent = None, None, {}, {}, {}
         for doc in docs:
             kind = doc.get("type")
-            if kind == "mailbox":
+            if kind in RECENT_KINDS:
+                recent[(kind, doc["region"])] = recent_from_doc(doc)
+            elif kind == "mailbox":
                 mailbox = mailbox_from_doc(doc)
             elif kind == "tally":
                 tallies[doc["region"]] = tally_from_doc(doc)
@@ -298,7 +332,7 @@ class CosmosStore:
                 pins[doc["region"]] = pin_from_doc(doc)
             elif kind == "message" and doc["id"] == message_id:
                 message = message_from_doc(doc)
-        return Snapshot(mailbox, tallies, pins, message)
+        return Snapshot(mailbox, tallies, pins, message, recent)
 
     def write_message(self, message: Message, tally: RegionTally | None) -> Message:
         doc = message_to_doc(message)
@@ -336,6 +370,19 @@ class CosmosStore:
             return pin_from_doc(self._save(pin_to_doc(record), record.etag, "counting a PIN guess"))
         except (AlreadyExists, NotFound):
             raise EtagMismatch("the PIN record changed") from None
+
+    def save_recent(self, record: RecentEvents) -> RecentEvents:
+        try:
+            return recent_from_doc(self._save(recent_to_doc(record), record.etag, "counting an event"))
+        except (AlreadyExists, NotFound):
+            raise EtagMismatch("the record changed") from None
+
+    def expired_promises(self, mailbox_id: str, now: datetime) -> list[Message]:
+        sql = ("SELECT * FROM c WHERE c.mailboxId = @m AND c.type = 'message' AND c.uploadPending = true "
+               "AND c.status = 'processing' AND c.expiresAt < @now")
+        return [message_from_doc(d) for d in self._query(
+            mailbox_id, sql, [{"name": "@m", "value": mailbox_id}, {"name": "@now", "value": iso(now)}],
+            "finding expired upload promises")]
 
     def _save(self, doc: dict[str, Any], etag: str | None, what: str) -> dict[str, Any]:
         return self._create(doc, what) if etag is None else self._replace(doc, etag, what)

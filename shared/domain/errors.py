@@ -36,6 +36,8 @@ MailboxNotFound = _error("MailboxNotFound", "mailbox-not-found", "Mailbox not fo
 MessageNotFound = _error("MessageNotFound", "message-not-found", "Message not found", 404)
 AudioNotFound = _error("AudioNotFound", "audio-not-found", "Audio not available", 404)
 MailboxFull = _error("MailboxFull", "mailbox-full", "Mailbox is full", 409)
+ForwardRefused = _error("ForwardRefused", "forward-refused", "Forward refused", 409)
+TooManyRequests = _error("TooManyRequests", "too-many-requests", "Too many requests", 429)
 MailboxDeprovisioning = _error("MailboxDeprovisioning", "mailbox-deprovisioning",
                                "Mailbox is being deprovisioned", 409)
 IdempotencyConflict = _error("IdempotencyConflict", "idempotency-key-reused",

@@ -236,6 +236,8 @@ def mailbox_tally(tallies: Iterable[RegionTally]) -> Tally:
 PIN_LOCK_AFTER = 5
 PIN_LOCK_FOR = timedelta(minutes=15)
 PIN_FAILURES_KEPT = 2 * PIN_LOCK_AFTER  # per region; older ones cannot change a lockout any more
+LOGINS_PER_MINUTE = 20  # per mailbox, every region together: more answer 429 before any hashing
+LOGIN_WINDOW = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -247,10 +249,13 @@ class PinRecord:
     region: str
     failures: tuple[datetime, ...] = ()
     succeeded_at: datetime | None = None
+    attempts: tuple[datetime, ...] = ()  # every login attempt, right or wrong: the per-mailbox rate
     etag: str | None = field(default=None, compare=False)
 
     def with_failure(self, at: datetime) -> PinRecord:
-        return replace(self, failures=tuple(sorted({*self.failures, at}))[-PIN_FAILURES_KEPT:])
+        """A guess, counted as wrong until it is found right (then with_success clears it)."""
+        return replace(self, failures=tuple(sorted({*self.failures, at}))[-PIN_FAILURES_KEPT:],
+                       attempts=tuple(sorted({*self.attempts, at}))[-LOGINS_PER_MINUTE:])
 
     def with_success(self, at: datetime) -> PinRecord:
         return replace(self, succeeded_at=at if self.succeeded_at is None else max(self.succeeded_at, at),
@@ -260,7 +265,39 @@ class PinRecord:
 def merge_pin_records(a: PinRecord, b: PinRecord) -> PinRecord:
     success = max((t for t in (a.succeeded_at, b.succeeded_at) if t is not None), default=None)
     failures = tuple(sorted(set(a.failures) | set(b.failures)))[-PIN_FAILURES_KEPT:]
-    return PinRecord(a.mailbox_id, a.region, failures, success)
+    attempts = tuple(sorted(set(a.attempts) | set(b.attempts)))[-LOGINS_PER_MINUTE:]
+    return PinRecord(a.mailbox_id, a.region, failures, success, attempts)
+
+
+def login_rate_wait(records: Iterable[PinRecord], now: datetime) -> float:
+    """Seconds until one more login of the mailbox fits under its rate (0: it fits now)."""
+    recent = sorted({t for r in records for t in r.attempts if t > now - LOGIN_WINDOW})
+    if len(recent) < LOGINS_PER_MINUTE:
+        return 0.0
+    return (recent[-LOGINS_PER_MINUTE] + LOGIN_WINDOW - now).total_seconds()
+
+
+@dataclass(frozen=True)
+class RecentEvents:
+    """When one kind of event (forwards) happened in a mailbox, as one region recorded it. Only
+    `region` writes it; the events of every region add up."""
+
+    mailbox_id: str
+    region: str
+    kind: str
+    times: tuple[datetime, ...] = ()
+    etag: str | None = field(default=None, compare=False)
+
+    def with_event(self, at: datetime, keep: int) -> RecentEvents:
+        return replace(self, times=tuple(sorted({*self.times, at}))[-keep:])
+
+
+def merge_recent_events(a: RecentEvents, b: RecentEvents, keep: int = 64) -> RecentEvents:
+    return RecentEvents(a.mailbox_id, a.region, a.kind, tuple(sorted(set(a.times) | set(b.times)))[-keep:])
+
+
+def events_since(records: Iterable[RecentEvents], since: datetime) -> int:
+    return len({t for r in records for t in r.times if t > since})
 
 
 @dataclass(frozen=True)

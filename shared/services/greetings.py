@@ -94,6 +94,7 @@ class GreetingService:
     def audio(self, principal: Principal, mailbox_id: str, kind: str, audio_format: str | None,
               range_header: str | None) -> AudioAnswer:
         require_mailbox(principal, mailbox_id)
+        self._mailboxes.active(mailbox_id)  # a deprovisioned mailbox's greetings are gone with it
         greeting = self._greetings.get_greeting(mailbox_id, self._kind(kind))
         if greeting is None:
             raise NotFound(f"no {kind} greeting")
@@ -113,6 +114,7 @@ class GreetingService:
 
     def delete(self, principal: Principal, mailbox_id: str, kind: str) -> None:
         require_mailbox(principal, mailbox_id)
+        self._mailboxes.active(mailbox_id)  # the retention sweep purges a deprovisioned mailbox's
         greeting = self._greetings.get_greeting(mailbox_id, self._kind(kind))
         if greeting is None:
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -16,17 +17,19 @@ from shared.domain.errors import (
     NotFound,
     PinLocked,
     PinMismatch,
+    TooManyRequests,
     Unavailable,
     ValidationFailed,
 )
 from shared.domain.model import Mailbox, MailboxSettings, Message, expiry, same_etag, utcnow
 from shared.domain.principal import Principal, require_mailbox, require_platform
-from shared.domain.replicated import PinRecord, clock, lockout, mailbox_tally
+from shared.domain.replicated import PinRecord, clock, lockout, login_rate_wait, mailbox_tally
 from shared.domain.security import PIN_PATTERN, hash_pin, pin_matches
 from shared.ports import AlreadyExists, MailboxRepository, MessageRepository, Snapshot
 from shared.services.auth import Authenticator
 from shared.services.ledger import Ledger
 from shared.services.mwi import Mwi
+from shared.services.rate import CLIENT_LOGINS_PER_MINUTE, SlidingWindow
 
 logger = logging.getLogger(__name__)
 _CONFLICT_RETRIES = 5
@@ -41,7 +44,10 @@ class Store(MailboxRepository, MessageRepository):
 
 class MailboxService:
     def __init__(self, mailboxes: Store, mwi: Mwi, auth: Authenticator,
-                 purge_after: timedelta = timedelta(0), region: str = "local"):
+                 purge_after: timedelta = timedelta(0), region: str = "local",
+                 clients: SlidingWindow | None = None):
+        # Logins per client address in this instance; Front Door's WAF rule limits them globally.
+        self._clients = clients or SlidingWindow(CLIENT_LOGINS_PER_MINUTE, 60.0)
         self._purge_after = purge_after  # a grace period before the retention sweep purges
         self._mailboxes = mailboxes
         self._mwi = mwi
@@ -153,25 +159,28 @@ class MailboxService:
             return
         raise EtagMismatch("the mailbox kept changing; try again")
 
-    def login(self, mailbox_id: str, command: CreateSession) -> dict[str, object]:
-        """A session token for the PIN. Unknown mailbox and wrong PIN look alike (401). The guess
-        is counted before the PIN is checked, so parallel guesses cannot pass the limit."""
+    def login(self, mailbox_id: str, command: CreateSession, client: str = "unknown") -> dict[str, object]:
+        """A session token for the PIN. An unknown mailbox answers exactly as a known one does (401
+        five times, then 423): its guesses are counted too, in a record that expires. Each guess is
+        counted before the PIN is checked, so parallel guesses cannot pass the limit; logins beyond
+        the per-client and per-mailbox rates answer 429 before any hashing."""
+        wait = self._clients.wait(client)
+        if wait:
+            raise TooManyRequests("too many logins from this client; slow down", retry_after_s=math.ceil(wait))
         snapshot = self._mailboxes.snapshot(mailbox_id)
         mailbox = snapshot.mailbox
-        if mailbox is None or not mailbox.active:
-            pin_matches(command.pin, None)  # the same work as a real check: no timing oracle
-            raise InvalidCredentials("mailbox or PIN is wrong")
-        record, guessed_at = self._count_guess(snapshot)
-        if not pin_matches(command.pin, mailbox.pin_hash):
+        known = mailbox is not None and mailbox.active
+        record, guessed_at = self._count_guess(snapshot, mailbox_id)
+        if not pin_matches(command.pin, mailbox.pin_hash if known else None) or not known:
             raise InvalidCredentials("mailbox or PIN is wrong")
         self._clear_guesses(record, guessed_at)
         token, expires_at = self._auth.issue(mailbox_id, mailbox.session_epoch)
         return {"token": token, "expiresAt": datetime.fromtimestamp(expires_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
-    def _count_guess(self, snapshot: Snapshot) -> tuple[PinRecord, object]:
+    def _count_guess(self, snapshot: Snapshot, mailbox_id: str) -> tuple[PinRecord, datetime]:
         """Record one wrong PIN in this region's record before the PIN is checked (a right one is
-        cleared after); PinLocked when the regions' wrong PINs already lock the mailbox."""
-        mailbox_id = snapshot.mailbox.id
+        cleared after); PinLocked when the regions' wrong PINs already lock the mailbox,
+        TooManyRequests when its logins come faster than any person logs in."""
         pins = snapshot.pins
         for _ in range(_GUESS_RETRIES):
             now = utcnow()
@@ -179,6 +188,9 @@ class MailboxService:
             if state.locked(now):
                 raise PinLocked("too many wrong PINs; try again later",
                                 retry_after_s=int((state.locked_until - now).total_seconds()) + 1)
+            wait = login_rate_wait(pins.values(), now)
+            if wait:
+                raise TooManyRequests("too many logins to this mailbox; slow down", retry_after_s=math.ceil(wait))
             own = pins.get(self._region) or PinRecord(mailbox_id, self._region)
             try:
                 return self._mailboxes.save_pin_record(own.with_failure(now)), now
@@ -186,7 +198,7 @@ class MailboxService:
                 pins = self._mailboxes.snapshot(mailbox_id).pins
         raise Unavailable("too many logins at once; retry")
 
-    def _clear_guesses(self, record: PinRecord, guessed_at: object) -> None:
+    def _clear_guesses(self, record: PinRecord, guessed_at: datetime) -> None:
         """A right PIN ends the run of wrong ones (in every region, once this record replicates)."""
         for _ in range(_GUESS_RETRIES):
             try:
@@ -205,7 +217,7 @@ class MailboxService:
         if not principal.is_platform:
             snapshot = self._mailboxes.snapshot(mailbox_id)
             mailbox = self.active_in(snapshot, mailbox_id)
-            record, guessed_at = self._count_guess(snapshot)
+            record, guessed_at = self._count_guess(snapshot, mailbox_id)
             if not pin_matches(command.currentPin or "", mailbox.pin_hash):
                 raise PinMismatch("currentPin is wrong")
             self._clear_guesses(record, guessed_at)

@@ -8,6 +8,7 @@ retention sweep, never a message without its audio.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -17,9 +18,11 @@ from shared.domain.commands import ForwardMessage, PatchMessage, RequestUpload
 from shared.domain.errors import (
     AudioNotFound,
     EtagMismatch,
+    ForwardRefused,
     IdempotencyConflict,
     InvalidAudio,
     MailboxFull,
+    MailboxNotFound,
     MessageNotFound,
     MessageProcessing,
     NotFound,
@@ -43,7 +46,7 @@ from shared.domain.model import (
     utcnow,
 )
 from shared.domain.principal import Principal, require_mailbox, require_platform
-from shared.domain.replicated import RegionTally, Tally, mailbox_tally
+from shared.domain.replicated import RecentEvents, RegionTally, Tally, events_since, mailbox_tally
 from shared.ports import AlreadyExists, AudioStore, MessageRepository
 from shared.services.ledger import Ledger
 from shared.services.mailboxes import MailboxService
@@ -53,6 +56,14 @@ from shared.telemetry import Telemetry, trace_headers
 
 logger = logging.getLogger(__name__)
 LINK_TTL = timedelta(minutes=10)  # read and upload links: short-lived, minted per request
+FORWARD_RESERVE = 0.2  # of a mailbox's maxMessages: forwards never take it, callers may
+FORWARDS_PER_HOUR = 20  # per subscriber's mailbox, every region together
+FORWARD_WINDOW = timedelta(hours=1)
+FORWARD_REFUSED = "the message cannot be forwarded there"  # one answer, whatever the reason
+_GUESS_RETRIES = 20
+# A promised upload holds its room until its link expires (and a little longer, for an upload that
+# started just before); then it stops holding room and disappears.
+PROMISE_KEPT = LINK_TTL + timedelta(minutes=5)
 _CONFLICT_RETRIES = 5
 
 
@@ -142,11 +153,29 @@ class MessageService:
     def _existing_for_retry(self, mailbox_id: str, message_id: str, fingerprint: str) -> Message | None:
         return self._twin(self._messages.get_message(mailbox_id, message_id), fingerprint)
 
-    @staticmethod
-    def _has_room(mailbox: Mailbox, tallies: dict[str, RegionTally]) -> None:
-        """A cheap early refusal; the room itself is taken atomically when the message is stored."""
-        if mailbox_tally(tallies.values()).held >= mailbox.settings.maxMessages:
-            raise MailboxFull("the mailbox is full")
+    def _has_room(self, mailbox: Mailbox, tallies: dict[str, RegionTally],
+                  limit: int | None = None) -> dict[str, RegionTally]:
+        """A cheap early refusal (the room itself is taken atomically when the message is stored):
+        the tallies to store against. When full, promised uploads whose links expired are released
+        first (only then: a deposit's cost does not grow with the mailbox)."""
+        limit = mailbox.settings.maxMessages if limit is None else limit
+        if mailbox_tally(tallies.values()).held < limit:
+            return tallies
+        if self._release_expired_promises(mailbox.id):
+            tallies = self._messages.snapshot(mailbox.id).tallies
+            if mailbox_tally(tallies.values()).held < limit:
+                return tallies
+        raise MailboxFull("the mailbox is full")
+
+    def _release_expired_promises(self, mailbox_id: str) -> int:
+        released = 0
+        for message in self._messages.expired_promises(mailbox_id, utcnow()):
+            try:
+                self._ledger.write(message.tombstone(utcnow()), ["status", "expiry"])
+                released += 1
+            except (EtagMismatch, NotFound):
+                continue  # it landed or went meanwhile
+        return released
 
     def _new_message(self, mailbox: Mailbox, message_id: str, sender: Sender, content_type: str, size: int,
                      fingerprint: str, upload_pending: bool) -> Message:
@@ -157,14 +186,16 @@ class MessageService:
                           content_type=content_type,
                           size_bytes=size, request_hash=fingerprint, upload_pending=upload_pending,
                           replica_regions=(self._region,))
-        return replace(message, expires_at=expiry(message, mailbox.settings, now))
+        expires = now + PROMISE_KEPT if upload_pending else expiry(message, mailbox.settings, now)
+        return replace(message, expires_at=expires)
 
-    def _store(self, message: Message, mailbox: Mailbox,
-               tallies: dict[str, RegionTally]) -> tuple[Message, Tally | None]:
+    def _store(self, message: Message, mailbox: Mailbox, tallies: dict[str, RegionTally],
+               room: int | None = None) -> tuple[Message, Tally | None]:
         """Create the document and take its room in one step; a concurrent twin of the same
         idempotent deposit wins instead (then no counts: nothing changed)."""
         try:
-            return self._ledger.write(message, room=mailbox.settings.maxMessages, tallies=tallies)
+            return self._ledger.write(message, room=mailbox.settings.maxMessages if room is None else room,
+                                      tallies=tallies)
         except AlreadyExists:
             twin = self._existing_for_retry(message.mailbox_id, message.id, message.request_hash)
             if twin is None:  # deleted in between: a retry decides afresh
@@ -192,14 +223,14 @@ class MessageService:
         existing = self._twin(snapshot.message, fingerprint)
         if existing is not None:
             return existing.as_api(), False
-        self._has_room(mailbox, snapshot.tallies)
+        tallies = self._has_room(mailbox, snapshot.tallies)
         message = self._new_message(mailbox, message_id, sender, content_type, len(audio), fingerprint, False)
         # Audio first: a document is never visible without its audio. The trace context goes with
         # it, so the transcoding its blob trigger starts continues this deposit's trace.
         self._audio.put(message.blobs["original"], audio, content_type,
                         {"mailboxId": mailbox_id, "messageId": message_id, **trace_headers()})
         try:
-            stored, counts = self._store(message, mailbox, snapshot.tallies)
+            stored, counts = self._store(message, mailbox, tallies)
         except MailboxFull:
             self._forget_audio(message.blobs["original"])  # filled up meanwhile: refuse, leave nothing behind
             raise
@@ -229,12 +260,12 @@ class MessageService:
         mailbox = self._mailboxes.active_in(snapshot, mailbox_id)
         message = self._twin(snapshot.message, fingerprint)
         if message is None:
-            self._has_room(mailbox, snapshot.tallies)
+            tallies = self._has_room(mailbox, snapshot.tallies)
             # Hidden (not listed, not shown in the counts) until the upload lands and the blob
             # trigger sees it; it holds its room meanwhile.
             message, _ = self._store(self._new_message(mailbox, message_id, sender, command.contentType,
                                                        command.sizeBytes, fingerprint, True),
-                                     mailbox, snapshot.tallies)
+                                     mailbox, tallies)
         url = self._audio.upload_url(message.blobs["original"], LINK_TTL)
         expires = utcnow() + LINK_TTL
         return {"message": message.as_api(),
@@ -370,6 +401,9 @@ class MessageService:
 
     def forward(self, principal: Principal, mailbox_id: str, message_id: str,
                 command: ForwardMessage) -> dict[str, object]:
+        """A copy in another mailbox. It never takes the target's last 20 % (kept for callers), a
+        subscriber forwards at most 20 an hour, and every refusal looks the same: whether the
+        target is unknown, full or refusing is nobody else's business."""
         require_mailbox(principal, mailbox_id)
         source = self._visible(mailbox_id, message_id)
         if source.status == "processing":
@@ -378,12 +412,18 @@ class MessageService:
             raise AudioNotFound("a failed message has no audio to forward")
         new_id = forwarded_message_id(source, command.to)
         snapshot = self._messages.snapshot(command.to, new_id)
-        target = self._mailboxes.active_in(snapshot, command.to)
         fingerprint = request_fingerprint("forward", source.mailbox_id, source.id)
-        existing = self._twin(snapshot.message, fingerprint)
-        if existing is not None:
-            return existing.as_api()
-        self._has_room(target, snapshot.tallies)
+        try:
+            target = self._mailboxes.active_in(snapshot, command.to)
+            existing = self._twin(snapshot.message, fingerprint)
+            if existing is not None:
+                return existing.as_api()
+            room = forward_room(target.settings.maxMessages)
+            tallies = self._has_room(target, snapshot.tallies, room)
+        except (MailboxNotFound, MailboxFull, IdempotencyConflict):
+            raise ForwardRefused(FORWARD_REFUSED) from None
+        if not principal.is_platform:
+            self._count_forward(mailbox_id)
         blobs = {fmt: f"{self._containers.audio}/{target.id}/{new_id}/{fmt}" for fmt in source.blobs}
         for fmt, path in source.blobs.items():  # audio first, as for any deposit; from a region that has it
             origin, _ = self._regions.read_anywhere(path, source.replica_regions)
@@ -396,14 +436,36 @@ class MessageService:
                        replica_regions=(self._region,))
         try:
             stored, counts = self._store(replace(copy, expires_at=expiry(copy, target.settings, now)), target,
-                                         snapshot.tallies)
+                                         tallies, room)
         except MailboxFull:
             for path in blobs.values():
                 self._forget_audio(path)
-            raise
+            raise ForwardRefused(FORWARD_REFUSED) from None
         if counts is not None:
             self._mwi.changed(target.id, counts)
         return stored.as_api()
+
+    def _count_forward(self, mailbox_id: str) -> None:
+        """Recorded before the copy is made (the region's record, ETag-guarded), so parallel
+        forwards cannot pass the hourly limit; the forwards of every region add up."""
+        for _ in range(_GUESS_RETRIES):
+            now = utcnow()
+            recent = self._messages.snapshot(mailbox_id).recent
+            if events_since([r for (kind, _), r in recent.items() if kind == "forwards"],
+                            now - FORWARD_WINDOW) >= FORWARDS_PER_HOUR:
+                raise ForwardRefused(FORWARD_REFUSED)
+            own = recent.get(("forwards", self._region)) or RecentEvents(mailbox_id, self._region, "forwards")
+            try:
+                self._messages.save_recent(own.with_event(now, FORWARDS_PER_HOUR))
+                return
+            except EtagMismatch:
+                continue
+        raise Unavailable("too many forwards at once; retry")
+
+
+def forward_room(max_messages: int) -> int:
+    """How full a forward may make a mailbox: never into the last 20 % of it, kept for callers."""
+    return max_messages - math.ceil(max_messages * FORWARD_RESERVE)
 
 
 def received_between(since: datetime | None, until: datetime | None) -> None:

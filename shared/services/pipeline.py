@@ -26,6 +26,7 @@ from shared.domain.model import (
     MESSAGE_ID,
     Mailbox,
     Message,
+    expiry,
     utcnow,
 )
 from shared.ports import (
@@ -108,6 +109,8 @@ class AudioPipeline:
     def _message(self, mailbox_id: str, message_id: str, data: bytes) -> str:
         message = self._messages.get_message(mailbox_id, message_id)
         if message is None:
+            if self._audio.size(f"{self._containers.incoming}/{mailbox_id}/{message_id}") is None:
+                return "gone"  # purged (tombstone and all) since the blob landed: nothing to do, no retries
             raise NotYetStored(f"no document yet for {mailbox_id}/{message_id}")
         if message.purged:
             return "purged"
@@ -118,6 +121,8 @@ class AudioPipeline:
             return "mailbox gone"
         with tempfile.TemporaryDirectory(prefix="transcode-") as work:
             try:
+                if message.upload_pending and message.size_bytes is not None and len(data) > message.size_bytes:
+                    raise AudioRejected("too-large", f"{len(data)} bytes where {message.size_bytes} were promised")
                 result = self._transcode(data, self._limits(mailbox), Path(work))
             except AudioRejected as rejected:
                 logger.info("message %s/%s failed: %s", mailbox_id, message_id, rejected)
@@ -129,11 +134,16 @@ class AudioPipeline:
         return self._finish(message, lambda m: replace(
             m, status="ready", error=None, duration_ms=result.duration_ms, truncated=result.truncated,
             formats=tuple(blobs), blobs={**m.blobs, **blobs}, upload_pending=False, size_bytes=len(data),
+            # A landed upload keeps what the mailbox's retention gives it, no longer its link's expiry.
+            expires_at=expiry(replace(m, upload_pending=False), mailbox.settings, m.received_at)
+            if m.upload_pending else m.expires_at,
             # Only this region holds the renditions now (after a takeover the depositing region has
             # just the original): replication copies them on from here.
-            replica_regions=(self._region,)))
+            replica_regions=(self._region,)), renditions=blobs)
 
-    def _finish(self, message: Message, change: Callable[[Message], Message]) -> str:
+    def _finish(self, message: Message, change: Callable[[Message], Message],
+                renditions: dict[str, str] | None = None) -> str:
+        renditions = renditions or {}
         for _ in range(_CONFLICT_RETRIES):
             try:
                 done = change(message)
@@ -141,7 +151,10 @@ class AudioPipeline:
                     done, ["status", *(["expiry"] if done.expires_at != message.expires_at else [])])
             except (EtagMismatch, NotFound):
                 message = self._messages.get_message(message.mailbox_id, message.id)
-                if message is None or message.status != "processing":
+                if message is None or message.purged:
+                    self._discard(renditions)  # purged while it was transcoded: no renditions left behind
+                    return "purged"
+                if message.status != "processing":
                     return "finished elsewhere"
                 continue
             # Counts change when a message fails (it stops counting) and the lamp needs the news
@@ -154,6 +167,14 @@ class AudioPipeline:
                     logger.exception("replication of %s/%s not requested", done.mailbox_id, done.id)
             return done.status
         raise EtagMismatch("the message kept changing")
+
+    def _discard(self, renditions: dict[str, str]) -> None:
+        """Delete the renditions a transcode stored for a message purged meanwhile."""
+        for path in renditions.values():
+            try:
+                self._audio.delete(path)
+            except Exception:  # the orphan pass of the retention sweep gets it later
+                logger.exception("could not delete %s of a purged message", path)
 
     # -- greetings ------------------------------------------------------------------------------
 

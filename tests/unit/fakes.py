@@ -10,7 +10,7 @@ from pathlib import Path
 from shared.domain.audio import AudioLimits, AudioRejected, Transcoded
 from shared.domain.errors import AudioNotFound, EtagMismatch
 from shared.domain.model import Greeting, ListQuery, Mailbox, Message, iso
-from shared.domain.replicated import PinRecord, RegionTally
+from shared.domain.replicated import PinRecord, RecentEvents, RegionTally
 from shared.ports import AlreadyExists, Snapshot, TallyMoved
 
 _etags = itertools.count(1)
@@ -23,6 +23,7 @@ class FakeStore:
         self.messages: dict[tuple[str, str], Message] = {}
         self.tallies: dict[tuple[str, str], RegionTally] = {}  # (mailbox, region)
         self.pins: dict[tuple[str, str], PinRecord] = {}
+        self.recent: dict[tuple[str, str, str], RecentEvents] = {}  # (mailbox, kind, region)
         self.journal: list[str] = []  # what was done, in order
         self.fail_next: dict[str, Exception] = {}
 
@@ -53,7 +54,8 @@ class FakeStore:
         return Snapshot(self.mailboxes.get(mailbox_id),
                         {r: t for (mb, r), t in self.tallies.items() if mb == mailbox_id},
                         {r: p for (mb, r), p in self.pins.items() if mb == mailbox_id},
-                        self.messages.get((mailbox_id, message_id)) if message_id else None)
+                        self.messages.get((mailbox_id, message_id)) if message_id else None,
+                        {(k, r): e for (mb, k, r), e in self.recent.items() if mb == mailbox_id})
 
     def write_message(self, message: Message, tally: RegionTally | None) -> Message:
         """All or nothing, as a transactional batch: both ETags are checked before anything changes."""
@@ -86,6 +88,18 @@ class FakeStore:
             raise EtagMismatch()
         self.pins[(record.mailbox_id, record.region)] = stored = replace(record, etag=str(next(_etags)))
         return stored
+
+    def save_recent(self, record: RecentEvents) -> RecentEvents:
+        key = (record.mailbox_id, record.kind, record.region)
+        current = self.recent.get(key)
+        if (current.etag if current else None) != record.etag:
+            raise EtagMismatch()
+        self.recent[key] = stored = replace(record, etag=str(next(_etags)))
+        return stored
+
+    def expired_promises(self, mailbox_id: str, now) -> list[Message]:
+        return [m for (mb, _), m in self.messages.items() if mb == mailbox_id and m.upload_pending
+                and m.status == "processing" and m.expires_at is not None and m.expires_at < now]
 
     def all_messages(self, mailbox_id: str) -> list[Message]:
         return [m for (mb, _), m in self.messages.items() if mb == mailbox_id]

@@ -73,8 +73,29 @@ def test_unusable_audio_fails_once_and_for_good(world, data, reason):
 
 
 def test_audio_before_its_document_is_retried(world):
+    world["audio"].blobs["incoming/+1555/0123456789abcdef"] = b"hello"  # a deposit writes audio first
     with pytest.raises(NotYetStored):
         world["pipeline"].process("incoming/+1555/0123456789abcdef", b"hello")
+
+
+def test_audio_whose_message_and_blob_are_gone_ends_quietly(world):
+    """Purged (tombstone expired too) between the blob landing and the trigger: no retries, no poison."""
+    assert world["pipeline"].process("incoming/+1555/0123456789abcdef", b"hello") == "gone"
+
+
+def test_a_purge_during_transcoding_leaves_no_renditions(world):
+    message_id = deposit(world, b"hello audio")
+    messages, store = world["messages"], world["store"]
+    original_write = store.write_message
+
+    def purge_first(message, tally):  # the purge wins the race to the document
+        store.write_message = original_write
+        messages.delete(PLATFORM, "+1555", message_id, purge=True)
+        return original_write(message, tally)
+
+    store.write_message = purge_first
+    assert world["pipeline"].process(f"incoming/+1555/{message_id}", b"hello audio") == "purged"
+    assert not [p for p in world["audio"].blobs if p.startswith(f"audio/+1555/{message_id}")]
 
 
 def test_storage_failures_raise_for_the_trigger_to_retry(world):

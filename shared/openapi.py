@@ -175,8 +175,9 @@ RESPONSE_SCHEMAS: dict[str, Schema] = {
             "receivedAt": TIME,
             "durationMs": {"type": ["integer", "null"], "minimum": 0},
             "status": {"type": "string", "enum": ["processing", "ready", "failed"]},
-            "error": {"type": ["string", "null"], "description": "why a `failed` message failed, e.g. `too-short`, "
-                                                                 "`silent`, `invalid-audio`"},
+            "error": {"type": ["string", "null"],
+                      "description": "why a `failed` message failed, e.g. `too-large` (an upload bigger than its "
+                                     "`sizeBytes`), `too-short`, `silent`, `invalid-audio`"},
             "formats": {"type": "array", "items": {"type": "string", "enum": list(RENDITIONS)}},
             "depositRegion": {"type": "string"},
             "expiresAt": {**NULLABLE_TIME, "description": "when retention may delete it; null: kept"},
@@ -315,9 +316,10 @@ def _param(name: str) -> Schema:
 STATUS_TEXT = {400: "Request is not valid", 401: "Credentials are missing or not valid",
                403: "Not allowed for this principal", 404: "Not found", 409: "Conflict",
                412: "Precondition failed", 413: "Request body is too large", 415: "Unsupported media type",
-               416: "Range not satisfiable", 423: "Locked", 500: "Internal error",
+               416: "Range not satisfiable", 423: "Locked", 429: "Too many requests", 500: "Internal error",
                503: "Service temporarily unavailable"}
-PROBLEM_HEADERS = {401: ("WWW-Authenticate",), 423: ("Retry-After",), 503: ("Retry-After",)}
+PROBLEM_HEADERS = {401: ("WWW-Authenticate",), 423: ("Retry-After",), 429: ("Retry-After",),
+                   503: ("Retry-After",)}
 
 
 def _problem(status: int, *slugs: str) -> Schema:
@@ -431,9 +433,13 @@ def _mailbox_paths() -> dict[str, Schema]:
             "post": _operation(
                 "create_session", "sessions", "Log in with the PIN", ANONYMOUS, body=_json_body(CreateSession),
                 description="No other credential is needed or looked at. An unknown mailbox and a wrong PIN "
-                            "look alike (401); after 5 wrong PINs in a row logins are refused for 15 minutes.",
+                            "look alike (401, then 423 after 5 wrong PINs in a row, for 15 minutes), so logins never "
+                            "reveal which mailboxes exist. Each guess is counted before its PIN is checked. Logins "
+                            "faster than 20 a minute per mailbox or 60 a minute per client answer 429 with "
+                            "`Retry-After`, before any PIN is hashed.",
                 responses={"201": _json("a session token for this mailbox", _ref("Session")),
-                           **_errors(auth=False, e401=("invalid-credentials",), e423=("pin-locked",))}),
+                           **_errors(auth=False, e401=("invalid-credentials",), e423=("pin-locked",),
+                                     e429=("too-many-requests",))}),
         },
         "/mailboxes/{mailboxId}/pin": {
             "parameters": [_param("mailboxId")],
@@ -538,11 +544,15 @@ def _message_paths() -> dict[str, Schema]:
             "post": _operation(
                 "forward_message", "messages", "Forward a copy to another mailbox", PLATFORM_OR_SUBSCRIBER,
                 body=_json_body(ForwardMessage),
-                description="Forwarding the same message to the same mailbox again yields the same copy.",
+                description="Forwarding the same message to the same mailbox again yields the same copy. A forward "
+                            "never takes the last 20 % of the target's `maxMessages` (kept for callers), and a "
+                            "subscriber forwards at most 20 messages an hour. Every refusal (target unknown, full "
+                            "or refusing; the hourly limit) answers the same 409 `forward-refused`, never another "
+                            "mailbox's counts.",
                 responses={
                     "202": _json("the new message in the target mailbox", _ref("Message"), "ETag", "Location"),
                     **_errors(e403=FORBIDDEN, e404=("message-not-found", "audio-not-found", "mailbox-not-found"),
-                              e409=("message-processing", "mailbox-full", "idempotency-key-reused")),
+                              e409=("message-processing", "forward-refused")),
                 }),
         },
     }

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import re
 import threading
 import time
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import (
     BlobClient,
     BlobSasPermissions,
@@ -32,6 +35,12 @@ OPS_CONTAINER = "ops"
 # (and undrains by deleting it): no redeploy, no restart, seen within one readiness cache period.
 DRAIN_PREFIX = "drain/"
 MWI_QUEUE = "mwi-events"
+# Links (read and upload) never outlive this, whatever a caller asks for (API.md: at most 15 minutes).
+MAX_LINK_TTL = timedelta(minutes=15)
+_CONTENT_TYPES_KEPT = 4096  # blob path -> stored content type, as read by size(): read links reuse it
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._+-]")
+
+logger = logging.getLogger(__name__)
 
 
 def _client_options(settings: Settings) -> dict[str, object]:
@@ -79,6 +88,8 @@ class BlobAudioStore:
         self._lock = threading.Lock()
         self._containers_made: set[str] = set()
         self._delegation: tuple[Any, datetime] | None = None
+        self._content_types: OrderedDict[str, str] = OrderedDict()
+        self._types_lock = threading.Lock()  # not _lock: that one is held while a delegation key is fetched
 
     def _blob(self, path: str) -> Any:
         container, name = _split(path)
@@ -115,9 +126,34 @@ class BlobAudioStore:
     def size(self, path: str) -> int | None:
         with translated("reading audio properties"):
             try:
-                return self._blob(path).get_blob_properties().size
+                properties = self._blob(path).get_blob_properties()
             except ResourceNotFoundError:
                 return None
+        self._remember_content_type(path, properties.content_settings.content_type)
+        return properties.size
+
+    def _remember_content_type(self, path: str, content_type: str | None) -> None:
+        # Callers read a blob's size just before asking for its read link: that answer names its type too.
+        if not content_type:
+            return
+        with self._types_lock:
+            self._content_types[path] = content_type
+            self._content_types.move_to_end(path)
+            while len(self._content_types) > _CONTENT_TYPES_KEPT:
+                self._content_types.popitem(last=False)
+
+    def _stored_content_type(self, path: str) -> str | None:
+        with self._types_lock:
+            known = self._content_types.get(path)
+        if known is not None:
+            return known
+        try:  # one metadata read; a link without a content type beats no link at all
+            content_type = self._blob(path).get_blob_properties().content_settings.content_type
+        except AzureError as error:
+            logger.debug("no content type for %s: %s", path, type(error).__name__)
+            return None
+        self._remember_content_type(path, content_type)
+        return content_type or None
 
     def read(self, path: str, offset: int = 0, length: int | None = None) -> bytes:
         with translated("reading audio"):
@@ -139,6 +175,8 @@ class BlobAudioStore:
                 return [], None
 
     def delete(self, path: str) -> None:
+        with self._types_lock:
+            self._content_types.pop(path, None)
         with translated("deleting audio"), contextlib.suppress(ResourceNotFoundError):
             self._blob(path).delete_blob()
 
@@ -177,19 +215,22 @@ class BlobAudioStore:
                                 content_settings=ContentSettings(
                                     content_type=download.properties.content_settings.content_type))
 
-    def _sas(self, path: str, permission: BlobSasPermissions, ttl: timedelta) -> str:
+    def _sas(self, path: str, permission: BlobSasPermissions, ttl: timedelta, **overrides: str) -> str:
+        """A SAS link to that one blob; `overrides` are response headers the link imposes (rsct, rscd)."""
         container, name = _split(path)
         now = datetime.now(UTC)
-        start, expiry = now - timedelta(minutes=5), now + ttl  # a little slack for clock skew
+        # A little slack before now for clock skew; never more than MAX_LINK_TTL after it.
+        start, expiry = now - timedelta(minutes=5), now + min(ttl, MAX_LINK_TTL)
         credential = self._service.credential
         account_key = getattr(credential, "account_key", None)
         if account_key:
             sas = generate_blob_sas(self._service.account_name, container, name, account_key=account_key,
-                                    permission=permission, start=start, expiry=expiry, protocol=None)
+                                    permission=permission, start=start, expiry=expiry, protocol=None,
+                                    **overrides)
         else:  # identity: a user delegation key, fetched once and reused for hours
             sas = generate_blob_sas(self._service.account_name, container, name,
                                     user_delegation_key=self._delegation_key(now), permission=permission,
-                                    start=start, expiry=expiry, protocol="https")
+                                    start=start, expiry=expiry, protocol="https", **overrides)
         return f"{self._blob(path).url}?{sas}"
 
     def _delegation_key(self, now: datetime) -> Any:
@@ -201,12 +242,21 @@ class BlobAudioStore:
                 self._delegation = (key, expiry)
             return self._delegation[0]
 
-    def read_url(self, path: str, ttl: timedelta) -> str:
-        return self._sas(path, BlobSasPermissions(read=True), ttl)
+    def read_url(self, path: str, ttl: timedelta, *, content_type: str | None = None) -> str:
+        """A read-only link to that one blob that answers as a download: `Content-Disposition:
+        attachment` and the rendition's content type (the one given, else the blob's stored one)."""
+        filename = _UNSAFE_FILENAME.sub("_", path.rpartition("/")[2]) or "audio"
+        overrides = {"content_disposition": f'attachment; filename="{filename}"'}
+        content_type = content_type or self._stored_content_type(path)
+        if content_type:
+            overrides["content_type"] = content_type
+        return self._sas(path, BlobSasPermissions(read=True), ttl, **overrides)
 
     def upload_url(self, path: str, ttl: timedelta) -> str:
+        """A create-only link: `c` writes a new blob but never overwrites one (storage answers 403
+        AuthorizationPermissionMismatch to a second PUT), so audio once uploaded stays as it landed."""
         self._ensure_container(_split(path)[0])
-        return self._sas(path, BlobSasPermissions(create=True, write=True), ttl)
+        return self._sas(path, BlobSasPermissions(create=True), ttl)
 
 
 class QueueSender:

@@ -1,4 +1,5 @@
-// Front Door Standard: one endpoint, one origin per region, health probe on the readiness route.
+// Front Door Standard: one endpoint, one origin per region, health probe on the readiness route, and
+// a WAF policy that sheds login floods at the edge before they reach any region.
 
 param name string
 param tags object
@@ -8,12 +9,23 @@ param appHostNames array
 
 param logAnalyticsWorkspaceId string
 
+// API.md: logins beyond a sane rate per client answer 429 with Retry-After (the app's own limit), and a
+// client under 30 a minute is never refused. The edge blocks only beyond that, so ordinary excess still
+// gets the app's Retry-After (a WAF block cannot set headers) and floods never reach a region.
+@description('Logins (POST .../sessions) one client IP may send per minute before Front Door blocks it (429).')
+@minValue(30)
+param loginsPerClientPerMinute int = 60
+
+// The WAF policy's SKU must be the profile's. Standard runs custom rules, rate limits included;
+// managed rule sets (DRS, bot manager) need Premium_AzureFrontDoor.
+var skuName = 'Standard_AzureFrontDoor'
+
 resource profile 'Microsoft.Cdn/profiles@2024-02-01' = {
   name: name
   location: 'global'
   tags: tags
   sku: {
-    name: 'Standard_AzureFrontDoor'
+    name: skuName
   }
   properties: {
     originResponseTimeoutSeconds: 60
@@ -86,6 +98,89 @@ resource route 'Microsoft.Cdn/profiles/afdEndpoints/routes@2024-02-01' = {
   dependsOn: [
     origins
   ]
+}
+
+// Rate limit: POSTs whose URI contains /sessions, counted per client socket IP over one minute.
+// Blocked requests answer 429 Too Many Requests (the WAF's default for rate-limit blocks when no
+// custom block response is set); blocks land in FrontDoorWebApplicationFirewallLog (allLogs below).
+resource waf 'Microsoft.Network/FrontDoorWebApplicationFirewallPolicies@2024-02-01' = {
+  name: '${replace(name, '-', '')}waf' // letters and digits only
+  location: 'global'
+  tags: tags
+  sku: {
+    name: skuName
+  }
+  properties: {
+    policySettings: {
+      enabledState: 'Enabled'
+      mode: 'Prevention'
+    }
+    customRules: {
+      rules: [
+        {
+          name: 'LoginRateLimit'
+          priority: 100
+          enabledState: 'Enabled'
+          ruleType: 'RateLimitRule'
+          rateLimitDurationInMinutes: 1
+          rateLimitThreshold: loginsPerClientPerMinute
+          groupBy: [
+            {
+              variableName: 'SocketAddr'
+            }
+          ]
+          matchConditions: [
+            {
+              matchVariable: 'RequestMethod'
+              operator: 'Equal'
+              negateCondition: false
+              matchValue: [
+                'POST'
+              ]
+            }
+            {
+              matchVariable: 'RequestUri'
+              operator: 'Contains'
+              negateCondition: false
+              matchValue: [
+                '/sessions'
+              ]
+              transforms: [
+                'UrlDecode'
+                'Lowercase'
+              ]
+            }
+          ]
+          action: 'Block'
+        }
+      ]
+    }
+  }
+}
+
+resource securityPolicy 'Microsoft.Cdn/profiles/securityPolicies@2024-02-01' = {
+  parent: profile
+  name: 'waf'
+  properties: {
+    parameters: {
+      type: 'WebApplicationFirewall'
+      wafPolicy: {
+        id: waf.id
+      }
+      associations: [
+        {
+          domains: [
+            {
+              id: endpoint.id
+            }
+          ]
+          patternsToMatch: [
+            '/*'
+          ]
+        }
+      ]
+    }
+  }
 }
 
 resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {

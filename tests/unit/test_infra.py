@@ -258,3 +258,69 @@ def test_the_container_declares_the_conflict_policy_the_app_resolves():
     assert block, "global.bicep declares no conflictResolutionPolicy"
     declared = dict(re.findall(r"(\w+): '([^']*)'", block.group(1)))
     assert declared == CONFLICT_POLICY
+
+
+# --- Front Door WAF: logins rate-limited per client at the edge ----------------------------------
+
+FRONT_DOOR = INFRA / "modules" / "frontdoor.bicep"
+
+
+def _block(text: str, start: str) -> str:
+    """The brace- or bracket-balanced block that opens on the first line containing `start`."""
+    at = text.index(start)
+    opening = min(i for i in (text.find("{", at), text.find("[", at)) if i >= 0)
+    closing = {"{": "}", "[": "]"}[text[opening]]
+    depth = 0
+    for i in range(opening, len(text)):
+        depth += {text[opening]: 1, closing: -1}.get(text[i], 0)
+        if depth == 0:
+            return text[opening:i + 1]
+    raise AssertionError(f"unbalanced block after {start!r}")
+
+
+def _login_rule() -> tuple[str, str]:
+    text = FRONT_DOOR.read_text(encoding="utf-8")
+    assert "'Microsoft.Network/FrontDoorWebApplicationFirewallPolicies@" in text, "frontdoor.bicep has no WAF policy"
+    policy = _block(text, "resource waf 'Microsoft.Network/FrontDoorWebApplicationFirewallPolicies@")
+    rules = _block(policy, "rules: [")
+    named = re.search(r"name: 'LoginRateLimit'", rules)
+    assert named, "the WAF policy has no LoginRateLimit rule"
+    # The rule object is the innermost `{ ... }` around its name.
+    start = rules.rindex("{", 0, named.start())
+    return policy, _block(rules[start:], "{")
+
+
+def test_front_door_waf_rate_limits_logins_per_client_ip():
+    text = FRONT_DOOR.read_text(encoding="utf-8")
+    policy, rule = _login_rule()
+    assert re.search(r"ruleType: 'RateLimitRule'", rule) and re.search(r"action: 'Block'", rule)
+    assert re.search(r"enabledState: 'Enabled'", rule)
+    assert re.search(r"rateLimitDurationInMinutes: 1\n", rule)
+    threshold = re.search(r"rateLimitThreshold: (\w+)", rule).group(1)
+    if not threshold.isdigit():  # a parameter: its default is what deploys
+        threshold = re.search(rf"^param {threshold} int = (\d+)$", text, re.MULTILINE).group(1)
+    # API.md: a client under 30 logins a minute is never refused; the app's own limit answers first.
+    assert 30 <= int(threshold) <= 120, threshold
+    assert re.search(r"groupBy: \[\s*\{\s*variableName: 'SocketAddr'\s*\}\s*\]", rule), "not grouped by client IP"
+    conditions = _block(rule, "matchConditions: [")
+    assert re.search(r"matchVariable: 'RequestMethod'\s+operator: 'Equal'\s+negateCondition: false\s+"
+                     r"matchValue: \[\s*'POST'\s*\]", conditions), "does not match POST"
+    uri = re.search(r"matchVariable: 'RequestUri'\s+operator: 'Contains'\s+negateCondition: false\s+"
+                    r"matchValue: \[\s*'/sessions'\s*\]\s+transforms: \[([^\]]*)\]", conditions)
+    assert uri, "does not match a URI containing /sessions"
+    assert {"'Lowercase'", "'UrlDecode'"} <= set(uri.group(1).split()), "an encoded or upper-case path slips by"
+    # Enforcing (not only logging), and on the profile's own SKU.
+    assert re.search(r"policySettings: \{\s*enabledState: 'Enabled'\s*mode: 'Prevention'", policy)
+    skus = re.findall(r"sku: \{\s*name: (\S+)\s*\}", text)
+    assert len(skus) == 2 and len(set(skus)) == 1, skus
+    assert re.search(r"^var skuName = '(Standard|Premium)_AzureFrontDoor'$", text, re.MULTILINE)
+
+
+def test_front_door_waf_is_attached_to_the_endpoint():
+    text = FRONT_DOOR.read_text(encoding="utf-8")
+    security = _block(text, "resource securityPolicy 'Microsoft.Cdn/profiles/securityPolicies@")
+    assert re.search(r"parent: profile\n", security)
+    assert re.search(r"type: 'WebApplicationFirewall'\s+wafPolicy: \{\s*id: waf\.id\s*\}", security)
+    associations = _block(security, "associations: [")
+    assert re.search(r"domains: \[\s*\{\s*id: endpoint\.id\s*\}\s*\]", associations), "not on the endpoint"
+    assert re.search(r"patternsToMatch: \[\s*'/\*'\s*\]", associations), "not on every path"

@@ -176,8 +176,9 @@ class AudioStore(Protocol):
         """Server-side copy within the region's account; returns when the copy is complete."""
         ...
 
-    def read_url(self, path: str, ttl: timedelta) -> str:
-        """A read-only link to that one blob."""
+    def read_url(self, path: str, ttl: timedelta, *, content_type: str | None = None) -> str:
+        """A read-only link to that one blob, served as an attachment of content_type (default:
+        the blob's own)."""
         ...
 
     def upload_url(self, path: str, ttl: timedelta) -> str:

@@ -323,7 +323,8 @@ class MessageService:
         # This region's copy first; else one of the regions that hold it (replication lags).
         store, size = self._regions.read_anywhere(path, message.replica_regions)
         if redirect:
-            return AudioAnswer(content_type, size, redirect_url=store.read_url(path, LINK_TTL))
+            return AudioAnswer(content_type, size,
+                               redirect_url=store.read_url(path, LINK_TTL, content_type=content_type))
         return read_audio(store, path, content_type, range_header, size)
 
     # -- changes -------------------------------------------------------------------------------

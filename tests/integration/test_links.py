@@ -120,9 +120,6 @@ def test_read_links_download_with_the_renditions_content_type_as_an_attachment(a
         assert fetched.content == served.content, fmt
 
 
-@pytest.mark.xfail(strict=False, reason="needs the services to pass the message's content type: "
-                                        "read_url(path, ttl, content_type=...); until then a link "
-                                        "carries the blob's stored type, which an uploader chose")
 def test_an_originals_read_link_names_the_deposits_content_type_not_the_uploaders(api):
     mailbox = api.provision()
     message, upload = request_upload(api, mailbox, len(SPEECH))

@@ -173,7 +173,7 @@ class FakeAudio:
     def copy(self, source: str, target: str) -> None:
         self.blobs[target] = self.blobs[source]
 
-    def read_url(self, path: str, ttl: timedelta) -> str:
+    def read_url(self, path: str, ttl: timedelta, *, content_type: str | None = None) -> str:
         _LINKS[f"fake://{id(self)}/{path}"] = self.blobs[path]
         return f"fake://{id(self)}/{path}"
 

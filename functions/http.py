@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import azure.functions as func
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticError
 
 from shared.bootstrap import App, bootstrap
-from shared.domain.errors import DomainError, ValidationFailed
+from shared.domain.errors import DomainError, Unavailable, ValidationFailed
 from shared.domain.model import MAILBOX_ID, MESSAGE_ID, parse_time
 from shared.domain.principal import Principal
 from shared.domain.problems import Problem
@@ -22,8 +22,11 @@ from shared.domain.problems import Problem
 logger = logging.getLogger(__name__)
 JSON = "application/json"
 PROBLEM_JSON = "application/problem+json"
+MAX_DETAIL = 500
 Model = TypeVar("Model", bound=BaseModel)
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})")
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})", re.ASCII)
+# An entity tag as RFC 9110 spells it (quoted, optionally weak), or bare as older clients send it.
+_ENTITY_TAG = re.compile(r'(?:W/)?"[\x21\x23-\x7e]{0,200}"|[\x21\x23-\x7e]{1,200}')
 
 
 def json_response(body: object, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
@@ -37,24 +40,51 @@ def problem_response(problem: Problem, headers: dict[str, str] | None = None) ->
         extra["Retry-After"] = str(problem.retry_after_s)
     if problem.status == 401:
         extra["WWW-Authenticate"] = 'Bearer realm="voicemail"'
-    return func.HttpResponse(json.dumps(problem.as_dict()), status_code=problem.status, mimetype=PROBLEM_JSON,
-                             headers=extra)
+    body = problem.as_dict()
+    if len(problem.detail) > MAX_DETAIL:  # a detail that quotes the caller's value stays readable
+        body["detail"] = problem.detail[:MAX_DETAIL - 3] + "..."
+    return func.HttpResponse(json.dumps(body), status_code=problem.status, mimetype=PROBLEM_JSON, headers=extra)
 
 
 INTERNAL = Problem("internal-error", "Internal error", 500, "the request failed; it is safe to retry")
 
 
+def failure_response(req: func.HttpRequest, error: Exception) -> func.HttpResponse:
+    """What the boundary answers for error: a domain error its problem; a dependency that did not
+    answer (timeouts, refused connections the adapters did not translate) 503 with Retry-After;
+    anything else a 500 with no detail."""
+    if isinstance(error, DomainError):
+        return problem_response(error.problem())
+    if isinstance(error, (TimeoutError, ConnectionError)):
+        logger.warning("%s %s: a dependency did not answer: %r", req.method, req.url, error)
+        return problem_response(Unavailable("a dependency did not answer").problem())
+    logger.error("%s %s failed", req.method, req.url, exc_info=error)
+    return problem_response(INTERNAL)
+
+
 def endpoint(handler: Callable[[func.HttpRequest, App], func.HttpResponse]) -> Callable[..., func.HttpResponse]:
-    """The one error boundary: domain errors become their problem, anything else a bare 500."""
+    """The one error boundary: every failure answers problem+json (see `failure_response`)."""
 
     def run(req: func.HttpRequest) -> func.HttpResponse:
         try:
             return handler(req, bootstrap())
-        except DomainError as error:
-            return problem_response(error.problem())
-        except Exception:
-            logger.exception("%s %s failed", req.method, req.url)
-            return problem_response(INTERNAL)
+        except Exception as error:  # noqa: BLE001 - the boundary: nothing gets past it
+            return failure_response(req, error)
+
+    run.__name__ = handler.__name__
+    run.__doc__ = handler.__doc__
+    return run
+
+
+def durable_endpoint(handler: Callable[[func.HttpRequest, Any, App], Awaitable[func.HttpResponse]]
+                     ) -> Callable[..., Awaitable[func.HttpResponse]]:
+    """The same boundary for async routes that also take a Durable client (bound as `client`)."""
+
+    async def run(req: func.HttpRequest, client) -> func.HttpResponse:  # the SDK annotates and builds `client`
+        try:
+            return await handler(req, client, bootstrap())
+        except Exception as error:  # noqa: BLE001 - the boundary: nothing gets past it
+            return failure_response(req, error)
 
     run.__name__ = handler.__name__
     run.__doc__ = handler.__doc__
@@ -135,5 +165,11 @@ def integer(req: func.HttpRequest, name: str, default: int, low: int, high: int)
 
 
 def if_match(req: func.HttpRequest) -> str | None:
+    """The ETag a change is conditional on; None when absent or `*` (unconditionally)."""
     value = req.headers.get("if-match")
-    return None if value is None or value.strip() == "*" else value.strip()
+    if value is None or value.strip() == "*":
+        return None
+    value = value.strip()
+    if not _ENTITY_TAG.fullmatch(value):
+        raise ValidationFailed('If-Match must be * or one entity tag as the ETag header gave it, such as "1a2b"')
+    return value

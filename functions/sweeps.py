@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import azure.durable_functions as df
 import azure.functions as func
 
-from functions.http import json_response, problem_response
-from shared.bootstrap import bootstrap
-from shared.domain.errors import DomainError, Forbidden, NotFound, SweepRunning
+from functions.http import durable_endpoint, json_response, principal
+from shared.bootstrap import App, bootstrap
+from shared.domain.errors import Forbidden, NotFound, SweepRunning, Unavailable
 from shared.domain.model import iso
 from shared.domain.sweeps import (
     BATCH,
@@ -34,6 +36,7 @@ from shared.telemetry import trace_headers
 bp = df.Blueprint()
 logger = logging.getLogger(__name__)
 RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=2_000, max_number_of_attempts=5)
+T = TypeVar("T")
 ACTIVE = {df.OrchestrationRuntimeStatus.Running, df.OrchestrationRuntimeStatus.Pending,
           df.OrchestrationRuntimeStatus.ContinuedAsNew}
 
@@ -238,7 +241,7 @@ async def start_singleton(client: df.DurableOrchestrationClient, kind: str) -> s
     The sweep's input carries this trace's context, for its activities to continue."""
     app = bootstrap()
     instance = instance_id(kind, app.settings.region)
-    status = await client.get_status(instance)
+    status = await task_hub("reading the sweep's status", client.get_status(instance))
     if status is not None and status.runtime_status in ACTIVE:
         return None
     try:
@@ -247,8 +250,22 @@ async def start_singleton(client: df.DurableOrchestrationClient, kind: str) -> s
     except Exception as error:  # the host refuses an id that is running: another start won the race
         if "already exists" in str(error):
             return None
-        raise
+        raise task_hub_failed("starting the sweep", error) from error
     return instance
+
+
+async def task_hub(what: str, call: Awaitable[T]) -> T:
+    """A Durable client call; its failures (the task hub's storage, the host's RPC endpoint) are a
+    dependency's: 503 with Retry-After, not a bare 500."""
+    try:
+        return await call
+    except Exception as error:  # the SDK raises a bare Exception for every failure
+        raise task_hub_failed(what, error) from error
+
+
+def task_hub_failed(what: str, error: Exception) -> Unavailable:
+    logger.warning("%s: the task hub did not answer: %r", what, error)
+    return Unavailable(f"{what}: the task hub did not answer")
 
 
 @bp.function_name("retention_timer")
@@ -267,26 +284,23 @@ async def replication_timer(timer: func.TimerRequest, client: df.DurableOrchestr
     logger.info("replication sweep %s", started or "still running: not started again")
 
 
-def _platform(req: func.HttpRequest) -> None:
-    if not bootstrap().auth.authenticate(req.headers).is_platform:
+def _platform(req: func.HttpRequest, app: App) -> None:
+    if not principal(req, app).is_platform:
         raise Forbidden("sweeps are for the platform only")
 
 
 @bp.function_name("start_sweep")
 @bp.route(route="admin/sweeps/{kind}", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @bp.durable_client_input(client_name="client")
-async def start_sweep(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    try:
-        _platform(req)
-        kind = req.route_params.get("kind", "")
-        if kind not in SWEEPS:
-            raise NotFound(f"no sweep {kind!r}; sweeps: {', '.join(SWEEPS)}")
-        started = await start_singleton(client, kind)
-    except DomainError as error:
-        return problem_response(error.problem())
+@durable_endpoint
+async def start_sweep(req: func.HttpRequest, client: df.DurableOrchestrationClient, app: App) -> func.HttpResponse:
+    _platform(req, app)
+    kind = req.route_params.get("kind", "")
+    if kind not in SWEEPS:
+        raise NotFound(f"no such sweep; sweeps: {', '.join(SWEEPS)}")
+    started = await start_singleton(client, kind)
     if started is None:
-        running = SweepRunning("this region's sweep is still running; follow it at its status URL")
-        return problem_response(running.problem())
+        raise SweepRunning("this region's sweep is still running; follow it at its status URL")
     status_url = f"/api/admin/sweeps/{started}"
     return json_response({"instanceId": started, "statusUrl": status_url}, status=202,
                          headers={"Location": status_url})
@@ -295,17 +309,17 @@ async def start_sweep(req: func.HttpRequest, client: df.DurableOrchestrationClie
 @bp.function_name("sweep_status")
 @bp.route(route="admin/sweeps/{instanceId}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @bp.durable_client_input(client_name="client")
-async def sweep_status(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    try:
-        _platform(req)
-        instance = req.route_params.get("instanceId", "")
-        if not any(instance.startswith(f"{kind}-") for kind in SWEEPS):
-            raise NotFound("no such sweep")
-        status = await client.get_status(instance)
-        if status is None or status.runtime_status is None:
-            raise NotFound("no such sweep")
-    except DomainError as error:
-        return problem_response(error.problem())
+@durable_endpoint
+async def sweep_status(req: func.HttpRequest, client: df.DurableOrchestrationClient, app: App) -> func.HttpResponse:
+    _platform(req, app)
+    instance = req.route_params.get("instanceId", "")
+    # Only this region's sweeps are in its task hub: any other id (odd characters included, which
+    # would otherwise travel into the task hub's RPC URL) is simply not there.
+    if instance not in {instance_id(kind, app.settings.region) for kind in SWEEPS}:
+        raise NotFound("no such sweep")
+    status = await task_hub("reading the sweep's status", client.get_status(instance))
+    if status is None or status.runtime_status is None:
+        raise NotFound("no such sweep")
     output = status.output if not isinstance(status.output, str) else json.loads(status.output or "null")
     return json_response({"instanceId": instance, "runtimeStatus": status.runtime_status.name, "output": output,
                           "customStatus": status.custom_status,

@@ -231,9 +231,19 @@ def encode_continuation(sort_key: str, descending: bool) -> str:
 
 
 def decode_continuation(token: str, descending: bool) -> str:
-    """The sort key a continuation token resumes after; ValueError when it is not one of ours."""
-    data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    if not isinstance(data, dict) or not isinstance(data.get("k"), str) or data.get("d") != descending:
+    """The sort key a continuation token resumes after; ValueError when it is not exactly one of
+    ours: unpadded base64url of {"k": `iso(receivedAt)|id`, "d": descending}, under 256 characters.
+    Anything longer, nested or otherwise shaped is refused before or while decoding."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", token) or len(token) % 4 == 1:
+        raise ValueError("not a continuation token")
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = json.loads(raw.decode("ascii")) if raw[:1] == b"{" else None
+    except (ValueError, RecursionError):  # RecursionError cannot happen in 192 bytes; kept as a guard
+        raise ValueError("not a continuation token") from None
+    if (not isinstance(data, dict) or data.keys() != {"k", "d"} or data["d"] is not descending
+            or not isinstance(data["k"], str)
+            or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{6}Z\|[A-Za-z0-9_-]{1,64}", data["k"])):
         raise ValueError("not a continuation token for this order")
     return data["k"]
 

@@ -343,6 +343,46 @@ def _json(description: str, schema: Schema, *headers: str) -> Schema:
     return response
 
 
+def _link(operation_id: str, description: str, request_body: Schema | None = None, **parameters: str) -> Schema:
+    """An OpenAPI link: where an id this answer creates can be used next (runtime expressions)."""
+    link: Schema = {"operationId": operation_id, "description": description, "parameters": parameters}
+    if request_body is not None:
+        link["requestBody"] = request_body
+    return link
+
+
+def _linked(response: Schema, links: dict[str, Schema]) -> Schema:
+    return {**response, "links": links}
+
+
+THIS_MESSAGE = {"mailboxId": "$response.body#/mailboxId", "messageId": "$response.body#/id"}
+MESSAGE_LINKS: dict[str, Schema] = {
+    "GetMessage": _link("get_message", "read this message", **THIS_MESSAGE),
+    "PatchMessage": _link("patch_message", "mark this message heard or urgent, or move it", **THIS_MESSAGE),
+    "DeleteMessage": _link("delete_message", "move this message to the trash, or purge it", **THIS_MESSAGE),
+    "ForwardMessage": _link("forward_message", "forward a copy of this message", **THIS_MESSAGE),
+    "GetMessageAudio": _link("get_message_audio", "fetch this message's audio", **THIS_MESSAGE),
+}
+THIS_MAILBOX = {"mailboxId": "$response.body#/id"}
+MAILBOX_LINKS: dict[str, Schema] = {
+    "GetMailbox": _link("get_mailbox", "read this mailbox and its counts", **THIS_MAILBOX),
+    "ListMessages": _link("list_messages", "list this mailbox's messages", **THIS_MAILBOX),
+    "DepositMessage": _link("deposit_message", "deposit a message in this mailbox", **THIS_MAILBOX),
+    "CreateSession": _link("create_session", "log in to this mailbox with the PIN just set",
+                           request_body={"pin": "$request.body#/pin"}, **THIS_MAILBOX),
+}
+_BEARER = "; send the session's `token` as `Authorization: Bearer <token>` (it names only this mailbox)"
+SESSION_LINKS: dict[str, Schema] = {
+    "GetMailbox": _link("get_mailbox", "read the mailbox" + _BEARER, mailboxId="$request.path.mailboxId"),
+    "ListMessages": _link("list_messages", "list the mailbox's messages" + _BEARER,
+                          mailboxId="$request.path.mailboxId"),
+}
+SWEEP_LINKS: dict[str, Schema] = {
+    "GetSweepStatus": _link("sweep_status", "follow this sweep (also at `statusUrl` and `Location`)",
+                            instanceId="$response.body#/instanceId"),
+}
+
+
 def _errors(*, auth: bool = True, **extra: tuple[str, ...]) -> dict[str, Schema]:
     """The error answers of a route behind the error boundary: 400, 401 (if it authenticates), the
     route's own (`e404=("mailbox-not-found",)`), and the boundary's 500 and 503."""
@@ -397,8 +437,8 @@ def _mailbox_paths() -> dict[str, Schema]:
                 body=_json_body(PutMailbox),
                 description="Replacing keeps the PIN when the body has none; settings not given take defaults.",
                 responses={
-                    "200": _json("replaced", _ref("Mailbox"), "ETag", "Location"),
-                    "201": _json("created", _ref("Mailbox"), "ETag", "Location"),
+                    "200": _linked(_json("replaced", _ref("Mailbox"), "ETag", "Location"), MAILBOX_LINKS),
+                    "201": _linked(_json("created", _ref("Mailbox"), "ETag", "Location"), MAILBOX_LINKS),
                     **_errors(e403=FORBIDDEN, e409=("mailbox-deprovisioning",), e412=ETAG),
                 }),
             "get": _operation(
@@ -437,7 +477,7 @@ def _mailbox_paths() -> dict[str, Schema]:
                             "reveal which mailboxes exist. Each guess is counted before its PIN is checked. Logins "
                             "faster than 20 a minute per mailbox or 60 a minute per client answer 429 with "
                             "`Retry-After`, before any PIN is hashed.",
-                responses={"201": _json("a session token for this mailbox", _ref("Session")),
+                responses={"201": _linked(_json("a session token for this mailbox", _ref("Session")), SESSION_LINKS),
                            **_errors(auth=False, e401=("invalid-credentials",), e423=("pin-locked",),
                                      e429=("too-many-requests",))}),
         },
@@ -481,7 +521,8 @@ def _message_paths() -> dict[str, Schema]:
                 body=deposit_body,
                 responses={
                     "201": _json("upload requested", _ref("UploadRequestResult"), "Location"),
-                    "202": _json("accepted: the message, `processing`", _ref("Message"), "ETag", "Location"),
+                    "202": _linked(_json("accepted: the message, `processing`", _ref("Message"), "ETag", "Location"),
+                                   MESSAGE_LINKS),
                     **_errors(e403=FORBIDDEN, e404=MAILBOX_NOT_FOUND, e409=("mailbox-full", "idempotency-key-reused"),
                               e413=("payload-too-large",), e415=("invalid-audio",)),
                 }),
@@ -550,7 +591,8 @@ def _message_paths() -> dict[str, Schema]:
                             "or refusing; the hourly limit) answers the same 409 `forward-refused`, never another "
                             "mailbox's counts.",
                 responses={
-                    "202": _json("the new message in the target mailbox", _ref("Message"), "ETag", "Location"),
+                    "202": _linked(_json("the new message in the target mailbox", _ref("Message"), "ETag",
+                                         "Location"), MESSAGE_LINKS),
                     **_errors(e403=FORBIDDEN, e404=("message-not-found", "audio-not-found", "mailbox-not-found"),
                               e409=("message-processing", "forward-refused")),
                 }),
@@ -634,9 +676,10 @@ def _admin_paths() -> dict[str, Schema]:
             "post": _operation(
                 "start_sweep", "admin", "Start this region's sweep now (a singleton)", PLATFORM_ONLY,
                 responses={
-                    "202": _json("started", {"type": "object", "required": ["instanceId", "statusUrl"],
-                                             "properties": {"instanceId": {"type": "string"},
-                                                            "statusUrl": {"type": "string"}}}, "Location"),
+                    "202": _linked(_json("started", {"type": "object", "required": ["instanceId", "statusUrl"],
+                                                     "properties": {"instanceId": {"type": "string"},
+                                                                    "statusUrl": {"type": "string"}}}, "Location"),
+                                   SWEEP_LINKS),
                     **_errors(e403=FORBIDDEN, e404=("not-found",), e409=("sweep-running",)),
                 }),
         },

@@ -8,11 +8,23 @@ forward's target, an audio request's format and range) is often steered to a few
 provisions first; the rest stay as generated. Operations that destroy those (message delete,
 mailbox delete) run last. Every failing case is collected (not just the first per operation) and
 reported together, each with a curl command that reproduces it.
+
+A second, stateful run follows the document's OpenAPI links (put mailbox → read, list, deposit,
+log in; deposit or forward → read, change, delete, forward, play that message; start a sweep → its
+status), so generated sequences act on ids the API itself handed out, sometimes with the session
+token a login gave. Both runs also require every 4xx/5xx to be problem+json with a stable `type`.
+Seeds are fixed (derandomized per operation; seed SEED + n for the n-th stateful run), so a run
+repeats as far as a live host's timing lets it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import json
+import re
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import httpx
@@ -21,11 +33,14 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, get_state_machine_test, initialize
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
+from schemathesis.generation.stateful.state_machine import StepInput, StepOutput
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    ensure_resource_availability,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
@@ -39,10 +54,25 @@ AUTH = {"x-api-key": PLATFORM_KEY}
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
           response_headers_conformance]
 # Per operation: this many valid cases, and this many that break the document (types, patterns,
-# missing or extra fields): 13 operations x 42, and 1 each for the 3 with nothing to vary = 549.
-POSITIVE_EXAMPLES = 30
-NEGATIVE_EXAMPLES = 12
-MIN_CASES = 300
+# missing or extra fields): 20 operations x 56, and 1 each for the 3 with nothing to vary = 1123.
+POSITIVE_EXAMPLES = 40
+NEGATIVE_EXAMPLES = 16
+MIN_CASES = 900
+SEED = 20261127
+# The stateful run: at least this many scenarios (Hypothesis runs a few more) of up to this many
+# steps, each starting from a fresh mailbox.
+SCENARIOS = 30
+STEPS_PER_SCENARIO = 12
+MAX_STATEFUL_RUNS = 10
+STATEFUL_CHECKS = [*CHECKS, ensure_resource_availability]  # a message just deposited or forwarded is there
+# Links the stateful run must have followed (values substituted, and answered 2xx) at least once.
+MUST_FOLLOW = {
+    "put_mailbox -> get_mailbox", "put_mailbox -> list_messages", "put_mailbox -> deposit_message",
+    "put_mailbox -> create_session", "deposit_message -> get_message", "deposit_message -> patch_message",
+    "deposit_message -> delete_message", "deposit_message -> get_message_audio",
+    "create_session -> get_mailbox", "start_sweep -> sweep_status",
+}
+SLUG = re.compile(r"^[a-z][a-z0-9-]*$")
 # Run last: they take away the mailboxes and messages the other operations are steered to.
 DESTRUCTIVE_LAST = ("delete_message", "delete_mailbox")
 PIN = "2468"
@@ -63,6 +93,7 @@ class Known:
 @dataclass
 class Findings:
     cases: int = 0
+    scenarios: int = 0  # stateful scenarios run
     per_operation: dict[str, int] = field(default_factory=dict)
     statuses: dict[str, dict[int, int]] = field(default_factory=dict)  # operation -> status -> answers
     failures: dict[tuple[str, str], str] = field(default_factory=dict)  # (operation, failure kinds) -> report
@@ -93,6 +124,43 @@ def provision(base_url: str) -> Known:
                 assert answer.status_code == 202, answer.text
                 messages[mailbox].append(answer.json()["id"])
     return Known(mailboxes, messages)
+
+
+def load_schema(base_url: str):
+    answer = httpx.get(f"{base_url}/api/openapi.json", timeout=10)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("application/json")
+    schema = schemathesis.openapi.from_dict(answer.json(), config=schemathesis.Config(seed=SEED))
+    schema.config.update(base_url=base_url)
+    schema.config.phases.stateful.inference.algorithms = []  # the document's own links, nothing guessed
+    schema.validate()
+    return schema
+
+
+def operation_id(case) -> str:
+    return case.operation.definition.raw["operationId"]
+
+
+def not_a_problem(operation: str, response) -> str | None:
+    """Why a 4xx/5xx answer is not an RFC 9457 problem with a stable type; None when it is (or is
+    not an error). The readiness probe's 503 is its documented probe body, not a problem."""
+    if response.status_code < 400 or operation == "health_ready":
+        return None
+    content_type = response.headers.get("content-type") or response.headers.get("Content-Type") or ""
+    content_type = content_type[0] if isinstance(content_type, list) else content_type
+    if not content_type.startswith("application/problem+json"):
+        return f"{response.status_code} answered with {content_type!r}, not application/problem+json"
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return f"{response.status_code} answered a problem that is not JSON: {response.content[:200]!r}"
+    if not (isinstance(body, dict) and {"type", "title", "status", "detail"} <= body.keys()
+            and isinstance(body["type"], str) and SLUG.fullmatch(body["type"])
+            and body["status"] == response.status_code):
+        return f"{response.status_code} answered a malformed problem: {body!r:.300}"
+    if response.status_code == 503 and not response.headers.get("retry-after"):
+        return "503 without Retry-After"
+    return None
 
 
 def often(data: st.DataObject, label: str) -> bool:
@@ -143,6 +211,9 @@ def exercise(operation, operation_id: str, mode: GenerationMode, examples: int, 
             response = case.call(session=session, headers=AUTH, timeout=30)
             seen = findings.statuses.setdefault(operation_id, {})
             seen[response.status_code] = seen.get(response.status_code, 0) + 1
+            if (reason := not_a_problem(operation_id, response)) is not None:
+                findings.record(operation.label, "not a problem", f"[{mode.value}] {reason}\n"
+                                + case.as_curl_command(headers=AUTH))
             case.validate_response(response, checks=CHECKS, headers=AUTH)
         except FailureGroup as group:
             kinds = ", ".join(sorted({failure.title for failure in group.exceptions}))
@@ -156,13 +227,7 @@ def exercise(operation, operation_id: str, mode: GenerationMode, examples: int, 
 
 def test_live_api_conforms_to_its_openapi_document(host):
     known = provision(host.base_url)
-    answer = httpx.get(f"{host.base_url}/api/openapi.json", timeout=10)
-    assert answer.status_code == 200
-    assert answer.headers["content-type"].startswith("application/json")
-
-    schema = schemathesis.openapi.from_dict(answer.json(), config=schemathesis.Config(seed=20261127))
-    schema.config.update(base_url=host.base_url)
-    schema.validate()
+    schema = load_schema(host.base_url)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) == 23
     operations.sort(key=lambda op: DESTRUCTIVE_LAST.index(op.definition.raw["operationId"]) + 1
@@ -190,6 +255,121 @@ def test_live_api_conforms_to_its_openapi_document(host):
         f"{len(findings.failures)} distinct failure(s); {summary}\n\n"
         + "\n\n".join(f"=== {operation}: {kinds}\n{report}" for (operation, kinds), report in findings.failures.items())
         + f"\n\nhost log:\n{host.log()[-4000:]}")
+
+
+def test_a_stateful_run_follows_the_documents_links(host):
+    """Scenarios start from a freshly provisioned mailbox and follow the links from there; now and
+    then a start of the (one-region, so harmless) replication sweep gives the sweep link something."""
+    schema = load_schema(host.base_url)
+    put_mailbox = next(op.ok() for op in schema.get_all_operations()
+                       if op.ok().definition.raw["operationId"] == "put_mailbox")
+    workflow = schema.as_state_machine()
+    findings = Findings()
+    followed: Counter[str] = Counter()  # "source -> target": links whose values were used and answered 2xx
+    prefix, numbers = random_name("sf-"), itertools.count()
+    sweep = f"/api/admin/sweeps/replication-{httpx.get(f'{host.base_url}/api/health', timeout=10).json()['region']}"
+    session = requests.Session()
+
+    class Scenario(workflow):  # type: ignore[misc, valid-type]
+        headers = AUTH
+
+        @initialize(target=Bundle("catch_all"), case=put_mailbox.as_strategy(generation_mode=GenerationMode.POSITIVE))
+        def provision(self, case) -> StepOutput:
+            """Every scenario starts with a mailbox of its own (schemathesis starts only from POSTs)."""
+            case.path_parameters = {"mailboxId": f"{prefix}-{next(numbers)}"}
+            step = StepInput.initial(case)
+            self.recorder.record_case(case=case)
+            self.control.record_step(step, self.recorder)
+            return self._step(step)
+
+        def step(self, input: StepInput) -> StepOutput:
+            edge, self.headers = None, AUTH
+            if input.transition is not None and input.is_applied:
+                parent = self.recorder.cases[input.transition.parent_id].value
+                edge = f"{operation_id(parent)} -> {operation_id(input.case)}"
+                answer = self.recorder.interactions[parent.id].response
+                if operation_id(parent) == "create_session" and answer is not None and answer.status_code == 201:
+                    # Follow the login as its subscriber: the token, and no platform key.
+                    self.headers = {"Authorization": f"Bearer {json.loads(answer.content)['token']}"}
+                    input.case.headers = {name: value for name, value in (input.case.headers or {}).items()
+                                          if name.lower() not in ("x-api-key", "authorization")}
+            output = super().step(input)
+            if edge is not None and output.response.status_code < 300:
+                followed[edge] += 1
+            return output
+
+        def before_call(self, case) -> None:
+            # Steered by what was drawn (never by a clock or a counter), so a choice sequence always
+            # meets the same answers: Hypothesis refuses runs whose rules see different bundles.
+            body = case.body if isinstance(case.body, dict) else {}
+            if operation_id(case) == "forward_message" and "to" in body:
+                body["to"] = case.path_parameters["mailboxId"]  # one that exists
+            if operation_id(case) == "get_message_audio" and (case.query or {}).get("format") != "mp3":
+                case.query = {**(case.query or {}), "format": "original"}  # the one playable while processing
+            if operation_id(case) == "start_sweep" and len(case.path_parameters["kind"]) % 4 == 1:
+                case.path_parameters = {"kind": "replication"}
+                wait_for_sweep_to_finish(session, host.base_url + sweep)  # so the start is a 202, not a 409
+
+        def get_call_kwargs(self, case) -> dict:
+            return {"session": session, "headers": self.headers, "timeout": 30}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs) -> None:
+            name = operation_id(case)
+            findings.cases += 1
+            findings.per_operation[name] = findings.per_operation.get(name, 0) + 1
+            seen = findings.statuses.setdefault(name, {})
+            seen[response.status_code] = seen.get(response.status_code, 0) + 1
+            if (reason := not_a_problem(name, response)) is not None:
+                findings.record(case.operation.label, "not a problem",
+                                f"[stateful] {reason}\n{case.as_curl_command(headers=self.headers)}")
+            try:
+                case.validate_response(response, checks=STATEFUL_CHECKS, headers=self.headers,
+                                       recorder=self.recorder)
+            except FailureGroup as group:
+                kinds = ", ".join(sorted({failure.title for failure in group.exceptions}))
+                findings.record(case.operation.label, kinds, f"[stateful] {group.message}")
+
+        def teardown(self) -> None:
+            findings.scenarios += 1
+
+    started, runs = time.monotonic(), 0
+    with session:
+        # One Hypothesis run per seed. A run ends early (Flaky) when a live answer differs from the
+        # one an earlier scenario of the run got at the same point (a sweep still running, say):
+        # the next seed carries on, as schemathesis's own runner does.
+        while findings.scenarios < SCENARIOS and runs < MAX_STATEFUL_RUNS:
+            test = get_state_machine_test(Scenario, _min_steps=2, settings=hypothesis.settings(
+                max_examples=SCENARIOS - findings.scenarios, stateful_step_count=STEPS_PER_SCENARIO, deadline=None,
+                database=None, phases=[hypothesis.Phase.generate], suppress_health_check=list(hypothesis.HealthCheck),
+                print_blob=False))
+            hypothesis.seed(SEED + runs)(test)
+            runs += 1
+            with contextlib.suppress(hypothesis.errors.Flaky):
+                test()
+    elapsed = time.monotonic() - started
+    summary = (f"stateful: {findings.scenarios} scenarios, {findings.cases} calls in {elapsed:.1f} s ({runs} runs); "
+               "links followed: "
+               + ", ".join(f"{edge} {count}" for edge, count in sorted(followed.items())) + "; answers: "
+               + "; ".join(f"{name} {dict(sorted(statuses.items()))}" for name, statuses in findings.statuses.items()))
+    print(summary)
+
+    assert findings.scenarios >= SCENARIOS, summary
+    missing = sorted(MUST_FOLLOW - followed.keys())
+    assert not missing, f"links never followed: {missing}; {summary}"
+    assert not findings.failures, (
+        f"{len(findings.failures)} distinct failure(s); {summary}\n\n"
+        + "\n\n".join(f"=== {operation}: {kinds}\n{report}" for (operation, kinds), report in findings.failures.items())
+        + f"\n\nhost log:\n{host.log()[-4000:]}")
+
+
+def wait_for_sweep_to_finish(session: requests.Session, status_url: str, timeout: float = 15) -> None:
+    """Until the sweep at status_url (if there is one) has finished."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = session.get(status_url, headers=AUTH, timeout=10)
+        if answer.status_code == 404 or answer.json()["runtimeStatus"] not in ("Pending", "Running", "ContinuedAsNew"):
+            return
+        time.sleep(0.1)
 
 
 # -- regressions: bugs found while writing the document (not by the generated cases above) -------

@@ -627,7 +627,8 @@ def _greeting_paths() -> dict[str, Schema]:
                                      e415=("invalid-audio",))}),
             "delete": _operation(
                 "delete_greeting", "greetings", "Delete a greeting", PLATFORM_OR_SUBSCRIBER,
-                responses={"204": {"description": "deleted (or there was none)"}, **_errors(e403=FORBIDDEN)}),
+                responses={"204": {"description": "deleted (or there was none)"},
+                           **_errors(e403=FORBIDDEN, e404=MAILBOX_NOT_FOUND)}),
         },
         "/mailboxes/{mailboxId}/greetings/{kind}/audio": {
             "parameters": [_param("mailboxId"), _param("kind")],
@@ -635,7 +636,7 @@ def _greeting_paths() -> dict[str, Schema]:
                 "get_greeting_audio", "greetings", "Fetch a greeting's audio", PLATFORM_OR_SUBSCRIBER,
                 parameters=[FORMAT, _header_param("Range", {"type": "string"}, "one `bytes=` range")],
                 responses={**AUDIO_ANSWERS,
-                           **_errors(e403=FORBIDDEN, e404=("not-found", "audio-not-found"),
+                           **_errors(e403=FORBIDDEN, e404=("not-found", "audio-not-found", "mailbox-not-found"),
                                      e409=("message-processing",), e416=("range-not-satisfiable",))}),
         },
         "/mailboxes/{mailboxId}/greeting": {

@@ -29,10 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import logging
-import math
 import os
-import platform
 import sys
 import threading
 import time
@@ -46,24 +43,43 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
+from azure.core.exceptions import ResourceNotFoundError
+from azure.cosmos import ContainerProxy
 from azure.storage.blob import BlobServiceClient, ContentSettings
-from azure.storage.queue import QueueClient
 
-from bench.common import git_state, save_results
-from tests.support import PLATFORM_KEY, HostProcess, product_env, random_name
-from tools import localstack
+from bench.common import (
+    PLATFORM,
+    ROOT,
+    announce,
+    argument_parser,
+    blob_service,
+    cosmos_container,
+    delete_blob_containers,
+    delete_queue,
+    finish,
+    host_env,
+    latency_summary,
+    local_stack,
+    log_summary,
+    median_ms,
+    new_result,
+    percentile,
+    quiet_connection_pools,
+    ratio,
+    results_path,
+    running_host,
+    verdict,
+)
+from tools.hosting import random_name
 from tools.make_sample_wav import speech_like_wav
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results" / "api_throughput.json"
-DATABASE, CONTAINER, INCOMING, HOSTS_CONTAINER = "voicemail", "mailboxes", "incoming", "azure-webjobs-hosts"
+NAME = "api_throughput"
+RESULTS = results_path(NAME)
+INCOMING, HOSTS_CONTAINER = "incoming", "azure-webjobs-hosts"
 OPS = ("deposit", "list", "get")
 SENDER = "+15551230000"
 PAYLOAD_SECONDS = 30.0
 GOAL = 0.60
-PLATFORM = {"x-api-key": PLATFORM_KEY}
 # The app's list query for `?limit=50` with no filter (shared/adapters/cosmos.py: list_messages).
 LIST_SQL = ("SELECT TOP 51 * FROM c WHERE c.mailboxId = @m AND c.type = 'message' AND c.uploadPending = false "
             "AND c.folder != 'trash' ORDER BY c.sortKey DESC")
@@ -291,14 +307,8 @@ class Sdk:
 
     @classmethod
     def connect(cls) -> Sdk:
-        blobs = BlobServiceClient.from_connection_string(localstack.storage_connection_string(), **BLOB_OPTIONS)
-        cosmos = CosmosClient(localstack.cosmos_endpoint(), credential=localstack.COSMOS_KEY,
-                              enable_endpoint_discovery=False, **COSMOS_OPTIONS)
-        database = cosmos.create_database_if_not_exists(DATABASE)
-        container = database.create_container_if_not_exists(CONTAINER, partition_key=PartitionKey(path="/mailboxId"))
-        with contextlib.suppress(ResourceExistsError):
-            blobs.create_container(INCOMING)
-        return cls(blobs, container)
+        container = cosmos_container(**COSMOS_OPTIONS)
+        return cls(blob_service(INCOMING, **BLOB_OPTIONS), container)
 
 
 def message_doc(mailbox: str, message_id: str, now: datetime, size: int) -> dict[str, Any]:
@@ -351,14 +361,6 @@ def profile_partition(sdk: Sdk, mailbox: str, message_id: str | None, repeats: i
     """After the api side: what each of the app's Cosmos calls costs on one of its mailboxes."""
     parameters = [{"name": "@m", "value": mailbox}]
 
-    def median_ms(action: Callable[[], Any]) -> float:
-        times = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            action()
-            times.append(time.perf_counter() - started)
-        return round(sorted(times)[len(times) // 2] * 1000, 1)
-
     def query(sql: str, partition: str | None = mailbox) -> list[Any]:
         if partition is None:
             return list(sdk.container.query_items(sql, enable_cross_partition_query=True))
@@ -370,14 +372,15 @@ def profile_partition(sdk: Sdk, mailbox: str, message_id: str | None, repeats: i
         "messages_in_mailbox": len(messages),
         "documents_in_container": query("SELECT VALUE COUNT(1) FROM c", None)[0],
         "median_ms": {
-            "mailbox point read": median_ms(lambda: sdk.container.read_item("mailbox", partition_key=mailbox)),
-            "count query (all messages of the mailbox)": median_ms(lambda: query(ALL_MESSAGES_SQL)),
-            "list query (TOP 51)": median_ms(lambda: query(LIST_SQL)),
+            "mailbox point read": median_ms(lambda: sdk.container.read_item("mailbox", partition_key=mailbox),
+                                            repeats),
+            "count query (all messages of the mailbox)": median_ms(lambda: query(ALL_MESSAGES_SQL), repeats),
+            "list query (TOP 51)": median_ms(lambda: query(LIST_SQL), repeats),
         },
     }
     if message_id:
         profile["median_ms"]["message point read"] = median_ms(
-            lambda: sdk.container.read_item(message_id, partition_key=mailbox))
+            lambda: sdk.container.read_item(message_id, partition_key=mailbox), repeats)
     profile["count_query_response_kb"] = round(len(json.dumps(messages)) / 1024, 1)
     return profile
 
@@ -414,19 +417,9 @@ def clean_up(sdk: Sdk, mailboxes: list[str], run_id: str, mwi_queue: str | None)
                         if f"/{INCOMING}/{run_id}-" in blob.name]
         for future in futures:
             future.result()
-    if mwi_queue:
-        with contextlib.suppress(ResourceNotFoundError):
-            QueueClient.from_connection_string(localstack.storage_connection_string(), mwi_queue).delete_queue()
-            removed["queues"] += 1
+    if mwi_queue and delete_queue(mwi_queue):
+        removed["queues"] += 1
     return dict(removed)
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile, in milliseconds."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)] * 1000
 
 
 def figures(recorder: Recorder, elapsed: float, mailboxes: int) -> dict[str, Any]:
@@ -434,10 +427,7 @@ def figures(recorder: Recorder, elapsed: float, mailboxes: int) -> dict[str, Any
     quarter = max(1, len(samples) // 4)
     ops = {}
     for op in (*OPS, "iteration"):
-        values = [s.total if op == "iteration" else getattr(s, op) for s in samples]
-        ops[op] = {"count": len(values), "p50_ms": round(percentile(values, 50), 1),
-                   "p99_ms": round(percentile(values, 99), 1),
-                   "mean_ms": round(sum(values) / len(values) * 1000, 1) if values else None}
+        ops[op] = latency_summary([s.total if op == "iteration" else getattr(s, op) for s in samples], (50, 99))
     rate = len(samples) / elapsed if elapsed else 0.0
     return {
         "iterations": len(samples), "elapsed_s": round(elapsed, 2),
@@ -450,14 +440,6 @@ def figures(recorder: Recorder, elapsed: float, mailboxes: int) -> dict[str, Any
         "errors": dict(recorder.errors), "warmup_errors": dict(recorder.warmup_errors),
         "not_listed": recorder.not_listed,
     }
-
-
-def host_log_summary(host: HostProcess) -> dict[str, Any]:
-    text = host.log()
-    return {"path": str(host.log_path), "lines": text.count("\n"),
-            "errors": sum(" ERROR " in line for line in text.splitlines()),
-            "blob_trigger_runs": text.count("Executed 'incoming_audio'"),
-            "connection_pool_full_warnings": text.count("Connection pool is full")}
 
 
 def table(result: dict[str, Any]) -> str:
@@ -474,8 +456,8 @@ def table(result: dict[str, Any]) -> str:
         lines.append(f"{side:5} {data['iterations_per_s']:7.2f} {data['deposits_per_s']:6.2f} {pair('deposit'):>19} "
                      f"{pair('list'):>16} {pair('get'):>15} {pair('iteration'):>16} "
                      f"{sum(data['errors'].values()):6d}")
-    verdict = "meets" if result["ratio"] >= GOAL else "misses"
-    lines.append(f"api/sdk throughput ratio: {result['ratio']:.2f} ({verdict} the goal of >= {GOAL:.2f})")
+    lines.append(f"api/sdk throughput ratio: {result['ratio']:.2f} ({verdict(result['ratio'], GOAL)} the goal of "
+                 f">= {GOAL:.2f})")
     return "\n".join(lines)
 
 
@@ -513,25 +495,21 @@ class Run:
         region = random_name("bench")
         # The transcoder is off: it is the pipeline behind the request path, benchmarked on its own
         # (bench.transcode), and the sdk side does no transcoding either.
-        host = HostProcess(product_env(region, MWI_QUEUE=self.mwi_queue,
-                                       **{"AzureWebJobs.incoming_audio.Disabled": "true"})).start()
-        try:
+        # Stopped on leaving, before the sdk side: its blob trigger must not compete with it.
+        with running_host(host_env(region, ("incoming_audio",), MWI_QUEUE=self.mwi_queue)) as host:
             self.host_id = httpx.get(f"{host.base_url}/admin/host/status", timeout=5).json().get("id")
-            print(f"  host {host.base_url} (region {region}, host id {self.host_id}, log {host.log_path})", flush=True)
+            announce(host, region, host_id=self.host_id)
             provision(host.base_url, mailboxes)
             measured = self.measure(*api_iteration(host.base_url, mailboxes, self.payload),
                                     host_pid=host.process.pid if host.process else None)
-        finally:
-            host.stop()  # before the sdk side: its blob trigger must not compete with it
-        measured["host_log"] = host_log_summary(host)
+        measured["host_log"] = log_summary(host, blob_trigger_runs="Executed 'incoming_audio'",
+                                           connection_pool_full_warnings="Connection pool is full")
         sample = next(iter(self.sdk.container.query_items(
             "SELECT TOP 1 c.id FROM c WHERE c.mailboxId = @m AND c.type = 'message'",
             parameters=[{"name": "@m", "value": mailboxes[0]}], partition_key=mailboxes[0])), {})
         measured["profile"] = profile_partition(self.sdk, mailboxes[0], sample.get("id"))
         measured["cleaned_up"] = clean_up(self.sdk, mailboxes, self.run_id, self.mwi_queue)
-        for container in (host.env["INCOMING_CONTAINER"], host.env["AUDIO_CONTAINER"]):  # the region's own
-            with contextlib.suppress(ResourceNotFoundError):
-                self.sdk.blobs.delete_container(container)
+        delete_blob_containers(self.sdk.blobs, (host.env["INCOMING_CONTAINER"], host.env["AUDIO_CONTAINER"]))
         return measured
 
     def sdk_side(self) -> dict[str, Any]:
@@ -549,8 +527,7 @@ class Run:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.api_throughput", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(NAME, __doc__)
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients (threads) per side")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per side")
     parser.add_argument("--warmup", type=float, default=3.0, help="warm-up seconds per side, not measured")
@@ -558,48 +535,33 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.clients < 1 or args.mailboxes < 1 or args.seconds <= 0 or args.warmup < 0:
         parser.error("clients and mailboxes must be >= 1, seconds > 0, warmup >= 0")
-    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)  # pool-size chatter, on both sides
+    quiet_connection_pools()  # on both sides
 
     began = time.perf_counter()
     payload = speech_like_wav(PAYLOAD_SECONDS)
-    result: dict[str, Any] = {
-        "command": " ".join(["python -m bench.api_throughput", *(argv if argv is not None else sys.argv[1:])]),
-        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "load_average_before": [round(x, 2) for x in os.getloadavg()]},
-        "git": git_state(),
-        "config": {"clients": args.clients, "seconds": args.seconds, "warmup_s": args.warmup,
-                   "mailboxes": args.mailboxes,
-                   "payload": {"seconds": PAYLOAD_SECONDS, "bytes": len(payload), "type": "audio/wav 8 kHz 16-bit"}},
-    }
-    print("Local stack:", flush=True)
-    started = localstack.up(localstack.default_services())
-    run: Run | None = None
-    try:
-        run = Run(args, payload, Sdk.connect())
-        print(f"api: {args.clients} clients over {args.mailboxes} mailboxes, {len(payload)} B WAV, "
-              f"warm-up {args.warmup:g} s, measuring {args.seconds:g} s ...", flush=True)
-        result["api"] = run.api_side()
-        print("sdk: the same clients, mailboxes and payload ...", flush=True)
-        result["sdk"] = run.sdk_side()
-    finally:
-        if run is not None and "sdk" not in result:
-            run.clean_everything()
-        localstack.down(started)
+    result = new_result(NAME, argv, {
+        "clients": args.clients, "seconds": args.seconds, "warmup_s": args.warmup, "mailboxes": args.mailboxes,
+        "payload": {"seconds": PAYLOAD_SECONDS, "bytes": len(payload), "type": "audio/wav 8 kHz 16-bit"}})
+    with local_stack():
+        run: Run | None = None
+        try:
+            run = Run(args, payload, Sdk.connect())
+            print(f"api: {args.clients} clients over {args.mailboxes} mailboxes, {len(payload)} B WAV, "
+                  f"warm-up {args.warmup:g} s, measuring {args.seconds:g} s ...", flush=True)
+            result["api"] = run.api_side()
+            print("sdk: the same clients, mailboxes and payload ...", flush=True)
+            result["sdk"] = run.sdk_side()
+        finally:
+            if run is not None and "sdk" not in result:
+                run.clean_everything()
 
-    sdk_rate = result["sdk"]["iterations_per_s"]
-    result["ratio"] = round(result["api"]["iterations_per_s"] / sdk_rate, 3) if sdk_rate else 0.0
+    result["ratio"] = ratio(result["api"]["iterations_per_s"], result["sdk"]["iterations_per_s"])
     result["goal"] = GOAL
-    save_results(result, began, RESULTS)
-    print()
-    print(table(result))
-    print("CPU ms per iteration:")
-    for side in ("api", "sdk"):
-        print(f"  {side}: " + ", ".join(f"{name} {ms:g}" for name, ms in result[side]["cpu_ms_per_iteration"].items()))
-    for side in ("api", "sdk"):
-        if result[side]["errors"]:
-            print(f"{side} errors: {result[side]['errors']}")
-    print(f"written to {RESULTS.relative_to(ROOT)} in {result['total_runtime_s']:.0f} s")
+    cpu = ["CPU ms per iteration:", *(
+        f"  {side}: " + ", ".join(f"{name} {ms:g}" for name, ms in result[side]["cpu_ms_per_iteration"].items())
+        for side in ("api", "sdk"))]
+    errors = [f"{side} errors: {result[side]['errors']}" for side in ("api", "sdk") if result[side]["errors"]]
+    finish(result, began, RESULTS, table(result), *cpu, *errors)
     return 0
 
 

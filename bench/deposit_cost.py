@@ -4,7 +4,7 @@
 
 Everything runs on a stack of its own, on free ports, so emulators others use are left alone: a
 Cosmos emulator and an Azurite (data in a temporary folder), a counting proxy in front of them (a
-thread of this process) and two product hosts (`tests.support.HostProcess`, the same region):
+thread of this process) and two product hosts (`tools.hosting.HostProcess`, the same region):
 
 - **timed**, talking to the emulators directly: its deposits give the latencies;
 - **counted**, whose `COSMOS_ENDPOINT` and `AzureWebJobsStorage` (blob, queue, table) point at the
@@ -47,13 +47,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
-import math
-import os
-import platform
-import shutil
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -61,28 +55,42 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from azure.cosmos import ContainerProxy, CosmosClient
+from azure.cosmos import ContainerProxy
 
-from bench.common import git_state, save_results
+from bench.common import (
+    PLATFORM,
+    OwnEmulators,
+    aligned,
+    argument_parser,
+    cosmos_container,
+    finish,
+    host_env,
+    latency_summary,
+    log_summary,
+    median_ms,
+    new_result,
+    quiet_connection_pools,
+    ratio,
+    results_path,
+    saved_on_failure,
+    verdict,
+)
 from shared.adapters.cosmos import message_to_doc
 from shared.adapters.http_pool import pooled_transport
 from shared.domain.model import MailboxSettings, Message, expiry
 from shared.domain.replicated import clock, settle
-from tests.support import PLATFORM_KEY, HostProcess, free_port, product_env, random_name
 from tools import localstack
+from tools.hosting import HostProcess, random_name
 from tools.make_sample_wav import speech_like_wav
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results" / "deposit_cost.json"
-DATABASE, CONTAINER = "voicemail", "mailboxes"
+NAME = "deposit_cost"
+RESULTS = results_path(NAME)
 SENDER = "+15551230000"
 PAYLOAD_SECONDS = 1.0
-PLATFORM = {"x-api-key": PLATFORM_KEY}
 GOAL_RATIO = 1.2  # p50 at 5,000 messages over p50 at 0
 GOAL_CALLS = 4.0  # storage calls per deposit, the MWI event included
 MAX_MESSAGES = 10_000  # the highest maxMessages a mailbox may have
@@ -248,36 +256,26 @@ class CountingProxy:
 class Stack:
     """Emulators of this run (free ports, temporary data), the proxy, the two hosts."""
 
-    data: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bench-deposit-cost-")))
-    services: list[localstack.Service] = field(default_factory=list)
+    emulators: OwnEmulators = field(default_factory=lambda: OwnEmulators(prefix="bench-deposit-cost-"))
     proxy: CountingProxy | None = None
     hosts: list[HostProcess] = field(default_factory=list)
-    cosmos_port: int = 0
-    storage_ports: tuple[int, int, int] = (0, 0, 0)
 
     def start_emulators(self) -> None:
-        self.cosmos_port = free_port()
-        self.storage_ports = (free_port(), free_port(), free_port())
-        for service in (localstack.cosmos(self.cosmos_port, name=random_name("benchcosmos")),
-                        localstack.azurite(self.data / "azurite", self.storage_ports, random_name("benchazurite"))):
-            localstack.start(service)
-            self.services.append(service)
-            for endpoint in service.endpoints:
-                print(f"  {service.name:20} {endpoint}  [started, pid {service.process.pid}]", flush=True)
-        blob, queue, table = self.storage_ports
-        self.proxy = CountingProxy({"cosmos": self.cosmos_port, "blob": blob, "queue": queue, "table": table}).start()
+        emulators = self.emulators.start()
+        blob, queue, table = emulators.storage_ports
+        self.proxy = CountingProxy({"cosmos": emulators.cosmos_port, "blob": blob, "queue": queue,
+                                    "table": table}).start()
         print(f"  counting proxy       {self.proxy.ports}", flush=True)
 
     def start_host(self, region: str, counted: bool) -> HostProcess:
         ports = (self.proxy.ports["blob"], self.proxy.ports["queue"], self.proxy.ports["table"]) if counted \
-            else self.storage_ports
-        cosmos = self.proxy.ports["cosmos"] if counted else self.cosmos_port
-        env = product_env(region, MWI_QUEUE=f"mwi-{region}",
-                          AzureWebJobsStorage=localstack.storage_connection_string(ports=ports),
-                          COSMOS_ENDPOINT=localstack.cosmos_endpoint(cosmos),
-                          # Each host its own task hub: durable state is no part of a deposit.
-                          DURABLE_TASK_HUB=f"{region}{'counted' if counted else 'timed'}",
-                          **{f"AzureWebJobs.{name}.Disabled": "true" for name in BACKGROUND_FUNCTIONS})
+            else self.emulators.storage_ports
+        cosmos = self.proxy.ports["cosmos"] if counted else self.emulators.cosmos_port
+        env = host_env(region, BACKGROUND_FUNCTIONS, MWI_QUEUE=f"mwi-{region}",
+                       AzureWebJobsStorage=localstack.storage_connection_string(ports=ports),
+                       COSMOS_ENDPOINT=localstack.cosmos_endpoint(cosmos),
+                       # Each host its own task hub: durable state is no part of a deposit.
+                       DURABLE_TASK_HUB=f"{region}{'counted' if counted else 'timed'}")
         host = HostProcess(env).start(timeout=60)
         self.hosts.append(host)
         return host
@@ -287,9 +285,7 @@ class Stack:
             host.stop()
         if self.proxy is not None:
             self.proxy.stop()
-        for service in reversed(self.services):
-            localstack.stop(service)
-        shutil.rmtree(self.data, ignore_errors=True)
+        self.emulators.stop()
 
 
 # -- deposits --------------------------------------------------------------------------------------
@@ -354,7 +350,7 @@ class Counted:
                 "calls_per_deposit": round(total / self.deposits, 3) if self.deposits else None,
                 "deposits_by_calls": {str(k): v for k, v in sorted(self.per_deposit.items())},
                 "by_operation": dict(self.operations.most_common()), "by_service": dict(self.services),
-                "latency_through_proxy_ms": stats(self.latencies)}
+                "latency_through_proxy_ms": latency_summary(self.latencies, (50, 90), extremes=True)}
 
 
 def counted_deposit(proxy: CountingProxy, depositor: Depositor, mailbox: str, into: Counted) -> None:
@@ -363,31 +359,12 @@ def counted_deposit(proxy: CountingProxy, depositor: Depositor, mailbox: str, in
     into.add(proxy.since(mark), latency)
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile, in milliseconds."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)] * 1000 if ordered else float("nan")
-
-
-def stats(values: list[float]) -> dict[str, Any]:
-    if not values:
-        return {"count": 0}
-    return {"count": len(values), "p50_ms": round(percentile(values, 50), 1),
-            "p90_ms": round(percentile(values, 90), 1), "mean_ms": round(sum(values) / len(values) * 1000, 1),
-            "min_ms": round(min(values) * 1000, 1), "max_ms": round(max(values) * 1000, 1)}
-
-
 def snapshot_query_ms(container: ContainerProxy, mailbox: str, repeats: int = 21) -> float:
     """Median time of the deposit's one query (shared/adapters/cosmos.py: snapshot), sent straight to the
     emulator: where a deposit's time goes as the container grows."""
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        list(container.query_items(SNAPSHOT_SQL, parameters=[{"name": "@m", "value": mailbox},
-                                                             {"name": "@id", "value": uuid.uuid4().hex}],
-                                   partition_key=mailbox))
-        times.append(time.perf_counter() - started)
-    return round(sorted(times)[len(times) // 2] * 1000, 1)
+    return median_ms(lambda: list(container.query_items(
+        SNAPSHOT_SQL, parameters=[{"name": "@m", "value": mailbox}, {"name": "@id", "value": uuid.uuid4().hex}],
+        partition_key=mailbox)), repeats)
 
 
 # -- the fill --------------------------------------------------------------------------------------
@@ -430,21 +407,18 @@ def table(result: dict[str, Any]) -> str:
         rows.append((phase, label, str(data["messages_at_start"]), str(data["latency"]["count"]),
                      f"{data['latency']['p50_ms']:.1f}", f"{data['latency']['p90_ms']:.1f}",
                      f"{data['latency']['mean_ms']:.1f}", f"{data['snapshot_query_direct_median_ms']:.1f}"))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) if i < 2 else cell.rjust(w)
-                       for i, (cell, w) in enumerate(zip(row, widths, strict=True))) for row in rows]
-    lines.insert(1, "-" * len(lines[0]))
+    lines = [aligned(rows, left=2, rule=True)]
     ratios = result["ratios"]
     calls = result["calls"]["all"]
-    verdict = "meets" if ratios["p50_full_over_fresh_same_container"] <= GOAL_RATIO else "misses"
+    met = verdict(ratios["p50_full_over_fresh_same_container"], GOAL_RATIO, at_least=False)
     lines += [
         "",
         f"p50(full) / p50(fresh), same container: {ratios['p50_full_over_fresh_same_container']:.2f} "
-        f"({verdict} the goal of <= {GOAL_RATIO}); p90: {ratios['p90_full_over_fresh_same_container']:.2f}",
+        f"({met} the goal of <= {GOAL_RATIO}); p90: {ratios['p90_full_over_fresh_same_container']:.2f}",
         f"p50(full) / p50(fresh in the empty container): {ratios['p50_full_over_fresh_empty_container']:.2f} "
         f"(includes the emulator's container scan)",
         f"storage calls per deposit: {calls['calls_per_deposit']:g} over {calls['deposits']} counted deposits "
-        f"({'meets' if calls['calls_per_deposit'] <= GOAL_CALLS else 'misses'} the goal of <= {GOAL_CALLS:g})",
+        f"({verdict(calls['calls_per_deposit'], GOAL_CALLS, at_least=False)} the goal of <= {GOAL_CALLS:g})",
     ]
     for key in ("empty", "fresh", "full"):
         data = result["calls"][key]
@@ -485,9 +459,8 @@ def run(args: argparse.Namespace, result: dict[str, Any], stack: Stack) -> None:
             if round_ % args.counted_every == 0:
                 counted_deposit(proxy, counted, names["empty"], calls["empty"])
 
-        sdk = CosmosClient(localstack.cosmos_endpoint(stack.cosmos_port), credential=localstack.COSMOS_KEY,
-                           enable_endpoint_discovery=False, consistency_level="Session", transport=pooled_transport())
-        container = sdk.get_database_client(DATABASE).get_container_client(CONTAINER)
+        container = cosmos_container(stack.emulators.cosmos_port, create=False, consistency_level="Session",
+                                     transport=pooled_transport())
         query_ms = {"empty": snapshot_query_ms(container, names["empty"])}
 
         print(f"2. fill: {args.messages} message documents straight into the container (SDK, 8 threads), "
@@ -532,7 +505,7 @@ def run(args: argparse.Namespace, result: dict[str, Any], stack: Stack) -> None:
 
         ends = {key: timed.counts(names[key])["counts"] for key in latencies}
         result["timed"] = {key: {"mailbox": names[key], "messages_at_start": starts[key], "counts_at_end": ends[key],
-                                 "latency": stats(latencies[key]),
+                                 "latency": latency_summary(latencies[key], (50, 90), extremes=True),
                                  "snapshot_query_direct_median_ms": query_ms[key]} for key in latencies}
         every = Counted()
         for data in calls.values():
@@ -547,22 +520,21 @@ def run(args: argparse.Namespace, result: dict[str, Any], stack: Stack) -> None:
                            "all": every.figures()}
         p = {key: result["timed"][key]["latency"] for key in latencies}
         result["ratios"] = {
-            "p50_full_over_fresh_same_container": round(p["full"]["p50_ms"] / p["fresh"]["p50_ms"], 3),
-            "p90_full_over_fresh_same_container": round(p["full"]["p90_ms"] / p["fresh"]["p90_ms"], 3),
-            "p50_full_over_fresh_empty_container": round(p["full"]["p50_ms"] / p["empty"]["p50_ms"], 3),
-            "p50_fresh_same_over_empty_container": round(p["fresh"]["p50_ms"] / p["empty"]["p50_ms"], 3),
+            "p50_full_over_fresh_same_container": ratio(p["full"]["p50_ms"], p["fresh"]["p50_ms"]),
+            "p90_full_over_fresh_same_container": ratio(p["full"]["p90_ms"], p["fresh"]["p90_ms"]),
+            "p50_full_over_fresh_empty_container": ratio(p["full"]["p50_ms"], p["empty"]["p50_ms"]),
+            "p50_fresh_same_over_empty_container": ratio(p["fresh"]["p50_ms"], p["empty"]["p50_ms"]),
         }
         result["goals"] = {"p50_ratio_at_most": GOAL_RATIO, "calls_per_deposit_at_most": GOAL_CALLS}
-        result["host_logs"] = {name: {"errors": host.log().count(" ERROR "), "path": str(host.log_path)}
-                               for name, host in (("timed", timed_host), ("counted", counted_host))}
+        result["host_logs"] = {name: log_summary(host) for name, host in (("timed", timed_host),
+                                                                           ("counted", counted_host))}
     finally:
         timed.close()
         counted.close()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.deposit_cost", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(NAME, __doc__)
     parser.add_argument("--deposits", type=int, default=200, help="timed deposits per mailbox")
     parser.add_argument("--messages", type=int, default=5000, help="messages the full mailbox holds")
     parser.add_argument("--counted-every", type=int, default=4,
@@ -571,31 +543,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.deposits < 1 or args.counted_every < 1 or args.warmup < 1 or not 1 <= args.messages <= 9000:
         parser.error("deposits, counted-every and warmup must be >= 1; messages between 1 and 9000")
-    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+    quiet_connection_pools()
 
     began = time.perf_counter()
-    result: dict[str, Any] = {
-        "command": " ".join(["python -m bench.deposit_cost", *(argv if argv is not None else sys.argv[1:])]),
-        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "load_average_before": [round(x, 2) for x in os.getloadavg()]},
-        "git": git_state(),
-        "config": {"deposits": args.deposits, "messages": args.messages, "counted_every": args.counted_every,
-                   "warmup": args.warmup, "disabled_functions": list(BACKGROUND_FUNCTIONS)},
-    }
+    result = new_result(NAME, argv, {"deposits": args.deposits, "messages": args.messages,
+                                     "counted_every": args.counted_every, "warmup": args.warmup,
+                                     "disabled_functions": list(BACKGROUND_FUNCTIONS)})
     stack = Stack()
-    try:
-        run(args, result, stack)
-    except BaseException as error:
-        result["error"] = f"{type(error).__name__}: {error}"
-        save_results(result, began, RESULTS)
-        raise
-    finally:
-        stack.stop()
-    save_results(result, began, RESULTS)
-    print()
-    print(table(result))
-    print(f"written to {RESULTS.relative_to(ROOT)} in {result['total_runtime_s']:.0f} s")
+    with saved_on_failure(result, began, RESULTS):
+        try:
+            run(args, result, stack)
+        finally:
+            stack.stop()
+    finish(result, began, RESULTS, table(result))
     return 0
 
 

@@ -24,10 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import logging
 import os
-import platform
 import random
 import sys
 import threading
@@ -36,31 +33,48 @@ import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
+from azure.core.exceptions import ResourceNotFoundError
+from azure.cosmos import ContainerProxy
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueClient
 
-from bench.common import git_state, save_results
+from bench.common import (
+    PLATFORM,
+    aligned,
+    announce,
+    argument_parser,
+    blob_service,
+    cosmos_container,
+    create_blob_containers,
+    delete_blob_containers,
+    delete_queue,
+    finish,
+    host_env,
+    local_stack,
+    log_summary,
+    new_result,
+    quiet_connection_pools,
+    results_path,
+    running_host,
+    saved_on_failure,
+    verdict,
+)
 from shared.adapters.cosmos import mailbox_to_doc, message_to_doc
 from shared.adapters.http_pool import pooled_transport
 from shared.domain.model import Mailbox, MailboxSettings, Message, iso
-from tests.support import PLATFORM_KEY, HostProcess, product_env, random_name
 from tools import localstack
+from tools.hosting import random_name
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results" / "retention.json"
-DATABASE, CONTAINER = "voicemail", "mailboxes"
+NAME = "retention"
+RESULTS = results_path(NAME)
 PER_MAILBOX = 50
 GOAL_EXAMINED = 1.1  # documents read by the selection queries per expired message
 BLOB_BYTES = 300
 SDK_TIMEOUT_S = 30
-PLATFORM = {"x-api-key": PLATFORM_KEY}
 SENDER = "+15550100"
 
 
@@ -218,12 +232,9 @@ def clean_up(container: ContainerProxy, blobs: BlobServiceClient, seed: Seed, en
     with ThreadPoolExecutor(max_workers=threads) as pool:
         for future in [pool.submit(delete_partition, mailbox) for mailbox in seed.mailboxes]:
             future.result()
-    for name in (env["INCOMING_CONTAINER"], env["AUDIO_CONTAINER"]):
-        with contextlib.suppress(ResourceNotFoundError):
-            blobs.delete_container(name)
-            removed[f"container {name}"] = 1
-    with contextlib.suppress(ResourceNotFoundError):
-        QueueClient.from_connection_string(localstack.storage_connection_string(), env["MWI_QUEUE"]).delete_queue()
+    for name in delete_blob_containers(blobs, (env["INCOMING_CONTAINER"], env["AUDIO_CONTAINER"])):
+        removed[f"container {name}"] = 1
+    if delete_queue(env["MWI_QUEUE"]):
         removed["mwi_queue"] = 1
     with contextlib.suppress(ResourceNotFoundError):
         TableServiceClient.from_connection_string(localstack.storage_connection_string()) \
@@ -259,7 +270,7 @@ def figures(seed: Seed, sweep: dict[str, Any], blobs_before: dict[str, int], blo
 def table(result: dict[str, Any]) -> str:
     f = result["figures"]
     v = result["verification"]
-    verdict = "meets" if f["ratio_examined_per_expired"] <= GOAL_EXAMINED else "misses"
+    met = verdict(f["ratio_examined_per_expired"], GOAL_EXAMINED, at_least=False)
     rows = [
         ("messages seeded", f"{f['messages_seeded']} in {f['mailboxes_seeded']} mailboxes"),
         ("seeding", f"{result['seeding']['elapsed_s']} s, {result['seeding']['documents_per_s']} documents/s, "
@@ -273,25 +284,20 @@ def table(result: dict[str, Any]) -> str:
         ("orphan pass: blobs examined / deleted", f"{f['blobs_examined_by_orphan_pass']} / {f['orphans_deleted']}"),
         ("sweep wall time", f"{f['wall_s']} s"),
         ("deletions per second", f"{f['deletions_per_s']}"),
-        ("examined / expired", f"{f['ratio_examined_per_expired']} ({verdict} the goal of <= {GOAL_EXAMINED})"),
+        ("examined / expired", f"{f['ratio_examined_per_expired']} ({met} the goal of <= {GOAL_EXAMINED})"),
         ("(examined + point reads) / expired", f"{f['ratio_reads_per_expired']}"),
         ("expired messages left (want 0)", f"{v['expired_left']}"),
         ("fresh messages kept (want all)", f"{v['fresh_left']} of {v['fresh_seeded']}"),
         ("mailbox documents kept (want all)", f"{v['mailboxes_left']} of {f['mailboxes_seeded']}"),
     ]
-    width = max(len(name) for name, _ in rows)
-    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+    return aligned(rows, left=2)
 
 
 # -- the run -------------------------------------------------------------------------------------
 
 def connect() -> tuple[ContainerProxy, BlobServiceClient]:
-    blobs = BlobServiceClient.from_connection_string(localstack.storage_connection_string(),
-                                                     transport=pooled_transport())
-    cosmos = CosmosClient(localstack.cosmos_endpoint(), credential=localstack.COSMOS_KEY,
-                          enable_endpoint_discovery=False, consistency_level="Session", transport=pooled_transport())
-    database = cosmos.create_database_if_not_exists(DATABASE)
-    return database.create_container_if_not_exists(CONTAINER, partition_key=PartitionKey(path="/mailboxId")), blobs
+    blobs = blob_service(transport=pooled_transport())
+    return cosmos_container(consistency_level="Session", transport=pooled_transport()), blobs
 
 
 def measure(args: argparse.Namespace, container: ContainerProxy, blobs: BlobServiceClient,
@@ -299,65 +305,61 @@ def measure(args: argparse.Namespace, container: ContainerProxy, blobs: BlobServ
     region = random_name("bench")
     # The emulator has no index: each query scans every document, so give its calls more time than
     # the app's default (10 s), which Cosmos DB's indexed queries never come near.
-    env = product_env(region, ORPHAN_MIN_AGE_HOURS="24", MWI_QUEUE=random_name("benchmwi"), SDK_TIMEOUT_SECONDS="60",
-                      **{"AzureWebJobs.incoming_audio.Disabled": "true"})
+    env = host_env(region, ("incoming_audio",), ORPHAN_MIN_AGE_HOURS="24", MWI_QUEUE=random_name("benchmwi"),
+                   SDK_TIMEOUT_SECONDS="60")
     incoming, audio = env["INCOMING_CONTAINER"], env["AUDIO_CONTAINER"]
     seed = Seed(region, args.messages, args.expired_percent)
     cleanup.append(lambda: result.__setitem__("cleaned_up", clean_up(container, blobs, seed, env, args.threads)))
-    host = HostProcess(env).start()
-    try:
-        print(f"  host {host.base_url} (region {region}, log {host.log_path})", flush=True)
-        for name in (incoming, audio):
-            with contextlib.suppress(ResourceExistsError):
-                blobs.create_container(name)
-        now = iso(datetime.now(UTC))
-        result["population_before"] = {
-            "documents": count(container, "SELECT VALUE COUNT(1) FROM c"),
-            "expired": count(container, "SELECT VALUE COUNT(1) FROM c WHERE c.expiresAt < @now",
-                             [{"name": "@now", "value": now}])}
-        print(f"seeding {seed.messages} messages ({seed.expired} expired) over {seed.mailbox_count} mailboxes, "
-              f"{args.threads} threads; the container holds {result['population_before']['documents']} "
-              f"documents already ...", flush=True)
-        result["seeding"] = Seeder(container, blobs, seed, region, incoming, audio).run(args.threads)
-        blobs_before = blob_counts(blobs, (incoming, audio))
-        print(f"seeded: {result['seeding']}", flush=True)
-        print("retention sweep ...", flush=True)
-        sweep = run_sweep(host.base_url, args.timeout)
-        blobs_after = blob_counts(blobs, (incoming, audio))
-        prefix = [{"name": "@p", "value": f"{region}-"}]
-        before = [*prefix, {"name": "@now", "value": now}]
-        verification = {
-            "expired_left": count(container, "SELECT VALUE COUNT(1) FROM c WHERE STARTSWITH(c.mailboxId, @p) "
-                                             "AND c.type = 'message' AND c.expiresAt < @now", before),
-            "fresh_left": count(container, "SELECT VALUE COUNT(1) FROM c WHERE STARTSWITH(c.mailboxId, @p) "
-                                           "AND c.type = 'message' AND c.expiresAt >= @now", before),
-            "fresh_seeded": seed.messages - seed.expired,
-            "mailboxes_left": count(container, "SELECT VALUE COUNT(1) FROM c WHERE STARTSWITH(c.mailboxId, @p) "
-                                               "AND c.type = 'mailbox'", prefix),
-        }
-        with contextlib.suppress(ResourceNotFoundError):
-            queue = QueueClient.from_connection_string(localstack.storage_connection_string(), env["MWI_QUEUE"])
-            verification["mwi_events_queued"] = queue.get_queue_properties().approximate_message_count
-        verification["ok"] = (verification["expired_left"] == 0
-                              and verification["fresh_left"] == verification["fresh_seeded"]
-                              and verification["mailboxes_left"] == seed.mailbox_count)
-        result["sweep"] = {"runtimeStatus": sweep["status"]["runtimeStatus"], "output": sweep["status"].get("output"),
-                           "createdTime": sweep["status"].get("createdTime"),
-                           "lastUpdatedTime": sweep["status"].get("lastUpdatedTime"), "timeline": sweep["timeline"]}
-        result["figures"] = figures(seed, sweep, blobs_before, blobs_after, result["population_before"]["expired"])
-        result["verification"] = verification
-    finally:
-        host.stop()
-        log = host.log()
-        result["host_log"] = {"path": str(host.log_path), "lines": log.count("\n"),
-                              "errors": sum(" ERROR " in line for line in log.splitlines()),
-                              "retention_purge_runs": log.count("Executed 'retention_purge'"),
-                              "retention_find_expired_runs": log.count("Executed 'retention_find_expired'")}
+    with running_host(env) as host:
+        try:
+            announce(host, region)
+            create_blob_containers(blobs, (incoming, audio))
+            now = iso(datetime.now(UTC))
+            result["population_before"] = {
+                "documents": count(container, "SELECT VALUE COUNT(1) FROM c"),
+                "expired": count(container, "SELECT VALUE COUNT(1) FROM c WHERE c.expiresAt < @now",
+                                 [{"name": "@now", "value": now}])}
+            print(f"seeding {seed.messages} messages ({seed.expired} expired) over {seed.mailbox_count} mailboxes, "
+                  f"{args.threads} threads; the container holds {result['population_before']['documents']} "
+                  f"documents already ...", flush=True)
+            result["seeding"] = Seeder(container, blobs, seed, region, incoming, audio).run(args.threads)
+            blobs_before = blob_counts(blobs, (incoming, audio))
+            print(f"seeded: {result['seeding']}", flush=True)
+            print("retention sweep ...", flush=True)
+            sweep = run_sweep(host.base_url, args.timeout)
+            blobs_after = blob_counts(blobs, (incoming, audio))
+            prefix = [{"name": "@p", "value": f"{region}-"}]
+            before = [*prefix, {"name": "@now", "value": now}]
+            verification = {
+                "expired_left": count(container, "SELECT VALUE COUNT(1) FROM c WHERE STARTSWITH(c.mailboxId, @p) "
+                                                 "AND c.type = 'message' AND c.expiresAt < @now", before),
+                "fresh_left": count(container, "SELECT VALUE COUNT(1) FROM c WHERE STARTSWITH(c.mailboxId, @p) "
+                                               "AND c.type = 'message' AND c.expiresAt >= @now", before),
+                "fresh_seeded": seed.messages - seed.expired,
+                "mailboxes_left": count(container, "SELECT VALUE COUNT(1) FROM c WHERE STARTSWITH(c.mailboxId, @p) "
+                                                   "AND c.type = 'mailbox'", prefix),
+            }
+            with contextlib.suppress(ResourceNotFoundError):
+                queue = QueueClient.from_connection_string(localstack.storage_connection_string(), env["MWI_QUEUE"])
+                verification["mwi_events_queued"] = queue.get_queue_properties().approximate_message_count
+            verification["ok"] = (verification["expired_left"] == 0
+                                  and verification["fresh_left"] == verification["fresh_seeded"]
+                                  and verification["mailboxes_left"] == seed.mailbox_count)
+            status = sweep["status"]
+            result["sweep"] = {"runtimeStatus": status["runtimeStatus"], "output": status.get("output"),
+                               "createdTime": status.get("createdTime"),
+                               "lastUpdatedTime": status.get("lastUpdatedTime"), "timeline": sweep["timeline"]}
+            result["figures"] = figures(seed, sweep, blobs_before, blobs_after, result["population_before"]["expired"])
+            result["verification"] = verification
+        finally:
+            host.stop()  # before the clean-up: the sweep's functions must not run on what it deletes
+            result["host_log"] = log_summary(host, retention_purge_runs="Executed 'retention_purge'",
+                                             retention_find_expired_runs="Executed 'retention_find_expired'")
+
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.retention", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(NAME, __doc__)
     parser.add_argument("--messages", type=int, default=100_000, help="message documents to seed")
     parser.add_argument("--expired-percent", type=float, default=1.0, help="percentage of them already expired")
     parser.add_argument("--threads", type=int, default=16, help="seeding and clean-up threads")
@@ -365,41 +367,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.messages < 1 or not 0 <= args.expired_percent <= 100 or args.threads < 1:
         parser.error("messages and threads must be >= 1, expired-percent within 0-100")
-    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+    quiet_connection_pools()
 
     began = time.perf_counter()
-    result: dict[str, Any] = {
-        "command": " ".join(["python -m bench.retention", *(argv if argv is not None else sys.argv[1:])]),
-        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "load_average_before": [round(x, 2) for x in os.getloadavg()]},
-        "git": git_state(),
-        "config": {"messages": args.messages, "expired_percent": args.expired_percent, "threads": args.threads,
-                   "per_mailbox": PER_MAILBOX, "blob_bytes": BLOB_BYTES},
-    }
-    print("Local stack:", flush=True)
-    started = localstack.up(localstack.default_services())
+    result = new_result(NAME, argv, {"messages": args.messages, "expired_percent": args.expired_percent,
+                                     "threads": args.threads, "per_mailbox": PER_MAILBOX, "blob_bytes": BLOB_BYTES})
     cleanup: list[Callable[[], None]] = []
-    try:
-        container, blobs = connect()
-        measure(args, container, blobs, result, cleanup)
-    except Exception as error:
-        result["error"] = f"{type(error).__name__}: {error}"
-        raise
-    finally:
-        print("cleaning up ...", flush=True)
-        for step in cleanup:
-            with contextlib.suppress(Exception):
-                step()
-        localstack.down(started)
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(result, indent=2) + "\n")  # also a partial result, after a failure
-    save_results(result, began, RESULTS)
-    print()
-    print(table(result))
-    print(f"clean-up: {result.get('cleaned_up')}")
-    print(f"host log: {result['host_log']}")
-    print(f"written to {RESULTS.relative_to(ROOT)} in {result['total_runtime_s']:.0f} s")
+    # Written also after a failure (what was measured, and the error), once cleaned up.
+    with saved_on_failure(result, began, RESULTS), local_stack():
+        try:
+            container, blobs = connect()
+            measure(args, container, blobs, result, cleanup)
+        finally:
+            print("cleaning up ...", flush=True)
+            for step in cleanup:
+                with contextlib.suppress(Exception):
+                    step()
+    finish(result, began, RESULTS, table(result), f"clean-up: {result.get('cleaned_up')}",
+           f"host log: {result['host_log']}")
     return 0 if result["verification"]["ok"] else 1
 
 

@@ -27,10 +27,7 @@ ffmpeg`; `make bench` installs it when missing).
 
 from __future__ import annotations
 
-import argparse
 import functools
-import os
-import platform
 import resource
 import shutil
 import statistics
@@ -40,20 +37,19 @@ import tempfile
 import time
 import wave
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import av
 
-from bench.common import git_state, save_results
+from bench.common import argument_parser, finish, new_result, results_path, timings
 from shared.adapters import audio_codec
 from shared.adapters.audio_codec import NARROWBAND, RENDITIONS, WIDEBAND, transcode
 from shared.domain.audio import AudioLimits
 from tools.make_sample_wav import speech_like_wav
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results" / "transcode.json"
+NAME = "transcode"
+RESULTS = results_path(NAME)
 RATE = 8_000
 RATIO_GOAL = 1.3  # in-process audio-s per CPU-s over the CLI's
 RTF_GOAL = 100.0  # in-process audio seconds per CPU second (one core)
@@ -107,13 +103,7 @@ def median_of(runs: list[dict[str, Any]], key: str) -> float:
 
 def cpu_of(action: Callable[[], object], repeats: int, children: bool) -> float:
     """Median CPU seconds of action (this process's, or its children's)."""
-    clock = children_cpu if children else time.process_time
-    samples = []
-    for _ in range(repeats):
-        before = clock()
-        action()
-        samples.append(clock() - before)
-    return statistics.median(samples)
+    return statistics.median(timings(action, repeats, clock=children_cpu if children else time.process_time))
 
 
 def encode_only(rendition: audio_codec.Rendition, frames: list[av.AudioFrame], path: Path, band: int) -> None:
@@ -235,8 +225,7 @@ def verdicts(result: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.transcode", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(NAME, __doc__)
     parser.add_argument("--repeats", type=int, default=5, help="measured runs per side and length (median)")
     parser.add_argument("--lengths", default="30,300", help="input lengths in seconds, comma-separated")
     args = parser.parse_args(argv)
@@ -249,28 +238,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     began = time.perf_counter()
-    result: dict[str, Any] = {
-        "command": " ".join(["python -m bench.transcode", *(argv if argv is not None else sys.argv[1:])]),
-        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "load_average_before": [round(x, 2) for x in os.getloadavg()]},
-        "versions": versions(ffmpeg),
-        "git": git_state(),
-        "config": {"repeats": args.repeats, "rate": RATE, "limits": {"min_seconds": LIMITS.min_seconds,
-                                                                      "max_seconds": LIMITS.max_seconds},
-                   "ratio_goal": RATIO_GOAL, "rtf_goal": RTF_GOAL},
-        "lengths": [],
-    }
+    result = new_result(NAME, argv, {"repeats": args.repeats, "rate": RATE,
+                                     "limits": {"min_seconds": LIMITS.min_seconds, "max_seconds": LIMITS.max_seconds},
+                                     "ratio_goal": RATIO_GOAL, "rtf_goal": RTF_GOAL},
+                        versions=versions(ffmpeg))
+    result["lengths"] = []
     with tempfile.TemporaryDirectory(prefix="bench-transcode-") as tmp:
         for seconds in lengths:
             print(f"{seconds:g} s speech-like WAV: {args.repeats} runs per side ...", flush=True)
             result["lengths"].append(measure_length(seconds, ffmpeg, Path(tmp), args.repeats))
-    save_results(result, began, RESULTS)
-    print()
-    print(table(result))
-    print()
-    print("\n".join(verdicts(result)))
-    print(f"written to {RESULTS.relative_to(ROOT)} in {result['total_runtime_s']:.0f} s")
+    finish(result, began, RESULTS, table(result), "", *verdicts(result))
     return 0
 
 

@@ -1,0 +1,138 @@
+"""The local host in a process of its own, and what starting one needs: free ports, fresh names,
+one region's settings against the local emulators, the platform and signing keys they accept.
+
+Shared by the test rings (`tests/support.py` re-exports all of it) and the benchmarks (`bench/`),
+so neither imports the other.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from tools import localstack
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# The platform key every local host started here accepts (its hash is in product_env), and a
+# token signing key made fresh for this process.
+PLATFORM_KEY = "test-platform-key"
+SIGNING_KEY = base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def random_name(prefix: str = "t") -> str:
+    """A name valid for containers, queues and regions alike: lowercase letters and digits."""
+    return f"{prefix}{uuid.uuid4().hex[:12]}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def product_env(region: str, **overrides: str) -> dict[str, str]:
+    """The settings of one local region of the product, against the shared emulators."""
+    return {
+        "REGION": region,
+        "PLATFORM_KEY_HASHES": hashlib.sha256(PLATFORM_KEY.encode()).hexdigest(),
+        "TOKEN_SIGNING_KEY": SIGNING_KEY,
+        # Each region its own host id and containers, as two regions' function apps and storage
+        # accounts have: receipts, subscriptions and blobs apart, though they share Azurite's account.
+        "AzureFunctionsWebHost__hostid": region,
+        "INCOMING_CONTAINER": f"in-{region}",
+        "AUDIO_CONTAINER": f"au-{region}",
+        "REPLICATION_QUEUE": f"rep-{region}",
+        "RETENTION_SCHEDULE": "0 0 0 1 1 *",  # sweeps run when a test asks for them
+        # A sweep is global (the metadata store is shared): it must not purge, while another test
+        # looks at it, a mailbox that test just deprovisioned. The sweep tests set 0.
+        "DEPROVISION_GRACE_MINUTES": "60",
+        "REPLICATION_SCHEDULE": "0 0 0 1 1 *",
+        "AzureWebJobsStorage": localstack.storage_connection_string(),
+        "COSMOS_ENDPOINT": localstack.cosmos_endpoint(),
+        "COSMOS_KEY": localstack.COSMOS_KEY,
+        "DURABLE_TASK_HUB": region,
+        # Every test logs in from 127.0.0.1: the per-client login rate is tested on its own.
+        "CLIENT_LOGINS_PER_MINUTE": "1000000",
+        **overrides,
+    }
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.1, message: str = "condition"):
+    """Poll predicate until it returns something truthy (returned), or fail after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+        time.sleep(interval)
+
+
+class HostProcess:
+    """`python -m tools.localhost` in its own process, as `make run` starts it."""
+
+    def __init__(self, env: dict[str, str], script_root: Path = ROOT, port: int | None = None, tmp: Path | None = None):
+        self.env = env
+        self.script_root = script_root
+        self.port = port or free_port()
+        self.log_path = (tmp or Path("/tmp")) / f"host-{self.port}-{uuid.uuid4().hex[:6]}.log"  # noqa: S108
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        # A settings file that does not exist: the caller gives every setting itself.
+        return [sys.executable, "-m", "tools.localhost", "--script-root", str(self.script_root),
+                "--port", str(self.port), "--settings", str(self.log_path.with_suffix(".none.json"))]
+
+    def start(self, timeout: float = 30.0) -> HostProcess:
+        env = {key: value for key, value in os.environ.items() if key not in {"REGION", "AzureWebJobsStorage"}}
+        env.update({"PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **self.env})
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(self.command(), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"host exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.base_url}/admin/host/status", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"host did not answer within {timeout} s:\n{self.log()}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def __enter__(self) -> HostProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

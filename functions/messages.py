@@ -36,8 +36,8 @@ def _idempotency_key(req: func.HttpRequest) -> str | None:
     key = req.headers.get("idempotency-key")
     if key is None:
         return None
-    if not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX or not key.isprintable():
-        raise ValidationFailed(f"Idempotency-Key must be 1-{IDEMPOTENCY_KEY_MAX} printable characters")
+    if not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX or not key.isprintable() or not key.isascii():
+        raise ValidationFailed(f"Idempotency-Key must be 1-{IDEMPOTENCY_KEY_MAX} printable ASCII characters")
     return key
 
 
@@ -45,8 +45,8 @@ def _sender(req: func.HttpRequest) -> Sender:
     number, name = req.params.get("from") or None, req.params.get("fromName") or None
     if number is not None and not re.fullmatch(PHONE, number):
         raise ValidationFailed("from must be a phone number or SIP user part (up to 32 characters)")
-    if name is not None and len(name) > 100:
-        raise ValidationFailed("fromName is limited to 100 characters")
+    if name is not None and (len(name) > 100 or not name.isprintable()):
+        raise ValidationFailed("fromName is limited to 100 printable characters")
     return Sender(number, name, bool(flag(req, "urgent")))
 
 

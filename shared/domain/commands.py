@@ -13,7 +13,8 @@ AUDIO_CONTENT_TYPE = r"^(audio/[a-z0-9][a-z0-9.+-]{0,60}|application/octet-strea
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    # strict: JSON types as declared ("heard": "yes" is not a boolean, "sizeBytes": "12" not a number)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, strict=True)
 
 
 class PutMailbox(Strict):
@@ -50,7 +51,7 @@ class RequestUpload(Strict):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     from_: str | None = Field(None, alias="from", pattern=PHONE)
-    fromName: str | None = Field(None, max_length=100)
+    fromName: str | None = Field(None, max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$")
     urgent: bool = False
     contentType: str = Field(pattern=AUDIO_CONTENT_TYPE, max_length=100)
     sizeBytes: int = Field(ge=1, le=20 * 1024 * 1024)

@@ -337,9 +337,13 @@ def test_a_stateful_run_follows_the_documents_links(host):
         # One Hypothesis run per seed. A run ends early (Flaky) when a live answer differs from the
         # one an earlier scenario of the run got at the same point (a sweep still running, say):
         # the next seed carries on, as schemathesis's own runner does.
-        while findings.scenarios < SCENARIOS and runs < MAX_STATEFUL_RUNS:
+        # Which links a run follows depends on live answers (a sweep still running, say): runs go on
+        # until every required link was followed too.
+        while ((findings.scenarios < SCENARIOS or MUST_FOLLOW - followed.keys())
+               and runs < MAX_STATEFUL_RUNS):
             test = get_state_machine_test(Scenario, _min_steps=2, settings=hypothesis.settings(
-                max_examples=SCENARIOS - findings.scenarios, stateful_step_count=STEPS_PER_SCENARIO, deadline=None,
+                max_examples=max(10, SCENARIOS - findings.scenarios), stateful_step_count=STEPS_PER_SCENARIO,
+                deadline=None,
                 database=None, phases=[hypothesis.Phase.generate], suppress_health_check=list(hypothesis.HealthCheck),
                 print_blob=False))
             hypothesis.seed(SEED + runs)(test)

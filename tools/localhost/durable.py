@@ -583,7 +583,9 @@ class DurableRuntime:
     async def http_status(self, body: bytes, instance_id: str, query: dict[str, str] | None = None
                           ) -> tuple[int, Any]:
         query = query or {}
-        instance = await self._current(instance_id)
+        # What the store holds, as the extension answers: an episode changes its in-memory instance
+        # before it commits, and a status read in between must not report what a crash would lose.
+        instance = await asyncio.to_thread(self._store.load, instance_id)
         if instance is None:
             return 404, None
         payload = instance.status_json(show_input=query.get("showInput", "true").lower() != "false",

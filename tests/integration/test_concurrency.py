@@ -61,17 +61,6 @@ def test_thirty_parallel_wrong_pins_check_at_most_five(api):
     assert locked.status_code == 423 and locked.json()["type"] == "pin-locked"
 
 
-def test_a_right_pin_ends_a_run_of_wrong_ones(api):
-    mailbox = api.provision()
-    url = f"{api.mailbox_path(mailbox)}/sessions"
-    for _ in range(4):
-        assert api.http.post(url, json={"pin": "9999"}).status_code == 401
-    assert api.http.post(url, json={"pin": "1234"}).status_code == 201
-    for _ in range(4):
-        assert api.http.post(url, json={"pin": "9999"}).status_code == 401
-    assert api.http.post(url, json={"pin": "1234"}).status_code == 201  # 4 + 4 wrong, never 5 in a row
-
-
 @pytest.mark.parametrize("how", ["subscriber changes the PIN", "platform resets the PIN", "deprovisioned"])
 def test_sessions_end_within_five_seconds(api, how):
     mailbox = api.provision()

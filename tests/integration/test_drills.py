@@ -39,6 +39,39 @@ class Region:
         return f"{self.host.base_url}/api"
 
 
+def start_regions(tmp_path, services: list[localstack.Service], cosmos: dict[str, str],
+                  **settings: str) -> dict[str, Region]:
+    """Regions a and b, each an Azurite of its own (appended to services, to be stopped with them)
+    and a host on the Cosmos endpoint given for it."""
+    names = {key: random_name(f"d{key}") for key in "ab"}
+    ports = {key: (free_port(), free_port(), free_port()) for key in "ab"}
+    storage = {}
+    for key in "ab":
+        storage[key] = localstack.azurite(tmp_path / f"azurite-{key}", ports[key], random_name("azurite"))
+        localstack.start(storage[key])
+        services.append(storage[key])
+    connection = {key: localstack.storage_connection_string(ports=ports[key]) for key in "ab"}
+    regions: dict[str, Region] = {}
+    for key in "ab":
+        other = "b" if key == "a" else "a"
+        env = product_env(
+            names[key], REGIONS=f"{names['a']},{names['b']}", REPLICA_COUNT="2",
+            AzureWebJobsStorage=connection[key], COSMOS_ENDPOINT=cosmos[key],
+            INCOMING_CONTAINER="incoming", AUDIO_CONTAINER="audio", MWI_QUEUE="mwi-events",
+            SDK_TIMEOUT_SECONDS="3",  # a stalled dependency answers 503 well within a client's 10 s
+            HEALTH_CACHE_SECONDS="1", LOCALHOST_LOG_LEVEL="WARNING", **settings,
+            **{f"PEER_STORAGE__{names[other]}": connection[other]})
+        regions[key] = Region(names[key], storage[key], HostProcess(env, tmp=tmp_path).start(timeout=60))
+    return regions
+
+
+def stop_regions(regions: dict[str, Region], services: list[localstack.Service]) -> None:
+    for region in regions.values():
+        region.host.stop()
+    for service in reversed(services):
+        localstack.stop(service)
+
+
 @pytest.fixture
 def drill_stack(tmp_path):
     """A fresh stack per drill, so no drill inherits another's backlog or damage."""
@@ -48,30 +81,11 @@ def drill_stack(tmp_path):
     regions: dict[str, Region] = {}
     try:
         localstack.start(cosmos)
-        names = {key: random_name(f"d{key}") for key in "ab"}
-        ports = {key: (free_port(), free_port(), free_port()) for key in "ab"}
-        storage = {}
-        for key in "ab":
-            storage[key] = localstack.azurite(tmp_path / f"azurite-{key}", ports[key], random_name("azurite"))
-            localstack.start(storage[key])
-            services.append(storage[key])
-        connection = {key: localstack.storage_connection_string(ports=ports[key]) for key in "ab"}
-        for key in "ab":
-            other = "b" if key == "a" else "a"
-            env = product_env(
-                names[key], REGIONS=f"{names['a']},{names['b']}", REPLICA_COUNT="2",
-                AzureWebJobsStorage=connection[key], COSMOS_ENDPOINT=localstack.cosmos_endpoint(cosmos_port),
-                INCOMING_CONTAINER="incoming", AUDIO_CONTAINER="audio", MWI_QUEUE="mwi-events",
-                SDK_TIMEOUT_SECONDS="3",  # a stalled dependency answers 503 well within a client's 10 s
-                HEALTH_CACHE_SECONDS="1", TAKEOVER_AFTER_SECONDS="5", LOCALHOST_LOG_LEVEL="WARNING",
-                **{f"PEER_STORAGE__{names[other]}": connection[other]})
-            regions[key] = Region(names[key], storage[key], HostProcess(env, tmp=tmp_path).start(timeout=60))
+        endpoint = localstack.cosmos_endpoint(cosmos_port)
+        regions = start_regions(tmp_path, services, {"a": endpoint, "b": endpoint}, TAKEOVER_AFTER_SECONDS="5")
         yield regions, cosmos
     finally:
-        for region in regions.values():
-            region.host.stop()
-        for service in reversed(services):
-            localstack.stop(service)
+        stop_regions(regions, services)
 
 
 @pytest.fixture
@@ -87,30 +101,11 @@ def partitioned_stack(tmp_path):
     try:
         for service in services:
             localstack.start(service)
-        names = {key: random_name(f"d{key}") for key in "ab"}
-        ports = {key: (free_port(), free_port(), free_port()) for key in "ab"}
-        storage = {}
-        for key in "ab":
-            storage[key] = localstack.azurite(tmp_path / f"azurite-{key}", ports[key], random_name("azurite"))
-            localstack.start(storage[key])
-            services.append(storage[key])
-        connection = {key: localstack.storage_connection_string(ports=ports[key]) for key in "ab"}
-        for key in "ab":
-            other = "b" if key == "a" else "a"
-            env = product_env(
-                names[key], REGIONS=f"{names['a']},{names['b']}", REPLICA_COUNT="2",
-                AzureWebJobsStorage=connection[key], COSMOS_ENDPOINT=endpoints["ab".index(key)],
-                INCOMING_CONTAINER="incoming", AUDIO_CONTAINER="audio", MWI_QUEUE="mwi-events",
-                SDK_TIMEOUT_SECONDS="3", HEALTH_CACHE_SECONDS="1", LOCALHOST_LOG_LEVEL="WARNING",
-                **{f"PEER_STORAGE__{names[other]}": connection[other]})
-            regions[key] = Region(names[key], storage[key], HostProcess(env, tmp=tmp_path).start(timeout=60))
+        regions = start_regions(tmp_path, services, dict(zip("ab", endpoints, strict=True)))
         yield regions, endpoints, state
     finally:
         replicator.heal(state)
-        for region in regions.values():
-            region.host.stop()
-        for service in reversed(services):
-            localstack.stop(service)
+        stop_regions(regions, services)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.domain.model import Mailbox, MailboxSettings, Message, count
 from shared.domain.replicated import (
     PinRecord,
+    RecentEvents,
     RegionTally,
     Share,
     Tally,
@@ -21,6 +23,7 @@ from shared.domain.replicated import (
     merge_mailboxes,
     merge_messages,
     merge_pin_records,
+    merge_recent_events,
     merge_region_tallies,
     merge_shares,
     settle,
@@ -65,45 +68,24 @@ pin_records = st.builds(lambda f, s: PinRecord("+1555", "r1", tuple(sorted(f))[-
                         st.sets(times, max_size=12), st.one_of(st.none(), times))
 region_tallies = st.builds(lambda t, q: RegionTally("+1555", "r1", t, q), tallies, st.integers(0, 5))
 
-MERGES = [(merge_messages, messages()), (merge_mailboxes, mailboxes()), (merge_pin_records, pin_records),
-          (merge_region_tallies, region_tallies), (merge_shares, shares)]
+recent_events = st.builds(lambda t: RecentEvents("+1555", "r1", "forwards", tuple(sorted(t))),
+                          st.sets(times, max_size=12))
+
+MERGES = {"message": (merge_messages, messages()), "mailbox": (merge_mailboxes, mailboxes()),
+          "pin record": (merge_pin_records, pin_records), "region tally": (merge_region_tallies, region_tallies),
+          "shares": (merge_shares, shares), "recent events": (merge_recent_events, recent_events)}
 
 
-def _check_laws(merge, a, b, c):
+@pytest.mark.parametrize("kind", MERGES)
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_merges_are_commutative_associative_and_idempotent(kind, data):
+    merge, strategy = MERGES[kind]
+    a, b, c = (data.draw(strategy) for _ in range(3))
     assert merge(a, b) == merge(b, a)
     assert merge(merge(a, b), c) == merge(a, merge(b, c))
     assert merge(merge(a, b), b) == merge(a, b)
     assert merge(a, a) == a or merge(a, a) == replace(a, etag=None)
-
-
-@settings(max_examples=300, deadline=None)
-@given(messages(), messages(), messages())
-def test_message_merge_laws(a, b, c):
-    _check_laws(merge_messages, a, b, c)
-
-
-@settings(max_examples=300, deadline=None)
-@given(mailboxes(), mailboxes(), mailboxes())
-def test_mailbox_merge_laws(a, b, c):
-    _check_laws(merge_mailboxes, a, b, c)
-
-
-@settings(max_examples=200, deadline=None)
-@given(pin_records, pin_records, pin_records)
-def test_pin_record_merge_laws(a, b, c):
-    _check_laws(merge_pin_records, a, b, c)
-
-
-@settings(max_examples=200, deadline=None)
-@given(region_tallies, region_tallies, region_tallies)
-def test_region_tally_merge_laws(a, b, c):
-    _check_laws(merge_region_tallies, a, b, c)
-
-
-@settings(max_examples=200, deadline=None)
-@given(shares, shares, shares)
-def test_share_merge_laws(a, b, c):
-    _check_laws(merge_shares, a, b, c)
 
 
 def _message(**fields) -> Message:

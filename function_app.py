@@ -1,14 +1,20 @@
-"""The Functions app: created once, every blueprint registered unconditionally. Nothing else."""
+"""The Functions app: created once, every blueprint registered unconditionally. Nothing else.
+
+Importing it never fails on a setting: a missing, malformed or unresolved one (a Key Vault reference
+not resolved yet) is logged once and named by /api/health/ready (503); every other route answers 503
+`not-configured` until it is fixed. Every function is indexed whatever the settings.
+"""
 
 import azure.functions as func
 
 from functions import conflicts, docs, fallback, greetings, health, incoming, mailboxes, messages, sweeps
 from shared import telemetry
-from shared.config import settings
+from shared.config import settings, settings_error
 
-settings()  # fail fast: a missing or malformed setting stops start-up here, naming the setting
-# Before the first invocation, so its spans are exported (a no-op without APPLICATIONINSIGHTS_CONNECTION_STRING).
-telemetry.configure(settings())
+# Otherwise the error is logged once, and bootstrap() configures telemetry once the settings are valid.
+if settings_error() is None:
+    # Before the first invocation, so its spans are exported (a no-op without APPLICATIONINSIGHTS_CONNECTION_STRING).
+    telemetry.configure(settings())
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(health.bp)

@@ -7,7 +7,7 @@ import functools
 import azure.functions as func
 
 from functions.http import json_response
-from shared.config import settings
+from shared.config import app_version
 from shared.openapi import openapi_document
 
 bp = func.Blueprint()
@@ -15,7 +15,7 @@ bp = func.Blueprint()
 
 @functools.cache
 def document() -> dict[str, object]:
-    return openapi_document(settings().version)
+    return openapi_document(app_version())
 
 
 @bp.function_name("openapi")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import math
+import os
 
 import azure.functions as func
 
 from functions.http import json_response
+from shared import build_info
 from shared.bootstrap import bootstrap
-from shared.config import settings
+from shared.config import app_version, settings, settings_error
+from shared.domain.errors import NotConfigured
+from shared.services.health import not_configured
 
 bp = func.Blueprint()
 
@@ -16,23 +20,30 @@ bp = func.Blueprint()
 @bp.function_name("health")
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
-    """Alive: the process answers. No I/O, so a slow dependency never takes a live instance out."""
-    config = settings()
-    return json_response({"status": "ok", "region": config.region, "version": config.version})
+    """Alive: the process answers, whatever its settings (readiness says what is wrong with them).
+    No I/O, so a slow dependency never takes a live instance out. `build` is the deployed code's id."""
+    region = settings().region if settings_error() is None else os.environ.get("REGION")
+    return json_response({"status": "ok", "region": region, "version": app_version(),
+                          "build": build_info.current()})
 
 
 @bp.function_name("health_ready")
 @bp.route(route="health/ready", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def health_ready(req: func.HttpRequest) -> func.HttpResponse:
     """Ready: dependencies answer and the region is not drained; else 503 naming what failed."""
-    app = bootstrap()
-    readiness = app.readiness.check()
+    error = settings_error()
+    if error is not None:
+        readiness, retry_after = not_configured(os.environ.get("REGION"), error.public), NotConfigured.retry_after_s
+    else:
+        app = bootstrap()
+        readiness, retry_after = app.readiness.check(), max(1, math.ceil(app.settings.health_cache_s))
     body = readiness.as_dict()
     if readiness.ready:
         return json_response(body)
     # The probe's documented body (status "unavailable" + checks), with the problem's slug and detail
     # beside it; not application/problem+json, whose `status` member must be the HTTP status.
-    reasons = (["drained by operator"] if readiness.drained else []) + [f"{name} failed" for name in readiness.failed]
+    reasons = (["drained by operator"] if readiness.drained else []) + [
+        f"{name} failed" + (f": {readiness.checks[name].error}" if name == "config" else "")
+        for name in readiness.failed]
     body.update({"type": "not-ready", "title": "Instance not ready", "detail": "; ".join(reasons)})
-    retry_after = max(1, math.ceil(app.settings.health_cache_s))
     return json_response(body, status=503, headers={"Retry-After": str(retry_after)})

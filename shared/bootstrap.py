@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -20,8 +22,9 @@ from shared.adapters.blob import (
     make_queue_service,
 )
 from shared.adapters.cosmos import CosmosConflictFeed, CosmosContainer, CosmosProbe, CosmosStore
-from shared.config import Settings, settings
+from shared.config import ConfigError, Settings, settings
 from shared.domain.audio import Containers
+from shared.domain.errors import NotConfigured
 from shared.services.auth import Authenticator, SessionEpochs
 from shared.services.conflicts import ConflictResolver
 from shared.services.greetings import GreetingService
@@ -34,7 +37,7 @@ from shared.services.rate import SlidingWindow
 from shared.services.replication import Regions, ReplicationService
 from shared.services.retention import RetentionService
 from shared.services.takeover import ProcessingTakeover
-from shared.telemetry import Telemetry
+from shared.telemetry import Telemetry, configure
 
 
 @dataclass(frozen=True)
@@ -56,13 +59,29 @@ class App:
     conflicts: ConflictResolver
 
 
-def _credential(config: Settings) -> object | None:
-    """Identity in Azure (the user-assigned identity when its client id is set); none for emulators."""
+def _credential(config: Settings, env: Mapping[str, str] | None = None) -> object | None:
+    """None for the emulators (keys). In Azure, the app's managed identity and nothing else
+    (`ManagedIdentityCredential`, the user-assigned one when AZURE_CLIENT_ID is set): deterministic,
+    no chain to fall through. Elsewhere (a developer's machine against real Azure resources),
+    `DefaultAzureCredential`: the Azure CLI's or the IDE's login."""
     if config.is_emulated and not config.storage.uses_identity:
         return None
+    if in_azure(env):
+        from azure.identity import ManagedIdentityCredential
+
+        if config.managed_identity_client_id:
+            return ManagedIdentityCredential(client_id=config.managed_identity_client_id)
+        return ManagedIdentityCredential()
     from azure.identity import DefaultAzureCredential
 
-    return DefaultAzureCredential(managed_identity_client_id=config.managed_identity_client_id)
+    return DefaultAzureCredential()
+
+
+def in_azure(env: Mapping[str, str] | None = None) -> bool:
+    """Running on App Service / Functions in Azure: the platform sets WEBSITE_INSTANCE_ID (and the
+    identity endpoint); a local `func start` or the local host sets neither."""
+    env = os.environ if env is None else env
+    return bool(env.get("WEBSITE_INSTANCE_ID") or env.get("IDENTITY_ENDPOINT"))
 
 
 def build(config: Settings) -> App:
@@ -114,5 +133,10 @@ def bootstrap() -> App:
     if _app is None:
         with _lock:
             if _app is None:
-                _app = build(settings())
+                try:
+                    config = settings()  # logs a bad setting once
+                except ConfigError as error:
+                    raise NotConfigured(f"this instance cannot serve: {error.public}") from None
+                configure(config)  # once per process: a no-op if function_app already did it
+                _app = build(config)
     return _app

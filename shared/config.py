@@ -1,16 +1,20 @@
 """Settings, read once per process into a frozen, validated object.
 
 The names are the app settings the Bicep stamp outputs (and `local.settings.json` sets locally).
-A missing or malformed setting raises `ConfigError` naming it, so the host stops at start-up
-instead of failing on the first request.
+A missing, malformed or unresolved setting (a Key Vault reference the platform has not resolved
+yet is left as its `@Microsoft.KeyVault(...)` literal) raises `ConfigError` naming it. Nothing reads
+settings at import time: every function is indexed whatever the settings, `/api/health/ready`
+answers 503 naming the bad setting and every other route 503 (`not-configured`), logged once.
 """
 
 from __future__ import annotations
 
 import base64
 import functools
+import logging
 import os
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlparse
@@ -20,11 +24,27 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
 _QUEUE = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]$")
 _SCHEDULE = re.compile(r"^\S+( \S+){5}$")  # six NCRONTAB fields, as the timer trigger reads them
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+DEFAULT_VERSION = "0.1.0"
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
 
+logger = logging.getLogger(__name__)
+KEY_VAULT_REFERENCE = "@Microsoft.KeyVault("
+
+
 class ConfigError(RuntimeError):
-    """A setting is missing or malformed; the message names it."""
+    """A setting is missing, malformed or unresolved; the message names it.
+
+    `public` names the setting and what is wrong with it, never its value (safe for anonymous callers).
+    """
+
+    def __init__(self, setting: str, problem: str = "missing", detail: str = ""):
+        self.setting, self.problem = setting, problem
+        super().__init__(f"setting {setting} is {problem}" + (f": {detail}" if detail else ""))
+
+    @property
+    def public(self) -> str:
+        return f"setting {self.setting} is {self.problem}"
 
 
 @dataclass(frozen=True)
@@ -87,20 +107,24 @@ class _Reader:
 
     def raw(self, name: str) -> str | None:
         value = self._env.get(name)
+        if value is not None and value.strip().startswith(KEY_VAULT_REFERENCE):
+            # What the platform leaves in place while it cannot read the secret (the identity's role
+            # not propagated yet, a deleted secret): never a usable value.
+            raise ConfigError(name, "unresolved", "a Key Vault reference the platform has not resolved")
         return value.strip() if value is not None and value.strip() else None
 
     def required(self, name: str) -> str:
         value = self.raw(name)
         if value is None:
-            raise ConfigError(f"setting {name} is missing")
+            raise ConfigError(name)
         return value
 
     def matching(self, name: str, pattern: re.Pattern[str], default: str | None = None) -> str:
         value = self.raw(name) or default
         if value is None:
-            raise ConfigError(f"setting {name} is missing")
+            raise ConfigError(name)
         if not pattern.fullmatch(value):
-            raise ConfigError(f"setting {name} is malformed: {value!r} does not match {pattern.pattern}")
+            raise ConfigError(name, "malformed", f"{value!r} does not match {pattern.pattern}")
         return value
 
     def url(self, name: str, required: bool = True) -> str | None:
@@ -109,7 +133,7 @@ class _Reader:
             return None
         parsed = urlparse(value)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ConfigError(f"setting {name} is malformed: {value!r} is not an http(s) URL")
+            raise ConfigError(name, "malformed", f"{value!r} is not an http(s) URL")
         return value
 
     def number(self, name: str, default: float, low: float, high: float) -> float:
@@ -119,9 +143,9 @@ class _Reader:
         try:
             number = float(value)
         except ValueError:
-            raise ConfigError(f"setting {name} is malformed: {value!r} is not a number") from None
+            raise ConfigError(name, "malformed", f"{value!r} is not a number") from None
         if not low <= number <= high:
-            raise ConfigError(f"setting {name} is malformed: {value} is outside [{low}, {high}]")
+            raise ConfigError(name, "malformed", f"{value} is outside [{low}, {high}]")
         return number
 
     def flag(self, name: str, default: bool = False) -> bool:
@@ -132,7 +156,7 @@ class _Reader:
             return True
         if value.lower() in _FALSE:
             return False
-        raise ConfigError(f"setting {name} is malformed: {value!r} is not true or false")
+        raise ConfigError(name, "malformed", f"{value!r} is not true or false")
 
 
 def _storage(read: _Reader) -> StorageSettings:
@@ -140,13 +164,11 @@ def _storage(read: _Reader) -> StorageSettings:
     connection_string = read.raw("AzureWebJobsStorage")
     if connection_string is not None:
         if "AccountName=" not in connection_string and "UseDevelopmentStorage=true" not in connection_string:
-            raise ConfigError("setting AzureWebJobsStorage is malformed: not a storage connection string")
+            raise ConfigError("AzureWebJobsStorage", "malformed", "not a storage connection string")
         return StorageSettings(connection_string, None, None, None)
     blob_uri = read.raw("AzureWebJobsStorage__blobServiceUri")
     if blob_uri is None:
-        raise ConfigError(
-            "setting AzureWebJobsStorage is missing (or, with identity, AzureWebJobsStorage__blobServiceUri)"
-        )
+        raise ConfigError("AzureWebJobsStorage", "missing", "or, with identity, AzureWebJobsStorage__blobServiceUri")
     return StorageSettings(
         None,
         read.url("AzureWebJobsStorage__blobServiceUri"),
@@ -158,7 +180,7 @@ def _storage(read: _Reader) -> StorageSettings:
 def _key_hashes(read: _Reader) -> tuple[str, ...]:
     hashes = tuple(h.strip().lower() for h in read.required("PLATFORM_KEY_HASHES").split(",") if h.strip())
     if not hashes or any(not _SHA256.fullmatch(h) for h in hashes):
-        raise ConfigError("setting PLATFORM_KEY_HASHES is malformed: comma-separated SHA-256 hex digests expected")
+        raise ConfigError("PLATFORM_KEY_HASHES", "malformed", "comma-separated SHA-256 hex digests expected")
     return hashes
 
 
@@ -169,9 +191,9 @@ def _signing_key(read: _Reader, name: str, required: bool) -> bytes | None:
     try:
         key = base64.b64decode(value, validate=True)
     except ValueError:
-        raise ConfigError(f"setting {name} is malformed: not base64") from None
+        raise ConfigError(name, "malformed", "not base64") from None
     if len(key) < 32:
-        raise ConfigError(f"setting {name} is malformed: at least 32 bytes of key are needed")
+        raise ConfigError(name, "malformed", "at least 32 bytes of key are needed")
     return key
 
 
@@ -184,7 +206,7 @@ def _peer_storage(read: _Reader, region: str, regions: list[str]) -> dict[str, s
         if value is None:
             continue  # a region without a reachable account is simply not replicated to
         if not (value.startswith("https://") or value.startswith("http://") or "AccountName=" in value):
-            raise ConfigError(f"setting PEER_STORAGE__{peer} is malformed: a connection string or blob service URL")
+            raise ConfigError(f"PEER_STORAGE__{peer}", "malformed", "a connection string or blob service URL")
         peers[peer] = value
     return peers
 
@@ -196,11 +218,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     others = [r.strip() for r in (read.raw("REGIONS") or "").split(",") if r.strip()]
     for other in others:
         if not _REGION.fullmatch(other):
-            raise ConfigError(f"setting REGIONS is malformed: {other!r} is not a region name")
+            raise ConfigError("REGIONS", "malformed", f"{other!r} is not a region name")
     return Settings(
         region=region,
         regions=(region, *[r for r in dict.fromkeys(others) if r != region]),
-        version=read.raw("APP_VERSION") or "0.1.0",
+        version=read.raw("APP_VERSION") or DEFAULT_VERSION,
         cosmos_endpoint=read.url("COSMOS_ENDPOINT"),
         cosmos_key=read.raw("COSMOS_KEY"),
         cosmos_database=read.matching("COSMOS_DATABASE", _NAME, "voicemail"),
@@ -232,7 +254,49 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     )
 
 
+_logged: set[str] = set()
+_log_lock = threading.Lock()
+
+
 @functools.cache
-def settings() -> Settings:
-    """The process's settings, read once."""
+def _loaded() -> Settings:
     return load_settings()
+
+
+def settings() -> Settings:
+    """The process's settings, read once they are valid. While one is not (an unresolved Key Vault
+    reference resolves later without a restart being guaranteed), each call reads them again and
+    raises `ConfigError`, logged once per distinct error."""
+    try:
+        return _loaded()
+    except ConfigError as error:
+        with _log_lock:
+            first = str(error) not in _logged
+            _logged.add(str(error))
+        if first:
+            logger.error("configuration: %s; every route but /api/health answers 503 until it is fixed", error)
+        raise
+
+
+def _cache_clear() -> None:
+    _loaded.cache_clear()
+    with _log_lock:
+        _logged.clear()
+
+
+settings.cache_clear = _cache_clear  # type: ignore[attr-defined]  # tests switch settings
+
+
+def settings_error() -> ConfigError | None:
+    """The configuration's error, or None when the settings are valid."""
+    try:
+        settings()
+    except ConfigError as error:
+        return error
+    return None
+
+
+def app_version(env: Mapping[str, str] | None = None) -> str:
+    """APP_VERSION, readable whatever the other settings (liveness and the OpenAPI document use it)."""
+    value = (os.environ if env is None else env).get("APP_VERSION", "").strip()
+    return value if value and not value.startswith(KEY_VAULT_REFERENCE) else DEFAULT_VERSION

@@ -5,8 +5,9 @@
 
 `ensure` copies local.settings.example.json (emulator values only) to the git-ignored
 local.settings.json, adds any setting the example gained since, and generates this machine's own
-token signing key once. The platform key's hash is given by `make run` from
-VOICEMAIL_PLATFORM_KEY (default `local-dev-key`), so no key is ever written down.
+token signing key once, and PLATFORM_KEY_HASHES: the hash of VOICEMAIL_PLATFORM_KEY (default
+`local-dev-key`), so `func start` works from this file alone. Only the hash is written down;
+`make run` passes the hash of the current VOICEMAIL_PLATFORM_KEY, which wins over the file.
 """
 
 from __future__ import annotations
@@ -14,11 +15,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import secrets
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+LOCAL_KEY = "local-dev-key"
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def ensure(root: Path = ROOT) -> Path:
@@ -29,6 +38,7 @@ def ensure(root: Path = ROOT) -> Path:
     for name, value in example["Values"].items():
         values.setdefault(name, value)
     values.setdefault("TOKEN_SIGNING_KEY", base64.b64encode(secrets.token_bytes(32)).decode())
+    values.setdefault("PLATFORM_KEY_HASHES", key_hash(os.environ.get("VOICEMAIL_PLATFORM_KEY") or LOCAL_KEY))
     target.write_text(json.dumps(current, indent=2) + "\n")
     return target
 
@@ -38,7 +48,7 @@ def main(argv: list[str]) -> int:
         ensure()
         return 0
     if argv[:1] == ["hash"] and len(argv) == 2:
-        print(hashlib.sha256(argv[1].encode()).hexdigest())
+        print(key_hash(argv[1]))
         return 0
     print(__doc__, file=sys.stderr)
     return 2

@@ -58,3 +58,12 @@ class Unavailable(DomainError):
     title = "Service temporarily unavailable"
     status = 503
     retry_after_s = 2
+
+
+class NotConfigured(Unavailable):
+    """A setting is missing, malformed or an unresolved Key Vault reference: this instance cannot
+    serve until it is fixed (other regions can); the detail names the setting, never its value."""
+
+    type = "not-configured"
+    title = "Instance is not configured"
+    retry_after_s = 30

@@ -131,3 +131,10 @@ class ReadinessService:
 
     def _ms_since(self, started: float) -> int:
         return int((self._clock() - started) * 1000)
+
+
+def not_configured(region: str | None, problem: str, clock: Callable[[], float] = time.monotonic) -> Readiness:
+    """Readiness while a setting is missing, malformed or unresolved: one failed `config` check whose
+    error names the setting (never its value), so the probe's 503 says what to fix."""
+    return Readiness(region or "unknown", {"config": CheckResult(ok=False, duration_ms=0, error=problem)},
+                     drained=False, checked_at=clock())

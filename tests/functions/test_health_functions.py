@@ -9,7 +9,7 @@ import azure.functions as func
 import pytest
 
 from functions import health
-from shared import config
+from shared import build_info, config
 from shared.services.health import ReadinessService
 
 ENV = {
@@ -55,7 +55,8 @@ def test_health_is_alive_without_io(monkeypatch):
     monkeypatch.setattr(health, "bootstrap", lambda: pytest.fail("liveness must not touch dependencies"))
     response = health.health.build().get_user_function()(request("health"))
     assert response.status_code == 200
-    assert json.loads(response.get_body()) == {"status": "ok", "region": "fn1", "version": "0.1.0"}
+    assert json.loads(response.get_body()) == {"status": "ok", "region": "fn1", "version": "0.1.0",
+                                                 "build": build_info.current()}
 
 
 def test_ready_is_200_when_dependencies_answer(monkeypatch, settings):

@@ -76,3 +76,52 @@ def test_settings_are_frozen():
     settings = load_settings(EMULATOR)
     with pytest.raises(AttributeError):
         settings.region = "elsewhere"
+
+
+def test_an_unresolved_key_vault_reference_is_named_without_its_value():
+    reference = "@Microsoft.KeyVault(SecretUri=https://kv-x.vault.azure.net/secrets/platform-key-hashes)"
+    with pytest.raises(ConfigError, match="PLATFORM_KEY_HASHES is unresolved") as raised:
+        load_settings({**EMULATOR, "PLATFORM_KEY_HASHES": reference})
+    assert raised.value.public == "setting PLATFORM_KEY_HASHES is unresolved"
+    assert "vault" not in raised.value.public
+
+
+def test_a_malformed_value_is_not_echoed_to_callers():
+    with pytest.raises(ConfigError) as raised:
+        load_settings({**EMULATOR, "COSMOS_ENDPOINT": "secret-looking-value"})
+    assert raised.value.public == "setting COSMOS_ENDPOINT is malformed"
+
+
+def test_function_app_indexes_every_function_with_no_settings_at_all():
+    """What the platform does first: import function_app and index its functions. A missing setting
+    (here: every one) never stops that; health and readiness are among the functions."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    script = ("import function_app; names = sorted(f.get_function_name() for f in function_app.app.get_functions()); "
+              "print(len(names)); print(','.join(names))")
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root)},
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    count, names = done.stdout.split("\n")[:2]
+    assert int(count) > 30
+    assert {"health", "health_ready"} <= set(names.split(","))
+    assert done.stderr.count("setting REGION is missing") == 1  # logged once
+
+
+def test_the_generated_local_settings_are_complete(tmp_path, monkeypatch):
+    """`func start` reads local.settings.json alone (no `make run` injecting PLATFORM_KEY_HASHES)."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    from tools.local_settings import ensure, key_hash
+
+    monkeypatch.delenv("VOICEMAIL_PLATFORM_KEY", raising=False)
+    shutil.copy(Path(__file__).resolve().parents[2] / "local.settings.example.json", tmp_path)
+    values = json.loads(ensure(tmp_path).read_text())["Values"]
+    settings = load_settings(values)
+    assert settings.platform_key_hashes == (key_hash("local-dev-key"),)
+    assert settings.is_emulated

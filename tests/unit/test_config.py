@@ -102,8 +102,8 @@ def test_function_app_indexes_every_function_with_no_settings_at_all():
     root = Path(__file__).resolve().parents[2]
     script = ("import function_app; names = sorted(f.get_function_name() for f in function_app.app.get_functions()); "
               "print(len(names)); print(','.join(names))")
-    done = subprocess.run([sys.executable, "-c", script], cwd=root, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root)},
-                          capture_output=True, text=True, timeout=120, check=False)
+    bare = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root)}
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, env=bare, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     count, names = done.stdout.split("\n")[:2]
     assert int(count) > 30
@@ -125,3 +125,30 @@ def test_the_generated_local_settings_are_complete(tmp_path, monkeypatch):
     settings = load_settings(values)
     assert settings.platform_key_hashes == (key_hash("local-dev-key"),)
     assert settings.is_emulated
+
+
+IDENTITY = {
+    "REGION": "westeurope",
+    "COSMOS_ENDPOINT": "https://acct.documents.azure.com:443/",
+    "AzureWebJobsStorage__blobServiceUri": "https://st.blob.core.windows.net",
+    "AzureWebJobsStorage__queueServiceUri": "https://st.queue.core.windows.net",
+    "AzureWebJobsStorage__tableServiceUri": "https://st.table.core.windows.net",
+    "PLATFORM_KEY_HASHES": "a" * 64,
+    "TOKEN_SIGNING_KEY": "A" * 44,
+}
+
+
+def test_in_azure_the_credential_is_the_apps_managed_identity_only():
+    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
+    from shared.bootstrap import _credential
+
+    azure = {"WEBSITE_INSTANCE_ID": "abc"}
+    user_assigned = _credential(load_settings({**IDENTITY, "AZURE_CLIENT_ID": "00000000-0000-0000-0000-000000000001"}),
+                                azure)
+    assert isinstance(user_assigned, ManagedIdentityCredential)
+    assert isinstance(_credential(load_settings(IDENTITY), azure), ManagedIdentityCredential)
+    # On a developer's machine against Azure resources: the CLI's or the IDE's login.
+    assert isinstance(_credential(load_settings(IDENTITY), {}), DefaultAzureCredential)
+    # Against the emulators: keys, no credential.
+    assert _credential(load_settings(EMULATOR), azure) is None

@@ -103,7 +103,8 @@ def test_function_app_indexes_every_function_with_no_settings_at_all():
     script = ("import function_app; names = sorted(f.get_function_name() for f in function_app.app.get_functions()); "
               "print(len(names)); print(','.join(names))")
     bare = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root)}
-    done = subprocess.run([sys.executable, "-c", script], cwd=root, env=bare, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, env=bare, capture_output=True,
+                          text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     count, names = done.stdout.split("\n")[:2]
     assert int(count) > 30

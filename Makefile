@@ -19,9 +19,13 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	touch $@
 
 # Pin every transitive version after a requirements change (from a fresh venv, so nothing stale).
+# requirements.txt applies this lock (`-c constraints.txt`, so Azure installs what the tests ran
+# with): it is emptied while resolving afresh, and restored if the install fails.
 constraints:
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
-	.venv-lock/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	cp constraints.txt .venv-lock/previous-constraints.txt && : > constraints.txt
+	.venv-lock/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt \
+	  || { cp .venv-lock/previous-constraints.txt constraints.txt; exit 1; }
 	{ echo "# Every installed version, pinned (pip freeze of a venv made from requirements-dev.txt)."; \
 	  echo "# Regenerate after changing a requirements file: make constraints"; \
 	  .venv-lock/bin/pip freeze --exclude-editable; } > constraints.txt

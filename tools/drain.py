@@ -1,7 +1,10 @@
 """Flip the drain switch of a region: `drain` makes its readiness answer 503, `undrain` undoes it.
 
-The switch is the blob `ops/drain/{REGION}` in the region's storage account. In Azure an operator
-does the same with `az storage blob upload|delete --auth-mode login`.
+    python tools/drain.py drain|undrain [REGION]
+
+The switch is the blob `ops/drain/{REGION}` in the region's storage account (REGION and
+AzureWebJobsStorage from the environment, else local.settings.json). In Azure an operator does the
+same with `az storage blob upload|delete --auth-mode login`; tools/release.py does it per stamp.
 """
 
 from __future__ import annotations
@@ -19,13 +22,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1 or argv[0] not in ("drain", "undrain"):
-        print("usage: drain.py drain|undrain", file=sys.stderr)
+    if len(argv) not in (1, 2) or argv[0] not in ("drain", "undrain"):
+        print("usage: drain.py drain|undrain [REGION]", file=sys.stderr)
         return 2
-    values = json.loads((ROOT / "local.settings.json").read_text())["Values"]
-    region = os.environ.get("REGION", values["REGION"])
-    service = BlobServiceClient.from_connection_string(os.environ.get("AzureWebJobsStorage",
-                                                                      values["AzureWebJobsStorage"]))
+    settings = ROOT / "local.settings.json"
+    values = json.loads(settings.read_text())["Values"] if settings.exists() else {}
+    region = argv[1] if len(argv) == 2 else os.environ.get("REGION", values.get("REGION"))
+    service = BlobServiceClient.from_connection_string(os.environ.get("AzureWebJobsStorage")
+                                                       or values["AzureWebJobsStorage"])
     container = service.get_container_client("ops")
     blob = container.get_blob_client(f"drain/{region}")
     if argv[0] == "drain":

@@ -1,20 +1,20 @@
 #!/bin/sh
-# After `azd deploy` has deployed to the primary stamp (the one site tagged azd-service-name: api):
-# 1. the same package to every other stamp (needs the Azure CLI, logged in: `az login`);
-# 2. on the first run, the Event Grid subscriptions: they need each app's blobs_extension system
+# After `azd deploy` has deployed the primary stamp (the one site tagged azd-service-name: api):
+# 1. the primary: wait until it runs this build and its dependencies answer, then undrain it;
+# 2. every other stamp, one at a time (tools/release.py roll): drain, wait for the router, deploy
+#    the same package, wait until ready on this build, undrain. A failure stops the release there.
+# 3. on the first run, the Event Grid subscriptions: they need each app's blobs_extension system
 #    key, which exists only once the code runs, so provisioning is repeated with them on.
+# Needs python3 and the Azure CLI, logged in (`az login`).
 set -eu
-package_dir=$(mktemp -d)
-trap 'rm -rf "$package_dir"' EXIT
-azd package api --output-path "$package_dir/app.zip"
-for app in $(printf %s "$AZURE_FUNCTION_APP_NAMES" | tr ',' ' '); do
-  if [ "$app" = "$AZURE_FUNCTION_APP_NAME" ]; then
-    continue
-  fi
-  echo "Deploying to $app"
-  az functionapp deployment source config-zip --resource-group "$AZURE_RESOURCE_GROUP" --name "$app" \
-    --src "$package_dir/app.zip" --build-remote true
-done
+primary=$(printf %s "$REGIONS" | cut -d, -f1)
+python3 tools/release.py undrain "$primary"
+if [ "$primary" != "$REGIONS" ]; then
+  package_dir=$(mktemp -d)
+  trap 'rm -rf "$package_dir"' EXIT
+  azd package api --output-path "$package_dir/app.zip"
+  python3 tools/release.py roll --skip "$primary" --package "$package_dir/app.zip"
+fi
 if [ "${EVENT_SUBSCRIPTION_ENABLED:-false}" != "true" ]; then
   echo "Turning on the Event Grid subscriptions (azd provision)"
   azd env set EVENT_SUBSCRIPTION_ENABLED true

@@ -15,3 +15,12 @@ for digest in $(printf %s "$hashes" | tr ',' ' '); do
     exit 1
   fi
 done
+# Zone redundancy for the Flex plans where the region offers it (main.bicep flexZoneRedundantRegions).
+# Left as set when already set; without the Azure CLI, every region is asked for it ("*").
+if [ -z "${FLEX_ZONE_REDUNDANT_REGIONS:-}" ] && command -v az >/dev/null 2>&1; then
+  zones=$(az functionapp list-flexconsumption-locations --zone-redundant=true --query "[].name" -o tsv 2>/dev/null \
+    | tr -d ' ' | tr 'A-Z' 'a-z' | paste -sd, -) || zones=""
+  if [ -n "$zones" ]; then
+    azd env set FLEX_ZONE_REDUNDANT_REGIONS "$zones"
+  fi
+fi

@@ -36,15 +36,28 @@ param replicaCount int = 2
 param zoneRedundant bool = true
 
 @minValue(1000)
-@description('Autoscale ceiling (RU/s) of the mailboxes container.')
-param cosmosMaxThroughput int = 4000
+@description('Autoscale ceiling (RU/s) of the mailboxes container, in every region (N+1: docs/capacity.md).')
+param cosmosMaxThroughput int = 15000
 
+// Sizing (docs/capacity.md, tools/capacity.py): every region can carry the whole expected peak
+// divided by (regions - 1), so losing any one region leaves enough. main.parameters.json's defaults
+// are the model's answer for its documented inputs; tests/unit/test_capacity.py checks they agree.
 @minValue(0)
-param alwaysReadyHttpInstances int = 1
+@description('Flex always-ready instances for the HTTP group, per region: warm capacity before any scale-out.')
+param alwaysReadyHttpInstances int = 3
 
 @minValue(1)
 @maxValue(1000)
-param maximumInstanceCount int = 100
+@description('Flex maximum instances per region: the N+1 share of the expected peak (docs/capacity.md).')
+param maximumInstanceCount int = 16
+
+@minValue(1)
+@maxValue(1000)
+@description('Concurrent HTTP requests per instance (Flex perInstanceConcurrency) and the Python worker\'s threads (PYTHON_THREADPOOL_THREAD_COUNT): one value, as measured (docs/capacity.md).')
+param httpPerInstanceConcurrency int = 16
+
+@description('Regions whose Flex plan is zone redundant (comma-separated); "*": every region. Not every region offers it: `az functionapp list-flexconsumption-locations --zone-redundant=true` (preprovision.sh fills FLEX_ZONE_REDUNDANT_REGIONS from it). Empty: none.')
+param flexZoneRedundantRegions string = '*'
 
 @allowed([
   512
@@ -153,6 +166,8 @@ module stamps 'modules/stamp.bicep' = [for (stamp, i) in stampNames: {
     replicationSchedule: '0 */15 * * * *'
     alwaysReadyHttpInstances: alwaysReadyHttpInstances
     maximumInstanceCount: maximumInstanceCount
+    httpPerInstanceConcurrency: httpPerInstanceConcurrency
+    zoneRedundant: flexZoneRedundantRegions == '*' || contains(split(replace(flexZoneRedundantRegions, ' ', ''), ','), stamp.region)
     instanceMemoryMB: instanceMemoryMB
     eventSubscriptionEnabled: eventSubscriptionEnabled
   }
@@ -176,6 +191,7 @@ module rbac 'modules/rbac.bicep' = {
 
 // From names alone (a variable's loop cannot read module outputs); the stamps create exactly these.
 var functionAppNames = [for stamp in stampNames: stamp.functionAppName]
+var storageAccountNames = [for stamp in stampNames: stamp.storageAccountName]
 var apiEndpoints = [for stamp in stampNames: 'https://${stamp.hostName}/api']
 var appInsightsIds = [for stamp in stampNames: resourceId(subscription().subscriptionId, group.name, 'Microsoft.Insights/components', stamp.appInsightsName)]
 
@@ -189,6 +205,8 @@ output COSMOS_DATABASE string = cosmosDatabase
 output COSMOS_CONTAINER string = cosmosContainer
 output AZURE_FUNCTION_APP_NAME string = functionAppNames[0]
 output AZURE_FUNCTION_APP_NAMES string = join(functionAppNames, ',')
+// Each stamp's storage account, in the order of REGIONS: where tools/release.py sets the drain switch.
+output STORAGE_ACCOUNT_NAMES string = join(storageAccountNames, ',')
 output API_ENDPOINTS string = join(apiEndpoints, ',')
 // The client CLI reads VOICEMAIL_ENDPOINTS: every regional endpoint (the global one is API_ENDPOINT).
 output VOICEMAIL_ENDPOINTS string = join(apiEndpoints, ',')

@@ -50,6 +50,12 @@ param alwaysReadyHttpInstances int
 param maximumInstanceCount int
 param instanceMemoryMB int
 
+@description('HTTP requests one instance takes at once (Flex perInstanceConcurrency), and the worker threads that serve them (PYTHON_THREADPOOL_THREAD_COUNT).')
+param httpPerInstanceConcurrency int
+
+@description('Spread the plan\'s instances over availability zones (only where the region offers it for Flex).')
+param zoneRedundant bool
+
 @description('Create the Event Grid subscription: needs the app code deployed (see README).')
 param eventSubscriptionEnabled bool
 
@@ -231,8 +237,8 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
   }
 }
 
-resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_225: Flex Consumption (FC1) has no zone-redundancy switch on the plan; resilience comes from several regional stamps
+resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {
+  // checkov:skip=CKV_AZURE_225: zone redundancy is a parameter (zoneRedundant below), on where the region offers it for Flex; the check reads only literals
   name: planName
   location: region
   tags: tags
@@ -243,6 +249,8 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   }
   properties: {
     reserved: true
+    // Flex keeps at least two always-ready instances per group across zones when this is on.
+    zoneRedundant: zoneRedundant
   }
 }
 
@@ -258,6 +266,8 @@ var baseSettings = [
   { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identity.properties.clientId};Authorization=AAD' }
   // The worker hands each invocation the host's trace context (host.json telemetryMode OpenTelemetry).
   { name: 'PYTHON_ENABLE_OPENTELEMETRY', value: 'true' }
+  // As many worker threads as HTTP requests Flex sends one instance at once (perInstanceConcurrency).
+  { name: 'PYTHON_THREADPOOL_THREAD_COUNT', value: string(httpPerInstanceConcurrency) }
   { name: 'REGION', value: region }
   { name: 'REGIONS', value: join(regions, ',') }
   { name: 'COSMOS_ENDPOINT', value: cosmosEndpoint }
@@ -330,6 +340,11 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
             instanceCount: alwaysReadyHttpInstances
           }
         ] : []
+        triggers: {
+          http: {
+            perInstanceConcurrency: httpPerInstanceConcurrency
+          }
+        }
       }
       runtime: {
         name: 'python'

@@ -177,6 +177,7 @@ SAMPLE_VALUES = {
     "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000-0000-0000-000000000002",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "ClientId=00000000-0000-0000-0000-000000000001;Authorization=AAD",
     "PYTHON_ENABLE_OPENTELEMETRY": "true",
+    "PYTHON_THREADPOOL_THREAD_COUNT": "16",
     "REGION": "westeurope",
     "REGIONS": "westeurope,northeurope",
     "COSMOS_ENDPOINT": "https://cosmos-abc.documents.azure.com:443/",
@@ -236,7 +237,7 @@ def test_main_passes_the_names_the_app_expects():
 def test_outputs_are_named_as_the_app_and_client_read_them():
     outputs = set(re.findall(r"^output (\w+) ", MAIN.read_text(encoding="utf-8"), re.MULTILINE))
     assert {"COSMOS_ENDPOINT", "REGIONS", "AZURE_FUNCTION_APP_NAMES", "API_ENDPOINTS", "FRONT_DOOR_ENDPOINT",
-            "VOICEMAIL_ENDPOINTS"} <= outputs
+            "VOICEMAIL_ENDPOINTS", "STORAGE_ACCOUNT_NAMES", "AZURE_RESOURCE_GROUP"} <= outputs
 
 
 def test_parameters_file_uses_azd_substitutions():
@@ -324,3 +325,55 @@ def test_front_door_waf_is_attached_to_the_endpoint():
     associations = _block(security, "associations: [")
     assert re.search(r"domains: \[\s*\{\s*id: endpoint\.id\s*\}\s*\]", associations), "not on the endpoint"
     assert re.search(r"patternsToMatch: \[\s*'/\*'\s*\]", associations), "not on every path"
+
+
+# --- azd from the root; Flex Consumption sizing and zones -------------------------------------------
+
+def test_azd_project_is_at_the_root_with_hooks_for_posix_and_powershell():
+    import yaml
+
+    assert not (INFRA / "azure.yaml").exists(), "azure.yaml belongs at the repository root"
+    project = yaml.safe_load((ROOT / "azure.yaml").read_text(encoding="utf-8"))
+    assert project["infra"] == {"provider": "bicep", "path": "infra", "module": "main"}
+    assert project["services"]["api"] == {"project": ".", "language": "python", "host": "function"}
+    assert set(project["hooks"]) == {"preprovision", "predeploy", "postdeploy"}
+    for name, hook in project["hooks"].items():
+        assert set(hook) == {"posix", "windows"}, name
+        assert hook["posix"]["shell"] == "sh" and hook["windows"]["shell"] == "pwsh", name
+        for entry in hook.values():
+            script = ROOT / entry["run"]
+            assert script.is_file(), f"{name}: {entry['run']} does not exist"
+            assert entry["continueOnError"] is False
+    # The release script the deploy hooks call exists and both shells call it the same way.
+    for hook in ("predeploy", "postdeploy"):
+        posix = (ROOT / project["hooks"][hook]["posix"]["run"]).read_text()
+        windows = (ROOT / project["hooks"][hook]["windows"]["run"]).read_text()
+        assert "tools/release.py" in posix and "tools/release.py" in windows, hook
+
+
+def _site_block() -> str:
+    return _block(STAMP.read_text(encoding="utf-8"), "resource site 'Microsoft.Web/sites@")
+
+
+def test_flex_http_concurrency_is_one_parameter_with_the_worker_threads():
+    scale = _block(_site_block(), "scaleAndConcurrency: {")
+    assert re.search(r"triggers: \{\s*http: \{\s*perInstanceConcurrency: httpPerInstanceConcurrency\s*\}", scale)
+    assert re.search(r"maximumInstanceCount: maximumInstanceCount\n", scale)
+    assert re.search(r"instanceCount: alwaysReadyHttpInstances\n", scale)
+    assert _stamp_settings()["PYTHON_THREADPOOL_THREAD_COUNT"] == "string(httpPerInstanceConcurrency)"
+    main = MAIN.read_text(encoding="utf-8")
+    assert re.search(r"^\s+httpPerInstanceConcurrency: httpPerInstanceConcurrency$", main, re.MULTILINE)
+    # What the local host runs with unless told: the same variable (tools/localhost/host.py).
+    assert "PYTHON_THREADPOOL_THREAD_COUNT" in (ROOT / "tools" / "localhost" / "host.py").read_text()
+
+
+def test_flex_plan_is_zone_redundant_where_the_region_offers_it():
+    text = STAMP.read_text(encoding="utf-8")
+    plan = _block(text, "resource plan 'Microsoft.Web/serverfarms@")
+    version = re.search(r"resource plan 'Microsoft.Web/serverfarms@(\d{4}-\d{2}-\d{2})'", text).group(1)
+    assert version >= "2024-11-01", f"serverfarms@{version} has no zoneRedundant for Flex"
+    assert re.search(r"sku: \{\s*name: 'FC1'\s*tier: 'FlexConsumption'\s*\}", plan)
+    assert re.search(r"zoneRedundant: zoneRedundant\n", plan)
+    main = MAIN.read_text(encoding="utf-8")
+    assert re.search(r"zoneRedundant: flexZoneRedundantRegions == '\*' \|\| contains\(split\(", main)
+    assert "list-flexconsumption-locations --zone-redundant" in (INFRA / "scripts" / "preprovision.sh").read_text()

@@ -53,11 +53,11 @@ node_modules/.installed: package.json package-lock.json $(wildcard patches/*.pat
 settings:
 	$(PYTHON) tools/local_settings.py ensure
 
-# The platform key is `local-dev-key` unless VOICEMAIL_PLATFORM_KEY sets another; only its hash
+# The platform key is `local-dev-key` unless VOICEMAIL_API_KEY sets another; only its hash
 # reaches the app. `make run REGIONS=2`: two regions on ports 7071 and 7072, storage of their own.
 REGIONS ?= 1
 run: install
-	PLATFORM_KEY_HASHES=$$($(PYTHON) tools/local_settings.py hash "$${VOICEMAIL_PLATFORM_KEY:-local-dev-key}") \
+	PLATFORM_KEY_HASHES=$$($(PYTHON) tools/local_settings.py hash "$${VOICEMAIL_API_KEY:-local-dev-key}") \
 	  $(PY) tools/localstack.py --regions $(REGIONS) run -- $(PY) -m tools.regions --regions $(REGIONS) --port $(PORT)
 
 # While `make run REGIONS=2` runs: cut the Cosmos replication between the local regions (each

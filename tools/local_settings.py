@@ -5,9 +5,9 @@
 
 `ensure` copies local.settings.example.json (emulator values only) to the git-ignored
 local.settings.json, adds any setting the example gained since, and generates this machine's own
-token signing key once, and PLATFORM_KEY_HASHES: the hash of VOICEMAIL_PLATFORM_KEY (default
+token signing key once, and PLATFORM_KEY_HASHES: the hash of VOICEMAIL_API_KEY (default
 `local-dev-key`), so `func start` works from this file alone. Only the hash is written down;
-`make run` passes the hash of the current VOICEMAIL_PLATFORM_KEY, which wins over the file.
+`make run` passes the hash of the current VOICEMAIL_API_KEY, which wins over the file.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def ensure(root: Path = ROOT) -> Path:
     for name, value in example["Values"].items():
         values.setdefault(name, value)
     values.setdefault("TOKEN_SIGNING_KEY", base64.b64encode(secrets.token_bytes(32)).decode())
-    values.setdefault("PLATFORM_KEY_HASHES", key_hash(os.environ.get("VOICEMAIL_PLATFORM_KEY") or LOCAL_KEY))
+    values.setdefault("PLATFORM_KEY_HASHES", key_hash(os.environ.get("VOICEMAIL_API_KEY") or LOCAL_KEY))
     target.write_text(json.dumps(current, indent=2) + "\n")
     return target
 

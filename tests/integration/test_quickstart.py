@@ -25,7 +25,7 @@ def test_readme_quickstart_runs_as_written(product, tmp_path):
     host, api = product
     (tmp_path / "samples").symlink_to(ROOT / "samples")
     mailbox = new_mailbox_id()
-    env = {"API": f"{host.base_url}/api", "KEY": PLATFORM_KEY, "MBX": mailbox.replace("+", "%2B"),
+    env = {"API": f"{host.base_url}/api", "VOICEMAIL_API_KEY": PLATFORM_KEY, "MBX": mailbox.replace("+", "%2B"),
            "PATH": "/usr/bin:/bin:/usr/local/bin"}
     result = subprocess.run(["bash", "-euo", "pipefail", "-c", quickstart_script()], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=120, check=False)

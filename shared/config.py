@@ -24,7 +24,29 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
 _QUEUE = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]$")
 _SCHEDULE = re.compile(r"^\S+( \S+){5}$")  # six NCRONTAB fields, as the timer trigger reads them
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-DEFAULT_VERSION = "0.1.0"
+# Every default, written down once, by section. Bicep (infra/main.bicep), the local settings
+# example and the adapters take them from here or are checked against them (tests/unit/test_infra.py,
+# tests/unit/test_config.py). Settings without an entry are required, or optional without a default.
+SECTIONS: dict[str, dict[str, str]] = {
+    "app": {"APP_VERSION": "0.1.0"},
+    "cosmos": {"COSMOS_DATABASE": "voicemail", "COSMOS_CONTAINER": "mailboxes", "SDK_TIMEOUT_SECONDS": "10"},
+    "storage": {"MWI_QUEUE": "mwi-events", "INCOMING_CONTAINER": "incoming", "AUDIO_CONTAINER": "audio",
+                "REPLICATION_QUEUE": "replication-requests"},
+    "health": {"HEALTH_CHECK_TIMEOUT_SECONDS": "2", "HEALTH_CACHE_SECONDS": "5", "DRAIN": "false"},
+    "auth": {"TOKEN_TTL_SECONDS": "900", "CLIENT_LOGINS_PER_MINUTE": "60"},
+    "audio": {"AUDIO_NORMALIZE": "true"},
+    "retention": {"ORPHAN_MIN_AGE_HOURS": "24", "DEPROVISION_GRACE_MINUTES": "0"},
+    "replication": {"REPLICA_COUNT": "2", "TAKEOVER_AFTER_SECONDS": "600"},
+    # Resolved by the Functions host (%NAME% in a binding, host.json), never read by the app: no
+    # default applies at run time, so Bicep and local settings must set them (to these values).
+    "host": {"DURABLE_TASK_HUB": "voicemail", "RETENTION_SCHEDULE": "0 30 2 * * *",
+             "REPLICATION_SCHEDULE": "0 */15 * * * *"},
+}
+DEFAULTS: dict[str, str] = {name: value for section in SECTIONS.values() for name, value in section.items()}
+# Names a binding or host.json resolves (%NAME%): the host needs them set, whatever the app's default.
+HOST_RESOLVED = ("DURABLE_TASK_HUB", "RETENTION_SCHEDULE", "REPLICATION_SCHEDULE", "INCOMING_CONTAINER",
+                 "REPLICATION_QUEUE")
+DEFAULT_VERSION = DEFAULTS["APP_VERSION"]
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
 
@@ -72,7 +94,6 @@ class Settings:
     cosmos_container: str
     storage: StorageSettings
     managed_identity_client_id: str | None
-    durable_task_hub: str
     health_check_timeout_s: float
     health_cache_s: float
     drained: bool
@@ -85,8 +106,6 @@ class Settings:
     normalize_audio: bool
     incoming_container: str
     audio_container: str
-    retention_schedule: str
-    replication_schedule: str
     replica_count: int
     orphan_min_age_hours: float
     deprovision_grace_minutes: float
@@ -119,8 +138,8 @@ class _Reader:
             raise ConfigError(name)
         return value
 
-    def matching(self, name: str, pattern: re.Pattern[str], default: str | None = None) -> str:
-        value = self.raw(name) or default
+    def matching(self, name: str, pattern: re.Pattern[str]) -> str:
+        value = self.raw(name) or DEFAULTS.get(name)
         if value is None:
             raise ConfigError(name)
         if not pattern.fullmatch(value):
@@ -136,10 +155,8 @@ class _Reader:
             raise ConfigError(name, "malformed", f"{value!r} is not an http(s) URL")
         return value
 
-    def number(self, name: str, default: float, low: float, high: float) -> float:
-        value = self.raw(name)
-        if value is None:
-            return default
+    def number(self, name: str, low: float, high: float) -> float:
+        value = self.raw(name) or DEFAULTS[name]
         try:
             number = float(value)
         except ValueError:
@@ -148,10 +165,8 @@ class _Reader:
             raise ConfigError(name, "malformed", f"{value} is outside [{low}, {high}]")
         return number
 
-    def flag(self, name: str, default: bool = False) -> bool:
-        value = self.raw(name)
-        if value is None:
-            return default
+    def flag(self, name: str) -> bool:
+        value = self.raw(name) or DEFAULTS[name]
         if value.lower() in _TRUE:
             return True
         if value.lower() in _FALSE:
@@ -215,6 +230,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting from env (default: the process environment)."""
     read = _Reader(os.environ if env is None else env)
     region = read.matching("REGION", _REGION)
+    _check_host_resolved(read)
     others = [r.strip() for r in (read.raw("REGIONS") or "").split(",") if r.strip()]
     for other in others:
         if not _REGION.fullmatch(other):
@@ -222,36 +238,41 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         region=region,
         regions=(region, *[r for r in dict.fromkeys(others) if r != region]),
-        version=read.raw("APP_VERSION") or DEFAULT_VERSION,
+        version=read.raw("APP_VERSION") or DEFAULTS["APP_VERSION"],
         cosmos_endpoint=read.url("COSMOS_ENDPOINT"),
         cosmos_key=read.raw("COSMOS_KEY"),
-        cosmos_database=read.matching("COSMOS_DATABASE", _NAME, "voicemail"),
-        cosmos_container=read.matching("COSMOS_CONTAINER", _NAME, "mailboxes"),
+        cosmos_database=read.matching("COSMOS_DATABASE", _NAME),
+        cosmos_container=read.matching("COSMOS_CONTAINER", _NAME),
         storage=_storage(read),
         managed_identity_client_id=read.raw("AZURE_CLIENT_ID"),
-        durable_task_hub=read.matching("DURABLE_TASK_HUB", _NAME, "voicemail"),
-        health_check_timeout_s=read.number("HEALTH_CHECK_TIMEOUT_SECONDS", 2.0, 0.1, 2.0),
-        health_cache_s=read.number("HEALTH_CACHE_SECONDS", 5.0, 0.0, 10.0),
+        health_check_timeout_s=read.number("HEALTH_CHECK_TIMEOUT_SECONDS", 0.1, 2.0),
+        health_cache_s=read.number("HEALTH_CACHE_SECONDS", 0.0, 10.0),
         drained=read.flag("DRAIN"),
-        sdk_timeout_s=read.number("SDK_TIMEOUT_SECONDS", 10.0, 1.0, 120.0),
+        sdk_timeout_s=read.number("SDK_TIMEOUT_SECONDS", 1.0, 120.0),
         platform_key_hashes=_key_hashes(read),
         token_signing_keys=tuple(k for k in (_signing_key(read, "TOKEN_SIGNING_KEY", True),
                                              _signing_key(read, "TOKEN_SIGNING_KEY_PREVIOUS", False)) if k),
-        token_ttl_s=int(read.number("TOKEN_TTL_SECONDS", 900, 60, 900)),
-        client_logins_per_minute=int(read.number("CLIENT_LOGINS_PER_MINUTE", 60, 30, 1_000_000)),
-        mwi_queue=read.matching("MWI_QUEUE", _QUEUE, "mwi-events"),
-        normalize_audio=read.flag("AUDIO_NORMALIZE", default=True),
-        incoming_container=read.matching("INCOMING_CONTAINER", _QUEUE, "incoming"),
-        audio_container=read.matching("AUDIO_CONTAINER", _QUEUE, "audio"),
-        retention_schedule=read.matching("RETENTION_SCHEDULE", _SCHEDULE, "0 30 2 * * *"),
-        replication_schedule=read.matching("REPLICATION_SCHEDULE", _SCHEDULE, "0 */15 * * * *"),
-        replica_count=int(read.number("REPLICA_COUNT", 2, 1, 5)),
-        orphan_min_age_hours=read.number("ORPHAN_MIN_AGE_HOURS", 24, 0, 24 * 30),
-        deprovision_grace_minutes=read.number("DEPROVISION_GRACE_MINUTES", 0, 0, 60 * 24 * 30),
-        replication_queue=read.matching("REPLICATION_QUEUE", _QUEUE, "replication-requests"),
-        takeover_after_s=read.number("TAKEOVER_AFTER_SECONDS", 600, 1, 7 * 24 * 3600),
+        token_ttl_s=int(read.number("TOKEN_TTL_SECONDS", 60, 900)),
+        client_logins_per_minute=int(read.number("CLIENT_LOGINS_PER_MINUTE", 30, 1_000_000)),
+        mwi_queue=read.matching("MWI_QUEUE", _QUEUE),
+        normalize_audio=read.flag("AUDIO_NORMALIZE"),
+        incoming_container=read.matching("INCOMING_CONTAINER", _QUEUE),
+        audio_container=read.matching("AUDIO_CONTAINER", _QUEUE),
+        replica_count=int(read.number("REPLICA_COUNT", 1, 5)),
+        orphan_min_age_hours=read.number("ORPHAN_MIN_AGE_HOURS", 0, 24 * 30),
+        deprovision_grace_minutes=read.number("DEPROVISION_GRACE_MINUTES", 0, 60 * 24 * 30),
+        replication_queue=read.matching("REPLICATION_QUEUE", _QUEUE),
+        takeover_after_s=read.number("TAKEOVER_AFTER_SECONDS", 1, 7 * 24 * 3600),
         peer_storage=_peer_storage(read, region, others),
     )
+
+
+def _check_host_resolved(read: _Reader) -> None:
+    """The host's own settings: not read by the app, but a malformed one is named like any other."""
+    for name, pattern in (("DURABLE_TASK_HUB", _NAME), ("RETENTION_SCHEDULE", _SCHEDULE),
+                          ("REPLICATION_SCHEDULE", _SCHEDULE)):
+        if read.raw(name) is not None:
+            read.matching(name, pattern)
 
 
 _logged: set[str] = set()

@@ -3,8 +3,9 @@
     python tools/local_settings.py ensure     # create or complete local.settings.json
     python tools/local_settings.py hash KEY   # the SHA-256 a platform key is configured as
 
-`ensure` copies local.settings.example.json (emulator values only) to the git-ignored
-local.settings.json, adds any setting the example gained since, and generates this machine's own
+`ensure` copies local.settings.example.json (emulator values, and nothing that restates a default)
+to the git-ignored local.settings.json, adds any setting the example gained since, the settings the
+Functions host resolves itself (`%NAME%`, from shared/config.py's DEFAULTS), generates this machine's own
 token signing key once, and PLATFORM_KEY_HASHES: the hash of VOICEMAIL_API_KEY (default
 `local-dev-key`), so `func start` works from this file alone. Only the hash is written down;
 `make run` passes the hash of the current VOICEMAIL_API_KEY, which wins over the file.
@@ -21,7 +22,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-
+sys.path.insert(0, str(ROOT))
+from shared.config import DEFAULTS, HOST_RESOLVED  # noqa: E402 - standard library only, any python3 runs it
 
 LOCAL_KEY = "local-dev-key"
 
@@ -37,6 +39,9 @@ def ensure(root: Path = ROOT) -> Path:
     values = current.setdefault("Values", {})
     for name, value in example["Values"].items():
         values.setdefault(name, value)
+    # What the Functions host resolves itself (%NAME%): set, from config.py's one table of defaults.
+    for name in HOST_RESOLVED:
+        values.setdefault(name, DEFAULTS[name])
     values.setdefault("TOKEN_SIGNING_KEY", base64.b64encode(secrets.token_bytes(32)).decode())
     values.setdefault("PLATFORM_KEY_HASHES", key_hash(os.environ.get("VOICEMAIL_API_KEY") or LOCAL_KEY))
     target.write_text(json.dumps(current, indent=2) + "\n")

@@ -123,6 +123,10 @@ def test_the_generated_local_settings_are_complete(tmp_path, monkeypatch):
     monkeypatch.delenv("VOICEMAIL_PLATFORM_KEY", raising=False)
     shutil.copy(Path(__file__).resolve().parents[2] / "local.settings.example.json", tmp_path)
     values = json.loads(ensure(tmp_path).read_text())["Values"]
+    from shared.config import DEFAULTS, HOST_RESOLVED
+
+    assert {name: values[name] for name in HOST_RESOLVED if name != "DURABLE_TASK_HUB"} == {
+        name: DEFAULTS[name] for name in HOST_RESOLVED if name != "DURABLE_TASK_HUB"}  # what `func start` binds
     settings = load_settings(values)
     assert settings.platform_key_hashes == (key_hash("local-dev-key"),)
     assert settings.is_emulated
@@ -153,3 +157,30 @@ def test_in_azure_the_credential_is_the_apps_managed_identity_only():
     assert isinstance(_credential(load_settings(IDENTITY), {}), DefaultAzureCredential)
     # Against the emulators: keys, no credential.
     assert _credential(load_settings(EMULATOR), azure) is None
+
+
+def test_every_default_is_written_down_once():
+    """config.DEFAULTS is the one source: the example does not restate a default, what the host
+    resolves itself comes into the generated settings from it, and the adapters' defaults agree."""
+    import json
+    from pathlib import Path
+
+    from shared.adapters.blob import MWI_QUEUE
+    from shared.config import DEFAULTS, HOST_RESOLVED, SECTIONS
+
+    root = Path(__file__).resolve().parents[2]
+    example = json.loads((root / "local.settings.example.json").read_text())["Values"]
+    restated = {name for name, value in example.items() if DEFAULTS.get(name) == value}
+    assert not restated, f"local.settings.example.json restates config.py's defaults: {sorted(restated)}"
+    assert set(HOST_RESOLVED) <= set(DEFAULTS)
+    assert DEFAULTS["MWI_QUEUE"] == MWI_QUEUE
+    assert sum(len(section) for section in SECTIONS.values()) == len(DEFAULTS)  # no name in two sections
+    settings = load_settings(EMULATOR)  # every default is valid
+    assert (settings.cosmos_database, settings.replica_count, settings.token_ttl_s) == (
+        DEFAULTS["COSMOS_DATABASE"], int(DEFAULTS["REPLICA_COUNT"]), int(DEFAULTS["TOKEN_TTL_SECONDS"]))
+
+
+def test_the_hosts_own_settings_are_checked_but_not_kept():
+    with pytest.raises(ConfigError, match="RETENTION_SCHEDULE is malformed"):
+        load_settings({**EMULATOR, "RETENTION_SCHEDULE": "every night"})
+    assert not hasattr(load_settings(EMULATOR), "retention_schedule")  # the host reads it, not the app

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import load_settings
+from shared.config import DEFAULTS, HOST_RESOLVED, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -108,7 +108,7 @@ def _stamp_settings() -> dict[str, str]:
 def _required_settings() -> set[str]:
     """The settings shared/config.py cannot do without (in Azure, where storage is identity-based):
     `read.required(NAME)`, `read.url(NAME)` unless `required=False`, `read.matching(NAME, pattern)`
-    without a default, and `_signing_key(read, NAME, True)`."""
+    for a NAME without an entry in DEFAULTS, and `_signing_key(read, NAME, True)`."""
     tree = ast.parse((ROOT / "shared" / "config.py").read_text(encoding="utf-8"))
     required = set()
     for node in ast.walk(tree):
@@ -127,7 +127,7 @@ def _required_settings() -> set[str]:
             continue
         optional_url = isinstance(keywords.get("required"), ast.Constant) and keywords["required"].value is False
         if (func.attr == "required"
-                or (func.attr == "matching" and len(node.args) == 2 and "default" not in keywords)
+                or (func.attr == "matching" and literal[0] not in DEFAULTS)
                 or (func.attr == "url" and not optional_url)):
             required.add(literal[0])
     return required
@@ -209,29 +209,26 @@ def test_settings_load_from_what_the_stamp_sets():
 
 
 def test_main_passes_the_names_the_app_expects():
-    """main.bicep names containers, queues, the task hub and schedules; they match config.py's defaults
-    (which local runs use), so a region deployed by Bicep and one run locally agree."""
+    """main.bicep names containers, queues, the task hub and schedules: config.py's DEFAULTS are the
+    one source (local runs use them), so a region deployed by Bicep and one run locally agree."""
     text = MAIN.read_text(encoding="utf-8")
-    defaults = load_settings({"REGION": "r1", "COSMOS_ENDPOINT": "https://c/", "PLATFORM_KEY_HASHES": "a" * 64,
-                              "TOKEN_SIGNING_KEY": "A1b2" * 11,
-                              "AzureWebJobsStorage__blobServiceUri": "https://s.blob/",
-                              "AzureWebJobsStorage__queueServiceUri": "https://s.queue/",
-                              "AzureWebJobsStorage__tableServiceUri": "https://s.table/"})
 
     def passed(param: str) -> str:
         match = re.search(rf"^\s*(?:var )?{param}(?::| =) '([^']*)'", text, re.MULTILINE)
         assert match, f"main.bicep does not set {param}"
         return match.group(1)
 
-    assert passed("cosmosDatabase") == defaults.cosmos_database
-    assert passed("cosmosContainer") == defaults.cosmos_container
-    assert passed("incomingContainer") == defaults.incoming_container
-    assert passed("audioContainer") == defaults.audio_container
-    assert passed("mwiQueue") == defaults.mwi_queue
-    assert passed("replicationQueue") == defaults.replication_queue
-    assert passed("durableTaskHub") == defaults.durable_task_hub
-    assert passed("retentionSchedule") == defaults.retention_schedule
-    assert passed("replicationSchedule") == defaults.replication_schedule
+    by_param = {"cosmosDatabase": "COSMOS_DATABASE", "cosmosContainer": "COSMOS_CONTAINER",
+                "incomingContainer": "INCOMING_CONTAINER", "audioContainer": "AUDIO_CONTAINER", "mwiQueue": "MWI_QUEUE",
+                "replicationQueue": "REPLICATION_QUEUE", "durableTaskHub": "DURABLE_TASK_HUB",
+                "retentionSchedule": "RETENTION_SCHEDULE", "replicationSchedule": "REPLICATION_SCHEDULE"}
+    assert {param: passed(param) for param in by_param} == {param: DEFAULTS[name] for param, name in by_param.items()}
+    # A value azd passes with a default of its own: the same default.
+    assert re.search(rf"^param replicaCount int = {DEFAULTS['REPLICA_COUNT']}$", text, re.MULTILINE)
+    parameters = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
+    assert parameters["replicaCount"]["value"] == f"${{REPLICA_COUNT={DEFAULTS['REPLICA_COUNT']}}}"
+    # What the host resolves itself is set on every stamp, whatever the app's defaults.
+    assert set(HOST_RESOLVED) <= set(_stamp_settings())
 
 
 def test_outputs_are_named_as_the_app_and_client_read_them():

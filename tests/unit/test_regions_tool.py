@@ -23,7 +23,7 @@ def test_two_regions_are_distinct_and_peer_with_each_other():
     one, two = settings_of(1, 2), settings_of(2, 2)
     assert (one.region, two.region) == ("local1", "local2")
     assert one.regions == ("local1", "local2") and two.regions == ("local2", "local1")  # own region first
-    assert one.durable_task_hub != two.durable_task_hub
+    assert region_settings(1, 2)["DURABLE_TASK_HUB"] != region_settings(2, 2)["DURABLE_TASK_HUB"]
     assert one.storage.connection_string != two.storage.connection_string
     assert set(one.peer_storage) == {"local2"} and set(two.peer_storage) == {"local1"}
     assert one.peer_storage["local2"] == two.storage.connection_string  # the peer is the other's own account

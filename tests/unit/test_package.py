@@ -69,3 +69,26 @@ def test_clutter_of_a_working_copy_stays_out(cluttered):
     names = package_files(cluttered)
     assert not _problems(names), _problems(names)
     assert set(names) >= REQUIRED
+
+
+def test_the_release_reads_its_stamps_from_the_azd_outputs():
+    """tools/release.py's stamps, from what main.bicep outputs into the azd environment, in region order."""
+    from tools.release import ReleaseError, Stamp, stamps_from_env
+
+    env = {"REGIONS": "westeurope,northeurope", "API_ENDPOINTS": "https://a/api,https://b/api",
+           "AZURE_FUNCTION_APP_NAMES": "func-a,func-b", "STORAGE_ACCOUNT_NAMES": "sta,stb"}
+    assert stamps_from_env(env) == [Stamp("westeurope", "https://a/api", "func-a", "sta"),
+                                    Stamp("northeurope", "https://b/api", "func-b", "stb")]
+    with pytest.raises(ReleaseError, match="REGIONS and API_ENDPOINTS"):
+        stamps_from_env({"REGIONS": "westeurope,northeurope", "API_ENDPOINTS": "https://a/api"})
+
+
+def test_the_release_waits_for_the_build_the_package_holds(tmp_path):
+    """The build id /api/health reports is computed from the package's files alone: the same from
+    the tree and from the unzipped package (what runs in Azure)."""
+    from shared.build_info import build_id
+
+    build(tmp_path / "app.zip")
+    with zipfile.ZipFile(tmp_path / "app.zip") as archive:
+        archive.extractall(tmp_path / "unzipped")
+    assert build_id(tmp_path / "unzipped") == build_id(ROOT)

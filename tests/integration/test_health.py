@@ -134,3 +134,45 @@ def test_a_bad_setting_keeps_the_host_up_and_readiness_names_it(stack, tmp_path,
             assert route.json()["type"] == "not-configured" and setting in route.json()["detail"]
             assert route.headers["Retry-After"]
         assert host.log().count(f"configuration: setting {setting} is {problem}") == 1, host.log()[-3000:]
+
+
+class _FromSettingsFile(HostProcess):
+    """The local host reading one local.settings.json, as `func start` does, and nothing else."""
+
+    def __init__(self, settings_file, tmp):
+        super().__init__({}, tmp=tmp)
+        self.settings_file = settings_file
+
+    def command(self) -> list[str]:
+        return [*super().command()[:-1], str(self.settings_file)]
+
+
+def test_the_generated_local_settings_alone_start_a_ready_host(stack, tmp_path):
+    """`func start` after `make install`: local.settings.json as tools/local_settings.py generates it
+    is complete (the platform key's hash, the host's own %NAME% settings, the signing key)."""
+    import json
+    import shutil
+
+    from tests.support import ROOT
+    from tools.local_settings import ensure, key_hash
+
+    shutil.copy(ROOT / "local.settings.example.json", tmp_path)
+    generated = ensure(tmp_path)
+    values = json.loads(generated.read_text())["Values"]
+    # Only the functions that work on their own clock or on shared containers are switched off, so
+    # this host leaves the emulators others use alone; every setting still comes from the file.
+    values.update({f"AzureWebJobs.{name}.Disabled": "true" for name in
+                   ("incoming_audio", "resolve_conflicts", "retention_timer", "replication_timer",
+                    "replication_requested")})
+    generated.write_text(json.dumps({"IsEncrypted": False, "Values": values}))
+    names = set(values) | {"PLATFORM_KEY_HASHES", "TOKEN_SIGNING_KEY", "VOICEMAIL_API_KEY"}
+    outside = {k: os.environ.pop(k) for k in list(os.environ) if k in names}
+    try:
+        with _FromSettingsFile(generated, tmp_path) as host:
+            assert httpx.get(f"{host.base_url}/api/health/ready", timeout=10).status_code == 200
+            mailbox = httpx.get(f"{host.base_url}/api/mailboxes/%2B15550000000", timeout=10,
+                                headers={"x-api-key": "local-dev-key"})
+            assert mailbox.status_code == 404 and mailbox.json()["type"] == "mailbox-not-found"
+            assert values["PLATFORM_KEY_HASHES"] == key_hash("local-dev-key")
+    finally:
+        os.environ.update(outside)

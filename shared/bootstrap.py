@@ -15,13 +15,16 @@ from shared.adapters.blob import (
     BlobProbe,
     QueueEvents,
     QueueReplicationRequests,
+    QueueTranscriptionJobs,
     make_blob_service,
     make_peer_blob_service,
     make_queue_service,
 )
 from shared.adapters.cosmos import CosmosConflictFeed, CosmosContainer, CosmosProbe, CosmosStore
+from shared.adapters.http_pool import pooled_transport
 from shared.config import Settings, settings
 from shared.domain.audio import Containers
+from shared.ports import Transcriber
 from shared.services.auth import Authenticator, SessionEpochs
 from shared.services.conflicts import ConflictResolver
 from shared.services.greetings import GreetingService
@@ -34,6 +37,7 @@ from shared.services.rate import SlidingWindow
 from shared.services.replication import Regions, ReplicationService
 from shared.services.retention import RetentionService
 from shared.services.takeover import ProcessingTakeover
+from shared.services.transcripts import TranscriptService
 from shared.telemetry import Telemetry
 
 
@@ -54,6 +58,7 @@ class App:
     telemetry: Telemetry
     takeover: ProcessingTakeover
     conflicts: ConflictResolver
+    transcripts: TranscriptService
 
 
 def _credential(config: Settings) -> object | None:
@@ -63,6 +68,24 @@ def _credential(config: Settings) -> object | None:
     from azure.identity import DefaultAzureCredential
 
     return DefaultAzureCredential(managed_identity_client_id=config.managed_identity_client_id)
+
+
+def _transcriber(config: Settings, credential: object | None) -> Transcriber | None:
+    """The engine TRANSCRIPTION_ENGINE names; its module is imported only when chosen."""
+    if config.transcription_engine == "azure":
+        from shared.adapters.transcribe_azure import AzureSpeechTranscriber
+
+        if credential is None:  # emulators and all: Azure AI Speech still takes only an identity
+            from azure.identity import DefaultAzureCredential
+
+            credential = DefaultAzureCredential(managed_identity_client_id=config.managed_identity_client_id)
+        return AzureSpeechTranscriber(config.speech_endpoint or "", credential, config.sdk_timeout_s,
+                                      transport=pooled_transport())
+    if config.transcription_engine == "local":
+        from shared.adapters.transcribe_local import PocketSphinxTranscriber
+
+        return PocketSphinxTranscriber()
+    return None
 
 
 def build(config: Settings) -> App:
@@ -91,8 +114,11 @@ def build(config: Settings) -> App:
         for peer, value in config.peer_storage.items()})
     telemetry = Telemetry(config.region)  # no-op instruments unless telemetry.configure() turned them on
     messages = MessageService(store, audio, mailboxes, mwi, config.region, containers, regions, telemetry)
+    transcripts = TranscriptService(store, regions, _transcriber(config, credential),
+                                    QueueTranscriptionJobs(queue_service, config.transcription_queue), telemetry)
     pipeline = AudioPipeline(store, store, store, audio, PyAvTranscoder(), mwi, config.region, config.normalize_audio,
-                             containers, QueueReplicationRequests(queue_service, config.replication_queue), telemetry)
+                             containers, QueueReplicationRequests(queue_service, config.replication_queue), telemetry,
+                             transcripts)
     greetings = GreetingService(store, audio, mailboxes, containers, regions, config.region)
     retention = RetentionService(store, audio, mwi, containers, regions,
                                  timedelta(hours=config.orphan_min_age_hours))
@@ -101,7 +127,7 @@ def build(config: Settings) -> App:
     conflicts = ConflictResolver(store, CosmosConflictFeed(cosmos, config.sdk_timeout_s), config.region,
                                  tuple(config.regions) or (config.region,))
     return App(config, cosmos, blob_service, queue_service, readiness, auth, mailboxes, messages, pipeline,
-               greetings, retention, replication, telemetry, takeover, conflicts)
+               greetings, retention, replication, telemetry, takeover, conflicts, transcripts)
 
 
 _lock = threading.Lock()

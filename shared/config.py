@@ -75,6 +75,11 @@ class Settings:
     # Other regions' storage accounts, by region: a connection string (emulators) or a blob
     # service URL reached with this app's identity (it holds Storage Blob Data Contributor there).
     peer_storage: dict[str, str]
+    # Transcripts (issue 14): `azure` (Azure AI Speech at speech_endpoint, with identity), `local`
+    # (the offline engine of requirements-dev.txt) or `off` (messages carry `transcript: null`).
+    transcription_engine: str = "off"
+    speech_endpoint: str | None = None
+    transcription_queue: str = "transcription-requests"
 
     @property
     def is_emulated(self) -> bool:
@@ -229,7 +234,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         replication_queue=read.matching("REPLICATION_QUEUE", _QUEUE, "replication-requests"),
         takeover_after_s=read.number("TAKEOVER_AFTER_SECONDS", 600, 1, 7 * 24 * 3600),
         peer_storage=_peer_storage(read, region, others),
+        **_transcription(read),
     )
+
+
+def _transcription(read: _Reader) -> dict[str, object]:
+    engine = read.matching("TRANSCRIPTION_ENGINE", re.compile(r"azure|local|off"), "off")
+    endpoint = read.url("SPEECH_ENDPOINT", required=engine == "azure")
+    return {"transcription_engine": engine, "speech_endpoint": endpoint,
+            "transcription_queue": read.matching("TRANSCRIPTION_QUEUE", _QUEUE, "transcription-requests")}
 
 
 @functools.cache

@@ -9,9 +9,13 @@ INFRA_VENV := .venv-infra
 PORT ?= 7071
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint stack-up stack-down drain undrain clean settings constraints constraints-infra bench drills partition heal
+.PHONY: install debian-packages run test lint stack-up stack-down drain undrain clean settings constraints constraints-infra bench drills partition heal
 
-install: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed settings
+install: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed settings debian-packages
+
+# Debian tools the tests use: espeak-ng speaks the test messages the local transcriber hears.
+debian-packages:
+	command -v espeak-ng >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng)
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -24,6 +24,8 @@ param identityName string
 param planName string
 param appInsightsName string
 param systemTopicName string
+@description('The region\'s Azure AI Speech account (transcripts); also its custom subdomain, which Entra ID auth needs.')
+param speechAccountName string
 
 @description('Resource id of the global Log Analytics workspace.')
 param logAnalyticsWorkspaceId string
@@ -41,6 +43,7 @@ param incomingContainer string
 param audioContainer string
 param mwiQueue string
 param replicationQueue string
+param transcriptionQueue string
 param durableTaskHub string
 param retentionSchedule string
 param replicationSchedule string
@@ -73,6 +76,7 @@ var durableTables = [
 var appQueues = [
   mwiQueue
   replicationQueue
+  transcriptionQueue
 ]
 var blobContainers = [
   incomingContainer
@@ -231,6 +235,28 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
   }
 }
 
+// Transcripts (issue 14): Azure AI Speech, fast transcription. Entra ID only (local auth off, so no
+// key exists to leak); the custom subdomain is what token auth needs. The app's identity holds
+// Cognitive Services Speech User on it (rbac.bicep).
+resource speech 'Microsoft.CognitiveServices/accounts@2024-10-01' = {
+  // checkov:skip=CKV_AZURE_134: the Flex Consumption app reaches it over its public endpoint (no VNet here, as for storage); access is by Entra ID only (local auth off)
+  name: speechAccountName
+  location: region
+  tags: tags
+  kind: 'SpeechServices'
+  sku: {
+    name: 'S0'
+  }
+  identity: {
+    type: 'SystemAssigned'
+  }
+  properties: {
+    customSubDomainName: speechAccountName
+    disableLocalAuth: true
+    publicNetworkAccess: 'Enabled'
+  }
+}
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   // checkov:skip=CKV_AZURE_225: Flex Consumption (FC1) has no zone-redundancy switch on the plan; resilience comes from several regional stamps
   name: planName
@@ -271,6 +297,9 @@ var baseSettings = [
   { name: 'AUDIO_CONTAINER', value: audioContainer }
   { name: 'MWI_QUEUE', value: mwiQueue }
   { name: 'REPLICATION_QUEUE', value: replicationQueue }
+  { name: 'TRANSCRIPTION_QUEUE', value: transcriptionQueue }
+  { name: 'TRANSCRIPTION_ENGINE', value: 'azure' }
+  { name: 'SPEECH_ENDPOINT', value: speech.properties.endpoint }
   { name: 'RETENTION_SCHEDULE', value: retentionSchedule }
   { name: 'REPLICATION_SCHEDULE', value: replicationSchedule }
 ]
@@ -389,3 +418,4 @@ output clientId string = identity.properties.clientId
 output storageAccountName string = storage.name
 output appInsightsName string = appInsights.name
 output appInsightsId string = appInsights.id
+output speechAccountName string = speech.name

@@ -15,6 +15,10 @@ from shared.adapters.speech_audio import SPEECH_RATE, speech_pcm
 from shared.domain.transcripts import UNSUPPORTED_LANGUAGE, Recognized, TranscriptionRejected, clean_text
 
 _NOT_WORDS = ("<s>", "</s>", "<sil>", "[")  # sentence marks, silence and fillers such as [NOISE]
+# A narrower search than PocketSphinx's defaults: one pass (no flat-lexicon rescoring), tighter
+# beams, at most 3000 HMMs a frame. About 2.5 times less CPU for a few more words wrong (measured
+# in docs/benchmarks.md); the lattice's best path stays, for the words' posterior probabilities.
+SEARCH = {"fwdflat": False, "bestpath": True, "maxhmmpf": 3000, "beam": 1e-40, "wbeam": 1e-30}
 
 
 class PocketSphinxTranscriber:
@@ -31,7 +35,7 @@ class PocketSphinxTranscriber:
         if self._decoder is None:
             from pocketsphinx import Decoder
 
-            self._decoder = Decoder(samprate=SPEECH_RATE, bestpath=True, loglevel="FATAL")
+            self._decoder = Decoder(samprate=SPEECH_RATE, loglevel="FATAL", **SEARCH)
         return self._decoder
 
     def transcribe(self, audio: bytes, locale: str) -> Recognized:

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from shared.domain.commands import PatchMessage, PutMailbox
+from shared.domain.commands import ForwardMessage, PatchMessage, PutMailbox
 from shared.domain.errors import Unavailable
 from shared.domain.model import ListQuery, MailboxSettings
 from shared.domain.principal import PLATFORM
@@ -286,3 +286,16 @@ def test_queue_messages_that_are_not_jobs_are_refused(body):
 def test_jobs_round_trip_through_their_queue_format():
     job = TranscriptionJob("+1555", "abc", 3, {"traceparent": "00-1-2-01"})
     assert TranscriptionJob.from_payload(job.to_payload()) == job
+
+
+def test_a_forwarded_copy_carries_the_settled_transcript_when_the_target_wants_one(world):
+    message_id = ready_message(world)
+    run_jobs(world)
+    mailboxes = MailboxService(world["store"], Mwi(world["store"], world["events"]),
+                               Authenticator(("a" * 64,), (b"k" * 32,), 900))
+    mailboxes.put(PLATFORM, "+1666", PutMailbox(displayName="B"))
+    mailboxes.put(PLATFORM, "+1777", PutMailbox(displayName="C", settings=MailboxSettings(transcription=False)))
+    wanted = world["messages"].forward(PLATFORM, MAILBOX, message_id, ForwardMessage(to="+1666"))
+    unwanted = world["messages"].forward(PLATFORM, MAILBOX, message_id, ForwardMessage(to="+1777"))
+    assert wanted["transcript"]["text"] == "please call me back" and unwanted["transcript"] is None
+    assert world["jobs"].queued == []  # nothing to transcribe again

@@ -126,8 +126,10 @@ class TranscriptionJob:
                 "trace": self.trace or {}}
 
     @staticmethod
-    def from_payload(body: dict[str, object]) -> TranscriptionJob:
+    def from_payload(body: object) -> TranscriptionJob:
         """ValueError for anything that is not one of ours."""
+        if not isinstance(body, dict):
+            raise ValueError("not a transcription job")
         mailbox_id, message_id, attempt = body.get("mailboxId"), body.get("messageId"), body.get("attempt", 1)
         trace = body.get("trace") or {}
         if (not isinstance(mailbox_id, str) or not isinstance(message_id, str) or not isinstance(attempt, int)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+import jsonschema_rs
 import pytest
 
 from shared.adapters.speech_audio import speech_wav
@@ -49,6 +50,12 @@ def transcriber(region):
         yield host
 
 
+def documented_message(api: Api):
+    """A validator of the Message schema of the host's own OpenAPI document."""
+    document = api.http.get("/openapi.json").json()
+    return jsonschema_rs.validator_for({"$ref": "#/components/schemas/Message", "components": document["components"]})
+
+
 def message(api: Api, mailbox: str, message_id: str) -> dict:
     return api.http.get(f"{api.mailbox_path(mailbox)}/messages/{message_id}", headers=PLATFORM).json()
 
@@ -71,6 +78,7 @@ def test_a_spoken_message_is_pending_when_ready_then_ready_with_its_words(region
         assert ready["status"] == "ready", (rate, ready)
         assert ready["transcript"] == {"status": "pending", "text": None, "language": "en-US", "confidence": None,
                                        "error": None}
+        documented_message(api).validate(ready)
     request.getfixturevalue("transcriber")
     for rate, message_id in deposited.items():
         done = settled(api, mailbox, message_id, "transcript", lambda m: m["transcript"]["status"] != "pending")
@@ -83,6 +91,7 @@ def test_a_spoken_message_is_pending_when_ready_then_ready_with_its_words(region
         assert SAID_WORDS & set(words), (rate, transcript["text"])
         assert 0.0 <= transcript["confidence"] <= 1.0
         assert done["status"] == "ready" and done["formats"] == ["opus", "wav", "mp3"]  # the message unaffected
+        documented_message(api).validate(done)  # as the OpenAPI document describes it
     listed = {m["id"]: m["transcript"] for m in api.list_all(mailbox)}
     assert {listed[i]["status"] for i in deposited.values()} == {"ready"}
     assert [e["new"] for e in api.mwi_events(mailbox)] == [1, 2, 2, 2]  # transcripts send no MWI event

@@ -164,6 +164,10 @@ class TranscriptService:
             return transcript.status
         raise EtagMismatch("the message kept changing")
 
+    def listen(self, listener: SettledListener) -> None:
+        """Hear every transcript that settles from now on (bootstrap wires e.g. notifications here)."""
+        self._listeners.append(listener)
+
     def settled(self, message: Message) -> None:
         """The transcript of `message` (as stored) just became ready or failed: tell the listeners.
         A listener's failure is logged, never undoes the transcript."""

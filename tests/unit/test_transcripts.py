@@ -161,6 +161,16 @@ def test_the_settle_is_announced_once_however_often_the_job_runs(world):
     assert world["settled"][0].transcript.status == "ready"
 
 
+def test_a_listener_that_fails_does_not_undo_the_transcript_and_others_still_hear(world):
+    heard = []
+    world["transcripts"].listen(lambda message: (_ for _ in ()).throw(RuntimeError("notifier down")))
+    world["transcripts"].listen(heard.append)
+    message_id = ready_message(world)
+    assert run_jobs(world) == ["ready"]
+    assert read(world, message_id)["transcript"]["status"] == "ready"
+    assert [m.id for m in heard] == [message_id] == [m.id for m in world["settled"]]
+
+
 def test_an_engine_that_keeps_failing_is_retried_with_growing_back_off_then_fails_for_good(world):
     world["transcriber"].failures = [TranscriberUnavailable("503")] * MAX_ATTEMPTS
     message_id = ready_message(world)

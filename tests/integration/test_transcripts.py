@@ -9,6 +9,8 @@ second instance of the region's function app would."""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
 
@@ -17,7 +19,7 @@ import pytest
 
 from shared.adapters.speech_audio import speech_wav
 from tests.integration.api_support import PLATFORM, Api
-from tests.support import HostProcess, product_env, random_name, wait_until
+from tests.support import PLATFORM_KEY, ROOT, HostProcess, product_env, random_name, wait_until
 
 pytestmark = pytest.mark.integration
 SAID = "Hello, this is a message for you. Please call me back tomorrow morning about the meeting."
@@ -116,3 +118,18 @@ def test_a_language_the_local_engine_lacks_fails_the_transcript_not_the_message(
     assert done["status"] == "ready" and done["error"] is None
     audio = api.http.get(f"{api.mailbox_path(mailbox)}/messages/{message_id}/audio", headers=PLATFORM)
     assert audio.status_code == 200 and audio.content
+
+
+def test_the_readme_transcript_lines_run_as_written(region, transcriber, tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"<!-- transcripts:begin -->\s*```sh\n(.*?)```\s*<!-- transcripts:end -->", readme, re.S)
+    assert block, "README.md lost its transcripts block"
+    api = region["api"]
+    mailbox = api.provision()
+    env = {"API": str(api.http.base_url).rstrip("/"), "KEY": PLATFORM_KEY, "MBX": mailbox.replace("+", "%2B"),
+           "PATH": "/usr/bin:/bin:/usr/local/bin"}
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", block.group(1)], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=180, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    transcript = json.loads(result.stdout.strip().splitlines()[-1])["transcript"]
+    assert transcript["status"] == "ready" and len(transcript["text"].split()) >= 2, transcript

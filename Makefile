@@ -13,9 +13,11 @@ PYTEST_ARGS ?=
 
 install: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed settings debian-packages
 
-# Debian tools the tests use: espeak-ng speaks the test messages the local transcriber hears.
+# Debian tools the tests use: espeak-ng speaks the test messages the local transcriber hears. Where
+# apt-get cannot run (not root), `make run` still works; the transcript tests then say what is missing.
 debian-packages:
-	command -v espeak-ng >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng)
+	command -v espeak-ng >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng) \
+	  || echo "warning: espeak-ng could not be installed (apt-get install espeak-ng as root); the transcript tests need it" >&2
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -9,9 +9,15 @@ INFRA_VENV := .venv-infra
 PORT ?= 7071
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint stack-up stack-down drain undrain clean settings constraints constraints-infra bench drills partition heal
+.PHONY: install debian-packages run test lint stack-up stack-down drain undrain clean settings constraints constraints-infra bench drills partition heal
 
-install: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed settings
+install: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed settings debian-packages
+
+# Debian tools the tests use: espeak-ng speaks the test messages the local transcriber hears. Where
+# apt-get cannot run (not root), `make run` still works; the transcript tests then say what is missing.
+debian-packages:
+	command -v espeak-ng >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng) \
+	  || echo "warning: espeak-ng could not be installed (apt-get install espeak-ng as root); the transcript tests need it" >&2
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -78,6 +84,7 @@ bench: install
 	$(PY) -m bench.api_throughput
 	$(PY) -m bench.deposit_cost
 	$(PY) -m bench.transcode
+	$(PY) -m bench.transcribe
 	$(PY) -m bench.retention --messages 2000 --expired-percent 5
 
 # The reliability drills alone (they bring their own emulators), their figures printed as the

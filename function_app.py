@@ -7,7 +7,7 @@ not resolved yet) is logged once and named by /api/health/ready (503); every oth
 
 import azure.functions as func
 
-from functions import conflicts, docs, fallback, greetings, health, incoming, mailboxes, messages, sweeps
+from functions import conflicts, docs, fallback, greetings, health, incoming, mailboxes, messages, sweeps, transcripts
 from shared import telemetry
 from shared.config import settings, settings_error
 
@@ -24,5 +24,6 @@ app.register_functions(greetings.bp)
 app.register_functions(incoming.bp)
 app.register_functions(sweeps.bp)
 app.register_functions(conflicts.bp)
+app.register_functions(transcripts.bp)
 app.register_functions(docs.bp)
 app.register_functions(fallback.bp)

@@ -150,6 +150,7 @@ module stamps 'modules/stamp.bicep' = [for (stamp, i) in stampNames: {
     planName: 'plan-${take(token, 8)}-${stamp.region}'
     appInsightsName: stamp.appInsightsName
     systemTopicName: 'evgt-${take(token, 8)}-${stamp.region}'
+    speechAccountName: 'spch-${take(token, 8)}-${stamp.region}'
     logAnalyticsWorkspaceId: global.outputs.logAnalyticsWorkspaceId
     cosmosEndpoint: global.outputs.cosmosEndpoint
     cosmosDatabase: cosmosDatabase
@@ -161,6 +162,7 @@ module stamps 'modules/stamp.bicep' = [for (stamp, i) in stampNames: {
     audioContainer: 'audio'
     mwiQueue: 'mwi-events'
     replicationQueue: 'replication-requests'
+    transcriptionQueue: 'transcription-requests'
     durableTaskHub: 'voicemail'
     retentionSchedule: '0 30 2 * * *'
     replicationSchedule: '0 */15 * * * *'
@@ -181,6 +183,7 @@ module rbac 'modules/rbac.bicep' = {
       principalId: stamps[i].outputs.principalId
       storageAccountName: stamps[i].outputs.storageAccountName
       appInsightsName: stamps[i].outputs.appInsightsName
+      speechAccountName: stamps[i].outputs.speechAccountName
     }]
     cosmosAccountName: global.outputs.cosmosAccountName
     cosmosDatabase: cosmosDatabase

@@ -17,14 +17,17 @@ from shared.adapters.blob import (
     BlobProbe,
     QueueEvents,
     QueueReplicationRequests,
+    QueueTranscriptionJobs,
     make_blob_service,
     make_peer_blob_service,
     make_queue_service,
 )
 from shared.adapters.cosmos import CosmosConflictFeed, CosmosContainer, CosmosProbe, CosmosStore
+from shared.adapters.http_pool import pooled_transport
 from shared.config import ConfigError, Settings, settings
 from shared.domain.audio import Containers
 from shared.domain.errors import NotConfigured
+from shared.ports import Transcriber
 from shared.services.auth import Authenticator, SessionEpochs
 from shared.services.conflicts import ConflictResolver
 from shared.services.greetings import GreetingService
@@ -37,6 +40,7 @@ from shared.services.rate import SlidingWindow
 from shared.services.replication import Regions, ReplicationService
 from shared.services.retention import RetentionService
 from shared.services.takeover import ProcessingTakeover
+from shared.services.transcripts import TranscriptService
 from shared.telemetry import Telemetry, configure
 
 
@@ -57,6 +61,7 @@ class App:
     telemetry: Telemetry
     takeover: ProcessingTakeover
     conflicts: ConflictResolver
+    transcripts: TranscriptService
 
 
 def _credential(config: Settings, env: Mapping[str, str] | None = None) -> object | None:
@@ -82,6 +87,24 @@ def in_azure(env: Mapping[str, str] | None = None) -> bool:
     identity endpoint); a local `func start` or the local host sets neither."""
     env = os.environ if env is None else env
     return bool(env.get("WEBSITE_INSTANCE_ID") or env.get("IDENTITY_ENDPOINT"))
+
+
+def _transcriber(config: Settings, credential: object | None) -> Transcriber | None:
+    """The engine TRANSCRIPTION_ENGINE names; its module is imported only when chosen."""
+    if config.transcription_engine == "azure":
+        from shared.adapters.transcribe_azure import AzureSpeechTranscriber
+
+        if credential is None:  # emulators and all: Azure AI Speech still takes only an identity
+            from azure.identity import DefaultAzureCredential
+
+            credential = DefaultAzureCredential()
+        return AzureSpeechTranscriber(config.speech_endpoint or "", credential, config.sdk_timeout_s,
+                                      transport=pooled_transport())
+    if config.transcription_engine == "local":
+        from shared.adapters.transcribe_local import PocketSphinxTranscriber
+
+        return PocketSphinxTranscriber()
+    return None
 
 
 def build(config: Settings) -> App:
@@ -110,8 +133,11 @@ def build(config: Settings) -> App:
         for peer, value in config.peer_storage.items()})
     telemetry = Telemetry(config.region)  # no-op instruments unless telemetry.configure() turned them on
     messages = MessageService(store, audio, mailboxes, mwi, config.region, containers, regions, telemetry)
+    transcripts = TranscriptService(store, regions, _transcriber(config, credential),
+                                    QueueTranscriptionJobs(queue_service, config.transcription_queue), telemetry)
     pipeline = AudioPipeline(store, store, store, audio, PyAvTranscoder(), mwi, config.region, config.normalize_audio,
-                             containers, QueueReplicationRequests(queue_service, config.replication_queue), telemetry)
+                             containers, QueueReplicationRequests(queue_service, config.replication_queue), telemetry,
+                             transcripts)
     greetings = GreetingService(store, audio, mailboxes, containers, regions, config.region)
     retention = RetentionService(store, audio, mwi, containers, regions,
                                  timedelta(hours=config.orphan_min_age_hours))
@@ -120,7 +146,7 @@ def build(config: Settings) -> App:
     conflicts = ConflictResolver(store, CosmosConflictFeed(cosmos, config.sdk_timeout_s), config.region,
                                  tuple(config.regions) or (config.region,))
     return App(config, cosmos, blob_service, queue_service, readiness, auth, mailboxes, messages, pipeline,
-               greetings, retention, replication, telemetry, takeover, conflicts)
+               greetings, retention, replication, telemetry, takeover, conflicts, transcripts)
 
 
 _lock = threading.Lock()

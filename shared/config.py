@@ -31,10 +31,11 @@ SECTIONS: dict[str, dict[str, str]] = {
     "app": {"APP_VERSION": "0.1.0"},
     "cosmos": {"COSMOS_DATABASE": "voicemail", "COSMOS_CONTAINER": "mailboxes", "SDK_TIMEOUT_SECONDS": "10"},
     "storage": {"MWI_QUEUE": "mwi-events", "INCOMING_CONTAINER": "incoming", "AUDIO_CONTAINER": "audio",
-                "REPLICATION_QUEUE": "replication-requests"},
+                "REPLICATION_QUEUE": "replication-requests", "TRANSCRIPTION_QUEUE": "transcription-requests"},
     "health": {"HEALTH_CHECK_TIMEOUT_SECONDS": "2", "HEALTH_CACHE_SECONDS": "5", "DRAIN": "false"},
     "auth": {"TOKEN_TTL_SECONDS": "900", "CLIENT_LOGINS_PER_MINUTE": "60"},
     "audio": {"AUDIO_NORMALIZE": "true"},
+    "transcripts": {"TRANSCRIPTION_ENGINE": "off"},
     "retention": {"ORPHAN_MIN_AGE_HOURS": "24", "DEPROVISION_GRACE_MINUTES": "0"},
     "replication": {"REPLICA_COUNT": "2", "TAKEOVER_AFTER_SECONDS": "600"},
     # Resolved by the Functions host (%NAME% in a binding, host.json), never read by the app: no
@@ -45,7 +46,7 @@ SECTIONS: dict[str, dict[str, str]] = {
 DEFAULTS: dict[str, str] = {name: value for section in SECTIONS.values() for name, value in section.items()}
 # Names a binding or host.json resolves (%NAME%): the host needs them set, whatever the app's default.
 HOST_RESOLVED = ("DURABLE_TASK_HUB", "RETENTION_SCHEDULE", "REPLICATION_SCHEDULE", "INCOMING_CONTAINER",
-                 "REPLICATION_QUEUE")
+                 "REPLICATION_QUEUE", "TRANSCRIPTION_QUEUE")
 DEFAULT_VERSION = DEFAULTS["APP_VERSION"]
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
@@ -114,6 +115,11 @@ class Settings:
     # Other regions' storage accounts, by region: a connection string (emulators) or a blob
     # service URL reached with this app's identity (it holds Storage Blob Data Contributor there).
     peer_storage: dict[str, str]
+    # Transcripts (issue 14): `azure` (Azure AI Speech at speech_endpoint, with identity), `local`
+    # (the offline engine of requirements-dev.txt) or `off` (messages carry `transcript: null`).
+    transcription_engine: str = "off"
+    speech_endpoint: str | None = None
+    transcription_queue: str = "transcription-requests"
 
     @property
     def is_emulated(self) -> bool:
@@ -264,7 +270,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         replication_queue=read.matching("REPLICATION_QUEUE", _QUEUE),
         takeover_after_s=read.number("TAKEOVER_AFTER_SECONDS", 1, 7 * 24 * 3600),
         peer_storage=_peer_storage(read, region, others),
+        **_transcription(read),
     )
+
+
+def _transcription(read: _Reader) -> dict[str, object]:
+    engine = read.matching("TRANSCRIPTION_ENGINE", re.compile(r"azure|local|off"))
+    endpoint = read.url("SPEECH_ENDPOINT", required=engine == "azure")
+    return {"transcription_engine": engine, "speech_endpoint": endpoint,
+            "transcription_queue": read.matching("TRANSCRIPTION_QUEUE", _QUEUE)}
 
 
 def _check_host_resolved(read: _Reader) -> None:

@@ -266,6 +266,34 @@ RESPONSE_SCHEMAS: dict[str, Schema] = {
 }
 
 
+# -- transcripts (issue 14): one self-contained block, added onto the Message schema ----------------
+
+RESPONSE_SCHEMAS["Transcript"] = {
+    "type": "object",
+    "description": "What the message says, as text: `pending` from the moment the message is `ready`, then `ready` "
+                   "with the text or `failed` with a reason (the message itself is unaffected).",
+    "required": ["status", "text", "language", "confidence", "error"],
+    "additionalProperties": False,
+    "properties": {
+        "status": {"type": "string", "enum": ["pending", "ready", "failed"]},
+        "text": {"type": ["string", "null"], "description": "the words heard; null until `ready`"},
+        "language": {"type": "string", "description": "BCP 47 locale transcribed, from the mailbox's `language` "
+                                                      "setting (`en` -> `en-US`)"},
+        "confidence": {"type": ["number", "null"], "minimum": 0, "maximum": 1,
+                       "description": "the engine's own confidence, 0-1; null until `ready`"},
+        "error": {"type": ["string", "null"],
+                  "description": "why a `failed` transcript failed: `no-speech`, `unsupported-language`, "
+                                 "`audio-unreadable`, `audio-unavailable`, `engine-unavailable`"},
+    },
+}
+RESPONSE_SCHEMAS["Message"]["required"].append("transcript")
+RESPONSE_SCHEMAS["Message"]["properties"]["transcript"] = {
+    "oneOf": [_ref("Transcript"), {"type": "null"}],
+    "description": "null when the mailbox has `transcription: false` (or this deployment transcribes nothing), "
+                   "and while the message is `processing` or if it `failed`"}
+RESPONSE_SCHEMAS["Mailbox"]["properties"]["settings"]["required"].append("transcription")
+
+
 # -- parameters and headers --------------------------------------------------------------------
 
 def _path_param(name: str, pattern: str, description: str) -> Schema:

@@ -10,6 +10,7 @@ from typing import Protocol
 from shared.domain.audio import AudioLimits, Transcoded
 from shared.domain.model import Greeting, ListQuery, Mailbox, Message
 from shared.domain.replicated import PinRecord, RecentEvents, RegionTally
+from shared.domain.transcripts import Recognized, TranscriptionJob
 
 
 class AlreadyExists(Exception):
@@ -207,4 +208,24 @@ class SweepRepository(MailboxRepository, MessageRepository, GreetingRepository, 
 
     def delete_mailbox(self, mailbox_id: str) -> None:
         """Delete the mailbox document itself (idempotent)."""
+        ...
+
+
+# -- transcripts (issue 14) ----------------------------------------------------------------------
+
+class Transcriber(Protocol):
+    """A speech-to-text engine (Azure AI Speech in Azure, an offline one locally)."""
+
+    name: str
+
+    def transcribe(self, audio: bytes, locale: str) -> Recognized:
+        """The words in audio (any format the pipeline accepts), spoken in locale (`en-US`).
+        Raises TranscriptionRejected (never transcribable as asked: no retry) or
+        TranscriberUnavailable (try again later)."""
+        ...
+
+
+class TranscriptionQueue(Protocol):
+    def submit(self, job: TranscriptionJob, delay_s: float = 0.0) -> None:
+        """Queue the job, visible after delay_s seconds."""
         ...

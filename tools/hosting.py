@@ -54,6 +54,8 @@ def product_env(region: str, **overrides: str) -> dict[str, str]:
         "INCOMING_CONTAINER": f"in-{region}",
         "AUDIO_CONTAINER": f"au-{region}",
         "REPLICATION_QUEUE": f"rep-{region}",
+        "TRANSCRIPTION_QUEUE": f"tx-{region}",
+        "TRANSCRIPTION_ENGINE": "off",  # the transcript tests turn the local engine on
         "RETENTION_SCHEDULE": "0 0 0 1 1 *",  # sweeps run when a test asks for them
         # A sweep is global (the metadata store is shared): it must not purge, while another test
         # looks at it, a mailbox that test just deprovisioned. The sweep tests set 0.

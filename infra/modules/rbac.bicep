@@ -7,9 +7,10 @@
 // so no separate Storage Blob Delegator assignment is needed).
 // On Cosmos DB: the built-in Data Contributor, scoped to the database. On the Key Vault: Secrets
 // User (the app settings' Key Vault references). On its Application Insights: Monitoring Metrics
-// Publisher (local auth is off there too).
+// Publisher (local auth is off there too). On its Azure AI Speech account: Cognitive Services
+// Speech User (transcription with a token; local auth is off there as well).
 
-@description('[{ principalId, storageAccountName, appInsightsName }] of each stamp.')
+@description('[{ principalId, storageAccountName, appInsightsName, speechAccountName }] of each stamp.')
 param stamps array
 
 param cosmosAccountName string
@@ -26,6 +27,7 @@ var roles = {
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+  cognitiveServicesSpeechUser: 'f2dc8367-1007-4938-bd23-fe263f013447'
 }
 var cosmosDataContributor = '00000000-0000-0000-0000-000000000002'
 var stampCount = length(stamps)
@@ -40,6 +42,10 @@ resource opsContainers 'Microsoft.Storage/storageAccounts/blobServices/container
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = [for stamp in stamps: {
   name: stamp.appInsightsName
+}]
+
+resource speechAccounts 'Microsoft.CognitiveServices/accounts@2024-10-01' existing = [for stamp in stamps: {
+  name: stamp.speechAccountName
 }]
 
 resource cosmos 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' existing = {
@@ -98,6 +104,17 @@ resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   scope: appInsights[i]
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
+    principalId: stamp.principalId
+    principalType: 'ServicePrincipal'
+  }
+}]
+
+// Own Speech account: transcripts (shared/adapters/transcribe_azure.py).
+resource speechUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (stamp, i) in stamps: {
+  name: guid(speechAccounts[i].id, stamp.principalId, roles.cognitiveServicesSpeechUser)
+  scope: speechAccounts[i]
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.cognitiveServicesSpeechUser)
     principalId: stamp.principalId
     principalType: 'ServicePrincipal'
   }

@@ -24,6 +24,8 @@ param identityName string
 param planName string
 param appInsightsName string
 param systemTopicName string
+@description('The region\'s Azure AI Speech account (transcripts); also its custom subdomain, which Entra ID auth needs.')
+param speechAccountName string
 
 @description('Resource id of the global Log Analytics workspace.')
 param logAnalyticsWorkspaceId string
@@ -41,6 +43,7 @@ param incomingContainer string
 param audioContainer string
 param mwiQueue string
 param replicationQueue string
+param transcriptionQueue string
 param durableTaskHub string
 param retentionSchedule string
 param replicationSchedule string
@@ -79,6 +82,7 @@ var durableTables = [
 var appQueues = [
   mwiQueue
   replicationQueue
+  transcriptionQueue
 ]
 var blobContainers = [
   incomingContainer
@@ -237,6 +241,28 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
   }
 }
 
+// Transcripts (issue 14): Azure AI Speech, fast transcription. Entra ID only (local auth off, so no
+// key exists to leak); the custom subdomain is what token auth needs. The app's identity holds
+// Cognitive Services Speech User on it (rbac.bicep).
+resource speech 'Microsoft.CognitiveServices/accounts@2024-10-01' = {
+  // checkov:skip=CKV_AZURE_134: the Flex Consumption app reaches it over its public endpoint (no VNet here, as for storage); access is by Entra ID only (local auth off)
+  name: speechAccountName
+  location: region
+  tags: tags
+  kind: 'SpeechServices'
+  sku: {
+    name: 'S0'
+  }
+  identity: {
+    type: 'SystemAssigned'
+  }
+  properties: {
+    customSubDomainName: speechAccountName
+    disableLocalAuth: true
+    publicNetworkAccess: 'Enabled'
+  }
+}
+
 resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {
   // checkov:skip=CKV_AZURE_225: zone redundancy is a parameter (zoneRedundant below), on where the region offers it for Flex; the check reads only literals
   name: planName
@@ -281,6 +307,9 @@ var baseSettings = [
   { name: 'AUDIO_CONTAINER', value: audioContainer }
   { name: 'MWI_QUEUE', value: mwiQueue }
   { name: 'REPLICATION_QUEUE', value: replicationQueue }
+  { name: 'TRANSCRIPTION_QUEUE', value: transcriptionQueue }
+  { name: 'TRANSCRIPTION_ENGINE', value: 'azure' }
+  { name: 'SPEECH_ENDPOINT', value: speech.properties.endpoint }
   { name: 'RETENTION_SCHEDULE', value: retentionSchedule }
   { name: 'REPLICATION_SCHEDULE', value: replicationSchedule }
 ]
@@ -404,3 +433,4 @@ output clientId string = identity.properties.clientId
 output storageAccountName string = storage.name
 output appInsightsName string = appInsights.name
 output appInsightsId string = appInsights.id
+output speechAccountName string = speech.name

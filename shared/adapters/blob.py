@@ -9,6 +9,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from shared.adapters.errors import translated
 from shared.adapters.http_pool import pooled_transport
 from shared.config import Settings
 from shared.domain.errors import AudioNotFound, Unavailable
+from shared.domain.transcripts import TranscriptionJob
 from shared.telemetry import trace_headers
 
 OPS_CONTAINER = "ops"
@@ -265,15 +267,16 @@ class QueueSender:
     def __init__(self, service: QueueServiceClient, queue: str):
         self._queue = service.get_queue_client(queue, message_encode_policy=TextBase64EncodePolicy())
 
-    def send(self, payload: dict[str, object], what: str) -> None:
+    def send(self, payload: dict[str, object], what: str, delay_s: float = 0.0) -> None:
         body = json.dumps(payload, separators=(",", ":"))
+        visibility = int(delay_s) or None  # hidden that long first: a retry's back-off
         with translated(what):
             try:
-                self._queue.send_message(body)
+                self._queue.send_message(body, visibility_timeout=visibility)
             except ResourceNotFoundError:
                 with contextlib.suppress(ResourceExistsError):
                     self._queue.create_queue()
-                self._queue.send_message(body)
+                self._queue.send_message(body, visibility_timeout=visibility)
 
 
 class QueueEvents:
@@ -296,6 +299,17 @@ class QueueReplicationRequests:
         # The trace context rides along: the copy continues the deposit's trace.
         self._sender.send({"mailboxId": mailbox_id, "messageId": message_id, "trace": trace_headers()},
                           "requesting replication")
+
+
+class QueueTranscriptionJobs:
+    """Transcription jobs on the region's transcription queue (functions/transcripts.py reads it)."""
+
+    def __init__(self, service: QueueServiceClient, queue: str):
+        self._sender = QueueSender(service, queue)
+
+    def submit(self, job: TranscriptionJob, delay_s: float = 0.0) -> None:
+        job = job if job.trace else replace(job, trace=trace_headers())  # the transcription continues the trace
+        self._sender.send(job.to_payload(), "queueing a transcription", delay_s)
 
 
 class BlobProbe:

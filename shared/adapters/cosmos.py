@@ -30,6 +30,7 @@ from shared.domain.model import (
     parse_time,
 )
 from shared.domain.replicated import Clock, PinRecord, RecentEvents, RegionTally, Share, Tally
+from shared.domain.transcripts import Transcript
 from shared.ports import AlreadyExists, Conflict, Snapshot, TallyMoved
 
 # Partition of operational documents; `_` cannot start a mailbox id, so it never meets one.
@@ -160,6 +161,7 @@ def message_to_doc(message: Message) -> dict[str, Any]:
         "truncated": message.truncated, "clocks": _clocks_to_doc(message.clocks),
         "shares": {region: {"t": _tally_to_doc(share.tally), "q": share.seq}
                    for region, share in message.shares.items()},
+        "transcript": message.transcript.as_api() if message.transcript is not None else None,
     }
 
 
@@ -176,7 +178,7 @@ def message_from_doc(doc: dict[str, Any]) -> Message:
         upload_pending=doc.get("uploadPending", False), replica_regions=tuple(doc.get("replicaRegions", ())),
         truncated=doc.get("truncated", False), clocks=_clocks_from_doc(doc),
         shares={region: Share(_tally_from_doc(v["t"]), v["q"]) for region, v in (doc.get("shares") or {}).items()},
-        etag=doc.get("_etag"),
+        transcript=Transcript.from_api(doc.get("transcript")), etag=doc.get("_etag"),
     )
 
 

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.domain.replicated import ZERO, Clock, Share, Tally
+from shared.domain.transcripts import Transcript
 
 MAILBOX_ID = re.compile(r"^\+?[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -66,6 +67,7 @@ class MailboxSettings(BaseModel):
     retentionDays: int = Field(30, ge=0, le=3_650)
     trashRetentionDays: int = Field(7, ge=0, le=365)
     language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+    transcription: bool = True  # messages get a transcript, in `language` (false: `transcript` is null)
 
 
 Counts = Tally  # a mailbox's counts (MWI and the quota) are the sum of its regions' tallies
@@ -126,6 +128,7 @@ class Message:
     replica_regions: tuple[str, ...] = ()
     clocks: dict[str, Clock] = field(default_factory=dict)  # per field group: the last change's (time, region)
     shares: dict[str, Share] = field(default_factory=dict)  # each region's part of this message's tally
+    transcript: Transcript | None = None  # pending from `ready` on, when the mailbox has transcription
     etag: str | None = None
 
     @property
@@ -139,7 +142,8 @@ class Message:
     def tombstone(self, now: datetime) -> Message:
         """What is left after a purge: shown and counted nowhere, deleted for good after a while. It
         keeps the paths of its audio, so a purge cut short deletes the rest when it is repeated."""
-        return replace(self, status="purged", formats=(), upload_pending=False, expires_at=now + TOMBSTONE_KEPT)
+        return replace(self, status="purged", formats=(), upload_pending=False, expires_at=now + TOMBSTONE_KEPT,
+                       transcript=None)  # the words go with the audio
 
     @property
     def tally(self) -> Tally:
@@ -173,6 +177,7 @@ class Message:
             "durationMs": self.duration_ms, "status": self.status, "error": self.error,
             "formats": list(self.formats), "depositRegion": self.deposit_region,
             "expiresAt": iso(self.expires_at), "truncated": self.truncated, "etag": quoted_etag(self.etag),
+            "transcript": self.transcript.as_api() if self.transcript is not None else None,
         }
 
 

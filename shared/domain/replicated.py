@@ -8,7 +8,8 @@ order in which versions meet never matters:
 
 - a message's fields are registers with a clock `(time, region)` per field group: the later change
   wins, changes to different groups both survive; `status` only moves forward (processing, then
-  ready or failed, then purged: a purge wins over any concurrent change);
+  ready or failed, then purged: a purge wins over any concurrent change); so does `transcript`
+  (none, pending, then ready or failed);
 - the regions holding a message's audio are a set: the union;
 - a message's share of the counts is kept per region (`shares`): each region's entry is written by
   that region only, so the entry with the higher sequence number wins;
@@ -121,7 +122,11 @@ MESSAGE_REGISTERS = {
     "urgent": ("urgent",),
     "expiry": ("expires_at",),
     "status": ("status", "error", "duration_ms", "formats", "blobs", "truncated", "upload_pending", "size_bytes"),
+    "transcript": ("transcript",),
 }
+# A transcript only moves forward too (none, pending, then settled): written by whichever region
+# transcribes; between two settled versions the later one wins. A purge's (none) wins over all.
+TRANSCRIPT_RANK = {None: 0, "pending": 1, "ready": 2, "failed": 2}
 
 
 def _group(document: object, names: tuple[str, ...]) -> tuple[object, ...]:
@@ -141,6 +146,9 @@ def _message_key(message: Message, register: str) -> tuple[object, ...]:
         return (STATUS_RANK.get(message.status, 0), at, values)
     if register == "expiry":
         return (message.status == "purged", at, values)
+    if register == "transcript":
+        rank = TRANSCRIPT_RANK[message.transcript.status if message.transcript is not None else None]
+        return (message.status == "purged", rank, at, values)
     return (at, values)
 
 

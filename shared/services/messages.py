@@ -434,7 +434,10 @@ class MessageService:
                        urgent=source.urgent, from_number=source.from_number, from_name=source.from_name,
                        duration_ms=source.duration_ms, status=source.status, formats=source.formats, blobs=blobs,
                        content_type=source.content_type, size_bytes=source.size_bytes, request_hash=fingerprint,
-                       replica_regions=(self._region,))
+                       replica_regions=(self._region,),
+                       # Same audio, same words: a settled transcript goes along, if the target wants transcripts.
+                       transcript=source.transcript if target.settings.transcription and source.transcript
+                       and source.transcript.settled else None)
         try:
             stored, counts = self._store(replace(copy, expires_at=expiry(copy, target.settings, now)), target,
                                          tallies, room)

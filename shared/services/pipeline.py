@@ -39,6 +39,7 @@ from shared.ports import (
 )
 from shared.services.ledger import Ledger
 from shared.services.mwi import Mwi
+from shared.services.transcripts import TranscriptService
 from shared.telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,9 @@ class AudioPipeline:
     def __init__(self, mailboxes: MailboxRepository, messages: MessageRepository, greetings: GreetingRepository,
                  audio: AudioStore, transcoder: Transcoder, mwi: Mwi, region: str, normalize: bool,
                  containers: Containers = Containers(),  # noqa: B008 - frozen, shared default
-                 replication: ReplicationRequests | None = None, telemetry: Telemetry | None = None):
+                 replication: ReplicationRequests | None = None, telemetry: Telemetry | None = None,
+                 transcripts: TranscriptService | None = None):
+        self._transcripts = transcripts
         self._containers = containers
         self._ledger = Ledger(messages, region)
         self._telemetry = telemetry or Telemetry(region)
@@ -115,6 +118,8 @@ class AudioPipeline:
         if message.purged:
             return "purged"
         if message.status != "processing":
+            if self._transcripts is not None:  # a transcription not queued when it turned ready is, now
+                self._transcripts.request(message)
             return f"already {message.status}"
         mailbox = self._mailboxes.get_mailbox(mailbox_id)
         if mailbox is None or not mailbox.active:
@@ -139,7 +144,9 @@ class AudioPipeline:
             if m.upload_pending else m.expires_at,
             # Only this region holds the renditions now (after a takeover the depositing region has
             # just the original): replication copies them on from here.
-            replica_regions=(self._region,)), renditions=blobs)
+            replica_regions=(self._region,),
+            transcript=self._transcripts.pending_for(mailbox.settings) if self._transcripts else None),
+            renditions=blobs)
 
     def _finish(self, message: Message, change: Callable[[Message], Message],
                 renditions: dict[str, str] | None = None) -> str:
@@ -165,6 +172,8 @@ class AudioPipeline:
                     self._replication.request_replication(done.mailbox_id, done.id)
                 except Exception:
                     logger.exception("replication of %s/%s not requested", done.mailbox_id, done.id)
+            if self._transcripts is not None:  # raises when it cannot queue: the trigger's retry queues it
+                self._transcripts.request(done)
             return done.status
         raise EtagMismatch("the message kept changing")
 

@@ -191,6 +191,9 @@ SAMPLE_VALUES = {
     "AUDIO_CONTAINER": "audio",
     "MWI_QUEUE": "mwi-events",
     "REPLICATION_QUEUE": "replication-requests",
+    "TRANSCRIPTION_QUEUE": "transcription-requests",
+    "TRANSCRIPTION_ENGINE": "azure",
+    "SPEECH_ENDPOINT": "https://spch-abc-westeurope.cognitiveservices.azure.com/",
     "RETENTION_SCHEDULE": "0 30 2 * * *",
     "REPLICATION_SCHEDULE": "0 */15 * * * *",
 }
@@ -206,6 +209,19 @@ def test_settings_load_from_what_the_stamp_sets():
     assert settings.storage.uses_identity and not settings.is_emulated
     assert settings.regions == ("westeurope", "northeurope")
     assert settings.peer_storage == {"northeurope": "https://stdef.blob.core.windows.net/"}
+    assert settings.transcription_engine == "azure" and settings.speech_endpoint  # Azure AI Speech, not the local one
+
+
+def test_each_stamp_has_a_keyless_speech_account_its_identity_may_transcribe_with():
+    stamp = STAMP.read_text(encoding="utf-8")
+    speech = _block(stamp, "resource speech 'Microsoft.CognitiveServices/accounts@")
+    assert "kind: 'SpeechServices'" in speech and "disableLocalAuth: true" in speech
+    assert "customSubDomainName: speechAccountName" in speech  # token auth needs the custom subdomain
+    assert _stamp_settings()["SPEECH_ENDPOINT"] == "speech.properties.endpoint"
+    rbac = (INFRA / "modules" / "rbac.bicep").read_text(encoding="utf-8")
+    assignment = _block(rbac, "resource speechUser 'Microsoft.Authorization/roleAssignments@")
+    assert "scope: speechAccounts[i]" in assignment and "principalId: stamp.principalId" in assignment
+    assert "cognitiveServicesSpeechUser: 'f2dc8367-1007-4938-bd23-fe263f013447'" in rbac
 
 
 def test_main_passes_the_names_the_app_expects():
@@ -220,7 +236,8 @@ def test_main_passes_the_names_the_app_expects():
 
     by_param = {"cosmosDatabase": "COSMOS_DATABASE", "cosmosContainer": "COSMOS_CONTAINER",
                 "incomingContainer": "INCOMING_CONTAINER", "audioContainer": "AUDIO_CONTAINER", "mwiQueue": "MWI_QUEUE",
-                "replicationQueue": "REPLICATION_QUEUE", "durableTaskHub": "DURABLE_TASK_HUB",
+                "replicationQueue": "REPLICATION_QUEUE", "transcriptionQueue": "TRANSCRIPTION_QUEUE",
+                "durableTaskHub": "DURABLE_TASK_HUB",
                 "retentionSchedule": "RETENTION_SCHEDULE", "replicationSchedule": "REPLICATION_SCHEDULE"}
     assert {param: passed(param) for param in by_param} == {param: DEFAULTS[name] for param, name in by_param.items()}
     # A value azd passes with a default of its own: the same default.

@@ -29,6 +29,7 @@ from shared.domain.replicated import (
     settle,
     total_of,
 )
+from shared.domain.transcripts import Transcript
 
 T0 = datetime(2026, 11, 30, tzinfo=UTC)
 REGIONS = ("r1", "r2", "r3")
@@ -36,6 +37,11 @@ times = st.integers(0, 50).map(lambda s: T0 + timedelta(seconds=s))
 clocks = st.builds(clock, times, st.sampled_from(REGIONS))
 tallies = st.builds(Tally, *(st.integers(-2, 2) for _ in range(5)))
 shares = st.dictionaries(st.sampled_from(REGIONS), st.builds(Share, tallies, st.integers(0, 5)), max_size=3)
+
+
+transcripts = st.one_of(st.none(), st.sampled_from([
+    Transcript.pending("en"), Transcript.pending("en").ready("call me back", 0.5),
+    Transcript.pending("en").ready("call me bad", 0.4), Transcript.pending("en").failed("no-speech")]))
 
 
 @st.composite
@@ -48,8 +54,9 @@ def messages(draw):
         formats=("opus",) if status == "ready" else (), upload_pending=draw(st.booleans()),
         expires_at=draw(st.one_of(st.none(), times)),
         replica_regions=tuple(sorted(draw(st.sets(st.sampled_from(REGIONS), max_size=3)))),
-        clocks=draw(st.dictionaries(st.sampled_from(["folder", "heard", "urgent", "status"]), clocks, max_size=4)),
-        shares=draw(shares))
+        clocks=draw(st.dictionaries(st.sampled_from(["folder", "heard", "urgent", "status", "transcript"]), clocks,
+                                    max_size=5)),
+        shares=draw(shares), transcript=draw(transcripts))
 
 
 @st.composite
@@ -112,6 +119,26 @@ def test_a_purge_wins_over_any_concurrent_change():
     purged = replace(base.tombstone(T0), clocks={"status": clock(T0, "r1")})
     changed = replace(base, heard=True, clocks={"heard": clock(T0 + timedelta(hours=1), "r2")})
     assert merge_messages(purged, changed).purged
+
+
+def test_a_settled_transcript_wins_over_a_pending_one_and_the_heard_flag_survives():
+    # Region r1 turned the message ready (transcript pending); r2 marked it heard before it saw the
+    # transcript settle in r1: both changes are kept.
+    pending = _message(status="ready", transcript=Transcript.pending("en"), clocks={"status": clock(T0, "r1")})
+    settled = replace(pending, transcript=pending.transcript.ready("call me back", 0.8),
+                      clocks={**pending.clocks, "transcript": clock(T0 + timedelta(seconds=3), "r1")})
+    heard = replace(pending, heard=True, clocks={**pending.clocks, "heard": clock(T0 + timedelta(seconds=9), "r2")})
+    merged = merge_messages(settled, heard)
+    assert merged.heard and merged.transcript.status == "ready" and merged.transcript.text == "call me back"
+
+
+def test_a_purge_drops_the_transcript_even_against_a_later_settle():
+    base = _message(status="ready", transcript=Transcript.pending("en"))
+    purged = replace(base.tombstone(T0), clocks={"status": clock(T0, "r1")})
+    settled = replace(base, transcript=base.transcript.ready("secret words", 0.9),
+                      clocks={"transcript": clock(T0 + timedelta(hours=1), "r2")})
+    merged = merge_messages(purged, settled)
+    assert merged.purged and merged.transcript is None
 
 
 def test_audio_holders_are_the_union_of_what_each_region_recorded():

@@ -74,7 +74,7 @@ def cosmos_endpoint(port: int = COSMOS_PORT) -> str:
     return f"http://{HOST}:{port}/"
 
 
-def _http_get(url: str, timeout: float = 1.0) -> tuple[int, dict[str, str], bytes] | None:
+def _http_get(url: str, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes] | None:
     """GET url; the status, headers and body of any HTTP answer, or None when nothing answers."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback only
@@ -196,6 +196,10 @@ def start(service: Service, timeout: float = 60.0) -> bool:
     while time.monotonic() < deadline:
         if service.process.poll() is not None:
             code = service.process.returncode
+            service.process = None
+            service.pidfile.unlink(missing_ok=True)
+            if service.answers():  # a busy one already held the port and was only slow to answer
+                return False
             raise RuntimeError(f"{service.name} exited with {code}; see {DATA / service.name}.log")
         if service.answers():
             return True

@@ -2,7 +2,8 @@
 
 import azure.functions as func
 
-from functions import conflicts, docs, fallback, greetings, health, incoming, mailboxes, messages, sweeps
+from functions import conflicts, docs, fallback, greetings, health, incoming, mailboxes, messages
+from functions.sweeps import admin, replication, retention
 from shared import telemetry
 from shared.config import settings
 
@@ -16,7 +17,9 @@ app.register_functions(mailboxes.bp)
 app.register_functions(messages.bp)
 app.register_functions(greetings.bp)
 app.register_functions(incoming.bp)
-app.register_functions(sweeps.bp)
+app.register_functions(retention.bp)
+app.register_functions(replication.bp)
+app.register_functions(admin.bp)
 app.register_functions(conflicts.bp)
 app.register_functions(docs.bp)
 app.register_functions(fallback.bp)

@@ -27,6 +27,7 @@ from azure.storage.queue import QueueServiceClient, TextBase64EncodePolicy
 from shared.adapters.errors import translated
 from shared.adapters.http_pool import pooled_transport
 from shared.config import Settings
+from shared.domain.blobpaths import join, split
 from shared.domain.errors import AudioNotFound, Unavailable
 from shared.telemetry import trace_headers
 
@@ -75,11 +76,6 @@ def make_queue_service(settings: Settings, credential: object | None) -> QueueSe
     return QueueServiceClient(storage.queue_uri, credential=credential, **options)
 
 
-def _split(path: str) -> tuple[str, str]:
-    container, _, name = path.partition("/")
-    return container, name
-
-
 class BlobAudioStore:
     """Audio in the region's storage account, addressed as `container/blob`."""
 
@@ -92,7 +88,7 @@ class BlobAudioStore:
         self._types_lock = threading.Lock()  # not _lock: that one is held while a delegation key is fetched
 
     def _blob(self, path: str) -> Any:
-        container, name = _split(path)
+        container, name = split(path)
         return self._service.get_blob_client(container, name)
 
     def _ensure_container(self, container: str) -> None:
@@ -108,7 +104,7 @@ class BlobAudioStore:
                 self._blob(path).upload_blob(data, overwrite=True, metadata=metadata,
                                              content_settings=ContentSettings(content_type=content_type))
             except ResourceNotFoundError:  # the container is made on first use
-                self._ensure_container(_split(path)[0])
+                self._ensure_container(split(path)[0])
                 self._blob(path).upload_blob(data, overwrite=True, metadata=metadata,
                                              content_settings=ContentSettings(content_type=content_type))
 
@@ -118,7 +114,7 @@ class BlobAudioStore:
                 self._blob(path).upload_blob(data, overwrite=True,
                                              content_settings=ContentSettings(content_type=content_type))
             except ResourceNotFoundError:
-                self._ensure_container(_split(path)[0])
+                self._ensure_container(split(path)[0])
                 data.seek(0)
                 self._blob(path).upload_blob(data, overwrite=True,
                                              content_settings=ContentSettings(content_type=content_type))
@@ -169,7 +165,7 @@ class BlobAudioStore:
                 pages = self._service.get_container_client(container).list_blobs(
                     results_per_page=page_size).by_page(continuation_token=marker)
                 page = next(pages)
-                items = [(f"{container}/{blob.name}", blob.last_modified.isoformat()) for blob in page]
+                items = [(join(container, blob.name), blob.last_modified.isoformat()) for blob in page]
                 return items, pages.continuation_token
             except (ResourceNotFoundError, StopIteration):
                 return [], None
@@ -186,7 +182,7 @@ class BlobAudioStore:
     def copy_from_url(self, source_url: str, target: str, timeout_s: float = 60.0) -> None:
         """Server-side copy into this account (from any account the link can read); waits for it."""
         with translated("copying audio"):
-            self._ensure_container(_split(target)[0])
+            self._ensure_container(split(target)[0])
             target_blob = self._blob(target)
             try:
                 copy = target_blob.start_copy_from_url(source_url)
@@ -217,7 +213,7 @@ class BlobAudioStore:
 
     def _sas(self, path: str, permission: BlobSasPermissions, ttl: timedelta, **overrides: str) -> str:
         """A SAS link to that one blob; `overrides` are response headers the link imposes (rsct, rscd)."""
-        container, name = _split(path)
+        container, name = split(path)
         now = datetime.now(UTC)
         # A little slack before now for clock skew; never more than MAX_LINK_TTL after it.
         start, expiry = now - timedelta(minutes=5), now + min(ttl, MAX_LINK_TTL)
@@ -255,7 +251,7 @@ class BlobAudioStore:
     def upload_url(self, path: str, ttl: timedelta) -> str:
         """A create-only link: `c` writes a new blob but never overwrites one (storage answers 403
         AuthorizationPermissionMismatch to a second PUT), so audio once uploaded stays as it landed."""
-        self._ensure_container(_split(path)[0])
+        self._ensure_container(split(path)[0])
         return self._sas(path, BlobSasPermissions(create=True), ttl)
 
 

@@ -8,7 +8,7 @@ import azure.functions as func
 
 from functions.http import json_response
 from shared.config import settings
-from shared.openapi import openapi_document
+from functions.openapi import openapi_document
 
 bp = func.Blueprint()
 

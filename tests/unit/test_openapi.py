@@ -14,7 +14,7 @@ from schemathesis.specs.openapi.definitions import OPENAPI_31_VALIDATOR
 
 from shared import config
 from shared.domain import errors
-from shared.openapi import REQUEST_MODELS, openapi_document
+from functions.openapi import REQUEST_MODELS, openapi_document
 from tests.functions.test_health_functions import ENV
 from tools.localhost.loader import HostConfig
 

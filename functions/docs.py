@@ -7,8 +7,8 @@ import functools
 import azure.functions as func
 
 from functions.http import json_response
-from shared.config import settings
 from functions.openapi import openapi_document
+from shared.config import settings
 
 bp = func.Blueprint()
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from functions.openapi.operations import PLATFORM, PREFIX, SUBSCRIBER
 from functions.openapi.paths import admin_paths, greeting_paths, mailbox_paths, message_paths, operational_paths
-from functions.openapi.schemas import HEADERS, PARAMETERS, RESPONSE_SCHEMAS, request_schemas
+from functions.openapi.schemas import HEADERS, PARAMETERS, RESPONSE_SCHEMAS, answer_schemas, request_schemas
 
 
 def openapi_document(version: str) -> dict[str, Any]:
@@ -35,7 +35,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                  for name in ("health", "mailboxes", "sessions", "messages", "greetings", "admin", "meta")],
         "paths": {f"{PREFIX}{path}": item for path, item in paths.items()},
         "components": {
-            "schemas": {**request_schemas(), **RESPONSE_SCHEMAS},
+            "schemas": {**request_schemas(), **answer_schemas(), **RESPONSE_SCHEMAS},
             "parameters": PARAMETERS,
             "headers": HEADERS,
             "securitySchemes": {

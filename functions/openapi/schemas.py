@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema
 
 from shared.domain.commands import (
     ChangePin,
@@ -18,12 +19,11 @@ from shared.domain.commands import (
     RequestUpload,
 )
 from shared.domain.model import (
-    FOLDERS,
     GREETING_KINDS,
     MAILBOX_ID,
     MESSAGE_ID,
-    RENDITIONS,
 )
+from shared.domain.views import RESPONSE_MODELS
 
 Schema = dict[str, Any]
 
@@ -60,6 +60,57 @@ def request_schemas() -> dict[str, Schema]:
     return schemas
 
 
+# -- answers: the response models that serialise them -------------------------------------------
+
+class AnswerSchema(GenerateJsonSchema):
+    """The models' schemas as this document spells them: no generated titles, `T | None` as
+    `type: [T, "null"]` (what OpenAPI 3.1 tools read best)."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+    def model_schema(self, schema: Any) -> Schema:
+        generated = super().model_schema(schema)
+        generated.pop("title", None)
+        if "description" in generated:  # a docstring's line breaks are not the text's
+            generated["description"] = " ".join(generated["description"].split())
+        return generated
+
+    def nullable_schema(self, schema: Any) -> Schema:
+        inner = self.generate_inner(schema["schema"])
+        if isinstance(inner.get("type"), str) and "$ref" not in inner:
+            return {**inner, "type": [inner["type"], "null"]}
+        return super().nullable_schema(schema)
+
+
+def _inline(node: Any, defs: dict[str, Schema], published: set[str]) -> Any:
+    """References to definitions that are not components of their own, replaced by the definition;
+    a reference with more beside it (such as `required`) as `allOf`, as every tool reads it."""
+    if isinstance(node, dict) and "$ref" in node:
+        target = node["$ref"].removeprefix("#/$defs/")
+        rest = {key: _inline(value, defs, published) for key, value in node.items() if key != "$ref"}
+        if target in defs and target not in published:
+            return _inline({**defs[target], **rest}, defs, published)
+        return {"allOf": [{"$ref": node["$ref"]}], **rest} if rest else node
+    if isinstance(node, dict):
+        return {key: _inline(value, defs, published) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inline(item, defs, published) for item in node]
+    return node
+
+
+def answer_schemas() -> dict[str, Schema]:
+    """Each response model's schema (`shared/domain/views.py`): a model it nests that is a component
+    itself (another answer, MailboxSettings) by reference, anything else inline."""
+    published = {model.__name__ for model in (*RESPONSE_MODELS, *REQUEST_MODELS)} | {"MailboxSettings"}
+    schemas: dict[str, Schema] = {}
+    for model in RESPONSE_MODELS:
+        schema = model.model_json_schema(by_alias=True, schema_generator=AnswerSchema)
+        defs = schema.pop("$defs", {})
+        schemas[model.__name__] = rewrite_refs(_inline(schema, defs, published))
+    return schemas
+
+
 # -- responses written out from the code that builds them --------------------------------------
 
 NULLABLE_TIME: Schema = {"type": ["string", "null"], "format": "date-time"}
@@ -77,14 +128,6 @@ RESPONSE_SCHEMAS: dict[str, Schema] = {
             "status": {"type": "integer", "minimum": 400, "maximum": 599},
             "detail": {"type": "string"},
         },
-    },
-    "Counts": {
-        "type": "object",
-        "description": "Message-waiting counts: inbox unheard (`new`), `saved`, unheard urgent, and all held "
-                       "(inbox and saved; not the trash, not failed messages).",
-        "required": ["new", "saved", "urgentNew", "total"],
-        "additionalProperties": False,
-        "properties": {"new": COUNT, "saved": COUNT, "urgentNew": COUNT, "total": COUNT},
     },
     "Drift": {
         "type": "object",
@@ -107,25 +150,6 @@ RESPONSE_SCHEMAS: dict[str, Schema] = {
             "region": {"type": "string", "description": "the region whose tally took the correction"},
         },
     },
-    "Mailbox": {
-        "type": "object",
-        "required": ["id", "displayName", "settings", "greeting", "pinSet", "counts", "createdAt", "updatedAt",
-                     "etag"],
-        "additionalProperties": False,
-        "properties": {
-            "id": {"type": "string", "pattern": MAILBOX_ID.pattern},
-            "displayName": {"type": "string", "minLength": 1, "maxLength": 100},
-            "settings": {"allOf": [ref("MailboxSettings")],
-                         "required": ["maxMessages", "maxMessageSeconds", "minMessageSeconds", "retentionDays",
-                                      "trashRetentionDays", "language"]},
-            "greeting": {"type": "string", "enum": ["personal", "name", "default"]},
-            "pinSet": {"type": "boolean"},
-            "counts": ref("Counts"),
-            "createdAt": TIME,
-            "updatedAt": TIME,
-            "etag": {"type": "string"},
-        },
-    },
     "Deprovisioning": {
         "type": "object",
         "required": ["mailboxId", "status"],
@@ -138,62 +162,6 @@ RESPONSE_SCHEMAS: dict[str, Schema] = {
         "required": ["token", "expiresAt"],
         "additionalProperties": False,
         "properties": {"token": {"type": "string", "minLength": 1}, "expiresAt": TIME},
-    },
-    "Message": {
-        "type": "object",
-        "required": ["id", "mailboxId", "folder", "heard", "urgent", "from", "receivedAt", "durationMs", "status",
-                     "error", "formats", "depositRegion", "expiresAt", "truncated", "etag"],
-        "additionalProperties": False,
-        "properties": {
-            "id": {"type": "string", "pattern": MESSAGE_ID.pattern},
-            "mailboxId": {"type": "string", "pattern": MAILBOX_ID.pattern},
-            "folder": {"type": "string", "enum": list(FOLDERS)},
-            "heard": {"type": "boolean"},
-            "urgent": {"type": "boolean"},
-            "from": {
-                "type": "object",
-                "required": ["number", "name"],
-                "additionalProperties": False,
-                "properties": {"number": {"type": ["string", "null"]}, "name": {"type": ["string", "null"]}},
-            },
-            "receivedAt": TIME,
-            "durationMs": {"type": ["integer", "null"], "minimum": 0},
-            "status": {"type": "string", "enum": ["processing", "ready", "failed"]},
-            "error": {"type": ["string", "null"],
-                      "description": "why a `failed` message failed, e.g. `too-large` (an upload bigger than its "
-                                     "`sizeBytes`), `too-short`, `silent`, `invalid-audio`"},
-            "formats": {"type": "array", "items": {"type": "string", "enum": list(RENDITIONS)}},
-            "depositRegion": {"type": "string"},
-            "expiresAt": {**NULLABLE_TIME, "description": "when retention may delete it; null: kept"},
-            "truncated": {"type": "boolean",
-                          "description": "longer than the mailbox's maxMessageSeconds: only the start is kept"},
-            "etag": {"type": "string"},
-        },
-    },
-    "Greeting": {
-        "type": "object",
-        "required": ["mailboxId", "kind", "status", "error", "durationMs", "formats", "updatedAt", "etag"],
-        "additionalProperties": False,
-        "properties": {
-            "mailboxId": {"type": "string", "pattern": MAILBOX_ID.pattern},
-            "kind": {"type": "string", "enum": list(GREETING_KINDS)},
-            "status": {"type": "string", "enum": ["processing", "ready", "failed"]},
-            "error": {"type": ["string", "null"]},
-            "durationMs": {"type": ["integer", "null"], "minimum": 0},
-            "formats": {"type": "array", "items": {"type": "string", "enum": list(RENDITIONS)}},
-            "updatedAt": TIME,
-            "etag": {"type": ["string", "null"]},
-        },
-    },
-    "MessageList": {
-        "type": "object",
-        "required": ["items", "continuation"],
-        "additionalProperties": False,
-        "properties": {
-            "items": {"type": "array", "items": ref("Message"), "maxItems": 200},
-            "continuation": {"type": ["string", "null"],
-                             "description": "pass as `continuation` for the next page; null on the last page"},
-        },
     },
     "UploadRequestResult": {
         "type": "object",

@@ -12,9 +12,9 @@ import azure.functions as func
 import pytest
 from schemathesis.specs.openapi.definitions import OPENAPI_31_VALIDATOR
 
+from functions.openapi import REQUEST_MODELS, openapi_document
 from shared import config
 from shared.domain import errors
-from functions.openapi import REQUEST_MODELS, openapi_document
 from tests.functions.test_health_functions import ENV
 from tools.localhost.loader import HostConfig
 

@@ -3,7 +3,7 @@
 Request bodies come from the pydantic commands (so they cannot drift from what `body()` validates);
 the answers of mailboxes, messages and greetings from the response models that serialise them
 (`shared/domain/views.py`); the rest from the services and the error boundary. Every 4xx/5xx names
-the problem `type` slugs the route can really produce. `tests/unit/test_openapi.py` keeps the paths
+the problem `type` slugs the route can really produce. `tests/unit/functions/test_openapi.py` keeps the paths
 in step with the registered routes, and `tests/integration/test_openapi_live.py` checks the live API
 against this document.
 """

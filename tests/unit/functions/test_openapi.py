@@ -18,7 +18,7 @@ from shared.domain import errors
 from tests.functions.test_health_functions import ENV
 from tools.localhost.loader import HostConfig
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 METHODS = ("get", "put", "post", "patch", "delete", "head", "options", "trace")
 ANONYMOUS_OPERATIONS = {"health", "health_ready", "openapi", "create_session"}
 PLATFORM_ONLY_OPERATIONS = {"put_mailbox", "delete_mailbox", "deposit_message", "active_greeting", "start_sweep",

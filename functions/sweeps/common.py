@@ -83,6 +83,12 @@ async def start_singleton(client: df.DurableOrchestrationClient, kind: str) -> s
     return instance
 
 
+async def start_on_schedule(client: df.DurableOrchestrationClient, kind: str) -> None:
+    """What a sweep's timer does: start the region's sweep unless it is still running."""
+    started = await start_singleton(client, kind)
+    logger.info("%s sweep %s", kind, started or "still running: not started again")
+
+
 async def task_hub(what: str, call: Awaitable[T]) -> T:
     """A Durable client call; its failures (the task hub's storage, the host's RPC endpoint) are a
     dependency's: 503 with Retry-After, not a bare 500."""

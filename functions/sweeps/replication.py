@@ -7,17 +7,14 @@ idempotent activity per message, and continues as new between batches.
 
 from __future__ import annotations
 
-import logging
-
 import azure.durable_functions as df
 import azure.functions as func
 
-from functions.sweeps.common import RETRY, fan_out, start_singleton, sweep_step
+from functions.sweeps.common import RETRY, fan_out, start_on_schedule, sweep_step
 from shared.bootstrap import bootstrap
 from shared.domain.sweeps import BATCH, FAILED_IDS_KEPT, new_totals
 
 bp = df.Blueprint()
-logger = logging.getLogger(__name__)
 # Each phase: the activity that finds a page, the one that acts on an item, the total it adds to.
 PHASES = {"copying": ("replication_find", "replication_copy", "copied"),
           "takeover": ("replication_find_stalled", "replication_take_over", "takenOver")}
@@ -101,5 +98,4 @@ def replication_requested(request: func.QueueMessage) -> None:
 @bp.timer_trigger(schedule="%REPLICATION_SCHEDULE%", arg_name="timer", run_on_startup=False)
 @bp.durable_client_input(client_name="client")
 async def replication_timer(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
-    started = await start_singleton(client, "replication")
-    logger.info("replication sweep %s", started or "still running: not started again")
+    await start_on_schedule(client, "replication")

@@ -9,19 +9,17 @@ and in each activity's, and the activities continue that trace and count what th
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 
 import azure.durable_functions as df
 import azure.functions as func
 
-from functions.sweeps.common import RETRY, fan_out, start_singleton, sweep_step
+from functions.sweeps.common import RETRY, fan_out, start_on_schedule, sweep_step
 from shared.bootstrap import bootstrap
 from shared.domain.model import iso
 from shared.domain.sweeps import BATCH, FAILED_IDS_KEPT, PAGES_PER_EXECUTION, new_totals
 
 bp = df.Blueprint()
-logger = logging.getLogger(__name__)
 
 
 # -- orchestrator (deterministic: no I/O, no clock but the context's) -----------------------------
@@ -114,5 +112,4 @@ def retention_orphans(request: dict) -> dict | None:
 @bp.timer_trigger(schedule="%RETENTION_SCHEDULE%", arg_name="timer", run_on_startup=False)
 @bp.durable_client_input(client_name="client")
 async def retention_timer(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
-    started = await start_singleton(client, "retention")
-    logger.info("retention sweep %s", started or "still running: not started again")
+    await start_on_schedule(client, "retention")

@@ -38,7 +38,7 @@ constraints:
 	rm -rf .venv-lock
 
 # The static checks of infra/ (pycep-parser, checkov) run from a venv of their own: checkov pins
-# many packages tightly, so it stays out of the app's venv (tests/unit/test_infra.py calls it).
+# many packages tightly, so it stays out of the app's venv (tests/infra/test_infra.py calls it).
 $(INFRA_VENV)/.installed: requirements-infra.txt constraints-infra.txt
 	test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)
 	$(INFRA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-infra.txt -c constraints-infra.txt

@@ -7,7 +7,8 @@ not resolved yet) is logged once and named by /api/health/ready (503); every oth
 
 import azure.functions as func
 
-from functions import conflicts, docs, fallback, greetings, health, incoming, mailboxes, messages, sweeps, transcripts
+from functions import conflicts, docs, fallback, greetings, health, incoming, mailboxes, messages, transcripts
+from functions.sweeps import admin, replication, retention
 from shared import telemetry
 from shared.config import settings, settings_error
 
@@ -22,7 +23,9 @@ app.register_functions(mailboxes.bp)
 app.register_functions(messages.bp)
 app.register_functions(greetings.bp)
 app.register_functions(incoming.bp)
-app.register_functions(sweeps.bp)
+app.register_functions(retention.bp)
+app.register_functions(replication.bp)
+app.register_functions(admin.bp)
 app.register_functions(conflicts.bp)
 app.register_functions(transcripts.bp)
 app.register_functions(docs.bp)

@@ -70,6 +70,8 @@ from bench.common import (
     running_host,
     verdict,
 )
+from shared.domain.audio import Containers
+from shared.domain.blobpaths import message_original, split
 from tools.hosting import random_name
 from tools.make_sample_wav import speech_like_wav
 
@@ -311,6 +313,11 @@ class Sdk:
         return cls(blob_service(INCOMING, **BLOB_OPTIONS), container)
 
 
+def original(mailbox: str, message_id: str) -> str:
+    """Where the app keeps a message's original (the bench host's containers are the defaults)."""
+    return message_original(Containers(INCOMING), mailbox, message_id)
+
+
 def message_doc(mailbox: str, message_id: str, now: datetime, size: int) -> dict[str, Any]:
     """The document the app stores for an inline deposit (shared/adapters/cosmos.py: message_to_doc)."""
     stamp = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -319,7 +326,7 @@ def message_doc(mailbox: str, message_id: str, now: datetime, size: int) -> dict
         "urgent": False, "from": {"number": SENDER, "name": None}, "receivedAt": stamp,
         "sortKey": f"{stamp}|{message_id}", "durationMs": None, "status": "processing", "error": None,
         "formats": [], "depositRegion": "bench", "expiresAt": (now + timedelta(days=30)).strftime(
-            "%Y-%m-%dT%H:%M:%S.%fZ"), "trashedAt": None, "blobs": {"original": f"{INCOMING}/{mailbox}/{message_id}"},
+            "%Y-%m-%dT%H:%M:%S.%fZ"), "trashedAt": None, "blobs": {"original": original(mailbox, message_id)},
         "contentType": "audio/wav", "sizeBytes": size, "requestHash": uuid.uuid4().hex, "uploadPending": False,
         "replicaRegions": ["bench"],
     }
@@ -339,7 +346,7 @@ def sdk_iteration(sdk: Sdk, mailboxes: list[str], payload: bytes) -> tuple[Calla
         message_id = uuid.uuid4().hex
 
         def deposit() -> None:
-            sdk.blobs.get_blob_client(INCOMING, f"{mailbox}/{message_id}").upload_blob(
+            sdk.blobs.get_blob_client(*split(original(mailbox, message_id))).upload_blob(
                 payload, overwrite=True, metadata={"mailboxId": mailbox, "messageId": message_id},
                 content_settings=ContentSettings(content_type="audio/wav"))
             sdk.container.create_item(message_doc(mailbox, message_id, datetime.now(UTC), len(payload)),

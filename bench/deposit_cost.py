@@ -81,6 +81,8 @@ from bench.common import (
 )
 from shared.adapters.cosmos import message_to_doc
 from shared.adapters.http_pool import pooled_transport
+from shared.domain.audio import Containers
+from shared.domain.blobpaths import message_original, message_rendition
 from shared.domain.model import MailboxSettings, Message, expiry
 from shared.domain.replicated import clock, settle
 from tools import localstack
@@ -374,10 +376,11 @@ def seeded_message(mailbox: str, region: str, incoming: str, settings: MailboxSe
     """A message as a deposit stores it and the transcoder leaves it (ready, inbox, unheard), with
     this region's share of the counts set, as the app's ledger sets it."""
     message_id = uuid.uuid4().hex
+    containers = Containers(incoming, f"au-{region}")
     message = Message(id=message_id, mailbox_id=mailbox, received_at=received, deposit_region=region,
-                      from_number=SENDER, blobs={"original": f"{incoming}/{mailbox}/{message_id}",
-                                                 "opus": f"au-{region}/{mailbox}/{message_id}/opus",
-                                                 "mp3": f"au-{region}/{mailbox}/{message_id}/mp3"},
+                      from_number=SENDER, blobs={"original": message_original(containers, mailbox, message_id),
+                                                 "opus": message_rendition(containers, mailbox, message_id, "opus"),
+                                                 "mp3": message_rendition(containers, mailbox, message_id, "mp3")},
                       content_type="audio/wav", size_bytes=16_044, request_hash=uuid.uuid4().hex,
                       replica_regions=(region,), status="ready", duration_ms=4000, formats=("opus", "mp3"),
                       clocks={"status": clock(received, region)})

@@ -65,6 +65,8 @@ from bench.common import (
 )
 from shared.adapters.cosmos import mailbox_to_doc, message_to_doc
 from shared.adapters.http_pool import pooled_transport
+from shared.domain.audio import Containers
+from shared.domain.blobpaths import message_original, message_rendition, split
 from shared.domain.model import Mailbox, MailboxSettings, Message, iso
 from tools import localstack
 from tools.hosting import random_name
@@ -101,12 +103,17 @@ class Seed:
             yield from ((mailbox, message_id) for message_id, expired in items if expired)
 
 
+def message_blobs(containers: Containers, mailbox: str, message_id: str) -> dict[str, str]:
+    """An expired message's three blobs, where the app puts them."""
+    return {"original": message_original(containers, mailbox, message_id),
+            **{name: message_rendition(containers, mailbox, message_id, name) for name in ("opus", "mp3")}}
+
+
 def message_document(mailbox: str, message_id: str, expired: bool, region: str, incoming: str, audio: str,
                      now: datetime) -> dict[str, Any]:
     """A ready inbox message as the app stores it; expired ones with their three blobs."""
     received = now - timedelta(days=31 if expired else 1, seconds=random.randint(0, 3600))
-    blobs = ({"original": f"{incoming}/{mailbox}/{message_id}", "opus": f"{audio}/{mailbox}/{message_id}/opus",
-              "mp3": f"{audio}/{mailbox}/{message_id}/mp3"} if expired else {})
+    blobs = message_blobs(Containers(incoming, audio), mailbox, message_id) if expired else {}
     message = Message(
         id=message_id, mailbox_id=mailbox, received_at=received, deposit_region=region, from_number=SENDER,
         duration_ms=4000, status="ready", formats=("opus", "mp3") if expired else (),
@@ -133,10 +140,8 @@ class Seeder:
         documents, blob_count = 1, 0
         for message_id, expired in self.seed.by_mailbox[mailbox]:
             if expired:
-                for name, container in ((f"{mailbox}/{message_id}", self.incoming),
-                                        (f"{mailbox}/{message_id}/opus", self.audio),
-                                        (f"{mailbox}/{message_id}/mp3", self.audio)):
-                    self.blobs.get_blob_client(container, name).upload_blob(self._payload, overwrite=True)
+                for path in message_blobs(Containers(self.incoming, self.audio), mailbox, message_id).values():
+                    self.blobs.get_blob_client(*split(path)).upload_blob(self._payload, overwrite=True)
                     blob_count += 1
             self.container.create_item(message_document(mailbox, message_id, expired, self.region, self.incoming,
                                                         self.audio, self.now), timeout=SDK_TIMEOUT_S)

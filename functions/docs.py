@@ -7,8 +7,8 @@ import functools
 import azure.functions as func
 
 from functions.http import json_response
+from functions.openapi import openapi_document
 from shared.config import app_version
-from shared.openapi import openapi_document
 
 bp = func.Blueprint()
 

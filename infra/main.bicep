@@ -41,7 +41,7 @@ param cosmosMaxThroughput int = 15000
 
 // Sizing (docs/capacity.md, tools/capacity.py): every region can carry the whole expected peak
 // divided by (regions - 1), so losing any one region leaves enough. main.parameters.json's defaults
-// are the model's answer for its documented inputs; tests/unit/test_capacity.py checks they agree.
+// are the model's answer for its documented inputs; tests/infra/test_capacity.py checks they agree.
 @minValue(0)
 @description('Flex always-ready instances for the HTTP group, per region: warm capacity before any scale-out.')
 param alwaysReadyHttpInstances int = 3

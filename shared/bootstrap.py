@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -27,7 +28,17 @@ from shared.adapters.http_pool import pooled_transport
 from shared.config import ConfigError, Settings, settings
 from shared.domain.audio import Containers
 from shared.domain.errors import NotConfigured
-from shared.ports import Transcriber
+from shared.ports import (
+    AudioStore,
+    ConflictFeed,
+    DependencyProbe,
+    EventPublisher,
+    ReplicationRequests,
+    SweepRepository,
+    Transcoder,
+    Transcriber,
+    TranscriptionQueue,
+)
 from shared.services.auth import Authenticator, SessionEpochs
 from shared.services.conflicts import ConflictResolver
 from shared.services.greetings import GreetingService
@@ -46,10 +57,9 @@ from shared.telemetry import Telemetry, configure
 
 @dataclass(frozen=True)
 class App:
+    """The services a function calls (and the settings and telemetry they share); no SDK client."""
+
     settings: Settings
-    cosmos: CosmosContainer
-    blob_service: BlobServiceClient
-    queue_service: QueueServiceClient
     readiness: ReadinessService
     auth: Authenticator
     mailboxes: MailboxService
@@ -89,11 +99,12 @@ def in_azure(env: Mapping[str, str] | None = None) -> bool:
     return bool(env.get("WEBSITE_INSTANCE_ID") or env.get("IDENTITY_ENDPOINT"))
 
 
-def _transcriber(config: Settings, credential: object | None) -> Transcriber | None:
+def _transcriber(config: Settings, make_credential: Callable[[], object | None]) -> Transcriber | None:
     """The engine TRANSCRIPTION_ENGINE names; its module is imported only when chosen."""
     if config.transcription_engine == "azure":
         from shared.adapters.transcribe_azure import AzureSpeechTranscriber
 
+        credential = make_credential()
         if credential is None:  # emulators and all: Azure AI Speech still takes only an identity
             from azure.identity import DefaultAzureCredential
 
@@ -107,46 +118,79 @@ def _transcriber(config: Settings, credential: object | None) -> Transcriber | N
     return None
 
 
-def build(config: Settings) -> App:
-    credential = _credential(config)
-    cosmos = CosmosContainer(config, credential)
-    blob_service = make_blob_service(config, credential)
-    queue_service = make_queue_service(config, credential)
-    readiness = ReadinessService(
-        config.region, [CosmosProbe(cosmos, config.region), BlobProbe(blob_service, config.region)],
-        timeout_s=config.health_check_timeout_s, cache_s=config.health_cache_s, drained=lambda: config.drained,
-    )
-    store = CosmosStore(cosmos, timeout_s=config.sdk_timeout_s)
+class _Sdk:
+    """The real clients, each made on first use: a port given to `build` never makes its client."""
+
+    def __init__(self, config: Settings):
+        self._config = config
+
+    @functools.cached_property
+    def credential(self) -> object | None:
+        return _credential(self._config)
+
+    @functools.cached_property
+    def cosmos(self) -> CosmosContainer:
+        return CosmosContainer(self._config, self.credential)
+
+    @functools.cached_property
+    def blobs(self) -> BlobServiceClient:
+        return make_blob_service(self._config, self.credential)
+
+    @functools.cached_property
+    def queues(self) -> QueueServiceClient:
+        return make_queue_service(self._config, self.credential)
+
+
+def build(config: Settings, *, store: SweepRepository | None = None, audio: AudioStore | None = None,
+          peers: Mapping[str, AudioStore] | None = None, events: EventPublisher | None = None,
+          replication_requests: ReplicationRequests | None = None, transcoder: Transcoder | None = None,
+          conflict_feed: ConflictFeed | None = None, probes: Sequence[DependencyProbe] | None = None,
+          telemetry: Telemetry | None = None, transcriber: Transcriber | None = None,
+          transcription_jobs: TranscriptionQueue | None = None) -> App:
+    """The services on the given ports (tests pass fakes); each port not given is the real adapter."""
+    sdk = _Sdk(config)
+    if store is None:
+        store = CosmosStore(sdk.cosmos, timeout_s=config.sdk_timeout_s)
+    if audio is None:
+        audio = BlobAudioStore(sdk.blobs)
+    if peers is None:
+        peers = {peer: BlobAudioStore(make_peer_blob_service(config, value, sdk.credential))
+                 for peer, value in config.peer_storage.items()}
+    if probes is None:
+        probes = [CosmosProbe(sdk.cosmos, config.region), BlobProbe(sdk.blobs, config.region)]
+    events = events or QueueEvents(sdk.queues, config.mwi_queue)
+    replication_requests = replication_requests or QueueReplicationRequests(sdk.queues, config.replication_queue)
+    transcoder = transcoder or PyAvTranscoder()
+    conflict_feed = conflict_feed or CosmosConflictFeed(sdk.cosmos, config.sdk_timeout_s)
+    telemetry = telemetry or Telemetry(config.region)  # no-op instruments unless telemetry.configure() ran
+    readiness = ReadinessService(config.region, probes, timeout_s=config.health_check_timeout_s,
+                                 cache_s=config.health_cache_s, drained=lambda: config.drained)
+
     def session_epoch(mailbox_id: str) -> int | None:
         mailbox = store.get_mailbox(mailbox_id)
         return mailbox.session_epoch if mailbox is not None and mailbox.active else None
 
     auth = Authenticator(config.platform_key_hashes, config.token_signing_keys, config.token_ttl_s,
                          epochs=SessionEpochs(session_epoch))
-    mwi = Mwi(store, QueueEvents(queue_service, config.mwi_queue))
+    mwi = Mwi(store, events)
     mailboxes = MailboxService(store, mwi, auth, timedelta(minutes=config.deprovision_grace_minutes), config.region,
                                SlidingWindow(config.client_logins_per_minute, 60.0))
-    audio = BlobAudioStore(blob_service)
     containers = Containers(config.incoming_container, config.audio_container)
-    regions = Regions(config.region, audio, {
-        peer: BlobAudioStore(make_peer_blob_service(config, value, credential))
-        for peer, value in config.peer_storage.items()})
-    telemetry = Telemetry(config.region)  # no-op instruments unless telemetry.configure() turned them on
+    regions = Regions(config.region, audio, dict(peers))
     messages = MessageService(store, audio, mailboxes, mwi, config.region, containers, regions, telemetry)
-    transcripts = TranscriptService(store, regions, _transcriber(config, credential),
-                                    QueueTranscriptionJobs(queue_service, config.transcription_queue), telemetry)
-    pipeline = AudioPipeline(store, store, store, audio, PyAvTranscoder(), mwi, config.region, config.normalize_audio,
-                             containers, QueueReplicationRequests(queue_service, config.replication_queue), telemetry,
-                             transcripts)
+    jobs = transcription_jobs or QueueTranscriptionJobs(sdk.queues, config.transcription_queue)
+    engine = transcriber if transcriber is not None else _transcriber(config, lambda: sdk.credential)
+    transcripts = TranscriptService(store, regions, engine, jobs, telemetry)
+    pipeline = AudioPipeline(store, store, store, audio, transcoder, mwi, config.region, config.normalize_audio,
+                             containers, replication_requests, telemetry, transcripts)
     greetings = GreetingService(store, audio, mailboxes, containers, regions, config.region)
     retention = RetentionService(store, audio, mwi, containers, regions,
                                  timedelta(hours=config.orphan_min_age_hours))
     replication = ReplicationService(store, regions, config.replica_count, telemetry)
     takeover = ProcessingTakeover(store, regions, timedelta(seconds=config.takeover_after_s))
-    conflicts = ConflictResolver(store, CosmosConflictFeed(cosmos, config.sdk_timeout_s), config.region,
-                                 tuple(config.regions) or (config.region,))
-    return App(config, cosmos, blob_service, queue_service, readiness, auth, mailboxes, messages, pipeline,
-               greetings, retention, replication, telemetry, takeover, conflicts, transcripts)
+    conflicts = ConflictResolver(store, conflict_feed, config.region, tuple(config.regions) or (config.region,))
+    return App(config, readiness, auth, mailboxes, messages, pipeline, greetings, retention, replication, telemetry,
+               takeover, conflicts, transcripts)
 
 
 _lock = threading.Lock()

@@ -5,7 +5,7 @@ Cosmos DB autoscale ceiling, such that losing any one region leaves enough.
     python -m tools.capacity                       # the documented inputs → main.parameters.json's defaults
     python -m tools.capacity --peak 3000 --regions 4
 
-tests/unit/test_capacity.py checks that infra/main.parameters.json and infra/main.bicep default to
+tests/infra/test_capacity.py checks that infra/main.parameters.json and infra/main.bicep default to
 what this model gives for its documented inputs, and that the measured figure is the one
 docs/benchmarks.md reports.
 """

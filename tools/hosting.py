@@ -99,8 +99,9 @@ class HostProcess:
 
     def command(self) -> list[str]:
         # A settings file that does not exist: the caller gives every setting itself.
+        provision = ["--provision"] if self.script_root == ROOT else []  # the product's: as `make run` does
         return [sys.executable, "-m", "tools.localhost", "--script-root", str(self.script_root),
-                "--port", str(self.port), "--settings", str(self.log_path.with_suffix(".none.json"))]
+                "--port", str(self.port), "--settings", str(self.log_path.with_suffix(".none.json")), *provision]
 
     def start(self, timeout: float = 30.0) -> HostProcess:
         env = {key: value for key, value in os.environ.items() if key not in {"REGION", "AzureWebJobsStorage"}}

@@ -4,7 +4,7 @@ exists it replaces the tools' defaults), zipped with paths relative to the root.
 
     python -m tools.package [OUT.zip]     # default: .localstack/package/app.zip; prints the file list
 
-tests/unit/test_package.py builds it and fails on venvs, tests, benches, caches or samples inside.
+tests/infra/test_package.py builds it and fails on venvs, tests, benches, caches or samples inside.
 """
 
 from __future__ import annotations

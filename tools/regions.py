@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--regions", type=int, default=2, choices=range(1, localstack.MAX_REGIONS + 1))
     parser.add_argument("--port", type=int, default=7071, help="region 1's port; region i listens on port + i - 1")
     args = parser.parse_args(argv)
-    command = [sys.executable, "-m", "tools.localhost"]
+    command = [sys.executable, "-m", "tools.localhost", "--provision"]
     if args.regions == 1:  # exactly what a one-region `make run` always was
         os.chdir(ROOT)
         os.execv(sys.executable, [*command, "--port", str(args.port)])  # noqa: S606 - our own interpreter

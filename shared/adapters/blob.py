@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 from azure.storage.blob import (
     BlobClient,
     BlobSasPermissions,
@@ -25,9 +25,10 @@ from azure.storage.blob import (
 )
 from azure.storage.queue import QueueServiceClient, TextBase64EncodePolicy
 
-from shared.adapters.errors import translated
+from shared.adapters.errors import missing, translated
 from shared.adapters.http_pool import pooled_transport
 from shared.config import Settings
+from shared.domain.blobpaths import join, split
 from shared.domain.errors import AudioNotFound, Unavailable
 from shared.domain.transcripts import TranscriptionJob
 from shared.telemetry import trace_headers
@@ -77,42 +78,30 @@ def make_queue_service(settings: Settings, credential: object | None) -> QueueSe
     return QueueServiceClient(storage.queue_uri, credential=credential, **options)
 
 
-def _split(path: str) -> tuple[str, str]:
-    container, _, name = path.partition("/")
-    return container, name
-
-
 class BlobAudioStore:
     """Audio in the region's storage account, addressed as `container/blob`."""
 
     def __init__(self, service: BlobServiceClient):
         self._service = service
         self._lock = threading.Lock()
-        self._containers_made: set[str] = set()
         self._delegation: tuple[Any, datetime] | None = None
         self._content_types: OrderedDict[str, str] = OrderedDict()
         self._types_lock = threading.Lock()  # not _lock: that one is held while a delegation key is fetched
 
     def _blob(self, path: str) -> Any:
-        container, name = _split(path)
+        container, name = split(path)
         return self._service.get_blob_client(container, name)
 
-    def _ensure_container(self, container: str) -> None:
-        if container in self._containers_made:
-            return
-        with contextlib.suppress(ResourceExistsError):
-            self._service.get_container_client(container).create_container()
-        self._containers_made.add(container)
+    def _missing(self, path: str) -> Unavailable:
+        return missing("blob container", split(path)[0])
 
     def put(self, path: str, data: bytes, content_type: str, metadata: dict[str, str]) -> None:
         with translated("storing audio"):
             try:
                 self._blob(path).upload_blob(data, overwrite=True, metadata=metadata,
                                              content_settings=ContentSettings(content_type=content_type))
-            except ResourceNotFoundError:  # the container is made on first use
-                self._ensure_container(_split(path)[0])
-                self._blob(path).upload_blob(data, overwrite=True, metadata=metadata,
-                                             content_settings=ContentSettings(content_type=content_type))
+            except ResourceNotFoundError:  # an upload overwrites: only its container can be missing
+                raise self._missing(path) from None
 
     def put_file(self, path: str, local: Path, content_type: str) -> None:
         with translated("storing audio"), local.open("rb") as data:
@@ -120,10 +109,7 @@ class BlobAudioStore:
                 self._blob(path).upload_blob(data, overwrite=True,
                                              content_settings=ContentSettings(content_type=content_type))
             except ResourceNotFoundError:
-                self._ensure_container(_split(path)[0])
-                data.seek(0)
-                self._blob(path).upload_blob(data, overwrite=True,
-                                             content_settings=ContentSettings(content_type=content_type))
+                raise self._missing(path) from None
 
     def size(self, path: str) -> int | None:
         with translated("reading audio properties"):
@@ -171,7 +157,7 @@ class BlobAudioStore:
                 pages = self._service.get_container_client(container).list_blobs(
                     results_per_page=page_size).by_page(continuation_token=marker)
                 page = next(pages)
-                items = [(f"{container}/{blob.name}", blob.last_modified.isoformat()) for blob in page]
+                items = [(join(container, blob.name), blob.last_modified.isoformat()) for blob in page]
                 return items, pages.continuation_token
             except (ResourceNotFoundError, StopIteration):
                 return [], None
@@ -188,11 +174,12 @@ class BlobAudioStore:
     def copy_from_url(self, source_url: str, target: str, timeout_s: float = 60.0) -> None:
         """Server-side copy into this account (from any account the link can read); waits for it."""
         with translated("copying audio"):
-            self._ensure_container(_split(target)[0])
             target_blob = self._blob(target)
             try:
                 copy = target_blob.start_copy_from_url(source_url)
             except HttpResponseError as error:
+                if error.error_code == "ContainerNotFound":
+                    raise self._missing(target) from None
                 if error.error_code != "CannotVerifyCopySource":
                     raise
                 # The target's service cannot reach the source (a firewalled account, a private
@@ -219,7 +206,7 @@ class BlobAudioStore:
 
     def _sas(self, path: str, permission: BlobSasPermissions, ttl: timedelta, **overrides: str) -> str:
         """A SAS link to that one blob; `overrides` are response headers the link imposes (rsct, rscd)."""
-        container, name = _split(path)
+        container, name = split(path)
         now = datetime.now(UTC)
         # A little slack before now for clock skew; never more than MAX_LINK_TTL after it.
         start, expiry = now - timedelta(minutes=5), now + min(ttl, MAX_LINK_TTL)
@@ -257,7 +244,6 @@ class BlobAudioStore:
     def upload_url(self, path: str, ttl: timedelta) -> str:
         """A create-only link: `c` writes a new blob but never overwrites one (storage answers 403
         AuthorizationPermissionMismatch to a second PUT), so audio once uploaded stays as it landed."""
-        self._ensure_container(_split(path)[0])
         return self._sas(path, BlobSasPermissions(create=True), ttl)
 
 
@@ -274,9 +260,7 @@ class QueueSender:
             try:
                 self._queue.send_message(body, visibility_timeout=visibility)
             except ResourceNotFoundError:
-                with contextlib.suppress(ResourceExistsError):
-                    self._queue.create_queue()
-                self._queue.send_message(body, visibility_timeout=visibility)
+                raise missing("queue", self._queue.queue_name) from None
 
 
 class QueueEvents:

@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
+from azure.cosmos import ContainerProxy, CosmosClient
 from azure.cosmos.exceptions import CosmosBatchOperationError, CosmosResourceNotFoundError
 
-from shared.adapters.errors import translated
+from shared.adapters.errors import missing, translated
 from shared.adapters.http_pool import pooled_transport
 from shared.config import Settings
 from shared.domain.errors import EtagMismatch, NotFound
@@ -82,14 +82,16 @@ class CosmosContainer:
 
     def _connect(self) -> ContainerProxy:
         client = make_cosmos_client(self._settings, self._credential)
-        if not self._settings.is_emulated:
-            return client.get_database_client(self._settings.cosmos_database) \
-                .get_container_client(self._settings.cosmos_container)
-        # In Azure the Bicep creates these; the emulator keeps nothing across restarts.
-        database = client.create_database_if_not_exists(self._settings.cosmos_database)
-        return database.create_container_if_not_exists(
-            self._settings.cosmos_container, partition_key=PartitionKey(path="/mailboxId"),
-            conflict_resolution_policy=CONFLICT_POLICY)
+        name = f"{self._settings.cosmos_database}/{self._settings.cosmos_container}"
+        container = client.get_database_client(self._settings.cosmos_database) \
+            .get_container_client(self._settings.cosmos_container)
+        # Created by the Bicep in Azure, by tools/provision.py locally; never here. Read once, so a
+        # missing one is named, not mistaken for a missing mailbox on every read.
+        try:
+            container.read(timeout=self._settings.sdk_timeout_s)
+        except CosmosResourceNotFoundError:
+            raise missing("Cosmos DB container", name) from None
+        return container
 
 
 class CosmosProbe:

@@ -52,3 +52,10 @@ def translated(what: str) -> Iterator[None]:
     except AzureError as error:
         logger.warning("%s: dependency failed: %r", what, error)
         raise Unavailable(f"{what}: a dependency failed") from error
+
+
+def missing(kind: str, name: str) -> Unavailable:
+    """A resource the app does not create is not there: a deployment problem, named. The Bicep makes
+    it in Azure, `tools/provision.py` locally; the app never creates it."""
+    logger.error("the %s %r does not exist: provision it (infra/ in Azure, tools/provision.py locally)", kind, name)
+    return Unavailable(f"the {kind} {name!r} does not exist; it is provisioned with the deployment")

@@ -94,11 +94,13 @@ class Mailbox:
         return self.status == "active"
 
     def as_api(self, counts: Counts) -> dict[str, object]:
-        return {
-            "id": self.id, "displayName": self.display_name, "settings": self.settings.model_dump(),
-            "greeting": self.greeting, "pinSet": self.pin_hash is not None, "counts": counts.as_api(),
-            "createdAt": iso(self.created_at), "updatedAt": iso(self.updated_at), "etag": quoted_etag(self.etag),
-        }
+        from shared.domain import views  # views reads this module's rules: imported when first answering
+
+        return views.Mailbox.model_construct(
+            id=self.id, displayName=self.display_name, settings=self.settings, greeting=self.greeting,
+            pinSet=self.pin_hash is not None, counts=views.Counts.model_construct(**counts.as_api()),
+            createdAt=iso(self.created_at), updatedAt=iso(self.updated_at), etag=quoted_etag(self.etag),
+        ).as_json()
 
 
 @dataclass(frozen=True)
@@ -170,15 +172,17 @@ class Message:
         return f"{iso(self.received_at)}|{self.id}"
 
     def as_api(self) -> dict[str, object]:
-        sender = {"number": self.from_number, "name": self.from_name}
-        return {
-            "id": self.id, "mailboxId": self.mailbox_id, "folder": self.folder, "heard": self.heard,
-            "urgent": self.urgent, "from": sender, "receivedAt": iso(self.received_at),
-            "durationMs": self.duration_ms, "status": self.status, "error": self.error,
-            "formats": list(self.formats), "depositRegion": self.deposit_region,
-            "expiresAt": iso(self.expires_at), "truncated": self.truncated, "etag": quoted_etag(self.etag),
-            "transcript": self.transcript.as_api() if self.transcript is not None else None,
-        }
+        from shared.domain import views  # views reads this module's rules: imported when first answering
+
+        return views.Message.model_construct(
+            id=self.id, mailboxId=self.mailbox_id, folder=self.folder, heard=self.heard, urgent=self.urgent,
+            sender=views.Sender.model_construct(number=self.from_number, name=self.from_name),
+            receivedAt=iso(self.received_at), durationMs=self.duration_ms, status=self.status, error=self.error,
+            formats=list(self.formats), depositRegion=self.deposit_region, expiresAt=iso(self.expires_at),
+            truncated=self.truncated, etag=quoted_etag(self.etag),
+            transcript=(None if self.transcript is None
+                        else views.Transcript.model_construct(**self.transcript.as_api())),
+        ).as_json()
 
 
 def expiry(message: Message, settings: MailboxSettings, now: datetime) -> datetime | None:
@@ -275,9 +279,13 @@ class Greeting:
     pending: Greeting | None = None
 
     def as_api(self) -> dict[str, object]:
-        return {"mailboxId": self.mailbox_id, "kind": self.kind, "status": self.status, "error": self.error,
-                "durationMs": self.duration_ms, "formats": list(self.formats), "updatedAt": iso(self.updated_at),
-                "etag": quoted_etag(self.etag)}
+        from shared.domain import views  # views reads this module's rules: imported when first answering
+
+        return views.Greeting.model_construct(
+            mailboxId=self.mailbox_id, kind=self.kind, status=self.status, error=self.error,
+            durationMs=self.duration_ms, formats=list(self.formats), updatedAt=iso(self.updated_at),
+            etag=quoted_etag(self.etag),
+        ).as_json()
 
 
 def choose_greeting(available: dict[str, Greeting], reason: str, choice: str) -> Greeting | None:

@@ -3,7 +3,7 @@
 Cosmos DB with multi-region writes lets two regions change the same document at once; the
 container declares a Custom conflict policy, so the losing version reaches the conflicts feed and
 the app merges it with the committed one using the functions below. Each merge is commutative,
-associative and idempotent (tests/unit/test_replicated.py checks it with hypothesis), so the
+associative and idempotent (tests/unit/domain/test_replicated.py checks it with hypothesis), so the
 order in which versions meet never matters:
 
 - a message's fields are registers with a clock `(time, region)` per field group: the later change

@@ -7,6 +7,7 @@ import contextlib
 import uuid
 from dataclasses import replace
 
+from shared.domain import blobpaths
 from shared.domain.audio import RENDITION_CONTENT_TYPES, Containers
 from shared.domain.errors import (
     AudioNotFound,
@@ -54,7 +55,7 @@ class GreetingService:
             raise PayloadTooLarge(f"greetings are limited to {MAX_INLINE_AUDIO_BYTES} bytes")
         self._mailboxes.active(mailbox_id)
         version = uuid.uuid4().hex
-        original = f"{self._containers.incoming}/greetings/{mailbox_id}/{kind}/{version}"
+        original = blobpaths.greeting_original(self._containers, mailbox_id, kind, version)
         upload = Greeting(mailbox_id, kind, version, content_type, blobs={"original": original},
                           regions=(self._region,))
         # The document names the new version first, so the pipeline finishes only this upload. A

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from shared.domain import blobpaths
 from shared.domain.audio import RENDITION_CONTENT_TYPES, Containers
 from shared.domain.commands import ForwardMessage, PatchMessage, RequestUpload
 from shared.domain.errors import (
@@ -182,7 +183,7 @@ class MessageService:
         now = utcnow()
         message = Message(id=message_id, mailbox_id=mailbox.id, received_at=now, deposit_region=self._region,
                           urgent=sender.urgent, from_number=sender.number, from_name=sender.name,
-                          blobs={"original": f"{self._containers.incoming}/{mailbox.id}/{message_id}"},
+                          blobs={"original": blobpaths.message_original(self._containers, mailbox.id, message_id)},
                           content_type=content_type,
                           size_bytes=size, request_hash=fingerprint, upload_pending=upload_pending,
                           replica_regions=(self._region,))
@@ -425,7 +426,7 @@ class MessageService:
             raise ForwardRefused(FORWARD_REFUSED) from None
         if not principal.is_platform:
             self._count_forward(mailbox_id)
-        blobs = {fmt: f"{self._containers.audio}/{target.id}/{new_id}/{fmt}" for fmt in source.blobs}
+        blobs = {fmt: blobpaths.message_rendition(self._containers, target.id, new_id, fmt) for fmt in source.blobs}
         for fmt, path in source.blobs.items():  # audio first, as for any deposit; from a region that has it
             origin, _ = self._regions.read_anywhere(path, source.replica_regions)
             self._audio.copy_from_url(origin.read_url(path, LINK_TTL), blobs[fmt])

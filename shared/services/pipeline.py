@@ -16,14 +16,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
+from shared.domain import blobpaths
 from shared.domain.audio import RENDITION_CONTENT_TYPES, AudioLimits, AudioRejected, Containers, Transcoded
 from shared.domain.errors import EtagMismatch, NotFound
 from shared.domain.model import (
     FAILED_KEPT_FOR,
-    GREETING_KINDS,
-    MAILBOX_ID,
     MAX_INLINE_AUDIO_BYTES,
-    MESSAGE_ID,
     Mailbox,
     Message,
     expiry,
@@ -79,12 +77,11 @@ class AudioPipeline:
             return outcome
 
     def _process(self, blob_path: str, data: bytes) -> str:
-        parts = blob_path.split("/")
-        if len(parts) == 3 and MAILBOX_ID.fullmatch(parts[1]) and MESSAGE_ID.fullmatch(parts[2]):
-            return self._message(parts[1], parts[2], data)
-        if (len(parts) == 5 and parts[1] == "greetings" and MAILBOX_ID.fullmatch(parts[2])
-                and parts[3] in GREETING_KINDS and MESSAGE_ID.fullmatch(parts[4])):
-            return self._greeting(parts[2], parts[3], parts[4], data)
+        found = blobpaths.parse(blob_path)
+        if found is not None and found.is_original and not found.is_greeting:
+            return self._message(found.mailbox_id, found.id, data)
+        if found is not None and found.is_original:
+            return self._greeting(found.mailbox_id, found.kind, found.id, data)
         logger.warning("ignoring %s: not a message or greeting path", blob_path)
         return "ignored"
 
@@ -99,11 +96,11 @@ class AudioPipeline:
         with self._telemetry.transcode():
             return self._transcoder.transcode(source, work, limits)
 
-    def _store_renditions(self, result: Transcoded, folder: str) -> dict[str, str]:
-        """Upload each rendition to `{audio container}/{folder}/{name}`; where each went."""
+    def _store_renditions(self, result: Transcoded, where: Callable[[str], str]) -> dict[str, str]:
+        """Upload each rendition to where(its name) (a `blobpaths` builder); where each went."""
         blobs = {}
         for name, local in result.files.items():
-            blobs[name] = f"{self._containers.audio}/{folder}/{name}"
+            blobs[name] = where(name)
             self._audio.put_file(blobs[name], local, RENDITION_CONTENT_TYPES[name])
         return blobs
 
@@ -112,7 +109,7 @@ class AudioPipeline:
     def _message(self, mailbox_id: str, message_id: str, data: bytes) -> str:
         message = self._messages.get_message(mailbox_id, message_id)
         if message is None:
-            if self._audio.size(f"{self._containers.incoming}/{mailbox_id}/{message_id}") is None:
+            if self._audio.size(blobpaths.message_original(self._containers, mailbox_id, message_id)) is None:
                 return "gone"  # purged (tombstone and all) since the blob landed: nothing to do, no retries
             raise NotYetStored(f"no document yet for {mailbox_id}/{message_id}")
         if message.purged:
@@ -135,7 +132,8 @@ class AudioPipeline:
                 kept_until = utcnow() + FAILED_KEPT_FOR
                 return self._finish(message, lambda m: replace(m, status="failed", error=reason, upload_pending=False,
                                                                size_bytes=len(data), expires_at=kept_until))
-            blobs = self._store_renditions(result, f"{mailbox_id}/{message_id}")  # before the document
+            blobs = self._store_renditions(  # before the document
+                result, lambda name: blobpaths.message_rendition(self._containers, mailbox_id, message_id, name))
         return self._finish(message, lambda m: replace(
             m, status="ready", error=None, duration_ms=result.duration_ms, truncated=result.truncated,
             formats=tuple(blobs), blobs={**m.blobs, **blobs}, upload_pending=False, size_bytes=len(data),
@@ -206,7 +204,8 @@ class AudioPipeline:
             except AudioRejected as rejected:
                 updated = replace(greeting, status="failed", error=rejected.reason, updated_at=utcnow())
             else:
-                blobs = self._store_renditions(result, f"greetings/{mailbox_id}/{kind}/{version}")
+                blobs = self._store_renditions(result, lambda name: blobpaths.greeting_rendition(
+                    self._containers, mailbox_id, kind, version, name))
                 updated = replace(greeting, status="ready", duration_ms=result.duration_ms, formats=tuple(blobs),
                                   blobs={**greeting.blobs, **blobs}, updated_at=utcnow())
         document = updated

@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from shared.domain import blobpaths
 from shared.domain.audio import Containers
 from shared.domain.errors import EtagMismatch, NotFound
-from shared.domain.model import GREETING_KINDS, Message, utcnow
+from shared.domain.model import Message, utcnow
 from shared.ports import AudioStore, SweepRepository
 from shared.services.ledger import Ledger
 from shared.services.mwi import Mwi
@@ -122,15 +123,12 @@ class RetentionService:
 
     def _owned(self, path: str) -> bool:
         """Whether a document names this blob. Unknown layouts count as owned: never delete them."""
-        container, _, rest = path.partition("/")
-        parts = rest.split("/")
-        if container not in (self._containers.incoming, self._containers.audio):
+        found = blobpaths.parse(path)
+        if found is None or found.container not in (self._containers.incoming, self._containers.audio):
             return True
-        if parts[0] == "greetings" and len(parts) >= 4 and parts[2] in GREETING_KINDS:
-            greeting = self._store.get_greeting(parts[1], parts[2])
+        if found.is_greeting:
+            greeting = self._store.get_greeting(found.mailbox_id, found.kind)
             versions = {greeting.version, greeting.pending.version if greeting.pending else None} if greeting else ()
-            return parts[3] in versions
-        if len(parts) in (2, 3):
-            message = self._store.get_message(parts[0], parts[1])
-            return message is not None and not message.purged
-        return True
+            return found.id in versions
+        message = self._store.get_message(found.mailbox_id, found.id)
+        return message is not None and not message.purged

@@ -15,7 +15,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from functions import incoming, sweeps
+from functions import incoming
+from functions.sweeps import common, replication
 from shared.telemetry import Telemetry
 
 TRACE_ID, PARENT_ID = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
@@ -63,8 +64,8 @@ def test_a_sweep_starter_puts_its_trace_in_the_orchestrations_input(monkeypatch,
             started.append((name, instance, given))
 
     app = SimpleNamespace(settings=SimpleNamespace(region="fn1"), telemetry=seen)
-    monkeypatch.setattr(sweeps, "bootstrap", lambda: app)
-    assert asyncio.run(sweeps.start_singleton(Client(), "replication")) == "replication-fn1"
+    monkeypatch.setattr(common, "bootstrap", lambda: app)
+    assert asyncio.run(common.start_singleton(Client(), "replication")) == "replication-fn1"
     [(name, instance, given)] = started
     assert (name, instance) == ("replication_sweep", "replication-fn1")
     [span] = exporter.get_finished_spans()
@@ -82,9 +83,9 @@ def test_a_sweep_activity_continues_the_sweeps_trace_and_counts_its_items(monkey
             raise result
         return result
 
-    monkeypatch.setattr(sweeps, "bootstrap", lambda: SimpleNamespace(
+    monkeypatch.setattr(common, "bootstrap", lambda: SimpleNamespace(
         telemetry=seen, replication=SimpleNamespace(replicate=replicate)))
-    copy = sweeps.replication_copy.build().get_user_function()
+    copy = replication.replication_copy.build().get_user_function()
     item = {"id": "m1", "mailboxId": "+1555", "trace": {"traceparent": TRACEPARENT}}
     assert copy(item) == 1
     with pytest.raises(RuntimeError):

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
+from shared.bootstrap import App, build
+from shared.config import load_settings
 from shared.domain.audio import AudioLimits, AudioRejected, Transcoded
 from shared.domain.errors import AudioNotFound, EtagMismatch
 from shared.domain.model import Greeting, ListQuery, Mailbox, Message, iso
 from shared.domain.replicated import PinRecord, RecentEvents, RegionTally
-from shared.ports import AlreadyExists, Snapshot, TallyMoved
+from shared.ports import AlreadyExists, Conflict, Snapshot, TallyMoved
+from shared.telemetry import Telemetry
 
 _etags = itertools.count(1)
 _LINKS: dict[str, bytes] = {}  # read links minted by fake stores: what a copy from them gets
@@ -254,3 +258,57 @@ class FakeSweepStore(FakeStore, FakeGreetings):
 
     def delete_mailbox(self, mailbox_id: str) -> None:
         self.mailboxes.pop(mailbox_id, None)
+
+
+class FakeFeed:
+    """The conflicts feed, as told."""
+
+    def __init__(self, conflicts: list[Conflict] | None = None):
+        self.items = list(conflicts or [])
+
+    def conflicts(self, limit: int) -> list[Conflict]:
+        return self.items[:limit]
+
+    def resolved(self, conflict: Conflict) -> None:
+        self.items = [c for c in self.items if c.id != conflict.id]
+
+
+class FakeReplicationRequests:
+    def __init__(self) -> None:
+        self.requested: list[tuple[str, str]] = []
+
+    def request_replication(self, mailbox_id: str, message_id: str) -> None:
+        self.requested.append((mailbox_id, message_id))
+
+
+# What a region needs to start (no real endpoint is ever called: every port is a fake).
+FAKE_ENV = {"PLATFORM_KEY_HASHES": "a" * 64, "TOKEN_SIGNING_KEY": base64.b64encode(b"k" * 32).decode(),
+            "COSMOS_ENDPOINT": "https://cosmos.invalid",
+            "AzureWebJobsStorage": "UseDevelopmentStorage=true", "CLIENT_LOGINS_PER_MINUTE": "1000000"}
+
+
+@dataclass
+class FakeRegion:
+    """A region's App, as bootstrap builds it, on in-memory ports; and those ports, to look at."""
+
+    app: App
+    store: FakeSweepStore
+    audio: FakeAudio
+    events: FakeEvents = field(default_factory=FakeEvents)
+    transcoder: FakeTranscoder = field(default_factory=FakeTranscoder)
+    requests: FakeReplicationRequests = field(default_factory=FakeReplicationRequests)
+    feed: FakeFeed = field(default_factory=FakeFeed)
+
+
+def fake_app(region: str = "r1", *, store: FakeSweepStore | None = None, audio: FakeAudio | None = None,
+             peers: dict[str, FakeAudio] | None = None, telemetry: Telemetry | None = None,
+             **settings: str) -> FakeRegion:
+    """The service graph `shared.bootstrap.build` wires, on fakes: the same wiring the app runs.
+    Two regions share one store (as the Cosmos account is shared) by passing it in; settings by name."""
+    store = store if store is not None else FakeSweepStore()
+    audio = audio if audio is not None else FakeAudio(store)
+    events, transcoder, requests, feed = FakeEvents(), FakeTranscoder(), FakeReplicationRequests(), FakeFeed()
+    config = load_settings({**FAKE_ENV, "REGION": region, **settings})
+    app = build(config, store=store, audio=audio, peers=peers or {}, events=events, replication_requests=requests,
+                transcoder=transcoder, conflict_feed=feed, probes=(), telemetry=telemetry)
+    return FakeRegion(app, store, audio, events, transcoder, requests, feed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -35,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settings", type=Path, help="a local.settings.json (default: the script root's, if any)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("FUNCTIONS_HTTPWORKER_PORT", "7071")))
+    parser.add_argument("--provision", action="store_true",
+                        help="first create the app's database, containers and queues (tools/provision.py)")
     parser.add_argument("--log-level", default=os.environ.get("LOCALHOST_LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
     _configure_logging(args.log_level.upper())
@@ -46,6 +49,12 @@ def main(argv: list[str] | None = None) -> int:
 
         load_settings_file(settings_file)
     os.chdir(script_root)
+    if args.provision:
+        from shared.config import ConfigError
+        from tools.provision import provision
+
+        with contextlib.suppress(ConfigError):  # a bad setting: start-up below fails, naming it
+            provision(os.environ)
 
     from tools.localhost.host import Host
     from tools.localhost.loader import HostConfig, load_app

@@ -69,14 +69,14 @@ class Host:
                 self.durable_specs, self.invoker, self.storage,
                 hub_name(json.loads(host_json.read_text()) if host_json.exists() else {}),
                 lambda: self.base_url, config.function_timeout.total_seconds())
-            self.invoker.input_providers["durableClient"] = self.durable.client_binding
+            self.invoker.input_providers["durableClient"] = self.durable.api.client_binding
         self._tasks: list[asyncio.Task[None]] = []
         routes = [compile_route(spec.trigger.get("route") or spec.name, spec.trigger.get("methods"), spec,
                                 config.route_prefix) for spec in self.http_specs]
         self.frontend = HttpFrontend(routes, self._invoke_http, self._start, self._stop)
         self.frontend.add_admin("GET", "admin/host/status", self._status)
         self.frontend.add_admin("POST", "admin/functions/{name}", self._invoke_admin)
-        for method, template, handler in self.durable.routes() if self.durable else []:
+        for method, template, handler in self.durable.api.routes() if self.durable else []:
             self.frontend.add_admin(method, template, handler, wants_query=True)
 
     async def _invoke_http(self, spec: FunctionSpec, request: Any) -> Any:

@@ -99,7 +99,7 @@ def test_function_app_indexes_every_function_with_no_settings_at_all():
     import sys
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     script = ("import function_app; names = sorted(f.get_function_name() for f in function_app.app.get_functions()); "
               "print(len(names)); print(','.join(names))")
     bare = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root)}
@@ -121,7 +121,7 @@ def test_the_generated_local_settings_are_complete(tmp_path, monkeypatch):
     from tools.local_settings import ensure, key_hash
 
     monkeypatch.delenv("VOICEMAIL_PLATFORM_KEY", raising=False)
-    shutil.copy(Path(__file__).resolve().parents[2] / "local.settings.example.json", tmp_path)
+    shutil.copy(Path(__file__).resolve().parents[3] / "local.settings.example.json", tmp_path)
     values = json.loads(ensure(tmp_path).read_text())["Values"]
     from shared.config import DEFAULTS, HOST_RESOLVED
 
@@ -168,7 +168,7 @@ def test_every_default_is_written_down_once():
     from shared.adapters.blob import MWI_QUEUE
     from shared.config import DEFAULTS, HOST_RESOLVED, SECTIONS
 
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     example = json.loads((root / "local.settings.example.json").read_text())["Values"]
     restated = {name for name, value in example.items() if DEFAULTS.get(name) == value}
     assert not restated, f"local.settings.example.json restates config.py's defaults: {sorted(restated)}"

@@ -14,25 +14,17 @@ from shared.domain.errors import (
 )
 from shared.domain.model import ListQuery, MailboxSettings
 from shared.domain.principal import PLATFORM, Principal
-from shared.services.auth import Authenticator
-from shared.services.mailboxes import MailboxService
-from shared.services.messages import MessageService, Sender, parse_range
-from shared.services.mwi import Mwi
-from tests.unit.fakes import FakeAudio, FakeEvents, FakeStore
+from shared.services.messages import Sender, parse_range
+from tests.unit.fakes import fake_app
 
 SENDER = Sender("+15550001111", "Bob", urgent=False)
 
 
 @pytest.fixture
 def parts():
-    store = FakeStore()
-    audio = FakeAudio(store)
-    events = FakeEvents()
-    mwi = Mwi(store, events)
-    mailboxes = MailboxService(store, mwi, Authenticator(("a" * 64,), (b"k" * 32,), 900))
-    messages = MessageService(store, audio, mailboxes, mwi, "r1")
-    mailboxes.put(PLATFORM, "+1555", PutMailbox(displayName="A", settings=MailboxSettings(maxMessages=3)))
-    return store, audio, events, messages
+    region = fake_app()
+    region.app.mailboxes.put(PLATFORM, "+1555", PutMailbox(displayName="A", settings=MailboxSettings(maxMessages=3)))
+    return region.store, region.audio, region.events, region.app.messages
 
 
 def test_audio_is_stored_before_the_document(parts):

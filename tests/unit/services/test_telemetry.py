@@ -28,10 +28,9 @@ from shared.services.auth import Authenticator
 from shared.services.mailboxes import MailboxService
 from shared.services.messages import MessageService, Sender
 from shared.services.mwi import Mwi
-from shared.services.pipeline import AudioPipeline
 from shared.services.replication import Regions, ReplicationService
 from shared.telemetry import Telemetry
-from tests.unit.fakes import FakeAudio, FakeEvents, FakeGreetings, FakeStore, FakeTranscoder
+from tests.unit.fakes import FakeAudio, FakeEvents, FakeStore, fake_app
 
 SENDER = Sender("+15550001111", "Bob", urgent=False)
 ENV = {"REGION": "westeurope", "COSMOS_ENDPOINT": "http://127.0.0.1:1/", "COSMOS_KEY": "k",
@@ -122,15 +121,10 @@ def counts(reader: InMemoryMetricReader, name: str) -> dict[tuple, int]:
 @pytest.fixture
 def world(recorded):
     _, _, seen = recorded
-    store, transcoder = FakeStore(), FakeTranscoder()
-    audio = FakeAudio(store)
-    mwi = Mwi(store, FakeEvents())
-    mailboxes = MailboxService(store, mwi, Authenticator(("a" * 64,), (b"k" * 32,), 900))
-    mailboxes.put(PLATFORM, "+1555", PutMailbox(displayName="A", settings=MailboxSettings(maxMessages=3)))
-    return {"store": store, "audio": audio,
-            "messages": MessageService(store, audio, mailboxes, mwi, "r1", telemetry=seen),
-            "pipeline": AudioPipeline(store, store, FakeGreetings(), audio, transcoder, mwi, "r1", normalize=True,
-                                      telemetry=seen)}
+    region = fake_app(telemetry=seen)
+    region.app.mailboxes.put(PLATFORM, "+1555", PutMailbox(displayName="A", settings=MailboxSettings(maxMessages=3)))
+    return {"store": region.store, "audio": region.audio, "messages": region.app.messages,
+            "pipeline": region.app.pipeline}
 
 
 def deposit(world, data: bytes = b"hello audio", key: str | None = None) -> str:

@@ -14,7 +14,10 @@ import azure.functions as func
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from functions import http, sweeps
+from functions import http
+from functions.sweeps import admin as sweeps
+from functions.sweeps import common
+from functions.sweeps.common import ACTIVE
 from shared.domain.errors import MailboxFull, RangeNotSatisfiable, Unavailable, ValidationFailed
 from shared.domain.model import decode_continuation, encode_continuation
 from shared.domain.security import hash_api_key
@@ -204,7 +207,7 @@ def app() -> SimpleNamespace:
 def booted(monkeypatch):
     fake = app()
     monkeypatch.setattr(http, "bootstrap", lambda: fake)
-    monkeypatch.setattr(sweeps, "bootstrap", lambda: fake)
+    monkeypatch.setattr(common, "bootstrap", lambda: fake)
     return fake
 
 
@@ -259,7 +262,7 @@ def admin(route: dict[str, str], headers: dict[str, str] | None = None, method: 
 def test_a_sweep_starts_and_a_second_start_is_refused(booted):
     started = call(sweeps.start_sweep, admin({"kind": "retention"}), Client())
     assert started.status_code == 202 and started.headers["Location"] == "/api/admin/sweeps/retention-fn1"
-    running = SimpleNamespace(runtime_status=next(iter(sweeps.ACTIVE)))
+    running = SimpleNamespace(runtime_status=next(iter(ACTIVE)))
     refused_start = call(sweeps.start_sweep, admin({"kind": "retention"}), Client(status=running))
     assert (refused_start.status_code, problem(refused_start)["type"]) == (409, "sweep-running")
 

@@ -11,7 +11,8 @@ import pytest
 from azure.durable_functions.models.actions.ActionType import ActionType
 from azure.durable_functions.models.history.HistoryEventType import HistoryEventType as Ev
 
-from tools.localhost import durable
+from tools.localhost.durable import history as durable
+from tools.localhost.durable import hub_name
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -125,5 +126,5 @@ def test_json_text_of_body(body, text):
 
 def test_hub_name_resolves_settings(monkeypatch):
     monkeypatch.setenv("DURABLE_TASK_HUB", "hubx")
-    assert durable.hub_name({"extensions": {"durableTask": {"hubName": "%DURABLE_TASK_HUB%"}}}) == "hubx"
-    assert durable.hub_name({}) == "TestHubName"
+    assert hub_name({"extensions": {"durableTask": {"hubName": "%DURABLE_TASK_HUB%"}}}) == "hubx"
+    assert hub_name({}) == "TestHubName"

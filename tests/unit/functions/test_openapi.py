@@ -12,13 +12,13 @@ import azure.functions as func
 import pytest
 from schemathesis.specs.openapi.definitions import OPENAPI_31_VALIDATOR
 
+from functions.openapi import REQUEST_MODELS, openapi_document
 from shared import config
 from shared.domain import errors
-from shared.openapi import REQUEST_MODELS, openapi_document
 from tests.functions.test_health_functions import ENV
 from tools.localhost.loader import HostConfig
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 METHODS = ("get", "put", "post", "patch", "delete", "head", "options", "trace")
 ANONYMOUS_OPERATIONS = {"health", "health_ready", "openapi", "create_session"}
 PLATFORM_ONLY_OPERATIONS = {"put_mailbox", "delete_mailbox", "deposit_message", "active_greeting", "start_sweep",

@@ -11,12 +11,9 @@ from shared.domain.commands import CreateSession, ForwardMessage, PutMailbox, Re
 from shared.domain.errors import ForwardRefused, InvalidCredentials, MailboxFull, PinLocked, TooManyRequests
 from shared.domain.model import MailboxSettings, utcnow
 from shared.domain.principal import PLATFORM, Principal
-from shared.services.auth import Authenticator
-from shared.services.mailboxes import MailboxService
-from shared.services.messages import FORWARD_REFUSED, MessageService, Sender, forward_room
-from shared.services.mwi import Mwi
+from shared.services.messages import FORWARD_REFUSED, Sender, forward_room
 from shared.services.rate import SlidingWindow
-from tests.unit.fakes import FakeAudio, FakeEvents, FakeStore
+from tests.unit.fakes import fake_app
 
 SENDER = Sender("+15550001111", "Bob", urgent=False)
 OWNER = Principal("subscriber", "+1555")
@@ -24,11 +21,8 @@ OWNER = Principal("subscriber", "+1555")
 
 @pytest.fixture
 def world():
-    store = FakeStore()
-    audio = FakeAudio(store)
-    mwi = Mwi(store, FakeEvents())
-    mailboxes = MailboxService(store, mwi, Authenticator(("a" * 64,), (b"k" * 32,), 900), region="r1")
-    messages = MessageService(store, audio, mailboxes, mwi, "r1")
+    region = fake_app(CLIENT_LOGINS_PER_MINUTE="60")  # the contract's rate, as in Azure
+    store, mailboxes, messages = region.store, region.app.mailboxes, region.app.messages
     for mailbox, size in (("+1555", 100), ("+1666", 5)):
         mailboxes.put(PLATFORM, mailbox, PutMailbox(displayName="A", pin="1234",
                                                     settings=MailboxSettings(maxMessages=size)))

@@ -9,30 +9,20 @@ from shared.domain.commands import PutMailbox
 from shared.domain.errors import Unavailable
 from shared.domain.model import MailboxSettings
 from shared.domain.principal import PLATFORM
-from shared.services.auth import Authenticator
-from shared.services.greetings import GreetingService
-from shared.services.mailboxes import MailboxService
-from shared.services.messages import MessageService, Sender
-from shared.services.mwi import Mwi
-from shared.services.pipeline import AudioPipeline, NotYetStored
-from tests.unit.fakes import FakeAudio, FakeEvents, FakeGreetings, FakeStore, FakeTranscoder
+from shared.services.messages import Sender
+from shared.services.pipeline import NotYetStored
+from tests.unit.fakes import fake_app
 
 SENDER = Sender("+15550001111", "Bob", urgent=False)
 
 
 @pytest.fixture
 def world():
-    store, greetings_repo, events, transcoder = FakeStore(), FakeGreetings(), FakeEvents(), FakeTranscoder()
-    audio = FakeAudio(store)
-    mwi = Mwi(store, events)
-    mailboxes = MailboxService(store, mwi, Authenticator(("a" * 64,), (b"k" * 32,), 900))
-    mailboxes.put(PLATFORM, "+1555", PutMailbox(displayName="A", settings=MailboxSettings(maxMessageSeconds=60)))
-    return {
-        "store": store, "audio": audio, "events": events, "transcoder": transcoder,
-        "messages": MessageService(store, audio, mailboxes, mwi, "r1"),
-        "greetings": GreetingService(greetings_repo, audio, mailboxes),
-        "pipeline": AudioPipeline(store, store, greetings_repo, audio, transcoder, mwi, "r1", normalize=True),
-    }
+    region = fake_app()
+    region.app.mailboxes.put(PLATFORM, "+1555", PutMailbox(displayName="A",
+                                                          settings=MailboxSettings(maxMessageSeconds=60)))
+    return {"store": region.store, "audio": region.audio, "events": region.events, "transcoder": region.transcoder,
+            "messages": region.app.messages, "greetings": region.app.greetings, "pipeline": region.app.pipeline}
 
 
 def deposit(world, data: bytes) -> str:

@@ -17,7 +17,7 @@ import pytest
 
 from shared.adapters.audio_codec import transcode
 from shared.domain.audio import AudioLimits, AudioRejected, Transcoded
-from tests.unit.audio_corpus import (
+from tests.unit.adapters.audio_corpus import (
     Format,
     at_rms,
     decode,

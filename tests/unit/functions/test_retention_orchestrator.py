@@ -8,7 +8,9 @@ from datetime import datetime
 import pytest
 from azure.durable_functions.testing import orchestrator_generator_wrapper
 
-from functions.sweeps import retention_steps
+from functions.sweeps import common, retention
+from functions.sweeps.replication import replication_steps
+from functions.sweeps.retention import retention_steps
 from shared.domain.sweeps import BATCH, PAGES_PER_EXECUTION
 
 
@@ -152,17 +154,14 @@ def test_orphan_pages_continue_as_new_after_a_bounded_number():
 
 @pytest.mark.parametrize("phase", ["expired", "orphans"])
 def test_the_orchestrator_reads_no_clock_but_the_context(phase, monkeypatch):
-    from functions import sweeps
-
-    monkeypatch.setattr(sweeps, "bootstrap", lambda: pytest.fail("the orchestrator must do no I/O"))
+    for module in (common, retention):
+        monkeypatch.setattr(module, "bootstrap", lambda: pytest.fail("the orchestrator must do no I/O"))
     context = Context({"phase": phase, "before": "2026-11-27T03:00:00.000000Z"},
                       lambda name, payload: [] if name == "retention_find_expired" else None)
     run(context)
 
 
 def test_replication_copies_each_under_replicated_message_and_continues_on_full_pages():
-    from functions.sweeps import replication_steps
-
     pages = iter([[{"id": f"m{i}", "mailboxId": "+1555"} for i in range(BATCH)]])
 
     def activities(name, payload):
@@ -216,8 +215,6 @@ def test_a_page_retried_one_by_one_refreshes_the_counts_of_all_its_mailboxes():
 def test_the_takeover_pages_on_from_the_last_message_it_saw():
     """A message taken over stays `processing` until this region transcodes it: the next page must
     start after it, or a full page would be found again and again."""
-    from functions.sweeps import replication_steps
-
     page = [{"id": f"s{i}", "mailboxId": "+1666", "receivedAt": f"2026-11-27T01:00:{i:02d}.000000Z"}
             for i in range(BATCH)]
     asked = []

@@ -21,7 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 MINUTES = 30
 LIMIT_KIB = 200 * 1000 * 1000 // 1024  # 200 MB
 EXPECTED_MS = MINUTES * 60 * 1000

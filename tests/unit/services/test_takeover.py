@@ -11,28 +11,23 @@ import pytest
 from shared.domain.commands import PutMailbox
 from shared.domain.model import utcnow
 from shared.domain.principal import PLATFORM
-from shared.services.auth import Authenticator
-from shared.services.mailboxes import MailboxService
-from shared.services.messages import MessageService, Sender
-from shared.services.mwi import Mwi
+from shared.services.messages import Sender
 from shared.services.replication import Regions
-from shared.services.takeover import ProcessingTakeover
-from tests.unit.fakes import FakeAudio, FakeEvents, FakeStore
+from tests.unit.fakes import FakeAudio, FakeSweepStore, fake_app
 
 
 @pytest.fixture
 def world():
     """A message deposited in region b (its original in b's storage), still processing; we are a."""
-    store = FakeStore()
+    store = FakeSweepStore()  # one Cosmos account; each region its own storage
     here, there = FakeAudio(store), FakeAudio(store)
-    mwi = Mwi(store, FakeEvents())
-    mailboxes = MailboxService(store, mwi, Authenticator(("a" * 64,), (b"k" * 32,), 900))
-    mailboxes.put(PLATFORM, "+1555", PutMailbox(displayName="A"))
-    in_b = MessageService(store, there, mailboxes, mwi, "b", regions=Regions("b", there, {"a": here}))
-    message_id = in_b.deposit(PLATFORM, "+1555", b"audio", "audio/wav", Sender(None, None, False), "k1")[0]["id"]
-    takeover = ProcessingTakeover(store, Regions("a", here, {"b": there}), stalled_after=timedelta(minutes=10))
-    return {"store": store, "here": here, "there": there, "id": message_id, "key": ("+1555", message_id),
-            "takeover": takeover}
+    a = fake_app("a", store=store, audio=here, peers={"b": there}, TAKEOVER_AFTER_SECONDS="600")
+    b = fake_app("b", store=store, audio=there, peers={"a": here})
+    b.app.mailboxes.put(PLATFORM, "+1555", PutMailbox(displayName="A"))
+    message_id = b.app.messages.deposit(PLATFORM, "+1555", b"audio", "audio/wav", Sender(None, None, False),
+                                        "k1")[0]["id"]
+    return {"store": a.store, "here": a.audio, "there": b.audio, "id": message_id, "key": ("+1555", message_id),
+            "takeover": a.app.takeover, "a": a}
 
 
 def age(world, minutes: float) -> None:
@@ -73,15 +68,12 @@ def test_a_promised_upload_that_never_landed_is_not_taken_over(world):
 def test_after_a_takeover_the_renditions_are_copied_back_to_the_depositing_region(world):
     """Only the taker holds the renditions: the message must count one region, not two, so
     replication copies them to the region that had only the original."""
-    from shared.services.pipeline import AudioPipeline
     from shared.services.replication import ReplicationService
-    from tests.unit.fakes import FakeGreetings, FakeTranscoder
 
     age(world, 11)
     world["takeover"].take_over("+1555", world["id"])
     store, here, there = world["store"], world["here"], world["there"]
-    pipeline = AudioPipeline(store, store, FakeGreetings(), here, FakeTranscoder(), Mwi(store, FakeEvents()), "a",
-                             normalize=True)
+    pipeline = world["a"].app.pipeline
     assert pipeline.process(f"incoming/+1555/{world['id']}", b"audio") == "ready"
     assert store.messages[world["key"]].replica_regions == ("a",)
     replication = ReplicationService(store, Regions("a", here, {"b": there}), replica_count=2)

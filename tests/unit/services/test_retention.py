@@ -7,17 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.domain.audio import Containers
 from shared.domain.commands import PutMailbox
 from shared.domain.model import iso
 from shared.domain.principal import PLATFORM
-from shared.services.auth import Authenticator
-from shared.services.greetings import GreetingService
-from shared.services.mailboxes import MailboxService
-from shared.services.messages import MessageService, Sender
-from shared.services.mwi import Mwi
-from shared.services.retention import RetentionService
-from tests.unit.fakes import FakeAudio, FakeEvents, FakeSweepStore
+from shared.services.messages import Sender
+from tests.unit.fakes import fake_app
 
 NOW = datetime.now(UTC)
 LATER = iso(NOW + timedelta(days=400))
@@ -26,16 +20,11 @@ SENDER = Sender(None, None, urgent=False)
 
 @pytest.fixture
 def world():
-    store, events = FakeSweepStore(), FakeEvents()
-    audio = FakeAudio(store)
-    mwi = Mwi(store, events)
-    mailboxes = MailboxService(store, mwi, Authenticator(("a" * 64,), (b"k" * 32,), 900))
+    region = fake_app()
     for mailbox in ("+1555", "+1666"):
-        mailboxes.put(PLATFORM, mailbox, PutMailbox(displayName=mailbox))
-    return {"store": store, "audio": audio, "events": events, "mailboxes": mailboxes,
-            "messages": MessageService(store, audio, mailboxes, mwi, "r1"),
-            "greetings": GreetingService(store, audio, mailboxes),
-            "retention": RetentionService(store, audio, mwi, Containers())}
+        region.app.mailboxes.put(PLATFORM, mailbox, PutMailbox(displayName=mailbox))
+    return {"store": region.store, "audio": region.audio, "events": region.events, "mailboxes": region.app.mailboxes,
+            "messages": region.app.messages, "greetings": region.app.greetings, "retention": region.app.retention}
 
 
 def test_expired_messages_go_audio_first_and_fresh_ones_stay(world):

@@ -138,9 +138,15 @@ def _tally_from_doc(values: list[int]) -> Tally:
     return Tally(*values)
 
 
+def _settings_from_doc(stored: dict[str, Any]) -> MailboxSettings:
+    """Settings as stored, read by what this version knows: a setting a newer version wrote (a rolling
+    release, another region ahead) is skipped rather than failing every read of the mailbox."""
+    return MailboxSettings(**{name: value for name, value in stored.items() if name in MailboxSettings.model_fields})
+
+
 def mailbox_from_doc(doc: dict[str, Any]) -> Mailbox:
     return Mailbox(
-        id=doc["mailboxId"], display_name=doc["displayName"], settings=MailboxSettings(**doc["settings"]),
+        id=doc["mailboxId"], display_name=doc["displayName"], settings=_settings_from_doc(doc["settings"]),
         pin_hash=doc.get("pinHash"), status=doc.get("status", "active"),
         greeting=doc.get("greeting", "personal"), expires_at=parse_time(doc.get("expiresAt")),
         created_at=parse_time(doc["createdAt"]), session_epoch=doc.get("sessionEpoch", 0),

@@ -9,9 +9,15 @@ INFRA_VENV := .venv-infra
 PORT ?= 7071
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint stack-up stack-down drain undrain clean settings constraints constraints-infra bench drills partition heal
+.PHONY: install audio-tools run test lint stack-up stack-down drain undrain clean settings constraints constraints-infra bench drills partition heal
 
-install: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed settings
+install: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed settings audio-tools
+
+# What the audio tests and benchmarks encode their corpus with, where missing (Debian): sox with every
+# format module (opencore AMR-NB, LAME, Vorbis, GSM), the ffmpeg CLI, espeak-ng for the spoken master.
+audio-tools:
+	@(command -v ffmpeg && command -v espeak-ng && sox -h | grep -q amr-nb) >/dev/null 2>&1 || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sox libsox-fmt-all ffmpeg espeak-ng)
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

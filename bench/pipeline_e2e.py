@@ -15,7 +15,11 @@ Debian ffmpeg CLI (sox for AMR-NB) into each format of `--formats`, the messages
   settings `RENDITIONS` gives the product (`bench.transcode.cli_commands`): what a backend that shells
   out would do with one worker. Wall time of the whole loop.
 
-Ratio = cli wall / pipeline wall (goal >= 1.0). Quality: every rendition of both sides, decoded
+Ratio = cli wall / pipeline wall (goal >= 1.0). On a shared machine the wall times depend on what
+else runs, so the CPU each side spent is recorded too: the host and its transcoding workers
+(`psutil`, the host's process tree, from the first deposit to the last `ready`; the emulators,
+which the cli side does without, are not counted), and the ffmpeg children (`RUSAGE_CHILDREN`).
+Quality: every rendition of both sides, decoded
 to 8 kHz, is scored against its source with STOI (`pystoi`, 0-1, higher is more intelligible) after
 aligning it (cross-correlation, up to 0.2 s of lag); the table gives the mean per rendition.
 Writes `bench/results/pipeline_e2e.json` (git-ignored). Needs the ffmpeg CLI (and sox for amr):
@@ -26,6 +30,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import io
+import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -131,7 +137,27 @@ def stoi_score(reference: np.ndarray, degraded: np.ndarray) -> float:
     return float(stoi(ref[:n].astype(np.float64), deg[:n].astype(np.float64), SCORE_RATE))
 
 
-def run_cli(files: list[Path], work: Path) -> tuple[float, dict[int, dict[str, Path]]]:
+def tree_cpu(pid: int) -> float:
+    """User+sys CPU seconds of a process and its live children."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_cli(files: list[Path], work: Path) -> tuple[float, float, dict[int, dict[str, Path]]]:
     outputs: dict[int, dict[str, Path]] = {}
     commands = []
     for index, source in enumerate(files):
@@ -141,13 +167,13 @@ def run_cli(files: list[Path], work: Path) -> tuple[float, dict[int, dict[str, P
             rate = container.streams.audio[0].rate
         commands += [args for _, args in cli_commands("ffmpeg", source, out_dir, rate)]
         outputs[index] = {r.name: out_dir / f"{r.name}.{r.container}" for r in RENDITIONS}
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), children_cpu()
     for args in commands:
         subprocess.run(args, check=True)
-    return time.perf_counter() - began, outputs
+    return time.perf_counter() - began, children_cpu() - cpu, outputs
 
 
-def run_pipeline(base_url: str, files: list[Path], content_types: list[str]) -> dict[str, Any]:
+def run_pipeline(base_url: str, host_pid: int, files: list[Path], content_types: list[str]) -> dict[str, Any]:
     http = httpx.Client(base_url=f"{base_url}/api", headers=PLATFORM, timeout=120)
     mailbox = f"bench-e2e-{uuid.uuid4().hex[:10]}"
     response = http.put(f"/mailboxes/{mailbox}", json={"displayName": "E2E bench",
@@ -174,17 +200,17 @@ def run_pipeline(base_url: str, files: list[Path], content_types: list[str]) -> 
     warm = deposit(0)
     wait([warm])
     with concurrent.futures.ThreadPoolExecutor(len(files)) as pool:
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), tree_cpu(host_pid)
         ids = list(pool.map(deposit, range(len(files))))
         deposited = time.perf_counter() - began
         settled = wait(ids)
-        elapsed = time.perf_counter() - began
+        elapsed, cpu = time.perf_counter() - began, tree_cpu(host_pid) - cpu
     renditions = {}
     for index, message_id in enumerate(ids):
         renditions[index] = {fmt: http.get(f"/mailboxes/{mailbox}/messages/{message_id}/audio",
                                            params={"format": fmt}).content
                              for fmt in settled[message_id].get("formats") or ()}
-    return {"mailbox": mailbox, "wall_s": elapsed, "deposits_s": deposited,
+    return {"mailbox": mailbox, "wall_s": elapsed, "cpu_s": cpu, "deposits_s": deposited,
             "statuses": [settled[i]["status"] for i in ids], "errors": [settled[i]["error"] for i in ids],
             "duration_ms": [settled[i]["durationMs"] for i in ids], "renditions": renditions}
 
@@ -238,22 +264,27 @@ def main(argv: list[str] | None = None) -> int:
         content_types = [FORMATS[fmt][1] for fmt in picked]
         print(f"{args.messages} messages of {args.seconds:g} s ({', '.join(formats)}) ...", flush=True)
         with running_host(host_env(region), timeout=60) as host:
-            pipeline = run_pipeline(host.base_url, files, content_types)
+            pipeline = run_pipeline(host.base_url, host.process.pid, files, content_types)
         mailbox = pipeline["mailbox"]
         try:
-            cli_wall, cli_outputs = run_cli(files, work)
+            cli_wall, cli_cpu, cli_outputs = run_cli(files, work)
             scores = quality(files, pipeline.pop("renditions"), cli_outputs)
         finally:
             clean_up(region, mailbox)
         result["pipeline"] = pipeline
-        result["cli"] = {"wall_s": cli_wall, "processes": len(files) * len(RENDITIONS)}
+        result["cli"] = {"wall_s": cli_wall, "cpu_s": cli_cpu, "processes": len(files) * len(RENDITIONS)}
         result["stoi"] = scores
         result["ratio_cli_over_pipeline"] = ratio(cli_wall, pipeline["wall_s"])
-    rows = [["side", "wall s", *(f"STOI {r.name}" for r in RENDITIONS)]]
-    for side, wall in (("pipeline", pipeline["wall_s"]), ("cli", cli_wall)):
-        rows.append([side, f"{wall:.2f}", *(f"{scores[side].get(r.name, float('nan')):.4f}" for r in RENDITIONS)])
+        result["cpu_ratio_cli_over_pipeline"] = ratio(cli_cpu, pipeline["cpu_s"])
+    rows = [["side", "wall s", "CPU s", *(f"STOI {r.name}" for r in RENDITIONS)]]
+    for side, data in (("pipeline", pipeline), ("cli", result["cli"])):
+        rows.append([side, f"{data['wall_s']:.2f}", f"{data['cpu_s']:.2f}",
+                     *(f"{scores[side].get(r.name, float('nan')):.4f}" for r in RENDITIONS)])
     summary = (f"ratio cli/pipeline {result['ratio_cli_over_pipeline']:.2f} (goal >= {GOAL:g}: "
-               f"{verdict(result['ratio_cli_over_pipeline'], GOAL)}); statuses {sorted(set(pipeline['statuses']))}")
+               f"{verdict(result['ratio_cli_over_pipeline'], GOAL)}); CPU ratio cli/pipeline "
+               f"{result['cpu_ratio_cli_over_pipeline']:.2f}; statuses {sorted(set(pipeline['statuses']))}; "
+               f"load average before/after {result['machine'].get('load_average_before')} / "
+               f"{os.getloadavg()[0]:.2f}")
     finish(result, began, RESULTS, aligned(rows, rule=True), summary)
     return 0
 

@@ -63,6 +63,12 @@ RENDITIONS = (
 )
 # Decoders that handle what the network writes, where FFmpeg's own (chosen by default) do not.
 DECODER_FOR = {"amrnb": "libopencore_amrnb", "amrwb": "libopencore_amrwb"}
+# Content types that name headerless audio (RFC 2046 `audio/basic`; RFC 3551's RTP payload names, as
+# PBXes store calls): a body with no container is read as that format, mono at its RTP clock rate.
+_PCM8K = {"sample_rate": "8000", "ch_layout": "mono"}
+HEADERLESS = {"audio/basic": ("mulaw", _PCM8K), "audio/pcmu": ("mulaw", _PCM8K), "audio/pcma": ("alaw", _PCM8K),
+              "audio/g722": ("g722", {}), "audio/gsm": ("gsm", {})}
+CONTAINER_MAGIC = (b".snd", b"RIFF", b"OggS", b"fLaC", b"#!AMR", b"ID3", b"FORM")
 SPOOL_NAME = "decoded.f32"  # the decoded mono samples, in the output directory
 SPOOL_CHUNK = 32_768  # samples per read of the spool (128 KiB)
 PADDING_S = 0.1  # at most this much past what the container declares is an encoder's padding
@@ -72,11 +78,25 @@ def _dbfs(rms: float) -> float:
     return 20 * math.log10(rms) if rms > 0 else -200.0
 
 
+def _headerless(source: Path, content_type: str | None) -> tuple[str, dict[str, str]] | None:
+    """The demuxer and its options for a headerless body its content type names, else None (probe)."""
+    raw = HEADERLESS.get((content_type or "").split(";")[0].strip().lower())
+    if raw is None:
+        return None
+    with open(source, "rb") as head:
+        if head.read(8).startswith(CONTAINER_MAGIC):  # a Sun .au (also audio/basic), a WAV...: probe it
+            return None
+    return raw
+
+
 @contextlib.contextmanager
-def _opened(source: Path) -> Iterator[tuple[av.container.InputContainer, av.audio.stream.AudioStream, int]]:
+def _opened(source: Path, content_type: str | None = None
+            ) -> Iterator[tuple[av.container.InputContainer, av.audio.stream.AudioStream, int]]:
     """The source's first audio stream and the band to work at; AudioRejected when there is none."""
+    raw = _headerless(source, content_type)
     try:
-        container = av.open(str(source), mode="r")
+        container = (av.open(str(source), mode="r", format=raw[0], options=raw[1]) if raw
+                     else av.open(str(source), mode="r"))
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as error:
         raise AudioRejected("invalid-audio", "not a recognised audio format") from error
     with container:
@@ -167,9 +187,10 @@ class _Measure:
     active_samples: int = 0
 
 
-def _measure(source: Path, limits: AudioLimits, spool: Path | None = None) -> _Measure:
+def _measure(source: Path, limits: AudioLimits, spool: Path | None = None, content_type: str | None = None
+             ) -> _Measure:
     """Decode source once and measure it; with spool, also write the kept mono samples there."""
-    with _opened(source) as (container, stream, rate), \
+    with _opened(source, content_type) as (container, stream, rate), \
             (open(spool, "wb") if spool else contextlib.nullcontext()) as out:
         measure = _Measure(rate, declared=_declared_samples(container, stream, rate))
         window = rate // 50  # 20 ms
@@ -258,17 +279,18 @@ def _spooled(spool: Path, count: int) -> Iterator[np.ndarray]:
             yield chunk
 
 
-def transcode(source: Path, out_dir: Path, limits: AudioLimits) -> Transcoded:
-    """Renditions of source in out_dir, or AudioRejected (invalid-audio, too-short, silent)."""
+def transcode(source: Path, out_dir: Path, limits: AudioLimits, content_type: str | None = None) -> Transcoded:
+    """Renditions of source in out_dir, or AudioRejected (invalid-audio, too-short, silent). The
+    format is found from the content; content_type matters only for headerless bodies (HEADERLESS)."""
     spool = out_dir / SPOOL_NAME
     try:
-        return _transcode(source, out_dir, limits, spool)
+        return _transcode(source, out_dir, limits, spool, content_type)
     finally:
         spool.unlink(missing_ok=True)
 
 
-def _transcode(source: Path, out_dir: Path, limits: AudioLimits, spool: Path) -> Transcoded:
-    measure = _measure(source, limits, spool)
+def _transcode(source: Path, out_dir: Path, limits: AudioLimits, spool: Path, content_type: str | None) -> Transcoded:
+    measure = _measure(source, limits, spool, content_type)
     rate = measure.rate
     budget = int(limits.max_seconds * rate)
     if measure.samples == 0:
@@ -318,10 +340,11 @@ class PyAvTranscoder:
                     self._pool.submit(_warm)
             return self._pool
 
-    def transcode(self, source: Path, out_dir: Path, limits: AudioLimits) -> Transcoded:
+    def transcode(self, source: Path, out_dir: Path, limits: AudioLimits, content_type: str | None = None
+                  ) -> Transcoded:
         pool = self._executor()
         try:
-            return pool.submit(transcode, source, out_dir, limits).result()
+            return pool.submit(transcode, source, out_dir, limits, content_type).result()
         except concurrent.futures.process.BrokenProcessPool:
             with self._lock:
                 if self._pool is pool:

@@ -183,7 +183,7 @@ def test_a_greeting_plays_until_its_replacement_is_ready_and_survives_a_bad_one(
 
 NETWORK_CASES = ("sox-amr-nb-mode7", "sox-amr-nb-mode0", "ffmpeg-3gp-amr-nb", "amr-wb-every-frame-type",
                  "sox-wav49-gsm", "ffmpeg-wav-g723_1", "ffmpeg-wav-g726-16k", "ffmpeg-ogg-speex-wb",
-                 "ffmpeg-m4a-aac", "sox-wav-ima-adpcm")
+                 "ffmpeg-m4a-aac", "sox-wav-ima-adpcm", "sox-raw-ulaw", "ffmpeg-raw-g722")
 
 
 def test_audio_from_real_networks_becomes_ready_at_its_true_length(api):

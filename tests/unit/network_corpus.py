@@ -3,7 +3,8 @@
 The corpus `tests/unit/audio_corpus.py` builds is encoded by PyAV itself, so it only ever holds
 frames PyAV's own encoders write. This one is written by Debian's sox (opencore AMR-NB with DTX,
 WAV49 GSM, IMA and MS ADPCM, libsox's LAME and Vorbis) and the ffmpeg CLI (G.722, G.726 at every
-rate, G.723.1, GSM, Speex, Opus, AAC, MP3, FLAC, G.711, AMR remuxed into 3GP), from one spoken
+rate, G.723.1, GSM, Speex, Opus, AAC, MP3, FLAC, G.711, AMR remuxed into 3GP; headerless G.711 and
+G.722 that only their content type names), from one spoken
 sentence (espeak-ng; a speech-like signal where it is missing). AMR-WB and every AMR frame type (all
 bit rates, SID, NO_DATA, SPEECH_LOST) have no encoder on Debian: those files are built here, frame
 by frame, in the storage format of RFC 4867 section 5 (random speech bits: a decoder cannot tell).
@@ -108,6 +109,9 @@ CASES = (
     Case("sox-wav-ulaw", "sox", _sox("8000", "-e", "u-law"), "wav", "audio/wav"),
     Case("sox-wav-alaw", "sox", _sox("8000", "-e", "a-law"), "wav", "audio/wav"),
     Case("sox-au-ulaw", "sox", _sox("8000", "-e", "u-law", "-t", "au"), "au", "audio/basic"),
+    # headerless, as RFC 2046 `audio/basic` and RTP payload types name it: only the content type tells
+    Case("sox-raw-ulaw", "sox", _sox("8000", "-t", "ul"), "ul", "audio/basic"),
+    Case("sox-raw-alaw", "sox", _sox("8000", "-t", "al"), "al", "audio/PCMA"),
     Case("sox-wav49-gsm", "sox", _sox("8000", "-e", "gsm-full-rate"), "wav", "audio/wav"),
     Case("sox-gsm", "sox", _sox("8000", "-t", "gsm"), "gsm", "audio/x-gsm"),
     Case("sox-wav-ima-adpcm", "sox", _sox("8000", "-e", "ima-adpcm"), "wav", "audio/wav"),
@@ -117,6 +121,7 @@ CASES = (
     Case("sox-mp3", "sox", _sox("16000", "-C", "32"), "mp3", "audio/mpeg", unsignalled_delay=True),
     # the ffmpeg CLI (Debian's FFmpeg 5.1 and its libraries)
     Case("ffmpeg-wav-g722", "ffmpeg", _ffmpeg(16000, "-c:a", "g722"), "wav", "audio/wav"),
+    Case("ffmpeg-raw-g722", "ffmpeg", _ffmpeg(16000, "-c:a", "g722", "-f", "g722"), "g722", "audio/G722"),
     *(Case(f"ffmpeg-wav-g726-{kbps}k", "ffmpeg", _ffmpeg(8000, "-c:a", "g726", "-b:a", f"{kbps}k"), "wav",
            "audio/wav") for kbps in (16, 24, 32, 40)),
     Case("ffmpeg-wav-g723_1", "ffmpeg", _ffmpeg(8000, "-c:a", "g723_1", "-b:a", "6.3k"), "wav", "audio/wav"),

@@ -14,7 +14,7 @@ import pytest
 from pystoi import stoi
 
 from shared.adapters.audio_codec import transcode
-from shared.domain.audio import AudioLimits
+from shared.domain.audio import AudioLimits, AudioRejected
 from tests.unit.audio_corpus import decode
 from tests.unit.network_corpus import CASES, Case, corpus_file, master_samples, missing_tool
 
@@ -31,6 +31,15 @@ def network_file():
             pytest.skip(f"{tool} is not installed (make install installs it)")
         return corpus_file(case.name)
     return get
+
+
+def test_headerless_audio_needs_its_content_type(network_file, tmp_path):
+    """Raw mu-law has no header to find it by: declared as audio/wav it is not audio at all."""
+    source = tmp_path / "original"
+    source.write_bytes(network_file(next(c for c in CASES if c.name == "sox-raw-ulaw")).read_bytes())
+    with pytest.raises(AudioRejected) as rejected:
+        transcode(source, tmp_path, LIMITS, "audio/wav")
+    assert rejected.value.reason == "invalid-audio"
 
 
 def plain_decode_ms(path: Path) -> int:
@@ -58,7 +67,7 @@ def test_network_audio_becomes_renditions_of_the_right_length(case, network_file
     out = tmp_path / "out"
     out.mkdir()
 
-    result = transcode(source, out, LIMITS)
+    result = transcode(source, out, LIMITS, case.content_type)  # what the depositor declared, as the pipeline passes it
 
     truth = plain_decode_ms(source) if case.unsignalled_delay else case.truth_ms
     assert abs(result.duration_ms - truth) <= TOLERANCE_MS, (result.duration_ms, truth)

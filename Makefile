@@ -80,6 +80,7 @@ bench: install
 	$(PY) -m bench.api_throughput
 	$(PY) -m bench.deposit_cost
 	$(PY) -m bench.transcode
+	$(PY) -m bench.pipeline_e2e
 	$(PY) -m bench.retention --messages 2000 --expired-percent 5
 
 # The reliability drills alone (they bring their own emulators), their figures printed as the

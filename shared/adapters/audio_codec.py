@@ -22,6 +22,7 @@ import math
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,7 @@ CONTAINER_MAGIC = (b".snd", b"RIFF", b"OggS", b"fLaC", b"#!AMR", b"ID3", b"FORM"
 SPOOL_NAME = "decoded.f32"  # the decoded mono samples, in the output directory
 SPOOL_CHUNK = 32_768  # samples per read of the spool (128 KiB)
 PADDING_S = 0.1  # at most this much past what the container declares is an encoder's padding
+PARENT_CHECK_S = 1.0  # how often a transcoding worker checks that its parent still runs
 
 
 def _dbfs(rms: float) -> float:
@@ -320,6 +322,17 @@ def _warm() -> None:
     """A worker's first task: import the codec libraries before any message waits on them."""
 
 
+def _exit_with(parent: int) -> None:
+    """A worker's initializer: end this worker when its parent is gone (killed, or stopped without
+    closing the pool), so no orphan is left holding memory."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 class PyAvTranscoder:
     """The Transcoder port: `transcode` in a pool of `workers` processes (default: one per core), so
     messages transcode side by side on every core whatever thread or host calls. The pool is made on
@@ -335,7 +348,8 @@ class PyAvTranscoder:
         with self._lock:
             if self._pool is None:
                 self._pool = concurrent.futures.ProcessPoolExecutor(
-                    self._workers, mp_context=multiprocessing.get_context("spawn"))
+                    self._workers, mp_context=multiprocessing.get_context("spawn"), initializer=_exit_with,
+                    initargs=(os.getpid(),))
                 for _ in range(self._workers):
                     self._pool.submit(_warm)
             return self._pool

@@ -9,15 +9,17 @@ INFRA_VENV := .venv-infra
 PORT ?= 7071
 PYTEST_ARGS ?=
 
-.PHONY: install debian-packages run test lint stack-up stack-down drain undrain clean settings constraints constraints-infra bench drills partition heal
+.PHONY: install audio-tools run test lint stack-up stack-down drain undrain clean settings constraints constraints-infra bench drills partition heal
 
-install: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed settings debian-packages
+install: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed settings audio-tools
 
-# Debian tools the tests use: espeak-ng speaks the test messages the local transcriber hears. Where
-# apt-get cannot run (not root), `make run` still works; the transcript tests then say what is missing.
-debian-packages:
-	command -v espeak-ng >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng) \
-	  || echo "warning: espeak-ng could not be installed (apt-get install espeak-ng as root); the transcript tests need it" >&2
+# Debian tools the tests use, where missing: sox with every format module (opencore AMR-NB, LAME,
+# Vorbis, GSM) and the ffmpeg CLI encode the audio corpus; espeak-ng speaks the test messages (the
+# corpus master, and what the local transcriber hears). Where apt-get cannot run (not root), say so.
+audio-tools:
+	@(command -v ffmpeg && command -v espeak-ng && sox -h | grep -q amr-nb) >/dev/null 2>&1 || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sox libsox-fmt-all ffmpeg espeak-ng) || \
+		echo "warning: sox, ffmpeg and espeak-ng could not be installed (apt-get install them as root); the audio and transcript tests need them" >&2
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -85,6 +87,7 @@ bench: install
 	$(PY) -m bench.deposit_cost
 	$(PY) -m bench.transcode
 	$(PY) -m bench.transcribe
+	$(PY) -m bench.pipeline_e2e
 	$(PY) -m bench.retention --messages 2000 --expired-percent 5
 
 # The reliability drills alone (they bring their own emulators), their figures printed as the

@@ -145,8 +145,10 @@ class GreetingRepository(Protocol):
 
 
 class Transcoder(Protocol):
-    def transcode(self, source: Path, out_dir: Path, limits: AudioLimits) -> Transcoded:
-        """Renditions in out_dir; raises AudioRejected when the audio can never make a message."""
+    def transcode(self, source: Path, out_dir: Path, limits: AudioLimits, content_type: str | None = None
+                  ) -> Transcoded:
+        """Renditions in out_dir; raises AudioRejected when the audio can never make a message.
+        content_type: what the depositor declared (it names the format of headerless audio)."""
         ...
 
 

@@ -1,16 +1,28 @@
 """Decode any telephony or app audio by its content and encode the renditions clients play.
 
-PyAV, in-process (its wheel bundles FFmpeg with Opus, LAME, AMR, GSM, G.722, mu/A-law): no
-subprocess, nothing to install in Azure's workers. Two streaming passes over the source, frame by
-frame, so memory stays flat whatever the length: the first measures (exact duration from the
-decoded samples, level, speech energy), the second encodes every rendition at once with the gain
-the first one chose.
+PyAV (its wheel bundles FFmpeg with Opus, LAME, opencore AMR, GSM, G.722, mu/A-law): nothing to
+install in Azure's workers. The source is decoded once, frame by frame, so memory stays flat
+whatever the length: that pass measures (exact duration from the decoded samples, level, speech
+energy) and spools the mono samples to a file beside the renditions; the second pass reads them back
+and encodes every rendition at once with the gain the first one chose.
+
+AMR (what mobile networks record) is decoded by opencore, as phones and gateways write it: FFmpeg's
+native AMR decoders stop at frames they do not implement ("not yet implemented"); opencore decodes
+every bit rate and the DTX comfort-noise (SID) and NO_DATA frames.
+
+`PyAvTranscoder` runs each transcode in a pool of worker processes, one per core: PyAV holds the
+GIL while it encodes, so threads would transcode one message at a time.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import math
+import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,23 +53,52 @@ class Rendition:
 
 
 RENDITIONS = (
-    # Speech settings: VoIP tuning at complexity 5 (complexity 10 costs twice the CPU for no
-    # audible gain on speech); LAME at quality 7.
-    Rendition("opus", "ogg", "libopus", None, 24_000, "audio/ogg", {"application": "voip", "compression_level": "5"}),
+    # Speech settings, chosen by CPU and STOI against the source (docs/benchmarks.md, "End to end"):
+    # Opus VoIP tuning at complexity 5 in 60 ms frames (less CPU than 20 ms frames, and the same STOI
+    # or better; complexity 0-3 cost less again but score a little lower); LAME at quality 9, its
+    # fastest: a CBR MP3 at these rates comes out the same size and scores the same as at 7.
+    Rendition("opus", "ogg", "libopus", None, 24_000, "audio/ogg",
+              {"application": "voip", "compression_level": "5", "frame_duration": "60"}),
     Rendition("wav", "wav", "pcm_mulaw", 8_000, None, "audio/wav", {}),
-    Rendition("mp3", "mp3", "libmp3lame", None, 32_000, "audio/mpeg", {"compression_level": "7"}),
+    Rendition("mp3", "mp3", "libmp3lame", None, 32_000, "audio/mpeg", {"compression_level": "9"}),
 )
+# Decoders that handle what the network writes, where FFmpeg's own (chosen by default) do not.
+DECODER_FOR = {"amrnb": "libopencore_amrnb", "amrwb": "libopencore_amrwb"}
+# Content types that name headerless audio (RFC 2046 `audio/basic`; RFC 3551's RTP payload names, as
+# PBXes store calls): a body with no container is read as that format, mono at its RTP clock rate.
+_PCM8K = {"sample_rate": "8000", "ch_layout": "mono"}
+HEADERLESS = {"audio/basic": ("mulaw", _PCM8K), "audio/pcmu": ("mulaw", _PCM8K), "audio/pcma": ("alaw", _PCM8K),
+              "audio/g722": ("g722", {}), "audio/gsm": ("gsm", {})}
+CONTAINER_MAGIC = (b".snd", b"RIFF", b"OggS", b"fLaC", b"#!AMR", b"ID3", b"FORM")
+SPOOL_NAME = "decoded.f32"  # the decoded mono samples, in the output directory
+SPOOL_CHUNK = 32_768  # samples per read of the spool (128 KiB)
+PADDING_S = 0.1  # at most this much past what the container declares is an encoder's padding
+PARENT_CHECK_S = 1.0  # how often a transcoding worker checks that its parent still runs
 
 
 def _dbfs(rms: float) -> float:
     return 20 * math.log10(rms) if rms > 0 else -200.0
 
 
+def _headerless(source: Path, content_type: str | None) -> tuple[str, dict[str, str]] | None:
+    """The demuxer and its options for a headerless body its content type names, else None (probe)."""
+    raw = HEADERLESS.get((content_type or "").split(";")[0].strip().lower())
+    if raw is None:
+        return None
+    with open(source, "rb") as head:
+        if head.read(8).startswith(CONTAINER_MAGIC):  # a Sun .au (also audio/basic), a WAV...: probe it
+            return None
+    return raw
+
+
 @contextlib.contextmanager
-def _opened(source: Path) -> Iterator[tuple[av.container.InputContainer, av.audio.stream.AudioStream, int]]:
+def _opened(source: Path, content_type: str | None = None
+            ) -> Iterator[tuple[av.container.InputContainer, av.audio.stream.AudioStream, int]]:
     """The source's first audio stream and the band to work at; AudioRejected when there is none."""
+    raw = _headerless(source, content_type)
     try:
-        container = av.open(str(source), mode="r")
+        container = (av.open(str(source), mode="r", format=raw[0], options=raw[1]) if raw
+                     else av.open(str(source), mode="r"))
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as error:
         raise AudioRejected("invalid-audio", "not a recognised audio format") from error
     with container:
@@ -87,7 +128,7 @@ def _samples(container: av.container.InputContainer, stream: av.audio.stream.Aud
     resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
     produced = 0
     try:
-        for frame in container.decode(stream):
+        for frame in _frames(container, stream):
             for out in resampler.resample(frame):
                 samples = _finite(out.to_ndarray().reshape(-1))
                 produced += samples.size
@@ -100,24 +141,67 @@ def _samples(container: av.container.InputContainer, stream: av.audio.stream.Aud
         raise AudioRejected("invalid-audio", "the audio is corrupt or cut off") from error
 
 
+def _frames(container: av.container.InputContainer, stream: av.audio.stream.AudioStream) -> Iterator[av.AudioFrame]:
+    """The stream's decoded frames, by the decoder of DECODER_FOR when its codec has one there.
+
+    A last packet that does not decode is dropped, as the ffmpeg CLI drops it: sox ends a WAV49 GSM
+    file with a short block. Anywhere else a packet that does not decode makes the audio corrupt."""
+    name = DECODER_FOR.get(stream.codec_context.name)
+    decoder = stream.codec_context
+    if name is not None:
+        decoder = av.CodecContext.create(name, "r")
+        decoder.sample_rate = stream.codec_context.sample_rate
+    pending = None
+    for packet in container.demux(stream):
+        if not packet.size:  # the demuxer's flush packet: decode(None) below flushes
+            continue
+        if pending is not None:
+            yield from decoder.decode(pending)
+        pending = packet
+    if pending is not None:
+        try:
+            last = decoder.decode(pending)
+        except av.FFmpegError:
+            last = []
+        yield from last
+    yield from decoder.decode(None)
+
+
+def _declared_samples(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
+                      rate: int) -> int | None:
+    """How many samples at rate the container says the stream holds, where it says so exactly
+    (WAV's fact chunk or data size, an MP4/3GP edit list), else None."""
+    if not (container.format.name == "wav" or "mp4" in container.format.name.split(",")):
+        return None
+    if not stream.duration or stream.time_base is None:
+        return None
+    return round(stream.duration * stream.time_base * rate)
+
+
 @dataclass
 class _Measure:
     rate: int
     samples: int = 0
+    declared: int | None = None  # what the container says the stream holds (see _declared_samples)
     peak: float = 0.0
     loudest_window_dbfs: float = -200.0
     active_energy: float = 0.0
     active_samples: int = 0
 
 
-def _measure(source: Path, limits: AudioLimits) -> _Measure:
-    with _opened(source) as (container, stream, rate):
-        measure = _Measure(rate)
+def _measure(source: Path, limits: AudioLimits, spool: Path | None = None, content_type: str | None = None
+             ) -> _Measure:
+    """Decode source once and measure it; with spool, also write the kept mono samples there."""
+    with _opened(source, content_type) as (container, stream, rate), \
+            (open(spool, "wb") if spool else contextlib.nullcontext()) as out:
+        measure = _Measure(rate, declared=_declared_samples(container, stream, rate))
         window = rate // 50  # 20 ms
         budget = int(limits.max_seconds * rate)
         carry = np.zeros(0, dtype=np.float32)
         for chunk in _samples(container, stream, rate, budget):
             kept = chunk[: max(0, budget + 1 - measure.samples)]  # one past the budget marks truncation
+            if out is not None:
+                out.write(kept[: max(0, budget - measure.samples)].tobytes())
             measure.samples += kept.size
             if kept.size:
                 measure.peak = max(measure.peak, float(np.max(np.abs(kept))))
@@ -134,6 +218,10 @@ def _measure(source: Path, limits: AudioLimits) -> _Measure:
                 carry = carry[whole:]
             if measure.samples > budget:
                 break
+        if measure.declared is not None and 0 < measure.samples - measure.declared <= rate * PADDING_S:
+            # The encoder padded its last frame (AAC, ADPCM blocks) and the container says where the
+            # recording ends: keep what it says.
+            measure.samples = measure.declared
         return measure
 
 
@@ -182,9 +270,29 @@ class _Encoder:
         self.container.close()
 
 
-def transcode(source: Path, out_dir: Path, limits: AudioLimits) -> Transcoded:
-    """Renditions of source in out_dir, or AudioRejected (invalid-audio, too-short, silent)."""
-    measure = _measure(source, limits)
+def _spooled(spool: Path, count: int) -> Iterator[np.ndarray]:
+    """The first count samples written to spool, a chunk at a time."""
+    with open(spool, "rb") as spooled:
+        while count > 0:
+            chunk = np.fromfile(spooled, dtype=np.float32, count=min(SPOOL_CHUNK, count))
+            if chunk.size == 0:
+                return
+            count -= chunk.size
+            yield chunk
+
+
+def transcode(source: Path, out_dir: Path, limits: AudioLimits, content_type: str | None = None) -> Transcoded:
+    """Renditions of source in out_dir, or AudioRejected (invalid-audio, too-short, silent). The
+    format is found from the content; content_type matters only for headerless bodies (HEADERLESS)."""
+    spool = out_dir / SPOOL_NAME
+    try:
+        return _transcode(source, out_dir, limits, spool, content_type)
+    finally:
+        spool.unlink(missing_ok=True)
+
+
+def _transcode(source: Path, out_dir: Path, limits: AudioLimits, spool: Path, content_type: str | None) -> Transcoded:
+    measure = _measure(source, limits, spool, content_type)
     rate = measure.rate
     budget = int(limits.max_seconds * rate)
     if measure.samples == 0:
@@ -197,26 +305,69 @@ def transcode(source: Path, out_dir: Path, limits: AudioLimits) -> Transcoded:
     gain = np.float32(_gain(measure, limits.normalize))
     encoders = [_Encoder(r, out_dir / f"{r.name}.{r.container}", rate) for r in RENDITIONS]
     written = 0
-    with _opened(source) as (container, stream, _):
-        for decoded in _samples(container, stream, rate, budget):
-            chunk = decoded[: budget - written]
-            if chunk.size == 0:
-                break
-            written += chunk.size
-            scaled = np.clip(chunk * gain, -1.0, 1.0) if gain != 1.0 else chunk
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(scaled).reshape(1, -1), format="flt",
-                                               layout="mono")
-            frame.sample_rate = rate
-            for encoder in encoders:
-                encoder.write(frame)
+    for chunk in _spooled(spool, kept):
+        written += chunk.size
+        scaled = np.clip(chunk * gain, -1.0, 1.0) if gain != 1.0 else chunk
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(scaled).reshape(1, -1), format="flt", layout="mono")
+        frame.sample_rate = rate
+        for encoder in encoders:
+            encoder.write(frame)
     for encoder in encoders:
         encoder.close()
     return Transcoded(duration_ms=round(written * 1000 / rate), truncated=measure.samples > budget,
                       files={e.rendition.name: e.path for e in encoders}, gain_db=round(_dbfs(float(gain)), 1))
 
 
-class PyAvTranscoder:
-    """The Transcoder port, in-process."""
+def _warm() -> None:
+    """A worker's first task: import the codec libraries before any message waits on them."""
 
-    def transcode(self, source: Path, out_dir: Path, limits: AudioLimits) -> Transcoded:
-        return transcode(source, out_dir, limits)
+
+def _exit_with(parent: int) -> None:
+    """A worker's initializer: end this worker when its parent is gone (killed, or stopped without
+    closing the pool), so no orphan is left holding memory."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+class PyAvTranscoder:
+    """The Transcoder port: `transcode` in a pool of `workers` processes (default: one per core), so
+    messages transcode side by side on every core whatever thread or host calls. The pool is made on
+    first use (spawned: the caller's threads and SDK clients stay out of the workers); a worker that
+    dies is replaced with the whole pool, and that transcode raises, so the trigger retries it."""
+
+    def __init__(self, workers: int | None = None):
+        self._workers = workers or os.cpu_count() or 1
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = concurrent.futures.ProcessPoolExecutor(
+                    self._workers, mp_context=multiprocessing.get_context("spawn"), initializer=_exit_with,
+                    initargs=(os.getpid(),))
+                for _ in range(self._workers):
+                    self._pool.submit(_warm)
+            return self._pool
+
+    def transcode(self, source: Path, out_dir: Path, limits: AudioLimits, content_type: str | None = None
+                  ) -> Transcoded:
+        pool = self._executor()
+        try:
+            return pool.submit(transcode, source, out_dir, limits, content_type).result()
+        except concurrent.futures.process.BrokenProcessPool:
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)

@@ -32,6 +32,10 @@ class AudioRejected(Exception):
         self.reason = reason
         self.detail = detail
 
+    def __reduce__(self) -> tuple[type[AudioRejected], tuple[str, str]]:
+        """Pickled whole: the transcoder's worker processes send it back to the caller."""
+        return type(self), (self.reason, self.detail)
+
 
 @dataclass(frozen=True)
 class Transcoded:

@@ -88,13 +88,13 @@ class AudioPipeline:
     def _limits(self, mailbox: Mailbox) -> AudioLimits:
         return AudioLimits(mailbox.settings.minMessageSeconds, mailbox.settings.maxMessageSeconds, self._normalize)
 
-    def _transcode(self, data: bytes, limits: AudioLimits, work: Path) -> Transcoded:
+    def _transcode(self, data: bytes, limits: AudioLimits, work: Path, content_type: str) -> Transcoded:
         if len(data) > MAX_INLINE_AUDIO_BYTES:  # a direct upload may exceed what it declared
             raise AudioRejected("invalid-audio", f"larger than {MAX_INLINE_AUDIO_BYTES} bytes")
         source = work / "original"
         source.write_bytes(data)
         with self._telemetry.transcode():
-            return self._transcoder.transcode(source, work, limits)
+            return self._transcoder.transcode(source, work, limits, content_type)
 
     def _store_renditions(self, result: Transcoded, where: Callable[[str], str]) -> dict[str, str]:
         """Upload each rendition to where(its name) (a `blobpaths` builder); where each went."""
@@ -125,7 +125,7 @@ class AudioPipeline:
             try:
                 if message.upload_pending and message.size_bytes is not None and len(data) > message.size_bytes:
                     raise AudioRejected("too-large", f"{len(data)} bytes where {message.size_bytes} were promised")
-                result = self._transcode(data, self._limits(mailbox), Path(work))
+                result = self._transcode(data, self._limits(mailbox), Path(work), message.content_type)
             except AudioRejected as rejected:
                 logger.info("message %s/%s failed: %s", mailbox_id, message_id, rejected)
                 reason = rejected.reason
@@ -200,7 +200,7 @@ class AudioPipeline:
             return "mailbox gone"
         with tempfile.TemporaryDirectory(prefix="greeting-") as work:
             try:
-                result = self._transcode(data, self._limits(mailbox), Path(work))
+                result = self._transcode(data, self._limits(mailbox), Path(work), greeting.content_type)
             except AudioRejected as rejected:
                 updated = replace(greeting, status="failed", error=rejected.reason, updated_at=utcnow())
             else:

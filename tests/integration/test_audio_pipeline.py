@@ -12,6 +12,7 @@ import pytest
 
 from tests.integration.api_support import PLATFORM, tone_wav
 from tests.support import ROOT, wait_until
+from tests.unit.adapters.network_corpus import BY_NAME, corpus_file, missing_tool
 
 pytestmark = pytest.mark.integration
 SPEECH = (ROOT / "samples" / "hello.wav").read_bytes()  # 4.0 s, 8 kHz
@@ -178,3 +179,32 @@ def test_a_greeting_plays_until_its_replacement_is_ready_and_survives_a_bad_one(
     put(tone_wav(1.5, hz=800))
     assert playing() == first  # still, while the replacement is transcoded
     wait_until(lambda: playing() != first, 60, interval=0.3, message="the replacement to take over")
+
+
+NETWORK_CASES = ("sox-amr-nb-mode7", "sox-amr-nb-mode0", "ffmpeg-3gp-amr-nb", "amr-wb-every-frame-type",
+                 "sox-wav49-gsm", "ffmpeg-wav-g723_1", "ffmpeg-wav-g726-16k", "ffmpeg-ogg-speex-wb",
+                 "ffmpeg-m4a-aac", "sox-wav-ima-adpcm", "sox-raw-ulaw", "ffmpeg-raw-g722")
+
+
+def test_audio_from_real_networks_becomes_ready_at_its_true_length(api):
+    """Files from other encoders than PyAV (tests/unit/adapters/network_corpus.py: sox with DTX, the ffmpeg
+    CLI, AMR-WB built frame by frame), deposited with the content type a gateway would send."""
+    mailbox = api.provision()
+    deposited = {}
+    for name in NETWORK_CASES:
+        case = BY_NAME[name]
+        if missing_tool(case):
+            continue
+        response = api.deposit(mailbox, corpus_file(name).read_bytes(), headers={"content-type": case.content_type})
+        assert response.status_code == 202, (name, response.text)
+        deposited[name] = response.json()["id"]
+    if not deposited:
+        pytest.skip("neither sox nor the ffmpeg CLI is installed (make install installs them)")
+    for name, message_id in deposited.items():
+        ready = settled(api, mailbox, message_id)
+        assert ready["status"] == "ready", (name, ready["error"])
+        assert abs(ready["durationMs"] - BY_NAME[name].truth_ms) <= 20, (name, ready["durationMs"])
+        played = api.http.get(f"{api.mailbox_path(mailbox)}/messages/{message_id}/audio",
+                              params={"format": "wav"}, headers=PLATFORM)
+        seconds, rate, _ = decoded_seconds(played.content)
+        assert rate == 8000 and abs(seconds * 1000 - ready["durationMs"]) <= 20, name

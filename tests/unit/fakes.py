@@ -223,7 +223,8 @@ class FakeTranscoder:
     def __init__(self) -> None:
         self.calls = 0
 
-    def transcode(self, source: Path, out_dir: Path, limits: AudioLimits) -> Transcoded:
+    def transcode(self, source: Path, out_dir: Path, limits: AudioLimits, content_type: str | None = None
+                  ) -> Transcoded:
         self.calls += 1
         data = source.read_bytes()
         for prefix, reason in ((b"silent", "silent"), (b"short", "too-short"), (b"junk", "invalid-audio")):

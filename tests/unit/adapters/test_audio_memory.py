@@ -94,3 +94,41 @@ def test_thirty_minutes_transcode_in_flat_memory() -> None:
     if report["hwm_reset"] and before["rss_kib"] is not None:
         peak_growth = after["hwm_kib"] - before["rss_kib"]
         assert peak_growth < LIMIT_KIB, f"peak RSS during transcode grew by {peak_growth} KiB: {report}"
+
+
+ORPHAN_CHILD = """
+import json, os, tempfile
+from pathlib import Path
+
+from shared.adapters.audio_codec import PyAvTranscoder
+from shared.domain.audio import AudioLimits
+from tools.make_sample_wav import speech_like_wav
+import psutil
+
+transcoder = PyAvTranscoder(workers=2)
+with tempfile.TemporaryDirectory() as tmp:
+    source = Path(tmp) / "speech.wav"
+    source.write_bytes(speech_like_wav(2.0, rate=8000))
+    transcoder.transcode(source, Path(tmp), AudioLimits(min_seconds=1, max_seconds=60))
+print(json.dumps([child.pid for child in psutil.Process().children(recursive=True)]), flush=True)
+os._exit(0)  # gone without closing the pool, as a killed host is
+"""
+
+
+def test_transcoding_workers_do_not_outlive_their_process() -> None:
+    """A host that dies (or stops without closing the pool) leaves no transcoding worker behind."""
+    import psutil
+
+    from tests.support import wait_until
+
+    done = subprocess.run([sys.executable, "-c", ORPHAN_CHILD], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-4000:]
+    workers = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(workers) >= 2  # the two workers (and the pool's resource tracker)
+
+    def gone() -> bool:
+        return not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+                       for pid in workers)
+
+    wait_until(gone, timeout=30, message="the orphaned workers to exit")

@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from functions import conflicts, docs, fallback, greetings, health, incoming, mailboxes, messages, sweeps
+from functions import conflicts, docs, fallback, greetings, health, incoming, mailboxes, messages, notifications, sweeps
 from shared import telemetry
 from shared.config import settings
 
@@ -18,5 +18,6 @@ app.register_functions(greetings.bp)
 app.register_functions(incoming.bp)
 app.register_functions(sweeps.bp)
 app.register_functions(conflicts.bp)
+app.register_functions(notifications.bp)
 app.register_functions(docs.bp)
 app.register_functions(fallback.bp)

@@ -20,8 +20,14 @@ from shared.adapters.blob import (
     make_queue_service,
 )
 from shared.adapters.cosmos import CosmosConflictFeed, CosmosContainer, CosmosProbe, CosmosStore
+from shared.adapters.email_acs import AcsMailer, SmtpMailer
+from shared.adapters.outbox import CosmosOutbox
+from shared.adapters.sms_acs import AcsSms, FileSms
+from shared.adapters.webhook import SafeWebhookSender
 from shared.config import Settings, settings
 from shared.domain.audio import Containers
+from shared.domain.notifications import Schedule
+from shared.domain.principal import PLATFORM
 from shared.services.auth import Authenticator, SessionEpochs
 from shared.services.conflicts import ConflictResolver
 from shared.services.greetings import GreetingService
@@ -29,6 +35,7 @@ from shared.services.health import ReadinessService
 from shared.services.mailboxes import MailboxService
 from shared.services.messages import MessageService
 from shared.services.mwi import Mwi
+from shared.services.notifications import NotificationService
 from shared.services.pipeline import AudioPipeline
 from shared.services.rate import SlidingWindow
 from shared.services.replication import Regions, ReplicationService
@@ -54,6 +61,7 @@ class App:
     telemetry: Telemetry
     takeover: ProcessingTakeover
     conflicts: ConflictResolver
+    notifications: NotificationService
 
 
 def _credential(config: Settings) -> object | None:
@@ -100,8 +108,28 @@ def build(config: Settings) -> App:
     takeover = ProcessingTakeover(store, regions, timedelta(seconds=config.takeover_after_s))
     conflicts = ConflictResolver(store, CosmosConflictFeed(cosmos, config.sdk_timeout_s), config.region,
                                  tuple(config.regions) or (config.region,))
+    notifications = _notifications(config, credential, CosmosOutbox(cosmos, config.sdk_timeout_s), store, regions,
+                                   lambda mailbox_id, message_id: messages.delete(PLATFORM, mailbox_id, message_id,
+                                                                                  purge=False))
     return App(config, cosmos, blob_service, queue_service, readiness, auth, mailboxes, messages, pipeline,
-               greetings, retention, replication, telemetry, takeover, conflicts)
+               greetings, retention, replication, telemetry, takeover, conflicts, notifications)
+
+
+def _notifications(config: Settings, credential: object | None, outbox: CosmosOutbox, store: CosmosStore,
+                   regions: Regions, trash) -> NotificationService:
+    """ACS e-mail and SMS in Azure (identity); the local SMTP sink and SMS folder against emulators."""
+    notify = config.notifications
+    if config.is_emulated and not notify.acs_email_endpoint:
+        mailer: AcsMailer | SmtpMailer = SmtpMailer(notify.smtp_host, notify.smtp_port, notify.mail_from)
+        sms: AcsSms | FileSms = FileSms(notify.sms_sink_dir)
+    else:
+        mailer = AcsMailer(notify.acs_email_endpoint, notify.acs_email_sender, credential)
+        sms = AcsSms(notify.acs_sms_endpoint, notify.acs_sms_from, credential)
+    return NotificationService(
+        outbox, store, regions, SafeWebhookSender(notify.allow_loopback), mailer, sms, config.region,
+        Schedule(notify.first_retry_s, notify.max_retry_s, notify.retry_horizon_s),
+        transcript_wait=timedelta(seconds=notify.transcript_wait_s),
+        takeover_after=timedelta(seconds=notify.takeover_after_s), allow_loopback=notify.allow_loopback, trash=trash)
 
 
 _lock = threading.Lock()

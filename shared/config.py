@@ -42,6 +42,27 @@ class StorageSettings:
 
 
 @dataclass(frozen=True)
+class NotificationSettings:
+    """Notifications (shared/services/notifications.py): the dispatcher's schedule and retries, and
+    where e-mail and SMS go: Azure Communication Services in Azure, local sinks otherwise."""
+
+    first_retry_s: float = 30.0
+    max_retry_s: float = 3600.0
+    retry_horizon_s: float = 26 * 3600.0  # retried at least this long, then dead-lettered
+    transcript_wait_s: float = 60.0  # message.ready waits at most this long for the transcript
+    takeover_after_s: float = 600.0  # another region dispatches what the owner left undelivered this long
+    allow_loopback: bool = False  # http://127.0.0.1 webhooks: local runs only
+    acs_email_endpoint: str | None = None
+    acs_email_sender: str | None = None
+    acs_sms_endpoint: str | None = None
+    acs_sms_from: str | None = None
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    mail_from: str = "voicemail@localhost"
+    sms_sink_dir: str = ".localstack/sms"
+
+
+@dataclass(frozen=True)
 class Settings:
     region: str
     regions: tuple[str, ...]  # every region of the deployment, this one first
@@ -75,6 +96,7 @@ class Settings:
     # Other regions' storage accounts, by region: a connection string (emulators) or a blob
     # service URL reached with this app's identity (it holds Storage Blob Data Contributor there).
     peer_storage: dict[str, str]
+    notifications: NotificationSettings = NotificationSettings()
 
     @property
     def is_emulated(self) -> bool:
@@ -229,6 +251,32 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         replication_queue=read.matching("REPLICATION_QUEUE", _QUEUE, "replication-requests"),
         takeover_after_s=read.number("TAKEOVER_AFTER_SECONDS", 600, 1, 7 * 24 * 3600),
         peer_storage=_peer_storage(read, region, others),
+        notifications=_notifications(read, emulated=read.raw("COSMOS_KEY") is not None),
+    )
+
+
+def _notifications(read: _Reader, emulated: bool) -> NotificationSettings:
+    acs = {name: read.url(name, required=False) for name in ("ACS_EMAIL_ENDPOINT", "ACS_SMS_ENDPOINT")}
+    loopback = read.flag("WEBHOOK_ALLOW_LOOPBACK", default=emulated)
+    if loopback and not emulated:
+        raise ConfigError("setting WEBHOOK_ALLOW_LOOPBACK is for local runs only")
+    return NotificationSettings(
+        first_retry_s=read.number("NOTIFY_FIRST_RETRY_SECONDS", 30, 0.1, 3600),
+        max_retry_s=read.number("NOTIFY_MAX_RETRY_SECONDS", 3600, 1, 24 * 3600),
+        # Azure keeps retrying for at least a day, as the contract says; local runs may give up sooner.
+        retry_horizon_s=read.number("NOTIFY_RETRY_HORIZON_SECONDS", 26 * 3600, 1 if emulated else 24 * 3600,
+                                    7 * 24 * 3600),
+        transcript_wait_s=read.number("NOTIFY_TRANSCRIPT_WAIT_SECONDS", 60, 0, 60),
+        takeover_after_s=read.number("NOTIFY_TAKEOVER_SECONDS", 600, 1, 7 * 24 * 3600),
+        allow_loopback=loopback,
+        acs_email_endpoint=acs["ACS_EMAIL_ENDPOINT"],
+        acs_email_sender=read.raw("ACS_EMAIL_SENDER"),
+        acs_sms_endpoint=acs["ACS_SMS_ENDPOINT"],
+        acs_sms_from=read.raw("ACS_SMS_FROM"),
+        smtp_host=read.raw("SMTP_HOST") or "127.0.0.1",
+        smtp_port=int(read.number("SMTP_PORT", 1025, 1, 65535)),
+        mail_from=read.raw("MAIL_FROM") or "voicemail@localhost",
+        sms_sink_dir=read.raw("SMS_SINK_DIR") or ".localstack/sms",
     )
 
 

@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.domain.replicated import ZERO, Clock, Share, Tally
 
@@ -66,6 +67,16 @@ class MailboxSettings(BaseModel):
     retentionDays: int = Field(30, ge=0, le=3_650)
     trashRetentionDays: int = Field(7, ge=0, le=365)
     language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+    timeZone: str = Field("UTC", min_length=1, max_length=64)  # IANA name: the times in notifications
+
+    @field_validator("timeZone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone") from None
+        return value
 
 
 Counts = Tally  # a mailbox's counts (MWI and the quota) are the sum of its regions' tallies

@@ -714,9 +714,88 @@ def _operational_paths() -> dict[str, Schema]:
     }
 
 
+# -- notifications (issue 15): one self-contained block -------------------------------------------
+
+def _notification_schemas() -> dict[str, Schema]:
+    """PutNotifications and its targets (from the pydantic models), the answer, and a dead letter."""
+    from shared.domain.notifications import PutNotifications
+
+    raw = PutNotifications.model_json_schema(by_alias=True)
+    schemas = {name: _rewrite_refs(definition) for name, definition in raw.pop("$defs", {}).items()}
+    schemas["PutNotifications"] = _rewrite_refs(raw)
+    secret = {"type": "string", "pattern": "^whsec_[A-Za-z0-9+/]{43}=$",
+              "description": "the signing secret: only in the answer of the PUT that created this webhook"}
+    schemas["NotificationTargets"] = {
+        "type": "object", "required": ["targets", "deleteAfterEmail"], "additionalProperties": False,
+        "properties": {
+            "targets": {"type": "array", "items": {"oneOf": [
+                {"allOf": [_ref("WebhookTarget")], "properties": {"secret": secret}},
+                _ref("EmailTarget"), _ref("SmsTarget")]}},
+            "deleteAfterEmail": BOOLEAN}}
+    schemas["DeadLetter"] = {
+        "type": "object", "required": ["id", "mailboxId", "type", "status", "createdAt", "deliveries"],
+        "properties": {
+            "id": {"type": "string", "description": "the event id, sent as `webhook-id`"},
+            "mailboxId": {"type": "string"}, "messageId": {"type": ["string", "null"]},
+            "type": {"type": "string", "enum": ["message.ready", "message.failed", "mwi.changed"]},
+            "status": {"type": "string", "enum": ["pending", "done", "dead"]},
+            "createdAt": TIME, "deadAt": NULLABLE_TIME,
+            "deliveries": {"type": "array", "items": {
+                "type": "object", "required": ["target", "kind", "attempts", "done", "lastError"],
+                "properties": {"target": {"type": "string"}, "kind": {"type": "string"}, "attempts": COUNT,
+                               "done": BOOLEAN, "lastError": {"type": ["string", "null"]}}}}}}
+    return schemas
+
+
+def _notification_paths() -> dict[str, Schema]:
+    targets = _json("the mailbox's targets (webhook secrets only when just created)", _ref("NotificationTargets"))
+    event_id = {"name": "eventId", "in": "path", "required": True, "description": "a dead-lettered event's id",
+                "schema": {"type": "string", "pattern": "^evt_[0-9a-f]{32}$"}}
+    return {
+        "/mailboxes/{mailboxId}/notifications": {
+            "parameters": [_param("mailboxId")],
+            "put": _operation(
+                "put_notifications", "notifications", "Set the mailbox's notification targets",
+                PLATFORM_OR_SUBSCRIBER, body=_json_body(_notification_model()),
+                description="Webhook targets are the platform's; subscribers manage their e-mail and SMS "
+                            "targets (their PUT keeps the webhooks). Events: message.ready, message.failed, "
+                            "mwi.changed, signed by Standard Webhooks.",
+                responses={"200": targets, **_errors(e403=FORBIDDEN, e404=MAILBOX_NOT_FOUND, e412=ETAG)}),
+            "get": _operation(
+                "get_notifications", "notifications", "The mailbox's notification targets, without secrets",
+                PLATFORM_OR_SUBSCRIBER,
+                responses={"200": targets, **_errors(e403=FORBIDDEN, e404=MAILBOX_NOT_FOUND)}),
+        },
+        "/admin/notifications/dead-letters": {
+            "get": _operation(
+                "list_dead_letters", "admin", "Events that kept failing past the retry horizon", PLATFORM_ONLY,
+                parameters=[_query("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+                                   "at most this many, newest first"),
+                            _query("mailboxId", {"type": "string", "pattern": MAILBOX_ID.pattern},
+                                   "only this mailbox's")],
+                responses={"200": _json("dead letters", {"type": "object", "required": ["items"], "properties": {
+                    "items": {"type": "array", "items": _ref("DeadLetter")}}}), **_errors(e403=FORBIDDEN)}),
+        },
+        "/admin/notifications/dead-letters/{eventId}/replay": {
+            "parameters": [event_id],
+            "post": _operation(
+                "replay_dead_letter", "admin", "Send a dead-lettered event again (same webhook-id)", PLATFORM_ONLY,
+                responses={"202": _json("queued again", _ref("DeadLetter")),
+                           **_errors(e403=FORBIDDEN, e404=("not-found",), e409=("event-not-dead-lettered",))}),
+        },
+    }
+
+
+def _notification_model() -> type[BaseModel]:
+    from shared.domain.notifications import PutNotifications
+
+    return PutNotifications
+
+
 def openapi_document(version: str) -> dict[str, Any]:
     """The whole document for API version `version` (a fresh dict on every call)."""
-    paths = {**_operational_paths(), **_mailbox_paths(), **_message_paths(), **_greeting_paths(), **_admin_paths()}
+    paths = {**_operational_paths(), **_mailbox_paths(), **_message_paths(), **_greeting_paths(), **_admin_paths(),
+             **_notification_paths()}
     return copy.deepcopy({
         "openapi": "3.1.0",
         "info": {
@@ -728,10 +807,11 @@ def openapi_document(version: str) -> dict[str, Any]:
         },
         "servers": [{"url": "/"}],
         "tags": [{"name": name}
-                 for name in ("health", "mailboxes", "sessions", "messages", "greetings", "admin", "meta")],
+                 for name in ("health", "mailboxes", "sessions", "messages", "greetings", "notifications", "admin",
+                              "meta")],
         "paths": {f"{PREFIX}{path}": item for path, item in paths.items()},
         "components": {
-            "schemas": {**request_schemas(), **RESPONSE_SCHEMAS},
+            "schemas": {**request_schemas(), **RESPONSE_SCHEMAS, **_notification_schemas()},
             "parameters": PARAMETERS,
             "headers": HEADERS,
             "securitySchemes": {

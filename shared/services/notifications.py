@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from shared.domain.audio import RENDITION_CONTENT_TYPES
-from shared.domain.errors import DomainError, EtagMismatch, Forbidden, MailboxNotFound, ValidationFailed
+from shared.domain.errors import EtagMismatch, EventNotDeadLettered, Forbidden, MailboxNotFound, ValidationFailed
 from shared.domain.model import Mailbox, Message, iso, utcnow
 from shared.domain.notifications import (
     Delivery,
@@ -52,12 +52,6 @@ logger = logging.getLogger(__name__)
 LEASE = timedelta(seconds=120)  # a claimed event comes back after this if its dispatcher died
 _RETRIES = 5
 _EXTENSIONS = {"mp3": "mp3", "wav": "wav", "opus": "ogg"}
-
-
-class NotDeadLetter(DomainError):
-    type = "event-not-dead-lettered"
-    title = "Event is not dead-lettered"
-    status = 409
 
 
 class Store(MailboxRepository, MessageRepository, Protocol):
@@ -245,7 +239,7 @@ class NotificationService:
         require_platform(principal)
         event = self._outbox.find_event(event_id_)
         if event.status != "dead":
-            raise NotDeadLetter(f"event {event_id_} is {event.status}")
+            raise EventNotDeadLettered(f"event {event_id_} is {event.status}")
         return dead_letter_api(self._outbox.save_event(replayed(event, utcnow())))
 
 

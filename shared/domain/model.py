@@ -10,10 +10,10 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shared.domain.replicated import ZERO, Clock, Share, Tally
 
@@ -58,6 +58,17 @@ def parse_time(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
+def _known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone name") from None
+    return value
+
+
+TimeZoneName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_known_zone)]
+
+
 class MailboxSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -67,16 +78,7 @@ class MailboxSettings(BaseModel):
     retentionDays: int = Field(30, ge=0, le=3_650)
     trashRetentionDays: int = Field(7, ge=0, le=365)
     language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-    timeZone: str = Field("UTC", min_length=1, max_length=64)  # IANA name: the times in notifications
-
-    @field_validator("timeZone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not an IANA time zone") from None
-        return value
+    timeZone: TimeZoneName = "UTC"  # the times in notifications
 
 
 Counts = Tally  # a mailbox's counts (MWI and the quota) are the sum of its regions' tallies

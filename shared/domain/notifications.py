@@ -96,7 +96,7 @@ def configure(current: NotificationConfig, command: PutNotifications, platform: 
     old_secrets = {target_key(t): t["secret"] for t in current.of_kind("webhook")}
     wanted = [t.model_dump() for t in command.targets]
     if not platform:
-        wanted = [t for t in wanted if t["kind"] != "webhook"] + current.of_kind("webhook")
+        wanted = current.of_kind("webhook") + [t for t in wanted if t["kind"] != "webhook"]
     targets, created, seen = [], set(), set()
     for target in wanted:
         key = target_key(target)

@@ -94,6 +94,12 @@ var stampNames = [for region in regionList: {
   appInsightsName: 'appi-${take(token, 8)}-${region}'
 }]
 
+@description('Where Azure Communication Services (notification e-mail and SMS) keeps its data.')
+param communicationDataLocation string = 'United States'
+
+@description('The E.164 number SMS notifications come from, once acquired for the ACS resource; empty: SMS targets are dead-lettered.')
+param smsFromNumber string = ''
+
 resource group 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: 'rg-${environmentName}'
   location: location
@@ -119,6 +125,17 @@ module global 'modules/global.bicep' = {
     zoneRedundant: zoneRedundant
     platformKeyHashes: platformKeyHashes
     tokenSigningKey: tokenSigningKey
+  }
+}
+
+module communication 'modules/communication.bicep' = {
+  name: 'communication'
+  scope: group
+  params: {
+    communicationName: 'acs-${token}'
+    emailServiceName: 'acse-${token}'
+    dataLocation: communicationDataLocation
+    tags: tags
   }
 }
 
@@ -155,6 +172,9 @@ module stamps 'modules/stamp.bicep' = [for (stamp, i) in stampNames: {
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
     eventSubscriptionEnabled: eventSubscriptionEnabled
+    acsEndpoint: communication.outputs.endpoint
+    acsEmailSender: communication.outputs.emailSender
+    acsSmsFrom: smsFromNumber
   }
 }]
 
@@ -171,6 +191,7 @@ module rbac 'modules/rbac.bicep' = {
     cosmosDatabase: cosmosDatabase
     keyVaultName: global.outputs.keyVaultName
     operatorPrincipalId: principalId
+    communicationName: communication.outputs.communicationName
   }
 }
 

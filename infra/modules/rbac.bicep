@@ -7,7 +7,8 @@
 // so no separate Storage Blob Delegator assignment is needed).
 // On Cosmos DB: the built-in Data Contributor, scoped to the database. On the Key Vault: Secrets
 // User (the app settings' Key Vault references). On its Application Insights: Monitoring Metrics
-// Publisher (local auth is off there too).
+// Publisher (local auth is off there too). On Azure Communication Services: Contributor, scoped to
+// that one resource (ACS has no narrower built-in role for Entra ID senders of e-mail and SMS).
 
 @description('[{ principalId, storageAccountName, appInsightsName }] of each stamp.')
 param stamps array
@@ -15,6 +16,9 @@ param stamps array
 param cosmosAccountName string
 param cosmosDatabase string
 param keyVaultName string
+
+@description('The Azure Communication Services resource the stamps send e-mail and SMS through.')
+param communicationName string
 
 @description('An operator (azd sets AZURE_PRINCIPAL_ID): may create and delete the drain blob in each region\'s ops container. Empty for none.')
 param operatorPrincipalId string
@@ -26,6 +30,7 @@ var roles = {
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+  contributor: 'b24988ac-6182-4e48-982d-fc26fad4a3b2'
 }
 var cosmosDataContributor = '00000000-0000-0000-0000-000000000002'
 var stampCount = length(stamps)
@@ -130,5 +135,20 @@ resource operatorDrain 'Microsoft.Authorization/roleAssignments@2022-04-01' = [f
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
     principalId: operatorPrincipalId
+  }
+}]
+
+resource communication 'Microsoft.Communication/communicationServices@2023-04-01' existing = {
+  name: communicationName
+}
+
+// Notifications: each stamp sends e-mail and SMS with its own identity (ACS local auth is off).
+resource communicationSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for stamp in stamps: {
+  name: guid(communication.id, stamp.principalId, roles.contributor)
+  scope: communication
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.contributor)
+    principalId: stamp.principalId
+    principalType: 'ServicePrincipal'
   }
 }]

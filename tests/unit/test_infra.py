@@ -192,6 +192,10 @@ SAMPLE_VALUES = {
     "REPLICATION_QUEUE": "replication-requests",
     "RETENTION_SCHEDULE": "0 30 2 * * *",
     "REPLICATION_SCHEDULE": "0 */15 * * * *",
+    "ACS_EMAIL_ENDPOINT": "https://acs-abc.unitedstates.communication.azure.com",
+    "ACS_EMAIL_SENDER": "DoNotReply@0000.azurecomm.net",
+    "ACS_SMS_ENDPOINT": "https://acs-abc.unitedstates.communication.azure.com",
+    "ACS_SMS_FROM": "+18005550100",
 }
 
 
@@ -205,6 +209,8 @@ def test_settings_load_from_what_the_stamp_sets():
     assert settings.storage.uses_identity and not settings.is_emulated
     assert settings.regions == ("westeurope", "northeurope")
     assert settings.peer_storage == {"northeurope": "https://stdef.blob.core.windows.net/"}
+    assert settings.notifications.acs_email_endpoint and settings.notifications.acs_sms_from  # ACS, not the sinks
+    assert not settings.notifications.allow_loopback
 
 
 def test_main_passes_the_names_the_app_expects():

@@ -240,7 +240,8 @@ class NotificationService:
         event = self._outbox.find_event(event_id_)
         if event.status != "dead":
             raise EventNotDeadLettered(f"event {event_id_} is {event.status}")
-        return dead_letter_api(self._outbox.save_event(replayed(event, utcnow())))
+        # This region sends it now (the region that gave up on it may be the one that was lost).
+        return dead_letter_api(self._outbox.save_event(replace(replayed(event, utcnow()), owner=self._region)))
 
 
 def _awaiting_transcript(mailbox: Mailbox | None, message: dict[str, object]) -> bool:

@@ -197,7 +197,7 @@ def test_an_event_that_keeps_failing_is_dead_lettered_after_the_horizon_then_rep
     webhooks, clock, service = world["webhooks"], world["clock"], world["service"]()
     webhooks.failing = True
     rounds = 0
-    while not service.dead_letters(PLATFORM, 10, MAILBOX)["items"]:
+    while len(service.dead_letters(PLATFORM, 10, MAILBOX)["items"]) < 2:  # each event dies on its own schedule
         service.dispatch()
         clock.advance(30)
         rounds += 1

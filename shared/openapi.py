@@ -729,7 +729,8 @@ def _notification_schemas() -> dict[str, Schema]:
         "type": "object", "required": ["targets", "deleteAfterEmail"], "additionalProperties": False,
         "properties": {
             "targets": {"type": "array", "items": {"oneOf": [
-                {"allOf": [_ref("WebhookTarget")], "properties": {"secret": secret}},
+                {"type": "object", "required": ["kind", "url"], "additionalProperties": False,
+                 "properties": {"kind": {"const": "webhook"}, "url": {"type": "string"}, "secret": secret}},
                 _ref("EmailTarget"), _ref("SmsTarget")]}},
             "deleteAfterEmail": BOOLEAN}}
     schemas["DeadLetter"] = {

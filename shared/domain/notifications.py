@@ -218,7 +218,7 @@ def envelope(event: Event, data: dict[str, object], at: datetime) -> dict[str, o
 def zone(name: str | None) -> ZoneInfo:
     try:
         return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return ZoneInfo("UTC")
 
 

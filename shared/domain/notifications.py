@@ -284,6 +284,12 @@ def url_problem(url: str, allow_loopback_http: bool) -> str | None:
         return "credentials in the URL are not allowed"
     if not parsed.hostname:
         return "the URL has no host"
+    try:  # an address written in the URL is checked now; a name, each time it is resolved
+        literal = address_problem(parsed.hostname, allow_loopback_http)
+    except ValueError:
+        literal = None
+    if literal:
+        return literal
     if parsed.scheme == "https":
         return None
     if parsed.scheme == "http" and allow_loopback_http and parsed.hostname in ("127.0.0.1", "localhost", "::1"):

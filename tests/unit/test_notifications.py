@@ -327,6 +327,8 @@ def test_public_addresses_and_https_are_allowed_and_loopback_http_only_locally()
     assert url_problem("http://127.0.0.1:8080/vm", allow_loopback_http=False)
     assert url_problem("http://127.0.0.1:8080/vm", allow_loopback_http=True) is None
     assert url_problem("https://user:pw@hooks.example.com/", allow_loopback_http=False)
+    assert url_problem("https://169.254.169.254/latest/meta-data", allow_loopback_http=False)  # refused at PUT
+    assert url_problem("https://[fd00::1]/hook", allow_loopback_http=True)
 
 
 def test_a_name_that_resolves_to_a_private_address_is_refused_before_any_connection(monkeypatch):

@@ -138,9 +138,15 @@ def _tally_from_doc(values: list[int]) -> Tally:
     return Tally(*values)
 
 
+def _known_settings(doc: dict[str, Any]) -> dict[str, Any]:
+    """The settings this version knows: a region still on older code reads a mailbox that a newer
+    one wrote (a setting added since, e.g. `timeZone`) instead of failing on it."""
+    return {k: v for k, v in doc["settings"].items() if k in MailboxSettings.model_fields}
+
+
 def mailbox_from_doc(doc: dict[str, Any]) -> Mailbox:
     return Mailbox(
-        id=doc["mailboxId"], display_name=doc["displayName"], settings=MailboxSettings(**doc["settings"]),
+        id=doc["mailboxId"], display_name=doc["displayName"], settings=MailboxSettings(**_known_settings(doc)),
         pin_hash=doc.get("pinHash"), status=doc.get("status", "active"),
         greeting=doc.get("greeting", "personal"), expires_at=parse_time(doc.get("expiresAt")),
         created_at=parse_time(doc["createdAt"]), session_epoch=doc.get("sessionEpoch", 0),

@@ -7,7 +7,18 @@ not resolved yet) is logged once and named by /api/health/ready (503); every oth
 
 import azure.functions as func
 
-from functions import conflicts, docs, fallback, greetings, health, incoming, mailboxes, messages, transcripts
+from functions import (
+    conflicts,
+    docs,
+    fallback,
+    greetings,
+    health,
+    incoming,
+    mailboxes,
+    messages,
+    notifications,
+    transcripts,
+)
 from functions.sweeps import admin, replication, retention
 from shared import telemetry
 from shared.config import settings, settings_error
@@ -28,5 +39,6 @@ app.register_functions(replication.bp)
 app.register_functions(admin.bp)
 app.register_functions(conflicts.bp)
 app.register_functions(transcripts.bp)
+app.register_functions(notifications.bp)
 app.register_functions(docs.bp)
 app.register_functions(fallback.bp)

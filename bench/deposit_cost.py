@@ -102,7 +102,7 @@ SNAPSHOT_SQL = ("SELECT * FROM c WHERE c.mailboxId = @m AND "
                 "(c.id = 'mailbox' OR c.type = 'tally' OR c.type = 'pins' OR c.id = @id)")
 # What works on its own clock; disabled on both hosts (tests/integration sets such settings too).
 BACKGROUND_FUNCTIONS = ("incoming_audio", "resolve_conflicts", "retention_timer", "replication_timer",
-                        "replication_requested")
+                        "replication_requested", "dispatch_notifications")
 
 
 # -- the counting proxy ------------------------------------------------------------------------------

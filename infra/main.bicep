@@ -107,6 +107,12 @@ var stampNames = [for region in regionList: {
   appInsightsName: 'appi-${take(token, 8)}-${region}'
 }]
 
+@description('Where Azure Communication Services (notification e-mail and SMS) keeps its data.')
+param communicationDataLocation string = 'United States'
+
+@description('The E.164 number SMS notifications come from, once acquired for the ACS resource; empty: SMS targets are dead-lettered.')
+param smsFromNumber string = ''
+
 resource group 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: 'rg-${environmentName}'
   location: location
@@ -132,6 +138,17 @@ module global 'modules/global.bicep' = {
     zoneRedundant: zoneRedundant
     platformKeyHashes: platformKeyHashes
     tokenSigningKey: tokenSigningKey
+  }
+}
+
+module communication 'modules/communication.bicep' = {
+  name: 'communication'
+  scope: group
+  params: {
+    communicationName: 'acs-${token}'
+    emailServiceName: 'acse-${token}'
+    dataLocation: communicationDataLocation
+    tags: tags
   }
 }
 
@@ -172,6 +189,9 @@ module stamps 'modules/stamp.bicep' = [for (stamp, i) in stampNames: {
     zoneRedundant: flexZoneRedundantRegions == '*' || contains(split(replace(flexZoneRedundantRegions, ' ', ''), ','), stamp.region)
     instanceMemoryMB: instanceMemoryMB
     eventSubscriptionEnabled: eventSubscriptionEnabled
+    acsEndpoint: communication.outputs.endpoint
+    acsEmailSender: communication.outputs.emailSender
+    acsSmsFrom: smsFromNumber
   }
 }]
 
@@ -189,6 +209,7 @@ module rbac 'modules/rbac.bicep' = {
     cosmosDatabase: cosmosDatabase
     keyVaultName: global.outputs.keyVaultName
     operatorPrincipalId: principalId
+    communicationName: communication.outputs.communicationName
   }
 }
 

@@ -24,15 +24,22 @@ from shared.adapters.blob import (
     make_queue_service,
 )
 from shared.adapters.cosmos import CosmosConflictFeed, CosmosContainer, CosmosProbe, CosmosStore
+from shared.adapters.email_acs import AcsMailer, SmtpMailer
 from shared.adapters.http_pool import pooled_transport
+from shared.adapters.outbox import CosmosOutbox
+from shared.adapters.sms_acs import AcsSms, FileSms
+from shared.adapters.webhook import SafeWebhookSender
 from shared.config import ConfigError, Settings, settings
 from shared.domain.audio import Containers
 from shared.domain.errors import NotConfigured
+from shared.domain.notifications import Schedule
+from shared.domain.principal import PLATFORM
 from shared.ports import (
     AudioStore,
     ConflictFeed,
     DependencyProbe,
     EventPublisher,
+    Outbox,
     ReplicationRequests,
     SweepRepository,
     Transcoder,
@@ -46,6 +53,7 @@ from shared.services.health import ReadinessService
 from shared.services.mailboxes import MailboxService
 from shared.services.messages import MessageService
 from shared.services.mwi import Mwi
+from shared.services.notifications import NotificationService
 from shared.services.pipeline import AudioPipeline
 from shared.services.rate import SlidingWindow
 from shared.services.replication import Regions, ReplicationService
@@ -72,6 +80,7 @@ class App:
     takeover: ProcessingTakeover
     conflicts: ConflictResolver
     transcripts: TranscriptService
+    notifications: NotificationService
 
 
 def _credential(config: Settings, env: Mapping[str, str] | None = None) -> object | None:
@@ -146,7 +155,7 @@ def build(config: Settings, *, store: SweepRepository | None = None, audio: Audi
           replication_requests: ReplicationRequests | None = None, transcoder: Transcoder | None = None,
           conflict_feed: ConflictFeed | None = None, probes: Sequence[DependencyProbe] | None = None,
           telemetry: Telemetry | None = None, transcriber: Transcriber | None = None,
-          transcription_jobs: TranscriptionQueue | None = None) -> App:
+          transcription_jobs: TranscriptionQueue | None = None, outbox: Outbox | None = None) -> App:
     """The services on the given ports (tests pass fakes); each port not given is the real adapter."""
     sdk = _Sdk(config)
     if store is None:
@@ -189,8 +198,32 @@ def build(config: Settings, *, store: SweepRepository | None = None, audio: Audi
     replication = ReplicationService(store, regions, config.replica_count, telemetry)
     takeover = ProcessingTakeover(store, regions, timedelta(seconds=config.takeover_after_s))
     conflicts = ConflictResolver(store, conflict_feed, config.region, tuple(config.regions) or (config.region,))
+    outbox = outbox or CosmosOutbox(sdk.cosmos, config.sdk_timeout_s)
+    notifications = _notifications(config, lambda: sdk.credential, outbox, store, regions,
+                                   lambda mailbox_id, message_id: messages.delete(PLATFORM, mailbox_id, message_id,
+                                                                                  purge=False))
+    # A message's `message.ready` waits for its transcript: the moment it settles, the event is due.
+    transcripts.listen(lambda message: notifications.message_settled(message.mailbox_id, message.id))
     return App(config, readiness, auth, mailboxes, messages, pipeline, greetings, retention, replication, telemetry,
-               takeover, conflicts, transcripts)
+               takeover, conflicts, transcripts, notifications)
+
+
+def _notifications(config: Settings, make_credential: Callable[[], object | None], outbox: Outbox,
+                   store: SweepRepository, regions: Regions, trash) -> NotificationService:
+    """ACS e-mail and SMS in Azure (identity); the local SMTP sink and SMS folder against emulators."""
+    notify = config.notifications
+    if config.is_emulated and not notify.acs_email_endpoint:
+        mailer: AcsMailer | SmtpMailer = SmtpMailer(notify.smtp_host, notify.smtp_port, notify.mail_from)
+        sms: AcsSms | FileSms = FileSms(notify.sms_sink_dir)
+    else:
+        credential = make_credential()
+        mailer = AcsMailer(notify.acs_email_endpoint, notify.acs_email_sender, credential)
+        sms = AcsSms(notify.acs_sms_endpoint, notify.acs_sms_from, credential)
+    return NotificationService(
+        outbox, store, regions, SafeWebhookSender(notify.allow_loopback), mailer, sms, config.region,
+        Schedule(notify.first_retry_s, notify.max_retry_s, notify.retry_horizon_s),
+        transcript_wait=timedelta(seconds=notify.transcript_wait_s),
+        takeover_after=timedelta(seconds=notify.takeover_after_s), allow_loopback=notify.allow_loopback, trash=trash)
 
 
 _lock = threading.Lock()

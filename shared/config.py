@@ -36,6 +36,10 @@ SECTIONS: dict[str, dict[str, str]] = {
     "auth": {"TOKEN_TTL_SECONDS": "900", "CLIENT_LOGINS_PER_MINUTE": "60"},
     "audio": {"AUDIO_NORMALIZE": "true"},
     "transcripts": {"TRANSCRIPTION_ENGINE": "off"},
+    "notifications": {"NOTIFY_FIRST_RETRY_SECONDS": "30", "NOTIFY_MAX_RETRY_SECONDS": "3600",
+                      "NOTIFY_RETRY_HORIZON_SECONDS": str(26 * 3600), "NOTIFY_TRANSCRIPT_WAIT_SECONDS": "60",
+                      "NOTIFY_TAKEOVER_SECONDS": "600", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": "1025",
+                      "MAIL_FROM": "voicemail@localhost", "SMS_SINK_DIR": ".localstack/sms"},
     "retention": {"ORPHAN_MIN_AGE_HOURS": "24", "DEPROVISION_GRACE_MINUTES": "0"},
     "replication": {"REPLICA_COUNT": "2", "TAKEOVER_AFTER_SECONDS": "600"},
     # Resolved by the Functions host (%NAME% in a binding, host.json), never read by the app: no
@@ -85,6 +89,27 @@ class StorageSettings:
 
 
 @dataclass(frozen=True)
+class NotificationSettings:
+    """Notifications (shared/services/notifications.py): the dispatcher's schedule and retries, and
+    where e-mail and SMS go: Azure Communication Services in Azure, local sinks otherwise."""
+
+    first_retry_s: float = 30.0
+    max_retry_s: float = 3600.0
+    retry_horizon_s: float = 26 * 3600.0  # retried at least this long, then dead-lettered
+    transcript_wait_s: float = 60.0  # message.ready waits at most this long for the transcript
+    takeover_after_s: float = 600.0  # another region dispatches what the owner left undelivered this long
+    allow_loopback: bool = False  # http://127.0.0.1 webhooks: local runs only
+    acs_email_endpoint: str | None = None
+    acs_email_sender: str | None = None
+    acs_sms_endpoint: str | None = None
+    acs_sms_from: str | None = None
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    mail_from: str = "voicemail@localhost"
+    sms_sink_dir: str = ".localstack/sms"
+
+
+@dataclass(frozen=True)
 class Settings:
     region: str
     regions: tuple[str, ...]  # every region of the deployment, this one first
@@ -120,6 +145,7 @@ class Settings:
     transcription_engine: str = "off"
     speech_endpoint: str | None = None
     transcription_queue: str = "transcription-requests"
+    notifications: NotificationSettings = NotificationSettings()
 
     @property
     def is_emulated(self) -> bool:
@@ -271,6 +297,31 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         takeover_after_s=read.number("TAKEOVER_AFTER_SECONDS", 1, 7 * 24 * 3600),
         peer_storage=_peer_storage(read, region, others),
         **_transcription(read),
+        notifications=_notifications(read, emulated=read.raw("COSMOS_KEY") is not None),
+    )
+
+
+def _notifications(read: _Reader, emulated: bool) -> NotificationSettings:
+    acs = {name: read.url(name, required=False) for name in ("ACS_EMAIL_ENDPOINT", "ACS_SMS_ENDPOINT")}
+    loopback = read.flag("WEBHOOK_ALLOW_LOOPBACK") if read.raw("WEBHOOK_ALLOW_LOOPBACK") else emulated
+    if loopback and not emulated:
+        raise ConfigError("WEBHOOK_ALLOW_LOOPBACK", "malformed", "loopback webhooks are for local runs only")
+    return NotificationSettings(
+        first_retry_s=read.number("NOTIFY_FIRST_RETRY_SECONDS", 0.1, 3600),
+        max_retry_s=read.number("NOTIFY_MAX_RETRY_SECONDS", 1, 24 * 3600),
+        # Azure keeps retrying for at least a day, as the contract says; local runs may give up sooner.
+        retry_horizon_s=read.number("NOTIFY_RETRY_HORIZON_SECONDS", 1 if emulated else 24 * 3600, 7 * 24 * 3600),
+        transcript_wait_s=read.number("NOTIFY_TRANSCRIPT_WAIT_SECONDS", 0, 60),
+        takeover_after_s=read.number("NOTIFY_TAKEOVER_SECONDS", 1, 7 * 24 * 3600),
+        allow_loopback=loopback,
+        acs_email_endpoint=acs["ACS_EMAIL_ENDPOINT"],
+        acs_email_sender=read.raw("ACS_EMAIL_SENDER"),
+        acs_sms_endpoint=acs["ACS_SMS_ENDPOINT"],
+        acs_sms_from=read.raw("ACS_SMS_FROM"),
+        smtp_host=read.raw("SMTP_HOST") or DEFAULTS["SMTP_HOST"],
+        smtp_port=int(read.number("SMTP_PORT", 1, 65535)),
+        mail_from=read.raw("MAIL_FROM") or DEFAULTS["MAIL_FROM"],
+        sms_sink_dir=read.raw("SMS_SINK_DIR") or DEFAULTS["SMS_SINK_DIR"],
     )
 
 

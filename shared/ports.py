@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Protocol
 
 from shared.domain.audio import AudioLimits, Transcoded
 from shared.domain.model import Greeting, ListQuery, Mailbox, Message
+from shared.domain.notifications import Event, Mail, NotificationConfig
 from shared.domain.replicated import PinRecord, RecentEvents, RegionTally
 from shared.domain.transcripts import Recognized, TranscriptionJob
 
@@ -75,10 +77,11 @@ class MessageRepository(Protocol):
         """The mailbox, its tallies and PIN records (and that message): one query of the partition."""
         ...
 
-    def write_message(self, message: Message, tally: RegionTally | None) -> Message:
+    def write_message(self, message: Message, tally: RegionTally | None, events: Sequence[Event] = ()) -> Message:
         """Create the message (etag None) or replace it while message.etag is current, and with it,
         atomically (one transactional batch), the region's tally: created (etag None) or replaced
-        while tally.etag is current. Raises AlreadyExists, EtagMismatch (the message changed) or
+        while tally.etag is current, and the outbox events the change causes (upserted: their ids
+        are deterministic). Raises AlreadyExists, EtagMismatch (the message changed) or
         TallyMoved (the tally changed)."""
         ...
 
@@ -230,4 +233,47 @@ class Transcriber(Protocol):
 class TranscriptionQueue(Protocol):
     def submit(self, job: TranscriptionJob, delay_s: float = 0.0) -> None:
         """Queue the job, visible after delay_s seconds."""
+class Outbox(Protocol):
+    """Notification targets and outbox events (shared/adapters/outbox.py)."""
+
+    def get_config(self, mailbox_id: str) -> NotificationConfig: ...
+
+    def save_config(self, config: NotificationConfig) -> NotificationConfig:
+        """Create (etag None) or replace while config.etag is current; raises EtagMismatch."""
+        ...
+
+    def get_event(self, mailbox_id: str, event_id: str) -> Event | None: ...
+
+    def save_event(self, event: Event) -> Event:
+        """Replace while event.etag is current (create when None); raises EtagMismatch."""
+        ...
+
+    def due(self, region: str, now: datetime, stale_before: datetime, limit: int) -> list[Event]: ...
+
+    def dead_letters(self, limit: int, mailbox_id: str | None = None) -> list[Event]: ...
+
+    def find_event(self, event_id: str) -> Event:
+        """Raises NotFound."""
+        ...
+
+
+class DeliveryFailed(Exception):
+    """A target did not take a notification (an error answer, a timeout, a refused address)."""
+
+
+class WebhookSender(Protocol):
+    def send(self, url: str, secret: str, webhook_id: str, body: bytes) -> None:
+        """Raises DeliveryFailed unless the target answered 2xx."""
+        ...
+
+
+class Mailer(Protocol):
+    def send(self, mail: Mail) -> None:
+        """Raises DeliveryFailed when the mail was not accepted."""
+        ...
+
+
+class SmsSender(Protocol):
+    def send(self, number: str, text: str) -> None:
+        """Raises DeliveryFailed when the SMS was not accepted."""
         ...

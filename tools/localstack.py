@@ -1,4 +1,5 @@
-"""The offline local stack: Azurite (blob, queue, table) and the Cosmos DB emulator on 127.0.0.1.
+"""The offline local stack: Azurite (blob, queue, table), the Cosmos DB emulator and the SMTP sink
+(port 1025, tools/mail_sink.py) on 127.0.0.1.
 
 Each emulator is reused when it already answers on its port, otherwise started from the npm
 packages pinned in package.json; only what this process started is stopped, by PID, on exit or
@@ -44,6 +45,7 @@ COSMOS_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbI
 # Two storage accounts in the first Azurite (tests use both); further regions get an Azurite each.
 ACCOUNTS = ("devstoreaccount1", "devstoreaccount2")
 BLOB_PORT, QUEUE_PORT, TABLE_PORT, COSMOS_PORT = 10000, 10001, 10002, 8081
+SMTP_PORT = 1025
 STORAGE_PORTS = (BLOB_PORT, QUEUE_PORT, TABLE_PORT)
 MAX_REGIONS = 4
 
@@ -179,6 +181,25 @@ def replicator(endpoints: list[str], state_dir: Path = REPLICATOR_STATE, name: s
     )
 
 
+def _mail_sink_module():
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from tools import mail_sink
+
+    return mail_sink
+
+
+def mail_sink(port: int = SMTP_PORT) -> Service:
+    """The SMTP sink (tools/mail_sink.py): every mail the app sends kept as `.localstack/mail/*.eml`.
+    SMS need no server: a local run writes them to `.localstack/sms/*.json` itself."""
+    return Service(
+        name="smtp",
+        command=[sys.executable, "-m", "tools.mail_sink", "--port", str(port), "--dir", str(DATA / "mail")],
+        answers=lambda: _mail_sink_module().answers(port),
+        endpoints=[f"smtp {HOST}:{port} -> {DATA / 'mail'}/*.eml"],
+    )
+
+
 def start(service: Service, timeout: float = 60.0) -> bool:
     """Start service unless it already answers; wait until it really does. True if started here."""
     if service.answers():
@@ -248,7 +269,7 @@ def _terminate(pid: int, grace: float = 10.0) -> None:
 
 
 def default_services(regions: int = 1) -> list[Service]:
-    services = [azurite(), cosmos(), *(region_azurite(number) for number in range(2, regions + 1))]
+    services = [azurite(), cosmos(), mail_sink(), *(region_azurite(number) for number in range(2, regions + 1))]
     if regions > 1:  # each region its own Cosmos emulator, kept in step by the replicator (stopped first)
         services += [region_cosmos(number) for number in range(2, regions + 1)]
         services.append(replicator([cosmos_endpoint(region_cosmos_port(n)) for n in range(1, regions + 1)]))

@@ -7,6 +7,9 @@
     voicemail mark +15551234567 MESSAGE_ID --heard --folder saved
     voicemail delete +15551234567 MESSAGE_ID [--purge]
     voicemail sweep start retention ; voicemail sweep status INSTANCE_ID
+    voicemail notify set +15551234567 --webhook https://hooks.example.com/vm --email me@example.com:mp3
+    voicemail notify set +15551234567 --sms +15557654321   (a subscriber, with VOICEMAIL_TOKEN: e-mail and SMS only)
+    voicemail notify show +15551234567 ; voicemail dead-letters list ; voicemail dead-letters replay EVENT_ID
 
 Endpoints come from -e (repeatable, nearest first) or VOICEMAIL_ENDPOINTS (comma-separated);
 the platform key from VOICEMAIL_API_KEY, a subscriber token from VOICEMAIL_TOKEN (or `login`).
@@ -113,6 +116,18 @@ def parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one line per option 
     cmd = sub.add_parser("sweep", help="start a sweep or read its status (platform)")
     cmd.add_argument("action", choices=["start", "status"])
     cmd.add_argument("what", help="start: retention|replication; status: the instance id")
+    cmd = sub.add_parser("notify", help="set or show a mailbox's notification targets")
+    cmd.add_argument("action", choices=["set", "show"])
+    cmd.add_argument("mailbox")
+    cmd.add_argument("--webhook", action="append", default=[], metavar="URL", help="a webhook (platform; repeat)")
+    cmd.add_argument("--email", action="append", default=[], metavar="ADDRESS[:mp3|wav|opus|none]",
+                     help="an e-mail target and the audio it attaches (default mp3; repeat)")
+    cmd.add_argument("--sms", action="append", default=[], metavar="NUMBER", help="an SMS target (E.164; repeat)")
+    cmd.add_argument("--delete-after-email", action="store_true", help="trash a message once every e-mail has it")
+    cmd = sub.add_parser("dead-letters", help="notifications that kept failing: list or replay (platform)")
+    cmd.add_argument("action", choices=["list", "replay"])
+    cmd.add_argument("event", nargs="?", help="replay: the event id")
+    cmd.add_argument("--mailbox", help="list: only this mailbox's")
     return top
 
 
@@ -207,8 +222,41 @@ def _sweep(client: VoicemailClient, args: argparse.Namespace, out: TextIO) -> di
     return {"runtimeStatus": status.get("runtimeStatus"), **(status.get("output") or {})}
 
 
+def _notify(client: VoicemailClient, args: argparse.Namespace, out: TextIO) -> dict | list[dict]:
+    if args.action == "show":
+        answer = client.get_notifications(args.mailbox)
+    else:
+        targets = [{"kind": "webhook", "url": url} for url in args.webhook]
+        for given in args.email:
+            address, _, attach = given.partition(":")
+            targets.append({"kind": "email", "address": address, "attach": attach or "mp3"})
+        targets += [{"kind": "sms", "number": number} for number in args.sms]
+        answer = client.set_notifications(args.mailbox, targets, args.delete_after_email)
+    if args.json:
+        return answer
+    rows = [{"kind": t["kind"], "target": t.get("url") or t.get("address") or t.get("number"),
+             "attach": t.get("attach", ""), "secret": t.get("secret", "")} for t in answer["targets"]]
+    if any(row["secret"] for row in rows):
+        print("keep each webhook secret now: it is not shown again", file=sys.stderr)
+    return rows or {"targets": "none", "deleteAfterEmail": answer["deleteAfterEmail"]}
+
+
+def _dead_letters(client: VoicemailClient, args: argparse.Namespace, out: TextIO) -> dict | list[dict]:
+    if args.action == "replay":
+        if not args.event:
+            raise SystemExit("dead-letters replay needs the event id")
+        return client.replay_dead_letter(args.event)
+    letters = client.dead_letters(args.mailbox)
+    if args.json:
+        return letters
+    return [{"id": d["id"], "mailbox": d["mailboxId"], "type": d["type"], "deadAt": d.get("deadAt") or "",
+             "lastError": next((x["lastError"] for x in d["deliveries"] if not x["done"]), "") or ""}
+            for d in letters]
+
+
 COMMANDS = {"health": _health, "provision": _provision, "login": _login, "deposit": _deposit, "list": _list,
-            "get": _get, "download": _download, "mark": _mark, "delete": _delete, "sweep": _sweep}
+            "get": _get, "download": _download, "mark": _mark, "delete": _delete, "sweep": _sweep,
+            "notify": _notify, "dead-letters": _dead_letters}
 
 
 # -- output ---------------------------------------------------------------------------------------

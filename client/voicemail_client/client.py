@@ -288,6 +288,23 @@ class VoicemailClient:
             return  # an earlier attempt purged it, and its answer was lost
         _checked(response, (204,))
 
+    # -- notifications --------------------------------------------------------------------------
+
+    def set_notifications(self, mailbox_id: str, targets: list[dict], delete_after_email: bool = False) -> dict:
+        """Replace the mailbox's targets; a webhook created now comes back with its `secret` (only now)."""
+        return self._json("PUT", f"{_mailbox(mailbox_id)}/notifications", (200,),
+                          json={"targets": targets, "deleteAfterEmail": delete_after_email})
+
+    def get_notifications(self, mailbox_id: str) -> dict:
+        return self._json("GET", f"{_mailbox(mailbox_id)}/notifications", (200,))
+
+    def dead_letters(self, mailbox_id: str | None = None, limit: int = 50) -> list[dict]:
+        params = {"limit": str(limit), **({"mailboxId": mailbox_id} if mailbox_id else {})}
+        return self._json("GET", "/admin/notifications/dead-letters", (200,), params=params)["items"]
+
+    def replay_dead_letter(self, event_id: str) -> dict:
+        return self._json("POST", f"/admin/notifications/dead-letters/{quote(event_id, safe='')}/replay", (202,))
+
     # -- operations -----------------------------------------------------------------------------
 
     def start_sweep(self, kind: str) -> dict:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from functions.openapi.notifications import notification_paths, notification_schemas
 from functions.openapi.operations import PLATFORM, PREFIX, SUBSCRIBER
 from functions.openapi.paths import admin_paths, greeting_paths, mailbox_paths, message_paths, operational_paths
 from functions.openapi.schemas import HEADERS, PARAMETERS, RESPONSE_SCHEMAS, answer_schemas, request_schemas
@@ -20,7 +21,8 @@ from functions.openapi.schemas import HEADERS, PARAMETERS, RESPONSE_SCHEMAS, ans
 
 def openapi_document(version: str) -> dict[str, Any]:
     """The whole document for API version `version` (a fresh dict on every call)."""
-    paths = {**operational_paths(), **mailbox_paths(), **message_paths(), **greeting_paths(), **admin_paths()}
+    paths = {**operational_paths(), **mailbox_paths(), **message_paths(), **greeting_paths(), **admin_paths(),
+             **notification_paths()}
     return copy.deepcopy({
         "openapi": "3.1.0",
         "info": {
@@ -32,10 +34,11 @@ def openapi_document(version: str) -> dict[str, Any]:
         },
         "servers": [{"url": "/"}],
         "tags": [{"name": name}
-                 for name in ("health", "mailboxes", "sessions", "messages", "greetings", "admin", "meta")],
+                 for name in ("health", "mailboxes", "sessions", "messages", "greetings", "notifications", "admin",
+                              "meta")],
         "paths": {f"{PREFIX}{path}": item for path, item in paths.items()},
         "components": {
-            "schemas": {**request_schemas(), **answer_schemas(), **RESPONSE_SCHEMAS},
+            "schemas": {**request_schemas(), **answer_schemas(), **RESPONSE_SCHEMAS, **notification_schemas()},
             "parameters": PARAMETERS,
             "headers": HEADERS,
             "securitySchemes": {

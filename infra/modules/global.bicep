@@ -155,6 +155,21 @@ resource container 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/container
               order: 'ascending'
             }
           ]
+          // The notification dispatcher: type and status equal, dueAt a range and its ORDER BY.
+          [
+            {
+              path: '/type'
+              order: 'ascending'
+            }
+            {
+              path: '/status'
+              order: 'ascending'
+            }
+            {
+              path: '/dueAt'
+              order: 'ascending'
+            }
+          ]
         ]
       }
     }

@@ -8,7 +8,9 @@
 // On Cosmos DB: the built-in Data Contributor, scoped to the database. On the Key Vault: Secrets
 // User (the app settings' Key Vault references). On its Application Insights: Monitoring Metrics
 // Publisher (local auth is off there too). On its Azure AI Speech account: Cognitive Services
-// Speech User (transcription with a token; local auth is off there as well).
+// Speech User (transcription with a token; local auth is off there as well). On Azure
+// Communication Services: Contributor, scoped to
+// that one resource (ACS has no narrower built-in role for Entra ID senders of e-mail and SMS).
 
 @description('[{ principalId, storageAccountName, appInsightsName, speechAccountName }] of each stamp.')
 param stamps array
@@ -16,6 +18,9 @@ param stamps array
 param cosmosAccountName string
 param cosmosDatabase string
 param keyVaultName string
+
+@description('The Azure Communication Services resource the stamps send e-mail and SMS through.')
+param communicationName string
 
 @description('An operator (azd sets AZURE_PRINCIPAL_ID): may create and delete the drain blob in each region\'s ops container. Empty for none.')
 param operatorPrincipalId string
@@ -28,6 +33,7 @@ var roles = {
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
   cognitiveServicesSpeechUser: 'f2dc8367-1007-4938-bd23-fe263f013447'
+  contributor: 'b24988ac-6182-4e48-982d-fc26fad4a3b2'
 }
 var cosmosDataContributor = '00000000-0000-0000-0000-000000000002'
 var stampCount = length(stamps)
@@ -147,5 +153,20 @@ resource operatorDrain 'Microsoft.Authorization/roleAssignments@2022-04-01' = [f
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
     principalId: operatorPrincipalId
+  }
+}]
+
+resource communication 'Microsoft.Communication/communicationServices@2023-04-01' existing = {
+  name: communicationName
+}
+
+// Notifications: each stamp sends e-mail and SMS with its own identity (ACS local auth is off).
+resource communicationSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for stamp in stamps: {
+  name: guid(communication.id, stamp.principalId, roles.contributor)
+  scope: communication
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.contributor)
+    principalId: stamp.principalId
+    principalType: 'ServicePrincipal'
   }
 }]

@@ -62,6 +62,11 @@ param zoneRedundant bool
 @description('Create the Event Grid subscription: needs the app code deployed (see README).')
 param eventSubscriptionEnabled bool
 
+@description('Azure Communication Services (notifications): its endpoint, the e-mail sender, and the SMS number (empty: none yet).')
+param acsEndpoint string
+param acsEmailSender string
+param acsSmsFrom string
+
 var deploymentContainer = 'app-package'
 var opsContainer = 'ops'
 var blobEndpoint = 'https://${storageAccountName}.blob.${environment().suffixes.storage}/'
@@ -312,6 +317,11 @@ var baseSettings = [
   { name: 'SPEECH_ENDPOINT', value: speech.properties.endpoint }
   { name: 'RETENTION_SCHEDULE', value: retentionSchedule }
   { name: 'REPLICATION_SCHEDULE', value: replicationSchedule }
+  // Notifications: e-mail and SMS through Azure Communication Services, with this app's identity.
+  { name: 'ACS_EMAIL_ENDPOINT', value: acsEndpoint }
+  { name: 'ACS_EMAIL_SENDER', value: acsEmailSender }
+  { name: 'ACS_SMS_ENDPOINT', value: acsEndpoint }
+  { name: 'ACS_SMS_FROM', value: acsSmsFrom }
 ]
 // Each other region's blob endpoint, reached with this app's identity (config.py reads a URL).
 var peerSettings = [for peer in peers: {

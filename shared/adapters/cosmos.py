@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from azure.cosmos.exceptions import CosmosBatchOperationError, CosmosResourceNot
 
 from shared.adapters.errors import missing, translated
 from shared.adapters.http_pool import pooled_transport
+from shared.adapters.outbox import event_to_doc
 from shared.config import Settings
 from shared.domain.errors import EtagMismatch, NotFound
 from shared.domain.model import (
@@ -29,6 +31,7 @@ from shared.domain.model import (
     iso,
     parse_time,
 )
+from shared.domain.notifications import Event
 from shared.domain.replicated import Clock, PinRecord, RecentEvents, RegionTally, Share, Tally
 from shared.domain.transcripts import Transcript
 from shared.ports import AlreadyExists, Conflict, Snapshot, TallyMoved
@@ -344,17 +347,20 @@ class CosmosStore:
                 message = message_from_doc(doc)
         return Snapshot(mailbox, tallies, pins, message, recent)
 
-    def write_message(self, message: Message, tally: RegionTally | None) -> Message:
+    def write_message(self, message: Message, tally: RegionTally | None, events: Sequence[Event] = ()) -> Message:
         doc = message_to_doc(message)
-        if tally is None:
+        if tally is None and not events:
             if message.etag is None:
                 return message_from_doc(self._create(doc, "storing a message"))
             return message_from_doc(self._replace(doc, message.etag, "updating a message"))
         operations: list[tuple[Any, ...]] = [
             ("create", (doc,)) if message.etag is None
             else ("replace", (doc["id"], doc), {"if_match_etag": message.etag}),
-            ("create", (tally_to_doc(tally),)) if tally.etag is None
-            else ("replace", (tally_doc_id(tally.region), tally_to_doc(tally)), {"if_match_etag": tally.etag}),
+            *([] if tally is None else [
+                ("create", (tally_to_doc(tally),)) if tally.etag is None
+                else ("replace", (tally_doc_id(tally.region), tally_to_doc(tally)), {"if_match_etag": tally.etag})]),
+            # The outbox: the events this change causes, in the same batch (ids are deterministic).
+            *[("upsert", (event_to_doc(event),)) for event in events],
         ]
         with translated("updating a message and its counts"):
             try:

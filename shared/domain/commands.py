@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.domain.model import Folder, GreetingChoice, MailboxSettings
+from shared.domain.model import Folder, GreetingChoice, MailboxSettings, TimeZoneName
 
 PIN = r"^[0-9]{4,12}$"
 PHONE = r"^\+?[0-9A-Za-z*#.()\- ]{1,32}$"
@@ -30,6 +30,7 @@ class PatchMailboxSettings(Strict):
     retentionDays: int | None = Field(None, ge=0, le=3_650)
     trashRetentionDays: int | None = Field(None, ge=0, le=365)
     language: str | None = Field(None, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+    timeZone: TimeZoneName | None = None
 
 
 class PatchMailbox(Strict):

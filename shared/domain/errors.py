@@ -48,6 +48,7 @@ PayloadTooLarge = _error("PayloadTooLarge", "payload-too-large", "Request body i
 InvalidAudio = _error("InvalidAudio", "invalid-audio", "Body is not audio", 415)
 RangeNotSatisfiable = _error("RangeNotSatisfiable", "range-not-satisfiable", "Range cannot be served", 416)
 SweepRunning = _error("SweepRunning", "sweep-running", "Sweep already running", 409)
+EventNotDeadLettered = _error("EventNotDeadLettered", "event-not-dead-lettered", "Event is not dead-lettered", 409)
 PinLocked = _error("PinLocked", "pin-locked", "Too many wrong PINs: logins are locked", 423)
 
 

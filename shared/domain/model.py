@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import re
@@ -10,9 +11,10 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
+from zoneinfo import available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shared.domain.replicated import ZERO, Clock, Share, Tally
 from shared.domain.transcripts import Transcript
@@ -58,6 +60,21 @@ def parse_time(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def _known_zone(value: str) -> str:
+    # A set lookup: ZoneInfo() itself raises OSError for names that are folders ('America').
+    if value not in _zone_names():
+        raise ValueError(f"{value!r} is not an IANA time zone name")
+    return value
+
+
+TimeZoneName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_known_zone)]
+
+
 class MailboxSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -68,6 +85,7 @@ class MailboxSettings(BaseModel):
     trashRetentionDays: int = Field(7, ge=0, le=365)
     language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
     transcription: bool = True  # messages get a transcript, in `language` (false: `transcript` is null)
+    timeZone: TimeZoneName = "UTC"  # the times in notifications
 
 
 Counts = Tally  # a mailbox's counts (MWI and the quota) are the sum of its regions' tallies

@@ -15,11 +15,12 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from shared.domain.errors import EtagMismatch, MailboxFull, NotFound, Unavailable
 from shared.domain.model import Message, count, utcnow
+from shared.domain.notifications import Event, mwi_event
 from shared.domain.replicated import RegionTally, Tally, clock, consistent, mailbox_tally, settle
 from shared.ports import MessageRepository, TallyMoved
 
@@ -42,13 +43,15 @@ class Ledger:
         return self._region
 
     def write(self, message: Message, changed: Iterable[str] = (), *, room: int | None = None,
-              tallies: dict[str, RegionTally] | None = None) -> tuple[Message, Tally]:
+              tallies: dict[str, RegionTally] | None = None, events: Sequence[Event] = ()) -> tuple[Message, Tally]:
         """Store the message (created when its etag is None, else replaced while its etag is
         current) with this region's tally: the stored message and the mailbox's counts after it.
 
         changed: the field groups this write changes (their clocks move to now, here).
         room: the mailbox's `maxMessages`; MailboxFull when this write would go beyond it.
-        tallies: the mailbox's tallies as just read (saves a read); re-read when they moved."""
+        tallies: the mailbox's tallies as just read (saves a read); re-read when they moved.
+        events: outbox events this change causes, written with it; a change of counts adds its
+        `mwi.changed` on its own."""
         stamp = clock(utcnow(), self._region)
         message = replace(message, clocks={**message.clocks, **{name: stamp for name in changed}})
         for attempt in range(_TALLY_RETRIES):
@@ -59,9 +62,12 @@ class Ledger:
             if room is not None and delta.held > 0 and after.held > room:
                 raise MailboxFull("the mailbox is full")
             own = tallies.get(self._region) or RegionTally(message.mailbox_id, self._region)
+            moved = own.add(delta) if delta else None
+            lamp = moved is not None and (delta.new or delta.saved or delta.urgent_new)
+            outbox = [*events, *([mwi_event(message.mailbox_id, self._region, moved.seq, after.as_api(), self._region,
+                                            utcnow())] if lamp else [])]
             try:
-                stored = self._messages.write_message(replace(message, shares=shares),
-                                                      own.add(delta) if delta else None)
+                stored = self._messages.write_message(replace(message, shares=shares), moved, outbox)
             except TallyMoved:
                 tallies = None  # another write of this region moved the counts: read them again
                 _back_off(attempt)

@@ -27,6 +27,7 @@ from shared.domain.model import (
     expiry,
     utcnow,
 )
+from shared.domain.notifications import message_event
 from shared.ports import (
     AudioStore,
     GreetingRepository,
@@ -153,7 +154,8 @@ class AudioPipeline:
             try:
                 done = change(message)
                 done, counts = self._ledger.write(
-                    done, ["status", *(["expiry"] if done.expires_at != message.expires_at else [])])
+                    done, ["status", *(["expiry"] if done.expires_at != message.expires_at else [])],
+                    events=[message_event(done.mailbox_id, done.id, done.status, self._region, utcnow())])
             except (EtagMismatch, NotFound):
                 message = self._messages.get_message(message.mailbox_id, message.id)
                 if message is None or message.purged:

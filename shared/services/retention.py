@@ -105,7 +105,7 @@ class RetentionService:
                     self._audio.delete(path)
                 self._store.delete_greeting(mailbox_id, doc["id"].removeprefix("greeting-"))
                 deleted += 1
-            elif doc["type"] in ("tally", "pins"):
+            elif doc["type"] in ("tally", "pins", "event", "notifications"):  # notification outbox and targets too
                 self._store.delete_message(mailbox_id, doc["id"])  # deletes any document by id
         self._store.delete_mailbox(mailbox_id)  # last: it is what the sweep finds
         return deleted + 1

@@ -196,6 +196,10 @@ SAMPLE_VALUES = {
     "SPEECH_ENDPOINT": "https://spch-abc-westeurope.cognitiveservices.azure.com/",
     "RETENTION_SCHEDULE": "0 30 2 * * *",
     "REPLICATION_SCHEDULE": "0 */15 * * * *",
+    "ACS_EMAIL_ENDPOINT": "https://acs-abc.unitedstates.communication.azure.com",
+    "ACS_EMAIL_SENDER": "DoNotReply@0000.azurecomm.net",
+    "ACS_SMS_ENDPOINT": "https://acs-abc.unitedstates.communication.azure.com",
+    "ACS_SMS_FROM": "+18005550100",
 }
 
 
@@ -210,6 +214,8 @@ def test_settings_load_from_what_the_stamp_sets():
     assert settings.regions == ("westeurope", "northeurope")
     assert settings.peer_storage == {"northeurope": "https://stdef.blob.core.windows.net/"}
     assert settings.transcription_engine == "azure" and settings.speech_endpoint  # Azure AI Speech, not the local one
+    assert settings.notifications.acs_email_endpoint and settings.notifications.acs_sms_from  # ACS, not the sinks
+    assert not settings.notifications.allow_loopback
 
 
 def test_each_stamp_has_a_keyless_speech_account_its_identity_may_transcribe_with():

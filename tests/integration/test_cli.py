@@ -21,7 +21,8 @@ SAMPLE = ROOT / "samples" / "hello.wav"
 def cli(product):
     host, _ = product
     dead = f"http://127.0.0.1:{free_port()}/api"  # nothing listens there: a lost region
-    env = {**os.environ, "VOICEMAIL_ENDPOINTS": f"{dead},{host.base_url}/api", "VOICEMAIL_API_KEY": PLATFORM_KEY}
+    env = {**os.environ, "VOICEMAIL_ENDPOINTS": f"{dead},{host.base_url}/api", "VOICEMAIL_API_KEY": PLATFORM_KEY,
+           "PYTHONPATH": str(ROOT / "client")}  # this checkout's client, whichever checkout the venv installed
 
     def run(*args: str, expect: int = 0) -> subprocess.CompletedProcess:
         result = subprocess.run([sys.executable, "-m", "voicemail_client", *args], env=env, capture_output=True,
@@ -79,3 +80,20 @@ def test_sweep_start_and_status(cli):
     started = json.loads(cli("--json", "sweep", "start", "replication").stdout)
     status = cli("sweep", "status", started["instanceId"]).stdout
     assert status.startswith("runtimeStatus")
+
+
+def test_notification_targets_are_set_and_shown_and_the_secret_printed_once(cli):
+    mailbox = new_mailbox_id()
+    cli("provision", mailbox, "--name", "Notified")
+    created = cli("notify", "set", mailbox, "--webhook", "http://127.0.0.1:9/hook", "--email", "me@example.com:wav",
+                  "--sms", "+15557654321")
+    lines = created.stdout.splitlines()
+    assert lines[0].split() == ["KIND", "TARGET", "ATTACH", "SECRET"]
+    assert any(line.split()[:1] == ["webhook"] and "whsec_" in line for line in lines)
+    assert "not shown again" in created.stderr
+    shown = json.loads(cli("--json", "notify", "show", mailbox).stdout)
+    assert shown["targets"] == [{"kind": "webhook", "url": "http://127.0.0.1:9/hook"},
+                                {"kind": "email", "address": "me@example.com", "attach": "wav"},
+                                {"kind": "sms", "number": "+15557654321"}]
+    assert "whsec_" not in cli("notify", "show", mailbox).stdout
+    assert cli("dead-letters", "list", "--mailbox", mailbox).returncode == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ from shared.config import load_settings
 from shared.domain.audio import AudioLimits, AudioRejected, Transcoded
 from shared.domain.errors import AudioNotFound, EtagMismatch
 from shared.domain.model import Greeting, ListQuery, Mailbox, Message, iso
+from shared.domain.notifications import Event
 from shared.domain.replicated import PinRecord, RecentEvents, RegionTally
 from shared.ports import AlreadyExists, Conflict, Snapshot, TallyMoved
 from shared.telemetry import Telemetry
@@ -29,6 +31,7 @@ class FakeStore:
         self.pins: dict[tuple[str, str], PinRecord] = {}
         self.recent: dict[tuple[str, str, str], RecentEvents] = {}  # (mailbox, kind, region)
         self.journal: list[str] = []  # what was done, in order
+        self.events: dict[tuple[str, str], Event] = {}  # the outbox: (mailbox, event id), written with messages
         self.fail_next: dict[str, Exception] = {}
 
     def _maybe_fail(self, operation: str) -> None:
@@ -61,7 +64,7 @@ class FakeStore:
                         self.messages.get((mailbox_id, message_id)) if message_id else None,
                         {(k, r): e for (mb, k, r), e in self.recent.items() if mb == mailbox_id})
 
-    def write_message(self, message: Message, tally: RegionTally | None) -> Message:
+    def write_message(self, message: Message, tally: RegionTally | None, events: Sequence[Event] = ()) -> Message:
         """All or nothing, as a transactional batch: both ETags are checked before anything changes."""
         key = (message.mailbox_id, message.id)
         if message.etag is None:
@@ -76,6 +79,8 @@ class FakeStore:
                 raise TallyMoved(tally.region)
             self.tallies[(tally.mailbox_id, tally.region)] = replace(tally, etag=str(next(_etags)))
         self.messages[key] = stored = replace(message, etag=str(next(_etags)))
+        for event in events:  # upserted, as the batch does
+            self.events[(event.mailbox_id, event.id)] = replace(event, etag=str(next(_etags)))
         self.journal.append(f"{'create' if message.etag is None else 'replace'} {message.id}")
         return stored
 

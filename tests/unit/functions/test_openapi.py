@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[3]
 METHODS = ("get", "put", "post", "patch", "delete", "head", "options", "trace")
 ANONYMOUS_OPERATIONS = {"health", "health_ready", "openapi", "create_session"}
 PLATFORM_ONLY_OPERATIONS = {"put_mailbox", "delete_mailbox", "deposit_message", "active_greeting", "start_sweep",
-                            "sweep_status", "reconcile_counts"}
+                            "sweep_status", "reconcile_counts", "list_dead_letters", "replay_dead_letter"}
 
 
 @pytest.fixture
@@ -108,7 +108,7 @@ def test_every_registered_route_is_documented_and_nothing_else(monkeypatch, docu
 
 def test_path_parameters_are_declared_with_the_code_patterns(document):
     patterns = {"mailboxId": r"^\+?[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", "messageId": r"^[A-Za-z0-9_-]{1,64}$",
-                "kind": None, "instanceId": None}
+                "kind": None, "instanceId": None, "eventId": r"^evt_[0-9a-f]{32}$"}
     for path, _, item, operation in operations(document):
         declared = {}
         for given in [*item.get("parameters", []), *operation.get("parameters", [])]:
@@ -135,7 +135,7 @@ def test_request_bodies_are_the_pydantic_models(document):
     bodies = {operation["operationId"]: operation["requestBody"] for *_, operation in operations(document)
               if "requestBody" in operation}
     assert set(bodies) == {"put_mailbox", "patch_mailbox", "create_session", "change_pin", "deposit_message",
-                           "patch_message", "forward_message", "put_greeting"}
+                           "patch_message", "forward_message", "put_greeting", "put_notifications"}
     assert set(bodies["put_greeting"]["content"]) == {"audio/*", "application/octet-stream"}
     assert set(bodies["deposit_message"]["content"]) == {"audio/*", "application/octet-stream", "application/json"}
     for body in bodies.values():

@@ -32,7 +32,7 @@ def test_two_regions_are_distinct_and_peer_with_each_other():
 
 def test_the_second_region_has_an_azurite_and_a_cosmos_emulator_of_its_own_kept_in_step():
     services = {service.name for service in localstack.default_services(regions=2)}
-    assert services == {"azurite", "azurite-2", "cosmos", "cosmos-2", "replicator"}
+    assert services == {"azurite", "azurite-2", "cosmos", "cosmos-2", "replicator", "smtp"}
     assert localstack.region_storage_ports(2) == (10010, 10011, 10012)
     assert localstack.region_cosmos_port(2) == 8082
-    assert {service.name for service in localstack.default_services(regions=1)} == {"azurite", "cosmos"}
+    assert {service.name for service in localstack.default_services(regions=1)} == {"azurite", "cosmos", "smtp"}

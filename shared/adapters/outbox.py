@@ -1,0 +1,149 @@
+"""The notification outbox in Cosmos DB: event documents (type `event`) and each mailbox's targets
+(id `notifications`), both in the mailbox's partition.
+
+An event is written by the same transactional batch as the change that causes it
+(`CosmosStore.write_message`); the dispatcher finds due events with one indexed cross-partition
+query, and dead letters are events with `status: dead` in the same container.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from azure.core import MatchConditions
+from azure.cosmos.exceptions import CosmosResourceExistsError, CosmosResourceNotFoundError
+
+from shared.adapters.errors import translated
+from shared.domain.errors import EtagMismatch, NotFound
+from shared.domain.model import iso, parse_time
+from shared.domain.notifications import Delivery, Event, NotificationConfig
+
+if TYPE_CHECKING:
+    from shared.adapters.cosmos import CosmosContainer
+
+CONFIG_DOC_ID = "notifications"
+DONE_KEPT = timedelta(days=7)  # a delivered event stays (Cosmos TTL), so a late duplicate write finds it done
+
+
+def event_to_doc(event: Event) -> dict[str, Any]:
+    doc = {
+        "id": event.id, "mailboxId": event.mailbox_id, "type": "event", "eventType": event.type,
+        "messageId": event.message_id, "data": event.data, "createdAt": iso(event.created_at),
+        "dueAt": iso(event.due_at), "owner": event.owner, "status": event.status, "deadAt": iso(event.dead_at),
+        "deliveries": {key: {"attempts": d.attempts, "nextAt": iso(d.next_at), "lastError": d.last_error,
+                             "done": d.done} for key, d in event.deliveries.items()},
+    }
+    if event.status == "done":
+        doc["ttl"] = int(DONE_KEPT.total_seconds())
+    return doc
+
+
+def event_from_doc(doc: dict[str, Any]) -> Event:
+    return Event(
+        id=doc["id"], mailbox_id=doc["mailboxId"], type=doc["eventType"], created_at=parse_time(doc["createdAt"]),
+        due_at=parse_time(doc["dueAt"]), owner=doc["owner"], message_id=doc.get("messageId"), data=doc.get("data"),
+        status=doc.get("status", "pending"), dead_at=parse_time(doc.get("deadAt")),
+        deliveries={key: Delivery(d["attempts"], parse_time(d.get("nextAt")), d.get("lastError"), d["done"])
+                    for key, d in (doc.get("deliveries") or {}).items()},
+        etag=doc.get("_etag"))
+
+
+def config_to_doc(config: NotificationConfig) -> dict[str, Any]:
+    return {"id": CONFIG_DOC_ID, "mailboxId": config.mailbox_id, "type": "notifications",
+            "targets": [dict(t) for t in config.targets], "deleteAfterEmail": config.delete_after_email}
+
+
+def config_from_doc(doc: dict[str, Any]) -> NotificationConfig:
+    return NotificationConfig(doc["mailboxId"], tuple(doc.get("targets") or ()), doc.get("deleteAfterEmail", False),
+                              doc.get("_etag"))
+
+
+class CosmosOutbox:
+    """Targets and events over the app's one container."""
+
+    def __init__(self, container: CosmosContainer, timeout_s: float):
+        self._container = container
+        self._timeout_s = timeout_s
+
+    @property
+    def _c(self):
+        return self._container.get()
+
+    def get_config(self, mailbox_id: str) -> NotificationConfig:
+        with translated("reading notification targets"):
+            try:
+                return config_from_doc(self._c.read_item(CONFIG_DOC_ID, partition_key=mailbox_id,
+                                                         timeout=self._timeout_s))
+            except CosmosResourceNotFoundError:
+                return NotificationConfig(mailbox_id)
+
+    def save_config(self, config: NotificationConfig) -> NotificationConfig:
+        """Create (etag None) or replace while config.etag is current; raises EtagMismatch."""
+        doc = config_to_doc(config)
+        with translated("storing notification targets"):
+            try:
+                if config.etag is None:
+                    return config_from_doc(self._c.create_item(doc, timeout=self._timeout_s))
+                return config_from_doc(self._c.replace_item(CONFIG_DOC_ID, doc, etag=config.etag,
+                                                            match_condition=MatchConditions.IfNotModified,
+                                                            timeout=self._timeout_s))
+            except (CosmosResourceExistsError, CosmosResourceNotFoundError):
+                raise EtagMismatch("the notification targets changed") from None
+
+    def get_event(self, mailbox_id: str, event_id: str) -> Event | None:
+        with translated("reading an event"):
+            try:
+                doc = self._c.read_item(event_id, partition_key=mailbox_id, timeout=self._timeout_s)
+            except CosmosResourceNotFoundError:
+                return None
+        return event_from_doc(doc) if doc.get("type") == "event" else None
+
+    def save_event(self, event: Event) -> Event:
+        """Replace while event.etag is current (create when None); raises EtagMismatch."""
+        doc = event_to_doc(event)
+        with translated("updating an event"):
+            try:
+                if event.etag is None:
+                    return event_from_doc(self._c.create_item(doc, timeout=self._timeout_s))
+                return event_from_doc(self._c.replace_item(event.id, doc, etag=event.etag,
+                                                           match_condition=MatchConditions.IfNotModified,
+                                                           timeout=self._timeout_s))
+            except (CosmosResourceExistsError, CosmosResourceNotFoundError):
+                raise EtagMismatch("the event changed") from None
+
+    def due(self, region: str, now: datetime, stale_before: datetime, limit: int) -> list[Event]:
+        """Pending events due now that this region dispatches, and those another region left
+        undelivered since before stale_before (that region may be gone): oldest first."""
+        sql = (f"SELECT TOP {int(limit)} * FROM c WHERE c.type = 'event' AND c.status = 'pending' "  # noqa: S608
+               "AND c.dueAt <= @now AND (c.owner = @region OR c.dueAt <= @stale) ORDER BY c.dueAt")
+        parameters = [{"name": "@now", "value": iso(now)}, {"name": "@region", "value": region},
+                      {"name": "@stale", "value": iso(stale_before)}]
+        with translated("finding due events"):
+            return [event_from_doc(d) for d in self._c.query_items(
+                sql, parameters=parameters, enable_cross_partition_query=True, timeout=self._timeout_s)]
+
+    def dead_letters(self, limit: int, mailbox_id: str | None = None) -> list[Event]:
+        where = "c.type = 'event' AND c.status = 'dead'" + (" AND c.mailboxId = @m" if mailbox_id else "")
+        sql = f"SELECT TOP {int(limit)} * FROM c WHERE {where} ORDER BY c.deadAt DESC"  # noqa: S608 - fixed clauses
+        scope: dict[str, Any] = ({"partition_key": mailbox_id} if mailbox_id
+                                 else {"enable_cross_partition_query": True})
+        parameters = [{"name": "@m", "value": mailbox_id}] if mailbox_id else []
+        with translated("listing dead letters"):
+            return [event_from_doc(d) for d in self._c.query_items(
+                sql, parameters=parameters, timeout=self._timeout_s, **scope)]
+
+    def find_event(self, event_id: str) -> Event:
+        """An event by id alone (an operator's replay; a cross-partition query)."""
+        sql = "SELECT * FROM c WHERE c.type = 'event' AND c.id = @id"
+        with translated("finding an event"):
+            docs = list(self._c.query_items(sql, parameters=[{"name": "@id", "value": event_id}],
+                                            enable_cross_partition_query=True, timeout=self._timeout_s))
+        if not docs:
+            raise NotFound("no such event")
+        return event_from_doc(docs[0])
+
+    def delete_event(self, event: Event) -> None:
+        with translated("deleting an event"), contextlib.suppress(CosmosResourceNotFoundError):
+            self._c.delete_item(event.id, partition_key=event.mailbox_id, timeout=self._timeout_s)

@@ -1,0 +1,260 @@
+"""Notifications: a mailbox's targets, and the dispatcher that delivers the outbox's events to them.
+
+Events are recorded by the writes that cause them (the audio pipeline's final status, the
+ledger's count changes), in the same batch, so none is lost. A timer runs `dispatch` every few
+seconds in each region: it claims each due event it owns (an ETag-guarded write that also pushes
+`dueAt` out, a lease should the instance die), sends it to every target that does not have it yet,
+and records per target the attempts, the next attempt and the last error. An event whose owner has
+left it undelivered for `takeover_after` is claimed by another region (its owner may be gone).
+After the retry horizon an event is dead-lettered (`status: dead`), listed and replayed by admin
+routes with the same id (`webhook-id`).
+
+`message.ready` waits for the message's transcript: it is due at once when transcription is off,
+else when `message_settled` is called (the transcript service's hook) or `transcript_wait` after
+the message became ready, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from shared.domain.audio import RENDITION_CONTENT_TYPES
+from shared.domain.errors import EtagMismatch, EventNotDeadLettered, Forbidden, MailboxNotFound, ValidationFailed
+from shared.domain.model import Mailbox, Message, iso, utcnow
+from shared.domain.notifications import (
+    Delivery,
+    Event,
+    Mail,
+    NotificationConfig,
+    PutNotifications,
+    Schedule,
+    configure,
+    email_for,
+    envelope,
+    event_id,
+    replayed,
+    settle,
+    sms_for,
+    target_key,
+    url_problem,
+    wants,
+)
+from shared.domain.principal import Principal, require_mailbox, require_platform
+from shared.ports import DeliveryFailed, MailboxRepository, Mailer, MessageRepository, Outbox, SmsSender, WebhookSender
+from shared.services.replication import Regions
+
+logger = logging.getLogger(__name__)
+LEASE = timedelta(seconds=120)  # a claimed event comes back after this if its dispatcher died
+_RETRIES = 5
+_EXTENSIONS = {"mp3": "mp3", "wav": "wav", "opus": "ogg"}
+
+
+class Store(MailboxRepository, MessageRepository, Protocol):
+    """What the dispatcher reads besides the outbox."""
+
+
+class NotificationService:
+    def __init__(self, outbox: Outbox, store: Store, regions: Regions, webhooks: WebhookSender, mailer: Mailer,
+                 sms: SmsSender, region: str, schedule: Schedule, *, transcript_wait: timedelta,
+                 takeover_after: timedelta, allow_loopback: bool,
+                 trash: Callable[[str, str], None] | None = None):
+        self._outbox = outbox
+        self._store = store
+        self._regions = regions
+        self._webhooks = webhooks
+        self._mailer = mailer
+        self._sms = sms
+        self._region = region
+        self._schedule = schedule
+        self._transcript_wait = transcript_wait
+        self._takeover_after = takeover_after
+        self._allow_loopback = allow_loopback
+        self._trash = trash  # (mailbox id, message id): moves a message to the trash (deleteAfterEmail)
+
+    # -- targets ------------------------------------------------------------------------------
+
+    def _mailbox(self, mailbox_id: str) -> Mailbox:
+        mailbox = self._store.get_mailbox(mailbox_id)
+        if mailbox is None or not mailbox.active:
+            raise MailboxNotFound("no such mailbox")
+        return mailbox
+
+    def configure(self, principal: Principal, mailbox_id: str, command: PutNotifications) -> dict[str, object]:
+        """Replace the mailbox's targets; the answer shows the secrets of webhooks created now."""
+        require_mailbox(principal, mailbox_id)
+        if not principal.is_platform and any(t.kind == "webhook" for t in command.targets):
+            raise Forbidden("webhook targets are managed by the platform")
+        for target in command.targets:
+            problem = url_problem(target.url, self._allow_loopback) if target.kind == "webhook" else None
+            if problem:
+                raise ValidationFailed(f"targets: {problem}")
+        self._mailbox(mailbox_id)
+        for _ in range(_RETRIES):
+            current = self._outbox.get_config(mailbox_id)
+            wanted, created = configure(current, command, principal.is_platform)
+            try:
+                stored = self._outbox.save_config(wanted)
+            except EtagMismatch:
+                continue
+            return self._visible(stored, principal, created)
+        raise EtagMismatch("the notification targets kept changing; try again")
+
+    def show(self, principal: Principal, mailbox_id: str) -> dict[str, object]:
+        require_mailbox(principal, mailbox_id)
+        self._mailbox(mailbox_id)
+        return self._visible(self._outbox.get_config(mailbox_id), principal, frozenset())
+
+    @staticmethod
+    def _visible(config: NotificationConfig, principal: Principal, created: frozenset[str]) -> dict[str, object]:
+        """A subscriber sees its own e-mail and SMS targets; the platform's webhooks are not theirs."""
+        shown = config if principal.is_platform else replace(
+            config, targets=tuple(t for t in config.targets if t["kind"] != "webhook"))
+        return shown.as_api(created)
+
+    # -- the transcript hook ------------------------------------------------------------------
+
+    def message_settled(self, mailbox_id: str, message_id: str) -> bool:
+        """The message's transcript is ready or failed: its `message.ready` is due now (it waited
+        for the transcript). Idempotent; False when there is no such event waiting."""
+        for _ in range(_RETRIES):
+            event = self._outbox.get_event(mailbox_id, event_id(mailbox_id, "message.ready", message_id, "ready"))
+            now = utcnow()
+            if event is None or event.status != "pending" or event.due_at <= now:
+                return False
+            try:
+                self._outbox.save_event(replace(event, due_at=now))
+                return True
+            except EtagMismatch:
+                continue
+        return False
+
+    # -- dispatch -----------------------------------------------------------------------------
+
+    def dispatch(self, limit: int = 50) -> dict[str, int]:
+        """One round: every due event this region dispatches (up to limit). Totals by outcome."""
+        now = utcnow()
+        totals: dict[str, int] = {}
+        for event in self._outbox.due(self._region, now, now - self._takeover_after, limit):
+            try:
+                outcome = self._dispatch(event)
+            except EtagMismatch:
+                outcome = "claimed elsewhere"
+            except Exception:  # the event stays due: the next round tries again
+                logger.exception("event %s of %s not dispatched", event.id, event.mailbox_id)
+                outcome = "error"
+            totals[outcome] = totals.get(outcome, 0) + 1
+        return totals
+
+    def _dispatch(self, event: Event) -> str:
+        now = utcnow()
+        if event.owner != self._region:
+            logger.warning("taking over event %s of %s from %s", event.id, event.mailbox_id, event.owner)
+        claimed = self._outbox.save_event(replace(event, owner=self._region, due_at=now + LEASE))
+        mailbox = self._store.get_mailbox(event.mailbox_id)
+        config = self._outbox.get_config(event.mailbox_id)
+        targets = [t for t in config.targets if wants(t, event.type)] if mailbox and mailbox.active else []
+        data, message = event.data or {}, None
+        if event.message_id is not None and targets:
+            message = self._store.get_message(event.mailbox_id, event.message_id)
+            if message is None or not message.visible:
+                targets = []  # purged meanwhile: nothing to tell
+            else:
+                data = message.as_api()
+                wait_until = event.created_at + self._transcript_wait
+                if event.type == "message.ready" and now < wait_until and _awaiting_transcript(mailbox, data):
+                    self._outbox.save_event(replace(claimed, due_at=wait_until))
+                    return "waiting for transcript"
+        if not targets:
+            self._outbox.save_event(replace(claimed, status="done", due_at=now))
+            return "nothing to send"
+        deliveries = {}
+        for target in targets:
+            key = target_key(target)
+            delivery = claimed.deliveries.get(key, Delivery())
+            if not delivery.done and (delivery.next_at is None or delivery.next_at <= now):
+                delivery = self._attempt(target, claimed, data, mailbox, message, delivery, now)
+            deliveries[key] = delivery
+        settled = settle(claimed, deliveries, self._schedule, now)
+        self._outbox.save_event(settled)
+        mails = [target_key(t) for t in config.of_kind("email")]
+        emailed = bool(mails) and all(deliveries[k].done for k in mails)
+        just_now = any(not claimed.deliveries.get(k, Delivery()).done for k in mails)  # not again after an undo
+        if event.type == "message.ready" and config.delete_after_email and emailed and just_now and self._trash:
+            try:  # every e-mail target has it: to the trash (undo by PATCH folder)
+                self._trash(event.mailbox_id, event.message_id or "")
+            except Exception:
+                logger.exception("message %s/%s not moved to the trash after e-mail", event.mailbox_id,
+                                 event.message_id)
+        if settled.status == "dead":
+            logger.error("event %s of %s dead-lettered after %s", event.id, event.mailbox_id,
+                         {k: d.last_error for k, d in deliveries.items() if not d.done})
+        return settled.status
+
+    def _attempt(self, target: dict[str, str], event: Event, data: dict[str, object], mailbox: Mailbox | None,
+                 message: Message | None, delivery: Delivery, now: datetime) -> Delivery:
+        try:
+            self._deliver(target, event, data, mailbox, message, now)
+        except DeliveryFailed as failed:
+            logger.warning("event %s to %s failed (attempt %s): %s", event.id, target["kind"],
+                           delivery.attempts + 1, failed)
+            return self._schedule.after_failure(event, delivery, str(failed), now)
+        except Exception as error:  # a bug or an outage on our side: retried like a failed delivery
+            logger.exception("event %s to %s failed", event.id, target["kind"])
+            return self._schedule.after_failure(event, delivery, f"internal: {type(error).__name__}", now)
+        return Delivery(delivery.attempts + 1, None, None, True)
+
+    def _deliver(self, target: dict[str, str], event: Event, data: dict[str, object], mailbox: Mailbox | None,
+                 message: Message | None, now: datetime) -> None:
+        zone = getattr(mailbox.settings, "timeZone", "UTC") if mailbox else "UTC"
+        if target["kind"] == "webhook":
+            body = json.dumps(envelope(event, data, now), separators=(",", ":")).encode()
+            self._webhooks.send(target["url"], target["secret"], event.id, body)
+        elif target["kind"] == "email":
+            subject, text = email_for(data, mailbox.display_name if mailbox else "", zone)
+            self._mailer.send(Mail(target["address"], subject, text, self._attachment(message, target["attach"])))
+        else:
+            self._sms.send(target["number"], sms_for(data, zone))
+
+    def _attachment(self, message: Message | None, audio_format: str) -> tuple[str, str, bytes] | None:
+        if message is None or audio_format == "none" or audio_format not in message.blobs:
+            return None
+        path = message.blobs[audio_format]
+        store, _ = self._regions.read_anywhere(path, message.replica_regions)
+        name = f"voicemail-{message.received_at.strftime('%Y%m%d-%H%M%S')}.{_EXTENSIONS[audio_format]}"
+        return name, RENDITION_CONTENT_TYPES[audio_format], store.read(path)
+
+    # -- dead letters -------------------------------------------------------------------------
+
+    def dead_letters(self, principal: Principal, limit: int, mailbox_id: str | None) -> dict[str, object]:
+        require_platform(principal)
+        return {"items": [dead_letter_api(e) for e in self._outbox.dead_letters(limit, mailbox_id)]}
+
+    def replay(self, principal: Principal, event_id_: str) -> dict[str, object]:
+        """Send a dead-lettered event again, with its id, to the targets that did not get it."""
+        require_platform(principal)
+        event = self._outbox.find_event(event_id_)
+        if event.status != "dead":
+            raise EventNotDeadLettered(f"event {event_id_} is {event.status}")
+        # This region sends it now (the region that gave up on it may be the one that was lost).
+        return dead_letter_api(self._outbox.save_event(replace(replayed(event, utcnow()), owner=self._region)))
+
+
+def _awaiting_transcript(mailbox: Mailbox | None, message: dict[str, object]) -> bool:
+    """Whether the message's transcript may still come: pending, or not started yet while the
+    mailbox transcribes (`transcript: null` means transcription is off)."""
+    if "transcript" in message:
+        transcript = message["transcript"]
+        return isinstance(transcript, dict) and transcript.get("status") == "pending"
+    return bool(getattr(mailbox.settings, "transcription", False)) if mailbox else False
+
+
+def dead_letter_api(event: Event) -> dict[str, object]:
+    return {"id": event.id, "mailboxId": event.mailbox_id, "type": event.type, "status": event.status,
+            "messageId": event.message_id, "createdAt": iso(event.created_at), "deadAt": iso(event.dead_at),
+            "deliveries": [{"target": key, "kind": key.split("-", 1)[0], "attempts": d.attempts, "done": d.done,
+                            "lastError": d.last_error} for key, d in event.deliveries.items()]}

@@ -1,0 +1,347 @@
+"""Notifications with in-memory ports: one event per change (re-fired triggers, two regions), retries
+with backoff until the horizon then a dead letter, replay with the same id, the wait for the
+transcript and its hook, takeover of another region's events, and what people read."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from shared.adapters.webhook import SafeWebhookSender, signed_headers
+from shared.domain.commands import PutMailbox
+from shared.domain.errors import EtagMismatch, EventNotDeadLettered, Forbidden, NotFound, ValidationFailed
+from shared.domain.model import MailboxSettings, utcnow
+from shared.domain.notifications import (
+    Delivery,
+    NotificationConfig,
+    PutNotifications,
+    Schedule,
+    address_problem,
+    email_for,
+    message_event,
+    sms_for,
+    url_problem,
+)
+from shared.domain.principal import PLATFORM, Principal
+from shared.ports import DeliveryFailed
+from shared.services.auth import Authenticator
+from shared.services.mailboxes import MailboxService
+from shared.services.messages import MessageService, Sender
+from shared.services.mwi import Mwi
+from shared.services.notifications import NotificationService
+from shared.services.pipeline import AudioPipeline
+from shared.services.replication import Regions
+from tests.unit.fakes import FakeAudio, FakeEvents, FakeGreetings, FakeStore, FakeTranscoder
+
+MAILBOX = "+1555"
+SUBSCRIBER = Principal("subscriber", MAILBOX)
+
+
+class FakeOutbox:
+    """Targets in a dict; events in the store's outbox (where the message writes put them)."""
+
+    def __init__(self, store: FakeStore):
+        self.store = store
+        self.configs: dict[str, NotificationConfig] = {}
+        self._etag = 0
+
+    def _next(self) -> str:
+        self._etag += 1
+        return f"o{self._etag}"
+
+    def get_config(self, mailbox_id):
+        return self.configs.get(mailbox_id, NotificationConfig(mailbox_id))
+
+    def save_config(self, config):
+        if self.get_config(config.mailbox_id).etag != config.etag:
+            raise EtagMismatch()
+        self.configs[config.mailbox_id] = stored = replace(config, etag=self._next())
+        return stored
+
+    def get_event(self, mailbox_id, event_id):
+        return self.store.events.get((mailbox_id, event_id))
+
+    def save_event(self, event):
+        current = self.store.events.get((event.mailbox_id, event.id))
+        if (current.etag if current else None) != event.etag:
+            raise EtagMismatch()
+        self.store.events[(event.mailbox_id, event.id)] = stored = replace(event, etag=self._next())
+        return stored
+
+    def due(self, region, now, stale_before, limit):
+        due = [e for e in self.store.events.values() if e.status == "pending" and e.due_at <= now
+               and (e.owner == region or e.due_at <= stale_before)]
+        return sorted(due, key=lambda e: e.due_at)[:limit]
+
+    def dead_letters(self, limit, mailbox_id=None):
+        return [e for e in self.store.events.values() if e.status == "dead"
+                and mailbox_id in (None, e.mailbox_id)][:limit]
+
+    def find_event(self, event_id):
+        for event in self.store.events.values():
+            if event.id == event_id:
+                return event
+        raise NotFound("no such event")
+
+
+class Webhooks:
+    def __init__(self):
+        self.sent: list[tuple[str, str, bytes]] = []
+        self.failing = False
+
+    def send(self, url, secret, webhook_id, body):
+        self.sent.append((url, webhook_id, body))
+        if self.failing:
+            raise DeliveryFailed("answered 500")
+
+
+class Mailer:
+    def __init__(self):
+        self.mails = []
+
+    def send(self, mail):
+        self.mails.append(mail)
+
+
+class Texts:
+    def __init__(self):
+        self.texts = []
+
+    def send(self, number, text):
+        self.texts.append((number, text))
+
+
+class Clock:
+    """utcnow for the service, moved by the test."""
+
+    def __init__(self, monkeypatch):
+        self.now = datetime.now(UTC) + timedelta(seconds=1)  # after the events the test records
+        monkeypatch.setattr("shared.services.notifications.utcnow", lambda: self.now)
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def world(monkeypatch):
+    store, greetings, transcoder = FakeStore(), FakeGreetings(), FakeTranscoder()
+    audio = FakeAudio(store)
+    mwi = Mwi(store, FakeEvents())
+    mailboxes = MailboxService(store, mwi, Authenticator(("a" * 64,), (b"k" * 32,), 900))
+    mailboxes.put(PLATFORM, MAILBOX, PutMailbox(displayName="Ann", settings=MailboxSettings(
+        maxMessageSeconds=60, timeZone="Europe/Paris")))
+    messages = MessageService(store, audio, mailboxes, mwi, "r1")
+    outbox, webhooks, mailer, texts = FakeOutbox(store), Webhooks(), Mailer(), Texts()
+
+    def service(region="r1", wait=0.0):
+        return NotificationService(
+            outbox, store, Regions(region, audio, {}), webhooks, mailer, texts, region,
+            Schedule(first_s=10, cap_s=60, horizon_s=300), transcript_wait=timedelta(seconds=wait),
+            takeover_after=timedelta(seconds=600), allow_loopback=True,
+            trash=lambda m, i: messages.delete(PLATFORM, m, i, purge=False))
+
+    return {"store": store, "messages": messages, "outbox": outbox, "webhooks": webhooks, "mailer": mailer,
+            "texts": texts, "service": service, "clock": Clock(monkeypatch),
+            "pipeline": AudioPipeline(store, store, greetings, audio, transcoder, mwi, "r1", normalize=True)}
+
+
+def ready_message(world) -> str:
+    sender = Sender("+15557654321", "Bob", urgent=False)
+    message_id = world["messages"].deposit(PLATFORM, MAILBOX, b"hello audio", "audio/wav", sender, None)[0]["id"]
+    assert world["pipeline"].process(f"incoming/{MAILBOX}/{message_id}", b"hello audio") == "ready"
+    return message_id
+
+
+def configure(world, *targets, delete_after_email=False):
+    command = PutNotifications.model_validate({"targets": list(targets), "deleteAfterEmail": delete_after_email})
+    return world["service"]().configure(PLATFORM, MAILBOX, command)
+
+
+def kinds(world):
+    return sorted(e.type for e in world["store"].events.values())
+
+
+def test_a_ready_message_records_one_event_however_often_its_trigger_fires(world):
+    message_id = ready_message(world)
+    world["pipeline"].process(f"incoming/{MAILBOX}/{message_id}", b"hello audio")  # the blob trigger again
+    assert kinds(world) == ["message.ready", "mwi.changed"]  # the deposit changed the counts; ready did not
+    # Another region finishing the same message (a takeover) records the same id: one event.
+    mine = message_event(MAILBOX, message_id, "ready", "r1", utcnow())
+    theirs = message_event(MAILBOX, message_id, "ready", "r2", utcnow() + timedelta(seconds=3))
+    assert mine.id == theirs.id and (MAILBOX, mine.id) in world["store"].events
+
+
+def test_a_webhook_is_retried_with_the_same_id_until_it_is_taken(world):
+    configure(world, {"kind": "webhook", "url": "https://hooks.example.com/vm"})
+    ready_message(world)
+    webhooks, clock, service = world["webhooks"], world["clock"], world["service"]()
+    webhooks.failing = True
+    assert service.dispatch() == {"pending": 2}
+    assert service.dispatch() == {}  # nothing due before the backoff
+    clock.advance(10)
+    webhooks.failing = False
+    assert service.dispatch() == {"done": 2}
+    ids = [webhook_id for _, webhook_id, body in webhooks.sent if b"message.ready" in body]
+    assert len(ids) == 2 and len(set(ids)) == 1
+    clock.advance(3600)
+    assert service.dispatch() == {}  # delivered: never again
+
+
+def test_an_event_that_keeps_failing_is_dead_lettered_after_the_horizon_then_replayed(world):
+    configure(world, {"kind": "webhook", "url": "https://hooks.example.com/vm"})
+    ready_message(world)
+    webhooks, clock, service = world["webhooks"], world["clock"], world["service"]()
+    webhooks.failing = True
+    rounds = 0
+    while len(service.dead_letters(PLATFORM, 10, MAILBOX)["items"]) < 2:  # each event dies on its own schedule
+        service.dispatch()
+        clock.advance(30)
+        rounds += 1
+        assert rounds < 100
+    letters = service.dead_letters(PLATFORM, 10, None)["items"]
+    assert {d["type"] for d in letters} == {"message.ready", "mwi.changed"}
+    assert all(d["deliveries"][0]["attempts"] >= 5 and d["deliveries"][0]["lastError"] == "answered 500"
+               for d in letters)
+    sent = len(webhooks.sent)
+    webhooks.failing = False
+    service.replay(PLATFORM, letters[0]["id"])
+    service.dispatch()
+    assert [w[1] for w in webhooks.sent[sent:]] == [letters[0]["id"]]  # the same id, once
+    with pytest.raises(EventNotDeadLettered):
+        service.replay(PLATFORM, letters[0]["id"])
+    with pytest.raises(Forbidden):
+        service.dead_letters(SUBSCRIBER, 10, MAILBOX)
+
+
+def test_backoff_grows_with_jitter_up_to_its_cap_and_gives_up_after_the_horizon():
+    schedule = Schedule(first_s=30, cap_s=3600, horizon_s=26 * 3600)
+    rng = random.Random(7)
+    steps = [schedule.retry_in(attempt, rng) for attempt in range(1, 12)]
+    assert 15 <= steps[0] <= 30 and all(1800 <= s <= 3600 for s in steps[8:])
+    assert len({round(s) for s in steps}) == len(steps)  # jittered: no two the same
+    created = datetime(2026, 12, 1, tzinfo=UTC)
+    event = message_event(MAILBOX, "m1", "ready", "r1", created)
+    assert not schedule.exhausted(event, Delivery(30, created + timedelta(hours=23)))
+    assert schedule.exhausted(event, Delivery(31, created + timedelta(hours=26, seconds=1)))
+
+
+def test_ready_waits_for_the_transcript_at_most_the_wait_or_until_the_hook_says_it_settled(world, monkeypatch):
+    configure(world, {"kind": "webhook", "url": "https://hooks.example.com/vm"})
+    message_id = ready_message(world)
+    transcript = {"status": "pending", "text": None}
+    monkeypatch.setattr("shared.domain.model.Message.as_api", lambda self: {
+        "id": self.id, "mailboxId": self.mailbox_id, "receivedAt": "2026-12-01T08:00:00Z", "from": {},
+        "transcript": dict(transcript)})
+    service, clock, webhooks = world["service"](wait=60), world["clock"], world["webhooks"]
+    assert service.dispatch() == {"waiting for transcript": 1, "done": 1}  # mwi.changed goes at once
+    clock.advance(5)
+    assert service.dispatch() == {}
+    transcript.update(status="ready", text="call me back")
+    assert service.message_settled(MAILBOX, message_id) is True  # the transcript service's hook
+    assert service.dispatch() == {"done": 1}
+    [ready] = [w for w in webhooks.sent if b"message.ready" in w[2]]
+    assert b"call me back" in ready[2]
+    assert service.message_settled(MAILBOX, message_id) is False  # sent: nothing waits any more
+
+    transcript.update(status="pending", text=None)
+    other = ready_message(world)
+    assert service.dispatch() == {"waiting for transcript": 1, "done": 1}
+    clock.advance(61)  # no transcript came: the fallback sends it anyway
+    assert service.dispatch() == {"done": 1}
+    assert any(other.encode() in w[2] for w in webhooks.sent)
+
+
+def test_another_region_takes_over_events_their_owner_left_undelivered(world):
+    configure(world, {"kind": "webhook", "url": "https://hooks.example.com/vm"})
+    ready_message(world)  # recorded by r1, which is then lost
+    r2, clock = world["service"](region="r2"), world["clock"]
+    assert r2.dispatch() == {}
+    clock.advance(601)
+    assert r2.dispatch() == {"done": 2}
+    assert {e.owner for e in world["store"].events.values()} == {"r2"}
+
+
+def test_email_and_sms_tell_a_person_in_the_mailbox_time_zone_and_delete_after_email_trashes(world):
+    configure(world, {"kind": "email", "address": "ann@example.com", "attach": "mp3"},
+              {"kind": "sms", "number": "+15550009999"}, delete_after_email=True)
+    message_id = ready_message(world)
+    world["service"]().dispatch()
+    [mail] = world["mailer"].mails
+    assert mail.to == "ann@example.com" and mail.subject == "New voicemail from Bob (+15557654321)"
+    name, content_type, data = mail.attachment
+    assert content_type == "audio/mpeg" and name.endswith(".mp3") and data
+    received = world["messages"].get(PLATFORM, MAILBOX, message_id)["receivedAt"]
+    local = datetime.fromisoformat(received.replace("Z", "+00:00")).astimezone(
+        __import__("zoneinfo").ZoneInfo("Europe/Paris"))
+    assert f"Received: {local.strftime('%Y-%m-%d %H:%M')} CET" in mail.text
+    [(number, text)] = world["texts"].texts
+    assert number == "+15550009999" and text.startswith("Voicemail from Bob (+15557654321)")
+    assert world["messages"].get(PLATFORM, MAILBOX, message_id)["folder"] == "trash"
+
+
+def test_transcripts_appear_in_the_email_and_the_first_140_characters_in_the_sms():
+    message = {"from": {"number": "+15557654321", "name": None}, "receivedAt": "2026-07-01T12:00:00Z",
+               "durationMs": 65_000, "urgent": True, "transcript": {"status": "ready", "text": "x" * 200}}
+    subject, text = email_for(message, "Ann", "America/New_York")
+    assert subject == "Urgent voicemail from +15557654321"
+    assert "Received: 2026-07-01 08:00 EDT" in text and "Duration: 1:05" in text and "x" * 200 in text
+    assert sms_for(message, "UTC") == "Voicemail from +15557654321, 2026-07-01 12:00 UTC: " + "x" * 140
+    assert "Transcript" not in email_for({**message, "transcript": {"status": "failed"}}, "Ann", "UTC")[1]
+
+
+def test_secrets_show_once_and_subscribers_manage_only_their_email_and_sms(world):
+    hook = {"kind": "webhook", "url": "https://hooks.example.com/vm"}
+    first = configure(world, hook)
+    secret = first["targets"][0]["secret"]
+    assert secret.startswith("whsec_") and len(secret) == 6 + 44
+    assert "secret" not in configure(world, hook)["targets"][0]
+    assert world["outbox"].configs[MAILBOX].targets[0]["secret"] == secret  # kept, for signing
+    service = world["service"]()
+    with pytest.raises(Forbidden):
+        service.configure(SUBSCRIBER, MAILBOX, PutNotifications.model_validate({"targets": [hook]}))
+    mine = service.configure(SUBSCRIBER, MAILBOX, PutNotifications.model_validate(
+        {"targets": [{"kind": "sms", "number": "+15550001111"}]}))
+    assert mine["targets"] == [{"kind": "sms", "number": "+15550001111"}]
+    assert service.show(PLATFORM, MAILBOX)["targets"] == [hook, {"kind": "sms", "number": "+15550001111"}]
+    with pytest.raises(ValidationFailed):
+        service.configure(PLATFORM, MAILBOX, PutNotifications.model_validate(
+            {"targets": [{"kind": "webhook", "url": "http://hooks.example.com/vm"}]}))
+
+
+@pytest.mark.parametrize("address", ["10.0.0.1", "192.168.1.1", "172.16.0.1", "169.254.169.254", "127.0.0.1",
+                                     "100.64.0.1", "0.0.0.0", "::1", "fe80::1", "fd00::1", "::ffff:10.0.0.1",
+                                     "224.0.0.1"])
+def test_webhooks_never_reach_private_link_local_or_loopback_addresses_in_azure(address):
+    assert address_problem(address, allow_loopback=False)
+
+
+def test_public_addresses_and_https_are_allowed_and_loopback_http_only_locally():
+    assert address_problem("8.8.8.8", allow_loopback=False) is None
+    assert address_problem("2606:4700:4700::1111", allow_loopback=False) is None
+    assert address_problem("127.0.0.1", allow_loopback=True) is None
+    assert url_problem("https://hooks.example.com/vm", allow_loopback_http=False) is None
+    assert url_problem("http://127.0.0.1:8080/vm", allow_loopback_http=False)
+    assert url_problem("http://127.0.0.1:8080/vm", allow_loopback_http=True) is None
+    assert url_problem("https://user:pw@hooks.example.com/", allow_loopback_http=False)
+    assert url_problem("https://169.254.169.254/latest/meta-data", allow_loopback_http=False)  # refused at PUT
+    assert url_problem("https://[fd00::1]/hook", allow_loopback_http=True)
+
+
+def test_a_name_that_resolves_to_a_private_address_is_refused_before_any_connection(monkeypatch):
+    monkeypatch.setattr("socket.getaddrinfo", lambda *a, **k: [(2, 1, 6, "", ("10.1.2.3", 443))])
+    with pytest.raises(DeliveryFailed, match="not a public address"):
+        SafeWebhookSender(allow_loopback=False).send("https://rebind.example.com/x", "whsec_" + "A" * 43 + "=",
+                                                     "evt_1", b"{}")
+
+
+def test_the_signature_is_standard_webhooks():
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    body = b'{"type":"mwi.changed","timestamp":"2026-12-01T08:00:00Z","data":{}}'
+    headers = signed_headers(secret, "evt_0123", body, datetime.now(UTC))
+    assert headers["webhook-signature"].startswith("v1,")
+    assert Webhook(secret).verify(body, headers) == {"type": "mwi.changed", "timestamp": "2026-12-01T08:00:00Z",
+                                                     "data": {}}

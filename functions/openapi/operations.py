@@ -95,7 +95,7 @@ def errors(*, auth: bool = True, **extra: tuple[str, ...]) -> dict[str, Schema]:
     for key, slugs in extra.items():
         answers[int(key.removeprefix("e"))] = slugs
     answers[500] = ("internal-error",)
-    answers[503] = ("service-unavailable",)
+    answers[503] = ("service-unavailable", "not-configured")
     return {str(status): problem(status, *answers[status]) for status in sorted(answers)}
 
 

@@ -187,9 +187,11 @@ RESPONSE_SCHEMAS: dict[str, Schema] = {
     },
     "Health": {
         "type": "object",
-        "required": ["status", "region", "version"],
+        "required": ["status", "region", "version", "build"],
         "additionalProperties": False,
-        "properties": {"status": {"const": "ok"}, "region": {"type": "string"}, "version": {"type": "string"}},
+        "properties": {"status": {"const": "ok"}, "region": {"type": "string"}, "version": {"type": "string"},
+                       "build": {"type": "string", "description": "the deployed code's id (a digest of its files): "
+                                                                  "a rolling release waits until it changes"}},
     },
     "Check": {
         "type": "object",

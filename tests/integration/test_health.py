@@ -144,7 +144,9 @@ class _FromSettingsFile(HostProcess):
         self.settings_file = settings_file
 
     def command(self) -> list[str]:
-        return [*super().command()[:-1], str(self.settings_file)]
+        command = super().command()
+        command[command.index("--settings") + 1] = str(self.settings_file)
+        return command
 
 
 def test_the_generated_local_settings_alone_start_a_ready_host(stack, tmp_path):

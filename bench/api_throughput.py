@@ -319,7 +319,7 @@ def original(mailbox: str, message_id: str) -> str:
 
 
 def message_doc(mailbox: str, message_id: str, now: datetime, size: int) -> dict[str, Any]:
-    """The document the app stores for an inline deposit (shared/adapters/cosmos.py: message_to_doc)."""
+    """The document the app stores for an inline deposit (shared/adapters/cosmos_docs.py: message_to_doc)."""
     stamp = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return {
         "id": message_id, "mailboxId": mailbox, "type": "message", "folder": "inbox", "heard": False,

@@ -79,7 +79,7 @@ from bench.common import (
     saved_on_failure,
     verdict,
 )
-from shared.adapters.cosmos import message_to_doc
+from shared.adapters.cosmos_docs import message_to_doc
 from shared.adapters.http_pool import pooled_transport
 from shared.domain.audio import Containers
 from shared.domain.blobpaths import message_original, message_rendition

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.retention [--messages 100000] [--expired-percent 1] [--threads 16]
 
 Seeds, straight on the emulators with the Azure SDKs, `--messages` message documents (the shape of
-`shared/adapters/cosmos.py: message_to_doc`) spread over messages/50 mailboxes (each with its
+`shared/adapters/cosmos_docs.py: message_to_doc`) spread over messages/50 mailboxes (each with its
 mailbox document, `mailbox_to_doc`). `--expired-percent` of them have `expiresAt` in the past and
 their audio in the region's containers (the original in `INCOMING_CONTAINER`, the opus and mp3
 renditions in `AUDIO_CONTAINER`); the rest expire in 30 days and have no blobs. Then it starts the
@@ -63,7 +63,7 @@ from bench.common import (
     saved_on_failure,
     verdict,
 )
-from shared.adapters.cosmos import mailbox_to_doc, message_to_doc
+from shared.adapters.cosmos_docs import mailbox_to_doc, message_to_doc
 from shared.adapters.http_pool import pooled_transport
 from shared.domain.audio import Containers
 from shared.domain.blobpaths import message_original, message_rendition, split

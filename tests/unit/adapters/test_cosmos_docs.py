@@ -1,7 +1,7 @@
 """Documents as stored, read back: what a newer version (a rolling release, a region ahead) wrote must
 not make this version fail every read of the mailbox."""
 
-from shared.adapters.cosmos import mailbox_from_doc, mailbox_to_doc
+from shared.adapters.cosmos_docs import mailbox_from_doc, mailbox_to_doc
 from shared.domain.model import Mailbox, MailboxSettings
 
 

@@ -118,7 +118,7 @@ def test_a_bad_setting_keeps_the_host_up_and_readiness_names_it(stack, tmp_path,
         host.start()
     finally:
         os.environ.update(outside)
-    with host:
+    try:
         assert httpx.get(f"{host.base_url}/api/health").status_code == 200
         for _ in range(3):
             ready = httpx.get(f"{host.base_url}/api/health/ready", timeout=5)
@@ -134,6 +134,8 @@ def test_a_bad_setting_keeps_the_host_up_and_readiness_names_it(stack, tmp_path,
             assert route.json()["type"] == "not-configured" and setting in route.json()["detail"]
             assert route.headers["Retry-After"]
         assert host.log().count(f"configuration: setting {setting} is {problem}") == 1, host.log()[-3000:]
+    finally:
+        host.stop()  # started above, outside the runner's environment: `with host` would start a second one
 
 
 class _FromSettingsFile(HostProcess):

@@ -5,6 +5,7 @@ transcript and its hook, takeover of another region's events, and what people re
 from __future__ import annotations
 
 import random
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -144,8 +145,8 @@ def world(monkeypatch):
             takeover_after=timedelta(seconds=600), allow_loopback=True,
             trash=lambda m, i: messages.delete(PLATFORM, m, i, purge=False))
 
-    return {"store": store, "messages": messages, "outbox": outbox, "webhooks": webhooks, "mailer": mailer,
-            "texts": texts, "service": service, "clock": Clock(monkeypatch),
+    return {"store": store, "mailboxes": mailboxes, "messages": messages, "outbox": outbox, "webhooks": webhooks,
+            "mailer": mailer, "texts": texts, "service": service, "clock": Clock(monkeypatch),
             "pipeline": AudioPipeline(store, store, greetings, audio, transcoder, mwi, "r1", normalize=True)}
 
 
@@ -189,6 +190,50 @@ def test_a_webhook_is_retried_with_the_same_id_until_it_is_taken(world):
     assert len(ids) == 2 and len(set(ids)) == 1
     clock.advance(3600)
     assert service.dispatch() == {}  # delivered: never again
+
+
+def test_a_round_drains_more_than_one_query_and_keeps_each_mailboxs_events_in_order(world):
+    configure(world, {"kind": "webhook", "url": "https://hooks.example.com/vm"})
+    for _ in range(4):
+        ready_message(world)
+    service = world["service"]()
+    # limit 3: the 4 ready and 4 mwi events need three queries, all in one round
+    assert service.dispatch(limit=3) == {"done": 8}
+    created = [(event.created_at, event.id) for event in world["store"].events.values()]
+    sent = [webhook_id for _, webhook_id, _ in world["webhooks"].sent]
+    assert sent == [event_id for _, event_id in sorted(created)]
+
+
+def test_an_event_that_fails_is_tried_once_per_round_and_the_round_ends(world):
+    configure(world, {"kind": "webhook", "url": "https://hooks.example.com/vm"})
+    ready_message(world)
+    service = world["service"]()
+    world["outbox"].save_event = lambda event: (_ for _ in ()).throw(RuntimeError("Cosmos said no"))
+    assert service.dispatch() == {"error": 2}  # not retried in a loop inside the round
+
+
+def test_a_slow_target_does_not_hold_up_another_mailboxs_events(world):
+    configure(world, {"kind": "webhook", "url": "https://hooks.example.com/slow"})
+    other = "+1666"
+    world["mailboxes"].put(PLATFORM, other, PutMailbox(displayName="Other"))
+    world["service"]().configure(PLATFORM, other, PutNotifications.model_validate(
+        {"targets": [{"kind": "webhook", "url": "https://hooks.example.com/fast"}]}))
+    ready_message(world)
+    sender = Sender("+15557654321", "Bob", urgent=False)
+    other_id = world["messages"].deposit(PLATFORM, other, b"hello audio", "audio/wav", sender, None)[0]["id"]
+    world["pipeline"].process(f"incoming/{other}/{other_id}", b"hello audio")
+    fast_sent = threading.Event()
+    webhooks = world["webhooks"]
+
+    def send(url, secret, webhook_id, body):
+        webhooks.sent.append((url, webhook_id, body))
+        if url.endswith("/fast"):
+            fast_sent.set()
+        elif not fast_sent.wait(5):  # the slow mailbox waits for the other one to be served
+            raise DeliveryFailed("the fast mailbox was held up behind the slow one")
+
+    webhooks.send = send
+    assert world["service"]().dispatch() == {"done": 4}
 
 
 def test_an_event_that_keeps_failing_is_dead_lettered_after_the_horizon_then_replayed(world):

@@ -39,11 +39,13 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,8 @@ STATUS = "status.json"
 # What Cosmos DB sets on every document: stripped from a copy, which gets its own.
 SYSTEM_PROPERTIES = frozenset({"_rid", "_self", "_etag", "_attachments", "_ts"})
 TOPOLOGY_EVERY_S = 1.0
+MAX_REST_S = 1.0
+WRITERS = 8  # documents brought in step side by side (each document by one thread)
 # Concurrent changes between our read and our write: retried next cycle, not reported.
 RACE_STATUSES = frozenset({404, 409, 412})
 
@@ -430,6 +434,9 @@ class Replicator:
         self._topology_at = 0.0
         self._status: tuple = ()
         self._stopping = False
+        self._cycle_started = time.monotonic()
+        self._writers = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="replicate")
+        self._flushing = threading.Lock()
 
     # the loop
     def run(self) -> None:
@@ -443,8 +450,10 @@ class Replicator:
             except Exception:  # one bad cycle must not end replication
                 logger.exception("replication cycle %d failed", self.cycle)
             elapsed = time.monotonic() - started
-            # Never busier than half the time, however large the containers grow.
-            time.sleep(max(self.interval - elapsed, elapsed))
+            # Half the time at most while cycles are short; a long cycle (catching up after a heal,
+            # on a loaded machine) is followed by a short rest, not by as long again.
+            time.sleep(max(self.interval - elapsed, min(elapsed, MAX_REST_S)))
+        self._writers.shutdown(wait=False)
         (self.state_dir / STATUS).unlink(missing_ok=True)
 
     def stop(self, *_: object) -> None:
@@ -460,6 +469,7 @@ class Replicator:
 
     def run_cycle(self) -> None:
         self.cycle += 1
+        self._cycle_started = time.monotonic()
         partitioned = is_partitioned(self.state_dir)
         self.converged = not partitioned
         now = time.monotonic()
@@ -605,9 +615,11 @@ class Replicator:
         for docs in current.values():
             keys.update(docs)
         for key in keys:
-            doc = state.docs.get(key)
-            if doc is None:
-                doc = state.docs[key] = DocState.new(len(self.regions))
+            if key not in state.docs:
+                state.docs[key] = DocState.new(len(self.regions))
+
+        def sync(key: DocKey) -> None:
+            doc = state.docs[key]
             try:
                 self._sync_document(state, key, doc, current, partitioned)
             except Exception as error:  # one odd document must not stop the others
@@ -615,8 +627,11 @@ class Replicator:
                 if doc.problem != repr(error):
                     logger.exception("cannot replicate %s %s", state.name, key[1])
                 doc.problem = repr(error)
-                continue
-            if doc.forgotten():
+
+        # Each document is one thread's (its DocState too); what they share is append-only or a flag.
+        list(self._writers.map(sync, keys))
+        for key in keys:
+            if state.docs[key].forgotten():
                 del state.docs[key]
 
     def _sync_document(self, state: ContainerState, key: DocKey, doc: DocState,
@@ -732,9 +747,15 @@ class Replicator:
             "content": json.dumps(loser.doc if loser.doc is not None else {}),
         }
         for region in self.regions:  # each region's application resolves from its own region
-            self.pending_conflicts.setdefault((region.index, (state.database, state.container)), []).append(conflict)
+            with self._flushing:
+                self.pending_conflicts.setdefault((region.index, (state.database, state.container)), []).append(
+                    conflict)
 
     def _flush_conflicts(self) -> None:
+        with self._flushing:  # documents' threads record conflicts side by side; one flushes at a time
+            self._flush_conflicts_now()
+
+    def _flush_conflicts_now(self) -> None:
         if self._cut():
             return
         for (index, (db, coll)), conflicts in list(self.pending_conflicts.items()):
@@ -766,7 +787,9 @@ class Replicator:
         regions = {region.endpoint: "up" if region.up else "down" for region in self.regions}
         summary = (partitioned, self.converged, tuple(regions.values()))
         status = {"pid": os.getpid(), "cycle": self.cycle, "updated": time.time(), "partitioned": partitioned,
-                  "converged": self.converged, "regions": regions}
+                  "converged": self.converged, "regions": regions,
+                  "cycleSeconds": round(time.monotonic() - self._cycle_started, 3),
+                  "documents": sum(len(state.docs) for state in self.containers.values())}
         temporary = self.state_dir / f".{STATUS}.{os.getpid()}"
         temporary.write_text(json.dumps(status))
         os.replace(temporary, self.state_dir / STATUS)

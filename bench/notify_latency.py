@@ -16,11 +16,8 @@ then for the retry the backoff drawn from [2.5 s, 5 s] and the next timer tick.
 
 from __future__ import annotations
 
-import json
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -40,29 +37,9 @@ from bench.common import (
 from tools.hosting import free_port, random_name
 from tools.mail_sink import MailSink
 from tools.make_sample_wav import speech_like_wav
+from tools.webhook_receiver import WebhookReceiver
 
 NAME = "notify_latency"
-
-
-class Receiver:
-    def __init__(self) -> None:
-        self.calls: list[tuple[float, str, str, int]] = []  # (time, webhook-id, type, status)
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                event_id = self.headers["webhook-id"]
-                status = 204 if any(c[1] == event_id for c in outer.calls) else 500
-                outer.calls.append((time.perf_counter(), event_id, body["type"], status))
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -73,9 +50,10 @@ def main(argv: list[str] | None = None) -> None:
     result = new_result(NAME, argv, {"messages": args.messages})
     results = results_path(NAME)
     sink_dir, smtp_port = Path(tempfile.mkdtemp(prefix="bench-mail-")), free_port()
-    receiver = Receiver()
     audio = speech_like_wav(1.0)
-    with saved_on_failure(result, began, results), local_stack(), MailSink(sink_dir, smtp_port) as sink:
+    with saved_on_failure(result, began, results), local_stack(), MailSink(sink_dir, smtp_port) as sink, \
+            WebhookReceiver() as receiver:
+        receiver.failing["/hook"] = "first"  # 500 to each event's first attempt, 204 to the retry
         region = random_name("nl")
         env = host_env(region, NOTIFY_FIRST_RETRY_SECONDS="5", NOTIFY_MAX_RETRY_SECONDS="60",
                        SMTP_PORT=str(smtp_port), SMS_SINK_DIR=str(sink_dir / "sms"))
@@ -84,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
             mailbox = "+1555" + random_name("")[:7].translate(str.maketrans("abcdef", "123456"))
             api.put(f"/mailboxes/{mailbox}", json={"displayName": "Bench", "pin": "1234"}).raise_for_status()
             api.put(f"/mailboxes/{mailbox}/notifications", json={"targets": [
-                {"kind": "webhook", "url": f"http://127.0.0.1:{receiver.server.server_port}/hook"},
+                {"kind": "webhook", "url": receiver.url("/hook")},
                 {"kind": "email", "address": "bench@example.com", "attach": "mp3"}]}).raise_for_status()
             first, taken, mailed = [], [], []
             for _ in range(args.messages):
@@ -96,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
                 deadline = deposited + 120
                 done_mail = None
                 while time.perf_counter() < deadline:
-                    ready = [c for c in receiver.calls if c[2] == "message.ready" and c[0] > deposited]
+                    ready = [c for c in receiver.received("/hook", "message.ready") if c["at"] > deposited]
                     if done_mail is None and len(sink.mails()) > mails_before:
                         done_mail = time.perf_counter()
                     if len(ready) >= 2 and done_mail is not None:
@@ -104,8 +82,8 @@ def main(argv: list[str] | None = None) -> None:
                     time.sleep(0.05)
                 else:
                     raise RuntimeError(f"message {message_id}: no delivery within 120 s")
-                first.append(ready[0][0] - deposited)
-                taken.append(ready[1][0] - deposited)
+                first.append(ready[0]["at"] - deposited)
+                taken.append(ready[1]["at"] - deposited)
                 mailed.append(done_mail - deposited)
         result["figures"] = {name: latency_summary(values, (50, 90)) for name, values in
                              (("first attempt", first), ("taken after a 500", taken), ("e-mail kept", mailed))}

@@ -36,7 +36,7 @@ def health_ready(req: func.HttpRequest) -> func.HttpResponse:
         readiness, retry_after = not_configured(os.environ.get("REGION"), error.public), NotConfigured.retry_after_s
     else:
         app = bootstrap()
-        readiness, retry_after = app.readiness.check(), max(1, math.ceil(app.settings.health_cache_s))
+        readiness, retry_after = app.readiness.check(), max(1, math.ceil(app.settings.health.cache_s))
     body = readiness.as_dict()
     if readiness.ready:
         return json_response(body)

@@ -24,7 +24,8 @@ from shared.bootstrap import App
 from shared.domain.commands import AUDIO_CONTENT_TYPE, PHONE, ForwardMessage, PatchMessage, RequestUpload
 from shared.domain.errors import InvalidAudio, PayloadTooLarge, ValidationFailed
 from shared.domain.model import AUDIO_FORMATS, FOLDERS, MAX_INLINE_AUDIO_BYTES, ListQuery
-from shared.services.messages import AudioAnswer, Sender, received_between
+from shared.services.audio_answers import AudioAnswer
+from shared.services.messages import Sender, received_between
 
 bp = func.Blueprint()
 MESSAGES = "mailboxes/{mailboxId}/messages"

@@ -111,7 +111,7 @@ def in_azure(env: Mapping[str, str] | None = None) -> bool:
 
 def _transcriber(config: Settings, make_credential: Callable[[], object | None]) -> Transcriber | None:
     """The engine TRANSCRIPTION_ENGINE names; its module is imported only when chosen."""
-    if config.transcription_engine == "azure":
+    if config.transcripts.engine == "azure":
         from shared.adapters.transcribe_azure import AzureSpeechTranscriber
 
         credential = make_credential()
@@ -119,9 +119,9 @@ def _transcriber(config: Settings, make_credential: Callable[[], object | None])
             from azure.identity import DefaultAzureCredential
 
             credential = DefaultAzureCredential()
-        return AzureSpeechTranscriber(config.speech_endpoint or "", credential, config.sdk_timeout_s,
+        return AzureSpeechTranscriber(config.transcripts.speech_endpoint or "", credential, config.sdk_timeout_s,
                                       transport=pooled_transport())
-    if config.transcription_engine == "local":
+    if config.transcripts.engine == "local":
         from shared.adapters.transcribe_local import PocketSphinxTranscriber
 
         return PocketSphinxTranscriber()
@@ -165,39 +165,40 @@ def build(config: Settings, *, store: SweepRepository | None = None, audio: Audi
         audio = BlobAudioStore(sdk.blobs)
     if peers is None:
         peers = {peer: BlobAudioStore(make_peer_blob_service(config, value, sdk.credential))
-                 for peer, value in config.peer_storage.items()}
+                 for peer, value in config.replication.peer_storage.items()}
     if probes is None:
         probes = [CosmosProbe(sdk.cosmos, config.region), BlobProbe(sdk.blobs, config.region)]
-    events = events or QueueEvents(sdk.queues, config.mwi_queue)
-    replication_requests = replication_requests or QueueReplicationRequests(sdk.queues, config.replication_queue)
+    events = events or QueueEvents(sdk.queues, config.storage.mwi_queue)
+    replication_requests = replication_requests or QueueReplicationRequests(sdk.queues,
+                                                                            config.storage.replication_queue)
     transcoder = transcoder or PyAvTranscoder()
     conflict_feed = conflict_feed or CosmosConflictFeed(sdk.cosmos, config.sdk_timeout_s)
     telemetry = telemetry or Telemetry(config.region)  # no-op instruments unless telemetry.configure() ran
-    readiness = ReadinessService(config.region, probes, timeout_s=config.health_check_timeout_s,
-                                 cache_s=config.health_cache_s, drained=lambda: config.drained)
+    readiness = ReadinessService(config.region, probes, timeout_s=config.health.check_timeout_s,
+                                 cache_s=config.health.cache_s, drained=lambda: config.health.drained)
 
     def session_epoch(mailbox_id: str) -> int | None:
         mailbox = store.get_mailbox(mailbox_id)
         return mailbox.session_epoch if mailbox is not None and mailbox.active else None
 
-    auth = Authenticator(config.platform_key_hashes, config.token_signing_keys, config.token_ttl_s,
+    auth = Authenticator(config.auth.platform_key_hashes, config.auth.token_signing_keys, config.auth.token_ttl_s,
                          epochs=SessionEpochs(session_epoch))
     mwi = Mwi(store, events)
-    mailboxes = MailboxService(store, mwi, auth, timedelta(minutes=config.deprovision_grace_minutes), config.region,
-                               SlidingWindow(config.client_logins_per_minute, 60.0))
-    containers = Containers(config.incoming_container, config.audio_container)
+    mailboxes = MailboxService(store, mwi, auth, timedelta(minutes=config.retention.deprovision_grace_minutes),
+                               config.region, SlidingWindow(config.auth.client_logins_per_minute, 60.0))
+    containers = Containers(config.storage.incoming_container, config.storage.audio_container)
     regions = Regions(config.region, audio, dict(peers))
     messages = MessageService(store, audio, mailboxes, mwi, config.region, containers, regions, telemetry)
-    jobs = transcription_jobs or QueueTranscriptionJobs(sdk.queues, config.transcription_queue)
+    jobs = transcription_jobs or QueueTranscriptionJobs(sdk.queues, config.storage.transcription_queue)
     engine = transcriber if transcriber is not None else _transcriber(config, lambda: sdk.credential)
     transcripts = TranscriptService(store, regions, engine, jobs, telemetry)
-    pipeline = AudioPipeline(store, store, store, audio, transcoder, mwi, config.region, config.normalize_audio,
+    pipeline = AudioPipeline(store, store, store, audio, transcoder, mwi, config.region, config.audio.normalize,
                              containers, replication_requests, telemetry, transcripts)
     greetings = GreetingService(store, audio, mailboxes, containers, regions, config.region)
     retention = RetentionService(store, audio, mwi, containers, regions,
-                                 timedelta(hours=config.orphan_min_age_hours))
-    replication = ReplicationService(store, regions, config.replica_count, telemetry)
-    takeover = ProcessingTakeover(store, regions, timedelta(seconds=config.takeover_after_s))
+                                 timedelta(hours=config.retention.orphan_min_age_hours))
+    replication = ReplicationService(store, regions, config.replication.replica_count, telemetry)
+    takeover = ProcessingTakeover(store, regions, timedelta(seconds=config.replication.takeover_after_s))
     conflicts = ConflictResolver(store, conflict_feed, config.region, tuple(config.regions) or (config.region,))
     outbox = outbox or CosmosOutbox(sdk.cosmos, config.sdk_timeout_s)
     notifications = _notifications(config, lambda: sdk.credential, outbox, store, regions,

@@ -17,19 +17,22 @@ import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlparse
+
+from shared.config_reader import KEY_VAULT_REFERENCE, ConfigError, Reader
 
 _REGION = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
 _QUEUE = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]$")
 _SCHEDULE = re.compile(r"^\S+( \S+){5}$")  # six NCRONTAB fields, as the timer trigger reads them
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-# Every default, written down once, by section. Bicep (infra/main.bicep), the local settings
-# example and the adapters take them from here or are checked against them (tests/unit/test_infra.py,
-# tests/unit/test_config.py). Settings without an entry are required, or optional without a default.
+# Every default, written down once, by section: a section is the `Settings` group of the same name
+# (`app` is `Settings`' own fields; `host` the Functions host's, which the app does not keep). Bicep
+# (infra/main.bicep), the local settings example and the adapters take them from here or are checked
+# against them (tests/infra/test_infra.py, tests/unit/adapters/test_config.py); the groups below have
+# no defaults of their own. Settings without an entry are required, or optional without a default.
 SECTIONS: dict[str, dict[str, str]] = {
-    "app": {"APP_VERSION": "0.1.0"},
-    "cosmos": {"COSMOS_DATABASE": "voicemail", "COSMOS_CONTAINER": "mailboxes", "SDK_TIMEOUT_SECONDS": "10"},
+    "app": {"APP_VERSION": "0.1.0", "SDK_TIMEOUT_SECONDS": "10"},
+    "cosmos": {"COSMOS_DATABASE": "voicemail", "COSMOS_CONTAINER": "mailboxes"},
     "storage": {"MWI_QUEUE": "mwi-events", "INCOMING_CONTAINER": "incoming", "AUDIO_CONTAINER": "audio",
                 "REPLICATION_QUEUE": "replication-requests", "TRANSCRIPTION_QUEUE": "transcription-requests"},
     "health": {"HEALTH_CHECK_TIMEOUT_SECONDS": "2", "HEALTH_CACHE_SECONDS": "5", "DRAIN": "false"},
@@ -52,36 +55,34 @@ DEFAULTS: dict[str, str] = {name: value for section in SECTIONS.values() for nam
 HOST_RESOLVED = ("DURABLE_TASK_HUB", "RETENTION_SCHEDULE", "REPLICATION_SCHEDULE", "INCOMING_CONTAINER",
                  "REPLICATION_QUEUE", "TRANSCRIPTION_QUEUE")
 DEFAULT_VERSION = DEFAULTS["APP_VERSION"]
-_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
 
 logger = logging.getLogger(__name__)
-KEY_VAULT_REFERENCE = "@Microsoft.KeyVault("
 
 
-class ConfigError(RuntimeError):
-    """A setting is missing, malformed or unresolved; the message names it.
+@dataclass(frozen=True)
+class CosmosSettings:
+    """The Cosmos DB account (multi-region writes) and the one container."""
 
-    `public` names the setting and what is wrong with it, never its value (safe for anonymous callers).
-    """
-
-    def __init__(self, setting: str, problem: str = "missing", detail: str = ""):
-        self.setting, self.problem = setting, problem
-        super().__init__(f"setting {setting} is {problem}" + (f": {detail}" if detail else ""))
-
-    @property
-    def public(self) -> str:
-        return f"setting {self.setting} is {self.problem}"
+    endpoint: str
+    key: str | None  # only against the emulator; in Azure, identity (local auth is off)
+    database: str
+    container: str
 
 
 @dataclass(frozen=True)
 class StorageSettings:
-    """The region's storage account: a connection string (emulator) or service URIs (identity)."""
+    """The region's storage account, a connection string (emulator) or service URIs (identity), and
+    the containers and queues in it."""
 
     connection_string: str | None
     blob_uri: str | None
     queue_uri: str | None
-    table_uri: str | None
+    incoming_container: str  # originals as deposited; the audio pipeline's blob trigger watches it
+    audio_container: str  # renditions and greetings
+    mwi_queue: str
+    replication_queue: str
+    transcription_queue: str
 
     @property
     def uses_identity(self) -> bool:
@@ -89,149 +90,135 @@ class StorageSettings:
 
 
 @dataclass(frozen=True)
-class NotificationSettings:
-    """Notifications (shared/services/notifications.py): the dispatcher's schedule and retries, and
-    where e-mail and SMS go: Azure Communication Services in Azure, local sinks otherwise."""
+class HealthSettings:
+    """Readiness (shared/services/health.py) and the drain switch."""
 
-    first_retry_s: float = 30.0
-    max_retry_s: float = 3600.0
-    retry_horizon_s: float = 26 * 3600.0  # retried at least this long, then dead-lettered
-    transcript_wait_s: float = 60.0  # message.ready waits at most this long for the transcript
-    takeover_after_s: float = 600.0  # another region dispatches what the owner left undelivered this long
-    allow_loopback: bool = False  # http://127.0.0.1 webhooks: local runs only
-    acs_email_endpoint: str | None = None
-    acs_email_sender: str | None = None
-    acs_sms_endpoint: str | None = None
-    acs_sms_from: str | None = None
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 1025
-    mail_from: str = "voicemail@localhost"
-    sms_sink_dir: str = ".localstack/sms"
+    check_timeout_s: float
+    cache_s: float
+    drained: bool
 
 
 @dataclass(frozen=True)
-class Settings:
-    region: str
-    regions: tuple[str, ...]  # every region of the deployment, this one first
-    version: str
-    cosmos_endpoint: str
-    cosmos_key: str | None  # only against the emulator; in Azure, identity (local auth is off)
-    cosmos_database: str
-    cosmos_container: str
-    storage: StorageSettings
-    managed_identity_client_id: str | None
-    health_check_timeout_s: float
-    health_cache_s: float
-    drained: bool
-    sdk_timeout_s: float
+class AuthSettings:
+    """Platform keys and subscriber session tokens (shared/services/auth.py)."""
+
     platform_key_hashes: tuple[str, ...]  # SHA-256 (hex) of each accepted x-api-key
     token_signing_keys: tuple[bytes, ...]  # the current key first; then the previous one, if rotating
     token_ttl_s: int
     client_logins_per_minute: int  # per client address and instance, before any PIN hashing
-    mwi_queue: str
-    normalize_audio: bool
-    incoming_container: str
-    audio_container: str
-    replica_count: int
-    orphan_min_age_hours: float
+
+
+@dataclass(frozen=True)
+class AudioSettings:
+    """The audio pipeline (shared/services/pipeline.py)."""
+
+    normalize: bool  # bring quiet messages up to speech level
+
+
+@dataclass(frozen=True)
+class TranscriptSettings:
+    """Transcripts (issue 14): `azure` (Azure AI Speech at speech_endpoint, with identity), `local`
+    (the offline engine of requirements-dev.txt) or `off` (messages carry `transcript: null`)."""
+
+    engine: str
+    speech_endpoint: str | None
+
+
+@dataclass(frozen=True)
+class NotificationSettings:
+    """Notifications (shared/services/notifications.py): the dispatcher's schedule and retries, and
+    where e-mail and SMS go: Azure Communication Services in Azure, local sinks otherwise."""
+
+    first_retry_s: float
+    max_retry_s: float
+    retry_horizon_s: float  # retried at least this long, then dead-lettered
+    transcript_wait_s: float  # message.ready waits at most this long for the transcript
+    takeover_after_s: float  # another region dispatches what the owner left undelivered this long
+    allow_loopback: bool  # http://127.0.0.1 webhooks: local runs only
+    acs_email_endpoint: str | None
+    acs_email_sender: str | None
+    acs_sms_endpoint: str | None
+    acs_sms_from: str | None
+    smtp_host: str
+    smtp_port: int
+    mail_from: str
+    sms_sink_dir: str
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """The retention sweep (shared/services/retention.py) and mailbox deprovisioning."""
+
+    orphan_min_age_hours: float  # blobs younger than this are never taken for orphans
     deprovision_grace_minutes: float
-    replication_queue: str
+
+
+@dataclass(frozen=True)
+class ReplicationSettings:
+    """Audio replication between regions (shared/services/replication.py, takeover.py)."""
+
+    replica_count: int
     takeover_after_s: float  # a message still processing this long after another region acknowledged it is taken over
     # Other regions' storage accounts, by region: a connection string (emulators) or a blob
     # service URL reached with this app's identity (it holds Storage Blob Data Contributor there).
     peer_storage: dict[str, str]
-    # Transcripts (issue 14): `azure` (Azure AI Speech at speech_endpoint, with identity), `local`
-    # (the offline engine of requirements-dev.txt) or `off` (messages carry `transcript: null`).
-    transcription_engine: str = "off"
-    speech_endpoint: str | None = None
-    transcription_queue: str = "transcription-requests"
-    notifications: NotificationSettings = NotificationSettings()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the app reads, by group; the group of a setting is its section in SECTIONS."""
+
+    region: str
+    regions: tuple[str, ...]  # every region of the deployment, this one first
+    version: str
+    sdk_timeout_s: float
+    managed_identity_client_id: str | None
+    cosmos: CosmosSettings
+    storage: StorageSettings
+    health: HealthSettings
+    auth: AuthSettings
+    audio: AudioSettings
+    transcripts: TranscriptSettings
+    notifications: NotificationSettings
+    retention: RetentionSettings
+    replication: ReplicationSettings
 
     @property
     def is_emulated(self) -> bool:
-        return self.cosmos_key is not None
+        return self.cosmos.key is not None
 
 
-class _Reader:
-    def __init__(self, env: Mapping[str, str]):
-        self._env = env
-
-    def raw(self, name: str) -> str | None:
-        value = self._env.get(name)
-        if value is not None and value.strip().startswith(KEY_VAULT_REFERENCE):
-            # What the platform leaves in place while it cannot read the secret (the identity's role
-            # not propagated yet, a deleted secret): never a usable value.
-            raise ConfigError(name, "unresolved", "a Key Vault reference the platform has not resolved")
-        return value.strip() if value is not None and value.strip() else None
-
-    def required(self, name: str) -> str:
-        value = self.raw(name)
-        if value is None:
-            raise ConfigError(name)
-        return value
-
-    def matching(self, name: str, pattern: re.Pattern[str]) -> str:
-        value = self.raw(name) or DEFAULTS.get(name)
-        if value is None:
-            raise ConfigError(name)
-        if not pattern.fullmatch(value):
-            raise ConfigError(name, "malformed", f"{value!r} does not match {pattern.pattern}")
-        return value
-
-    def url(self, name: str, required: bool = True) -> str | None:
-        value = self.required(name) if required else self.raw(name)
-        if value is None:
-            return None
-        parsed = urlparse(value)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ConfigError(name, "malformed", f"{value!r} is not an http(s) URL")
-        return value
-
-    def number(self, name: str, low: float, high: float) -> float:
-        value = self.raw(name) or DEFAULTS[name]
-        try:
-            number = float(value)
-        except ValueError:
-            raise ConfigError(name, "malformed", f"{value!r} is not a number") from None
-        if not low <= number <= high:
-            raise ConfigError(name, "malformed", f"{value} is outside [{low}, {high}]")
-        return number
-
-    def flag(self, name: str) -> bool:
-        value = self.raw(name) or DEFAULTS[name]
-        if value.lower() in _TRUE:
-            return True
-        if value.lower() in _FALSE:
-            return False
-        raise ConfigError(name, "malformed", f"{value!r} is not true or false")
-
-
-def _storage(read: _Reader) -> StorageSettings:
+def _storage(read: Reader) -> StorageSettings:
     # The Functions host's own names: a connection string, or `__serviceUri`s for identity.
     connection_string = read.raw("AzureWebJobsStorage")
     if connection_string is not None:
         if "AccountName=" not in connection_string and "UseDevelopmentStorage=true" not in connection_string:
             raise ConfigError("AzureWebJobsStorage", "malformed", "not a storage connection string")
-        return StorageSettings(connection_string, None, None, None)
-    blob_uri = read.raw("AzureWebJobsStorage__blobServiceUri")
-    if blob_uri is None:
+        account = (connection_string, None, None)
+    elif read.raw("AzureWebJobsStorage__blobServiceUri") is None:
         raise ConfigError("AzureWebJobsStorage", "missing", "or, with identity, AzureWebJobsStorage__blobServiceUri")
+    else:
+        account = (None, read.url("AzureWebJobsStorage__blobServiceUri"),
+                   read.url("AzureWebJobsStorage__queueServiceUri"))
+        read.url("AzureWebJobsStorage__tableServiceUri")  # the host's (durable state): checked, not kept
     return StorageSettings(
-        None,
-        read.url("AzureWebJobsStorage__blobServiceUri"),
-        read.url("AzureWebJobsStorage__queueServiceUri"),
-        read.url("AzureWebJobsStorage__tableServiceUri"),
+        *account,
+        incoming_container=read.matching("INCOMING_CONTAINER", _QUEUE),
+        audio_container=read.matching("AUDIO_CONTAINER", _QUEUE),
+        mwi_queue=read.matching("MWI_QUEUE", _QUEUE),
+        replication_queue=read.matching("REPLICATION_QUEUE", _QUEUE),
+        transcription_queue=read.matching("TRANSCRIPTION_QUEUE", _QUEUE),
     )
 
 
-def _key_hashes(read: _Reader) -> tuple[str, ...]:
+def _key_hashes(read: Reader) -> tuple[str, ...]:
     hashes = tuple(h.strip().lower() for h in read.required("PLATFORM_KEY_HASHES").split(",") if h.strip())
     if not hashes or any(not _SHA256.fullmatch(h) for h in hashes):
         raise ConfigError("PLATFORM_KEY_HASHES", "malformed", "comma-separated SHA-256 hex digests expected")
     return hashes
 
 
-def _signing_key(read: _Reader, name: str, required: bool) -> bytes | None:
+def _signing_key(read: Reader, name: str, required: bool) -> bytes | None:
     value = read.required(name) if required else read.raw(name)
     if value is None:
         return None
@@ -244,7 +231,7 @@ def _signing_key(read: _Reader, name: str, required: bool) -> bytes | None:
     return key
 
 
-def _peer_storage(read: _Reader, region: str, regions: list[str]) -> dict[str, str]:
+def _peer_storage(read: Reader, region: str, regions: list[str]) -> dict[str, str]:
     peers = {}
     for peer in regions:
         if peer == region:
@@ -260,48 +247,55 @@ def _peer_storage(read: _Reader, region: str, regions: list[str]) -> dict[str, s
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting from env (default: the process environment)."""
-    read = _Reader(os.environ if env is None else env)
+    read = Reader(os.environ if env is None else env, DEFAULTS)
     region = read.matching("REGION", _REGION)
     _check_host_resolved(read)
     others = [r.strip() for r in (read.raw("REGIONS") or "").split(",") if r.strip()]
     for other in others:
         if not _REGION.fullmatch(other):
             raise ConfigError("REGIONS", "malformed", f"{other!r} is not a region name")
+    cosmos = CosmosSettings(
+        endpoint=read.url("COSMOS_ENDPOINT"),
+        key=read.raw("COSMOS_KEY"),
+        database=read.matching("COSMOS_DATABASE", _NAME),
+        container=read.matching("COSMOS_CONTAINER", _NAME),
+    )
     return Settings(
         region=region,
         regions=(region, *[r for r in dict.fromkeys(others) if r != region]),
         version=read.raw("APP_VERSION") or DEFAULTS["APP_VERSION"],
-        cosmos_endpoint=read.url("COSMOS_ENDPOINT"),
-        cosmos_key=read.raw("COSMOS_KEY"),
-        cosmos_database=read.matching("COSMOS_DATABASE", _NAME),
-        cosmos_container=read.matching("COSMOS_CONTAINER", _NAME),
-        storage=_storage(read),
-        managed_identity_client_id=read.raw("AZURE_CLIENT_ID"),
-        health_check_timeout_s=read.number("HEALTH_CHECK_TIMEOUT_SECONDS", 0.1, 2.0),
-        health_cache_s=read.number("HEALTH_CACHE_SECONDS", 0.0, 10.0),
-        drained=read.flag("DRAIN"),
         sdk_timeout_s=read.number("SDK_TIMEOUT_SECONDS", 1.0, 120.0),
-        platform_key_hashes=_key_hashes(read),
-        token_signing_keys=tuple(k for k in (_signing_key(read, "TOKEN_SIGNING_KEY", True),
-                                             _signing_key(read, "TOKEN_SIGNING_KEY_PREVIOUS", False)) if k),
-        token_ttl_s=int(read.number("TOKEN_TTL_SECONDS", 60, 900)),
-        client_logins_per_minute=int(read.number("CLIENT_LOGINS_PER_MINUTE", 30, 1_000_000)),
-        mwi_queue=read.matching("MWI_QUEUE", _QUEUE),
-        normalize_audio=read.flag("AUDIO_NORMALIZE"),
-        incoming_container=read.matching("INCOMING_CONTAINER", _QUEUE),
-        audio_container=read.matching("AUDIO_CONTAINER", _QUEUE),
-        replica_count=int(read.number("REPLICA_COUNT", 1, 5)),
-        orphan_min_age_hours=read.number("ORPHAN_MIN_AGE_HOURS", 0, 24 * 30),
-        deprovision_grace_minutes=read.number("DEPROVISION_GRACE_MINUTES", 0, 60 * 24 * 30),
-        replication_queue=read.matching("REPLICATION_QUEUE", _QUEUE),
-        takeover_after_s=read.number("TAKEOVER_AFTER_SECONDS", 1, 7 * 24 * 3600),
-        peer_storage=_peer_storage(read, region, others),
-        **_transcription(read),
-        notifications=_notifications(read, emulated=read.raw("COSMOS_KEY") is not None),
+        managed_identity_client_id=read.raw("AZURE_CLIENT_ID"),
+        cosmos=cosmos,
+        storage=_storage(read),
+        health=HealthSettings(
+            check_timeout_s=read.number("HEALTH_CHECK_TIMEOUT_SECONDS", 0.1, 2.0),
+            cache_s=read.number("HEALTH_CACHE_SECONDS", 0.0, 10.0),
+            drained=read.flag("DRAIN"),
+        ),
+        auth=AuthSettings(
+            platform_key_hashes=_key_hashes(read),
+            token_signing_keys=tuple(k for k in (_signing_key(read, "TOKEN_SIGNING_KEY", True),
+                                                 _signing_key(read, "TOKEN_SIGNING_KEY_PREVIOUS", False)) if k),
+            token_ttl_s=int(read.number("TOKEN_TTL_SECONDS", 60, 900)),
+            client_logins_per_minute=int(read.number("CLIENT_LOGINS_PER_MINUTE", 30, 1_000_000)),
+        ),
+        audio=AudioSettings(normalize=read.flag("AUDIO_NORMALIZE")),
+        transcripts=_transcripts(read),
+        notifications=_notifications(read, emulated=cosmos.key is not None),
+        retention=RetentionSettings(
+            orphan_min_age_hours=read.number("ORPHAN_MIN_AGE_HOURS", 0, 24 * 30),
+            deprovision_grace_minutes=read.number("DEPROVISION_GRACE_MINUTES", 0, 60 * 24 * 30),
+        ),
+        replication=ReplicationSettings(
+            replica_count=int(read.number("REPLICA_COUNT", 1, 5)),
+            takeover_after_s=read.number("TAKEOVER_AFTER_SECONDS", 1, 7 * 24 * 3600),
+            peer_storage=_peer_storage(read, region, others),
+        ),
     )
 
 
-def _notifications(read: _Reader, emulated: bool) -> NotificationSettings:
+def _notifications(read: Reader, emulated: bool) -> NotificationSettings:
     acs = {name: read.url(name, required=False) for name in ("ACS_EMAIL_ENDPOINT", "ACS_SMS_ENDPOINT")}
     loopback = read.flag("WEBHOOK_ALLOW_LOOPBACK") if read.raw("WEBHOOK_ALLOW_LOOPBACK") else emulated
     if loopback and not emulated:
@@ -325,14 +319,12 @@ def _notifications(read: _Reader, emulated: bool) -> NotificationSettings:
     )
 
 
-def _transcription(read: _Reader) -> dict[str, object]:
+def _transcripts(read: Reader) -> TranscriptSettings:
     engine = read.matching("TRANSCRIPTION_ENGINE", re.compile(r"azure|local|off"))
-    endpoint = read.url("SPEECH_ENDPOINT", required=engine == "azure")
-    return {"transcription_engine": engine, "speech_endpoint": endpoint,
-            "transcription_queue": read.matching("TRANSCRIPTION_QUEUE", _QUEUE)}
+    return TranscriptSettings(engine=engine, speech_endpoint=read.url("SPEECH_ENDPOINT", required=engine == "azure"))
 
 
-def _check_host_resolved(read: _Reader) -> None:
+def _check_host_resolved(read: Reader) -> None:
     """The host's own settings: not read by the app, but a malformed one is named like any other."""
     for name, pattern in (("DURABLE_TASK_HUB", _NAME), ("RETENTION_SCHEDULE", _SCHEDULE),
                           ("REPLICATION_SCHEDULE", _SCHEDULE)):

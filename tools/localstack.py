@@ -12,7 +12,7 @@ in memory only).
 
 `--regions 2` adds a second Azurite (ports 10010-10012, its own data folder): a second region's
 storage that can fail on its own, as a region's storage account does; and a second Cosmos emulator
-(8082; region i's is on 8080 + i), each region's own, with the replicator (tools/replicator.py)
+(8082; region i's is on 8080 + i), each region's own, with the replicator (tools/replicator/)
 keeping them in step as Cosmos DB multi-region writes do. `make partition` / `make heal` cut and
 restore that replication while it runs.
 """
@@ -171,7 +171,7 @@ def _replicator_module():
 
 
 def replicator(endpoints: list[str], state_dir: Path = REPLICATOR_STATE, name: str = "replicator") -> Service:
-    """Replication between Cosmos emulators (tools/replicator.py); its state folder holds the switch."""
+    """Replication between Cosmos emulators (tools/replicator/); its state folder holds the switch."""
     return Service(
         name=name,
         command=[sys.executable, "-m", "tools.replicator", "--endpoints", ",".join(endpoints),

@@ -47,18 +47,20 @@ def provision(env: Mapping[str, str]) -> list[str]:
 
 def cosmos(config: Settings) -> None:
     client = make_cosmos_client(config, None)
-    database = client.create_database_if_not_exists(config.cosmos_database)
-    database.create_container_if_not_exists(config.cosmos_container, partition_key=PartitionKey(path="/mailboxId"),
+    database = client.create_database_if_not_exists(config.cosmos.database)
+    database.create_container_if_not_exists(config.cosmos.container, partition_key=PartitionKey(path="/mailboxId"),
                                             conflict_resolution_policy=CONFLICT_POLICY)
 
 
 def storage(config: Settings) -> None:
-    containers = (config.incoming_container, config.audio_container)
+    containers = (config.storage.incoming_container, config.storage.audio_container)
     blob_containers(make_blob_service(config, None), containers)
-    for value in config.peer_storage.values():  # replication writes this region's paths into each peer's account
+    # Replication writes this region's paths into each peer's account.
+    for value in config.replication.peer_storage.values():
         with contextlib.suppress(AzureError, OSError):  # a peer that is down gets them from its own start
             blob_containers(make_peer_blob_service(config, value, None), containers)
-    queues(make_queue_service(config, None), (config.mwi_queue, config.replication_queue, config.transcription_queue))
+    names = config.storage
+    queues(make_queue_service(config, None), (names.mwi_queue, names.replication_queue, names.transcription_queue))
 
 
 def blob_containers(service: BlobServiceClient, names: tuple[str, ...]) -> None:

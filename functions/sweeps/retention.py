@@ -96,7 +96,7 @@ def retention_publish_counts(mailboxes: list) -> None:
 @bp.activity_trigger(input_name="request")
 def retention_orphans(request: dict) -> dict | None:
     settings = bootstrap().settings
-    containers = (settings.incoming_container, settings.audio_container)
+    containers = (settings.storage.incoming_container, settings.storage.audio_container)
     if request["container"] >= len(containers):
         return None
     now = datetime.fromisoformat(request["now"].replace("Z", "+00:00"))

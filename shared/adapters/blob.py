@@ -37,7 +37,6 @@ OPS_CONTAINER = "ops"
 # An operator drains a region by creating the blob `ops/drain/{region}` in its storage account
 # (and undrains by deleting it): no redeploy, no restart, seen within one readiness cache period.
 DRAIN_PREFIX = "drain/"
-MWI_QUEUE = "mwi-events"
 # Links (read and upload) never outlive this, whatever a caller asks for (API.md: at most 15 minutes).
 MAX_LINK_TTL = timedelta(minutes=15)
 _CONTENT_TYPES_KEPT = 4096  # blob path -> stored content type, as read by size(): read links reuse it
@@ -264,9 +263,9 @@ class QueueSender:
 
 
 class QueueEvents:
-    """MWI events on the region's `mwi-events` queue."""
+    """MWI events on the region's MWI queue (`settings.storage.mwi_queue`)."""
 
-    def __init__(self, service: QueueServiceClient, queue: str = MWI_QUEUE):
+    def __init__(self, service: QueueServiceClient, queue: str):
         self._sender = QueueSender(service, queue)
 
     def publish_mwi(self, event: dict[str, object]) -> None:

@@ -69,9 +69,9 @@ def make_cosmos_client(settings: Settings, credential: object | None) -> CosmosC
     }
     if settings.is_emulated:
         # The emulator advertises https endpoints it does not serve; stay on the configured one.
-        return CosmosClient(settings.cosmos_endpoint, credential=settings.cosmos_key,
+        return CosmosClient(settings.cosmos.endpoint, credential=settings.cosmos.key,
                             enable_endpoint_discovery=False, **common)
-    return CosmosClient(settings.cosmos_endpoint, credential=credential, enable_endpoint_discovery=True,
+    return CosmosClient(settings.cosmos.endpoint, credential=credential, enable_endpoint_discovery=True,
                         preferred_locations=list(settings.regions), multiple_write_locations=True, **common)
 
 
@@ -93,9 +93,9 @@ class CosmosContainer:
 
     def _connect(self) -> ContainerProxy:
         client = make_cosmos_client(self._settings, self._credential)
-        name = f"{self._settings.cosmos_database}/{self._settings.cosmos_container}"
-        container = client.get_database_client(self._settings.cosmos_database) \
-            .get_container_client(self._settings.cosmos_container)
+        name = f"{self._settings.cosmos.database}/{self._settings.cosmos.container}"
+        container = client.get_database_client(self._settings.cosmos.database) \
+            .get_container_client(self._settings.cosmos.container)
         # Created by the Bicep in Azure, by tools/provision.py locally; never here. Read once, so a
         # missing one is named, not mistaken for a missing mailbox on every read.
         try:

@@ -22,8 +22,8 @@ from shared.domain.errors import (
 from shared.domain.model import GREETING_KINDS, MAX_INLINE_AUDIO_BYTES, Greeting, choose_greeting
 from shared.domain.principal import Principal, require_mailbox, require_platform
 from shared.ports import AudioStore, GreetingRepository
+from shared.services.audio_answers import AudioAnswer, read_audio
 from shared.services.mailboxes import MailboxService
-from shared.services.messages import AudioAnswer, read_audio
 from shared.services.replication import Regions
 
 _CONFLICT_RETRIES = 5

@@ -1,4 +1,5 @@
 """Messages: deposit (inline or by upload link), listing, reading, audio, flags, trash, purge, forward.
+Which audio a read answers is `audio_answers.py`; forwarding's limits are `forwards.py`.
 
 Ordering keeps every acknowledged message whole: audio is stored before the document that points
 at it, and deleted before that document, so a crash leaves at worst an orphan blob for the
@@ -8,13 +9,11 @@ retention sweep, never a message without its audio.
 from __future__ import annotations
 
 import logging
-import math
-import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from shared.domain import blobpaths
-from shared.domain.audio import RENDITION_CONTENT_TYPES, Containers
+from shared.domain.audio import Containers
 from shared.domain.commands import ForwardMessage, PatchMessage, RequestUpload
 from shared.domain.errors import (
     AudioNotFound,
@@ -28,7 +27,6 @@ from shared.domain.errors import (
     MessageProcessing,
     NotFound,
     PayloadTooLarge,
-    RangeNotSatisfiable,
     Unavailable,
     ValidationFailed,
 )
@@ -47,8 +45,10 @@ from shared.domain.model import (
     utcnow,
 )
 from shared.domain.principal import Principal, require_mailbox, require_platform
-from shared.domain.replicated import RecentEvents, RegionTally, Tally, events_since, mailbox_tally
+from shared.domain.replicated import RegionTally, Tally, mailbox_tally
 from shared.ports import AlreadyExists, AudioStore, MessageRepository
+from shared.services.audio_answers import AudioAnswer, message_audio
+from shared.services.forwards import FORWARD_REFUSED, ForwardQuota, forward_room
 from shared.services.ledger import Ledger
 from shared.services.mailboxes import MailboxService
 from shared.services.mwi import Mwi
@@ -57,11 +57,6 @@ from shared.telemetry import Telemetry, trace_headers
 
 logger = logging.getLogger(__name__)
 LINK_TTL = timedelta(minutes=10)  # read and upload links: short-lived, minted per request
-FORWARD_RESERVE = 0.2  # of a mailbox's maxMessages: forwards never take it, callers may
-FORWARDS_PER_HOUR = 20  # per subscriber's mailbox, every region together
-FORWARD_WINDOW = timedelta(hours=1)
-FORWARD_REFUSED = "the message cannot be forwarded there"  # one answer, whatever the reason
-_GUESS_RETRIES = 20
 # A promised upload holds its room until its link expires (and a little longer, for an upload that
 # started just before); then it stops holding room and disappears.
 PROMISE_KEPT = LINK_TTL + timedelta(minutes=5)
@@ -73,54 +68,6 @@ class Sender:
     number: str | None
     name: str | None
     urgent: bool
-
-
-@dataclass(frozen=True)
-class AudioAnswer:
-    """Audio bytes (or a link to them) and what the HTTP layer needs to say about them."""
-
-    content_type: str
-    total_size: int
-    data: bytes = b""
-    range: tuple[int, int] | None = None  # inclusive byte range served, for 206
-    redirect_url: str | None = None
-
-
-def parse_range(header: str, size: int) -> tuple[int, int]:
-    """One `bytes=` range (RFC 9110) → inclusive (first, last); RangeNotSatisfiable otherwise."""
-    unit, _, spec = header.partition("=")
-    if unit.strip().lower() != "bytes" or "," in spec:
-        raise RangeNotSatisfiable("one bytes= range is supported")
-    if not re.fullmatch(r"\s*[0-9]*-[0-9]*\s*", spec):
-        raise RangeNotSatisfiable(f"bad range {header!r}")
-    first_text, _, last_text = spec.strip().partition("-")
-    try:
-        if first_text == "":
-            suffix = int(last_text)
-            if suffix <= 0:
-                raise ValueError
-            first, last = max(0, size - suffix), size - 1
-        else:
-            first = int(first_text)
-            last = int(last_text) if last_text else size - 1
-    except ValueError:
-        raise RangeNotSatisfiable(f"bad range {header!r}") from None
-    last = min(last, size - 1)
-    if first < 0 or first > last or first >= size:
-        raise RangeNotSatisfiable(f"range {header!r} is outside the {size} bytes")
-    return first, last
-
-
-def read_audio(audio: AudioStore, path: str, content_type: str, range_header: str | None,
-               size: int | None = None) -> AudioAnswer:
-    """A stored blob as an answer: whole, or the one range asked for."""
-    size = audio.size(path) if size is None else size
-    if size is None:
-        raise AudioNotFound("the audio is not in this region")
-    if range_header:
-        first, last = parse_range(range_header, size)
-        return AudioAnswer(content_type, size, audio.read(path, first, last - first + 1), (first, last))
-    return AudioAnswer(content_type, size, audio.read(path))
 
 
 class MessageService:
@@ -137,6 +84,7 @@ class MessageService:
         self._mailboxes = mailboxes
         self._mwi = mwi
         self._region = region
+        self._forward_quota = ForwardQuota(messages, region)
 
     # -- deposit -------------------------------------------------------------------------------
 
@@ -311,22 +259,7 @@ class MessageService:
                       range_header: str | None, redirect: bool) -> AudioAnswer:
         require_mailbox(principal, mailbox_id)
         message = self._visible(mailbox_id, message_id)
-        if audio_format is None:
-            if message.status == "processing":
-                raise MessageProcessing("the audio is still being processed; ask for format=original meanwhile")
-            audio_format = message.formats[0] if message.formats else "original"
-        if audio_format != "original" and message.status == "processing":
-            raise MessageProcessing("the audio is still being processed")
-        path = message.blobs.get(audio_format)
-        if path is None or (audio_format != "original" and audio_format not in message.formats):
-            raise AudioNotFound(f"format {audio_format} is not available for this message")
-        content_type = message.content_type if audio_format == "original" else RENDITION_CONTENT_TYPES[audio_format]
-        # This region's copy first; else one of the regions that hold it (replication lags).
-        store, size = self._regions.read_anywhere(path, message.replica_regions)
-        if redirect:
-            return AudioAnswer(content_type, size,
-                               redirect_url=store.read_url(path, LINK_TTL, content_type=content_type))
-        return read_audio(store, path, content_type, range_header, size)
+        return message_audio(message, self._regions, audio_format, range_header, redirect, LINK_TTL)
 
     # -- changes -------------------------------------------------------------------------------
 
@@ -425,7 +358,7 @@ class MessageService:
         except (MailboxNotFound, MailboxFull, IdempotencyConflict):
             raise ForwardRefused(FORWARD_REFUSED) from None
         if not principal.is_platform:
-            self._count_forward(mailbox_id)
+            self._forward_quota.take(mailbox_id)
         blobs = {fmt: blobpaths.message_rendition(self._containers, target.id, new_id, fmt) for fmt in source.blobs}
         for fmt, path in source.blobs.items():  # audio first, as for any deposit; from a region that has it
             origin, _ = self._regions.read_anywhere(path, source.replica_regions)
@@ -449,28 +382,6 @@ class MessageService:
         if counts is not None:
             self._mwi.changed(target.id, counts)
         return stored.as_api()
-
-    def _count_forward(self, mailbox_id: str) -> None:
-        """Recorded before the copy is made (the region's record, ETag-guarded), so parallel
-        forwards cannot pass the hourly limit; the forwards of every region add up."""
-        for _ in range(_GUESS_RETRIES):
-            now = utcnow()
-            recent = self._messages.snapshot(mailbox_id).recent
-            if events_since([r for (kind, _), r in recent.items() if kind == "forwards"],
-                            now - FORWARD_WINDOW) >= FORWARDS_PER_HOUR:
-                raise ForwardRefused(FORWARD_REFUSED)
-            own = recent.get(("forwards", self._region)) or RecentEvents(mailbox_id, self._region, "forwards")
-            try:
-                self._messages.save_recent(own.with_event(now, FORWARDS_PER_HOUR))
-                return
-            except EtagMismatch:
-                continue
-        raise Unavailable("too many forwards at once; retry")
-
-
-def forward_room(max_messages: int) -> int:
-    """How full a forward may make a mailbox: never into the last 20 % of it, kept for callers."""
-    return max_messages - math.ceil(max_messages * FORWARD_RESERVE)
 
 
 def received_between(since: datetime | None, until: datetime | None) -> None:

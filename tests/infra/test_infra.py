@@ -212,8 +212,9 @@ def test_settings_load_from_what_the_stamp_sets():
     settings = load_settings(env)
     assert settings.storage.uses_identity and not settings.is_emulated
     assert settings.regions == ("westeurope", "northeurope")
-    assert settings.peer_storage == {"northeurope": "https://stdef.blob.core.windows.net/"}
-    assert settings.transcription_engine == "azure" and settings.speech_endpoint  # Azure AI Speech, not the local one
+    assert settings.replication.peer_storage == {"northeurope": "https://stdef.blob.core.windows.net/"}
+    assert settings.transcripts.engine == "azure"  # Azure AI Speech, not the local one
+    assert settings.transcripts.speech_endpoint
     assert settings.notifications.acs_email_endpoint and settings.notifications.acs_sms_from  # ACS, not the sinks
     assert not settings.notifications.allow_loopback
 

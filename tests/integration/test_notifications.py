@@ -8,9 +8,7 @@ import email
 import email.policy
 import json
 import tempfile
-import threading
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -20,6 +18,7 @@ from standardwebhooks.webhooks import Webhook
 from tests.integration.api_support import PLATFORM, tone_wav
 from tests.support import free_port, wait_until
 from tools.mail_sink import MailSink
+from tools.webhook_receiver import WebhookReceiver
 
 SMTP_PORT = free_port()
 SINK = Path(tempfile.mkdtemp(prefix="notify-"))
@@ -29,45 +28,10 @@ PRODUCT_SETTINGS = {"NOTIFY_FIRST_RETRY_SECONDS": "1", "NOTIFY_MAX_RETRY_SECONDS
                     "SMS_SINK_DIR": str(SINK / "sms")}
 
 
-class Receiver:
-    """A webhook endpoint on 127.0.0.1: per path, 500 to every request ("always"), to the first of each
-    event ("first"), or to none."""
-
-    def __init__(self) -> None:
-        self.calls: list[dict] = []
-        self.failing: dict[str, str] = {}
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["content-length"]))
-                first = not [c for c in receiver.calls if c["headers"]["webhook-id"] == self.headers["webhook-id"]]
-                status = 500 if receiver.failing.get(self.path) == "always" or (
-                    receiver.failing.get(self.path) == "first" and first) else 204
-                receiver.calls.append({"path": self.path, "headers": dict(self.headers.items()), "body": body,
-                                       "status": status})
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}{path}"
-
-    def received(self, path: str, event_type: str | None = None) -> list[dict]:
-        calls = [c for c in self.calls if c["path"] == path]
-        return [c for c in calls if event_type is None or json.loads(c["body"])["type"] == event_type]
-
-
 @pytest.fixture(scope="module")
 def receiver():
-    receiver = Receiver()
-    yield receiver
-    receiver.server.shutdown()
+    with WebhookReceiver() as receiver:
+        yield receiver
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Two regions, each with its own Cosmos emulator kept in step by tools/replicator.py (as Cosmos DB
+"""Two regions, each with its own Cosmos emulator kept in step by tools/replicator/ (as Cosmos DB
 multi-region writes keep regions in step): partition them, write on both sides, heal, and every
 invariant of ../shared/API.md "Consistency across regions" holds in both regions."""
 

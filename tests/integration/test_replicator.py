@@ -1,4 +1,4 @@
-"""The local replicator (tools/replicator.py): two Cosmos emulators of its own, on free ports, kept
+"""The local replicator (tools/replicator/): two Cosmos emulators of its own, on free ports, kept
 in step as Cosmos DB multi-region writes keep regions, through the real azure-cosmos SDK.
 
 Concurrent writes are made while the regions are partitioned, more than a second apart (`_ts` is

@@ -1,5 +1,5 @@
 """What `make run REGIONS=2` runs (`python -m tools.regions --regions 2`), end to end: two regions,
-each with its own storage and its own Cosmos emulator (kept in step by tools/replicator.py, as Cosmos
+each with its own storage and its own Cosmos emulator (kept in step by tools/replicator/, as Cosmos
 DB multi-region writes keep regions in step), replicating audio to each other, with nothing in
 front of them but the client's endpoint list; Ctrl-C stops both."""
 

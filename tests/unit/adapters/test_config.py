@@ -16,9 +16,9 @@ def test_emulator_settings_load_with_defaults():
     settings = load_settings(EMULATOR)
     assert settings.region == "local1"
     assert settings.is_emulated
-    assert settings.cosmos_database == "voicemail"
-    assert settings.health_check_timeout_s == 2.0
-    assert settings.health_cache_s <= 10
+    assert settings.cosmos.database == "voicemail"
+    assert settings.health.check_timeout_s == 2.0
+    assert settings.health.cache_s <= 10
 
 
 @pytest.mark.parametrize("missing", ["REGION", "COSMOS_ENDPOINT", "AzureWebJobsStorage", "PLATFORM_KEY_HASHES",
@@ -128,7 +128,7 @@ def test_the_generated_local_settings_are_complete(tmp_path, monkeypatch):
     assert {name: values[name] for name in HOST_RESOLVED if name != "DURABLE_TASK_HUB"} == {
         name: DEFAULTS[name] for name in HOST_RESOLVED if name != "DURABLE_TASK_HUB"}  # what `func start` binds
     settings = load_settings(values)
-    assert settings.platform_key_hashes == (key_hash("local-dev-key"),)
+    assert settings.auth.platform_key_hashes == (key_hash("local-dev-key"),)
     assert settings.is_emulated
 
 
@@ -161,11 +161,10 @@ def test_in_azure_the_credential_is_the_apps_managed_identity_only():
 
 def test_every_default_is_written_down_once():
     """config.DEFAULTS is the one source: the example does not restate a default, what the host
-    resolves itself comes into the generated settings from it, and the adapters' defaults agree."""
+    resolves itself comes into the generated settings from it; the adapters have none of their own."""
     import json
     from pathlib import Path
 
-    from shared.adapters.blob import MWI_QUEUE
     from shared.config import DEFAULTS, HOST_RESOLVED, SECTIONS
 
     root = Path(__file__).resolve().parents[3]
@@ -173,10 +172,9 @@ def test_every_default_is_written_down_once():
     restated = {name for name, value in example.items() if DEFAULTS.get(name) == value}
     assert not restated, f"local.settings.example.json restates config.py's defaults: {sorted(restated)}"
     assert set(HOST_RESOLVED) <= set(DEFAULTS)
-    assert DEFAULTS["MWI_QUEUE"] == MWI_QUEUE
     assert sum(len(section) for section in SECTIONS.values()) == len(DEFAULTS)  # no name in two sections
     settings = load_settings(EMULATOR)  # every default is valid
-    assert (settings.cosmos_database, settings.replica_count, settings.token_ttl_s) == (
+    assert (settings.cosmos.database, settings.replication.replica_count, settings.auth.token_ttl_s) == (
         DEFAULTS["COSMOS_DATABASE"], int(DEFAULTS["REPLICA_COUNT"]), int(DEFAULTS["TOKEN_TTL_SECONDS"]))
 
 
@@ -184,3 +182,20 @@ def test_the_hosts_own_settings_are_checked_but_not_kept():
     with pytest.raises(ConfigError, match="RETENTION_SCHEDULE is malformed"):
         load_settings({**EMULATOR, "RETENTION_SCHEDULE": "every night"})
     assert not hasattr(load_settings(EMULATOR), "retention_schedule")  # the host reads it, not the app
+
+
+def test_each_section_of_defaults_is_a_group_of_settings_without_defaults_of_its_own():
+    """SECTIONS holds every default; `settings.<section>` is the group it fills (`app`: Settings' own
+    fields; `host`: the host's, not kept). No group restates a default."""
+    from dataclasses import MISSING, fields, is_dataclass
+
+    from shared.config import SECTIONS, Settings
+
+    groups = {field.name: field.type for field in fields(Settings) if field.name in SECTIONS}
+    assert set(SECTIONS) - {"app", "host"} == set(groups)
+    settings = load_settings(EMULATOR)
+    for name in groups:
+        group = getattr(settings, name)
+        assert is_dataclass(group)
+        assert all(f.default is MISSING and f.default_factory is MISSING for f in fields(group)), name
+    assert all(f.default is MISSING for f in fields(Settings))

@@ -11,7 +11,8 @@ from shared.domain.commands import CreateSession, ForwardMessage, PutMailbox, Re
 from shared.domain.errors import ForwardRefused, InvalidCredentials, MailboxFull, PinLocked, TooManyRequests
 from shared.domain.model import MailboxSettings, utcnow
 from shared.domain.principal import PLATFORM, Principal
-from shared.services.messages import FORWARD_REFUSED, Sender, forward_room
+from shared.services.forwards import FORWARD_REFUSED, forward_room
+from shared.services.messages import Sender
 from shared.services.rate import SlidingWindow
 from tests.unit.fakes import fake_app
 

@@ -14,7 +14,8 @@ from shared.domain.errors import (
 )
 from shared.domain.model import ListQuery, MailboxSettings
 from shared.domain.principal import PLATFORM, Principal
-from shared.services.messages import Sender, parse_range
+from shared.services.audio_answers import parse_range
+from shared.services.messages import Sender
 from tests.unit.fakes import fake_app
 
 SENDER = Sender("+15550001111", "Bob", urgent=False)

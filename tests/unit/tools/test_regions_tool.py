@@ -25,8 +25,9 @@ def test_two_regions_are_distinct_and_peer_with_each_other():
     assert one.regions == ("local1", "local2") and two.regions == ("local2", "local1")  # own region first
     assert region_settings(1, 2)["DURABLE_TASK_HUB"] != region_settings(2, 2)["DURABLE_TASK_HUB"]
     assert one.storage.connection_string != two.storage.connection_string
-    assert set(one.peer_storage) == {"local2"} and set(two.peer_storage) == {"local1"}
-    assert one.peer_storage["local2"] == two.storage.connection_string  # the peer is the other's own account
+    assert set(one.replication.peer_storage) == {"local2"} and set(two.replication.peer_storage) == {"local1"}
+    # The peer is the other's own account.
+    assert one.replication.peer_storage["local2"] == two.storage.connection_string
     assert f":{localstack.region_storage_ports(2)[0]}/" in two.storage.connection_string
 
 

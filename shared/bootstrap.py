@@ -57,6 +57,7 @@ from shared.services.mwi import Mwi
 from shared.services.notifications import NotificationService
 from shared.services.pipeline import AudioPipeline
 from shared.services.rate import SlidingWindow
+from shared.services.renditions import Renditions
 from shared.services.replication import Regions, ReplicationService
 from shared.services.retention import RetentionService
 from shared.services.takeover import ProcessingTakeover
@@ -187,7 +188,9 @@ def build(config: Settings, *, store: SweepRepository | None = None, audio: Audi
                                SlidingWindow(config.client_logins_per_minute, 60.0))
     containers = Containers(config.incoming_container, config.audio_container)
     regions = Regions(config.region, audio, dict(peers))
-    messages = MessageService(store, audio, mailboxes, mwi, config.region, containers, regions, telemetry)
+    renditions = Renditions(regions, transcoder, config.normalize_audio, store, telemetry)
+    messages = MessageService(store, audio, mailboxes, mwi, config.region, containers, regions, telemetry,
+                              renditions=renditions)
     jobs = transcription_jobs or QueueTranscriptionJobs(sdk.queues, config.transcription_queue)
     engine = transcriber if transcriber is not None else _transcriber(config, lambda: sdk.credential)
     transcripts = TranscriptService(store, regions, engine, jobs, telemetry)
@@ -202,7 +205,7 @@ def build(config: Settings, *, store: SweepRepository | None = None, audio: Audi
     outbox = outbox or CosmosOutbox(sdk.cosmos, config.sdk_timeout_s)
     notifications = _notifications(config, lambda: sdk.credential, outbox, store, regions,
                                    lambda mailbox_id, message_id: messages.delete(PLATFORM, mailbox_id, message_id,
-                                                                                  purge=False))
+                                                                                  purge=False), renditions)
     # A message's `message.ready` waits for its transcript: the moment it settles, the event is due.
     transcripts.listen(lambda message: notifications.message_settled(message.mailbox_id, message.id))
     return App(config, readiness, auth, mailboxes, messages, pipeline, greetings, retention, replication, telemetry,
@@ -210,7 +213,7 @@ def build(config: Settings, *, store: SweepRepository | None = None, audio: Audi
 
 
 def _notifications(config: Settings, make_credential: Callable[[], object | None], outbox: Outbox,
-                   store: SweepRepository, regions: Regions, trash) -> NotificationService:
+                   store: SweepRepository, regions: Regions, trash, renditions: Renditions) -> NotificationService:
     """ACS e-mail and SMS in Azure (identity); the local SMTP sink and SMS folder against emulators."""
     notify = config.notifications
     if config.is_emulated and not notify.acs_email_endpoint:
@@ -224,7 +227,8 @@ def _notifications(config: Settings, make_credential: Callable[[], object | None
         outbox, store, regions, SafeWebhookSender(notify.allow_loopback), mailer, sms, config.region,
         Schedule(notify.first_retry_s, notify.max_retry_s, notify.retry_horizon_s),
         transcript_wait=timedelta(seconds=notify.transcript_wait_s),
-        takeover_after=timedelta(seconds=notify.takeover_after_s), allow_loopback=notify.allow_loopback, trash=trash)
+        takeover_after=timedelta(seconds=notify.takeover_after_s), allow_loopback=notify.allow_loopback, trash=trash,
+        renditions=renditions)
 
 
 _lock = threading.Lock()

@@ -281,17 +281,24 @@ def _spooled(spool: Path, count: int) -> Iterator[np.ndarray]:
             yield chunk
 
 
-def transcode(source: Path, out_dir: Path, limits: AudioLimits, content_type: str | None = None) -> Transcoded:
+def transcode(source: Path, out_dir: Path, limits: AudioLimits, content_type: str | None = None,
+              renditions: tuple[str, ...] | None = None) -> Transcoded:
     """Renditions of source in out_dir, or AudioRejected (invalid-audio, too-short, silent). The
-    format is found from the content; content_type matters only for headerless bodies (HEADERLESS)."""
+    format is found from the content; content_type matters only for headerless bodies (HEADERLESS).
+    renditions: the names (of RENDITIONS) to make, default all. Each encoder is fed the same samples
+    whatever the others, so a rendition made alone is byte for byte the one made with the rest."""
+    chosen = tuple(r for r in RENDITIONS if renditions is None or r.name in renditions)
+    if renditions is not None and len(chosen) != len(set(renditions)):
+        raise ValueError(f"unknown renditions in {renditions}")
     spool = out_dir / SPOOL_NAME
     try:
-        return _transcode(source, out_dir, limits, spool, content_type)
+        return _transcode(source, out_dir, limits, spool, content_type, chosen)
     finally:
         spool.unlink(missing_ok=True)
 
 
-def _transcode(source: Path, out_dir: Path, limits: AudioLimits, spool: Path, content_type: str | None) -> Transcoded:
+def _transcode(source: Path, out_dir: Path, limits: AudioLimits, spool: Path, content_type: str | None,
+               renditions: tuple[Rendition, ...] = RENDITIONS) -> Transcoded:
     measure = _measure(source, limits, spool, content_type)
     rate = measure.rate
     budget = int(limits.max_seconds * rate)
@@ -303,7 +310,7 @@ def _transcode(source: Path, out_dir: Path, limits: AudioLimits, spool: Path, co
     if measure.loudest_window_dbfs < SILENT_DBFS:
         raise AudioRejected("silent", "no speech energy in the recording")
     gain = np.float32(_gain(measure, limits.normalize))
-    encoders = [_Encoder(r, out_dir / f"{r.name}.{r.container}", rate) for r in RENDITIONS]
+    encoders = [_Encoder(r, out_dir / f"{r.name}.{r.container}", rate) for r in renditions]
     written = 0
     for chunk in _spooled(spool, kept):
         written += chunk.size
@@ -354,11 +361,11 @@ class PyAvTranscoder:
                     self._pool.submit(_warm)
             return self._pool
 
-    def transcode(self, source: Path, out_dir: Path, limits: AudioLimits, content_type: str | None = None
-                  ) -> Transcoded:
+    def transcode(self, source: Path, out_dir: Path, limits: AudioLimits, content_type: str | None = None,
+                  renditions: tuple[str, ...] | None = None) -> Transcoded:
         pool = self._executor()
         try:
-            return pool.submit(transcode, source, out_dir, limits, content_type).result()
+            return pool.submit(transcode, source, out_dir, limits, content_type, renditions).result()
         except concurrent.futures.process.BrokenProcessPool:
             with self._lock:
                 if self._pool is pool:

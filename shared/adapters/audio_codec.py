@@ -72,6 +72,9 @@ HEADERLESS = {"audio/basic": ("mulaw", _PCM8K), "audio/pcmu": ("mulaw", _PCM8K),
 CONTAINER_MAGIC = (b".snd", b"RIFF", b"OggS", b"fLaC", b"#!AMR", b"ID3", b"FORM")
 SPOOL_NAME = "decoded.f32"  # the decoded mono samples, in the output directory
 SPOOL_CHUNK = 32_768  # samples per read of the spool (128 KiB)
+SAMPLES_BATCH = 16_384  # decoded samples gathered before the measuring pass looks at them (64 KiB)
+_DIRECT = {"s16": (np.int16, 1 / 32768), "s16p": (np.int16, 1 / 32768), "flt": (np.float32, None),
+           "fltp": (np.float32, None)}  # mono sample formats read without the resampler: dtype, scale
 PADDING_S = 0.1  # at most this much past what the container declares is an encoder's padding
 PARENT_CHECK_S = 1.0  # how often a transcoding worker checks that its parent still runs
 
@@ -122,21 +125,43 @@ def _finite(samples: np.ndarray) -> np.ndarray:
     return np.clip(samples, -1.0, 1.0, out=samples)
 
 
+def _direct(frame: av.AudioFrame, rate: int) -> np.ndarray | None:
+    """A mono frame already at rate, as float32, without the resampler (it is most of the decoding
+    cost of a PCM source, frame by small frame): the same values, as swresample scales s16 by 2^-15
+    and passes flt through. None for any other frame."""
+    kind = _DIRECT.get(frame.format.name)
+    if kind is None or frame.sample_rate != rate or frame.layout.nb_channels != 1:
+        return None
+    samples = np.frombuffer(frame.planes[0], dtype=kind[0], count=frame.samples)
+    return samples * np.float32(kind[1]) if kind[1] is not None else samples.copy()
+
+
 def _samples(container: av.container.InputContainer, stream: av.audio.stream.AudioStream, rate: int,
              max_samples: int) -> Iterator[np.ndarray]:
-    """Mono float32 at rate, up to max_samples (and the rest of one frame, so truncation shows)."""
+    """Mono float32 at rate, up to max_samples (and the rest of one frame, so truncation shows), in
+    chunks of about SAMPLES_BATCH: the measuring pass's numpy work and the spool's writes are per chunk."""
     resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-    produced = 0
+    resampling = False  # once the resampler is used it stays in use: it may hold samples back
+    produced, pending, held = 0, [], 0
     try:
         for frame in _frames(container, stream):
-            for out in resampler.resample(frame):
-                samples = _finite(out.to_ndarray().reshape(-1))
-                produced += samples.size
-                yield samples
+            direct = None if resampling else _direct(frame, rate)
+            outs = [direct] if direct is not None else [out.to_ndarray().reshape(-1)
+                                                        for out in resampler.resample(frame)]
+            resampling = resampling or direct is None
+            for out in outs:
+                pending.append(out)
+                held += out.size
+                produced += out.size
             if produced > max_samples:
-                return
-        for out in resampler.resample(None):
-            yield _finite(out.to_ndarray().reshape(-1))
+                break
+            if held >= SAMPLES_BATCH:
+                yield _finite(np.concatenate(pending))
+                pending, held = [], 0
+        else:
+            pending += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)] if resampling else []
+        if pending:
+            yield _finite(np.concatenate(pending))
     except av.FFmpegError as error:
         raise AudioRejected("invalid-audio", "the audio is corrupt or cut off") from error
 

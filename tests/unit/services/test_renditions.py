@@ -285,3 +285,13 @@ def test_with_the_real_codec_the_lazy_mp3_is_the_deposits_byte_for_byte(tmp_path
     store, _ = renditions.locate(region.store.messages[key], "mp3")
     assert made.truncated == (max_seconds < seconds)
     assert store.read(f"audio/{MB}/{message_id}/mp3") == made.files["mp3"].read_bytes()
+
+
+def test_greetings_keep_every_rendition_at_upload(region):
+    """Played to every caller, and rare: a greeting's MP3 is made with the rest, not on request."""
+    region.app.greetings.put(PLATFORM, MB, "busy", b"hello greeting", "audio/wav")
+    path = next(p for p in region.audio.blobs if p.startswith("incoming/greetings/"))
+    assert region.app.pipeline.process(path, b"hello greeting") == "ready"
+    assert region.transcoder.last["renditions"] is None
+    answer = region.app.greetings.active(PLATFORM, MB, "busy", "mp3")
+    assert answer.data == b"mp3hello greeting"

@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 AT_DEPOSIT = tuple(name for name in RENDITIONS if name not in LAZY_RENDITIONS)  # what the pipeline makes
 SPARE_S = 1.0  # past an untruncated message's duration: the whole original is kept, as at deposit
 _EPSILON_S = 1e-6  # so a truncated message's cut (a whole number of samples) survives float rounding
+_UNKNOWN_S = 24 * 3600.0
 _HEAD_BYTES = 512  # enough of an Ogg Opus file for its OpusHead packet
 
 
@@ -115,7 +116,8 @@ class Renditions:
     def _source(self, message: Message, name: str, local: Path) -> tuple[Path, str, bool, float]:
         """What to make the rendition from, written to local: (local, its content type, whether to
         normalise, the seconds to keep)."""
-        duration_s = (message.duration_ms or 0) / 1000
+        # A ready message always has its duration; without one, keep everything (nothing is cut).
+        duration_s = message.duration_ms / 1000 if message.duration_ms is not None else _UNKNOWN_S
         original = message.blobs.get("original")
         if original is not None:
             try:

@@ -11,9 +11,14 @@ Debian ffmpeg CLI (sox for AMR-NB) into each format of `--formats`, the messages
   mailbox. One message is deposited and waited for first (warm-up: imports, worker processes). Then
   every message is deposited at once (one thread each, `POST .../messages`), and the clock stops
   when the last one reads `ready` (`GET .../messages?limit=200`, polled every 0.2 s).
-- **cli**: for each file, one `ffmpeg` process per rendition, one after the other, with the
-  settings `RENDITIONS` gives the product (`bench.transcode.cli_commands`): what a backend that shells
-  out would do with one worker. Wall time of the whole loop.
+- **cli**: for each file, one `ffmpeg` process per rendition the product makes at deposit (Opus and
+  the mu-law WAV, `shared.services.renditions.AT_DEPOSIT`), one after the other, with the settings
+  `RENDITIONS` gives the product (`bench.transcode.cli_commands`): what a backend that shells out
+  would do with one worker. Wall time of the whole loop.
+- **the MP3, made on first request**: once every message is ready, each message's MP3 is asked for
+  twice, one request at a time: the first makes it (from the original) and the second reads the
+  stored blob; time to the first byte and to the last of each, and the host's CPU for them all.
+  Against it, one ffmpeg process per file making that MP3 (timed apart from the loop above).
 
 Ratio = cli wall / pipeline wall (goal >= 1.0). On a shared machine the wall times depend on what
 else runs, so the CPU each side spent is recorded too: the host and its transcoding workers
@@ -33,6 +38,7 @@ import io
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -65,6 +71,8 @@ from bench.common import (
 from bench.transcode import cli_commands
 from shared.adapters import audio_codec
 from shared.adapters.audio_codec import RENDITIONS
+from shared.domain.audio import LAZY_RENDITIONS
+from shared.services.renditions import AT_DEPOSIT
 from tools.hosting import random_name
 from tools.make_sample_wav import speech_like_wav
 
@@ -157,20 +165,47 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_cli(files: list[Path], work: Path) -> tuple[float, float, dict[int, dict[str, Path]]]:
+def run_cli(files: list[Path], work: Path) -> tuple[float, float, dict[int, dict[str, Path]], dict[str, Any]]:
+    """The renditions made at deposit, in one timed loop; then, apart, each file's lazy renditions
+    (the MP3: one process each, timed one by one, as a backend that made it on request would)."""
     outputs: dict[int, dict[str, Path]] = {}
-    commands = []
+    commands, lazy = [], []
     for index, source in enumerate(files):
         out_dir = work / f"cli-{index}"
         out_dir.mkdir(exist_ok=True)
         with av.open(str(source)) as container:
             rate = container.streams.audio[0].rate
         commands += [args for _, args in cli_commands("ffmpeg", source, out_dir, rate)]
+        lazy += [args for _, args in cli_commands("ffmpeg", source, out_dir, rate, LAZY_RENDITIONS)]
         outputs[index] = {r.name: out_dir / f"{r.name}.{r.container}" for r in RENDITIONS}
     began, cpu = time.perf_counter(), children_cpu()
     for args in commands:
         subprocess.run(args, check=True)
-    return time.perf_counter() - began, children_cpu() - cpu, outputs
+    wall, cpu = time.perf_counter() - began, children_cpu() - cpu
+    walls, cpus = [], []
+    for args in lazy:
+        began, before = time.perf_counter(), children_cpu()
+        subprocess.run(args, check=True)
+        walls.append(time.perf_counter() - began)
+        cpus.append(children_cpu() - before)
+    return wall, cpu, outputs, {"wall_s": summary(walls), "cpu_s": summary(cpus)}
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {"median": round(statistics.median(values), 4), "max": round(max(values), 4),
+            "mean": round(statistics.fmean(values), 4)} if values else {}
+
+
+def timed_get(http: httpx.Client, url: str, params: dict[str, str]) -> tuple[float, float, bytes, str]:
+    """(time to the first byte of the body, time to the last, the body, its content type)."""
+    began = time.perf_counter()
+    with http.stream("GET", url, params=params) as response:
+        response.raise_for_status()
+        chunks = response.iter_bytes()
+        first = next(chunks, b"")
+        ttfb = time.perf_counter() - began
+        body = first + b"".join(chunks)
+        return ttfb, time.perf_counter() - began, body, response.headers.get("content-type", "")
 
 
 def run_pipeline(base_url: str, host_pid: int, files: list[Path], content_types: list[str]) -> dict[str, Any]:
@@ -205,12 +240,29 @@ def run_pipeline(base_url: str, host_pid: int, files: list[Path], content_types:
         deposited = time.perf_counter() - began
         settled = wait(ids)
         elapsed, cpu = time.perf_counter() - began, tree_cpu(host_pid) - cpu
+    # The lazy renditions' cost, made visible: each message's first MP3 request (made from the
+    # original, then kept) and a second one (served from the blob), one request at a time.
+    first: dict[str, list[float]] = {"ttfb_s": [], "total_s": []}
+    again: dict[str, list[float]] = {"ttfb_s": [], "total_s": []}
+    lazy_cpu = tree_cpu(host_pid)
+    for message_id in ids:
+        for name in LAZY_RENDITIONS:
+            url = f"/mailboxes/{mailbox}/messages/{message_id}/audio"
+            for into in (first, again):
+                ttfb, total, _, content_type = timed_get(http, url, {"format": name})
+                assert content_type == "audio/mpeg", content_type
+                into["ttfb_s"].append(ttfb)
+                into["total_s"].append(total)
+    lazy_cpu = tree_cpu(host_pid) - lazy_cpu
     renditions = {}
     for index, message_id in enumerate(ids):
         renditions[index] = {fmt: http.get(f"/mailboxes/{mailbox}/messages/{message_id}/audio",
                                            params={"format": fmt}).content
                              for fmt in settled[message_id].get("formats") or ()}
     return {"mailbox": mailbox, "wall_s": elapsed, "cpu_s": cpu, "deposits_s": deposited,
+            "first_mp3_request": {k: summary(v) for k, v in first.items()},
+            "cached_mp3_request": {k: summary(v) for k, v in again.items()},
+            "mp3_requests_host_cpu_s": round(lazy_cpu, 3),
             "statuses": [settled[i]["status"] for i in ids], "errors": [settled[i]["error"] for i in ids],
             "duration_ms": [settled[i]["durationMs"] for i in ids], "renditions": renditions}
 
@@ -267,12 +319,13 @@ def main(argv: list[str] | None = None) -> int:
             pipeline = run_pipeline(host.base_url, host.process.pid, files, content_types)
         mailbox = pipeline["mailbox"]
         try:
-            cli_wall, cli_cpu, cli_outputs = run_cli(files, work)
+            cli_wall, cli_cpu, cli_outputs, cli_lazy = run_cli(files, work)
             scores = quality(files, pipeline.pop("renditions"), cli_outputs)
         finally:
             clean_up(region, mailbox)
         result["pipeline"] = pipeline
-        result["cli"] = {"wall_s": cli_wall, "cpu_s": cli_cpu, "processes": len(files) * len(RENDITIONS)}
+        result["cli"] = {"wall_s": cli_wall, "cpu_s": cli_cpu, "processes": len(files) * len(AT_DEPOSIT),
+                         "renditions": list(AT_DEPOSIT), "mp3_process_per_file": cli_lazy}
         result["stoi"] = scores
         result["ratio_cli_over_pipeline"] = ratio(cli_wall, pipeline["wall_s"])
         result["cpu_ratio_cli_over_pipeline"] = ratio(cli_cpu, pipeline["cpu_s"])
@@ -280,12 +333,17 @@ def main(argv: list[str] | None = None) -> int:
     for side, data in (("pipeline", pipeline), ("cli", result["cli"])):
         rows.append([side, f"{data['wall_s']:.2f}", f"{data['cpu_s']:.2f}",
                      *(f"{scores[side].get(r.name, float('nan')):.4f}" for r in RENDITIONS)])
-    summary = (f"ratio cli/pipeline {result['ratio_cli_over_pipeline']:.2f} (goal >= {GOAL:g}: "
+    verdict_line = (f"ratio cli/pipeline {result['ratio_cli_over_pipeline']:.2f} (goal >= {GOAL:g}: "
                f"{verdict(result['ratio_cli_over_pipeline'], GOAL)}); CPU ratio cli/pipeline "
                f"{result['cpu_ratio_cli_over_pipeline']:.2f}; statuses {sorted(set(pipeline['statuses']))}; "
                f"load average before/after {result['machine'].get('load_average_before')} / "
                f"{os.getloadavg()[0]:.2f}")
-    finish(result, began, RESULTS, aligned(rows, rule=True), summary)
+    first, cached = pipeline["first_mp3_request"], pipeline["cached_mp3_request"]
+    lazy_line = (f"mp3 on request: first {first['ttfb_s']['median'] * 1000:.0f} ms to the first byte (median; max "
+                 f"{first['ttfb_s']['max'] * 1000:.0f}), cached {cached['ttfb_s']['median'] * 1000:.0f} ms; the cli's "
+                 f"mp3 process per file {result['cli']['mp3_process_per_file']['wall_s']['median'] * 1000:.0f} ms; "
+                 f"host CPU for the {len(files)} first and second requests {pipeline['mp3_requests_host_cpu_s']:.2f} s")
+    finish(result, began, RESULTS, aligned(rows, rule=True), verdict_line, lazy_line)
     return 0
 
 

@@ -3,8 +3,9 @@
     .venv/bin/python -m bench.transcode [--repeats 5] [--lengths 30,300]
 
 For each input length, a speech-like 8 kHz 16-bit mono WAV (`tools.make_sample_wav.speech_like_wav`)
-is written to a temporary directory and turned into every rendition of
-`shared.adapters.audio_codec.RENDITIONS` twice, alternating sides on each repeat:
+is written to a temporary directory and turned into the renditions the product makes at deposit
+(`shared.services.renditions.AT_DEPOSIT`: Opus and the mu-law WAV; the MP3 is made on its first
+request) twice, alternating sides on each repeat:
 
 - in-process: `transcode(source, out_dir, limits)`, the product's path (one decode that measures and
   spools the samples, then the encoders fed from the spool); CPU is `time.process_time()` of this
@@ -19,6 +20,10 @@ Each side runs once unmeasured first (imports, codec tables, page cache), then `
 the figures are medians. Also measured per length, to read the result (medians of a few runs): the
 in-process measuring pass alone, each rendition's in-process encoder alone (`_Encoder` fed frames
 decoded beforehand), and an ffmpeg process that only starts (`-version`) or only decodes (`-f null`).
+The cost of a first MP3 request is measured apart (the product's `transcode` of the MP3 alone from
+the original, against one ffmpeg process), with a check that it is byte for byte the MP3 made with
+the others, and so is the ratio counting every message's MP3 requested once. STOI (`pystoi`) of
+every rendition of both sides against the source.
 
 Prints, per length, audio seconds per CPU second for each side, the ratio in-process/cli (goals:
 >= 1.5 up to 30 s, >= 1.0 beyond) and the in-process real-time factor per core (goal >= 100), and writes
@@ -46,7 +51,8 @@ import av
 from bench.common import argument_parser, finish, new_result, results_path, timings
 from shared.adapters import audio_codec
 from shared.adapters.audio_codec import NARROWBAND, RENDITIONS, WIDEBAND, transcode
-from shared.domain.audio import AudioLimits
+from shared.domain.audio import LAZY_RENDITIONS, AudioLimits
+from shared.services.renditions import AT_DEPOSIT
 from tools.make_sample_wav import speech_like_wav
 
 NAME = "transcode"
@@ -59,11 +65,13 @@ FFMPEG_COMMON = ("-nostdin", "-hide_banner", "-loglevel", "error", "-y")
 INSTALL_HINT = "the ffmpeg CLI is not installed: apt-get update && apt-get install -y ffmpeg (or: make bench)"
 
 
-def cli_commands(ffmpeg: str, source: Path, out_dir: Path, source_rate: int) -> list[tuple[str, list[str]]]:
-    """One ffmpeg command per rendition, with the settings RENDITIONS gives the in-process encoders."""
+def cli_commands(ffmpeg: str, source: Path, out_dir: Path, source_rate: int,
+                 names: tuple[str, ...] = AT_DEPOSIT) -> list[tuple[str, list[str]]]:
+    """One ffmpeg command per rendition of names (default: those the product makes at deposit), with
+    the settings RENDITIONS gives the in-process encoders."""
     band = NARROWBAND if source_rate <= NARROWBAND else WIDEBAND  # the codec's band rule
     commands = []
-    for rendition in RENDITIONS:
+    for rendition in (r for r in RENDITIONS if r.name in names):
         args = [ffmpeg, *FFMPEG_COMMON, "-i", str(source), "-c:a", rendition.codec]
         if rendition.bit_rate:
             args += ["-b:a", f"{rendition.bit_rate // 1000}k"]
@@ -91,9 +99,9 @@ def run_cli(commands: list[tuple[str, list[str]]]) -> dict[str, Any]:
             "launcher_cpu_s": time.process_time() - launcher, "per_rendition_cpu_s": per_rendition}
 
 
-def run_in_process(source: Path, out_dir: Path) -> dict[str, Any]:
+def run_in_process(source: Path, out_dir: Path, names: tuple[str, ...] = AT_DEPOSIT) -> dict[str, Any]:
     cpu, wall = time.process_time(), time.perf_counter()
-    result = transcode(source, out_dir, LIMITS)
+    result = transcode(source, out_dir, LIMITS, renditions=names)
     return {"cpu_s": time.process_time() - cpu, "wall_s": time.perf_counter() - wall,
             "duration_ms": result.duration_ms, "gain_db": result.gain_db}
 
@@ -129,8 +137,39 @@ def in_process_encoders_cpu(source: Path, out_dir: Path, repeats: int) -> dict[s
             for r in RENDITIONS}
 
 
-def sizes(out_dir: Path) -> dict[str, int]:
-    return {r.name: (out_dir / f"{r.name}.{r.container}").stat().st_size for r in RENDITIONS}
+def sizes(out_dir: Path, names: tuple[str, ...] = AT_DEPOSIT) -> dict[str, int]:
+    return {r.name: (out_dir / f"{r.name}.{r.container}").stat().st_size for r in RENDITIONS if r.name in names}
+
+
+def lazy_cost(source: Path, ffmpeg: str, work: Path, repeats: int) -> dict[str, Any]:
+    """What a first request of a lazy rendition (the MP3) costs: the product's `transcode` of that one
+    rendition from the original (decode, measure, encode), CPU and wall, against one ffmpeg process
+    making it; and whether it is byte for byte what making it with the others gives."""
+    lazy_dir, cli_dir, eager_dir = work / "lazy", work / "lazy_cli", work / "eager"
+    for folder in (lazy_dir, cli_dir, eager_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    commands = cli_commands(ffmpeg, source, cli_dir, RATE, LAZY_RENDITIONS)
+    run_in_process(source, lazy_dir, LAZY_RENDITIONS)  # warm-up
+    inproc = [run_in_process(source, lazy_dir, LAZY_RENDITIONS) for _ in range(repeats)]
+    cli = [run_cli(commands) for _ in range(repeats)]
+    eager = transcode(source, eager_dir, LIMITS)  # every rendition at once, as before this change
+    same = all((lazy_dir / f"{r.name}.{r.container}").read_bytes() == eager.files[r.name].read_bytes()
+               for r in RENDITIONS if r.name in LAZY_RENDITIONS)
+    return {"renditions": list(LAZY_RENDITIONS),
+            "in_process": {"cpu_s": median_of(inproc, "cpu_s"), "wall_s": median_of(inproc, "wall_s")},
+            "cli": {"cpu_s": median_of(cli, "cpu_s"), "wall_s": median_of(cli, "wall_s")},
+            "same_bytes_as_made_with_the_others": same,
+            "eager_dir": eager_dir}
+
+
+def stoi_scores(source: Path, folders: dict[str, Path]) -> dict[str, dict[str, float]]:
+    """STOI (pystoi) of every rendition in each folder against the source, decoded at 8 kHz and aligned."""
+    from bench.pipeline_e2e import decoded, stoi_score
+
+    reference = decoded(source)
+    return {side: {r.name: round(stoi_score(reference, decoded(folder / f"{r.name}.{r.container}")), 4)
+                   for r in RENDITIONS if (folder / f"{r.name}.{r.container}").exists()}
+            for side, folder in folders.items()}
 
 
 def measure_length(seconds: float, ffmpeg: str, work: Path, repeats: int) -> dict[str, Any]:
@@ -168,6 +207,14 @@ def measure_length(seconds: float, ffmpeg: str, work: Path, repeats: int) -> dic
             breakdown_repeats, children=True),
     }
 
+    lazy = lazy_cost(source, ffmpeg, work / f"lazy_{seconds:g}", breakdown_repeats)
+    eager_dir = lazy.pop("eager_dir")
+    for _, args in cli_commands(ffmpeg, source, cli_dir, RATE, LAZY_RENDITIONS):  # the cli's MP3, for STOI
+        subprocess.run(args, check=True)
+    quality = stoi_scores(source, {"in_process_at_deposit": in_dir,
+                                   "in_process_lazy": work / f"lazy_{seconds:g}" / "lazy",
+                                   "in_process_all_at_once": eager_dir, "cli": cli_dir})
+
     in_cpu, cli_cpu = median_of(inproc, "cpu_s"), median_of(cli, "cpu_s")
     return {
         "audio_s": audio_s, "input_bytes": source.stat().st_size,
@@ -182,6 +229,10 @@ def measure_length(seconds: float, ffmpeg: str, work: Path, repeats: int) -> dic
                 "output_bytes": sizes(cli_dir), "runs_cpu_s": [run["cpu_s"] for run in cli],
                 "commands": [" ".join(["ffmpeg", *args[1:]]).replace(str(work) + "/", "") for _, args in commands]},
         "breakdown": breakdown,
+        "first_request": lazy,
+        "stoi": quality,
+        # Every rendition, as if each message's MP3 were asked for once: deposit + first request.
+        "ratio_with_every_mp3_requested": (cli_cpu + lazy["cli"]["cpu_s"]) / (in_cpu + lazy["in_process"]["cpu_s"]),
         "ratio_in_process_over_cli": cli_cpu / in_cpu,
         "in_process_rtf_per_core": audio_s / in_cpu,
     }
@@ -227,6 +278,14 @@ def verdicts(result: dict[str, Any]) -> list[str]:
                      f"encoders alone {encoders} s")
         lines.append(f"    cli: per process {cli_each} s, of which start-up alone {b['cli_startup_only_cpu_s']:.3f} s "
                      f"and start-up + probe + decode {b['cli_decode_only_cpu_s']:.3f} s")
+        first = length["first_request"]
+        lines.append(f"    first request of {'/'.join(first['renditions'])}: in-process "
+                     f"{first['in_process']['cpu_s']:.3f} CPU s ({first['in_process']['wall_s']:.3f} wall), "
+                     f"cli {first['cli']['cpu_s']:.3f} CPU s; "
+                     f"same bytes as made with the others: {first['same_bytes_as_made_with_the_others']}; "
+                     f"ratio counting every mp3 requested once {length['ratio_with_every_mp3_requested']:.2f}")
+        for side, scores in length["stoi"].items():
+            lines.append(f"    STOI {side}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
     return lines
 
 

@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 
 from bench.common import aligned, argument_parser, finish, new_result, results_path, timings
-from shared.adapters.audio_codec import PyAvTranscoder
 from shared.adapters.speech_audio import speech_pcm, speech_wav
+from shared.adapters.transcode_pool import PyAvTranscoder
 from shared.adapters.transcribe_local import PocketSphinxTranscriber
 from shared.domain.audio import AudioLimits
 

@@ -12,7 +12,6 @@ from datetime import timedelta
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
-from shared.adapters.audio_codec import PyAvTranscoder
 from shared.adapters.blob import (
     BlobAudioStore,
     BlobProbe,
@@ -29,6 +28,7 @@ from shared.adapters.email_acs import AcsMailer, SmtpMailer
 from shared.adapters.http_pool import pooled_transport
 from shared.adapters.outbox import CosmosOutbox
 from shared.adapters.sms_acs import AcsSms, FileSms
+from shared.adapters.transcode_pool import PyAvTranscoder
 from shared.adapters.webhook import SafeWebhookSender
 from shared.config import ConfigError, Settings, settings
 from shared.domain.audio import Containers
@@ -57,6 +57,7 @@ from shared.services.mwi import Mwi
 from shared.services.notifications import NotificationService
 from shared.services.pipeline import AudioPipeline
 from shared.services.rate import SlidingWindow
+from shared.services.renditions import Renditions
 from shared.services.replication import Regions, ReplicationService
 from shared.services.retention import RetentionService
 from shared.services.takeover import ProcessingTakeover
@@ -188,7 +189,9 @@ def build(config: Settings, *, store: SweepRepository | None = None, audio: Audi
                                config.region, SlidingWindow(config.auth.client_logins_per_minute, 60.0))
     containers = Containers(config.storage.incoming_container, config.storage.audio_container)
     regions = Regions(config.region, audio, dict(peers))
-    messages = MessageService(store, audio, mailboxes, mwi, config.region, containers, regions, telemetry)
+    renditions = Renditions(regions, transcoder, config.audio.normalize, store, telemetry)
+    messages = MessageService(store, audio, mailboxes, mwi, config.region, containers, regions, telemetry,
+                              renditions=renditions)
     jobs = transcription_jobs or QueueTranscriptionJobs(sdk.queues, config.storage.transcription_queue)
     engine = transcriber if transcriber is not None else _transcriber(config, lambda: sdk.credential)
     transcripts = TranscriptService(store, regions, engine, jobs, telemetry)
@@ -203,7 +206,7 @@ def build(config: Settings, *, store: SweepRepository | None = None, audio: Audi
     outbox = outbox or CosmosOutbox(sdk.cosmos, config.sdk_timeout_s)
     notifications = _notifications(config, lambda: sdk.credential, outbox, store, regions,
                                    lambda mailbox_id, message_id: messages.delete(PLATFORM, mailbox_id, message_id,
-                                                                                  purge=False))
+                                                                                  purge=False), renditions)
     # A message's `message.ready` waits for its transcript: the moment it settles, the event is due.
     transcripts.listen(lambda message: notifications.message_settled(message.mailbox_id, message.id))
     return App(config, readiness, auth, mailboxes, messages, pipeline, greetings, retention, replication, telemetry,
@@ -211,7 +214,7 @@ def build(config: Settings, *, store: SweepRepository | None = None, audio: Audi
 
 
 def _notifications(config: Settings, make_credential: Callable[[], object | None], outbox: Outbox,
-                   store: SweepRepository, regions: Regions, trash) -> NotificationService:
+                   store: SweepRepository, regions: Regions, trash, renditions: Renditions) -> NotificationService:
     """ACS e-mail and SMS in Azure (identity); the local SMTP sink and SMS folder against emulators."""
     notify = config.notifications
     if config.is_emulated and not notify.acs_email_endpoint:
@@ -225,7 +228,8 @@ def _notifications(config: Settings, make_credential: Callable[[], object | None
         outbox, store, regions, SafeWebhookSender(notify.allow_loopback), mailer, sms, config.region,
         Schedule(notify.first_retry_s, notify.max_retry_s, notify.retry_horizon_s),
         transcript_wait=timedelta(seconds=notify.transcript_wait_s),
-        takeover_after=timedelta(seconds=notify.takeover_after_s), allow_loopback=notify.allow_loopback, trash=trash)
+        takeover_after=timedelta(seconds=notify.takeover_after_s), allow_loopback=notify.allow_loopback, trash=trash,
+        renditions=renditions)
 
 
 _lock = threading.Lock()

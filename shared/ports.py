@@ -148,10 +148,11 @@ class GreetingRepository(Protocol):
 
 
 class Transcoder(Protocol):
-    def transcode(self, source: Path, out_dir: Path, limits: AudioLimits, content_type: str | None = None
-                  ) -> Transcoded:
+    def transcode(self, source: Path, out_dir: Path, limits: AudioLimits, content_type: str | None = None,
+                  renditions: tuple[str, ...] | None = None) -> Transcoded:
         """Renditions in out_dir; raises AudioRejected when the audio can never make a message.
-        content_type: what the depositor declared (it names the format of headerless audio)."""
+        content_type: what the depositor declared (it names the format of headerless audio).
+        renditions: which to make (default: every one); each is the same made alone or together."""
         ...
 
 

@@ -10,19 +10,14 @@ AMR (what mobile networks record) is decoded by opencore, as phones and gateways
 native AMR decoders stop at frames they do not implement ("not yet implemented"); opencore decodes
 every bit rate and the DTX comfort-noise (SID) and NO_DATA frames.
 
-`PyAvTranscoder` runs each transcode in a pool of worker processes, one per core: PyAV holds the
-GIL while it encodes, so threads would transcode one message at a time.
+`shared/adapters/transcode_pool.py` runs each transcode in a pool of worker processes, one per
+core: PyAV holds the GIL while it encodes, so threads would transcode one message at a time.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import math
-import multiprocessing
-import os
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,8 +67,10 @@ HEADERLESS = {"audio/basic": ("mulaw", _PCM8K), "audio/pcmu": ("mulaw", _PCM8K),
 CONTAINER_MAGIC = (b".snd", b"RIFF", b"OggS", b"fLaC", b"#!AMR", b"ID3", b"FORM")
 SPOOL_NAME = "decoded.f32"  # the decoded mono samples, in the output directory
 SPOOL_CHUNK = 32_768  # samples per read of the spool (128 KiB)
+SAMPLES_BATCH = 16_384  # decoded samples gathered before the measuring pass looks at them (64 KiB)
+_DIRECT = {"s16": (np.int16, 1 / 32768), "s16p": (np.int16, 1 / 32768), "flt": (np.float32, None),
+           "fltp": (np.float32, None)}  # mono sample formats read without the resampler: dtype, scale
 PADDING_S = 0.1  # at most this much past what the container declares is an encoder's padding
-PARENT_CHECK_S = 1.0  # how often a transcoding worker checks that its parent still runs
 
 
 def _dbfs(rms: float) -> float:
@@ -122,21 +119,43 @@ def _finite(samples: np.ndarray) -> np.ndarray:
     return np.clip(samples, -1.0, 1.0, out=samples)
 
 
+def _direct(frame: av.AudioFrame, rate: int) -> np.ndarray | None:
+    """A mono frame already at rate, as float32, without the resampler (it is most of the decoding
+    cost of a PCM source, frame by small frame): the same values, as swresample scales s16 by 2^-15
+    and passes flt through. None for any other frame."""
+    kind = _DIRECT.get(frame.format.name)
+    if kind is None or frame.sample_rate != rate or frame.layout.nb_channels != 1:
+        return None
+    samples = np.frombuffer(frame.planes[0], dtype=kind[0], count=frame.samples)
+    return samples * np.float32(kind[1]) if kind[1] is not None else samples.copy()
+
+
 def _samples(container: av.container.InputContainer, stream: av.audio.stream.AudioStream, rate: int,
              max_samples: int) -> Iterator[np.ndarray]:
-    """Mono float32 at rate, up to max_samples (and the rest of one frame, so truncation shows)."""
+    """Mono float32 at rate, up to max_samples (and the rest of one frame, so truncation shows), in
+    chunks of about SAMPLES_BATCH: the measuring pass's numpy work and the spool's writes are per chunk."""
     resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-    produced = 0
+    resampling = False  # once the resampler is used it stays in use: it may hold samples back
+    produced, pending, held = 0, [], 0
     try:
         for frame in _frames(container, stream):
-            for out in resampler.resample(frame):
-                samples = _finite(out.to_ndarray().reshape(-1))
-                produced += samples.size
-                yield samples
+            direct = None if resampling else _direct(frame, rate)
+            outs = [direct] if direct is not None else [out.to_ndarray().reshape(-1)
+                                                        for out in resampler.resample(frame)]
+            resampling = resampling or direct is None
+            for out in outs:
+                pending.append(out)
+                held += out.size
+                produced += out.size
             if produced > max_samples:
-                return
-        for out in resampler.resample(None):
-            yield _finite(out.to_ndarray().reshape(-1))
+                break
+            if held >= SAMPLES_BATCH:
+                yield _finite(np.concatenate(pending))
+                pending, held = [], 0
+        else:
+            pending += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)] if resampling else []
+        if pending:
+            yield _finite(np.concatenate(pending))
     except av.FFmpegError as error:
         raise AudioRejected("invalid-audio", "the audio is corrupt or cut off") from error
 
@@ -281,17 +300,24 @@ def _spooled(spool: Path, count: int) -> Iterator[np.ndarray]:
             yield chunk
 
 
-def transcode(source: Path, out_dir: Path, limits: AudioLimits, content_type: str | None = None) -> Transcoded:
+def transcode(source: Path, out_dir: Path, limits: AudioLimits, content_type: str | None = None,
+              renditions: tuple[str, ...] | None = None) -> Transcoded:
     """Renditions of source in out_dir, or AudioRejected (invalid-audio, too-short, silent). The
-    format is found from the content; content_type matters only for headerless bodies (HEADERLESS)."""
+    format is found from the content; content_type matters only for headerless bodies (HEADERLESS).
+    renditions: the names (of RENDITIONS) to make, default all. Each encoder is fed the same samples
+    whatever the others, so a rendition made alone is byte for byte the one made with the rest."""
+    chosen = tuple(r for r in RENDITIONS if renditions is None or r.name in renditions)
+    if renditions is not None and len(chosen) != len(set(renditions)):
+        raise ValueError(f"unknown renditions in {renditions}")
     spool = out_dir / SPOOL_NAME
     try:
-        return _transcode(source, out_dir, limits, spool, content_type)
+        return _transcode(source, out_dir, limits, spool, content_type, chosen)
     finally:
         spool.unlink(missing_ok=True)
 
 
-def _transcode(source: Path, out_dir: Path, limits: AudioLimits, spool: Path, content_type: str | None) -> Transcoded:
+def _transcode(source: Path, out_dir: Path, limits: AudioLimits, spool: Path, content_type: str | None,
+               renditions: tuple[Rendition, ...] = RENDITIONS) -> Transcoded:
     measure = _measure(source, limits, spool, content_type)
     rate = measure.rate
     budget = int(limits.max_seconds * rate)
@@ -303,7 +329,7 @@ def _transcode(source: Path, out_dir: Path, limits: AudioLimits, spool: Path, co
     if measure.loudest_window_dbfs < SILENT_DBFS:
         raise AudioRejected("silent", "no speech energy in the recording")
     gain = np.float32(_gain(measure, limits.normalize))
-    encoders = [_Encoder(r, out_dir / f"{r.name}.{r.container}", rate) for r in RENDITIONS]
+    encoders = [_Encoder(r, out_dir / f"{r.name}.{r.container}", rate) for r in renditions]
     written = 0
     for chunk in _spooled(spool, kept):
         written += chunk.size
@@ -316,58 +342,3 @@ def _transcode(source: Path, out_dir: Path, limits: AudioLimits, spool: Path, co
         encoder.close()
     return Transcoded(duration_ms=round(written * 1000 / rate), truncated=measure.samples > budget,
                       files={e.rendition.name: e.path for e in encoders}, gain_db=round(_dbfs(float(gain)), 1))
-
-
-def _warm() -> None:
-    """A worker's first task: import the codec libraries before any message waits on them."""
-
-
-def _exit_with(parent: int) -> None:
-    """A worker's initializer: end this worker when its parent is gone (killed, or stopped without
-    closing the pool), so no orphan is left holding memory."""
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_CHECK_S)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
-class PyAvTranscoder:
-    """The Transcoder port: `transcode` in a pool of `workers` processes (default: one per core), so
-    messages transcode side by side on every core whatever thread or host calls. The pool is made on
-    first use (spawned: the caller's threads and SDK clients stay out of the workers); a worker that
-    dies is replaced with the whole pool, and that transcode raises, so the trigger retries it."""
-
-    def __init__(self, workers: int | None = None):
-        self._workers = workers or os.cpu_count() or 1
-        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
-        self._lock = threading.Lock()
-
-    def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
-        with self._lock:
-            if self._pool is None:
-                self._pool = concurrent.futures.ProcessPoolExecutor(
-                    self._workers, mp_context=multiprocessing.get_context("spawn"), initializer=_exit_with,
-                    initargs=(os.getpid(),))
-                for _ in range(self._workers):
-                    self._pool.submit(_warm)
-            return self._pool
-
-    def transcode(self, source: Path, out_dir: Path, limits: AudioLimits, content_type: str | None = None
-                  ) -> Transcoded:
-        pool = self._executor()
-        try:
-            return pool.submit(transcode, source, out_dir, limits, content_type).result()
-        except concurrent.futures.process.BrokenProcessPool:
-            with self._lock:
-                if self._pool is pool:
-                    self._pool = None
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-
-    def close(self) -> None:
-        with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)

@@ -7,6 +7,9 @@ from pathlib import Path
 
 REJECTION_REASONS = ("invalid-audio", "too-short", "silent")
 RENDITION_CONTENT_TYPES = {"opus": "audio/ogg", "wav": "audio/wav", "mp3": "audio/mpeg"}
+# Made on a message's first request for them, not at deposit (`shared/services/renditions.py`): the
+# message lists them and names their blob from the start, but the blob may not exist yet.
+LAZY_RENDITIONS = ("mp3",)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ way (`read_audio`)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -12,7 +13,6 @@ from shared.domain.audio import RENDITION_CONTENT_TYPES
 from shared.domain.errors import AudioNotFound, MessageProcessing, RangeNotSatisfiable
 from shared.domain.model import Message
 from shared.ports import AudioStore
-from shared.services.replication import Regions
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,11 @@ def read_audio(audio: AudioStore, path: str, content_type: str, range_header: st
     return AudioAnswer(content_type, size, audio.read(path))
 
 
-def message_audio(message: Message, regions: Regions, audio_format: str | None, range_header: str | None,
-                  redirect: bool, link_ttl: timedelta) -> AudioAnswer:
-    """A visible message's audio in the format asked for (None: its first rendition, once processed)."""
+def message_audio(message: Message, locate: Callable[[Message, str], tuple[AudioStore, int]],
+                  audio_format: str | None, range_header: str | None, redirect: bool,
+                  link_ttl: timedelta) -> AudioAnswer:
+    """A visible message's audio in the format asked for (None: its first rendition, once processed);
+    `locate` finds a store that holds it (Renditions.locate: an MP3 none holds yet is made then)."""
     if audio_format is None:
         if message.status == "processing":
             raise MessageProcessing("the audio is still being processed; ask for format=original meanwhile")
@@ -76,8 +78,9 @@ def message_audio(message: Message, regions: Regions, audio_format: str | None, 
     if path is None or (audio_format != "original" and audio_format not in message.formats):
         raise AudioNotFound(f"format {audio_format} is not available for this message")
     content_type = message.content_type if audio_format == "original" else RENDITION_CONTENT_TYPES[audio_format]
-    # This region's copy first; else one of the regions that hold it (replication lags).
-    store, size = regions.read_anywhere(path, message.replica_regions)
+    # This region's copy first; else one of the regions that hold it (replication lags); an MP3
+    # that none holds yet is made now, from the original, and kept.
+    store, size = locate(message, audio_format)
     if redirect:
         return AudioAnswer(content_type, size,
                            redirect_url=store.read_url(path, link_ttl, content_type=content_type))

@@ -52,6 +52,7 @@ from shared.services.forwards import FORWARD_REFUSED, ForwardQuota, forward_room
 from shared.services.ledger import Ledger
 from shared.services.mailboxes import MailboxService
 from shared.services.mwi import Mwi
+from shared.services.renditions import Renditions, is_lazy
 from shared.services.replication import Regions
 from shared.telemetry import Telemetry, trace_headers
 
@@ -74,11 +75,13 @@ class MessageService:
     def __init__(self, messages: MessageRepository, audio: AudioStore, mailboxes: MailboxService, mwi: Mwi,
                  region: str, containers: Containers = Containers(),  # noqa: B008 - frozen, shared default
                  regions: Regions | None = None, telemetry: Telemetry | None = None,
-                 ledger: Ledger | None = None):
+                 ledger: Ledger | None = None, renditions: Renditions | None = None):
         self._ledger = ledger or Ledger(messages, region)
         self._containers = containers
         self._telemetry = telemetry or Telemetry(region)
         self._regions = regions or Regions(region, audio, {})
+        # Finds the audio in the regions holding it; makes an MP3 not made yet (None: never makes one).
+        self._renditions = renditions or Renditions(self._regions, None, False)
         self._messages = messages
         self._audio = audio
         self._mailboxes = mailboxes
@@ -259,7 +262,7 @@ class MessageService:
                       range_header: str | None, redirect: bool) -> AudioAnswer:
         require_mailbox(principal, mailbox_id)
         message = self._visible(mailbox_id, message_id)
-        return message_audio(message, self._regions, audio_format, range_header, redirect, LINK_TTL)
+        return message_audio(message, self._renditions.locate, audio_format, range_header, redirect, LINK_TTL)
 
     # -- changes -------------------------------------------------------------------------------
 
@@ -361,12 +364,18 @@ class MessageService:
             self._forward_quota.take(mailbox_id)
         blobs = {fmt: blobpaths.message_rendition(self._containers, target.id, new_id, fmt) for fmt in source.blobs}
         for fmt, path in source.blobs.items():  # audio first, as for any deposit; from a region that has it
-            origin, _ = self._regions.read_anywhere(path, source.replica_regions)
+            try:
+                origin, _ = self._regions.read_anywhere(path, source.replica_regions)
+            except AudioNotFound:
+                if is_lazy(fmt):  # not made yet: the copy makes its own from the original it gets
+                    continue
+                raise
             self._audio.copy_from_url(origin.read_url(path, LINK_TTL), blobs[fmt])
         now = utcnow()
         copy = Message(id=new_id, mailbox_id=target.id, received_at=now, deposit_region=self._region,
                        urgent=source.urgent, from_number=source.from_number, from_name=source.from_name,
-                       duration_ms=source.duration_ms, status=source.status, formats=source.formats, blobs=blobs,
+                       duration_ms=source.duration_ms, truncated=source.truncated, status=source.status,
+                       formats=source.formats, blobs=blobs,
                        content_type=source.content_type, size_bytes=source.size_bytes, request_hash=fingerprint,
                        replica_regions=(self._region,),
                        # Same audio, same words: a settled transcript goes along, if the target wants transcripts.

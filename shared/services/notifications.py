@@ -48,6 +48,7 @@ from shared.domain.notifications import (
 )
 from shared.domain.principal import Principal, require_mailbox, require_platform
 from shared.ports import DeliveryFailed, MailboxRepository, Mailer, MessageRepository, Outbox, SmsSender, WebhookSender
+from shared.services.renditions import Renditions
 from shared.services.replication import Regions
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,8 @@ class NotificationService:
     def __init__(self, outbox: Outbox, store: Store, regions: Regions, webhooks: WebhookSender, mailer: Mailer,
                  sms: SmsSender, region: str, schedule: Schedule, *, transcript_wait: timedelta,
                  takeover_after: timedelta, allow_loopback: bool,
-                 trash: Callable[[str, str], None] | None = None):
+                 trash: Callable[[str, str], None] | None = None, renditions: Renditions | None = None):
+        self._renditions = renditions or Renditions(regions, None, False)  # makes an MP3 not made yet
         self._outbox = outbox
         self._store = store
         self._regions = regions
@@ -252,7 +254,7 @@ class NotificationService:
         if message is None or audio_format == "none" or audio_format not in message.blobs:
             return None
         path = message.blobs[audio_format]
-        store, _ = self._regions.read_anywhere(path, message.replica_regions)
+        store, _ = self._renditions.locate(message, audio_format)
         name = f"voicemail-{message.received_at.strftime('%Y%m%d-%H%M%S')}.{_EXTENSIONS[audio_format]}"
         return name, RENDITION_CONTENT_TYPES[audio_format], store.read(path)
 

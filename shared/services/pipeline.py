@@ -17,11 +17,19 @@ from dataclasses import replace
 from pathlib import Path
 
 from shared.domain import blobpaths
-from shared.domain.audio import RENDITION_CONTENT_TYPES, AudioLimits, AudioRejected, Containers, Transcoded
+from shared.domain.audio import (
+    LAZY_RENDITIONS,
+    RENDITION_CONTENT_TYPES,
+    AudioLimits,
+    AudioRejected,
+    Containers,
+    Transcoded,
+)
 from shared.domain.errors import EtagMismatch, NotFound
 from shared.domain.model import (
     FAILED_KEPT_FOR,
     MAX_INLINE_AUDIO_BYTES,
+    RENDITIONS,
     Mailbox,
     Message,
     expiry,
@@ -38,6 +46,7 @@ from shared.ports import (
 )
 from shared.services.ledger import Ledger
 from shared.services.mwi import Mwi
+from shared.services.renditions import AT_DEPOSIT
 from shared.services.transcripts import TranscriptService
 from shared.telemetry import Telemetry
 
@@ -89,13 +98,14 @@ class AudioPipeline:
     def _limits(self, mailbox: Mailbox) -> AudioLimits:
         return AudioLimits(mailbox.settings.minMessageSeconds, mailbox.settings.maxMessageSeconds, self._normalize)
 
-    def _transcode(self, data: bytes, limits: AudioLimits, work: Path, content_type: str) -> Transcoded:
+    def _transcode(self, data: bytes, limits: AudioLimits, work: Path, content_type: str,
+                   renditions: tuple[str, ...] | None = None) -> Transcoded:
         if len(data) > MAX_INLINE_AUDIO_BYTES:  # a direct upload may exceed what it declared
             raise AudioRejected("invalid-audio", f"larger than {MAX_INLINE_AUDIO_BYTES} bytes")
         source = work / "original"
         source.write_bytes(data)
         with self._telemetry.transcode():
-            return self._transcoder.transcode(source, work, limits, content_type)
+            return self._transcoder.transcode(source, work, limits, content_type, renditions)
 
     def _store_renditions(self, result: Transcoded, where: Callable[[str], str]) -> dict[str, str]:
         """Upload each rendition to where(its name) (a `blobpaths` builder); where each went."""
@@ -126,7 +136,8 @@ class AudioPipeline:
             try:
                 if message.upload_pending and message.size_bytes is not None and len(data) > message.size_bytes:
                     raise AudioRejected("too-large", f"{len(data)} bytes where {message.size_bytes} were promised")
-                result = self._transcode(data, self._limits(mailbox), Path(work), message.content_type)
+                # The MP3 is made on its first request, from the original (shared/services/renditions.py).
+                result = self._transcode(data, self._limits(mailbox), Path(work), message.content_type, AT_DEPOSIT)
             except AudioRejected as rejected:
                 logger.info("message %s/%s failed: %s", mailbox_id, message_id, rejected)
                 reason = rejected.reason
@@ -135,9 +146,12 @@ class AudioPipeline:
                                                                size_bytes=len(data), expires_at=kept_until))
             blobs = self._store_renditions(  # before the document
                 result, lambda name: blobpaths.message_rendition(self._containers, mailbox_id, message_id, name))
+        lazy = {name: blobpaths.message_rendition(self._containers, mailbox_id, message_id, name)
+                for name in LAZY_RENDITIONS}  # named now, made on first request
         return self._finish(message, lambda m: replace(
             m, status="ready", error=None, duration_ms=result.duration_ms, truncated=result.truncated,
-            formats=tuple(blobs), blobs={**m.blobs, **blobs}, upload_pending=False, size_bytes=len(data),
+            formats=tuple(name for name in RENDITIONS if name in blobs or name in lazy),
+            blobs={**m.blobs, **blobs, **lazy}, upload_pending=False, size_bytes=len(data),
             # A landed upload keeps what the mailbox's retention gives it, no longer its link's expiry.
             expires_at=expiry(replace(m, upload_pending=False), mailbox.settings, m.received_at)
             if m.upload_pending else m.expires_at,

@@ -13,6 +13,7 @@ import logging
 from dataclasses import replace
 from datetime import timedelta
 
+from shared.domain.audio import LAZY_RENDITIONS
 from shared.domain.errors import AudioNotFound, EtagMismatch, NotFound
 from shared.domain.model import utcnow
 from shared.ports import AudioStore, MessageRepository
@@ -84,8 +85,13 @@ class ReplicationService:
         copied = 0
         for target in targets:
             target_store = self._regions.store(target)
-            for path in message.blobs.values():
-                source, _ = self._regions.read_anywhere(path, message.replica_regions)
+            for name, path in message.blobs.items():
+                try:
+                    source, _ = self._regions.read_anywhere(path, message.replica_regions)
+                except AudioNotFound:
+                    if name in LAZY_RENDITIONS:  # not made yet: the target makes its own from the original
+                        continue
+                    raise
                 target_store.copy_from_url(source.read_url(path, LINK_TTL), path)
             copied += 1
             self._telemetry.replicated(message.received_at, utcnow(), target)

@@ -3,12 +3,14 @@ re-firing, direct uploads and greetings, through the local host against the emul
 
 from __future__ import annotations
 
+import concurrent.futures
 import io
 import time
 
 import av
 import httpx
 import pytest
+from azure.storage.blob import BlobServiceClient
 
 from tests.integration.api_support import PLATFORM, tone_wav
 from tests.support import ROOT, wait_until
@@ -53,6 +55,43 @@ def test_a_deposit_becomes_ready_with_playable_renditions(api):
     assert default.headers["content-type"] == "audio/ogg"
     events = api.mwi_events(mailbox)
     assert [e["new"] for e in events] == [1, 1]  # the deposit, then ready
+
+
+def test_the_mp3_is_made_on_first_request_then_served_from_its_blob(product):
+    """Made lazily from the original (shared/services/renditions.py): not stored at deposit, made by
+    the first request, kept as the rendition blob that later requests and ranges read."""
+    host, api = product
+    mailbox = api.provision()
+    message = api.deposit(mailbox, SPEECH).json()
+    ready = settled(api, mailbox, message["id"])
+    assert ready["status"] == "ready" and "mp3" in ready["formats"]
+    blob = BlobServiceClient.from_connection_string(host.env["AzureWebJobsStorage"]).get_blob_client(
+        host.env["AUDIO_CONTAINER"], f"{mailbox}/{message['id']}/mp3")
+    assert not blob.exists()  # not made at deposit
+    url = f"{api.mailbox_path(mailbox)}/messages/{message['id']}/audio"
+    first = api.http.get(url, params={"format": "mp3"}, headers=PLATFORM)
+    assert first.status_code == 200 and first.headers["content-type"] == "audio/mpeg"
+    seconds, _, channels = decoded_seconds(first.content)
+    assert abs(seconds * 1000 - ready["durationMs"]) <= 20 and abs(seconds - 4.0) <= 0.02 and channels == 1
+    stored = blob.get_blob_properties()
+    assert stored.size == len(first.content) and stored.content_settings.content_type == "audio/mpeg"
+    second = api.http.get(url, params={"format": "mp3"}, headers=PLATFORM)
+    assert second.status_code == 200 and second.content == first.content
+    assert blob.get_blob_properties().etag == stored.etag  # served from the blob, not made again
+    part = api.http.get(url, params={"format": "mp3"}, headers={**PLATFORM, "Range": "bytes=100-299"})
+    assert part.status_code == 206 and part.content == first.content[100:300]
+    assert part.headers["content-range"] == f"bytes 100-299/{len(first.content)}"
+
+
+def test_concurrent_first_requests_of_the_mp3_get_the_same_bytes(api):
+    mailbox = api.provision()
+    message = api.deposit(mailbox, SPEECH).json()
+    settled(api, mailbox, message["id"])
+    url = f"{api.mailbox_path(mailbox)}/messages/{message['id']}/audio"
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: api.http.get(url, params={"format": "mp3"}, headers=PLATFORM, timeout=60),
+                                range(4)))
+    assert {a.status_code for a in answers} == {200} and len({a.content for a in answers}) == 1
 
 
 @pytest.mark.parametrize(("audio", "reason"), [

@@ -90,6 +90,10 @@ def test_a_new_message_is_signed_to_the_webhook_retried_after_a_500_mailed_with_
     assert "Alice" in sent["Subject"]
     [attachment] = list(sent.iter_attachments())
     assert attachment.get_content_type() == "audio/mpeg" and len(attachment.get_content()) > 0
+    # The MP3 is made on first request (here, the e-mail's) and kept: the API serves the same bytes.
+    served = api.http.get(f"{api.mailbox_path(mailbox_id)}/messages/{message['id']}/audio",
+                          params={"format": "mp3"}, headers=PLATFORM)
+    assert served.headers["content-type"] == "audio/mpeg" and served.content == attachment.get_content()
     text = sent.get_body(preferencelist=("plain",)).get_content()
     received = datetime.fromisoformat(message["receivedAt"].replace("Z", "+00:00"))
     assert received.astimezone(ZoneInfo("America/New_York")).strftime("%Y-%m-%d %H:%M %Z") in text

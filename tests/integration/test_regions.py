@@ -56,7 +56,8 @@ def ready_message(api: Api, mailbox: str) -> tuple[str, str]:
 
 
 def renditions(prefix: str) -> set[str]:
-    return {f"{prefix}/opus", f"{prefix}/wav", f"{prefix}/mp3"}
+    """Those made at deposit: the MP3 is made in a region on its first request there."""
+    return {f"{prefix}/opus", f"{prefix}/wav"}
 
 
 def wait_for_renditions_in_b(containers: dict[str, str], prefix: str) -> None:
@@ -84,10 +85,23 @@ def test_a_region_missing_its_copy_serves_the_other_regions(regions):
     url, prefix = ready_message(api_a, mailbox)
     wait_for_renditions_in_b(containers, prefix)
     service = BlobServiceClient.from_connection_string(localstack.storage_connection_string(ACCOUNTS["b"]))
-    service.get_blob_client(containers["AUDIO_CONTAINER"], f"{prefix}/mp3").delete_blob()
-    served = api_b.http.get(f"{url}/audio", params={"format": "mp3"}, headers=PLATFORM)
-    assert served.status_code == 200 and served.headers["content-type"] == "audio/mpeg"
-    assert served.content == api_a.http.get(f"{url}/audio", params={"format": "mp3"}, headers=PLATFORM).content
+    service.get_blob_client(containers["AUDIO_CONTAINER"], f"{prefix}/opus").delete_blob()
+    served = api_b.http.get(f"{url}/audio", params={"format": "opus"}, headers=PLATFORM)
+    assert served.status_code == 200 and served.headers["content-type"] == "audio/ogg"
+    assert served.content == api_a.http.get(f"{url}/audio", params={"format": "opus"}, headers=PLATFORM).content
+
+
+def test_each_region_makes_the_same_mp3_from_its_copy_of_the_original(regions):
+    hosts, containers = regions
+    (_, api_a), (_, api_b) = hosts["a"], hosts["b"]
+    mailbox = api_a.provision()
+    url, prefix = ready_message(api_a, mailbox)
+    wait_for_renditions_in_b(containers, prefix)
+    from_b = api_b.http.get(f"{url}/audio", params={"format": "mp3"}, headers=PLATFORM)
+    assert from_b.status_code == 200 and from_b.headers["content-type"] == "audio/mpeg"
+    assert f"{prefix}/mp3" in blobs_in(ACCOUNTS["b"], containers["AUDIO_CONTAINER"], prefix)  # made and kept in b
+    assert f"{prefix}/mp3" not in blobs_in(ACCOUNTS["a"], containers["AUDIO_CONTAINER"], prefix)
+    assert from_b.content == api_a.http.get(f"{url}/audio", params={"format": "mp3"}, headers=PLATFORM).content
 
 
 @pytest.fixture(scope="module")

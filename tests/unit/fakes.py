@@ -227,16 +227,19 @@ class FakeTranscoder:
 
     def __init__(self) -> None:
         self.calls = 0
+        self.last: dict[str, object] = {}
 
-    def transcode(self, source: Path, out_dir: Path, limits: AudioLimits, content_type: str | None = None
-                  ) -> Transcoded:
+    def transcode(self, source: Path, out_dir: Path, limits: AudioLimits, content_type: str | None = None,
+                  renditions: tuple[str, ...] | None = None) -> Transcoded:
         self.calls += 1
+        self.last = {"limits": limits, "content_type": content_type, "renditions": renditions,
+                     "source": source.read_bytes()}
         data = source.read_bytes()
         for prefix, reason in ((b"silent", "silent"), (b"short", "too-short"), (b"junk", "invalid-audio")):
             if data.startswith(prefix):
                 raise AudioRejected(reason, "fake")
         files = {}
-        for name in ("opus", "wav", "mp3"):
+        for name in renditions or ("opus", "wav", "mp3"):
             files[name] = out_dir / name
             files[name].write_bytes(name.encode() + data)
         return Transcoded(duration_ms=len(data), truncated=len(data) > limits.max_seconds * 1000, files=files)

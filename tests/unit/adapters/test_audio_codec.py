@@ -15,7 +15,8 @@ import av
 import numpy as np
 import pytest
 
-from shared.adapters.audio_codec import PyAvTranscoder, transcode
+from shared.adapters.audio_codec import transcode
+from shared.adapters.transcode_pool import PyAvTranscoder
 from shared.domain.audio import AudioLimits, AudioRejected, Transcoded
 from tests.unit.adapters.audio_corpus import (
     Format,
@@ -420,3 +421,22 @@ def test_the_worker_pool_gives_what_transcode_gives(tmp_path):
             assert rejected.value.reason == reason and rejected.value.detail
     finally:
         transcoder.close()
+
+
+@pytest.mark.parametrize(("fmt", "rate", "channels"), [
+    (PCM16, 8_000, 1), (MULAW, 8_000, 1), (PCM16, 16_000, 1), (G722, 16_000, 1), (MP3, 16_000, 1),
+    (Format("wav", "pcm_f32le", "wav"), 16_000, 1), (PCM16, 44_100, 2), (PCM16, 16_000, 2)])
+def test_samples_read_without_the_resampler_are_the_resamplers_exactly(tmp_path, monkeypatch, fmt, rate, channels):
+    """The fast path for mono frames already at the band rate (audio_codec._direct) and the batching
+    change no sample: the renditions are what they were."""
+    from shared.adapters import audio_codec
+
+    source = encode(speech_like(3.0, rate), rate, tmp_path / f"in.{fmt.suffix}", fmt, channels)
+
+    def read() -> np.ndarray:
+        with audio_codec._opened(source) as (container, stream, band):
+            return np.concatenate(list(audio_codec._samples(container, stream, band, 10 ** 9)))
+
+    fast = read()
+    monkeypatch.setattr(audio_codec, "_direct", lambda frame, rate: None)
+    assert fast.dtype == np.float32 and np.array_equal(fast, read())

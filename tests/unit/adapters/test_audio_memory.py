@@ -100,7 +100,7 @@ ORPHAN_CHILD = """
 import json, os, tempfile
 from pathlib import Path
 
-from shared.adapters.audio_codec import PyAvTranscoder
+from shared.adapters.transcode_pool import PyAvTranscoder
 from shared.domain.audio import AudioLimits
 from tools.make_sample_wav import speech_like_wav
 import psutil

@@ -35,6 +35,7 @@ from shared.services.messages import MessageService, Sender
 from shared.services.mwi import Mwi
 from shared.services.notifications import NotificationService
 from shared.services.pipeline import AudioPipeline
+from shared.services.renditions import Renditions
 from shared.services.replication import Regions
 from tests.unit.fakes import FakeAudio, FakeEvents, FakeGreetings, FakeStore, FakeTranscoder
 
@@ -143,7 +144,8 @@ def world(monkeypatch):
             outbox, store, Regions(region, audio, {}), webhooks, mailer, texts, region,
             Schedule(first_s=10, cap_s=60, horizon_s=300), transcript_wait=timedelta(seconds=wait),
             takeover_after=timedelta(seconds=600), allow_loopback=True,
-            trash=lambda m, i: messages.delete(PLATFORM, m, i, purge=False))
+            trash=lambda m, i: messages.delete(PLATFORM, m, i, purge=False),
+            renditions=Renditions(Regions(region, audio, {}), transcoder, True, store))
 
     return {"store": store, "mailboxes": mailboxes, "messages": messages, "outbox": outbox, "webhooks": webhooks,
             "mailer": mailer, "texts": texts, "service": service, "clock": Clock(monkeypatch),

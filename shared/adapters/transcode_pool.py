@@ -1,0 +1,74 @@
+"""The Transcoder port over `audio_codec.transcode`: a pool of worker processes, one per core.
+
+PyAV holds the GIL while it encodes, so threads would transcode one message at a time; processes
+transcode side by side on every core, whatever thread or host calls.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import os
+import threading
+import time
+from pathlib import Path
+
+from shared.adapters.audio_codec import transcode
+from shared.domain.audio import AudioLimits, Transcoded
+
+PARENT_CHECK_S = 1.0  # how often a transcoding worker checks that its parent still runs
+
+
+def _warm() -> None:
+    """A worker's first task: import the codec libraries before any message waits on them."""
+
+
+def _exit_with(parent: int) -> None:
+    """A worker's initializer: end this worker when its parent is gone (killed, or stopped without
+    closing the pool), so no orphan is left holding memory."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+class PyAvTranscoder:
+    """The Transcoder port: `transcode` in a pool of `workers` processes (default: one per core), so
+    messages transcode side by side on every core whatever thread or host calls. The pool is made on
+    first use (spawned: the caller's threads and SDK clients stay out of the workers); a worker that
+    dies is replaced with the whole pool, and that transcode raises, so the trigger retries it."""
+
+    def __init__(self, workers: int | None = None):
+        self._workers = workers or os.cpu_count() or 1
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = concurrent.futures.ProcessPoolExecutor(
+                    self._workers, mp_context=multiprocessing.get_context("spawn"), initializer=_exit_with,
+                    initargs=(os.getpid(),))
+                for _ in range(self._workers):
+                    self._pool.submit(_warm)
+            return self._pool
+
+    def transcode(self, source: Path, out_dir: Path, limits: AudioLimits, content_type: str | None = None,
+                  renditions: tuple[str, ...] | None = None) -> Transcoded:
+        pool = self._executor()
+        try:
+            return pool.submit(transcode, source, out_dir, limits, content_type, renditions).result()
+        except concurrent.futures.process.BrokenProcessPool:
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)

@@ -55,7 +55,8 @@ logger = logging.getLogger(__name__)
 LEASE = timedelta(seconds=120)  # a claimed event comes back after this if its dispatcher died
 _RETRIES = 5
 ROUND_BUDGET_S = 4.0  # a dispatch round's time budget: the timer fires every 5 s
-PARALLEL_MAILBOXES = 8  # mailboxes whose events a round sends side by side
+DUE_PAGE = 200  # due events per query (a query is a cross-partition scan: few and large)
+PARALLEL_MAILBOXES = 4  # mailboxes whose events a round sends side by side
 _EXTENSIONS = {"mp3": "mp3", "wav": "wav", "opus": "ogg"}
 
 
@@ -141,19 +142,21 @@ class NotificationService:
 
     # -- dispatch -----------------------------------------------------------------------------
 
-    def dispatch(self, limit: int = 50, budget_s: float = ROUND_BUDGET_S) -> dict[str, int]:
-        """One round: the due events this region dispatches, `limit` per query, until none is due or
-        `budget_s` has passed (the timer fires every 5 s; a round never outlives its period). A
-        mailbox's events go one after another, in order; different mailboxes' go side by side, so one
-        slow target does not hold up the others. Totals by outcome."""
+    def dispatch(self, limit: int = DUE_PAGE, budget_s: float = ROUND_BUDGET_S) -> dict[str, int]:
+        """One round: the due events this region dispatches, `limit` per query; queried again only
+        while a query comes back full and `budget_s` has not passed (the timer fires every 5 s; a
+        round never outlives its period, and a quiet region queries once a round). A mailbox's
+        events go one after another, in order (its mailbox and targets read once); up to
+        PARALLEL_MAILBOXES mailboxes' go side by side, so one slow target does not hold up the
+        others. Totals by outcome."""
         started = time.monotonic()
         totals: dict[str, int] = {}
         tried: set[str] = set()  # an event that failed stays due: once per round is enough
         with ThreadPoolExecutor(max_workers=PARALLEL_MAILBOXES, thread_name_prefix="dispatch") as pool:
             while time.monotonic() - started < budget_s:
                 now = utcnow()
-                batch = [event for event in self._outbox.due(self._region, now, now - self._takeover_after, limit)
-                         if event.id not in tried]
+                page = self._outbox.due(self._region, now, now - self._takeover_after, limit)
+                batch = [event for event in page if event.id not in tried]
                 if not batch:
                     break
                 tried.update(event.id for event in batch)
@@ -163,13 +166,22 @@ class NotificationService:
                 for outcomes in pool.map(self._dispatch_in_order, by_mailbox.values()):
                     for outcome in outcomes:
                         totals[outcome] = totals.get(outcome, 0) + 1
+                if len(page) < limit:  # that was every due event
+                    break
         return totals
 
     def _dispatch_in_order(self, events: list[Event]) -> list[str]:
-        outcomes = []
+        """One mailbox's events of a round, in order; its mailbox and targets read once for them all."""
+        try:
+            mailbox = self._store.get_mailbox(events[0].mailbox_id)
+            config = self._outbox.get_config(events[0].mailbox_id)
+        except Exception:  # the events stay due: the next round tries again
+            logger.exception("events of %s not dispatched", events[0].mailbox_id)
+            return ["error"] * len(events)
+        outcomes: list[str] = []
         for event in events:
             try:
-                outcomes.append(self._dispatch(event))
+                outcomes.append(self._dispatch(event, mailbox, config))
             except EtagMismatch:
                 outcomes.append("claimed elsewhere")
             except Exception:  # the event stays due: the next round tries again
@@ -177,12 +189,10 @@ class NotificationService:
                 outcomes.append("error")
         return outcomes
 
-    def _dispatch(self, event: Event) -> str:
+    def _dispatch(self, event: Event, mailbox: Mailbox | None, config: NotificationConfig) -> str:
         now = utcnow()
         if event.owner != self._region:
             logger.warning("taking over event %s of %s from %s", event.id, event.mailbox_id, event.owner)
-        mailbox = self._store.get_mailbox(event.mailbox_id)
-        config = self._outbox.get_config(event.mailbox_id)
         targets = [t for t in config.targets if wants(t, event.type)] if mailbox and mailbox.active else []
         if not targets:  # nothing to send, so nothing to lease: settled in one guarded write
             self._outbox.save_event(replace(event, owner=self._region, status="done", due_at=now))

@@ -269,7 +269,7 @@ def test_partition_between_regions_mid_load(partitioned_stack):
 
     load = run_load(clients(regions, 16), mailboxes, 600, AUDIO, at=[(0.2, cut), (0.8, heal)])
     started = time.monotonic()
-    replicator.wait_converged(endpoints, timeout=180, state_dir=state)
+    replicator.wait_converged(endpoints, timeout=300, state_dir=state)
     in_region = {key: VoicemailClient([region.endpoint], api_key=PLATFORM_KEY, policy=POLICY)
                  for key, region in regions.items()}
     listings = {key: listed(client, mailboxes) for key, client in in_region.items()}

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -54,9 +53,8 @@ from shared.services.replication import Regions
 logger = logging.getLogger(__name__)
 LEASE = timedelta(seconds=120)  # a claimed event comes back after this if its dispatcher died
 _RETRIES = 5
-ROUND_BUDGET_S = 4.0  # a dispatch round's time budget: the timer fires every 5 s
-DUE_PAGE = 200  # due events per query (a query is a cross-partition scan: few and large)
-PARALLEL_MAILBOXES = 4  # mailboxes whose events a round sends side by side
+DUE_PAGE = 100  # due events a round (every 5 s): twice the first version's, at fewer operations each
+PARALLEL_MAILBOXES = 2  # mailboxes whose events a round sends side by side
 _EXTENSIONS = {"mp3": "mp3", "wav": "wav", "opus": "ogg"}
 
 
@@ -142,32 +140,22 @@ class NotificationService:
 
     # -- dispatch -----------------------------------------------------------------------------
 
-    def dispatch(self, limit: int = DUE_PAGE, budget_s: float = ROUND_BUDGET_S) -> dict[str, int]:
-        """One round: the due events this region dispatches, `limit` per query; queried again only
-        while a query comes back full and `budget_s` has not passed (the timer fires every 5 s; a
-        round never outlives its period, and a quiet region queries once a round). A mailbox's
-        events go one after another, in order (its mailbox and targets read once); up to
-        PARALLEL_MAILBOXES mailboxes' go side by side, so one slow target does not hold up the
-        others. Totals by outcome."""
-        started = time.monotonic()
+    def dispatch(self, limit: int = DUE_PAGE) -> dict[str, int]:
+        """One round: up to `limit` due events this region dispatches (one query: it is a
+        cross-partition scan). A mailbox's events go one after another, in order, its mailbox and
+        targets read once; PARALLEL_MAILBOXES mailboxes' go side by side, so one slow target does
+        not hold up every other. Totals by outcome."""
+        now = utcnow()
+        by_mailbox: dict[str, list[Event]] = {}
+        for event in self._outbox.due(self._region, now, now - self._takeover_after, limit):
+            by_mailbox.setdefault(event.mailbox_id, []).append(event)
         totals: dict[str, int] = {}
-        tried: set[str] = set()  # an event that failed stays due: once per round is enough
+        if not by_mailbox:
+            return totals
         with ThreadPoolExecutor(max_workers=PARALLEL_MAILBOXES, thread_name_prefix="dispatch") as pool:
-            while time.monotonic() - started < budget_s:
-                now = utcnow()
-                page = self._outbox.due(self._region, now, now - self._takeover_after, limit)
-                batch = [event for event in page if event.id not in tried]
-                if not batch:
-                    break
-                tried.update(event.id for event in batch)
-                by_mailbox: dict[str, list[Event]] = {}
-                for event in batch:
-                    by_mailbox.setdefault(event.mailbox_id, []).append(event)
-                for outcomes in pool.map(self._dispatch_in_order, by_mailbox.values()):
-                    for outcome in outcomes:
-                        totals[outcome] = totals.get(outcome, 0) + 1
-                if len(page) < limit:  # that was every due event
-                    break
+            for outcomes in pool.map(self._dispatch_in_order, by_mailbox.values()):
+                for outcome in outcomes:
+                    totals[outcome] = totals.get(outcome, 0) + 1
         return totals
 
     def _dispatch_in_order(self, events: list[Event]) -> list[str]:

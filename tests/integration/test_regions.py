@@ -65,12 +65,17 @@ def wait_for_renditions_in_b(containers: dict[str, str], prefix: str) -> None:
                message="renditions copied to region b's account")
 
 
-def test_a_message_deposited_in_one_region_is_copied_to_the_other_and_served_there(regions):
+def copied_to_b(regions):
+    """A ready message deposited in region a, its renditions copied to region b's account."""
     hosts, containers = regions
     (_, api_a), (_, api_b) = hosts["a"], hosts["b"]
-    mailbox = api_a.provision()
-    url, prefix = ready_message(api_a, mailbox)
+    url, prefix = ready_message(api_a, api_a.provision())
     wait_for_renditions_in_b(containers, prefix)
+    return api_a, api_b, containers, url, prefix
+
+
+def test_a_message_deposited_in_one_region_is_copied_to_the_other_and_served_there(regions):
+    api_a, api_b, containers, url, prefix = copied_to_b(regions)
     assert blobs_in(ACCOUNTS["b"], containers["INCOMING_CONTAINER"], prefix) == {prefix}  # the original too
     from_a = api_a.http.get(f"{url}/audio", params={"format": "opus"}, headers=PLATFORM)
     from_b = api_b.http.get(f"{url}/audio", params={"format": "opus"}, headers=PLATFORM)
@@ -79,11 +84,7 @@ def test_a_message_deposited_in_one_region_is_copied_to_the_other_and_served_the
 
 
 def test_a_region_missing_its_copy_serves_the_other_regions(regions):
-    hosts, containers = regions
-    (_, api_a), (_, api_b) = hosts["a"], hosts["b"]
-    mailbox = api_a.provision()
-    url, prefix = ready_message(api_a, mailbox)
-    wait_for_renditions_in_b(containers, prefix)
+    api_a, api_b, containers, url, prefix = copied_to_b(regions)
     service = BlobServiceClient.from_connection_string(localstack.storage_connection_string(ACCOUNTS["b"]))
     service.get_blob_client(containers["AUDIO_CONTAINER"], f"{prefix}/opus").delete_blob()
     served = api_b.http.get(f"{url}/audio", params={"format": "opus"}, headers=PLATFORM)
@@ -92,11 +93,7 @@ def test_a_region_missing_its_copy_serves_the_other_regions(regions):
 
 
 def test_each_region_makes_the_same_mp3_from_its_copy_of_the_original(regions):
-    hosts, containers = regions
-    (_, api_a), (_, api_b) = hosts["a"], hosts["b"]
-    mailbox = api_a.provision()
-    url, prefix = ready_message(api_a, mailbox)
-    wait_for_renditions_in_b(containers, prefix)
+    api_a, api_b, containers, url, prefix = copied_to_b(regions)
     from_b = api_b.http.get(f"{url}/audio", params={"format": "mp3"}, headers=PLATFORM)
     assert from_b.status_code == 200 and from_b.headers["content-type"] == "audio/mpeg"
     assert f"{prefix}/mp3" in blobs_in(ACCOUNTS["b"], containers["AUDIO_CONTAINER"], prefix)  # made and kept in b

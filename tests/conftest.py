@@ -21,10 +21,11 @@ def stack():
     localstack.down(started)
 
 
-LONGEST_FIRST = ("tests/integration/test_drills.py",)  # minutes on their own: start them at once
+# The longest files of `make test`'s parallel phase (its --durations; the drills run apart, after it).
+LONGEST_FIRST = ("tests/integration/test_openapi_live.py", "tests/integration/test_sweeps.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """`make test` hands out whole files (--dist loadfile) in collection order: the longest file
-    goes first, so the other worker runs everything else meanwhile."""
+    """`make test` hands out whole files (--dist loadfile) in collection order: the longest files
+    go first, so neither worker is left with a long one at the end."""
     items.sort(key=lambda item: not item.nodeid.startswith(LONGEST_FIRST))

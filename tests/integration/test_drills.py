@@ -22,8 +22,8 @@ from tests.integration.load import HEADER, figures, listed, make_clients, run_lo
 from tests.support import PLATFORM_KEY, HostProcess, free_port, product_env, random_name, wait_until
 from tools import localstack, replicator
 
-# `make test` distributes by file (--dist loadfile): the drills run one after another on one worker.
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+# `make test` runs the drills alone, one after another, once every other test has finished.
+pytestmark = [pytest.mark.integration, pytest.mark.drill, pytest.mark.timeout(900)]
 
 AUDIO = tone_wav(1.2)  # short: the drills are about acknowledgement, not transcoding cost
 POLICY = RetryPolicy(max_attempts=8, timeout=10.0, deadline=90.0)

@@ -315,7 +315,7 @@ class Sdk:
 
 def original(mailbox: str, message_id: str) -> str:
     """Where the app keeps a message's original (the bench host's containers are the defaults)."""
-    return message_original(Containers(INCOMING), mailbox, message_id)
+    return message_original(Containers(INCOMING, "audio"), mailbox, message_id)
 
 
 def message_doc(mailbox: str, message_id: str, now: datetime, size: int) -> dict[str, Any]:

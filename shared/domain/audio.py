@@ -14,10 +14,11 @@ LAZY_RENDITIONS = ("mp3",)
 
 @dataclass(frozen=True)
 class Containers:
-    """Where a region keeps audio: originals (watched by the pipeline) and renditions."""
+    """Where a region keeps audio: originals (watched by the pipeline) and renditions. The names are
+    settings (INCOMING_CONTAINER, AUDIO_CONTAINER in `shared.config.SECTIONS`, their one default)."""
 
-    incoming: str = "incoming"
-    audio: str = "audio"
+    incoming: str
+    audio: str
 
 
 @dataclass(frozen=True)

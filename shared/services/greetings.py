@@ -31,7 +31,7 @@ _CONFLICT_RETRIES = 5
 
 class GreetingService:
     def __init__(self, greetings: GreetingRepository, audio: AudioStore, mailboxes: MailboxService,
-                 containers: Containers = Containers(),  # noqa: B008 - frozen, shared default
+                 containers: Containers,
                  regions: Regions | None = None, region: str = ""):
         self._containers = containers
         self._region = region

@@ -73,7 +73,7 @@ class Sender:
 
 class MessageService:
     def __init__(self, messages: MessageRepository, audio: AudioStore, mailboxes: MailboxService, mwi: Mwi,
-                 region: str, containers: Containers = Containers(),  # noqa: B008 - frozen, shared default
+                 region: str, containers: Containers,
                  regions: Regions | None = None, telemetry: Telemetry | None = None,
                  ledger: Ledger | None = None, renditions: Renditions | None = None):
         self._ledger = ledger or Ledger(messages, region)

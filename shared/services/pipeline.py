@@ -61,7 +61,7 @@ class NotYetStored(RuntimeError):
 class AudioPipeline:
     def __init__(self, mailboxes: MailboxRepository, messages: MessageRepository, greetings: GreetingRepository,
                  audio: AudioStore, transcoder: Transcoder, mwi: Mwi, region: str, normalize: bool,
-                 containers: Containers = Containers(),  # noqa: B008 - frozen, shared default
+                 containers: Containers,
                  replication: ReplicationRequests | None = None, telemetry: Telemetry | None = None,
                  transcripts: TranscriptService | None = None):
         self._transcripts = transcripts

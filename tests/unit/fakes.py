@@ -11,7 +11,7 @@ from pathlib import Path
 
 from shared.bootstrap import App, build
 from shared.config import load_settings
-from shared.domain.audio import AudioLimits, AudioRejected, Transcoded
+from shared.domain.audio import AudioLimits, AudioRejected, Containers, Transcoded
 from shared.domain.errors import AudioNotFound, EtagMismatch
 from shared.domain.model import Greeting, ListQuery, Mailbox, Message, iso
 from shared.domain.notifications import Event
@@ -289,6 +289,9 @@ class FakeReplicationRequests:
     def request_replication(self, mailbox_id: str, message_id: str) -> None:
         self.requested.append((mailbox_id, message_id))
 
+
+# The containers a service built by hand keeps audio in (fake_app's come from the settings' defaults).
+CONTAINERS = Containers("incoming", "audio")
 
 # What a region needs to start (no real endpoint is ever called: every port is a fake).
 FAKE_ENV = {"PLATFORM_KEY_HASHES": "a" * 64, "TOKEN_SIGNING_KEY": base64.b64encode(b"k" * 32).decode(),

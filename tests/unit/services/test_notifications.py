@@ -37,7 +37,7 @@ from shared.services.notifications import NotificationService
 from shared.services.pipeline import AudioPipeline
 from shared.services.renditions import Renditions
 from shared.services.replication import Regions
-from tests.unit.fakes import FakeAudio, FakeEvents, FakeGreetings, FakeStore, FakeTranscoder
+from tests.unit.fakes import CONTAINERS, FakeAudio, FakeEvents, FakeGreetings, FakeStore, FakeTranscoder
 
 MAILBOX = "+1555"
 SUBSCRIBER = Principal("subscriber", MAILBOX)
@@ -136,7 +136,7 @@ def world(monkeypatch):
     mailboxes = MailboxService(store, mwi, Authenticator(("a" * 64,), (b"k" * 32,), 900))
     mailboxes.put(PLATFORM, MAILBOX, PutMailbox(displayName="Ann", settings=MailboxSettings(
         maxMessageSeconds=60, timeZone="Europe/Paris")))
-    messages = MessageService(store, audio, mailboxes, mwi, "r1")
+    messages = MessageService(store, audio, mailboxes, mwi, "r1", CONTAINERS)
     outbox, webhooks, mailer, texts = FakeOutbox(store), Webhooks(), Mailer(), Texts()
 
     def service(region="r1", wait=0.0):
@@ -149,7 +149,8 @@ def world(monkeypatch):
 
     return {"store": store, "mailboxes": mailboxes, "messages": messages, "outbox": outbox, "webhooks": webhooks,
             "mailer": mailer, "texts": texts, "service": service, "clock": Clock(monkeypatch),
-            "pipeline": AudioPipeline(store, store, greetings, audio, transcoder, mwi, "r1", normalize=True)}
+            "pipeline": AudioPipeline(store, store, greetings, audio, transcoder, mwi, "r1", normalize=True,
+                                      containers=CONTAINERS)}
 
 
 def ready_message(world) -> str:

@@ -30,7 +30,7 @@ from shared.services.messages import MessageService, Sender
 from shared.services.mwi import Mwi
 from shared.services.replication import Regions, ReplicationService
 from shared.telemetry import Telemetry
-from tests.unit.fakes import FakeAudio, FakeEvents, FakeStore, fake_app
+from tests.unit.fakes import CONTAINERS, FakeAudio, FakeEvents, FakeStore, fake_app
 
 SENDER = Sender("+15550001111", "Bob", urgent=False)
 ENV = {"REGION": "westeurope", "COSMOS_ENDPOINT": "http://127.0.0.1:1/", "COSMOS_KEY": "k",
@@ -228,7 +228,7 @@ def test_replication_records_the_lag_from_receipt_to_the_copy(recorded):
     mailboxes = MailboxService(store, mwi, Authenticator(("a" * 64,), (b"k" * 32,), 900))
     mailboxes.put(PLATFORM, "+1555", PutMailbox(displayName="A"))
     regions = Regions("a", here, {"b": there})
-    messages = MessageService(store, here, mailboxes, mwi, "a", regions=regions)
+    messages = MessageService(store, here, mailboxes, mwi, "a", CONTAINERS, regions=regions)
     message_id = messages.deposit(PLATFORM, "+1555", b"audio", "audio/wav", SENDER, None)[0]["id"]
     key = ("+1555", message_id)
     received = store.messages[key].received_at - timedelta(seconds=90)

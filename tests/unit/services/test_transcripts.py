@@ -30,7 +30,7 @@ from shared.services.mwi import Mwi
 from shared.services.pipeline import AudioPipeline
 from shared.services.replication import Regions
 from shared.services.transcripts import TranscriptService
-from tests.unit.fakes import FakeAudio, FakeEvents, FakeGreetings, FakeStore, FakeTranscoder
+from tests.unit.fakes import CONTAINERS, FakeAudio, FakeEvents, FakeGreetings, FakeStore, FakeTranscoder
 
 SENDER = Sender("+15550001111", "Bob", urgent=False)
 MAILBOX = "+1555"
@@ -83,9 +83,9 @@ def make_world(transcriber: FakeTranscriber | None, **settings):
     return {
         "store": store, "audio": audio, "events": events, "jobs": jobs, "settled": settled,
         "transcriber": transcriber, "transcripts": transcripts,
-        "messages": MessageService(store, audio, mailboxes, mwi, "r1"),
+        "messages": MessageService(store, audio, mailboxes, mwi, "r1", CONTAINERS),
         "pipeline": AudioPipeline(store, store, FakeGreetings(), audio, FakeTranscoder(), mwi, "r1", normalize=True,
-                                  transcripts=transcripts),
+                                  containers=CONTAINERS, transcripts=transcripts),
     }
 
 

@@ -177,6 +177,7 @@ class BlobTrigger:
         while True:
             try:
                 for name, etag in await asyncio.to_thread(self._new_blobs):
+                    logger.info("'%s': found %s/%s", self.spec.name, self.container, name)
                     self._in_flight.add((etag, name))
                     task = asyncio.create_task(self._process(name, etag))
                     self._tasks.add(task)

@@ -4,7 +4,10 @@ As the Azure host does, a blob counts as processed when a receipt for its ETag e
 `azure-webjobs-hosts/blobreceipts/{hostId}/{function}/{etag}/{container}/{blob}`, so a restart of
 the host fires nothing twice. A failing invocation is retried (5 tries in all, with back-off); then
 a message naming the blob goes to the `webjobs-blobtrigger-poison` queue and the blob gets a
-receipt, so it is never looped. In Azure, `source="EventGrid"` delivers the same blobs by event.
+receipt, so it is never looped. In Azure, `source="EventGrid"` delivers the same blobs by event,
+within a second of the write: for those triggers the scan is repeated every `event_grid_s` (0.1 s),
+or less often where the listing is long (never more than a sixth of the time spent listing), and
+never less often than `poll_s`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import contextlib
 import json
 import logging
 import re
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +33,7 @@ logger = logging.getLogger("localhost.blobs")
 HOSTS_CONTAINER = "azure-webjobs-hosts"
 POISON_QUEUE = "webjobs-blobtrigger-poison"
 MAX_TRIES = 5
+LISTING_SHARE = 1 / 6  # an Event Grid trigger's scans take at most this share of the time
 
 
 def path_pattern(pattern: str) -> tuple[str, str, re.Pattern[str]]:
@@ -45,7 +50,7 @@ def path_pattern(pattern: str) -> tuple[str, str, re.Pattern[str]]:
 
 class BlobTrigger:
     def __init__(self, spec: FunctionSpec, invoker: Invoker, storage: StorageAccounts, host_id: str,
-                 parallelism: int, poll_s: float, retry_delay_s: float):
+                 parallelism: int, poll_s: float, retry_delay_s: float, event_grid_s: float | None = None):
         self.spec = spec
         self._invoker = invoker
         self._storage = storage
@@ -60,6 +65,7 @@ class BlobTrigger:
         self._tasks: set[asyncio.Task[None]] = set()
         # `source="EventGrid"`: only blobs written since the subscription; else every blob, as polling does.
         self._event_grid = spec.trigger.get("source") == "EventGrid"
+        self._event_grid_s = poll_s if event_grid_s is None else min(event_grid_s, poll_s)
         self._since: datetime | None = None
 
     @property
@@ -175,6 +181,7 @@ class BlobTrigger:
             await asyncio.to_thread(self._subscribe)
         await asyncio.to_thread(self._load_receipts)
         while True:
+            began = time.monotonic()
             try:
                 for name, etag in await asyncio.to_thread(self._new_blobs):
                     logger.info("'%s': found %s/%s", self.spec.name, self.container, name)
@@ -184,7 +191,14 @@ class BlobTrigger:
                     task.add_done_callback(self._tasks.discard)
             except Exception:
                 logger.exception("scanning %s for '%s' failed", self.container, self.spec.name)
-            await asyncio.sleep(self._poll_s)
+            await asyncio.sleep(self._pause(time.monotonic() - began))
+
+    def _pause(self, scan_s: float) -> float:
+        """Until the next scan: Event Grid's latency, stretched so listing a large container does not
+        take more than LISTING_SHARE of the time, at most poll_s; polling triggers poll_s."""
+        if not self._event_grid:
+            return self._poll_s
+        return min(self._poll_s, max(self._event_grid_s, scan_s * (1 / LISTING_SHARE - 1)))
 
     async def invoke_now(self, blob_path: str) -> None:
         """`POST /admin/functions/{name}` with `{"input": "container/blob"}`: run once on that blob."""

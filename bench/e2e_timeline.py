@@ -32,6 +32,7 @@ class Trace:
     found: list[float] = field(default_factory=list)
     fired: list[float] = field(default_factory=list)  # every firing, failed ones included
     failed: list[tuple[float, str]] = field(default_factory=list)
+    document_wait: float = 0.0  # how long a firing waited for the document (audio before it)
     submitted: float | None = None
     began: float | None = None
     ended: float | None = None
@@ -57,6 +58,10 @@ class _Reader:
         found = self.path.search(text)
         return self.traces.get(found.group(1)) if found else None
 
+    def trace_id(self, text: str) -> Trace | None:
+        found = re.search(r"/([0-9a-f]{32}): ", text)
+        return self.traces.get(found.group(1)) if found else None
+
     def traceback(self, raw: str) -> None:
         found = re.search(r"no document yet for [^/\s]+/([0-9a-f]{32})", raw)
         if self.failed is not None and found:
@@ -73,6 +78,8 @@ class _Reader:
             self.failed = (invocation, at)
         elif name == "localhost.blobs" and "': found " in text and (trace := self.trace(text)):
             trace.found.append(at)
+        elif name == "shared.services.pipeline" and ": document found " in text and (trace := self.trace_id(text)):
+            trace.document_wait += float(re.search(r"found (\d+\.\d+) s", text).group(1))
         elif name.endswith("transcode_pool") and text.startswith("transcoded in a worker"):
             self.in_worker[invocation] = [float(x) for x in re.findall(r"\d+\.\d+", text)][:4]
         elif name == "functions.incoming" and (trace := self.trace(text)):  # the outcome, same invocation
@@ -103,7 +110,7 @@ def busy(traces: dict[str, Trace], start: float, end: float, workers: int) -> di
     """Seconds, between start and end, in which 0, 1, ... `workers` transcodes ran at once."""
     edges = []
     for trace in traces.values():
-        if trace.began is not None and trace.ended is not None:
+        if trace.began is not None and trace.ended is not None and trace.began < end and trace.ended > start:
             edges += [(max(trace.began, start), 1), (min(trace.ended, end), -1)]
     edges.sort()
     spans = dict.fromkeys(range(workers + 1), 0.0)
@@ -128,7 +135,7 @@ def summarise(traces: dict[str, Trace], workers: int) -> dict[str, Any]:
         rows[message_id] = {"sent": rel(t.sent), "ack": rel(t.ack), "found": [rel(x) for x in t.found],
                             "fired": [rel(x) for x in t.fired], "failed": [rel(x) for x, _ in t.failed],
                             "submitted": rel(t.submitted), "began": rel(t.began), "ended": rel(t.ended),
-                            "back": rel(t.back), "ready": rel(t.ready)}
+                            "back": rel(t.back), "ready": rel(t.ready), "document_wait": round(t.document_wait, 3)}
 
     def median(values: list[float]) -> float | None:
         return round(statistics.median(values), 3) if values else None
@@ -138,6 +145,8 @@ def summarise(traces: dict[str, Trace], workers: int) -> dict[str, Any]:
         "ack to found (trigger latency)": median([t.found[0] - t.ack for t in done]),
         "found to first firing": median([t.fired[0] - t.found[0] for t in done if t.fired]),
         "firing failures (NotYetStored)": sum(len(t.failed) for t in traces.values()),
+        "firings that waited for their document": sum(t.document_wait > 0 for t in traces.values()),
+        "longest such wait": round(max(t.document_wait for t in traces.values()), 3),
         "first firing to the successful one": median([t.fired[-1] - t.fired[0] for t in done if t.fired]),
         "successful firing to submitted": median([t.submitted - t.fired[-1] for t in done
                                                   if t.fired and t.submitted]),
@@ -159,7 +168,7 @@ def render(summary: dict[str, Any]) -> str:
             return ",".join(cell(v) for v in value) or "-"
         return "-" if value is None else f"{value:.2f}"
 
-    heads = ["sent", "ack", "found", "fired", "failed", "submitted", "began", "ended", "ready"]
+    heads = ["sent", "ack", "found", "fired", "failed", "document_wait", "submitted", "began", "ended", "ready"]
     lines = ["timeline (s from the first deposit): " + "  ".join(heads)]
     for message_id, row in summary["messages"].items():
         lines.append(f"  {message_id[:8]}  " + "  ".join(f"{h}={cell(row[h])}" for h in heads))

@@ -182,6 +182,8 @@ class AudioPipeline:
             time.sleep(pause)
             message = self._messages.get_message(mailbox_id, message_id)
             if message is not None:
+                logger.info("%s/%s: document found %.2f s after its audio", mailbox_id, message_id,
+                            DOCUMENT_WAIT_S - (deadline - time.monotonic()))
                 return message
         raise NotYetStored(f"no document yet for {mailbox_id}/{message_id}")
 

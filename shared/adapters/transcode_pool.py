@@ -7,6 +7,7 @@ transcode side by side on every core, whatever thread or host calls.
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import multiprocessing
 import os
 import threading
@@ -16,11 +17,20 @@ from pathlib import Path
 from shared.adapters.audio_codec import transcode
 from shared.domain.audio import AudioLimits, Transcoded
 
+logger = logging.getLogger(__name__)
 PARENT_CHECK_S = 1.0  # how often a transcoding worker checks that its parent still runs
 
 
 def _warm() -> None:
     """A worker's first task: import the codec libraries before any message waits on them."""
+
+
+def _timed(source: Path, out_dir: Path, limits: AudioLimits, content_type: str | None,
+           renditions: tuple[str, ...] | None) -> tuple[float, float, Transcoded]:
+    """`transcode` in a worker, with when it began and ended there (wall clock, for the log)."""
+    began = time.time()
+    result = transcode(source, out_dir, limits, content_type, renditions)
+    return began, time.time(), result
 
 
 def _exit_with(parent: int) -> None:
@@ -58,14 +68,19 @@ class PyAvTranscoder:
     def transcode(self, source: Path, out_dir: Path, limits: AudioLimits, content_type: str | None = None,
                   renditions: tuple[str, ...] | None = None) -> Transcoded:
         pool = self._executor()
+        submitted = time.time()
         try:
-            return pool.submit(transcode, source, out_dir, limits, content_type, renditions).result()
+            began, ended, result = pool.submit(_timed, source, out_dir, limits, content_type, renditions).result()
         except concurrent.futures.process.BrokenProcessPool:
             with self._lock:
                 if self._pool is pool:
                     self._pool = None
             pool.shutdown(wait=False, cancel_futures=True)
             raise
+        # Where a message's time went: waiting for a free worker, then in it (the timeline of bench.pipeline_e2e).
+        logger.info("transcoded in a worker: submitted %.3f, began %.3f, ended %.3f, back %.3f",
+                    submitted, began, ended, time.time())
+        return result
 
     def close(self) -> None:
         with self._lock:

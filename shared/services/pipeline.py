@@ -10,8 +10,10 @@ not retried. Storage failures raise, so the trigger retries them.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -54,8 +56,16 @@ logger = logging.getLogger(__name__)
 _CONFLICT_RETRIES = 5
 
 
+# A deposit stores the audio, then the document (one Cosmos write): the trigger may fire in between.
+# It waits this long for the document before it raises NotYetStored, whose retry comes only after
+# the trigger's back-off (in Azure, the blob trigger queue's visibility timeout: 10 s by host.json).
+DOCUMENT_WAIT_S = 2.0
+_DOCUMENT_CHECKS_S = (0.05, 0.1, 0.2, 0.4)  # then every 0.4 s
+
+
 class NotYetStored(RuntimeError):
-    """The audio landed before its document (a deposit writes audio first): retry shortly."""
+    """The audio landed before its document (a deposit writes audio first) and the document did not
+    follow within DOCUMENT_WAIT_S: retried by the trigger."""
 
 
 class AudioPipeline:
@@ -122,7 +132,7 @@ class AudioPipeline:
         if message is None:
             if self._audio.size(blobpaths.message_original(self._containers, mailbox_id, message_id)) is None:
                 return "gone"  # purged (tombstone and all) since the blob landed: nothing to do, no retries
-            raise NotYetStored(f"no document yet for {mailbox_id}/{message_id}")
+            message = self._document_soon(mailbox_id, message_id)
         if message.purged:
             return "purged"
         if message.status != "processing":
@@ -160,6 +170,22 @@ class AudioPipeline:
             replica_regions=(self._region,),
             transcript=self._transcripts.pending_for(mailbox.settings) if self._transcripts else None),
             renditions=blobs)
+
+    def _document_soon(self, mailbox_id: str, message_id: str) -> Message:
+        """The document of audio that landed first, read again for up to DOCUMENT_WAIT_S (the deposit
+        writes it right after the audio); NotYetStored if it is still missing."""
+        deadline = time.monotonic() + DOCUMENT_WAIT_S
+        for step in itertools.chain(_DOCUMENT_CHECKS_S, itertools.repeat(_DOCUMENT_CHECKS_S[-1])):
+            pause = min(step, deadline - time.monotonic())
+            if pause <= 0:
+                break
+            time.sleep(pause)
+            message = self._messages.get_message(mailbox_id, message_id)
+            if message is not None:
+                logger.info("%s/%s: document found %.2f s after its audio", mailbox_id, message_id,
+                            DOCUMENT_WAIT_S - (deadline - time.monotonic()))
+                return message
+        raise NotYetStored(f"no document yet for {mailbox_id}/{message_id}")
 
     def _finish(self, message: Message, change: Callable[[Message], Message],
                 renditions: dict[str, str] | None = None) -> str:

@@ -38,6 +38,8 @@ class Host:
         self.invoker = Invoker(self.storage, threads, str(script_root))
         poll_s = float(os.environ.get("LOCALHOST_BLOB_POLL_SECONDS", "1"))
         retry_s = float(os.environ.get("LOCALHOST_BLOB_RETRY_SECONDS", "0.5"))
+        # `source="EventGrid"` triggers: Azure delivers their blobs by event, within a second.
+        event_grid_s = float(os.environ.get("LOCALHOST_EVENT_GRID_SECONDS", "0.1"))
         self.listeners: dict[str, Any] = {}
         self.http_specs: list[FunctionSpec] = []
         self.unsupported: list[FunctionSpec] = []
@@ -54,7 +56,7 @@ class Host:
                 self.listeners[spec.name] = TimerTrigger(spec, self.invoker, self.storage, self.host_id)
             elif kind == "blobtrigger":
                 self.listeners[spec.name] = BlobTrigger(spec, self.invoker, self.storage, self.host_id,
-                                                        config.blob_max_parallelism, poll_s, retry_s)
+                                                        config.blob_max_parallelism, poll_s, retry_s, event_grid_s)
             elif kind == "queuetrigger":
                 self.listeners[spec.name] = QueueTrigger(spec, self.invoker, self.storage, config)
             elif kind in ("orchestrationtrigger", "activitytrigger"):

@@ -3,12 +3,15 @@ transient ones raised for the trigger to retry, greetings only for their current
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from shared.domain.commands import PutMailbox
 from shared.domain.errors import Unavailable
 from shared.domain.model import MailboxSettings
 from shared.domain.principal import PLATFORM
+from shared.services import pipeline
 from shared.services.messages import Sender
 from shared.services.pipeline import NotYetStored
 from tests.unit.fakes import fake_app
@@ -67,6 +70,22 @@ def test_audio_before_its_document_is_retried(world):
     world["audio"].blobs["incoming/+1555/0123456789abcdef"] = b"hello"  # a deposit writes audio first
     with pytest.raises(NotYetStored):
         world["pipeline"].process("incoming/+1555/0123456789abcdef", b"hello")
+
+
+def test_audio_a_moment_before_its_document_waits_for_it(world, monkeypatch):
+    """The trigger may fire between a deposit's audio and its document: it reads the document again
+    for a moment (a retry would wait for the trigger's back-off: 10 s in Azure) and goes on."""
+    message_id = deposit(world, b"hello audio")
+    store, reads = world["store"], []
+    original_get = store.get_message
+
+    def not_yet(mailbox_id, message_id):  # the document lands on the third read
+        reads.append(time.monotonic())
+        return original_get(mailbox_id, message_id) if len(reads) >= 3 else None
+
+    monkeypatch.setattr(store, "get_message", not_yet)
+    assert world["pipeline"].process(f"incoming/+1555/{message_id}", b"hello audio") == "ready"
+    assert len(reads) >= 3 and reads[-1] - reads[0] < pipeline.DOCUMENT_WAIT_S
 
 
 def test_audio_whose_message_and_blob_are_gone_ends_quietly(world):

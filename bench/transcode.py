@@ -25,6 +25,10 @@ the original, against one ffmpeg process), with a check that it is byte for byte
 the others, and so is the ratio counting every message's MP3 requested once. STOI (`pystoi`) of
 every rendition of both sides against the source.
 
+Also reported, beside the goal's ratio and not instead of it: a like-for-like CLI, which first runs a
+`volumedetect` pass (the product measures the level, and silence, before encoding; the plain loop
+does not) and then makes the renditions at the gain the product chose.
+
 Prints, per length, audio seconds per CPU second for each side, the ratio in-process/cli (goals:
 >= 1.5 up to 30 s, >= 1.0 beyond) and the in-process real-time factor per core (goal >= 100), and writes
 `bench/results/transcode.json` (git-ignored). Needs the ffmpeg CLI (Debian: `apt-get install -y
@@ -66,9 +70,9 @@ INSTALL_HINT = "the ffmpeg CLI is not installed: apt-get update && apt-get insta
 
 
 def cli_commands(ffmpeg: str, source: Path, out_dir: Path, source_rate: int,
-                 names: tuple[str, ...] = AT_DEPOSIT) -> list[tuple[str, list[str]]]:
+                 names: tuple[str, ...] = AT_DEPOSIT, gain_db: float = 0.0) -> list[tuple[str, list[str]]]:
     """One ffmpeg command per rendition of names (default: those the product makes at deposit), with
-    the settings RENDITIONS gives the in-process encoders."""
+    the settings RENDITIONS gives the in-process encoders; gain_db other than 0: through a volume filter."""
     band = NARROWBAND if source_rate <= NARROWBAND else WIDEBAND  # the codec's band rule
     commands = []
     for rendition in (r for r in RENDITIONS if r.name in names):
@@ -78,6 +82,8 @@ def cli_commands(ffmpeg: str, source: Path, out_dir: Path, source_rate: int,
         for key, value in rendition.options.items():
             args += [f"-{key}", value]
         args += ["-ac", "1", "-ar", str(rendition.rate or band)]
+        if gain_db:
+            args += ["-af", f"volume={gain_db:g}dB"]
         args.append(str(out_dir / f"{rendition.name}.{rendition.container}"))
         commands.append((rendition.name, args))
     return commands
@@ -97,6 +103,22 @@ def run_cli(commands: list[tuple[str, list[str]]]) -> dict[str, Any]:
         per_rendition[name] = children_cpu() - before
     return {"cpu_s": sum(per_rendition.values()), "wall_s": time.perf_counter() - wall,
             "launcher_cpu_s": time.process_time() - launcher, "per_rendition_cpu_s": per_rendition}
+
+
+def cli_level_pass(ffmpeg: str, source: Path) -> list[str]:
+    """What a CLI backend that normalises the level, as the product does, runs first: one decode
+    through volumedetect (mean and peak level: the gain, and silence, follow from them)."""
+    return [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "info", "-i", str(source), "-af", "volumedetect",
+            "-f", "null", "-"]
+
+
+def run_cli_like_for_like(level_pass: list[str], commands: list[tuple[str, list[str]]]) -> dict[str, Any]:
+    """The level pass, then the renditions at the gain the product chose: the same work as the product's."""
+    before = children_cpu()
+    subprocess.run(level_pass, check=True, capture_output=True)
+    level_cpu = children_cpu() - before
+    encode = run_cli(commands)
+    return {"cpu_s": level_cpu + encode["cpu_s"], "level_pass_cpu_s": level_cpu}
 
 
 def run_in_process(source: Path, out_dir: Path, names: tuple[str, ...] = AT_DEPOSIT) -> dict[str, Any]:
@@ -207,6 +229,14 @@ def measure_length(seconds: float, ffmpeg: str, work: Path, repeats: int) -> dic
             breakdown_repeats, children=True),
     }
 
+    # Like for like (reported beside the goal's ratio, not instead of it): the product measures the
+    # level and applies a gain; the plain CLI loop above does neither.
+    gain_db = inproc[-1]["gain_db"]
+    level_dir = work / f"cli_level_{seconds:g}"
+    level_dir.mkdir()
+    level_commands = cli_commands(ffmpeg, source, level_dir, RATE, gain_db=gain_db)
+    like = [run_cli_like_for_like(cli_level_pass(ffmpeg, source), level_commands) for _ in range(breakdown_repeats)]
+
     lazy = lazy_cost(source, ffmpeg, work / f"lazy_{seconds:g}", breakdown_repeats)
     eager_dir = lazy.pop("eager_dir")
     for _, args in cli_commands(ffmpeg, source, cli_dir, RATE, LAZY_RENDITIONS):  # the cli's MP3, for STOI
@@ -234,6 +264,9 @@ def measure_length(seconds: float, ffmpeg: str, work: Path, repeats: int) -> dic
         # Every rendition, as if each message's MP3 were asked for once: deposit + first request.
         "ratio_with_every_mp3_requested": (cli_cpu + lazy["cli"]["cpu_s"]) / (in_cpu + lazy["in_process"]["cpu_s"]),
         "ratio_in_process_over_cli": cli_cpu / in_cpu,
+        "like_for_like": {"gain_db": gain_db, "cli_cpu_s": median_of(like, "cpu_s"),
+                          "cli_level_pass_cpu_s": median_of(like, "level_pass_cpu_s"),
+                          "ratio": median_of(like, "cpu_s") / in_cpu},
         "in_process_rtf_per_core": audio_s / in_cpu,
     }
 
@@ -278,6 +311,10 @@ def verdicts(result: dict[str, Any]) -> list[str]:
                      f"encoders alone {encoders} s")
         lines.append(f"    cli: per process {cli_each} s, of which start-up alone {b['cli_startup_only_cpu_s']:.3f} s "
                      f"and start-up + probe + decode {b['cli_decode_only_cpu_s']:.3f} s")
+        like = length["like_for_like"]
+        lines.append(f"    like for like (not the goal's ratio): a CLI that also measures the level (volumedetect, "
+                     f"{like['cli_level_pass_cpu_s']:.3f} s) and applies the product's gain ({like['gain_db']:g} dB): "
+                     f"{like['cli_cpu_s']:.3f} CPU s, ratio {like['ratio']:.2f}")
         first = length["first_request"]
         lines.append(f"    first request of {'/'.join(first['renditions'])}: in-process "
                      f"{first['in_process']['cpu_s']:.3f} CPU s ({first['in_process']['wall_s']:.3f} wall), "

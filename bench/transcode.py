@@ -107,9 +107,9 @@ def run_cli(commands: list[tuple[str, list[str]]]) -> dict[str, Any]:
 
 def cli_level_pass(ffmpeg: str, source: Path) -> list[str]:
     """What a CLI backend that normalises the level, as the product does, runs first: one decode
-    through volumedetect (mean and peak level: the gain, and silence, follow from them)."""
-    return [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "info", "-i", str(source), "-af", "volumedetect",
-            "-f", "null", "-"]
+    through volumedetect (its mean and peak level give the gain, and silence). Only its cost is
+    measured: the renditions then take the gain the product chose."""
+    return [ffmpeg, *FFMPEG_COMMON, "-i", str(source), "-af", "volumedetect", "-f", "null", "-"]
 
 
 def run_cli_like_for_like(level_pass: list[str], commands: list[tuple[str, list[str]]]) -> dict[str, Any]:

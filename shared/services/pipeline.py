@@ -174,7 +174,8 @@ class AudioPipeline:
     def _document_soon(self, mailbox_id: str, message_id: str) -> Message:
         """The document of audio that landed first, read again for up to DOCUMENT_WAIT_S (the deposit
         writes it right after the audio); NotYetStored if it is still missing."""
-        deadline = time.monotonic() + DOCUMENT_WAIT_S
+        started = time.monotonic()
+        deadline = started + DOCUMENT_WAIT_S
         for step in itertools.chain(_DOCUMENT_CHECKS_S, itertools.repeat(_DOCUMENT_CHECKS_S[-1])):
             pause = min(step, deadline - time.monotonic())
             if pause <= 0:
@@ -183,7 +184,7 @@ class AudioPipeline:
             message = self._messages.get_message(mailbox_id, message_id)
             if message is not None:
                 logger.info("%s/%s: document found %.2f s after its audio", mailbox_id, message_id,
-                            DOCUMENT_WAIT_S - (deadline - time.monotonic()))
+                            time.monotonic() - started)
                 return message
         raise NotYetStored(f"no document yet for {mailbox_id}/{message_id}")
 

@@ -68,7 +68,7 @@ class BlobTrigger:
         self._tasks: set[asyncio.Task[None]] = set()
         # `source="EventGrid"`: only blobs written since the subscription; else every blob, as polling does.
         self._event_grid = spec.trigger.get("source") == "EventGrid"
-        self._event_grid_s = poll_s if event_grid_s is None else min(event_grid_s, poll_s)
+        self._event_grid_s = poll_s if event_grid_s is None else event_grid_s  # _pause bounds it by poll_s
         self._listed = 0  # blobs the last scan listed
         self._since: datetime | None = None
 

@@ -145,7 +145,7 @@ def encode_only(rendition: audio_codec.Rendition, frames: list[av.AudioFrame], p
 
 
 def in_process_encoders_cpu(source: Path, out_dir: Path, repeats: int) -> dict[str, float]:
-    """CPU of each rendition's encoder alone (the product's _Encoder: resampler, FIFO, encoder, muxer), fed
+    """CPU of each rendition's encoder alone (the product's _Encoder: encoder and muxer), fed
     frames decoded beforehand, as transcode's second pass feeds them."""
     with audio_codec._opened(source) as (container, stream, band):
         chunks = list(audio_codec._samples(container, stream, band, int(LIMITS.max_seconds * band)))

@@ -20,6 +20,7 @@ import contextlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -64,12 +65,17 @@ DECODER_FOR = {"amrnb": "libopencore_amrnb", "amrwb": "libopencore_amrwb"}
 _PCM8K = {"sample_rate": "8000", "ch_layout": "mono"}
 HEADERLESS = {"audio/basic": ("mulaw", _PCM8K), "audio/pcmu": ("mulaw", _PCM8K), "audio/pcma": ("alaw", _PCM8K),
               "audio/g722": ("g722", {}), "audio/gsm": ("gsm", {})}
+# A WAV of PCM or G.711 (what Asterisk and FreeSWITCH record) is read 64 KiB a packet, not 4 KiB: the
+# cost of decoding it is per packet. Its header says all there is to know, so the probe reads no
+# further than the header (a probe of big packets decodes several of them).
+PCM_WAV_OPTIONS = {"max_size": "65536", "probesize": "32"}
 CONTAINER_MAGIC = (b".snd", b"RIFF", b"OggS", b"fLaC", b"#!AMR", b"ID3", b"FORM")
 SPOOL_NAME = "decoded.f32"  # the decoded mono samples, in the output directory
 SPOOL_CHUNK = 32_768  # samples per read of the spool (128 KiB)
 SAMPLES_BATCH = 16_384  # decoded samples gathered before the measuring pass looks at them (64 KiB)
 _DIRECT = {"s16": (np.int16, 1 / 32768), "s16p": (np.int16, 1 / 32768), "flt": (np.float32, None),
            "fltp": (np.float32, None)}  # mono sample formats read without the resampler: dtype, scale
+FLOAT_FORMATS = ("flt", "fltp")  # fed to encoders that take them (Opus, LAME): the samples are float already
 PADDING_S = 0.1  # at most this much past what the container declares is an encoder's padding
 
 
@@ -77,14 +83,16 @@ def _dbfs(rms: float) -> float:
     return 20 * math.log10(rms) if rms > 0 else -200.0
 
 
-def _headerless(source: Path, content_type: str | None) -> tuple[str, dict[str, str]] | None:
-    """The demuxer and its options for a headerless body its content type names, else None (probe)."""
+def _how_to_open(source: Path, content_type: str | None) -> tuple[str | None, dict[str, str]]:
+    """The demuxer and its options: a headerless body's format, as its content type names it
+    (HEADERLESS); a WAV read in big packets (PCM_WAV_OPTIONS); else None (probe the content)."""
+    with open(source, "rb") as head_file:
+        head = head_file.read(12)
+    if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
+        return "wav", PCM_WAV_OPTIONS
     raw = HEADERLESS.get((content_type or "").split(";")[0].strip().lower())
-    if raw is None:
-        return None
-    with open(source, "rb") as head:
-        if head.read(8).startswith(CONTAINER_MAGIC):  # a Sun .au (also audio/basic), a WAV...: probe it
-            return None
+    if raw is None or head.startswith(CONTAINER_MAGIC):  # a Sun .au (also audio/basic), a WAV...: probe it
+        return None, {}
     return raw
 
 
@@ -92,12 +100,11 @@ def _headerless(source: Path, content_type: str | None) -> tuple[str, dict[str, 
 def _opened(source: Path, content_type: str | None = None
             ) -> Iterator[tuple[av.container.InputContainer, av.audio.stream.AudioStream, int]]:
     """The source's first audio stream and the band to work at; AudioRejected when there is none."""
-    raw = _headerless(source, content_type)
-    try:
-        container = (av.open(str(source), mode="r", format=raw[0], options=raw[1]) if raw
-                     else av.open(str(source), mode="r"))
-    except (av.FFmpegError, UnicodeDecodeError, ValueError) as error:
-        raise AudioRejected("invalid-audio", "not a recognised audio format") from error
+    form, options = _how_to_open(source, content_type)
+    container = _open(source, form, options)
+    if options is PCM_WAV_OPTIONS and not _pcm(container):  # compressed audio in a WAV: its own packets
+        container.close()
+        container = _open(source, None, {})
     with container:
         if not container.streams.audio:
             raise AudioRejected("invalid-audio", "the file has no audio stream")
@@ -110,6 +117,19 @@ def _opened(source: Path, content_type: str | None = None
         if (context.channels or 0) > MAX_CHANNELS:
             raise AudioRejected("invalid-audio", f"{context.channels} channels is too many")
         yield container, stream, NARROWBAND if context.sample_rate <= NARROWBAND else WIDEBAND
+
+
+def _open(source: Path, form: str | None, options: dict[str, str]) -> av.container.InputContainer:
+    try:
+        return av.open(str(source), mode="r", format=form, options=dict(options))
+    except (av.FFmpegError, UnicodeDecodeError, ValueError) as error:
+        raise AudioRejected("invalid-audio", "not a recognised audio format") from error
+
+
+def _pcm(container: av.container.InputContainer) -> bool:
+    audio = container.streams.audio
+    context = audio[0].codec_context if audio else None
+    return context is not None and context.codec is not None and context.name.startswith("pcm_")
 
 
 def _finite(samples: np.ndarray) -> np.ndarray:
@@ -255,36 +275,26 @@ def _gain(measure: _Measure, normalize: bool) -> float:
 
 
 class _Encoder:
+    """One rendition's encoder and muxer, fed the band's float frames however long they are: PyAV's
+    encode converts them to the codec's rate and sample format and cuts them to its frame size, in C
+    (a FIFO of our own in front, frame by 20-60 ms frame, cost more than the muxing)."""
+
     def __init__(self, rendition: Rendition, path: Path, band: int):
         self.rendition = rendition
         self.path = path
-        rate = rendition.rate or band
         self.container = av.open(str(path), mode="w", format=rendition.container)
-        self.stream = self.container.add_stream(rendition.codec, rate=rate, options=rendition.options)
+        self.stream = self.container.add_stream(rendition.codec, rate=rendition.rate or band, options=rendition.options)
         self.stream.layout = "mono"
         if rendition.bit_rate:
             self.stream.bit_rate = rendition.bit_rate
+        formats = [f.name for f in self.stream.codec_context.codec.audio_formats]
+        self.stream.format = next((f for f in FLOAT_FORMATS if f in formats), formats[0])
         self.stream.codec_context.open()
-        self.frame_size = self.stream.codec_context.frame_size or 1024
-        self.resampler = av.AudioResampler(format=self.stream.codec_context.format.name, layout="mono", rate=rate)
-        self.fifo = av.AudioFifo()
-        self.pts = 0
 
-    def _drain(self, final: bool) -> None:
-        while self.fifo.samples >= self.frame_size or (final and self.fifo.samples):
-            frame = self.fifo.read(min(self.frame_size, self.fifo.samples))
-            frame.pts = self.pts
-            self.pts += frame.samples
-            self.container.mux(self.stream.encode(frame))
-
-    def write(self, frame: av.AudioFrame | None) -> None:
-        for out in self.resampler.resample(frame):
-            out.pts = None
-            self.fifo.write(out)
-        self._drain(final=frame is None)
+    def write(self, frame: av.AudioFrame) -> None:
+        self.container.mux(self.stream.encode(frame))
 
     def close(self) -> None:
-        self.write(None)
         self.container.mux(self.stream.encode(None))
         self.container.close()
 
@@ -330,12 +340,12 @@ def _transcode(source: Path, out_dir: Path, limits: AudioLimits, spool: Path, co
         raise AudioRejected("silent", "no speech energy in the recording")
     gain = np.float32(_gain(measure, limits.normalize))
     encoders = [_Encoder(r, out_dir / f"{r.name}.{r.container}", rate) for r in renditions]
-    written = 0
+    written, time_base = 0, Fraction(1, rate)
     for chunk in _spooled(spool, kept):
-        written += chunk.size
         scaled = np.clip(chunk * gain, -1.0, 1.0) if gain != 1.0 else chunk
         frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(scaled).reshape(1, -1), format="flt", layout="mono")
-        frame.sample_rate = rate
+        frame.sample_rate, frame.time_base, frame.pts = rate, time_base, written
+        written += chunk.size
         for encoder in encoders:
             encoder.write(frame)
     for encoder in encoders:

@@ -73,7 +73,9 @@ class AudioPipeline:
                  audio: AudioStore, transcoder: Transcoder, mwi: Mwi, region: str, normalize: bool,
                  containers: Containers,
                  replication: ReplicationRequests | None = None, telemetry: Telemetry | None = None,
-                 transcripts: TranscriptService | None = None):
+                 transcripts: TranscriptService | None = None,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        self._clock, self._sleep = clock, sleep  # the document wait's (see _document_soon)
         self._transcripts = transcripts
         self._containers = containers
         self._ledger = Ledger(messages, region)
@@ -174,17 +176,17 @@ class AudioPipeline:
     def _document_soon(self, mailbox_id: str, message_id: str) -> Message:
         """The document of audio that landed first, read again for up to DOCUMENT_WAIT_S (the deposit
         writes it right after the audio); NotYetStored if it is still missing."""
-        started = time.monotonic()
+        started = self._clock()
         deadline = started + DOCUMENT_WAIT_S
         for step in itertools.chain(_DOCUMENT_CHECKS_S, itertools.repeat(_DOCUMENT_CHECKS_S[-1])):
-            pause = min(step, deadline - time.monotonic())
+            pause = min(step, deadline - self._clock())
             if pause <= 0:
                 break
-            time.sleep(pause)
+            self._sleep(pause)
             message = self._messages.get_message(mailbox_id, message_id)
             if message is not None:
                 logger.info("%s/%s: document found %.2f s after its audio", mailbox_id, message_id,
-                            time.monotonic() - started)
+                            self._clock() - started)
                 return message
         raise NotYetStored(f"no document yet for {mailbox_id}/{message_id}")
 

@@ -3,8 +3,6 @@ transient ones raised for the trigger to retry, greetings only for their current
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from shared.domain.commands import PutMailbox
@@ -66,13 +64,38 @@ def test_unusable_audio_fails_once_and_for_good(world, data, reason):
     assert [e["new"] for e in world["events"].events] == [1, 0]
 
 
-def test_audio_before_its_document_is_retried(world):
+class FakeTime:
+    """The document wait's clock and sleep: sleeping moves the clock, and takes no time."""
+
+    def __init__(self):
+        self.now, self.slept = 100.0, []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def fake_time(world, monkeypatch):
+    clock = FakeTime()
+    monkeypatch.setattr(world["pipeline"], "_clock", clock.monotonic)
+    monkeypatch.setattr(world["pipeline"], "_sleep", clock.sleep)
+    return clock
+
+
+def test_audio_before_its_document_is_retried(world, fake_time):
     world["audio"].blobs["incoming/+1555/0123456789abcdef"] = b"hello"  # a deposit writes audio first
     with pytest.raises(NotYetStored):
         world["pipeline"].process("incoming/+1555/0123456789abcdef", b"hello")
+    # It read the document again for DOCUMENT_WAIT_S, backing off, before it gave up.
+    assert sum(fake_time.slept) == pytest.approx(pipeline.DOCUMENT_WAIT_S)
+    assert fake_time.slept[:3] == [0.05, 0.1, 0.2] and max(fake_time.slept) <= 0.4
 
 
-def test_audio_a_moment_before_its_document_waits_for_it(world, monkeypatch):
+def test_audio_a_moment_before_its_document_waits_for_it(world, monkeypatch, fake_time):
     """The trigger may fire between a deposit's audio and its document: it reads the document again
     for a moment (a retry would wait for the trigger's back-off: 10 s in Azure) and goes on."""
     message_id = deposit(world, b"hello audio")
@@ -80,12 +103,12 @@ def test_audio_a_moment_before_its_document_waits_for_it(world, monkeypatch):
     original_get = store.get_message
 
     def not_yet(mailbox_id, message_id):  # the document lands on the third read
-        reads.append(time.monotonic())
+        reads.append(fake_time.monotonic())
         return original_get(mailbox_id, message_id) if len(reads) >= 3 else None
 
     monkeypatch.setattr(store, "get_message", not_yet)
     assert world["pipeline"].process(f"incoming/+1555/{message_id}", b"hello audio") == "ready"
-    assert len(reads) >= 3 and reads[-1] - reads[0] < pipeline.DOCUMENT_WAIT_S
+    assert len(reads) == 3 and reads[-1] - reads[0] < pipeline.DOCUMENT_WAIT_S
 
 
 def test_audio_whose_message_and_blob_are_gone_ends_quietly(world):

@@ -9,6 +9,7 @@ alone and prints the table).
 
 from __future__ import annotations
 
+import contextlib
 import random
 import signal
 import time
@@ -109,10 +110,14 @@ def partitioned_stack(tmp_path):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def figures_table():
+def figures_table(pytestconfig):
+    """The drills' figures, as the table of docs/reliability.md, printed past pytest's capture (so
+    `make test` and CI show them too, not only `make drills`, which runs with -s)."""
     yield
-    if RESULTS:
-        print("\n" + HEADER + "\n" + "\n".join(RESULTS))
+    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+        if RESULTS:
+            print("\n" + HEADER + "\n" + "\n".join(RESULTS))
 
 
 def provision(regions: dict[str, Region], count: int) -> tuple[VoicemailClient, list[str]]:

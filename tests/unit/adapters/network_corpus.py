@@ -2,8 +2,9 @@
 
 The corpus `tests/unit/adapters/audio_corpus.py` builds is encoded by PyAV itself, so it only ever holds
 frames PyAV's own encoders write. This one is written by Debian's sox (opencore AMR-NB with DTX,
-WAV49 GSM, IMA and MS ADPCM, libsox's LAME and Vorbis) and the ffmpeg CLI (G.722, G.726 at every
-rate, G.723.1, GSM, Speex, Opus, AAC, MP3, FLAC, G.711, AMR remuxed into 3GP; headerless G.711 and
+WAV49 GSM, IMA and MS ADPCM, PCM WAV at 16 and 24 bits and in float, libsox's LAME and Vorbis) and
+the ffmpeg CLI (G.722, G.726 at every rate, G.723.1, GSM, Speex, Opus, AAC, MP3, FLAC, G.711, a WAV
+streamed with its sizes never filled in, AMR remuxed into 3GP; headerless G.711 and
 G.722 that only their content type names), from one spoken
 sentence (espeak-ng; a speech-like signal where it is missing). AMR-WB and every AMR frame type (all
 bit rates, SID, NO_DATA, SPEECH_LOST) have no encoder on Debian: those files are built here, frame
@@ -63,6 +64,15 @@ def _ffmpeg(rate: int, *args: str) -> Callable[[dict[str, Path], Path], None]:
     return lambda masters, out: _run([*FFMPEG, "-i", str(masters[rate]), *args, "-ac", "1", str(out)])
 
 
+def _ffmpeg_piped(rate: int, *args: str) -> Callable[[dict[str, Path], Path], None]:
+    """The ffmpeg CLI writing to its standard output, which it cannot seek back in."""
+    def make(masters: dict[str, Path], out: Path) -> None:
+        with open(out, "wb") as sink:
+            subprocess.run([*FFMPEG, "-i", str(masters[rate]), *args, "-ac", "1", "pipe:1"], check=True,
+                           stdout=sink, stderr=subprocess.PIPE, timeout=60)
+    return make
+
+
 def _remuxed(source: str, fmt: str) -> Callable[[dict[str, Path], Path], None]:
     """Another case's file, its frames copied into another container by the ffmpeg CLI."""
     def make(masters: dict[str, Path], out: Path) -> None:
@@ -107,6 +117,10 @@ CASES = (
     *(Case(f"sox-amr-nb-mode{mode}", "sox", _sox("8000", "-t", "amr-nb", "-C", str(mode)), "amr", "audio/amr")
       for mode in range(8)),
     Case("sox-wav-ulaw", "sox", _sox("8000", "-e", "u-law"), "wav", "audio/wav"),
+    # PCM WAV as PBXes (Asterisk's `wav`, FreeSWITCH's default) and apps write it; read in big packets
+    Case("sox-wav-s16", "sox", _sox("8000", "-e", "signed-integer", "-b", "16"), "wav", "audio/wav"),
+    Case("sox-wav-s24-extensible", "sox", _sox("16000", "-b", "24"), "wav", "audio/wav"),
+    Case("sox-wav-float", "sox", _sox("16000", "-e", "floating-point", "-b", "32"), "wav", "audio/wav"),
     Case("sox-wav-alaw", "sox", _sox("8000", "-e", "a-law"), "wav", "audio/wav"),
     Case("sox-au-ulaw", "sox", _sox("8000", "-e", "u-law", "-t", "au"), "au", "audio/basic"),
     # headerless, as RFC 2046 `audio/basic` and RTP payload types name it: only the content type tells
@@ -127,6 +141,9 @@ CASES = (
     Case("ffmpeg-wav-g723_1", "ffmpeg", _ffmpeg(8000, "-c:a", "g723_1", "-b:a", "6.3k"), "wav", "audio/wav"),
     Case("ffmpeg-wav-gsm-ms", "ffmpeg", _ffmpeg(8000, "-c:a", "libgsm_ms"), "wav", "audio/wav"),
     Case("ffmpeg-wav-ulaw", "ffmpeg", _ffmpeg(8000, "-c:a", "pcm_mulaw"), "wav", "audio/wav"),
+    # written to a pipe, as a recorder that streams it: the sizes in its header were never filled in
+    Case("ffmpeg-wav-s16-streamed", "ffmpeg", _ffmpeg_piped(8000, "-c:a", "pcm_s16le", "-f", "wav"), "wav",
+         "audio/wav"),
     Case("ffmpeg-au-alaw", "ffmpeg", _ffmpeg(8000, "-c:a", "pcm_alaw"), "au", "audio/basic"),
     Case("ffmpeg-ogg-speex-nb", "ffmpeg", _ffmpeg(8000, "-c:a", "libspeex"), "ogg", "audio/ogg"),
     Case("ffmpeg-ogg-speex-wb", "ffmpeg", _ffmpeg(16000, "-c:a", "libspeex"), "spx", "audio/ogg"),

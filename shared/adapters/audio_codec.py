@@ -91,7 +91,7 @@ def _how_to_open(source: Path, content_type: str | None) -> tuple[str | None, di
     if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
         return "wav", PCM_WAV_OPTIONS
     raw = HEADERLESS.get((content_type or "").split(";")[0].strip().lower())
-    if raw is None or head.startswith(CONTAINER_MAGIC):  # a Sun .au (also audio/basic), a WAV...: probe it
+    if raw is None or head.startswith(CONTAINER_MAGIC):  # a Sun .au (also audio/basic)...: probe it
         return None, {}
     return raw
 

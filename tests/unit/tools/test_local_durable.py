@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import azure.durable_functions as df
 import azure.functions as func
 import pytest
+from azure.core.exceptions import ServiceResponseError
 from azure.durable_functions.models.actions.ActionType import ActionType
 from azure.durable_functions.models.history.HistoryEventType import HistoryEventType as Ev
 
+from tools import localstack
 from tools.localhost.durable import history as durable
 from tools.localhost.durable import hub_name
+from tools.localhost.durable import runtime as runtime_module
+from tools.localhost.durable.runtime import DurableRuntime
+from tools.localhost.durable.store import Instance
+from tools.localhost.storage import StorageAccounts
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -128,3 +136,73 @@ def test_hub_name_resolves_settings(monkeypatch):
     monkeypatch.setenv("DURABLE_TASK_HUB", "hubx")
     assert hub_name({"extensions": {"durableTask": {"hubName": "%DURABLE_TASK_HUB%"}}}) == "hubx"
     assert hub_name({}) == "TestHubName"
+
+
+# --- the runtime: an episode whose write fails is run again ----------------------------------------
+
+def one_activity(context):
+    doubled = yield context.call_activity("double", 21)
+    return doubled
+
+
+class Functions:
+    """The runtime's invoker: the orchestrator through the SDK, as the host runs it; the activity inline."""
+
+    async def invoke(self, spec, value, timeout_s):
+        if spec.name == "double":
+            return value * 2
+        return df.Orchestrator.create(one_activity)(value)
+
+
+class FlakyStore:
+    """The instances table, in memory; its first `failures` writes fail as a dropped connection does."""
+
+    def __init__(self, failures: int):
+        self.failures, self.writes = failures, 0
+        self.history: dict[int, dict] = {}
+        self.status: tuple[str, str | None] | None = None
+
+    def save(self, instance, new_events, delete_keys, first_seq):
+        self.writes += 1
+        if self.failures:
+            self.failures -= 1
+            raise ServiceResponseError("('Connection aborted.', RemoteDisconnected('Remote end closed connection'))")
+        self.history.update({first_seq + offset: item for offset, item in enumerate(new_events)})
+        self.status = (instance.status, instance.output)
+
+
+def run_until_done(store: FlakyStore) -> None:
+    async def scenario():
+        runtime = DurableRuntime([], Functions(), StorageAccounts(), "hub", None, None)
+        runtime.store = store
+        runtime.orchestrators = {"o": SimpleNamespace(name="o")}
+        runtime.activities = {"double": SimpleNamespace(name="double")}
+        await runtime.activate(Instance("i1", "o", None), resume=False)
+        for _ in range(500):
+            if store.status and store.status[0] not in ("Pending", "Running"):
+                break
+            await asyncio.sleep(0.01)
+        await runtime.stop()
+    asyncio.run(scenario())
+
+
+def test_an_episode_whose_write_fails_is_run_again_from_where_it_was(monkeypatch):
+    """Azurite closes idle connections, and a table transaction (a POST) is not retried by the SDK: the
+    episode is, as the Durable Task Framework redelivers its message. Before, the message was dropped
+    and the orchestration never moved again."""
+    monkeypatch.setenv("AzureWebJobsStorage", localstack.storage_connection_string())
+    monkeypatch.setattr(runtime_module, "EPISODE_RETRY_S", 0.001)
+    store = FlakyStore(failures=2)  # the first episode (started, schedule the activity) fails twice
+    run_until_done(store)
+    assert store.status == ("Completed", "42")
+    kinds = [store.history[seq]["EventType"] for seq in sorted(store.history)]
+    assert kinds.count(Ev.TASK_SCHEDULED) == 1 and kinds.count(Ev.TASK_COMPLETED) == 1
+    assert store.writes == 2 + 2  # two failed tries, then the two episodes
+
+
+def test_an_episode_that_keeps_failing_gives_up(monkeypatch):
+    monkeypatch.setenv("AzureWebJobsStorage", localstack.storage_connection_string())
+    monkeypatch.setattr(runtime_module, "EPISODE_RETRY_S", 0.001)
+    store = FlakyStore(failures=100)
+    run_until_done(store)
+    assert store.writes == runtime_module.EPISODE_TRIES and store.status is None

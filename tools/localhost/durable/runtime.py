@@ -9,6 +9,7 @@ import json
 import logging
 import traceback
 import uuid
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +39,10 @@ from tools.localhost.loader import FunctionSpec
 from tools.localhost.storage import StorageAccounts
 
 logger = logging.getLogger("localhost.durable")
+# An episode that fails (a storage call: Azurite closes an idle connection, and a transaction is a POST,
+# which the SDK does not retry) is run again from the state before it, as the Durable Task Framework
+# redelivers a message whose episode did not commit: up to EPISODE_TRIES times, EPISODE_RETRY_S doubling.
+EPISODE_TRIES, EPISODE_RETRY_S = 6, 0.5
 
 
 
@@ -103,14 +108,32 @@ class DurableRuntime:
         while True:
             message = await queue.get()
             instance = self._loaded[instance_id]
-            try:
-                await self._episode(instance, message)
-            except Exception:
-                logger.exception("orchestration %s: episode failed; it stays as it was last written", instance_id)
+            await self._episode_retried(instance, message)
             if instance.status not in RUNNING_STATES:
                 self._queues.pop(instance_id, None)
                 self._loaded.pop(instance_id, None)
                 return
+
+    async def _episode_retried(self, instance: Instance, message: Message) -> None:
+        """The message's episode, run again from the instance as it was before it when it fails. A retry
+        writes the same events under the same row keys, and a completion it delivers twice is dropped
+        (`is_completed`), so a write that landed before the failure is harmless."""
+        before = replace(instance, history=list(instance.history))
+        for attempt in range(1, EPISODE_TRIES + 1):
+            try:
+                await self._episode(instance, message)
+                return
+            except Exception:
+                if attempt == EPISODE_TRIES:
+                    logger.exception("orchestration %s: episode failed %d times; it stays as it was last written",
+                                     instance.instance_id, attempt)
+                    return
+                logger.warning("orchestration %s: episode failed (try %d of %d); trying again",
+                               instance.instance_id, attempt, EPISODE_TRIES, exc_info=True)
+            for name in (f.name for f in fields(Instance)):
+                setattr(instance, name, getattr(before, name))
+            instance.history = list(before.history)
+            await asyncio.sleep(EPISODE_RETRY_S * 2 ** (attempt - 1))
 
     def is_active(self, instance_id: str) -> bool:
         """Whether the instance has a worker here (it can take a message)."""

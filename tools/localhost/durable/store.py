@@ -84,7 +84,9 @@ class Store:
         instance = Instance.from_row(row)
         rows = self.table.query_entities("PartitionKey eq @p and ExecutionId eq @x and Kind eq 'h'",
                                          parameters={"p": instance_id, "x": instance.execution_id})
-        instance.history = [json.loads(r["Event"]) for r in sorted(rows, key=lambda r: r["RowKey"])]
+        history = [json.loads(r["Event"]) for r in sorted(rows, key=lambda r: r["RowKey"])]
+        # The status row is the commit: history past its length is an episode's that failed part way.
+        instance.history = history[:row["HistoryLength"]] if "HistoryLength" in row else history
         return instance
 
     def running(self) -> list[str]:
@@ -101,14 +103,15 @@ class Store:
 
     def save(self, instance: Instance, new_events: list[dict[str, Any]], delete_keys: list[str],
              first_seq: int) -> None:
-        """Write the new history events, drop delivered inbox rows, then the status row: one transaction."""
+        """Write the new history events, drop delivered inbox rows, then the status row (with the history's
+        length: what `load` trusts): one transaction, or several of at most 100 operations, the status last."""
         operations: list[tuple[str, dict[str, Any]]] = []
         for offset, item in enumerate(new_events):
             operations.append(("upsert", {"PartitionKey": instance.instance_id, "Kind": "h",
                                           "RowKey": f"h-{instance.execution_id}-{first_seq + offset:06d}",
                                           "ExecutionId": instance.execution_id, "Event": json.dumps(item)}))
         operations.extend(("delete", {"PartitionKey": instance.instance_id, "RowKey": key}) for key in delete_keys)
-        operations.append(("upsert", instance.row()))
+        operations.append(("upsert", {**instance.row(), "HistoryLength": first_seq + len(new_events)}))
         while len(operations) > 100:  # a transaction holds at most 100 operations; the status row goes last
             self.table.submit_transaction(operations[:99])  # type: ignore[arg-type]
             operations = operations[99:]

@@ -132,7 +132,7 @@ class DurableRuntime:
                                instance.instance_id, attempt, EPISODE_TRIES, exc_info=True)
             for name in (f.name for f in fields(Instance)):
                 setattr(instance, name, getattr(before, name))
-            instance.history = list(before.history)
+            instance.history = list(before.history)  # a copy: the next try extends it, `before` stays
             await asyncio.sleep(EPISODE_RETRY_S * 2 ** (attempt - 1))
 
     def is_active(self, instance_id: str) -> bool:

@@ -324,3 +324,18 @@ def fake_app(region: str = "r1", *, store: FakeSweepStore | None = None, audio: 
     app = build(config, store=store, audio=audio, peers=peers or {}, events=events, replication_requests=requests,
                 transcoder=transcoder, conflict_feed=feed, probes=(), telemetry=telemetry)
     return FakeRegion(app, store, audio, events, transcoder, requests, feed)
+
+
+class FakeClock:
+    """A monotonic clock and its sleep: sleeping moves the clock, takes no time, and is recorded."""
+
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds

@@ -9,20 +9,9 @@ import httpx
 import pytest
 from voicemail_client import ApiError, Endpoints, RetryPolicy, Unavailable, VoicemailClient
 
+from tests.unit.fakes import FakeClock as Clock
+
 A, B = "http://a.test/api", "http://b.test/api"
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 class Script:

@@ -12,7 +12,7 @@ from shared.domain.principal import PLATFORM
 from shared.services import pipeline
 from shared.services.messages import Sender
 from shared.services.pipeline import NotYetStored
-from tests.unit.fakes import fake_app
+from tests.unit.fakes import FakeClock, fake_app
 
 SENDER = Sender("+15550001111", "Bob", urgent=False)
 
@@ -64,24 +64,10 @@ def test_unusable_audio_fails_once_and_for_good(world, data, reason):
     assert [e["new"] for e in world["events"].events] == [1, 0]
 
 
-class FakeTime:
-    """The document wait's clock and sleep: sleeping moves the clock, and takes no time."""
-
-    def __init__(self):
-        self.now, self.slept = 100.0, []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
 @pytest.fixture
 def fake_time(world, monkeypatch):
-    clock = FakeTime()
-    monkeypatch.setattr(world["pipeline"], "_clock", clock.monotonic)
+    clock = FakeClock()  # the document wait's clock and sleep
+    monkeypatch.setattr(world["pipeline"], "_clock", clock)
     monkeypatch.setattr(world["pipeline"], "_sleep", clock.sleep)
     return clock
 
@@ -103,7 +89,7 @@ def test_audio_a_moment_before_its_document_waits_for_it(world, monkeypatch, fak
     original_get = store.get_message
 
     def not_yet(mailbox_id, message_id):  # the document lands on the third read
-        reads.append(fake_time.monotonic())
+        reads.append(fake_time())
         return original_get(mailbox_id, message_id) if len(reads) >= 3 else None
 
     monkeypatch.setattr(store, "get_message", not_yet)

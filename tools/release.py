@@ -132,8 +132,14 @@ class Release:
 
     def drain(self, stamp: Stamp) -> None:
         others = [s for s in self.plan.stamps if s != stamp]
-        if others and ready(stamp) and not any(ready(other) for other in others):
-            raise ReleaseError(f"{stamp.region}: not drained: it is the only region serving")
+        if others and ready(stamp):
+            # One readiness probe can fail on a busy stamp: wait for another to serve (as long as the
+            # release waits for anything) before refusing to take the last one out of rotation.
+            try:
+                wait(lambda: any(ready(other) for other in others), self.plan.ready_timeout_s, self.plan.poll_s,
+                     "another region to serve")
+            except ReleaseError:
+                raise ReleaseError(f"{stamp.region}: not drained: it is the only region serving") from None
         serving = ready(stamp)
         self.command(self.plan.drain, stamp, "drain")
         # What the router's probes see: 503, drained (or nothing answering: a stamp never deployed).

@@ -24,6 +24,15 @@ def test_the_last_region_serving_is_never_drained(monkeypatch):
     assert ran == []
 
 
+def test_a_region_whose_readiness_blinks_does_not_stop_the_release(monkeypatch):
+    """b misses one probe (busy), then answers: a is drained once b serves, not refused."""
+    answers = iter([False, False, True])
+    ran = []
+    monkeypatch.setattr(release, "ready", lambda stamp: not ran if stamp is A else next(answers, True))
+    Release(plan(), run=lambda argv: ran.append(argv) or 0).drain(A)
+    assert ran == [["drain", "a"]]
+
+
 def test_a_failed_drain_stops_before_anything_else(monkeypatch):
     monkeypatch.setattr(release, "ready", lambda stamp: True)
     ran = []

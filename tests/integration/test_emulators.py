@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from azure.cosmos import CosmosClient, PartitionKey
-from azure.cosmos.exceptions import CosmosResourceNotFoundError
+from azure.cosmos.exceptions import CosmosBatchOperationError, CosmosResourceNotFoundError
 
 from tests.support import random_name
 from tools import localstack
@@ -61,3 +61,12 @@ def test_a_query_scoped_to_a_partition_reads_only_that_partition(container):
     every = {item["id"] for item in container.query_items("SELECT c.id FROM c WHERE c.mailboxId IN ('mbx-d', 'mbx-e')",
                                                           enable_cross_partition_query=True)}
     assert every == {"mbx-d-0", "mbx-d-1", "mbx-e-0", "mbx-e-1", "mbx-e-2"}
+
+
+def test_a_batch_rolled_back_leaves_its_partition_as_it_was(container):
+    container.upsert_item({"id": "r1", "mailboxId": "mbx-f"})
+    with pytest.raises(CosmosBatchOperationError):
+        container.execute_item_batch([("create", ({"id": "r2", "mailboxId": "mbx-f"},)),
+                                      ("create", ({"id": "r1", "mailboxId": "mbx-f"},))], partition_key="mbx-f")
+    container.upsert_item({"id": "r3", "mailboxId": "mbx-f"})
+    assert [item["id"] for item in container.query_items("SELECT * FROM c", partition_key="mbx-f")] == ["r1", "r3"]

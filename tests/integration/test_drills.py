@@ -27,9 +27,9 @@ from tools import localstack, replicator
 pytestmark = [pytest.mark.integration, pytest.mark.drill, pytest.mark.timeout(900)]
 
 AUDIO = tone_wav(1.2)  # short: the drills are about acknowledgement, not transcoding cost
-# The clients retry until their 90 s deadline, as a voice platform holding a recording would: on 2
-# shared cores the Cosmos emulator can stall for 30-60 s under the load drill, and 8 attempts (with
-# backoff capped at 5 s) ran out in 33-59 s, well inside the deadline (CI run at 95e3176).
+# The clients retry until their 90 s deadline, as a voice platform holding a recording would: when the
+# Cosmos emulator stalled for 30-60 s under the load drill (CI run at 95e3176; its full-container
+# queries, since fixed in patches/), 8 attempts (backoff capped at 5 s) ran out well inside it.
 POLICY = RetryPolicy(max_attempts=20, timeout=10.0, deadline=90.0)
 RESULTS: list[str] = []
 

@@ -70,3 +70,32 @@ def test_a_batch_rolled_back_leaves_its_partition_as_it_was(container):
                                       ("create", ({"id": "r1", "mailboxId": "mbx-f"},))], partition_key="mbx-f")
     container.upsert_item({"id": "r3", "mailboxId": "mbx-f"})
     assert [item["id"] for item in container.query_items("SELECT * FROM c", partition_key="mbx-f")] == ["r1", "r3"]
+
+
+@pytest.mark.parametrize(("condition", "expected"), [
+    # the deposit's snapshot (m3's type moved to tally)
+    ("c.id = 'mailbox' OR c.type = 'tally' OR c.type = 'pins' OR c.id = @id",
+     {"mailbox", "tally-a", "pins-a", "m3", "m4"}),
+    ("c.type = 'message' AND c.n >= 2", {"m2", "m4"}),
+    ("c.n >= 2 AND c.type = 'message'", {"m2", "m4"}),
+    ("c.type = 'tally' OR c.n = 2", {"tally-a", "m3", "pins-a", "m2"}),  # one side has no equality
+    ("c.id = @missing", set()),
+    ("NOT (c.type = 'message')", {"mailbox", "tally-a", "pins-a", "m3"}),  # untyped: undefined, not true
+])
+def test_a_query_narrowed_by_id_or_type_finds_what_a_full_scan_finds(container, condition, expected):
+    """The patched emulator reads only the items an equality on c.id or c.type allows (its index,
+    like Cosmos DB's); it must return what the same query finds over every item."""
+    docs = [{"id": "mailbox", "type": "mailbox", "n": 0}, {"id": "tally-a", "type": "tally", "n": 1},
+            {"id": "pins-a", "type": "pins", "n": 2}, *({"id": f"m{n}", "type": "message", "n": n} for n in range(5)),
+            {"id": "untyped", "n": 3}]
+    for doc in docs:
+        container.upsert_item({**doc, "mailboxId": "mbx-g"})
+        container.upsert_item({**doc, "mailboxId": "mbx-h"})
+    container.replace_item("m3", {"id": "m3", "type": "tally", "n": 3, "mailboxId": "mbx-g"})  # its type moved
+    parameters = [{"name": "@id", "value": "m4"}, {"name": "@missing", "value": "nothing"}]
+    scoped = {item["id"] for item in container.query_items(
+        f"SELECT * FROM c WHERE {condition}", parameters=parameters, partition_key="mbx-g")}
+    scanned = {item["id"] for item in container.query_items(
+        f"SELECT * FROM c WHERE c.mailboxId = 'mbx-g' AND ({condition})", parameters=parameters,
+        enable_cross_partition_query=True)}
+    assert scoped == scanned == expected

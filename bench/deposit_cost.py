@@ -79,6 +79,7 @@ from bench.common import (
     saved_on_failure,
     verdict,
 )
+from shared.adapters.cosmos import SNAPSHOT_SQL  # the deposit's one query
 from shared.adapters.cosmos_docs import message_to_doc
 from shared.adapters.http_pool import pooled_transport
 from shared.domain.audio import Containers
@@ -86,7 +87,7 @@ from shared.domain.blobpaths import message_original, message_rendition
 from shared.domain.model import MailboxSettings, Message, expiry
 from shared.domain.replicated import clock, settle
 from tools import localstack
-from tools.hosting import HostProcess, random_name
+from tools.hosting import BACKGROUND_FUNCTIONS, HostProcess, random_name
 from tools.make_sample_wav import speech_like_wav
 
 NAME = "deposit_cost"
@@ -97,12 +98,6 @@ GOAL_RATIO = 1.2  # p50 at 5,000 messages over p50 at 0
 GOAL_CALLS = 4.0  # storage calls per deposit, the MWI event included
 MAX_MESSAGES = 10_000  # the highest maxMessages a mailbox may have
 IDLE_CHECK_S = 5.0
-# The deposit's one query (shared/adapters/cosmos.py: snapshot), for a deposit without Idempotency-Key.
-SNAPSHOT_SQL = ("SELECT * FROM c WHERE c.mailboxId = @m AND "
-                "(c.id = 'mailbox' OR c.type = 'tally' OR c.type = 'pins' OR c.type = 'forwards' OR c.id = @id)")
-# What works on its own clock; disabled on both hosts (tests/integration sets such settings too).
-BACKGROUND_FUNCTIONS = ("incoming_audio", "resolve_conflicts", "retention_timer", "replication_timer",
-                        "replication_requested", "dispatch_notifications", "transcription_requested")
 
 
 # -- the counting proxy ------------------------------------------------------------------------------

@@ -9,9 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from tools.hosting import (
+    BACKGROUND_FUNCTIONS,
     PLATFORM_KEY,
     SIGNING_KEY,
     HostProcess,
+    disabled,
     free_port,
     product_env,
     random_name,
@@ -22,11 +24,13 @@ ROOT = Path(__file__).resolve().parents[1]
 HOSTAPP = ROOT / "tests" / "hostapp"
 
 __all__ = [
+    "BACKGROUND_FUNCTIONS",
     "HOSTAPP",
     "PLATFORM_KEY",
     "ROOT",
     "SIGNING_KEY",
     "HostProcess",
+    "disabled",
     "free_port",
     "product_env",
     "random_name",

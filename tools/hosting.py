@@ -29,6 +29,15 @@ ROOT = Path(__file__).resolve().parents[1]
 # token signing key made fresh for this process.
 PLATFORM_KEY = "test-platform-key"
 SIGNING_KEY = base64.b64encode(secrets.token_bytes(32)).decode()
+# Every function started by a timer, a queue or a blob (not by a request, not by an orchestration):
+# a host that must leave shared emulators alone, or count only its requests' calls, disables them.
+BACKGROUND_FUNCTIONS = ("incoming_audio", "resolve_conflicts", "retention_timer", "replication_timer",
+                        "replication_requested", "dispatch_notifications", "transcription_requested")
+
+
+def disabled(*names: str) -> dict[str, str]:
+    """The settings that switch the named functions off, as the Functions host reads them."""
+    return {f"AzureWebJobs.{name}.Disabled": "true" for name in names}
 
 
 def random_name(prefix: str = "t") -> str:

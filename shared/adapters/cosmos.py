@@ -54,6 +54,10 @@ OPS_PARTITION = "_ops"
 # Every region writes, so conflicting versions go to the conflicts feed and the app merges them
 # (shared/services/conflicts.py). infra/modules/global.bicep declares the same policy.
 CONFLICT_POLICY = {"mode": "Custom"}
+# A mailbox, its tallies, PIN lockouts and forwards, and (@id) the message of an idempotent retry:
+# one query of one partition (bench.deposit_cost times it against the mailbox's size).
+SNAPSHOT_SQL = ("SELECT * FROM c WHERE c.mailboxId = @m AND "
+                "(c.id = 'mailbox' OR c.type = 'tally' OR c.type = 'pins' OR c.type = 'forwards' OR c.id = @id)")
 
 
 def make_cosmos_client(settings: Settings, credential: object | None) -> CosmosClient:
@@ -183,9 +187,7 @@ class CosmosStore:
         return message_from_doc(doc) if doc and doc.get("type") == "message" else None
 
     def snapshot(self, mailbox_id: str, message_id: str | None = None) -> Snapshot:
-        sql = ("SELECT * FROM c WHERE c.mailboxId = @m AND "
-               "(c.id = 'mailbox' OR c.type = 'tally' OR c.type = 'pins' OR c.type = 'forwards' OR c.id = @id)")
-        docs = self._query(mailbox_id, sql, [{"name": "@m", "value": mailbox_id},
+        docs = self._query(mailbox_id, SNAPSHOT_SQL, [{"name": "@m", "value": mailbox_id},
                                              {"name": "@id", "value": message_id or MAILBOX_DOC_ID}],
                            "reading a mailbox")
         mailbox, message, tallies, pins, recent = None, None, {}, {}, {}

@@ -12,7 +12,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from shared import build_info
-from tests.support import HostProcess, free_port, product_env, random_name, wait_until
+from tests.support import BACKGROUND_FUNCTIONS, HostProcess, disabled, free_port, product_env, random_name, wait_until
 from tools import localstack
 
 pytestmark = pytest.mark.integration
@@ -165,9 +165,7 @@ def test_the_generated_local_settings_alone_start_a_ready_host(stack, tmp_path):
     values = json.loads(generated.read_text())["Values"]
     # Only the functions that work on their own clock or on shared containers are switched off, so
     # this host leaves the emulators others use alone; every setting still comes from the file.
-    values.update({f"AzureWebJobs.{name}.Disabled": "true" for name in
-                   ("incoming_audio", "resolve_conflicts", "retention_timer", "replication_timer",
-                    "replication_requested")})
+    values.update(disabled(*BACKGROUND_FUNCTIONS))
     generated.write_text(json.dumps({"IsEncrypted": False, "Values": values}))
     names = set(values) | {"PLATFORM_KEY_HASHES", "TOKEN_SIGNING_KEY", "VOICEMAIL_API_KEY"}
     outside = {k: os.environ.pop(k) for k in list(os.environ) if k in names}

@@ -15,12 +15,11 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from shared import build_info
-from tests.support import ROOT, HostProcess, product_env, random_name
+from tests.support import BACKGROUND_FUNCTIONS, ROOT, HostProcess, disabled, product_env, random_name
 from tools import localstack
 
 pytestmark = pytest.mark.integration
-QUIET = {f"AzureWebJobs.{name}.Disabled": "true" for name in
-         ("incoming_audio", "resolve_conflicts", "retention_timer", "replication_timer", "replication_requested")}
+QUIET = disabled(*BACKGROUND_FUNCTIONS)
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from functions import (
     greetings,
     health,
     incoming,
+    journal,
     mailboxes,
     messages,
     notifications,
@@ -34,6 +35,7 @@ app.register_functions(mailboxes.bp)
 app.register_functions(messages.bp)
 app.register_functions(greetings.bp)
 app.register_functions(incoming.bp)
+app.register_functions(journal.bp)
 app.register_functions(retention.bp)
 app.register_functions(replication.bp)
 app.register_functions(admin.bp)

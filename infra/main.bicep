@@ -177,6 +177,7 @@ module stamps 'modules/stamp.bicep' = [for (stamp, i) in stampNames: {
     replicaCount: min(replicaCount, length(regionList))
     incomingContainer: 'incoming'
     audioContainer: 'audio'
+    journalContainer: 'journal'
     mwiQueue: 'mwi-events'
     replicationQueue: 'replication-requests'
     transcriptionQueue: 'transcription-requests'

@@ -51,6 +51,7 @@ from shared.services.auth import Authenticator, SessionEpochs
 from shared.services.conflicts import ConflictResolver
 from shared.services.greetings import GreetingService
 from shared.services.health import ReadinessService
+from shared.services.journal import DepositJournal, JournalReplay
 from shared.services.mailboxes import MailboxService
 from shared.services.messages import MessageService
 from shared.services.mwi import Mwi
@@ -83,6 +84,7 @@ class App:
     conflicts: ConflictResolver
     transcripts: TranscriptService
     notifications: NotificationService
+    journal: JournalReplay
 
 
 def _credential(config: Settings, env: Mapping[str, str] | None = None) -> object | None:
@@ -190,13 +192,16 @@ def build(config: Settings, *, store: SweepRepository | None = None, audio: Audi
     containers = Containers(config.storage.incoming_container, config.storage.audio_container)
     regions = Regions(config.region, audio, dict(peers))
     renditions = Renditions(regions, transcoder, config.audio.normalize, store, telemetry)
+    journal = DepositJournal(audio, config.storage.journal_container, config.region, telemetry)
     messages = MessageService(store, audio, mailboxes, mwi, config.region, containers, regions, telemetry,
-                              renditions=renditions)
+                              renditions=renditions, journal=journal, journal_after_s=config.journal_after_s)
     jobs = transcription_jobs or QueueTranscriptionJobs(sdk.queues, config.storage.transcription_queue)
     engine = transcriber if transcriber is not None else _transcriber(config, lambda: sdk.credential)
     transcripts = TranscriptService(store, regions, engine, jobs, telemetry)
     pipeline = AudioPipeline(store, store, store, audio, transcoder, mwi, config.region, config.audio.normalize,
-                             containers, replication_requests, telemetry, transcripts)
+                             containers, replication_requests, telemetry, transcripts, journal)
+    replay = JournalReplay(journal, store, audio, mailboxes, mwi, config.region, containers, pipeline.process,
+                           telemetry)
     greetings = GreetingService(store, audio, mailboxes, containers, regions, config.region)
     retention = RetentionService(store, audio, mwi, containers, regions,
                                  timedelta(hours=config.retention.orphan_min_age_hours))
@@ -210,7 +215,7 @@ def build(config: Settings, *, store: SweepRepository | None = None, audio: Audi
     # A message's `message.ready` waits for its transcript: the moment it settles, the event is due.
     transcripts.listen(lambda message: notifications.message_settled(message.mailbox_id, message.id))
     return App(config, readiness, auth, mailboxes, messages, pipeline, greetings, retention, replication, telemetry,
-               takeover, conflicts, transcripts, notifications)
+               takeover, conflicts, transcripts, notifications, replay)
 
 
 def _notifications(config: Settings, make_credential: Callable[[], object | None], outbox: Outbox,

@@ -31,10 +31,11 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # against them (tests/infra/test_infra.py, tests/unit/adapters/test_config.py); the groups below have
 # no defaults of their own. Settings without an entry are required, or optional without a default.
 SECTIONS: dict[str, dict[str, str]] = {
-    "app": {"APP_VERSION": "0.1.0", "SDK_TIMEOUT_SECONDS": "10"},
+    "app": {"APP_VERSION": "0.1.0", "SDK_TIMEOUT_SECONDS": "10", "JOURNAL_AFTER_SECONDS": "4"},
     "cosmos": {"COSMOS_DATABASE": "voicemail", "COSMOS_CONTAINER": "mailboxes"},
     "storage": {"MWI_QUEUE": "mwi-events", "INCOMING_CONTAINER": "incoming", "AUDIO_CONTAINER": "audio",
-                "REPLICATION_QUEUE": "replication-requests", "TRANSCRIPTION_QUEUE": "transcription-requests"},
+                "REPLICATION_QUEUE": "replication-requests", "TRANSCRIPTION_QUEUE": "transcription-requests",
+                "JOURNAL_CONTAINER": "journal"},
     "health": {"HEALTH_CHECK_TIMEOUT_SECONDS": "2", "HEALTH_CACHE_SECONDS": "5", "DRAIN": "false"},
     "auth": {"TOKEN_TTL_SECONDS": "900", "CLIENT_LOGINS_PER_MINUTE": "60"},
     "audio": {"AUDIO_NORMALIZE": "true"},
@@ -80,6 +81,7 @@ class StorageSettings:
     queue_uri: str | None
     incoming_container: str  # originals as deposited; the audio pipeline's blob trigger watches it
     audio_container: str  # renditions and greetings
+    journal_container: str  # deposits the database did not take in time, until they are replayed
     mwi_queue: str
     replication_queue: str
     transcription_queue: str
@@ -172,6 +174,7 @@ class Settings:
     regions: tuple[str, ...]  # every region of the deployment, this one first
     version: str
     sdk_timeout_s: float
+    journal_after_s: float  # a deposit's time for the database; then it is journaled (services/journal.py)
     managed_identity_client_id: str | None
     cosmos: CosmosSettings
     storage: StorageSettings
@@ -205,6 +208,7 @@ def _storage(read: Reader) -> StorageSettings:
         *account,
         incoming_container=read.matching("INCOMING_CONTAINER", _QUEUE),
         audio_container=read.matching("AUDIO_CONTAINER", _QUEUE),
+        journal_container=read.matching("JOURNAL_CONTAINER", _QUEUE),
         mwi_queue=read.matching("MWI_QUEUE", _QUEUE),
         replication_queue=read.matching("REPLICATION_QUEUE", _QUEUE),
         transcription_queue=read.matching("TRANSCRIPTION_QUEUE", _QUEUE),
@@ -265,6 +269,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         regions=(region, *[r for r in dict.fromkeys(others) if r != region]),
         version=read.raw("APP_VERSION") or DEFAULTS["APP_VERSION"],
         sdk_timeout_s=read.number("SDK_TIMEOUT_SECONDS", 1.0, 120.0),
+        journal_after_s=read.number("JOURNAL_AFTER_SECONDS", 0.5, 8.0),
         managed_identity_client_id=read.raw("AZURE_CLIENT_ID"),
         cosmos=cosmos,
         storage=_storage(read),

@@ -165,8 +165,10 @@ class AudioStore(Protocol):
         """Server-side copy into this store from a link another store minted."""
         ...
 
-    def list_page(self, container: str, marker: str | None, page_size: int) -> tuple[list[tuple[str, str]], str | None]:
-        """One page of (path, last-modified ISO time) and the next marker (None: no more)."""
+    def list_page(self, container: str, marker: str | None, page_size: int,
+                  prefix: str = "") -> tuple[list[tuple[str, str]], str | None]:
+        """One page of (path, last-modified ISO time) of the names starting with prefix, and the
+        next marker (None: no more)."""
         ...
 
     def size(self, path: str) -> int | None:

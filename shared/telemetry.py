@@ -137,6 +137,9 @@ class Telemetry:
             "voicemail.transcode.duration", "s", "Time to decode, check and write the renditions of one original")
         self._sweep_items = meter.create_counter(
             "voicemail.sweep.items", "{item}", "Items the maintenance sweeps examined, deleted, copied or failed on")
+        self._journal = meter.create_counter(
+            "voicemail.journal", "{record}",
+            "Outage journal records: journaled (the database did not answer), replayed, set_aside (with why)")
         self._replication_lag = meter.create_histogram(
             "voicemail.replication.lag", "s", "From a message's receivedAt to its audio landing in another region")
 
@@ -218,6 +221,10 @@ class Telemetry:
     def sweep_items(self, sweep: str, result: str, count: int) -> None:
         if count:
             self._sweep_items.add(count, {**self._region, "sweep": sweep, "result": result})
+
+    def journal(self, event: str, reason: str) -> None:
+        """One outage-journal record journaled, replayed or set aside (reason: the kind, or why)."""
+        self._journal.add(1, {**self._region, "event": event, "reason": reason})
 
     def replicated(self, received_at: datetime, landed_at: datetime, target_region: str) -> None:
         """One message's audio landed in target_region: the lag, as a metric and on the current span

@@ -32,7 +32,8 @@ SIGNING_KEY = base64.b64encode(secrets.token_bytes(32)).decode()
 # Every function started by a timer, a queue or a blob (not by a request, not by an orchestration):
 # a host that must leave shared emulators alone, or count only its requests' calls, disables them.
 BACKGROUND_FUNCTIONS = ("incoming_audio", "resolve_conflicts", "retention_timer", "replication_timer",
-                        "replication_requested", "dispatch_notifications", "transcription_requested")
+                        "replication_requested", "dispatch_notifications", "transcription_requested",
+                        "replay_journal")
 
 
 def disabled(*names: str) -> dict[str, str]:
@@ -62,6 +63,7 @@ def product_env(region: str, **overrides: str) -> dict[str, str]:
         "AzureFunctionsWebHost__hostid": region,
         "INCOMING_CONTAINER": f"in-{region}",
         "AUDIO_CONTAINER": f"au-{region}",
+        "JOURNAL_CONTAINER": f"jr-{region}",
         "REPLICATION_QUEUE": f"rep-{region}",
         "TRANSCRIPTION_QUEUE": f"tx-{region}",
         "TRANSCRIPTION_ENGINE": "off",  # the transcript tests turn the local engine on

@@ -54,7 +54,8 @@ def cosmos(config: Settings) -> None:
 
 def storage(config: Settings) -> None:
     containers = (config.storage.incoming_container, config.storage.audio_container)
-    blob_containers(make_blob_service(config, None), containers)
+    # The outage journal is the region's own: no peer writes to it.
+    blob_containers(make_blob_service(config, None), (*containers, config.storage.journal_container))
     # Replication writes this region's paths into each peer's account.
     for value in config.replication.peer_storage.values():
         with contextlib.suppress(AzureError, OSError):  # a peer that is down gets them from its own start

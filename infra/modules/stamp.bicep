@@ -41,6 +41,8 @@ param tokenSigningKeySecretUri string
 param replicaCount int
 param incomingContainer string
 param audioContainer string
+@description('The outage journal: deposits the database did not take in time, until they are replayed.')
+param journalContainer string
 param mwiQueue string
 param replicationQueue string
 param transcriptionQueue string
@@ -92,6 +94,7 @@ var appQueues = [
 var blobContainers = [
   incomingContainer
   audioContainer
+  journalContainer
   opsContainer
   deploymentContainer
   '${toLower(durableTaskHub)}-leases'
@@ -310,6 +313,7 @@ var baseSettings = [
   { name: 'REPLICA_COUNT', value: string(replicaCount) }
   { name: 'INCOMING_CONTAINER', value: incomingContainer }
   { name: 'AUDIO_CONTAINER', value: audioContainer }
+  { name: 'JOURNAL_CONTAINER', value: journalContainer }
   { name: 'MWI_QUEUE', value: mwiQueue }
   { name: 'REPLICATION_QUEUE', value: replicationQueue }
   { name: 'TRANSCRIPTION_QUEUE', value: transcriptionQueue }

@@ -149,12 +149,14 @@ class BlobAudioStore:
             except ResourceNotFoundError:
                 raise AudioNotFound("the audio of this message is not in this region") from None
 
-    def list_page(self, container: str, marker: str | None, page_size: int) -> tuple[list[tuple[str, str]], str | None]:
-        """One page of `container`: (path, last-modified ISO time) pairs and the next marker (None: done)."""
+    def list_page(self, container: str, marker: str | None, page_size: int,
+                  prefix: str = "") -> tuple[list[tuple[str, str]], str | None]:
+        """One page of `container` (its names starting with prefix): (path, last-modified ISO time)
+        pairs and the next marker (None: done)."""
         with translated("listing audio"):
             try:
                 pages = self._service.get_container_client(container).list_blobs(
-                    results_per_page=page_size).by_page(continuation_token=marker)
+                    name_starts_with=prefix or None, results_per_page=page_size).by_page(continuation_token=marker)
                 page = next(pages)
                 items = [(join(container, blob.name), blob.last_modified.isoformat()) for blob in page]
                 return items, pages.continuation_token

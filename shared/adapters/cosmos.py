@@ -33,11 +33,12 @@ from shared.adapters.cosmos_docs import (
     tally_from_doc,
     tally_to_doc,
 )
-from shared.adapters.errors import missing, translated
+from shared.adapters.errors import db_translated, missing
 from shared.adapters.http_pool import pooled_transport
 from shared.adapters.outbox import event_to_doc
 from shared.config import Settings
-from shared.domain.errors import EtagMismatch, NotFound
+from shared.deadline import remaining
+from shared.domain.errors import DatabaseUnavailable, EtagMismatch, NotFound
 from shared.domain.model import (
     Greeting,
     ListQuery,
@@ -91,7 +92,7 @@ class CosmosContainer:
     def get(self) -> ContainerProxy:
         with self._lock:
             if self._container is None:
-                with translated("connecting to Cosmos DB"):
+                with db_translated("connecting to Cosmos DB"):
                     self._container = self._connect()
             return self._container
 
@@ -137,31 +138,39 @@ class CosmosStore:
     def _c(self) -> ContainerProxy:
         return self._container.get()
 
+    def _limits(self) -> dict[str, float]:
+        """Each call's bound: the store's timeout, or what is left of the request's budget
+        (shared/deadline.py), for the whole call (`timeout`) and each wait for an answer."""
+        seconds = remaining(self._timeout_s)
+        if seconds < 0.05:
+            raise DatabaseUnavailable("the time allowed for the database ran out")
+        return {"timeout": seconds, "read_timeout": seconds}
+
     def _read(self, mailbox_id: str, doc_id: str, what: str) -> dict[str, Any] | None:
-        with translated(what):
+        with db_translated(what):
             try:
-                return self._c.read_item(doc_id, partition_key=mailbox_id, timeout=self._timeout_s)
+                return self._c.read_item(doc_id, partition_key=mailbox_id, **self._limits())
             except CosmosResourceNotFoundError:
                 return None
 
     def _create(self, doc: dict[str, Any], what: str) -> dict[str, Any]:
-        with translated(what):
-            return self._c.create_item(doc, timeout=self._timeout_s)
+        with db_translated(what):
+            return self._c.create_item(doc, **self._limits())
 
     def _replace(self, doc: dict[str, Any], etag: str | None, what: str) -> dict[str, Any]:
-        with translated(what):
+        with db_translated(what):
             try:
                 return self._c.replace_item(doc["id"], doc, etag=etag, match_condition=MatchConditions.IfNotModified,
-                                            timeout=self._timeout_s)
+                                            **self._limits())
             except CosmosResourceNotFoundError:  # deleted since it was read (a purge won the race)
                 raise NotFound("it was deleted meanwhile") from None
 
     def _query(self, mailbox_id: str, sql: str, parameters: list[dict[str, Any]], what: str) -> list[dict[str, Any]]:
-        with translated(what):
+        with db_translated(what):
             for attempt in range(3):
                 try:
                     return list(self._c.query_items(sql, parameters=parameters, partition_key=mailbox_id,
-                                                    timeout=self._timeout_s))
+                                                    **self._limits()))
                 except RuntimeError as error:
                     # azure-cosmos 4.17.1 shares one response-headers dict between the threads that
                     # share a client; a query may see it change under it ("OrderedDict mutated
@@ -220,10 +229,10 @@ class CosmosStore:
             # The outbox: the events this change causes, in the same batch (ids are deterministic).
             *[("upsert", (event_to_doc(event),)) for event in events],
         ]
-        with translated("updating a message and its counts"):
+        with db_translated("updating a message and its counts"):
             try:
                 results = self._c.execute_item_batch(operations, partition_key=message.mailbox_id,
-                                                     timeout=self._timeout_s)
+                                                     **self._limits())
             except CosmosBatchOperationError as failed:
                 raise _batch_failure(failed, message) from None
         return message_from_doc(results[0]["resourceBody"])
@@ -262,8 +271,8 @@ class CosmosStore:
         return self._create(doc, what) if etag is None else self._replace(doc, etag, what)
 
     def delete_message(self, mailbox_id: str, message_id: str) -> None:
-        with translated("deleting a message"), contextlib.suppress(CosmosResourceNotFoundError):
-            self._c.delete_item(message_id, partition_key=mailbox_id, timeout=self._timeout_s)
+        with db_translated("deleting a message"), contextlib.suppress(CosmosResourceNotFoundError):
+            self._c.delete_item(message_id, partition_key=mailbox_id, **self._limits())
 
     def list_messages(self, mailbox_id: str, query: ListQuery) -> list[Message]:
         where = ["c.mailboxId = @m", "c.type = 'message'", "c.uploadPending = false", "c.status != 'purged'"]
@@ -299,10 +308,10 @@ class CosmosStore:
         population). `exclude`: ids that failed to purge earlier in this sweep."""
         sql = (f"SELECT TOP {int(limit)} c.id, c.mailboxId, c.type FROM c "  # noqa: S608 - limit is an int
                "WHERE c.expiresAt < @before AND NOT ARRAY_CONTAINS(@exclude, c.id) ORDER BY c.expiresAt")
-        with translated("finding expired documents"):
+        with db_translated("finding expired documents"):
             return [{"id": d["id"], "mailboxId": d["mailboxId"], "type": d["type"]} for d in self._c.query_items(
                 sql, parameters=[{"name": "@before", "value": before}, {"name": "@exclude", "value": exclude}],
-                enable_cross_partition_query=True, timeout=self._timeout_s)]
+                enable_cross_partition_query=True, **self._limits())]
 
     def under_replicated(self, count: int, limit: int, exclude: list[str],
                          regions: list[str]) -> list[dict[str, str]]:
@@ -313,9 +322,9 @@ class CosmosStore:
                "AND ARRAY_CONTAINS(@regions, c.depositRegion) AND NOT ARRAY_CONTAINS(@exclude, c.id)")
         parameters = [{"name": "@count", "value": count}, {"name": "@exclude", "value": exclude},
                       {"name": "@regions", "value": regions}]
-        with translated("finding under-replicated messages"):
+        with db_translated("finding under-replicated messages"):
             return [{"id": d["id"], "mailboxId": d["mailboxId"]} for d in self._c.query_items(
-                sql, parameters=parameters, enable_cross_partition_query=True, timeout=self._timeout_s)]
+                sql, parameters=parameters, enable_cross_partition_query=True, **self._limits())]
 
     def stalled_processing(self, after: str, before: str, region: str, limit: int,
                            exclude: list[str]) -> list[dict[str, str]]:
@@ -328,10 +337,10 @@ class CosmosStore:
                "ORDER BY c.receivedAt")
         parameters = [{"name": "@after", "value": after}, {"name": "@before", "value": before},
                       {"name": "@region", "value": region}, {"name": "@exclude", "value": exclude}]
-        with translated("finding stalled messages"):
+        with db_translated("finding stalled messages"):
             return [{"id": d["id"], "mailboxId": d["mailboxId"], "receivedAt": d["receivedAt"]}
                     for d in self._c.query_items(sql, parameters=parameters, enable_cross_partition_query=True,
-                                                 timeout=self._timeout_s)]
+                                                 **self._limits())]
 
     def partition_documents(self, mailbox_id: str) -> list[dict[str, str]]:
         """Every document of a mailbox (id and type): what purging a mailbox has to delete."""
@@ -340,8 +349,8 @@ class CosmosStore:
                 for d in self._query(mailbox_id, sql, [{"name": "@m", "value": mailbox_id}], "listing a mailbox")]
 
     def delete_mailbox(self, mailbox_id: str) -> None:
-        with translated("deleting a mailbox"), contextlib.suppress(CosmosResourceNotFoundError):
-            self._c.delete_item(MAILBOX_DOC_ID, partition_key=mailbox_id, timeout=self._timeout_s)
+        with db_translated("deleting a mailbox"), contextlib.suppress(CosmosResourceNotFoundError):
+            self._c.delete_item(MAILBOX_DOC_ID, partition_key=mailbox_id, **self._limits())
 
     def get_greeting(self, mailbox_id: str, kind: str) -> Greeting | None:
         doc = self._read(mailbox_id, f"greeting-{kind}", "reading a greeting")
@@ -356,13 +365,13 @@ class CosmosStore:
         """Create, or replace the current one only if greeting.etag is still current."""
         doc = greeting_to_doc(greeting)
         if greeting.etag is None:
-            with translated("storing a greeting"):
-                return greeting_from_doc(self._c.upsert_item(doc, timeout=self._timeout_s))
+            with db_translated("storing a greeting"):
+                return greeting_from_doc(self._c.upsert_item(doc, **self._limits()))
         return greeting_from_doc(self._replace(doc, greeting.etag, "updating a greeting"))
 
     def delete_greeting(self, mailbox_id: str, kind: str) -> None:
-        with translated("deleting a greeting"), contextlib.suppress(CosmosResourceNotFoundError):
-            self._c.delete_item(f"greeting-{kind}", partition_key=mailbox_id, timeout=self._timeout_s)
+        with db_translated("deleting a greeting"), contextlib.suppress(CosmosResourceNotFoundError):
+            self._c.delete_item(f"greeting-{kind}", partition_key=mailbox_id, **self._limits())
 
 
 

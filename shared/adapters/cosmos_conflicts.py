@@ -10,7 +10,7 @@ from azure.cosmos.exceptions import CosmosResourceNotFoundError
 
 from shared.adapters.cosmos import CosmosContainer
 from shared.adapters.cosmos_docs import document_from_doc
-from shared.adapters.errors import translated
+from shared.adapters.errors import db_translated
 from shared.ports import Conflict
 
 
@@ -23,7 +23,7 @@ class CosmosConflictFeed:
 
     def conflicts(self, limit: int) -> list[Conflict]:
         found = []
-        with translated("reading the conflicts feed"):
+        with db_translated("reading the conflicts feed"):
             for item in self._container.get().list_conflicts(max_item_count=limit, timeout=self._timeout_s):
                 content = item.get("content")
                 doc = json.loads(content) if isinstance(content, str) else (content or {})
@@ -34,6 +34,6 @@ class CosmosConflictFeed:
         return found
 
     def resolved(self, conflict: Conflict) -> None:
-        with translated("removing a resolved conflict"), contextlib.suppress(CosmosResourceNotFoundError):
+        with db_translated("removing a resolved conflict"), contextlib.suppress(CosmosResourceNotFoundError):
             self._container.get().delete_conflict(conflict.id, partition_key=conflict.mailbox_id,
                                                   timeout=self._timeout_s)

@@ -16,7 +16,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-from shared.domain.errors import EtagMismatch, Unavailable
+from shared.domain.errors import DatabaseUnavailable, EtagMismatch, Unavailable
 from shared.ports import AlreadyExists
 
 logger = logging.getLogger(__name__)
@@ -24,8 +24,9 @@ _TRANSIENT = {408, 429, 449, 500, 502, 503, 504}
 
 
 @contextlib.contextmanager
-def translated(what: str) -> Iterator[None]:
-    """Inside: SDK calls. Out: AlreadyExists, EtagMismatch, Unavailable, or the SDK error itself."""
+def translated(what: str, unavailable: type[Unavailable] = Unavailable) -> Iterator[None]:
+    """Inside: SDK calls. Out: AlreadyExists, EtagMismatch, `unavailable` (Unavailable or the
+    subclass naming the dependency), or the SDK error itself."""
     try:
         yield
     except ResourceExistsError as error:
@@ -38,7 +39,7 @@ def translated(what: str) -> Iterator[None]:
         raise
     except (ServiceRequestError, ServiceResponseError, TimeoutError, ConnectionError) as error:
         logger.warning("%s: dependency unreachable: %r", what, error)
-        raise Unavailable(f"{what}: a dependency did not answer") from error
+        raise unavailable(f"{what}: a dependency did not answer") from error
     except HttpResponseError as error:
         status = error.status_code
         if status == 412:
@@ -47,11 +48,16 @@ def translated(what: str) -> Iterator[None]:
             raise AlreadyExists(what) from error
         if status in _TRANSIENT:
             logger.warning("%s: dependency answered %s", what, status)
-            raise Unavailable(f"{what}: a dependency is unavailable") from error
+            raise unavailable(f"{what}: a dependency is unavailable") from error
         raise
     except AzureError as error:
         logger.warning("%s: dependency failed: %r", what, error)
-        raise Unavailable(f"{what}: a dependency failed") from error
+        raise unavailable(f"{what}: a dependency failed") from error
+
+
+def db_translated(what: str) -> contextlib.AbstractContextManager[None]:
+    """`translated` for the metadata store: its failures are DatabaseUnavailable (a deposit journals)."""
+    return translated(what, DatabaseUnavailable)
 
 
 def missing(kind: str, name: str) -> Unavailable:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from azure.core import MatchConditions
 from azure.cosmos.exceptions import CosmosResourceExistsError, CosmosResourceNotFoundError
 
-from shared.adapters.errors import translated
+from shared.adapters.errors import db_translated
 from shared.domain.errors import EtagMismatch, NotFound
 from shared.domain.model import iso, parse_time
 from shared.domain.notifications import Delivery, Event, NotificationConfig
@@ -72,7 +72,7 @@ class CosmosOutbox:
         return self._container.get()
 
     def get_config(self, mailbox_id: str) -> NotificationConfig:
-        with translated("reading notification targets"):
+        with db_translated("reading notification targets"):
             try:
                 return config_from_doc(self._c.read_item(CONFIG_DOC_ID, partition_key=mailbox_id,
                                                          timeout=self._timeout_s))
@@ -82,7 +82,7 @@ class CosmosOutbox:
     def save_config(self, config: NotificationConfig) -> NotificationConfig:
         """Create (etag None) or replace while config.etag is current; raises EtagMismatch."""
         doc = config_to_doc(config)
-        with translated("storing notification targets"):
+        with db_translated("storing notification targets"):
             try:
                 if config.etag is None:
                     return config_from_doc(self._c.create_item(doc, timeout=self._timeout_s))
@@ -93,7 +93,7 @@ class CosmosOutbox:
                 raise EtagMismatch("the notification targets changed") from None
 
     def get_event(self, mailbox_id: str, event_id: str) -> Event | None:
-        with translated("reading an event"):
+        with db_translated("reading an event"):
             try:
                 doc = self._c.read_item(event_id, partition_key=mailbox_id, timeout=self._timeout_s)
             except CosmosResourceNotFoundError:
@@ -103,7 +103,7 @@ class CosmosOutbox:
     def save_event(self, event: Event) -> Event:
         """Replace while event.etag is current (create when None); raises EtagMismatch."""
         doc = event_to_doc(event)
-        with translated("updating an event"):
+        with db_translated("updating an event"):
             try:
                 if event.etag is None:
                     return event_from_doc(self._c.create_item(doc, timeout=self._timeout_s))
@@ -120,7 +120,7 @@ class CosmosOutbox:
                "AND c.dueAt <= @now AND (c.owner = @region OR c.dueAt <= @stale) ORDER BY c.dueAt")
         parameters = [{"name": "@now", "value": iso(now)}, {"name": "@region", "value": region},
                       {"name": "@stale", "value": iso(stale_before)}]
-        with translated("finding due events"):
+        with db_translated("finding due events"):
             return [event_from_doc(d) for d in self._c.query_items(
                 sql, parameters=parameters, enable_cross_partition_query=True, timeout=self._timeout_s)]
 
@@ -130,14 +130,14 @@ class CosmosOutbox:
         scope: dict[str, Any] = ({"partition_key": mailbox_id} if mailbox_id
                                  else {"enable_cross_partition_query": True})
         parameters = [{"name": "@m", "value": mailbox_id}] if mailbox_id else []
-        with translated("listing dead letters"):
+        with db_translated("listing dead letters"):
             return [event_from_doc(d) for d in self._c.query_items(
                 sql, parameters=parameters, timeout=self._timeout_s, **scope)]
 
     def find_event(self, event_id: str) -> Event:
         """An event by id alone (an operator's replay; a cross-partition query)."""
         sql = "SELECT * FROM c WHERE c.type = 'event' AND c.id = @id"
-        with translated("finding an event"):
+        with db_translated("finding an event"):
             docs = list(self._c.query_items(sql, parameters=[{"name": "@id", "value": event_id}],
                                             enable_cross_partition_query=True, timeout=self._timeout_s))
         if not docs:
@@ -145,5 +145,5 @@ class CosmosOutbox:
         return event_from_doc(docs[0])
 
     def delete_event(self, event: Event) -> None:
-        with translated("deleting an event"), contextlib.suppress(CosmosResourceNotFoundError):
+        with db_translated("deleting an event"), contextlib.suppress(CosmosResourceNotFoundError):
             self._c.delete_item(event.id, partition_key=event.mailbox_id, timeout=self._timeout_s)

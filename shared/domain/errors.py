@@ -61,6 +61,11 @@ class Unavailable(DomainError):
     retry_after_s = 2
 
 
+class DatabaseUnavailable(Unavailable):
+    """The metadata store (Cosmos DB) did not answer in time, or refused: the same 503 to a caller;
+    a deposit journals its message instead (shared/services/journal.py)."""
+
+
 class NotConfigured(Unavailable):
     """A setting is missing, malformed or an unresolved Key Vault reference: this instance cannot
     serve until it is fixed (other regions can); the detail names the setting, never its value."""

@@ -12,11 +12,13 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from shared.deadline import within
 from shared.domain import blobpaths
 from shared.domain.audio import Containers
 from shared.domain.commands import ForwardMessage, PatchMessage, RequestUpload
 from shared.domain.errors import (
     AudioNotFound,
+    DatabaseUnavailable,
     EtagMismatch,
     ForwardRefused,
     IdempotencyConflict,
@@ -27,7 +29,6 @@ from shared.domain.errors import (
     MessageProcessing,
     NotFound,
     PayloadTooLarge,
-    Unavailable,
     ValidationFailed,
 )
 from shared.domain.model import (
@@ -45,10 +46,11 @@ from shared.domain.model import (
     utcnow,
 )
 from shared.domain.principal import Principal, require_mailbox, require_platform
-from shared.domain.replicated import RegionTally, Tally, mailbox_tally
-from shared.ports import AlreadyExists, AudioStore, MessageRepository
+from shared.ports import AudioStore, MessageRepository
+from shared.services.admission import Admission
 from shared.services.audio_answers import AudioAnswer, message_audio
 from shared.services.forwards import FORWARD_REFUSED, ForwardQuota, forward_room
+from shared.services.journal import DepositJournal
 from shared.services.ledger import Ledger
 from shared.services.mailboxes import MailboxService
 from shared.services.mwi import Mwi
@@ -75,7 +77,10 @@ class MessageService:
     def __init__(self, messages: MessageRepository, audio: AudioStore, mailboxes: MailboxService, mwi: Mwi,
                  region: str, containers: Containers,
                  regions: Regions | None = None, telemetry: Telemetry | None = None,
-                 ledger: Ledger | None = None, renditions: Renditions | None = None):
+                 ledger: Ledger | None = None, renditions: Renditions | None = None,
+                 journal: DepositJournal | None = None, journal_after_s: float = 4.0):
+        # Deposits the database does not take within journal_after_s go to the journal (None: 503).
+        self._journal, self._journal_after_s = journal, journal_after_s
         self._ledger = ledger or Ledger(messages, region)
         self._containers = containers
         self._telemetry = telemetry or Telemetry(region)
@@ -88,71 +93,26 @@ class MessageService:
         self._mwi = mwi
         self._region = region
         self._forward_quota = ForwardQuota(messages, region)
+        self._admission = Admission(messages, self._ledger)
 
     # -- deposit -------------------------------------------------------------------------------
-
-    @staticmethod
-    def _twin(existing: Message | None, fingerprint: str) -> Message | None:
-        """An earlier deposit with the same Idempotency-Key (None: there is none)."""
-        if existing is None:
-            return None
-        if existing.request_hash != fingerprint:
-            raise IdempotencyConflict("this Idempotency-Key was used for a different deposit")
-        if existing.purged:
-            raise IdempotencyConflict("the message deposited with this Idempotency-Key has been purged")
-        return existing
-
-    def _existing_for_retry(self, mailbox_id: str, message_id: str, fingerprint: str) -> Message | None:
-        return self._twin(self._messages.get_message(mailbox_id, message_id), fingerprint)
-
-    def _has_room(self, mailbox: Mailbox, tallies: dict[str, RegionTally],
-                  limit: int | None = None) -> dict[str, RegionTally]:
-        """A cheap early refusal (the room itself is taken atomically when the message is stored):
-        the tallies to store against. When full, promised uploads whose links expired are released
-        first (only then: a deposit's cost does not grow with the mailbox)."""
-        limit = mailbox.settings.maxMessages if limit is None else limit
-        if mailbox_tally(tallies.values()).held < limit:
-            return tallies
-        if self._release_expired_promises(mailbox.id):
-            tallies = self._messages.snapshot(mailbox.id).tallies
-            if mailbox_tally(tallies.values()).held < limit:
-                return tallies
-        raise MailboxFull("the mailbox is full")
-
-    def _release_expired_promises(self, mailbox_id: str) -> int:
-        released = 0
-        for message in self._messages.expired_promises(mailbox_id, utcnow()):
-            try:
-                self._ledger.write(message.tombstone(utcnow()), ["status", "expiry"])
-                released += 1
-            except (EtagMismatch, NotFound):
-                continue  # it landed or went meanwhile
-        return released
 
     def _new_message(self, mailbox: Mailbox, message_id: str, sender: Sender, content_type: str, size: int,
                      fingerprint: str, upload_pending: bool) -> Message:
         now = utcnow()
-        message = Message(id=message_id, mailbox_id=mailbox.id, received_at=now, deposit_region=self._region,
-                          urgent=sender.urgent, from_number=sender.number, from_name=sender.name,
-                          blobs={"original": blobpaths.message_original(self._containers, mailbox.id, message_id)},
-                          content_type=content_type,
-                          size_bytes=size, request_hash=fingerprint, upload_pending=upload_pending,
-                          replica_regions=(self._region,))
+        message = self._received(mailbox.id, message_id, sender, content_type, size, fingerprint, now)
+        message = replace(message, upload_pending=upload_pending)
         expires = now + PROMISE_KEPT if upload_pending else expiry(message, mailbox.settings, now)
         return replace(message, expires_at=expires)
 
-    def _store(self, message: Message, mailbox: Mailbox, tallies: dict[str, RegionTally],
-               room: int | None = None) -> tuple[Message, Tally | None]:
-        """Create the document and take its room in one step; a concurrent twin of the same
-        idempotent deposit wins instead (then no counts: nothing changed)."""
-        try:
-            return self._ledger.write(message, room=mailbox.settings.maxMessages if room is None else room,
-                                      tallies=tallies)
-        except AlreadyExists:
-            twin = self._existing_for_retry(message.mailbox_id, message.id, message.request_hash)
-            if twin is None:  # deleted in between: a retry decides afresh
-                raise Unavailable("the message changed while it was stored; retry") from None
-            return twin, None
+    def _received(self, mailbox_id: str, message_id: str, sender: Sender, content_type: str, size: int,
+                  fingerprint: str, now: datetime) -> Message:
+        """A deposit as received here, before any mailbox setting applies (its expiry)."""
+        return Message(id=message_id, mailbox_id=mailbox_id, received_at=now, deposit_region=self._region,
+                       urgent=sender.urgent, from_number=sender.number, from_name=sender.name,
+                       blobs={"original": blobpaths.message_original(self._containers, mailbox_id, message_id)},
+                       content_type=content_type, size_bytes=size, request_hash=fingerprint,
+                       replica_regions=(self._region,))
 
     def deposit(self, principal: Principal, mailbox_id: str, audio: bytes, content_type: str, sender: Sender,
                 idempotency_key: str | None) -> tuple[dict[str, object], bool]:
@@ -169,26 +129,47 @@ class MessageService:
             raise InvalidAudio("the body is empty")
         fingerprint = request_fingerprint("inline", audio, content_type, sender.number, sender.name, sender.urgent)
         message_id = message_id_for(mailbox_id, idempotency_key)
-        # One query: the mailbox, its tallies and (for a retry) the message this key made.
-        snapshot = self._messages.snapshot(mailbox_id, message_id if idempotency_key is not None else None)
-        mailbox = self._mailboxes.active_in(snapshot, mailbox_id)
-        existing = self._twin(snapshot.message, fingerprint)
-        if existing is not None:
-            return existing.as_api(), False
-        tallies = self._has_room(mailbox, snapshot.tallies)
-        message = self._new_message(mailbox, message_id, sender, content_type, len(audio), fingerprint, False)
-        # Audio first: a document is never visible without its audio. The trace context goes with
-        # it, so the transcoding its blob trigger starts continues this deposit's trace.
-        self._audio.put(message.blobs["original"], audio, content_type,
-                        {"mailboxId": mailbox_id, "messageId": message_id, **trace_headers()})
-        try:
-            stored, counts = self._store(message, mailbox, tallies)
-        except MailboxFull:
-            self._forget_audio(message.blobs["original"])  # filled up meanwhile: refuse, leave nothing behind
-            raise
+        # The database gets a bounded time for this deposit; past it, the message is journaled.
+        with within(self._journal_after_s):
+            try:
+                # One query: the mailbox, its tallies and (for a retry) the message this key made.
+                snapshot = self._messages.snapshot(mailbox_id, message_id if idempotency_key is not None else None)
+            except DatabaseUnavailable:
+                if self._journal is None:
+                    raise
+                message = self._received(mailbox_id, message_id, sender, content_type, len(audio), fingerprint,
+                                         utcnow())
+                return self._journaled(message, audio), True
+            mailbox = self._mailboxes.active_in(snapshot, mailbox_id)
+            existing = self._admission.twin(snapshot.message, fingerprint)
+            if existing is not None:
+                return existing.as_api(), False
+            tallies = self._admission.has_room(mailbox, snapshot.tallies)
+            message = self._new_message(mailbox, message_id, sender, content_type, len(audio), fingerprint, False)
+            # Audio first: a document is never visible without its audio. The trace context goes with
+            # it, so the transcoding its blob trigger starts continues this deposit's trace.
+            self._audio.put(message.blobs["original"], audio, content_type,
+                            {"mailboxId": mailbox_id, "messageId": message_id, **trace_headers()})
+            try:
+                stored, counts = self._admission.store(message, mailbox, tallies)
+            except MailboxFull:
+                self._forget_audio(message.blobs["original"])  # filled up meanwhile: refuse, leave nothing behind
+                raise
+            except DatabaseUnavailable:
+                if self._journal is None:
+                    raise
+                # Whether the write landed is unknown: the replay finds out (the id is the same).
+                return self._journaled(message, audio), True
         if counts is not None:  # the counts the write just moved: no second query
             self._mwi.changed(mailbox_id, counts)
         return stored.as_api(), counts is not None
+
+    def _journaled(self, message: Message, audio: bytes) -> dict[str, object]:
+        """The database did not answer in time: the deposit goes to the region's journal (durable
+        once written) and becomes a message when the database answers again (services/journal.py)."""
+        assert self._journal is not None
+        self._journal.deposit(message, audio)
+        return message.as_api()
 
     def _forget_audio(self, path: str) -> None:
         try:
@@ -210,12 +191,12 @@ class MessageService:
         message_id = message_id_for(mailbox_id, idempotency_key)
         snapshot = self._messages.snapshot(mailbox_id, message_id if idempotency_key is not None else None)
         mailbox = self._mailboxes.active_in(snapshot, mailbox_id)
-        message = self._twin(snapshot.message, fingerprint)
+        message = self._admission.twin(snapshot.message, fingerprint)
         if message is None:
-            tallies = self._has_room(mailbox, snapshot.tallies)
+            tallies = self._admission.has_room(mailbox, snapshot.tallies)
             # Hidden (not listed, not shown in the counts) until the upload lands and the blob
             # trigger sees it; it holds its room meanwhile.
-            message, _ = self._store(self._new_message(mailbox, message_id, sender, command.contentType,
+            message, _ = self._admission.store(self._new_message(mailbox, message_id, sender, command.contentType,
                                                        command.sizeBytes, fingerprint, True),
                                      mailbox, tallies)
         url = self._audio.upload_url(message.blobs["original"], LINK_TTL)
@@ -353,11 +334,11 @@ class MessageService:
         fingerprint = request_fingerprint("forward", source.mailbox_id, source.id)
         try:
             target = self._mailboxes.active_in(snapshot, command.to)
-            existing = self._twin(snapshot.message, fingerprint)
+            existing = self._admission.twin(snapshot.message, fingerprint)
             if existing is not None:
                 return existing.as_api()
             room = forward_room(target.settings.maxMessages)
-            tallies = self._has_room(target, snapshot.tallies, room)
+            tallies = self._admission.has_room(target, snapshot.tallies, room)
         except (MailboxNotFound, MailboxFull, IdempotencyConflict):
             raise ForwardRefused(FORWARD_REFUSED) from None
         if not principal.is_platform:
@@ -382,7 +363,7 @@ class MessageService:
                        transcript=source.transcript if target.settings.transcription and source.transcript
                        and source.transcript.settled else None)
         try:
-            stored, counts = self._store(replace(copy, expires_at=expiry(copy, target.settings, now)), target,
+            stored, counts = self._admission.store(replace(copy, expires_at=expiry(copy, target.settings, now)), target,
                                          tallies, room)
         except MailboxFull:
             for path in blobs.values():

@@ -27,7 +27,7 @@ from shared.domain.audio import (
     Containers,
     Transcoded,
 )
-from shared.domain.errors import EtagMismatch, NotFound
+from shared.domain.errors import DatabaseUnavailable, EtagMismatch, NotFound
 from shared.domain.model import (
     FAILED_KEPT_FOR,
     MAX_INLINE_AUDIO_BYTES,
@@ -46,6 +46,7 @@ from shared.ports import (
     ReplicationRequests,
     Transcoder,
 )
+from shared.services.journal import DepositJournal
 from shared.services.ledger import Ledger
 from shared.services.mwi import Mwi
 from shared.services.renditions import AT_DEPOSIT
@@ -73,10 +74,11 @@ class AudioPipeline:
                  audio: AudioStore, transcoder: Transcoder, mwi: Mwi, region: str, normalize: bool,
                  containers: Containers,
                  replication: ReplicationRequests | None = None, telemetry: Telemetry | None = None,
-                 transcripts: TranscriptService | None = None,
+                 transcripts: TranscriptService | None = None, journal: DepositJournal | None = None,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
         self._clock, self._sleep = clock, sleep  # the document wait's (see _document_soon)
         self._transcripts = transcripts
+        self._journal = journal  # where a landing goes while the database does not answer
         self._containers = containers
         self._ledger = Ledger(messages, region)
         self._telemetry = telemetry or Telemetry(region)
@@ -101,7 +103,14 @@ class AudioPipeline:
     def _process(self, blob_path: str, data: bytes) -> str:
         found = blobpaths.parse(blob_path)
         if found is not None and found.is_original and not found.is_greeting:
-            return self._message(found.mailbox_id, found.id, data)
+            try:
+                return self._message(found.mailbox_id, found.id, data)
+            except DatabaseUnavailable:
+                if self._journal is None:
+                    raise
+                # An upload that landed while the database does not answer: the replay runs this again.
+                self._journal.landing(found.mailbox_id, found.id)
+                return "journaled"
         if found is not None and found.is_original:
             return self._greeting(found.mailbox_id, found.kind, found.id, data)
         logger.warning("ignoring %s: not a message or greeting path", blob_path)

@@ -189,6 +189,7 @@ SAMPLE_VALUES = {
     "REPLICA_COUNT": "2",
     "INCOMING_CONTAINER": "incoming",
     "AUDIO_CONTAINER": "audio",
+    "JOURNAL_CONTAINER": "journal",
     "MWI_QUEUE": "mwi-events",
     "REPLICATION_QUEUE": "replication-requests",
     "TRANSCRIPTION_QUEUE": "transcription-requests",
@@ -242,7 +243,8 @@ def test_main_passes_the_names_the_app_expects():
         return match.group(1)
 
     by_param = {"cosmosDatabase": "COSMOS_DATABASE", "cosmosContainer": "COSMOS_CONTAINER",
-                "incomingContainer": "INCOMING_CONTAINER", "audioContainer": "AUDIO_CONTAINER", "mwiQueue": "MWI_QUEUE",
+                "incomingContainer": "INCOMING_CONTAINER", "audioContainer": "AUDIO_CONTAINER",
+                "journalContainer": "JOURNAL_CONTAINER", "mwiQueue": "MWI_QUEUE",
                 "replicationQueue": "REPLICATION_QUEUE", "transcriptionQueue": "TRANSCRIPTION_QUEUE",
                 "durableTaskHub": "DURABLE_TASK_HUB",
                 "retentionSchedule": "RETENTION_SCHEDULE", "replicationSchedule": "REPLICATION_SCHEDULE"}

@@ -168,9 +168,11 @@ class FakeAudio:
         data = self.blobs[path]
         return data[offset:offset + length if length is not None else None]
 
-    def list_page(self, container: str, marker: str | None, page_size: int) -> tuple[list[tuple[str, str]], str | None]:
+    def list_page(self, container: str, marker: str | None, page_size: int,
+                  prefix: str = "") -> tuple[list[tuple[str, str]], str | None]:
         # Name-based markers, as Blob storage's: deleting listed blobs does not shift the next page.
-        names = sorted(p for p in self.blobs if p.startswith(f"{container}/") and (marker is None or p > marker))
+        names = sorted(p for p in self.blobs
+                       if p.startswith(f"{container}/{prefix}") and (marker is None or p > marker))
         page = [(p, self.modified.get(p, "2026-01-01T00:00:00+00:00")) for p in names[:page_size]]
         return page, page[-1][0] if len(names) > page_size else None
 

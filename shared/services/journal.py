@@ -1,0 +1,246 @@
+"""Deposits that survive a database outage: the journal and its replay.
+
+A caller's message is the one write that cannot wait: when the metadata store does not answer a
+deposit in bounded time (`JOURNAL_AFTER_SECONDS`), the deposit writes its audio and then its
+envelope (`shared/domain/journal.py`) to the region's own blob storage and answers 202 under the
+message id it would have had. The envelope is the commit point: written, the message is durable.
+
+The replay (a timer, `functions/journal.py`) turns each envelope into its message once the store
+answers, exactly once: the id is the deposit's own, so the create of a message that exists (a retry
+that was stored meanwhile, a replay cut short, the same deposit journaled in two regions) finds it
+and stops. The create takes the mailbox's counts with it (the ledger), without the room check: what
+was acknowledged during the outage is kept even past `maxMessages`. Then the audio goes where every
+deposit's goes (`incoming/`), so the pipeline, MWI and notifications follow as for any deposit.
+
+A record that cannot be read, whose audio is gone, whose mailbox does not exist, or that keeps
+failing for a day, is moved aside (`aside/`) and reported (log line and `voicemail.journal`
+metric): it never blocks the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import timedelta
+
+from shared.domain import blobpaths
+from shared.domain.audio import Containers
+from shared.domain.errors import (
+    AudioNotFound,
+    DatabaseUnavailable,
+    MailboxNotFound,
+)
+from shared.domain.journal import (
+    PENDING,
+    JournalEntry,
+    JournalRecordInvalid,
+    aside_name,
+    audio_name,
+    is_envelope,
+)
+from shared.domain.model import Message, expiry, utcnow
+from shared.ports import AlreadyExists, AudioStore, MessageRepository
+from shared.services.ledger import Ledger
+from shared.services.mailboxes import MailboxService
+from shared.services.mwi import Mwi
+from shared.telemetry import Telemetry
+
+logger = logging.getLogger(__name__)
+GIVE_UP_AFTER = timedelta(days=1)  # a record failing (not for the outage) this long is moved aside
+_PAGE = 500
+
+
+class DepositJournal:
+    """Writes and reads the region's journal (its own storage account: up while the database is not)."""
+
+    def __init__(self, audio: AudioStore, container: str, region: str, telemetry: Telemetry | None = None):
+        self._audio = audio
+        self._container = container
+        self._region = region
+        self._telemetry = telemetry or Telemetry(region)
+
+    def _path(self, name: str) -> str:
+        return blobpaths.join(self._container, name)
+
+    def deposit(self, message: Message, audio: bytes) -> None:
+        """Journal an acknowledged-to-be deposit: its audio, then its envelope (the commit point)."""
+        entry = JournalEntry.of_deposit(message, utcnow())
+        self._audio.put(self._path(entry.audio_name), audio, message.content_type,
+                        {"mailboxId": message.mailbox_id, "messageId": message.id})
+        self._audio.put(self._path(entry.name), entry.to_json(), "application/json", {})
+        self._telemetry.journal("journaled", "deposit")
+        logger.warning("journaled deposit %s/%s: the database did not answer", message.mailbox_id, message.id)
+
+    def landing(self, mailbox_id: str, message_id: str) -> None:
+        """An upload landed while the database did not answer: the pipeline runs again for it later."""
+        entry = JournalEntry("landing", mailbox_id, message_id, self._region, utcnow())
+        self._audio.put(self._path(entry.name), entry.to_json(), "application/json", {})
+        self._telemetry.journal("journaled", "landing")
+        logger.warning("journaled the landing of %s/%s: the database did not answer", mailbox_id, message_id)
+
+    def pending(self, limit: int) -> list[str]:
+        """Envelope names waiting, in name order (a deposit before its landing), at most limit."""
+        names: list[str] = []
+        marker: str | None = None
+        while len(names) < limit:
+            page, marker = self._audio.list_page(self._container, marker, _PAGE, prefix=PENDING)
+            names += [name for path, _ in page if is_envelope(name := blobpaths.split(path)[1])]
+            if marker is None:
+                break
+        return names[:limit]
+
+    def read(self, name: str) -> JournalEntry:
+        return JournalEntry.from_json(self._audio.read(self._path(name)))
+
+    def audio(self, name: str) -> bytes:
+        return self._audio.read(self._path(audio_name(name)))
+
+    def remove(self, name: str) -> None:
+        """The envelope first: once it is gone the record is done; its audio is then only a leftover."""
+        self._audio.delete(self._path(name))
+        self._audio.delete(self._path(audio_name(name)))
+
+    def set_aside(self, name: str, reason: str) -> None:
+        """Keep the record (and audio) under aside/ with the reason, out of the replay's way; report it."""
+        try:
+            record = self._audio.read(self._path(name))
+        except AudioNotFound:
+            return  # another replay moved it already
+        self._audio.put(self._path(aside_name(name)), record, "application/json", {"reason": reason})
+        try:
+            self._audio.copy(self._path(audio_name(name)), self._path(aside_name(audio_name(name))))
+        except AudioNotFound:
+            pass  # a landing has none; a deposit's may be what is missing
+        except Exception:  # noqa: BLE001 - best effort: the record itself is kept either way
+            logger.warning("journal: could not keep the audio of %s aside", name)
+        self.remove(name)
+        self._telemetry.journal("set_aside", reason)
+        logger.error("journal: %s set aside (%s)", name, reason)
+
+
+class JournalReplay:
+    """Turns the region's journal into messages once the database answers."""
+
+    def __init__(self, journal: DepositJournal, messages: MessageRepository, audio: AudioStore,
+                 mailboxes: MailboxService, mwi: Mwi, region: str, containers: Containers,
+                 reprocess: Callable[[str, bytes], str], telemetry: Telemetry | None = None, workers: int = 8):
+        self._journal = journal
+        self._messages = messages
+        self._ledger = Ledger(messages, region)
+        self._audio = audio
+        self._mailboxes = mailboxes
+        self._mwi = mwi
+        self._containers = containers
+        self._reprocess = reprocess  # the audio pipeline: (incoming path, data) -> outcome
+        self._telemetry = telemetry or Telemetry(region)
+        self._workers = workers
+
+    def replay(self, limit: int = 2000) -> dict[str, int]:
+        """One pass: deposits first, then landings (each in parallel). Stops early, leaving the rest,
+        while the database still does not answer."""
+        names = self._journal.pending(limit)
+        totals = {"replayed": 0, "done": 0, "setAside": 0, "waiting": 0}
+        for batch in ([n for n in names if not n.endswith(".landing.json")],
+                      [n for n in names if n.endswith(".landing.json")]):
+            if not batch:
+                continue
+            with ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="journal") as pool:
+                for outcome in pool.map(self._one, batch):
+                    totals[outcome] += 1
+            if totals["waiting"]:
+                break  # the database is still down: the rest waits for the next pass
+        return totals
+
+    def _one(self, name: str) -> str:
+        try:
+            try:
+                entry = self._journal.read(name)
+            except JournalRecordInvalid as error:
+                self._journal.set_aside(name, f"unreadable: {error}")
+                return "setAside"
+            except AudioNotFound:
+                return "done"  # removed meanwhile by another pass
+            outcome = self._deposit(name, entry) if entry.kind == "deposit" else self._landing(name, entry)
+        except DatabaseUnavailable:
+            return "waiting"
+        except Exception:  # one record never stops the others; it is retried next pass
+            logger.exception("journal: replaying %s failed; it is retried", name)
+            return self._give_up_if_old(name)
+        if outcome == "replayed":
+            self._telemetry.journal("replayed", "deposit")
+        return outcome
+
+    def _give_up_if_old(self, name: str) -> str:
+        try:
+            entry = self._journal.read(name)
+        except Exception:  # noqa: BLE001 - it is retried next pass
+            return "waiting"
+        if utcnow() - entry.journaled_at > GIVE_UP_AFTER:
+            self._journal.set_aside(name, "kept failing")
+            return "setAside"
+        return "waiting"
+
+    def _deposit(self, name: str, entry: JournalEntry) -> str:
+        snapshot = self._messages.snapshot(entry.mailbox_id, entry.message_id)
+        if snapshot.message is not None:
+            return self._twin(name, snapshot.message, entry)
+        try:
+            mailbox = self._mailboxes.active_in(snapshot, entry.mailbox_id)
+        except MailboxNotFound:
+            self._journal.set_aside(name, "mailbox-not-found")
+            return "setAside"
+        try:
+            audio = self._journal.audio(name)
+        except AudioNotFound:
+            self._journal.set_aside(name, "audio-gone")
+            return "setAside"
+        original = blobpaths.message_original(self._containers, entry.mailbox_id, entry.message_id)
+        message = Message(id=entry.message_id, mailbox_id=entry.mailbox_id, received_at=entry.received_at or utcnow(),
+                          deposit_region=entry.region, urgent=entry.urgent, from_number=entry.from_number,
+                          from_name=entry.from_name, blobs={"original": original}, content_type=entry.content_type,
+                          size_bytes=entry.size_bytes, request_hash=entry.request_hash,
+                          replica_regions=(entry.region,))
+        message = replace(message, expires_at=expiry(message, mailbox.settings, utcnow()))
+        # Audio first, as for any deposit (its blob trigger waits for the document, or is fired again).
+        self._audio.put(original, audio, entry.content_type,
+                        {"mailboxId": entry.mailbox_id, "messageId": entry.message_id})
+        try:
+            # No room check: what was acknowledged during the outage is kept (API.md).
+            _, counts = self._ledger.write(message, tallies=snapshot.tallies)
+        except AlreadyExists:
+            existing = self._messages.get_message(entry.mailbox_id, entry.message_id)
+            if existing is None:
+                raise  # deleted in between: the next pass decides afresh
+            return self._twin(name, existing, entry)
+        self._mwi.changed(entry.mailbox_id, counts)
+        self._journal.remove(name)
+        logger.info("journal: replayed %s/%s", entry.mailbox_id, entry.message_id)
+        return "replayed"
+
+    def _twin(self, name: str, existing: Message, entry: JournalEntry) -> str:
+        """The message exists already: this very deposit (stored by a retry, another region's
+        replay, or a write that did land), or another deposit under the same Idempotency-Key."""
+        if existing.request_hash != entry.request_hash:
+            self._journal.set_aside(name, "idempotency-key-reused")
+            return "setAside"
+        self._journal.remove(name)
+        return "done"
+
+    def _landing(self, name: str, entry: JournalEntry) -> str:
+        """Run the pipeline for an upload that landed during the outage (it is idempotent)."""
+        if self._messages.get_message(entry.mailbox_id, entry.message_id) is None:
+            self._journal.remove(name)  # no promise to land (a refused deposit, or purged): nothing to do
+            return "done"
+        original = blobpaths.message_original(self._containers, entry.mailbox_id, entry.message_id)
+        try:
+            data = self._audio.read(original)
+        except AudioNotFound:
+            self._journal.remove(name)  # purged since: the pipeline would find nothing either
+            return "done"
+        outcome = self._reprocess(original, data)
+        if outcome == "journaled":  # the database went again mid-way: the new record is this one
+            return "waiting"
+        self._journal.remove(name)
+        return "replayed"

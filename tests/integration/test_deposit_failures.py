@@ -1,4 +1,5 @@
-"""A deposit whose dependency fails answers 503 + Retry-After in bounded time and leaves nothing visible."""
+"""A deposit whose blob storage fails answers 503 + Retry-After in bounded time and leaves nothing
+visible; one whose database does not answer is journaled (202) and becomes its message once it does."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 import pytest
 
 from tests.integration.api_support import PLATFORM, Api, tone_wav
-from tests.support import HostProcess, free_port, product_env, random_name
+from tests.support import HostProcess, free_port, product_env, random_name, wait_until
 from tools import localstack
 
 pytestmark = pytest.mark.integration
@@ -35,26 +36,49 @@ def test_blob_store_down_means_503_and_no_message(stack, tmp_path, api):
     assert len(api.list_all(mailbox)) == 1
 
 
-def test_metadata_store_stalled_means_503_within_the_timeout(stack, tmp_path):
+def test_metadata_store_stalled_means_the_deposit_is_journaled_and_replayed_once(stack, tmp_path):
+    """API.md, "Deposits through a database outage": the deposit answers 202 within 10 s under its
+    message id, reads and logins answer 503 meanwhile, and once the database answers the message is
+    listed once, counted, and transcoded as any other."""
     port = free_port()
     cosmos = localstack.cosmos(port, name=f"cosmos-{port}")
     localstack.start(cosmos)
-    env = product_env(random_name("r"), COSMOS_ENDPOINT=localstack.cosmos_endpoint(port), SDK_TIMEOUT_SECONDS="2")
+    env = product_env(random_name("r"), COSMOS_ENDPOINT=localstack.cosmos_endpoint(port), SDK_TIMEOUT_SECONDS="2",
+                      JOURNAL_AFTER_SECONDS="2")
     try:
         with HostProcess(env, tmp=tmp_path) as host:
             region = Api(host.base_url, "unused")
             mailbox = region.provision()
-            assert region.deposit(mailbox).status_code == 202
+            assert region.deposit(mailbox, tone_wav(1.2)).status_code == 202
             os.kill(cosmos.process.pid, signal.SIGSTOP)
-            started = time.monotonic()
-            stalled = region.deposit(mailbox)
-            elapsed = time.monotonic() - started
-            listing = region.http.get(region.mailbox_path(mailbox) + "/messages", headers=PLATFORM)
-            os.kill(cosmos.process.pid, signal.SIGCONT)
-            assert stalled.status_code == 503, stalled.text
-            assert "retry-after" in stalled.headers
-            assert elapsed < 15, f"the deposit took {elapsed:.1f} s"
-            assert listing.status_code == 503
-            assert len(region.list_all(mailbox)) == 1  # the stalled deposit left nothing behind
+            try:
+                started = time.monotonic()
+                stalled = region.deposit(mailbox, tone_wav(1.2), headers={"Idempotency-Key": "outage-1"})
+                elapsed = time.monotonic() - started
+                retried = region.deposit(mailbox, tone_wav(1.2), headers={"Idempotency-Key": "outage-1"})
+                listing = region.http.get(region.mailbox_path(mailbox) + "/messages", headers=PLATFORM)
+                login = region.http.post(region.mailbox_path(mailbox) + "/sessions", json={"pin": "1234"})
+            finally:
+                os.kill(cosmos.process.pid, signal.SIGCONT)
+            assert stalled.status_code == 202, stalled.text
+            assert elapsed < 10, f"the deposit took {elapsed:.1f} s"
+            journaled = stalled.json()["id"]
+            assert retried.status_code == 202 and retried.json()["id"] == journaled
+            for answer in (listing, login):
+                assert answer.status_code == 503 and "retry-after" in answer.headers, answer.text
+            # The replay timer (every 10 s) makes it a message: once, counted, then transcoded.
+            wait_until(lambda: journaled in [m["id"] for m in region.list_all(mailbox)], 40,
+                       message="the journaled deposit listed")
+            wait_until(lambda: region.http.get(f"{region.mailbox_path(mailbox)}/messages/{journaled}",
+                                               headers=PLATFORM).json()["status"] == "ready", 30,
+                       message="the journaled deposit transcoded")
+            ids = [m["id"] for m in region.list_all(mailbox)]
+            assert len(ids) == 2 and ids.count(journaled) == 1
+            counts = region.http.get(region.mailbox_path(mailbox), headers=PLATFORM).json()["counts"]
+            assert (counts["new"], counts["total"]) == (2, 2)
+            # A retry after recovery is the same message, not a third one.
+            again = region.deposit(mailbox, tone_wav(1.2), headers={"Idempotency-Key": "outage-1"})
+            assert again.status_code == 202 and again.json()["id"] == journaled
+            assert len(region.list_all(mailbox)) == 2
     finally:
         localstack.stop(cosmos)

@@ -12,7 +12,7 @@ from pathlib import Path
 from shared.bootstrap import App, build
 from shared.config import load_settings
 from shared.domain.audio import AudioLimits, AudioRejected, Containers, Transcoded
-from shared.domain.errors import AudioNotFound, EtagMismatch
+from shared.domain.errors import AudioNotFound, DatabaseUnavailable, EtagMismatch
 from shared.domain.model import Greeting, ListQuery, Mailbox, Message, iso
 from shared.domain.notifications import Event
 from shared.domain.replicated import PinRecord, RecentEvents, RegionTally
@@ -33,6 +33,11 @@ class FakeStore:
         self.journal: list[str] = []  # what was done, in order
         self.events: dict[tuple[str, str], Event] = {}  # the outbox: (mailbox, event id), written with messages
         self.fail_next: dict[str, Exception] = {}
+        self.down = False  # True: every call answers as a database that does not answer
+
+    def _answering(self) -> None:
+        if self.down:
+            raise DatabaseUnavailable("the fake database is down")
 
     def _maybe_fail(self, operation: str) -> None:
         error = self.fail_next.pop(operation, None)
@@ -40,6 +45,7 @@ class FakeStore:
             raise error
 
     def get_mailbox(self, mailbox_id: str) -> Mailbox | None:
+        self._answering()
         return self.mailboxes.get(mailbox_id)
 
     def create_mailbox(self, mailbox: Mailbox) -> Mailbox:
@@ -55,9 +61,11 @@ class FakeStore:
         return stored
 
     def get_message(self, mailbox_id: str, message_id: str) -> Message | None:
+        self._answering()
         return self.messages.get((mailbox_id, message_id))
 
     def snapshot(self, mailbox_id: str, message_id: str | None = None) -> Snapshot:
+        self._answering()
         return Snapshot(self.mailboxes.get(mailbox_id),
                         {r: t for (mb, r), t in self.tallies.items() if mb == mailbox_id},
                         {r: p for (mb, r), p in self.pins.items() if mb == mailbox_id},
@@ -66,6 +74,7 @@ class FakeStore:
 
     def write_message(self, message: Message, tally: RegionTally | None, events: Sequence[Event] = ()) -> Message:
         """All or nothing, as a transactional batch: both ETags are checked before anything changes."""
+        self._answering()
         key = (message.mailbox_id, message.id)
         if message.etag is None:
             self._maybe_fail("create_message")

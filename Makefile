@@ -9,7 +9,7 @@ INFRA_VENV := .venv-infra
 PORT ?= 7071
 PYTEST_ARGS ?=
 
-.PHONY: install audio-tools run test lint stack-up stack-down drain undrain clean settings constraints constraints-infra bench drills partition heal
+.PHONY: install audio-tools run test lint stack-up stack-down drain undrain clean settings constraints constraints-infra bench drills partition heal db-down db-up
 
 install: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed settings audio-tools
 
@@ -72,6 +72,11 @@ run: install
 # keeps accepting writes, nothing crosses), then restore it (they converge within seconds).
 partition heal:
 	$(PY) -m tools.replicator $@
+
+# While `make run` (any REGIONS) runs: every local Cosmos emulator stops answering (paused, its data
+# kept), then answers again. Deposits meanwhile are journaled (202) and replayed once it answers.
+db-down db-up:
+	$(PY) tools/localstack.py $@
 
 # Two phases: everything but the reliability drills on two workers, then the drills alone (each
 # drill is two regions under load from 16-32 clients on its own emulators; beside other tests on 2

@@ -15,6 +15,12 @@ storage that can fail on its own, as a region's storage account does; and a seco
 (8082; region i's is on 8080 + i), each region's own, with the replicator (tools/replicator/)
 keeping them in step as Cosmos DB multi-region writes do. `make partition` / `make heal` cut and
 restore that replication while it runs.
+
+    python tools/localstack.py db-down     # every local Cosmos emulator stops answering (paused)
+    python tools/localstack.py db-up       # and answers again, its data kept
+
+`make db-down` / `make db-up` run these beside `make run` (any number of regions): the database
+outage of every region at once, which deposits ride through on the outage journal.
 """
 
 from __future__ import annotations
@@ -297,15 +303,44 @@ def down(services: list[Service]) -> None:
         stop(service)
 
 
+def cosmos_pids() -> list[int]:
+    """Every running local Cosmos emulator (started here or by another `make run`), by its command line."""
+    cli = str(ROOT / "node_modules" / "@vercel" / "cosmosdb-server" / "lib" / "cli.js")
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        if cli.encode() in argv:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def pause_databases(pause: bool) -> list[int]:
+    """SIGSTOP (pause) or SIGCONT every local Cosmos emulator: it keeps its data in memory and its
+    connections open, and answers nothing until continued, as a database that stalls."""
+    pids = cosmos_pids()
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGSTOP if pause else signal.SIGCONT)
+    return pids
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=["up", "down", "run"])
+    parser.add_argument("action", choices=["up", "down", "run", "db-down", "db-up"])
     parser.add_argument("--regions", type=int, default=1, choices=range(1, MAX_REGIONS + 1),
                         help="local regions to give storage and a Cosmos emulator of their own, "
                              "replicated (default 1)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="for run: the command, after --")
     args = parser.parse_args(argv)
     services = default_services(args.regions)
+    if args.action in ("db-down", "db-up"):
+        pids = pause_databases(args.action == "db-down")
+        state = "paused (answering nothing; data kept)" if args.action == "db-down" else "answering again"
+        print(f"Cosmos emulators {state}: pids {', '.join(map(str, pids)) or 'none running'}", flush=True)
+        return 0 if pids else 1
     if args.action == "down":
         down(default_services(MAX_REGIONS))  # whatever `up` started, however many regions
         return 0

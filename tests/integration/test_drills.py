@@ -10,9 +10,11 @@ alone and prints the table).
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import signal
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -209,8 +211,6 @@ def test_cosmos_stall_mid_load(drill_stack):
     seen: dict[str, object] = {}
 
     def stall() -> str:
-        import os
-
         os.kill(cosmos.process.pid, signal.SIGSTOP)
         try:
             started = time.monotonic()
@@ -228,14 +228,18 @@ def test_cosmos_stall_mid_load(drill_stack):
             os.kill(cosmos.process.pid, signal.SIGCONT)
 
     load = run_load(clients(regions, 16), mailboxes, 600, AUDIO, at=[(0.3, stall)])
-    row = figures("3. Cosmos stall", load, listed(admin, mailboxes))
-    report(row)
-    assert seen["deposit_status"] == 503 and seen["retry_after"], seen
-    assert seen["deposit_seconds"] < POLICY.timeout, seen  # answered, not hung
     wait_until(lambda: _status(f"{regions['a'].endpoint}/health/ready") == 200, 30, message="readiness back")
+    # What the stall made the journal take is replayed within its timer's period or two.
+    wait_until(lambda: figures("3", load, listed(admin, mailboxes)).lost == 0, 60, interval=2,
+               message="every acknowledged deposit listed")
+    row = figures("3. Cosmos stall", load, listed(admin, mailboxes))
+    row.notes += f"; {journaled(regions)} deposits journaled and replayed"
+    report(row)
+    # The deposit made during the stall was taken (journaled), not refused, and answered in bounded time.
+    assert seen["deposit_status"] == 202, seen
+    assert seen["deposit_seconds"] < POLICY.timeout, seen  # answered, not hung
     assert_nothing_lost(row, load)
-    _, _, _, outcomes = load.attempts()
-    assert outcomes.get("503", 0) > 0, outcomes  # the stall was felt, and retried through
+    assert journaled(regions) > 0  # the stall was felt: deposits went to the journal
 
 
 def test_storage_loss_in_one_region_mid_load(drill_stack):
@@ -293,6 +297,75 @@ def test_partition_between_regions_mid_load(partitioned_stack):
         for client in in_region.values():
             counts = client.get_mailbox(mailbox)["counts"]
             assert (counts["new"], counts["total"]) == (held, held), (mailbox, counts, held)
+
+
+def test_database_down_in_every_region_for_60_s_under_load(partitioned_stack):
+    """Issue 25: every region's Cosmos emulator stops answering for 60 s under deposit load from both
+    regions. 0 deposits refused, 0 lost, 0 duplicated, all listed within 60 s of recovery, counts exact."""
+    regions, endpoints, state = partitioned_stack
+    admin, mailboxes = provision(regions, 20)
+    replicator.wait_converged(endpoints, timeout=30, state_dir=state)
+    databases = cosmos_pids_of(endpoints)
+    assert len(databases) == 2, databases
+    resumed: list[float] = []
+
+    def outage() -> str:
+        for pid in databases:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            time.sleep(60)
+        finally:
+            for pid in databases:
+                os.kill(pid, signal.SIGCONT)
+            resumed.append(time.monotonic())
+        return "every region's database unanswering for 60 s"
+
+    load = run_load(clients(regions, 16), mailboxes, 600, AUDIO, at=[(0.15, outage)])
+    assert resumed, "the outage never ran"
+    acknowledged = {d.message_id for d in load.acknowledged}
+
+    def all_listed() -> bool:
+        try:
+            return acknowledged <= {mid for ids in listed(admin, mailboxes).values() for mid in ids}
+        except Exception:  # a region still catching up answers 503: ask again
+            return False
+
+    wait_until(all_listed, 120, interval=2, message="every acknowledged deposit listed")
+    listed_after = time.monotonic() - resumed[0]
+    replicator.wait_converged(endpoints, timeout=300, state_dir=state)
+    in_region = {key: VoicemailClient([region.endpoint], api_key=PLATFORM_KEY, policy=POLICY)
+                 for key, region in regions.items()}
+    listings = {key: listed(client, mailboxes) for key, client in in_region.items()}
+    row = figures("6. database down everywhere", load, listings["a"])
+    row.notes += (f"; {journaled(regions)} deposits journaled, all listed {listed_after:.0f} s after the "
+                  f"database answered")
+    report(row)
+    assert_nothing_lost(row, load)
+    assert row.acknowledged == 600
+    assert listed_after <= 60, listed_after
+    assert journaled(regions) > 0
+    assert figures("6", load, listings["b"]).lost == 0
+    for mailbox in mailboxes:  # counts exact in both regions: every deposit is new, in the inbox
+        held = len(listings["a"][mailbox])
+        for client in in_region.values():
+            counts = client.get_mailbox(mailbox)["counts"]
+            assert (counts["new"], counts["total"]) == (held, held), (mailbox, counts, held)
+
+
+def cosmos_pids_of(endpoints: list[str]) -> list[int]:
+    """The pids of the drill's own Cosmos emulators (one per region), found by the ports they serve."""
+    ports = {endpoint.rsplit(":", 1)[1].strip("/") for endpoint in endpoints}
+    return [pid for pid in localstack.cosmos_pids() if _port_of(pid) in ports]
+
+
+def _port_of(pid: int) -> str | None:
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    return argv[argv.index(b"--port") + 1].decode() if b"--port" in argv else None
+
+
+def journaled(regions: dict[str, Region]) -> int:
+    """Deposits the regions' journals took (each host logs one line a deposit)."""
+    return sum(region.host.log().count("journaled deposit") for region in regions.values())
 
 
 def _status(url: str) -> int | None:

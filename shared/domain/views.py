@@ -86,7 +86,8 @@ class Message(View):
     depositRegion: str
     expiresAt: Time | None = Field(description="when retention may delete it; null: kept")
     truncated: bool = Field(description="longer than the mailbox's maxMessageSeconds: only the start is kept")
-    etag: str
+    etag: str | None = Field(description="null only in the 202 of a deposit journaled while the database did "
+                                         "not answer (no document yet; the message gets one when it is replayed)")
     transcript: Transcript | None = Field(description="null when the mailbox has `transcription: false` (or this "
                                           "deployment transcribes nothing), and while the message is `processing` "
                                           "or if it `failed`")

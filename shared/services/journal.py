@@ -20,6 +20,7 @@ metric): it never blocks the others.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -138,22 +139,27 @@ class JournalReplay:
         self._workers = workers
 
     def replay(self, limit: int = 2000) -> dict[str, int]:
-        """One pass: deposits first, then landings (each in parallel). Stops early, leaving the rest,
-        while the database still does not answer."""
+        """One pass: deposits first, then landings. The first record goes alone (while the database
+        still does not answer, a pass costs that one call); then the rest in parallel, all of them
+        stopping at the first sign that the database is down again, and leaving the rest."""
         names = self._journal.pending(limit)
         totals = {"replayed": 0, "done": 0, "setAside": 0, "waiting": 0}
-        for batch in ([n for n in names if not n.endswith(".landing.json")],
-                      [n for n in names if n.endswith(".landing.json")]):
-            if not batch:
-                continue
-            with ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="journal") as pool:
-                for outcome in pool.map(self._one, batch):
+        down = threading.Event()
+        ordered = ([n for n in names if not n.endswith(".landing.json")]
+                   + [n for n in names if n.endswith(".landing.json")])
+        if not ordered:
+            return totals
+        totals[self._one(ordered[0], down)] += 1
+        with ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="journal") as pool:
+            deposits = [n for n in ordered[1:] if not n.endswith(".landing.json")]
+            for batch in (deposits, ordered[1 + len(deposits):]):  # a message is made before its landing
+                for outcome in pool.map(lambda name: self._one(name, down), batch):
                     totals[outcome] += 1
-            if totals["waiting"]:
-                break  # the database is still down: the rest waits for the next pass
         return totals
 
-    def _one(self, name: str) -> str:
+    def _one(self, name: str, down: threading.Event) -> str:
+        if down.is_set():
+            return "waiting"
         try:
             try:
                 entry = self._journal.read(name)
@@ -164,6 +170,7 @@ class JournalReplay:
                 return "done"  # removed meanwhile by another pass
             outcome = self._deposit(name, entry) if entry.kind == "deposit" else self._landing(name, entry)
         except DatabaseUnavailable:
+            down.set()
             return "waiting"
         except Exception:  # one record never stops the others; it is retried next pass
             logger.exception("journal: replaying %s failed; it is retried", name)

@@ -64,6 +64,8 @@ def test_metadata_store_stalled_means_the_deposit_is_journaled_and_replayed_once
             assert stalled.status_code == 202, stalled.text
             assert elapsed < 7, f"the deposit took {elapsed:.1f} s"  # 4 s for the database, then the journal
             journaled = stalled.json()["id"]
+            assert "etag" not in stalled.headers and stalled.json()["status"] == "processing"
+            assert stalled.headers["location"].endswith(f"/messages/{journaled}")
             assert retried.status_code == 202 and retried.json()["id"] == journaled
             for answer in (listing, login):
                 assert answer.status_code == 503 and "retry-after" in answer.headers, answer.text

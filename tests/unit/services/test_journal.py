@@ -191,3 +191,17 @@ def test_a_budget_shortens_calls_and_nests():
     assert remaining(10.0) == 10.0
     with within(0.0):
         assert remaining(10.0) == 0.0
+
+
+def test_a_pass_while_the_database_is_still_down_asks_it_once(region, monkeypatch):
+    region.store.down = True
+    for i in range(20):
+        deposit(region, f"RIFF-{i}".encode(), key=f"k{i}")
+    calls = []
+    snapshot = region.store.snapshot
+    monkeypatch.setattr(region.store, "snapshot", lambda *a, **k: (calls.append(a), snapshot(*a, **k))[1])
+    totals = region.app.journal.replay()
+    assert totals["waiting"] == 20 and len(calls) == 1  # not 20 timeouts in a row
+    region.store.down = False
+    assert region.app.journal.replay()["replayed"] == 20
+    assert counts(region)["total"] == 20

@@ -317,10 +317,10 @@ def cosmos_pids() -> list[int]:
     return sorted(found)
 
 
-def pause_databases(pause: bool) -> list[int]:
-    """SIGSTOP (pause) or SIGCONT every local Cosmos emulator: it keeps its data in memory and its
-    connections open, and answers nothing until continued, as a database that stalls."""
-    pids = cosmos_pids()
+def pause_databases(pause: bool, pids: list[int] | None = None) -> list[int]:
+    """SIGSTOP (pause) or SIGCONT every local Cosmos emulator (or those pids): it keeps its data in
+    memory and its connections open, and answers nothing until continued, as a database that stalls."""
+    pids = cosmos_pids() if pids is None else pids
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGSTOP if pause else signal.SIGCONT)

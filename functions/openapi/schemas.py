@@ -204,12 +204,16 @@ RESPONSE_SCHEMAS: dict[str, Schema] = {
         "type": "object",
         "description": "Readiness probe. When not ready (503) it also carries the problem members "
                        "`type`/`title`/`detail`, but stays application/json: its `status` is the probe's.",
-        "required": ["status", "region", "drained", "checks"],
+        "required": ["status", "region", "drained", "deposits", "checks"],
         "additionalProperties": False,
         "properties": {
             "status": {"type": "string", "enum": ["ready", "unavailable"]},
             "region": {"type": "string"},
             "drained": {"type": "boolean"},
+            "deposits": {"type": "string", "enum": ["stored", "journaled", "refused"],
+                         "description": "what a deposit meets here now: `journaled` while only the database "
+                                        "fails (202, made a message once it answers); `refused` when blob "
+                                        "storage fails too (503)"},
             "checks": {"type": "object", "required": ["cosmos", "blob"], "additionalProperties": ref("Check"),
                        "properties": {"cosmos": ref("Check"), "blob": ref("Check")}},
             "type": {"const": "not-ready"},

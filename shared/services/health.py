@@ -49,11 +49,20 @@ class Readiness:
     def failed(self) -> list[str]:
         return [name for name, check in self.checks.items() if not check.ok]
 
+    @property
+    def deposits(self) -> str:
+        """What a deposit here meets now: `stored`; `journaled` (only the database fails: the outage
+        journal in blob storage takes it, services/journal.py); or `refused` (503)."""
+        if not self.failed:
+            return "stored"
+        return "journaled" if self.failed == ["cosmos"] and "blob" in self.checks else "refused"
+
     def as_dict(self) -> dict[str, object]:
         return {
             "status": "ready" if self.ready else "unavailable",
             "region": self.region,
             "drained": self.drained,
+            "deposits": self.deposits,
             "checks": {name: check.as_dict() for name, check in self.checks.items()},
         }
 

@@ -6,7 +6,7 @@ import pytest
 from azure.cosmos import CosmosClient, PartitionKey
 from azure.cosmos.exceptions import CosmosBatchOperationError, CosmosResourceNotFoundError
 
-from tests.support import random_name
+from tests.support import free_port, random_name
 from tools import localstack
 
 pytestmark = pytest.mark.integration
@@ -99,3 +99,26 @@ def test_a_query_narrowed_by_id_or_type_finds_what_a_full_scan_finds(container, 
         f"SELECT * FROM c WHERE c.mailboxId = 'mbx-g' AND ({condition})", parameters=parameters,
         enable_cross_partition_query=True)}
     assert scoped == scanned == expected
+
+
+def test_db_down_pauses_an_emulator_and_db_up_brings_it_back_with_its_data():
+    """`make db-down` / `make db-up` (tools/localstack.py): found by its command line, paused so it
+    answers nothing, resumed with what it held. Done here to an emulator of the test's own only."""
+    port = free_port()
+    cosmos = localstack.cosmos(port, name=random_name("cosmos"))
+    localstack.start(cosmos)
+    try:
+        assert cosmos.process.pid in localstack.cosmos_pids()
+        client = CosmosClient(localstack.cosmos_endpoint(port), credential=localstack.COSMOS_KEY,
+                              enable_endpoint_discovery=False, connection_timeout=5)
+        items = client.create_database_if_not_exists("db").create_container_if_not_exists(
+            "items", partition_key=PartitionKey(path="/mailboxId"))
+        items.create_item({"id": "kept", "mailboxId": "m"})
+        localstack.pause_databases(True, [cosmos.process.pid])
+        try:
+            assert not localstack.cosmos_answers(port)
+        finally:
+            localstack.pause_databases(False, [cosmos.process.pid])
+        assert items.read_item("kept", partition_key="m")["id"] == "kept"
+    finally:
+        localstack.stop(cosmos)

@@ -84,3 +84,15 @@ def test_drained_by_setting_or_by_a_probe_fact():
     assert not drained_by_blob.ready
     assert drained_by_blob.drained
     assert drained_by_blob.failed == []
+
+
+def test_readiness_says_what_a_deposit_meets():
+    def fail():
+        raise ConnectionError("down")
+
+    assert service(Probe("cosmos"), Probe("blob")).check().as_dict()["deposits"] == "stored"
+    # only the database down: not ready (reads cannot be served), but deposits go to the journal
+    only_database = service(Probe("cosmos", fail), Probe("blob")).check()
+    assert not only_database.ready and only_database.as_dict()["deposits"] == "journaled"
+    assert service(Probe("cosmos", fail), Probe("blob", fail)).check().as_dict()["deposits"] == "refused"
+    assert service(Probe("cosmos"), Probe("blob", fail)).check().as_dict()["deposits"] == "refused"

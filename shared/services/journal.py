@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
 
+from shared.deadline import within
 from shared.domain import blobpaths
 from shared.domain.audio import Containers
 from shared.domain.errors import (
@@ -41,7 +43,7 @@ from shared.domain.journal import (
     audio_name,
     is_envelope,
 )
-from shared.domain.model import Message, expiry, utcnow
+from shared.domain.model import Counts, Message, expiry, utcnow
 from shared.ports import AlreadyExists, AudioStore, MessageRepository
 from shared.services.ledger import Ledger
 from shared.services.mailboxes import MailboxService
@@ -51,6 +53,14 @@ from shared.telemetry import Telemetry
 logger = logging.getLogger(__name__)
 GIVE_UP_AFTER = timedelta(days=1)  # a record failing (not for the outage) this long is moved aside
 _PAGE = 500
+
+
+def by_mailbox(names: list[str]) -> list[list[str]]:
+    """Envelope names grouped by their mailbox (`pending/{mailboxId}/...`), each group in order."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(name.removeprefix(PENDING).split("/", 1)[0], []).append(name)
+    return list(groups.values())
 
 
 class DepositJournal:
@@ -126,7 +136,9 @@ class JournalReplay:
 
     def __init__(self, journal: DepositJournal, messages: MessageRepository, audio: AudioStore,
                  mailboxes: MailboxService, mwi: Mwi, region: str, containers: Containers,
-                 reprocess: Callable[[str, bytes], str], telemetry: Telemetry | None = None, workers: int = 8):
+                 reprocess: Callable[[str, bytes], str], telemetry: Telemetry | None = None, workers: int = 8,
+                 patience_s: float = 6.0, probe_s: float = 4.0, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
         self._journal = journal
         self._messages = messages
         self._ledger = Ledger(messages, region)
@@ -137,6 +149,7 @@ class JournalReplay:
         self._reprocess = reprocess  # the audio pipeline: (incoming path, data) -> outcome
         self._telemetry = telemetry or Telemetry(region)
         self._workers = workers
+        self._patience_s, self._probe_s, self._clock, self._sleep = patience_s, probe_s, clock, sleep
 
     def replay(self, limit: int = 2000) -> dict[str, int]:
         """One pass: deposits first, then landings. The first record goes alone (while the database
@@ -149,15 +162,42 @@ class JournalReplay:
                    + [n for n in names if n.endswith(".landing.json")])
         if not ordered:
             return totals
-        totals[self._one(ordered[0], down)] += 1
+        totals[self._first(ordered[0], down)] += 1
+        if down.is_set():
+            totals["waiting"] += len(ordered) - 1
+            return totals
         with ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="journal") as pool:
             deposits = [n for n in ordered[1:] if not n.endswith(".landing.json")]
             for batch in (deposits, ordered[1 + len(deposits):]):  # a message is made before its landing
-                for outcome in pool.map(lambda name: self._one(name, down), batch):
-                    totals[outcome] += 1
+                # One worker a mailbox, its records in order: workers on one mailbox would only take
+                # turns on its tally (each write moves it), so mailboxes go in parallel instead.
+                for outcomes in pool.map(lambda names: self._mailbox(names, down), by_mailbox(batch)):
+                    for outcome in outcomes:
+                        totals[outcome] += 1
         return totals
 
-    def _one(self, name: str, down: threading.Event) -> str:
+    def _first(self, name: str, down: threading.Event) -> str:
+        """The first record, alone, each try bounded by probe_s: while the database does not answer,
+        tried again every second for up to patience_s, so the replay starts within about a second of
+        the database answering rather than at the next tick."""
+        give_up = self._clock() + self._patience_s
+        while True:
+            down.clear()
+            with within(self._probe_s):
+                outcome = self._mailbox([name], down)[0]
+            if outcome != "waiting" or self._clock() >= give_up:
+                return outcome
+            self._sleep(1.0)
+
+    def _mailbox(self, names: list[str], down: threading.Event) -> list[str]:
+        """One mailbox's records in order; its lamp lit once, with the counts after the last."""
+        lamp: dict[str, Counts] = {}
+        outcomes = [self._one(name, down, lamp) for name in names]
+        for mailbox_id, counts in lamp.items():
+            self._mwi.changed(mailbox_id, counts)
+        return outcomes
+
+    def _one(self, name: str, down: threading.Event, lamp: dict[str, Counts]) -> str:
         if down.is_set():
             return "waiting"
         try:
@@ -168,7 +208,7 @@ class JournalReplay:
                 return "setAside"
             except AudioNotFound:
                 return "done"  # removed meanwhile by another pass
-            outcome = self._deposit(name, entry) if entry.kind == "deposit" else self._landing(name, entry)
+            outcome = self._deposit(name, entry, lamp) if entry.kind == "deposit" else self._landing(name, entry)
         except DatabaseUnavailable:
             down.set()
             return "waiting"
@@ -189,7 +229,7 @@ class JournalReplay:
             return "setAside"
         return "waiting"
 
-    def _deposit(self, name: str, entry: JournalEntry) -> str:
+    def _deposit(self, name: str, entry: JournalEntry, lamp: dict[str, Counts]) -> str:
         snapshot = self._messages.snapshot(entry.mailbox_id, entry.message_id)
         if snapshot.message is not None:
             return self._twin(name, snapshot.message, entry)
@@ -221,7 +261,7 @@ class JournalReplay:
             if existing is None:
                 raise  # deleted in between: the next pass decides afresh
             return self._twin(name, existing, entry)
-        self._mwi.changed(entry.mailbox_id, counts)
+        lamp[entry.mailbox_id] = counts
         self._journal.remove(name)
         logger.info("journal: replayed %s/%s", entry.mailbox_id, entry.message_id)
         return "replayed"

@@ -14,7 +14,7 @@ from shared.domain.errors import DatabaseUnavailable, MailboxFull, Unavailable
 from shared.domain.model import ListQuery, MailboxSettings
 from shared.domain.principal import PLATFORM
 from shared.services.messages import Sender
-from tests.unit.fakes import FakeAudio, fake_app
+from tests.unit.fakes import FakeAudio, FakeClock, fake_app
 
 SENDER = Sender("+15550001111", "Bob", urgent=True)
 MAILBOX = "+1555"
@@ -24,6 +24,9 @@ MAILBOX = "+1555"
 def region():
     region = fake_app()
     region.app.mailboxes.put(PLATFORM, MAILBOX, PutMailbox(displayName="A", settings=MailboxSettings(maxMessages=3)))
+    # The replay's wait for the database (a second between tries) on a clock that takes no time.
+    region.clock = FakeClock()
+    region.app.journal._clock, region.app.journal._sleep = region.clock, region.clock.sleep
     return region
 
 
@@ -167,6 +170,19 @@ def test_an_idempotency_key_reused_for_another_deposit_is_set_aside(region):
     assert listed(region) == [deposit_now["id"]]
 
 
+def test_a_pass_starts_replaying_as_soon_as_the_database_answers(region):
+    region.store.down = True
+    journaled = deposit(region)
+
+    def database_back(seconds: float) -> None:  # the database answers two seconds into the pass
+        FakeClock.sleep(region.clock, seconds)
+        region.store.down = region.clock.slept != [1.0, 1.0]
+
+    region.app.journal._sleep = database_back
+    assert region.app.journal.replay()["replayed"] == 1
+    assert listed(region) == [journaled["id"]] and region.clock.slept == [1.0, 1.0]
+
+
 def test_an_upload_landing_while_the_database_is_down_is_processed_after(region):
     upload = region.app.messages.request_upload(
         PLATFORM, MAILBOX, RequestUpload(contentType="audio/wav", sizeBytes=6), "up-1")
@@ -201,7 +217,9 @@ def test_a_pass_while_the_database_is_still_down_asks_it_once(region, monkeypatc
     snapshot = region.store.snapshot
     monkeypatch.setattr(region.store, "snapshot", lambda *a, **k: (calls.append(a), snapshot(*a, **k))[1])
     totals = region.app.journal.replay()
-    assert totals["waiting"] == 20 and len(calls) == 1  # not 20 timeouts in a row
+    # the first record alone, once a second for the pass's patience (6 s); never the other 19
+    assert totals["waiting"] == 20 and region.clock.slept == [1.0] * 6
+    assert len(calls) == 7 and len({call[1] for call in calls}) == 1
     region.store.down = False
     assert region.app.journal.replay()["replayed"] == 20
     assert counts(region)["total"] == 20

@@ -177,6 +177,10 @@ class AudioStore(Protocol):
 
     def read(self, path: str, offset: int = 0, length: int | None = None) -> bytes: ...
 
+    def read_with_metadata(self, path: str) -> tuple[bytes, dict[str, str]]:
+        """The whole blob and its metadata, in one read (AudioNotFound when there is none)."""
+        ...
+
     def delete(self, path: str) -> None:
         """Idempotent."""
         ...

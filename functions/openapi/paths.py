@@ -104,6 +104,13 @@ def mailbox_paths() -> dict[str, Schema]:
     }
 
 
+def deposit_answer() -> Schema:
+    """202 to an audio deposit: its ETag is absent when it was journaled through a database outage."""
+    accepted = answer("accepted: the message, `processing`", ref("Message"), "Location")
+    accepted["headers"]["ETag"] = {"$ref": "#/components/headers/DepositETag"}
+    return accepted
+
+
 def message_paths() -> dict[str, Schema]:
     message = answer("the message", ref("Message"), "ETag", "Location")
     audio_body: Schema = {"schema": {"type": "string", "format": "binary"}}
@@ -120,7 +127,10 @@ def message_paths() -> dict[str, Schema]:
                 description="An audio body (`audio/*` or `application/octet-stream`, at most "
                             f"{MAX_INLINE_AUDIO_BYTES} bytes) → 202 message in `processing`. A JSON body → 201 "
                             "message and a short-lived write-only upload link; the message appears once the "
-                            "upload lands. The query parameters apply to audio bodies only (JSON carries them).",
+                            "upload lands. The query parameters apply to audio bodies only (JSON carries them). "
+                            "While the database does not answer (a few seconds), an audio deposit is journaled "
+                            "with its audio and still answers 202, with no `ETag`: the message is listed and "
+                            "counted, under the same id, once the database answers again.",
                 parameters=[
                     query("from", {"type": "string", "pattern": PHONE}, "caller number or SIP user part"),
                     query("fromName", {"type": "string", "maxLength": 100}, "caller name"),
@@ -132,8 +142,7 @@ def message_paths() -> dict[str, Schema]:
                 body=deposit_body,
                 responses={
                     "201": answer("upload requested", ref("UploadRequestResult"), "Location"),
-                    "202": linked(answer("accepted: the message, `processing`", ref("Message"), "ETag", "Location"),
-                                   MESSAGE_LINKS),
+                    "202": linked(deposit_answer(), MESSAGE_LINKS),
                     **errors(e403=FORBIDDEN, e404=MAILBOX_NOT_FOUND, e409=("mailbox-full", "idempotency-key-reused"),
                               e413=("payload-too-large",), e415=("invalid-audio",)),
                 }),

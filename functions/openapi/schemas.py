@@ -252,6 +252,9 @@ PARAMETERS: dict[str, Schema] = {
 HEADERS: dict[str, Schema] = {
     "ETag": {"description": "the resource's current entity tag (quoted)", "required": True,
              "schema": {"type": "string"}},
+    "DepositETag": {"description": "the message's entity tag (quoted); absent when the deposit was journaled "
+                                   "through a database outage (no document yet)", "required": False,
+                    "schema": {"type": "string"}},
     "Location": {"description": "where the resource lives", "required": True,
                  "schema": {"type": "string", "format": "uri-reference"}},
     "Retry-After": {"description": "seconds to wait before retrying", "required": True,

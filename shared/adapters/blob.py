@@ -149,6 +149,14 @@ class BlobAudioStore:
             except ResourceNotFoundError:
                 raise AudioNotFound("the audio of this message is not in this region") from None
 
+    def read_with_metadata(self, path: str) -> tuple[bytes, dict[str, str]]:
+        with translated("reading a blob"):
+            try:
+                download = self._blob(path).download_blob()
+                return download.readall(), dict(download.properties.metadata or {})
+            except ResourceNotFoundError:
+                raise AudioNotFound("no such blob in this region") from None
+
     def list_page(self, container: str, marker: str | None, page_size: int,
                   prefix: str = "") -> tuple[list[tuple[str, str]], str | None]:
         """One page of `container` (its names starting with prefix): (path, last-modified ISO time)

@@ -1,21 +1,23 @@
-"""The outage journal's records: what a deposit needs to become a message later, as plain JSON.
+"""The outage journal's records: what a deposit needs to become a message later.
 
-While the metadata store answers in no region, a deposit's audio and this envelope are written to
-the region's own blob storage (the `journal` container), and the replay makes the message once the
-store answers. Names in the container:
+While the metadata store answers in no region, a deposit is written to the region's own blob
+storage (the `journal` container) as one blob: its audio, with this envelope (JSON, base64url) in
+the blob's metadata, so the record is written, read and removed in one call each, and is never half
+there. The replay makes the message once the store answers. Names in the container:
 
-    pending/{mailboxId}/{messageId}.json             a deposit's envelope (the commit point)
-    pending/{mailboxId}/{messageId}.audio            its audio, written before the envelope
-    pending/{mailboxId}/{messageId}.landing.json     an upload that landed: run the pipeline again
-    aside/{the pending name}                         a record that could not be replayed, and why
+    pending/{mailboxId}/{messageId}             a deposit: its audio, the envelope in its metadata
+    pending/{mailboxId}/{messageId}.landing     an upload that landed: run the pipeline again (no body)
+    aside/{the pending name}                    a record that could not be replayed, and why (`reason`)
 
-A `deposit` sorts before the `landing` of the same message, so a replay that goes in name order
-makes a message before it re-runs the pipeline for it. Records are versioned (`v`); a record this
-code cannot read is moved aside, never retried forever.
+A deposit sorts before the landing of the same message, so a replay that goes in name order makes
+a message before it re-runs the pipeline for it. Envelopes are versioned (`v`); a record this code
+cannot read is moved aside, never retried forever.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +27,9 @@ from shared.domain.model import MAILBOX_ID, MESSAGE_ID, Message, iso, parse_time
 
 PENDING = "pending/"
 ASIDE = "aside/"
+LANDING = ".landing"
 VERSION = 1
+ENVELOPE = "envelope"  # the metadata name that holds it
 
 
 class JournalRecordInvalid(ValueError):
@@ -57,13 +61,20 @@ class JournalEntry:
 
     @property
     def name(self) -> str:
-        """The envelope's blob name in the journal container."""
-        suffix = ".json" if self.kind == "deposit" else ".landing.json"
-        return f"{PENDING}{self.mailbox_id}/{self.message_id}{suffix}"
+        """The record's blob name in the journal container."""
+        return f"{PENDING}{self.mailbox_id}/{self.message_id}{'' if self.kind == 'deposit' else LANDING}"
 
-    @property
-    def audio_name(self) -> str:
-        return audio_name(self.name)
+    def to_metadata(self) -> dict[str, str]:
+        """The envelope as blob metadata (ASCII only there: JSON in base64url)."""
+        return {ENVELOPE: base64.urlsafe_b64encode(self.to_json()).decode()}
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, str]) -> JournalEntry:
+        try:
+            data = base64.urlsafe_b64decode(metadata[ENVELOPE].encode())
+        except (KeyError, binascii.Error, ValueError, AttributeError):
+            raise JournalRecordInvalid("the record carries no envelope") from None
+        return cls.from_json(data)
 
     def to_json(self) -> bytes:
         return json.dumps({
@@ -96,15 +107,6 @@ class JournalEntry:
         if entry.kind == "deposit" and entry.received_at is None:
             raise JournalRecordInvalid("a deposit record has no receivedAt")
         return entry
-
-
-def audio_name(envelope_name: str) -> str:
-    """Where a deposit envelope's audio is (beside it)."""
-    return envelope_name.removesuffix(".json") + ".audio"
-
-
-def is_envelope(name: str) -> bool:
-    return name.startswith(PENDING) and name.endswith(".json")
 
 
 def aside_name(name: str) -> str:

@@ -36,12 +36,11 @@ from shared.domain.errors import (
     MailboxNotFound,
 )
 from shared.domain.journal import (
+    LANDING,
     PENDING,
     JournalEntry,
     JournalRecordInvalid,
     aside_name,
-    audio_name,
-    is_envelope,
 )
 from shared.domain.model import Counts, Message, expiry, utcnow
 from shared.ports import AlreadyExists, AudioStore, MessageRepository
@@ -56,7 +55,7 @@ _PAGE = 500
 
 
 def by_mailbox(names: list[str]) -> list[list[str]]:
-    """Envelope names grouped by their mailbox (`pending/{mailboxId}/...`), each group in order."""
+    """Record names grouped by their mailbox (`pending/{mailboxId}/...`), each group in order."""
     groups: dict[str, list[str]] = {}
     for name in names:
         groups.setdefault(name.removeprefix(PENDING).split("/", 1)[0], []).append(name)
@@ -76,56 +75,46 @@ class DepositJournal:
         return blobpaths.join(self._container, name)
 
     def deposit(self, message: Message, audio: bytes) -> None:
-        """Journal an acknowledged-to-be deposit: its audio, then its envelope (the commit point)."""
+        """Journal a deposit: its audio with its envelope, one blob, one write (the commit point)."""
         entry = JournalEntry.of_deposit(message, utcnow())
-        self._audio.put(self._path(entry.audio_name), audio, message.content_type,
-                        {"mailboxId": message.mailbox_id, "messageId": message.id})
-        self._audio.put(self._path(entry.name), entry.to_json(), "application/json", {})
+        self._audio.put(self._path(entry.name), audio, message.content_type, entry.to_metadata())
         self._telemetry.journal("journaled", "deposit")
         logger.warning("journaled deposit %s/%s: the database did not answer", message.mailbox_id, message.id)
 
     def landing(self, mailbox_id: str, message_id: str) -> None:
         """An upload landed while the database did not answer: the pipeline runs again for it later."""
         entry = JournalEntry("landing", mailbox_id, message_id, self._region, utcnow())
-        self._audio.put(self._path(entry.name), entry.to_json(), "application/json", {})
+        self._audio.put(self._path(entry.name), b"", "application/octet-stream", entry.to_metadata())
         self._telemetry.journal("journaled", "landing")
         logger.warning("journaled the landing of %s/%s: the database did not answer", mailbox_id, message_id)
 
     def pending(self, limit: int) -> list[str]:
-        """Envelope names waiting, in name order (a deposit before its landing), at most limit."""
+        """Record names waiting, in name order (a deposit before its landing), at most limit."""
         names: list[str] = []
         marker: str | None = None
         while len(names) < limit:
             page, marker = self._audio.list_page(self._container, marker, _PAGE, prefix=PENDING)
-            names += [name for path, _ in page if is_envelope(name := blobpaths.split(path)[1])]
+            names += [blobpaths.split(path)[1] for path, _ in page]
             if marker is None:
                 break
         return names[:limit]
 
-    def read(self, name: str) -> JournalEntry:
-        return JournalEntry.from_json(self._audio.read(self._path(name)))
-
-    def audio(self, name: str) -> bytes:
-        return self._audio.read(self._path(audio_name(name)))
+    def read(self, name: str) -> tuple[JournalEntry, bytes]:
+        """The record's envelope and audio, in one read (AudioNotFound: removed meanwhile)."""
+        data, metadata = self._audio.read_with_metadata(self._path(name))
+        return JournalEntry.from_metadata(metadata), data
 
     def remove(self, name: str) -> None:
-        """The envelope first: once it is gone the record is done; its audio is then only a leftover."""
         self._audio.delete(self._path(name))
-        self._audio.delete(self._path(audio_name(name)))
 
     def set_aside(self, name: str, reason: str) -> None:
-        """Keep the record (and audio) under aside/ with the reason, out of the replay's way; report it."""
+        """Keep the record under aside/ with the reason, out of the replay's way; report it."""
         try:
-            record = self._audio.read(self._path(name))
+            data, metadata = self._audio.read_with_metadata(self._path(name))
         except AudioNotFound:
             return  # another replay moved it already
-        self._audio.put(self._path(aside_name(name)), record, "application/json", {"reason": reason})
-        try:
-            self._audio.copy(self._path(audio_name(name)), self._path(aside_name(audio_name(name))))
-        except AudioNotFound:
-            pass  # a landing has none; a deposit's may be what is missing
-        except Exception:  # noqa: BLE001 - best effort: the record itself is kept either way
-            logger.warning("journal: could not keep the audio of %s aside", name)
+        self._audio.put(self._path(aside_name(name)), data, "application/octet-stream",
+                        {**metadata, "reason": reason})
         self.remove(name)
         self._telemetry.journal("set_aside", reason)
         logger.error("journal: %s set aside (%s)", name, reason)
@@ -136,7 +125,7 @@ class JournalReplay:
 
     def __init__(self, journal: DepositJournal, messages: MessageRepository, audio: AudioStore,
                  mailboxes: MailboxService, mwi: Mwi, region: str, containers: Containers,
-                 reprocess: Callable[[str, bytes], str], telemetry: Telemetry | None = None, workers: int = 8,
+                 reprocess: Callable[[str, bytes], str], telemetry: Telemetry | None = None, workers: int = 16,
                  patience_s: float = 6.0, probe_s: float = 4.0, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep):
         self._journal = journal
@@ -158,8 +147,7 @@ class JournalReplay:
         names = self._journal.pending(limit)
         totals = {"replayed": 0, "done": 0, "setAside": 0, "waiting": 0}
         down = threading.Event()
-        ordered = ([n for n in names if not n.endswith(".landing.json")]
-                   + [n for n in names if n.endswith(".landing.json")])
+        ordered = [n for n in names if not n.endswith(LANDING)] + [n for n in names if n.endswith(LANDING)]
         if not ordered:
             return totals
         totals[self._first(ordered[0], down)] += 1
@@ -167,7 +155,7 @@ class JournalReplay:
             totals["waiting"] += len(ordered) - 1
             return totals
         with ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="journal") as pool:
-            deposits = [n for n in ordered[1:] if not n.endswith(".landing.json")]
+            deposits = [n for n in ordered[1:] if not n.endswith(LANDING)]
             for batch in (deposits, ordered[1 + len(deposits):]):  # a message is made before its landing
                 # One worker a mailbox, its records in order: workers on one mailbox would only take
                 # turns on its tally (each write moves it), so mailboxes go in parallel instead.
@@ -202,13 +190,14 @@ class JournalReplay:
             return "waiting"
         try:
             try:
-                entry = self._journal.read(name)
+                entry, audio = self._journal.read(name)
             except JournalRecordInvalid as error:
                 self._journal.set_aside(name, f"unreadable: {error}")
                 return "setAside"
             except AudioNotFound:
                 return "done"  # removed meanwhile by another pass
-            outcome = self._deposit(name, entry, lamp) if entry.kind == "deposit" else self._landing(name, entry)
+            outcome = (self._deposit(name, entry, audio, lamp) if entry.kind == "deposit"
+                       else self._landing(name, entry))
         except DatabaseUnavailable:
             down.set()
             return "waiting"
@@ -221,7 +210,7 @@ class JournalReplay:
 
     def _give_up_if_old(self, name: str) -> str:
         try:
-            entry = self._journal.read(name)
+            entry, _ = self._journal.read(name)
         except Exception:  # noqa: BLE001 - it is retried next pass
             return "waiting"
         if utcnow() - entry.journaled_at > GIVE_UP_AFTER:
@@ -229,7 +218,7 @@ class JournalReplay:
             return "setAside"
         return "waiting"
 
-    def _deposit(self, name: str, entry: JournalEntry, lamp: dict[str, Counts]) -> str:
+    def _deposit(self, name: str, entry: JournalEntry, audio: bytes, lamp: dict[str, Counts]) -> str:
         snapshot = self._messages.snapshot(entry.mailbox_id, entry.message_id)
         if snapshot.message is not None:
             return self._twin(name, snapshot.message, entry)
@@ -238,9 +227,7 @@ class JournalReplay:
         except MailboxNotFound:
             self._journal.set_aside(name, "mailbox-not-found")
             return "setAside"
-        try:
-            audio = self._journal.audio(name)
-        except AudioNotFound:
+        if not audio:
             self._journal.set_aside(name, "audio-gone")
             return "setAside"
         original = blobpaths.message_original(self._containers, entry.mailbox_id, entry.message_id)

@@ -177,6 +177,9 @@ class FakeAudio:
         data = self.blobs[path]
         return data[offset:offset + length if length is not None else None]
 
+    def read_with_metadata(self, path: str) -> tuple[bytes, dict[str, str]]:
+        return self.read(path), dict(self.metadata.get(path, {}))
+
     def list_page(self, container: str, marker: str | None, page_size: int,
                   prefix: str = "") -> tuple[list[tuple[str, str]], str | None]:
         # Name-based markers, as Blob storage's: deleting listed blobs does not shift the next page.

@@ -3,6 +3,7 @@ not answer, replayed once it does: once, under the same id, counted, with MWI; b
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 
@@ -51,11 +52,14 @@ def test_a_deposit_the_database_does_not_take_is_journaled_and_answered(region):
     message = deposit(region)
     assert message["status"] == "processing" and message["mailboxId"] == MAILBOX
     assert message["from"] == {"number": "+15550001111", "name": "Bob"} and message["urgent"] is True
-    # audio and envelope beside it in the region's own storage; nothing in incoming/ yet (no trigger
-    # would find a document), nothing in the database
-    assert journal_names(region.audio) == [f"journal/pending/{MAILBOX}/{message['id']}.audio",
-                                           f"journal/pending/{MAILBOX}/{message['id']}.json"]
-    assert region.audio.blobs[f"journal/pending/{MAILBOX}/{message['id']}.audio"] == b"RIFF-a"
+    # one blob in the region's own storage: the audio, its envelope in the metadata; nothing in
+    # incoming/ yet (no trigger would find a document), nothing in the database
+    record = f"journal/pending/{MAILBOX}/{message['id']}"
+    assert journal_names(region.audio) == [record]
+    assert region.audio.blobs[record] == b"RIFF-a"
+    envelope = json.loads(base64.urlsafe_b64decode(region.audio.metadata[record]["envelope"]))
+    assert (envelope["messageId"], envelope["from"], envelope["fromName"], envelope["urgent"]) == (
+        message["id"], "+15550001111", "Bob", True)
     assert not any(p.startswith("incoming/") for p in region.audio.blobs)
     assert region.store.messages == {}
 
@@ -66,7 +70,7 @@ def test_the_replay_makes_the_message_once_with_its_counts_and_mwi(region):
     with pytest.raises(Unavailable):  # reads answer 503 meanwhile
         region.app.messages.list(PLATFORM, MAILBOX, ListQuery(), None)
     assert region.app.journal.replay() == {"replayed": 0, "done": 0, "setAside": 0, "waiting": 1}
-    assert len(journal_names(region.audio)) == 2  # still down: kept
+    assert len(journal_names(region.audio)) == 1  # still down: kept
 
     region.store.down = False
     assert region.app.journal.replay()["replayed"] == 1
@@ -110,8 +114,7 @@ def test_a_write_that_times_out_after_the_snapshot_is_journaled_too(region):
     region.store.fail_next["create_message"] = DatabaseUnavailable("timed out")
     message = deposit(region)
     assert region.store.messages == {}
-    assert journal_names(region.audio) == [f"journal/pending/{MAILBOX}/{message['id']}.audio",
-                                           f"journal/pending/{MAILBOX}/{message['id']}.json"]
+    assert journal_names(region.audio) == [f"journal/pending/{MAILBOX}/{message['id']}"]
     region.app.journal.replay()
     assert listed(region) == [message["id"]] and counts(region)["total"] == 1
 
@@ -139,15 +142,16 @@ def test_an_unreadable_record_or_lost_audio_is_set_aside_and_never_blocks_the_ot
     region.store.down = True
     good, lost = deposit(region, key="good"), deposit(region, b"RIFF-b", key="lost")
     region.store.down = False
-    region.audio.blobs["journal/pending/+1555/zzz.json"] = b"{not json"
-    del region.audio.blobs[f"journal/pending/{MAILBOX}/{lost['id']}.audio"]
+    region.audio.put("journal/pending/+1555/zzz", b"RIFF", "audio/wav", {"envelope": "e25vdCBqc29u"})  # {not json
+    region.audio.blobs[f"journal/pending/{MAILBOX}/{lost['id']}"] = b""
     with caplog.at_level(logging.ERROR):
         totals = region.app.journal.replay()
     assert totals == {"replayed": 1, "done": 0, "setAside": 2, "waiting": 0}
     assert listed(region) == [good["id"]]
     assert journal_names(region.audio) == sorted([
-        "journal/aside/+1555/zzz.json", f"journal/aside/{MAILBOX}/{lost['id']}.json"])
-    assert "zzz.json set aside (unreadable" in caplog.text and "(audio-gone)" in caplog.text
+        "journal/aside/+1555/zzz", f"journal/aside/{MAILBOX}/{lost['id']}"])
+    assert region.audio.metadata["journal/aside/+1555/zzz"]["reason"].startswith("unreadable")
+    assert "zzz set aside (unreadable" in caplog.text and "(audio-gone)" in caplog.text
     assert region.app.journal.replay()["setAside"] == 0  # aside is out of the replay's way
 
 
@@ -156,9 +160,10 @@ def test_a_journaled_deposit_for_a_mailbox_that_does_not_exist_is_set_aside(regi
     message = region.app.messages.deposit(PLATFORM, "+1999", b"RIFF", "audio/wav", SENDER, None)[0]
     region.store.down = False
     assert region.app.journal.replay()["setAside"] == 1
-    aside = json.loads(region.audio.blobs[f"journal/aside/+1999/{message['id']}.json"])
-    assert aside["messageId"] == message["id"] and region.audio.metadata[
-        f"journal/aside/+1999/{message['id']}.json"] == {"reason": "mailbox-not-found"}
+    aside = region.audio.metadata[f"journal/aside/+1999/{message['id']}"]
+    assert aside["reason"] == "mailbox-not-found"
+    assert region.audio.blobs[f"journal/aside/+1999/{message['id']}"] == b"RIFF"
+    assert json.loads(base64.urlsafe_b64decode(aside["envelope"]))["messageId"] == message["id"]
 
 
 def test_an_idempotency_key_reused_for_another_deposit_is_set_aside(region):
@@ -190,7 +195,7 @@ def test_an_upload_landing_while_the_database_is_down_is_processed_after(region)
     region.audio.blobs[path] = b"RIFF-u"  # the caller's PUT to the link
     region.store.down = True
     assert region.app.pipeline.process(path, b"RIFF-u") == "journaled"
-    assert journal_names(region.audio) == [f"journal/pending/{MAILBOX}/{upload['message']['id']}.landing.json"]
+    assert journal_names(region.audio) == [f"journal/pending/{MAILBOX}/{upload['message']['id']}.landing"]
     region.store.down = False
     assert region.app.journal.replay()["replayed"] == 1
     assert region.app.messages.get(PLATFORM, MAILBOX, upload["message"]["id"])["status"] == "ready"

@@ -140,7 +140,19 @@ class JournalReplay:
         self._workers = workers
         self._patience_s, self._probe_s, self._clock, self._sleep = patience_s, probe_s, clock, sleep
 
-    def replay(self, limit: int = 2000) -> dict[str, int]:
+    def replay(self, limit: int = 2000, busy_s: float = 45.0) -> dict[str, int]:
+        """Passes over the journal while they find work (what was journaled during a pass, the last
+        deposits of an outage, goes in the next one at once), for up to busy_s; then the next tick."""
+        totals = {"replayed": 0, "done": 0, "setAside": 0, "waiting": 0}
+        stop = self._clock() + busy_s
+        while True:
+            found = self._pass(limit)
+            for outcome, count in found.items():
+                totals[outcome] += count
+            if not (found["replayed"] or found["done"] or found["setAside"]) or self._clock() >= stop:
+                return totals
+
+    def _pass(self, limit: int) -> dict[str, int]:
         """One pass: deposits first, then landings. The first record goes alone (while the database
         still does not answer, a pass costs that one call); then the rest in parallel, all of them
         stopping at the first sign that the database is down again, and leaving the rest."""

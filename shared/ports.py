@@ -85,6 +85,13 @@ class MessageRepository(Protocol):
         TallyMoved (the tally changed)."""
         ...
 
+    def create_messages(self, messages: Sequence[Message], tally: RegionTally | None,
+                        events: Sequence[Event] = ()) -> list[Message]:
+        """Create several messages of one mailbox with the region's tally and the outbox events, all
+        in one transactional batch (at most 90 messages). Raises AlreadyExists (one of them exists:
+        which, unsaid; nothing is written) or TallyMoved."""
+        ...
+
     def delete_message(self, mailbox_id: str, message_id: str) -> None:
         """Delete for good (a tombstone whose time is up). Idempotent."""
         ...

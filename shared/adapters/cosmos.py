@@ -237,6 +237,26 @@ class CosmosStore:
                 raise _batch_failure(failed, message) from None
         return message_from_doc(results[0]["resourceBody"])
 
+    def create_messages(self, messages: Sequence[Message], tally: RegionTally | None,
+                        events: Sequence[Event] = ()) -> list[Message]:
+        operations: list[tuple[Any, ...]] = [
+            *[("create", (message_to_doc(message),)) for message in messages],
+            *([] if tally is None else [
+                ("create", (tally_to_doc(tally),)) if tally.etag is None
+                else ("replace", (tally_doc_id(tally.region), tally_to_doc(tally)), {"if_match_etag": tally.etag})]),
+            *[("upsert", (event_to_doc(event),)) for event in events],
+        ]
+        with db_translated("storing messages and their counts"):
+            try:
+                results = self._c.execute_item_batch(operations, partition_key=messages[0].mailbox_id, **self._limits())
+            except CosmosBatchOperationError as failed:
+                if failed.error_index == len(messages):
+                    raise TallyMoved(messages[0].mailbox_id) from None
+                if failed.status_code == 409:
+                    raise AlreadyExists(messages[failed.error_index].id) from None
+                raise
+        return [message_from_doc(result["resourceBody"]) for result in results[:len(messages)]]
+
     def all_messages(self, mailbox_id: str) -> list[Message]:
         sql = "SELECT * FROM c WHERE c.mailboxId = @m AND c.type = 'message'"
         return [message_from_doc(d) for d in self._query(mailbox_id, sql, [{"name": "@m", "value": mailbox_id}],

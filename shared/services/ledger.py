@@ -21,7 +21,7 @@ from dataclasses import replace
 from shared.domain.errors import EtagMismatch, MailboxFull, NotFound, Unavailable
 from shared.domain.model import Message, count, utcnow
 from shared.domain.notifications import Event, mwi_event
-from shared.domain.replicated import RegionTally, Tally, clock, consistent, mailbox_tally, settle
+from shared.domain.replicated import ZERO, RegionTally, Tally, clock, consistent, mailbox_tally, settle
 from shared.ports import MessageRepository, TallyMoved
 
 logger = logging.getLogger(__name__)
@@ -73,6 +73,32 @@ class Ledger:
                 _back_off(attempt)
                 continue
             return stored, after
+        raise Unavailable("the mailbox's counts kept changing; retry")
+
+    def create_many(self, messages: Sequence[Message], *,
+                    tallies: dict[str, RegionTally] | None = None) -> tuple[list[Message], Tally]:
+        """Create several new messages of one mailbox with this region's tally in one batch (no room
+        check: the outage journal's replay keeps what was acknowledged): what `write` does for one."""
+        mailbox_id = messages[0].mailbox_id
+        for attempt in range(_TALLY_RETRIES):
+            if tallies is None:
+                tallies = self._messages.snapshot(mailbox_id).tallies
+            settled, delta = [], ZERO
+            for message in messages:
+                shares, moved_by = settle(message.shares, message.tally, self._region)
+                settled.append(replace(message, shares=shares))
+                delta = delta + moved_by
+            after = mailbox_tally(tallies.values()) + delta
+            own = tallies.get(self._region) or RegionTally(mailbox_id, self._region)
+            moved = own.add(delta) if delta else None
+            lamp = moved is not None and (delta.new or delta.saved or delta.urgent_new)
+            outbox = [mwi_event(mailbox_id, self._region, moved.seq, after.as_api(), self._region, utcnow())] \
+                if lamp and moved is not None else []
+            try:
+                return self._messages.create_messages(settled, moved, outbox), after
+            except TallyMoved:
+                tallies = None
+                _back_off(attempt)
         raise Unavailable("the mailbox's counts kept changing; retry")
 
     def reconcile(self, mailbox_id: str) -> dict[str, object]:

@@ -93,6 +93,27 @@ class FakeStore:
         self.journal.append(f"{'create' if message.etag is None else 'replace'} {message.id}")
         return stored
 
+    def create_messages(self, messages: Sequence[Message], tally: RegionTally | None,
+                        events: Sequence[Event] = ()) -> list[Message]:
+        """All or nothing, as the transactional batch."""
+        self._answering()
+        self._maybe_fail("create_messages")
+        if any((m.mailbox_id, m.id) in self.messages for m in messages):
+            raise AlreadyExists(messages[0].id)
+        if tally is not None:
+            current = self.tallies.get((tally.mailbox_id, tally.region))
+            if (current.etag if current else None) != tally.etag:
+                raise TallyMoved(tally.region)
+            self.tallies[(tally.mailbox_id, tally.region)] = replace(tally, etag=str(next(_etags)))
+        stored = []
+        for message in messages:
+            self.messages[(message.mailbox_id, message.id)] = one = replace(message, etag=str(next(_etags)))
+            stored.append(one)
+            self.journal.append(f"create {message.id}")
+        for event in events:
+            self.events[(event.mailbox_id, event.id)] = replace(event, etag=str(next(_etags)))
+        return stored
+
     def save_tally(self, tally: RegionTally) -> RegionTally:
         current = self.tallies.get((tally.mailbox_id, tally.region))
         if (current.etag if current else None) != tally.etag:

@@ -226,5 +226,9 @@ def test_a_pass_while_the_database_is_still_down_asks_it_once(region, monkeypatc
     assert totals["waiting"] == 20 and region.clock.slept == [1.0] * 6
     assert len(calls) == 7 and len({call[1] for call in calls}) == 1
     region.store.down = False
+    calls.clear()
     assert region.app.journal.replay()["replayed"] == 20
+    # the first alone, then the other 19 in one query and one batch: not a query and a write each
+    assert len(calls) == 2
     assert counts(region)["total"] == 20
+    assert len(listed(region)) == 20 and region.events.events[-1]["new"] == 20  # one lamp, the last counts

@@ -57,6 +57,8 @@ def test_metadata_store_stalled_means_the_deposit_is_journaled_and_replayed_once
                 stalled = region.deposit(mailbox, tone_wav(1.2), headers={"Idempotency-Key": "outage-1"})
                 elapsed = time.monotonic() - started
                 retried = region.deposit(mailbox, tone_wav(1.2), headers={"Idempotency-Key": "outage-1"})
+                others = [region.deposit(mailbox, tone_wav(1.2, hz=300 + i), headers={"Idempotency-Key": f"outage-{i}"})
+                          for i in (2, 3)]  # replayed with the first in one batch
                 listing = region.http.get(region.mailbox_path(mailbox) + "/messages", headers=PLATFORM)
                 login = region.http.post(region.mailbox_path(mailbox) + "/sessions", json={"pin": "1234"})
             finally:
@@ -67,21 +69,23 @@ def test_metadata_store_stalled_means_the_deposit_is_journaled_and_replayed_once
             assert "etag" not in stalled.headers and stalled.json()["status"] == "processing"
             assert stalled.headers["location"].endswith(f"/messages/{journaled}")
             assert retried.status_code == 202 and retried.json()["id"] == journaled
+            assert [answer.status_code for answer in others] == [202, 202]
+            journaled_ids = {journaled, *(answer.json()["id"] for answer in others)}
             for answer in (listing, login):
                 assert answer.status_code == 503 and "retry-after" in answer.headers, answer.text
             # The replay timer (every 10 s) makes it a message: once, counted, then transcoded.
-            wait_until(lambda: journaled in [m["id"] for m in region.list_all(mailbox)], 40,
-                       message="the journaled deposit listed")
+            wait_until(lambda: journaled_ids <= {m["id"] for m in region.list_all(mailbox)}, 40,
+                       message="the journaled deposits listed")
             wait_until(lambda: region.http.get(f"{region.mailbox_path(mailbox)}/messages/{journaled}",
                                                headers=PLATFORM).json()["status"] == "ready", 30,
                        message="the journaled deposit transcoded")
             ids = [m["id"] for m in region.list_all(mailbox)]
-            assert len(ids) == 2 and ids.count(journaled) == 1
+            assert len(ids) == 4 and ids.count(journaled) == 1
             counts = region.http.get(region.mailbox_path(mailbox), headers=PLATFORM).json()["counts"]
-            assert (counts["new"], counts["total"]) == (2, 2)
+            assert (counts["new"], counts["total"]) == (4, 4)
             # A retry after recovery is the same message, not a third one.
             again = region.deposit(mailbox, tone_wav(1.2), headers={"Idempotency-Key": "outage-1"})
             assert again.status_code == 202 and again.json()["id"] == journaled
-            assert len(region.list_all(mailbox)) == 2
+            assert len(region.list_all(mailbox)) == 4
     finally:
         localstack.stop(cosmos)

@@ -22,7 +22,8 @@ from shared.adapters.blob import (
     make_peer_blob_service,
     make_queue_service,
 )
-from shared.adapters.cosmos import CosmosContainer, CosmosProbe, CosmosStore
+from shared.adapters.cosmos import CosmosStore
+from shared.adapters.cosmos_client import CosmosContainer, CosmosProbe
 from shared.adapters.cosmos_conflicts import CosmosConflictFeed
 from shared.adapters.email_acs import AcsMailer, SmtpMailer
 from shared.adapters.http_pool import pooled_transport

@@ -24,7 +24,7 @@ from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
 from shared.adapters.blob import make_blob_service, make_peer_blob_service, make_queue_service
-from shared.adapters.cosmos import CONFLICT_POLICY, make_cosmos_client
+from shared.adapters.cosmos_client import CONFLICT_POLICY, make_cosmos_client
 from shared.config import Settings, load_settings
 
 logger = logging.getLogger(__name__)

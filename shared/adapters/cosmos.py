@@ -1,4 +1,4 @@
-"""Cosmos DB: the client (built once per process), the repositories, and the readiness probe.
+"""Cosmos DB: the repositories over the app's one container (the client and the probe: `cosmos_client.py`).
 
 Everything of one mailbox shares the logical partition `/mailboxId`: the mailbox document (id
 `mailbox`) and its messages (id = message id). Every query here names the partition.
@@ -7,15 +7,15 @@ Everything of one mailbox shares the logical partition `/mailboxId`: the mailbox
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.cosmos import ContainerProxy, CosmosClient
+from azure.cosmos import ContainerProxy
 from azure.cosmos.exceptions import CosmosBatchOperationError, CosmosResourceNotFoundError
 
+from shared.adapters.cosmos_client import CosmosContainer
 from shared.adapters.cosmos_docs import (
     MAILBOX_DOC_ID,
     RECENT_KINDS,
@@ -33,10 +33,8 @@ from shared.adapters.cosmos_docs import (
     tally_from_doc,
     tally_to_doc,
 )
-from shared.adapters.errors import db_translated, missing
-from shared.adapters.http_pool import pooled_transport
+from shared.adapters.errors import db_translated
 from shared.adapters.outbox import event_to_doc
-from shared.config import Settings
 from shared.deadline import remaining
 from shared.domain.errors import DatabaseUnavailable, EtagMismatch, NotFound
 from shared.domain.model import (
@@ -50,81 +48,10 @@ from shared.domain.notifications import Event
 from shared.domain.replicated import PinRecord, RecentEvents, RegionTally
 from shared.ports import AlreadyExists, Snapshot, TallyMoved
 
-# Partition of operational documents; `_` cannot start a mailbox id, so it never meets one.
-OPS_PARTITION = "_ops"
-# Every region writes, so conflicting versions go to the conflicts feed and the app merges them
-# (shared/services/conflicts.py). infra/modules/global.bicep declares the same policy.
-CONFLICT_POLICY = {"mode": "Custom"}
 # A mailbox, its tallies, PIN lockouts and forwards, and (@id) the message of an idempotent retry:
 # one query of one partition (bench.deposit_cost times it against the mailbox's size).
 SNAPSHOT_SQL = ("SELECT * FROM c WHERE c.mailboxId = @m AND "
                 "(c.id = 'mailbox' OR c.type = 'tally' OR c.type = 'pins' OR c.type = 'forwards' OR c.id = @id)")
-
-
-def make_cosmos_client(settings: Settings, credential: object | None) -> CosmosClient:
-    common = {
-        "connection_timeout": settings.sdk_timeout_s,
-        "read_timeout": settings.sdk_timeout_s,
-        "retry_total": 3,
-        "retry_backoff_max": 5,
-        "retry_fixed_interval": 200,
-        "consistency_level": "Session",
-        "user_agent_suffix": f"voicemail/{settings.version} {settings.region}",
-        "transport": pooled_transport(),
-    }
-    if settings.is_emulated:
-        # The emulator advertises https endpoints it does not serve; stay on the configured one.
-        return CosmosClient(settings.cosmos.endpoint, credential=settings.cosmos.key,
-                            enable_endpoint_discovery=False, **common)
-    return CosmosClient(settings.cosmos.endpoint, credential=credential, enable_endpoint_discovery=True,
-                        preferred_locations=list(settings.regions), multiple_write_locations=True, **common)
-
-
-class CosmosContainer:
-    """The app's one container, connected on first use (the client's constructor does I/O)."""
-
-    def __init__(self, settings: Settings, credential: object | None):
-        self._settings = settings
-        self._credential = credential
-        self._lock = threading.Lock()
-        self._container: ContainerProxy | None = None
-
-    def get(self) -> ContainerProxy:
-        with self._lock:
-            if self._container is None:
-                with db_translated("connecting to Cosmos DB"):
-                    self._container = self._connect()
-            return self._container
-
-    def _connect(self) -> ContainerProxy:
-        client = make_cosmos_client(self._settings, self._credential)
-        name = f"{self._settings.cosmos.database}/{self._settings.cosmos.container}"
-        container = client.get_database_client(self._settings.cosmos.database) \
-            .get_container_client(self._settings.cosmos.container)
-        # Created by the Bicep in Azure, by tools/provision.py locally; never here. Read once, so a
-        # missing one is named, not mistaken for a missing mailbox on every read.
-        try:
-            container.read(timeout=self._settings.sdk_timeout_s)
-        except CosmosResourceNotFoundError:
-            raise missing("Cosmos DB container", name) from None
-        return container
-
-
-class CosmosProbe:
-    """Readiness of the metadata store: a small write (short ttl) and a point read of it."""
-
-    name = "cosmos"
-
-    def __init__(self, container: CosmosContainer, region: str):
-        self._container = container
-        self._id = f"ready-{region}"
-
-    def check(self) -> dict[str, object]:
-        container = self._container.get()
-        at = datetime.now(UTC).isoformat()
-        container.upsert_item({"id": self._id, "mailboxId": OPS_PARTITION, "kind": "readiness", "at": at, "ttl": 300})
-        container.read_item(self._id, partition_key=OPS_PARTITION)
-        return {}
 
 
 class CosmosStore:

@@ -8,7 +8,7 @@ import json
 
 from azure.cosmos.exceptions import CosmosResourceNotFoundError
 
-from shared.adapters.cosmos import CosmosContainer
+from shared.adapters.cosmos_client import CosmosContainer
 from shared.adapters.cosmos_docs import document_from_doc
 from shared.adapters.errors import db_translated
 from shared.ports import Conflict

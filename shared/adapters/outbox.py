@@ -21,7 +21,7 @@ from shared.domain.model import iso, parse_time
 from shared.domain.notifications import Delivery, Event, NotificationConfig
 
 if TYPE_CHECKING:
-    from shared.adapters.cosmos import CosmosContainer
+    from shared.adapters.cosmos_client import CosmosContainer
 
 CONFIG_DOC_ID = "notifications"
 DONE_KEPT = timedelta(days=7)  # a delivered event stays (Cosmos TTL), so a late duplicate write finds it done

@@ -275,7 +275,7 @@ def test_parameters_file_uses_azd_substitutions():
 
 def test_the_container_declares_the_conflict_policy_the_app_resolves():
     """Custom: conflicts reach the feed that functions/conflicts.py merges (the emulator gets the same)."""
-    from shared.adapters.cosmos import CONFLICT_POLICY
+    from shared.adapters.cosmos_client import CONFLICT_POLICY
 
     text = (INFRA / "modules" / "global.bicep").read_text()
     block = re.search(r"conflictResolutionPolicy: \{(.*?)\}", text, re.S)

@@ -9,7 +9,7 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.cosmos.exceptions import CosmosResourceNotFoundError
 
-from shared.adapters import cosmos
+from shared.adapters import cosmos_client
 from shared.adapters.blob import BlobAudioStore, QueueEvents
 from shared.config import load_settings
 from shared.domain.errors import Unavailable
@@ -48,6 +48,6 @@ def test_a_missing_cosmos_container_is_named_once_connected(monkeypatch):
     container = SimpleNamespace(read=read)
     client = SimpleNamespace(get_database_client=lambda name: SimpleNamespace(
         get_container_client=lambda name: container))
-    monkeypatch.setattr(cosmos, "make_cosmos_client", lambda settings, credential: client)
+    monkeypatch.setattr(cosmos_client, "make_cosmos_client", lambda settings, credential: client)
     settings = load_settings({**FAKE_ENV, "REGION": "r1"})
-    assert "Cosmos DB container 'voicemail/mailboxes'" in refused(cosmos.CosmosContainer(settings, None).get)
+    assert "Cosmos DB container 'voicemail/mailboxes'" in refused(cosmos_client.CosmosContainer(settings, None).get)

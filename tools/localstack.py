@@ -303,8 +303,9 @@ def down(services: list[Service]) -> None:
         stop(service)
 
 
-def cosmos_pids() -> list[int]:
-    """Every running local Cosmos emulator (started here or by another `make run`), by its command line."""
+def cosmos_pids(ports: set[int] | None = None) -> list[int]:
+    """Every running local Cosmos emulator (started here or by another `make run`), by its command
+    line; with ports, those serving one of them."""
     cli = str(ROOT / "node_modules" / "@vercel" / "cosmosdb-server" / "lib" / "cli.js")
     found = []
     for entry in Path("/proc").glob("[0-9]*"):
@@ -312,7 +313,10 @@ def cosmos_pids() -> list[int]:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue  # gone meanwhile, or not ours to read
-        if cli.encode() in argv:
+        if cli.encode() not in argv:
+            continue
+        serves = int(argv[argv.index(b"--port") + 1]) if b"--port" in argv[:-1] else COSMOS_PORT
+        if ports is None or serves in ports:
             found.append(int(entry.name))
     return sorted(found)
 

@@ -150,9 +150,7 @@ class CosmosStore:
         operations: list[tuple[Any, ...]] = [
             ("create", (doc,)) if message.etag is None
             else ("replace", (doc["id"], doc), {"if_match_etag": message.etag}),
-            *([] if tally is None else [
-                ("create", (tally_to_doc(tally),)) if tally.etag is None
-                else ("replace", (tally_doc_id(tally.region), tally_to_doc(tally)), {"if_match_etag": tally.etag})]),
+            *_tally_operation(tally),
             # The outbox: the events this change causes, in the same batch (ids are deterministic).
             *[("upsert", (event_to_doc(event),)) for event in events],
         ]
@@ -168,9 +166,7 @@ class CosmosStore:
                         events: Sequence[Event] = ()) -> list[Message]:
         operations: list[tuple[Any, ...]] = [
             *[("create", (message_to_doc(message),)) for message in messages],
-            *([] if tally is None else [
-                ("create", (tally_to_doc(tally),)) if tally.etag is None
-                else ("replace", (tally_doc_id(tally.region), tally_to_doc(tally)), {"if_match_etag": tally.etag})]),
+            *_tally_operation(tally),
             *[("upsert", (event_to_doc(event),)) for event in events],
         ]
         with db_translated("storing messages and their counts"):
@@ -320,6 +316,15 @@ class CosmosStore:
         with db_translated("deleting a greeting"), contextlib.suppress(CosmosResourceNotFoundError):
             self._c.delete_item(f"greeting-{kind}", partition_key=mailbox_id, **self._limits())
 
+
+
+def _tally_operation(tally: RegionTally | None) -> list[tuple[Any, ...]]:
+    """The batch operation that writes the region's tally: created, or replaced while its ETag is current."""
+    if tally is None:
+        return []
+    if tally.etag is None:
+        return [("create", (tally_to_doc(tally),))]
+    return [("replace", (tally_doc_id(tally.region), tally_to_doc(tally)), {"if_match_etag": tally.etag})]
 
 
 def _batch_failure(failed: CosmosBatchOperationError, message: Message) -> Exception:

@@ -59,6 +59,14 @@ class JournalEntry:
                    message.received_at, message.from_number, message.from_name, message.urgent,
                    message.content_type, message.size_bytes or 0, message.request_hash)
 
+    def message(self, original: str) -> Message:
+        """The deposit as it was received (the inverse of `of_deposit`), its audio at `original`."""
+        return Message(id=self.message_id, mailbox_id=self.mailbox_id,
+                       received_at=self.received_at or self.journaled_at, deposit_region=self.region,
+                       urgent=self.urgent, from_number=self.from_number,
+                       from_name=self.from_name, blobs={"original": original}, content_type=self.content_type,
+                       size_bytes=self.size_bytes, request_hash=self.request_hash, replica_regions=(self.region,))
+
     @property
     def name(self) -> str:
         """The record's blob name in the journal container."""

@@ -168,8 +168,9 @@ class JournalReplay:
             totals["waiting"] += len(ordered) - 1
             return totals
         with ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="journal") as pool:
-            deposits = [n for n in ordered[1:] if not n.endswith(LANDING)]
-            for batch in (deposits, ordered[1 + len(deposits):]):  # a message is made before its landing
+            rest = ordered[1:]
+            for batch in ([n for n in rest if not n.endswith(LANDING)],  # a message is made before its landing
+                          [n for n in rest if n.endswith(LANDING)]):
                 # One worker a mailbox, its records in order: workers on one mailbox would only take
                 # turns on its tally (each write moves it), so mailboxes go in parallel instead.
                 for outcomes in pool.map(lambda names: self._mailbox(names, down), by_mailbox(batch)):
@@ -217,9 +218,8 @@ class JournalReplay:
             snapshot = self._messages.snapshot(mailbox_id)
             mailbox = self._mailboxes.active_in(snapshot, mailbox_id)
             messages = [self._message(entry, mailbox) for _, entry, _ in records]
-            for (_, entry, audio), message in zip(records, messages, strict=True):  # audio first, as ever
-                self._audio.put(message.blobs["original"], audio, entry.content_type,
-                                {"mailboxId": entry.mailbox_id, "messageId": entry.message_id})
+            for (_, _, audio), message in zip(records, messages, strict=True):  # audio first, as ever
+                self._put_original(message, audio)
             _, counts = self._ledger.create_many(messages, tallies=snapshot.tallies)
         except DatabaseUnavailable:
             down.set()
@@ -282,10 +282,7 @@ class JournalReplay:
             self._journal.set_aside(name, "audio-gone")
             return "setAside"
         message = self._message(entry, mailbox)
-        original = message.blobs["original"]
-        # Audio first, as for any deposit (its blob trigger waits for the document, or is fired again).
-        self._audio.put(original, audio, entry.content_type,
-                        {"mailboxId": entry.mailbox_id, "messageId": entry.message_id})
+        self._put_original(message, audio)
         try:
             # No room check: what was acknowledged during the outage is kept (API.md).
             _, counts = self._ledger.write(message, tallies=snapshot.tallies)
@@ -299,14 +296,15 @@ class JournalReplay:
         logger.info("journal: replayed %s/%s", entry.mailbox_id, entry.message_id)
         return "replayed"
 
+    def _put_original(self, message: Message, audio: bytes) -> None:
+        """Audio first, as for any deposit: in `incoming/`, whose blob trigger waits for the document
+        (or is fired again by this write)."""
+        self._audio.put(message.blobs["original"], audio, message.content_type,
+                        {"mailboxId": message.mailbox_id, "messageId": message.id})
+
     def _message(self, entry: JournalEntry, mailbox: Mailbox) -> Message:
         """The message a journaled deposit becomes: as received then, kept as the mailbox keeps it now."""
-        original = blobpaths.message_original(self._containers, entry.mailbox_id, entry.message_id)
-        message = Message(id=entry.message_id, mailbox_id=entry.mailbox_id, received_at=entry.received_at or utcnow(),
-                          deposit_region=entry.region, urgent=entry.urgent, from_number=entry.from_number,
-                          from_name=entry.from_name, blobs={"original": original}, content_type=entry.content_type,
-                          size_bytes=entry.size_bytes, request_hash=entry.request_hash,
-                          replica_regions=(entry.region,))
+        message = entry.message(blobpaths.message_original(self._containers, entry.mailbox_id, entry.message_id))
         return replace(message, expires_at=expiry(message, mailbox.settings, utcnow()))
 
     def _twin(self, name: str, existing: Message, entry: JournalEntry) -> str:

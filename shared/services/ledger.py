@@ -61,11 +61,8 @@ class Ledger:
             after = mailbox_tally(tallies.values()) + delta
             if room is not None and delta.held > 0 and after.held > room:
                 raise MailboxFull("the mailbox is full")
-            own = tallies.get(self._region) or RegionTally(message.mailbox_id, self._region)
-            moved = own.add(delta) if delta else None
-            lamp = moved is not None and (delta.new or delta.saved or delta.urgent_new)
-            outbox = [*events, *([mwi_event(message.mailbox_id, self._region, moved.seq, after.as_api(), self._region,
-                                            utcnow())] if lamp else [])]
+            moved, lamp = self._moved(message.mailbox_id, tallies, delta, after)
+            outbox = [*events, *lamp]
             try:
                 stored = self._messages.write_message(replace(message, shares=shares), moved, outbox)
             except TallyMoved:
@@ -74,6 +71,16 @@ class Ledger:
                 continue
             return stored, after
         raise Unavailable("the mailbox's counts kept changing; retry")
+
+    def _moved(self, mailbox_id: str, tallies: dict[str, RegionTally], delta: Tally,
+               after: Tally) -> tuple[RegionTally | None, list[Event]]:
+        """This region's tally moved by delta (None: unchanged), and the `mwi.changed` event when the
+        lamp's counts changed."""
+        own = tallies.get(self._region) or RegionTally(mailbox_id, self._region)
+        moved = own.add(delta) if delta else None
+        if moved is None or not (delta.new or delta.saved or delta.urgent_new):
+            return moved, []
+        return moved, [mwi_event(mailbox_id, self._region, moved.seq, after.as_api(), self._region, utcnow())]
 
     def create_many(self, messages: Sequence[Message], *,
                     tallies: dict[str, RegionTally] | None = None) -> tuple[list[Message], Tally]:
@@ -89,13 +96,9 @@ class Ledger:
                 settled.append(replace(message, shares=shares))
                 delta = delta + moved_by
             after = mailbox_tally(tallies.values()) + delta
-            own = tallies.get(self._region) or RegionTally(mailbox_id, self._region)
-            moved = own.add(delta) if delta else None
-            lamp = moved is not None and (delta.new or delta.saved or delta.urgent_new)
-            outbox = [mwi_event(mailbox_id, self._region, moved.seq, after.as_api(), self._region, utcnow())] \
-                if lamp and moved is not None else []
+            moved, lamp = self._moved(mailbox_id, tallies, delta, after)
             try:
-                return self._messages.create_messages(settled, moved, outbox), after
+                return self._messages.create_messages(settled, moved, lamp), after
             except TallyMoved:
                 tallies = None
                 _back_off(attempt)

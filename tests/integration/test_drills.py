@@ -14,7 +14,6 @@ import os
 import random
 import signal
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -309,7 +308,7 @@ def test_database_down_in_every_region_for_60_s_under_load(partitioned_stack):
     regions, endpoints, state = partitioned_stack
     admin, mailboxes = provision(regions, 20)
     replicator.wait_converged(endpoints, timeout=30, state_dir=state)
-    databases = cosmos_pids_of(endpoints)
+    databases = localstack.cosmos_pids({int(endpoint.rstrip("/").rsplit(":", 1)[1]) for endpoint in endpoints})
     assert len(databases) == 2, databases
     resumed: list[float] = []
 
@@ -362,17 +361,6 @@ def test_database_down_in_every_region_for_60_s_under_load(partitioned_stack):
         for client in in_region.values():
             counts = client.get_mailbox(mailbox)["counts"]
             assert (counts["new"], counts["total"]) == (held, held), (mailbox, counts, held)
-
-
-def cosmos_pids_of(endpoints: list[str]) -> list[int]:
-    """The pids of the drill's own Cosmos emulators (one per region), found by the ports they serve."""
-    ports = {endpoint.rsplit(":", 1)[1].strip("/") for endpoint in endpoints}
-    return [pid for pid in localstack.cosmos_pids() if _port_of(pid) in ports]
-
-
-def _port_of(pid: int) -> str | None:
-    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    return argv[argv.index(b"--port") + 1].decode() if b"--port" in argv else None
 
 
 def journaled(regions: dict[str, Region]) -> int:

@@ -109,6 +109,7 @@ def test_db_down_pauses_an_emulator_and_db_up_brings_it_back_with_its_data():
     localstack.start(cosmos)
     try:
         assert cosmos.process.pid in localstack.cosmos_pids()
+        assert localstack.cosmos_pids({port}) == [cosmos.process.pid]
         client = CosmosClient(localstack.cosmos_endpoint(port), credential=localstack.COSMOS_KEY,
                               enable_endpoint_discovery=False, connection_timeout=5)
         items = client.create_database_if_not_exists("db").create_container_if_not_exists(

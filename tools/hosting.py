@@ -150,3 +150,47 @@ class HostProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class GatewayProcess:
+    """The IMAP gateway (`python -m gateways.imap`) in its own process, in front of one local host."""
+
+    def __init__(self, api_url: str, tmp: Path | None = None, **settings: str):
+        self.api_url, self.port = api_url, free_port()
+        self.settings = settings
+        self.log_path = (tmp or Path("/tmp")) / f"imap-{self.port}-{uuid.uuid4().hex[:6]}.log"  # noqa: S108
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 20.0) -> GatewayProcess:
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **self.settings}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gateways.imap", "--api", self.api_url, "--port", str(self.port)],
+            cwd=ROOT, env=env, stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gateway exited with {self.process.returncode}:\n{self.log()}")
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"gateway did not listen within {timeout} s:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def __enter__(self) -> GatewayProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

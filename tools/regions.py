@@ -1,4 +1,5 @@
-"""Run the product as N local regions: one local host per region on ports 7071, 7072, ...
+"""Run the product as N local regions: one local host per region on ports 7071, 7072, ..., each with
+its IMAP gateway (`python -m gateways.imap`) on 1143, 1144, ...
 
     python -m tools.regions --regions 2 [--port 7071]   (`make run REGIONS=2`)
 
@@ -53,20 +54,31 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--regions", type=int, default=2, choices=range(1, localstack.MAX_REGIONS + 1))
     parser.add_argument("--port", type=int, default=7071, help="region 1's port; region i listens on port + i - 1")
+    parser.add_argument("--imap-port", type=int, default=1143,
+                        help="region 1's IMAP gateway (gateways/imap); region i's on imap-port + i - 1; 0: none")
     args = parser.parse_args(argv)
     command = [sys.executable, "-m", "tools.localhost", "--provision"]
-    if args.regions == 1:  # exactly what a one-region `make run` always was
-        os.chdir(ROOT)
-        os.execv(sys.executable, [*command, "--port", str(args.port)])  # noqa: S606 - our own interpreter
-    children: list[subprocess.Popen] = []
+    hosts: list[subprocess.Popen] = []
+    gateways: list[subprocess.Popen] = []
     for number in range(1, args.regions + 1):
-        env = {**os.environ, **region_settings(number, args.regions)}
-        port = args.port + number - 1
-        print(f"region {env['REGION']}: http://127.0.0.1:{port}/api", flush=True)
+        # One region is exactly what a one-region `make run` always was: local.settings.json alone.
+        env = {**os.environ, **(region_settings(number, args.regions) if args.regions > 1 else {})}
+        region, port = env.get("REGION", region_name(number)), args.port + number - 1
+        print(f"region {region}: http://127.0.0.1:{port}/api", flush=True)
         # Own session: a signal reaches each child once, from us, not twice (terminal and us).
-        children.append(subprocess.Popen([*command, "--port", str(port)], cwd=ROOT, env=env, start_new_session=True))
-    print("endpoints for the client: VOICEMAIL_ENDPOINTS="
-          + ",".join(f"http://127.0.0.1:{args.port + n}/api" for n in range(args.regions)), flush=True)
+        hosts.append(subprocess.Popen([*command, "--port", str(port)], cwd=ROOT, env=env, start_new_session=True))
+        if args.imap_port:
+            imap_port = args.imap_port + number - 1
+            print(f"region {region}: imap://127.0.0.1:{imap_port} (user: the mailbox id, password: its PIN)",
+                  flush=True)
+            gateway = [sys.executable, "-m", "gateways.imap", "--api", f"http://127.0.0.1:{port}/api",
+                       "--port", str(imap_port)]
+            gateways.append(subprocess.Popen(gateway, cwd=ROOT, env={**env, "IMAP_REGION": region},
+                                             start_new_session=True))
+    if args.regions > 1:
+        print("endpoints for the client: VOICEMAIL_ENDPOINTS="
+              + ",".join(f"http://127.0.0.1:{args.port + n}/api" for n in range(args.regions)), flush=True)
+    children = [*hosts, *gateways]
 
     stopping = []
 
@@ -78,7 +90,14 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, stop_all)
     signal.signal(signal.SIGTERM, stop_all)
-    codes = [child.wait() for child in children]
+    codes = [host.wait() for host in hosts]
+    for gateway in gateways:  # a gateway that could not start (its port taken) does not stop the regions
+        if gateway.poll() is None:
+            gateway.send_signal(signal.SIGINT)
+        try:
+            gateway.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            gateway.kill()
     # uvicorn re-raises the signal after a graceful shutdown: asked to stop, that is success.
     if stopping and all(code in (0, -signal.SIGINT, -signal.SIGTERM) for code in codes):
         return 0

@@ -1,0 +1,1 @@
+"""Gateways: other protocols reaching the same application through its public HTTP API."""

@@ -1,0 +1,124 @@
+"""A voice message as Internet mail (RFC 3458 voice message, RFC 3803 duration).
+
+    From: "Alice" <+15551234567@voicemail.invalid>     the caller (or "Unknown caller")
+    Date: receipt, in the mailbox's time zone
+    Subject: Voice message from Alice (+15551234567), 12 s
+    Message-Context: voice-message                     RFC 3458
+    Content-Duration: 12                               RFC 3803, seconds (also on the audio part)
+    multipart/mixed: text/plain transcript (when there is one), then audio/wav as an attachment
+
+The same message always renders to the same bytes (the boundary comes from the message id), so
+the headers a client fetched first match the body it fetches later.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import quopri
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.header import Header
+from email.utils import format_datetime, formataddr
+from zoneinfo import ZoneInfo
+
+DOMAIN = "voicemail.invalid"
+CRLF = b"\r\n"
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _clean(text: str | None) -> str:
+    """Names as headers may carry them: no control, format (bidi) or line-separator characters."""
+    if not text:
+        return ""
+    kept = "".join(ch for ch in text if unicodedata.category(ch)[0] not in ("C", "Z") or ch == " ")
+    return re.sub(r"\s+", " ", kept).strip()[:128]
+
+
+def _header_text(text: str) -> str:
+    return text if text.isascii() else Header(text, "utf-8").encode()
+
+
+def _local_part(text: str | None) -> str:
+    return re.sub(r"[^A-Za-z0-9+._-]", "", text or "") or "unknown"
+
+
+@dataclass(frozen=True)
+class VoiceMail:
+    """What one message looks like as mail: its headers now, its body once the audio is fetched."""
+
+    message: dict
+    mailbox_id: str
+    time_zone: str = "UTC"
+
+    @property
+    def received_at(self) -> datetime:
+        return parse_time(self.message["receivedAt"])
+
+    @property
+    def seconds(self) -> int:
+        return max(1, round((self.message.get("durationMs") or 0) / 1000))
+
+    @property
+    def boundary(self) -> str:
+        return "vm-" + hashlib.sha256(self.message["id"].encode()).hexdigest()[:24]
+
+    @property
+    def transcript(self) -> str | None:
+        transcript = self.message.get("transcript") or {}
+        return transcript.get("text") if transcript.get("status") == "ready" else None
+
+    def headers(self) -> list[tuple[str, str]]:
+        sender = self.message.get("from") or {}
+        number, name = _clean(sender.get("number")), _clean(sender.get("name"))
+        who = name or number or "Unknown caller"
+        if name and number:
+            who = f"{name} ({number})"
+        try:
+            zone = ZoneInfo(self.time_zone)
+        except (KeyError, ValueError):
+            zone = UTC
+        urgent = bool(self.message.get("urgent"))
+        subject = (self.message.get("subject")
+                   or f"{'Urgent voice' if urgent else 'Voice'} message from {who}, {self.seconds} s")
+        headers = [
+            ("From", formataddr((name or number or "Unknown caller", f"{_local_part(number)}@{DOMAIN}"),
+                                charset="utf-8")),
+            ("To", f"<{_local_part(self.mailbox_id)}@{DOMAIN}>"),
+            ("Date", format_datetime(self.received_at.astimezone(zone))),
+            ("Subject", _header_text(subject)),
+            ("Message-ID", f"<{self.message['id']}@{DOMAIN}>"),
+            ("MIME-Version", "1.0"),
+            ("Message-Context", "voice-message"),
+            ("Content-Duration", str(self.seconds)),
+        ]
+        if urgent:
+            headers.append(("Importance", "high"))
+        headers.append(("Content-Type", f'multipart/mixed; boundary="{self.boundary}"'))
+        return headers
+
+    def header_bytes(self) -> bytes:
+        return b"".join(f"{name}: {value}".encode().replace(b"\r\n", b"\n").replace(b"\n", CRLF) + CRLF
+                        for name, value in self.headers()) + CRLF
+
+    def render(self, wav: bytes) -> bytes:
+        """The whole message, CRLF line ends, with the audio attached."""
+        marker = f"--{self.boundary}".encode()
+        parts: list[bytes] = []
+        if self.transcript:
+            text = quopri.encodestring(self.transcript.replace("\r\n", "\n").encode("utf-8"))
+            parts.append(b"Content-Type: text/plain; charset=utf-8" + CRLF
+                         + b"Content-Transfer-Encoding: quoted-printable" + CRLF + CRLF
+                         + text.replace(b"\r\n", b"\n").replace(b"\n", CRLF))
+        encoded = base64.encodebytes(wav).replace(b"\n", CRLF).rstrip(CRLF)
+        parts.append(b"Content-Type: audio/wav" + CRLF
+                     + b"Content-Transfer-Encoding: base64" + CRLF
+                     + f'Content-Disposition: attachment; filename=voice-message-{self.message["id"]}.wav'.encode()
+                     + CRLF + f"Content-Duration: {self.seconds}".encode() + CRLF + CRLF + encoded)
+        body = b"".join(marker + CRLF + part + CRLF for part in parts) + marker + b"--" + CRLF
+        return self.header_bytes() + body

@@ -1,0 +1,106 @@
+"""What an IMAP client reads: FETCH, streamed in batches so memory stays bounded, and QUOTA (RFC 9208).
+Mixed into `server.Gateway`."""
+
+from __future__ import annotations
+
+from twisted.internet import defer, threads
+from twisted.mail import imap4
+
+from gateways.imap import folders
+from gateways.imap.folders import Folder
+
+BODY_BATCH = 8  # messages whose audio is held at once while a FETCH streams (bounded memory)
+
+
+def _needs_body(query: list) -> bool:
+    for part in query:
+        if part.type in ("rfc822", "rfc822text", "rfc822size", "bodystructure"):
+            return True
+        if part.type == "body" and (part.part or part.header is None):
+            return True
+    return False
+
+
+def _sets_seen(query: list) -> bool:
+    return any((part.type == "body" and not part.peek and part.header is None) or part.type in ("rfc822", "rfc822text")
+               for part in query)
+
+
+class Reads:
+    """FETCH, GETQUOTA, GETQUOTAROOT (SETQUOTA and APPEND refused); needs the Gateway's `_run`."""
+
+    def do_FETCH(self, tag: bytes, messages: imap4.MessageSet, query: list, uid: int = 0) -> None:
+        if not query:
+            self.sendPositiveResponse(tag, b"FETCH completed")
+            return
+        box = self.mbox
+        self._run(tag, lambda: self._fetch(tag, box, box.fetch(messages, bool(uid)), query, uid))
+
+    select_FETCH = (do_FETCH, imap4.IMAP4Server.arg_seqset, imap4.IMAP4Server.arg_fetchatt)
+
+    @defer.inlineCallbacks
+    def _fetch(self, tag: bytes, box: object, found: list, query: list, uid: int):
+        """Answers in batches: at most BODY_BATCH messages' audio in memory at once."""
+        bodies = _needs_body(query)
+        seen = _sets_seen(query) and isinstance(box, Folder) and box.rw
+        self._oldTimeout = self.setTimeout(None)
+        try:
+            for start in range(0, len(found), BODY_BATCH):
+                batch = found[start:start + BODY_BATCH]
+                if bodies:
+                    yield defer.gatherResults([threads.deferToThread(mail.load) for _seq, mail in batch],
+                                              consumeErrors=True).addErrback(lambda f: f.value.subFailure)
+                for seq, mail in batch:
+                    yield self.spewMessage(seq, mail, query, uid)
+                    mail.data = None
+            if seen:
+                unheard = [(seq, mail.item) for seq, mail in found if not mail.item.message.get("heard")]
+                for seq, item in unheard:
+                    item.message = yield threads.deferToThread(box.session.change, item.message["id"], heard=True)
+                    self.sendUntaggedResponse(b"%d FETCH (FLAGS (%s))" % (seq, " ".join(item.flags).encode()))
+        finally:
+            self.setTimeout(self._oldTimeout)
+        self.sendPositiveResponse(tag, b"FETCH completed")
+
+    # -- QUOTA (RFC 9208) ------------------------------------------------------------------------------
+    def do_GETQUOTAROOT(self, tag: bytes, mailbox: bytes) -> None:
+        name = folders.canonical(imap4._parseMbox(mailbox))
+        if name is None:
+            self.sendNegativeResponse(tag, b"[NONEXISTENT] No such folder")
+            return
+        self.sendUntaggedResponse(b"QUOTAROOT " + imap4._quote(name.encode()) + b' ""')
+        self._quota(tag, b"GETQUOTAROOT")
+
+    auth_GETQUOTAROOT = (do_GETQUOTAROOT, imap4.IMAP4Server.arg_astring)
+    select_GETQUOTAROOT = auth_GETQUOTAROOT
+
+    def do_GETQUOTA(self, tag: bytes, root: bytes) -> None:
+        if root not in (b"", b'""'):
+            self.sendNegativeResponse(tag, b"[NONEXISTENT] The only quota root is \"\"")
+            return
+        self._quota(tag, b"GETQUOTA")
+
+    auth_GETQUOTA = (do_GETQUOTA, imap4.IMAP4Server.arg_astring)
+    select_GETQUOTA = auth_GETQUOTA
+
+    def _quota(self, tag: bytes, command: bytes) -> None:
+        """`MESSAGE` against `maxMessages`: what counts towards it (inbox and saved, not the trash)."""
+        def answer(mailbox):
+            used = (mailbox.get("counts") or {}).get("total", 0)
+            limit = (mailbox.get("settings") or {}).get("maxMessages", 0)
+            self.sendUntaggedResponse(b'QUOTA "" (MESSAGE %d %d)' % (used, limit))
+            self.sendPositiveResponse(tag, command + b" completed")
+
+        self._run(tag, lambda: threads.deferToThread(self.account.session.mailbox).addCallback(answer))
+
+    def do_SETQUOTA(self, tag: bytes, *args: object) -> None:
+        self.sendNegativeResponse(tag, b"[NOPERM] The quota is the mailbox's maxMessages, set by the platform")
+
+    auth_SETQUOTA = (do_SETQUOTA, imap4.IMAP4Server.arg_line)
+    select_SETQUOTA = auth_SETQUOTA
+
+    def do_APPEND(self, tag: bytes, *args: object) -> None:
+        self.sendNegativeResponse(tag, b"[CANNOT] Messages arrive by phone: APPEND is not offered")
+
+    auth_APPEND = (do_APPEND, imap4.IMAP4Server.arg_line)
+    select_APPEND = auth_APPEND

@@ -6,6 +6,7 @@ front of them but the client's endpoint list; Ctrl-C stops both."""
 from __future__ import annotations
 
 import hashlib
+import imaplib
 import os
 import signal
 import socket
@@ -47,17 +48,18 @@ def two_local_regions(stack, tmp_path_factory):
                 localstack.replicator([localstack.cosmos_endpoint(), localstack.cosmos_endpoint(
                     localstack.region_cosmos_port(2))], tmp_path_factory.mktemp("replicator"))]
     started = [service for service in services if localstack.start(service)]
-    port = consecutive_free_ports()
+    port, imap_port = consecutive_free_ports(), consecutive_free_ports()
     log = (tmp_path_factory.mktemp("regions") / "regions.log").open("wb")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
            "PLATFORM_KEY_HASHES": hashlib.sha256(PLATFORM_KEY.encode()).hexdigest()}
-    process = subprocess.Popen([sys.executable, "-m", "tools.regions", "--regions", "2", "--port", str(port)],
+    process = subprocess.Popen([sys.executable, "-m", "tools.regions", "--regions", "2", "--port", str(port),
+                                "--imap-port", str(imap_port)],
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     endpoints = [f"http://127.0.0.1:{port}/api", f"http://127.0.0.1:{port + 1}/api"]
     try:
         for endpoint in endpoints:
             wait_until(lambda e=endpoint: _ready(e), 60, interval=0.3, message=f"{endpoint} ready")
-        yield process, endpoints
+        yield process, endpoints, [imap_port, imap_port + 1]
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
@@ -77,7 +79,7 @@ def _ready(endpoint: str) -> bool:
 
 
 def test_two_regions_replicate_metadata_keep_their_own_storage_and_replicate_audio(two_local_regions):
-    _, (one, two) = two_local_regions
+    _, (one, two), _ = two_local_regions
     regions = [httpx.get(f"{endpoint}/health", timeout=5).json()["region"] for endpoint in (one, two)]
     assert regions == ["local1", "local2"]
     mailbox = new_mailbox_id()
@@ -111,9 +113,31 @@ def test_two_regions_replicate_metadata_keep_their_own_storage_and_replicate_aud
     assert content_type == "audio/wav" and data[:4] == b"RIFF"
 
 
+def test_each_region_has_its_imap_gateway(two_local_regions):
+    _, (one, _two), imap_ports = two_local_regions
+    mailbox = new_mailbox_id()
+    VoicemailClient([one], api_key=PLATFORM_KEY).provision(mailbox, "IMAP in both", "4826")
+
+    def logs_in(port: int) -> bool:
+        client = imaplib.IMAP4("127.0.0.1", port)
+        try:
+            client.login(mailbox, "4826")
+        except imaplib.IMAP4.error:  # not replicated to that region's Cosmos emulator yet
+            return False
+        ok = client.select("INBOX")[0] == "OK"
+        client.logout()
+        return ok
+
+    for port in imap_ports:
+        wait_until(lambda p=port: logs_in(p), 30, interval=0.5, message=f"an IMAP login on {port}")
+
+
 def test_ctrl_c_stops_both_regions(two_local_regions):
-    process, endpoints = two_local_regions
+    process, endpoints, imap_ports = two_local_regions
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=30) == 0  # a clean stop, as Ctrl-C on `make run` should be
     time.sleep(0.5)
     assert not any(_ready(endpoint) for endpoint in endpoints)
+    for port in imap_ports:  # the gateways stopped with them
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0

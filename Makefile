@@ -15,11 +15,12 @@ install: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed set
 
 # Debian tools the tests use, where missing: sox with every format module (opencore AMR-NB, LAME,
 # Vorbis, GSM) and the ffmpeg CLI encode the audio corpus; espeak-ng speaks the test messages (the
-# corpus master, and what the local transcriber hears). Where apt-get cannot run (not root), say so.
+# corpus master, and what the local transcriber hears); isync's mbsync is the mail client the IMAP
+# gateway's tests sync a Maildir with. Where apt-get cannot run (not root), say so.
 audio-tools:
-	@(command -v ffmpeg && command -v espeak-ng && sox -h | grep -q amr-nb) >/dev/null 2>&1 || \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sox libsox-fmt-all ffmpeg espeak-ng) || \
-		echo "warning: sox, ffmpeg and espeak-ng could not be installed (apt-get install them as root); the audio and transcript tests need them" >&2
+	@(command -v ffmpeg && command -v espeak-ng && command -v mbsync && sox -h | grep -q amr-nb) >/dev/null 2>&1 || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sox libsox-fmt-all ffmpeg espeak-ng isync) || \
+		echo "warning: sox, ffmpeg, espeak-ng and isync could not be installed (apt-get install them as root); the audio, transcript and IMAP client tests need them" >&2
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -7,9 +7,12 @@ import email
 import email.utils
 import imaplib
 import re
+import shutil
 import socket
+import subprocess
 import time
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from imapclient import IMAPClient
@@ -278,3 +281,62 @@ def test_one_subscriber_sees_only_their_mailbox(api, gateway):
     _typ, data = client.fetch("1", "(BODY.PEEK[HEADER.FIELDS (TO)])")
     assert mine.encode() in data[0][1] and theirs.encode() not in data[0][1]
     client.logout()
+
+
+MBSYNC_CONFIG = """IMAPAccount vm
+Host 127.0.0.1
+Port {port}
+User {user}
+Pass {pin}
+SSLType None
+AuthMechs LOGIN
+
+IMAPStore vm-remote
+Account vm
+
+MaildirStore vm-local
+Path {root}/
+Inbox {root}/INBOX
+SubFolders Verbatim
+
+Channel vm
+Far :vm-remote:
+Near :vm-local:
+Patterns INBOX Saved Trash
+Create Near
+SyncState *
+Sync All
+"""
+
+
+@pytest.mark.skipif(shutil.which("mbsync") is None, reason="isync (mbsync) is not installed: make audio-tools")
+def test_mbsync_keeps_a_maildir_in_step_as_a_mail_client_would(api, gateway, tmp_path):
+    """isync's mbsync, configured as a user would: incremental by UID, flags both ways."""
+    mailbox = mailbox_with(api, 2)
+    config = tmp_path / "mbsyncrc"
+    (tmp_path / "mail").mkdir()
+    config.write_text(MBSYNC_CONFIG.format(port=gateway.port, user=mailbox, pin=PIN, root=tmp_path / "mail"))
+
+    def sync() -> dict[str, Path]:
+        result = subprocess.run(["mbsync", "-c", str(config), "-a"], check=False, capture_output=True, text=True,
+                                timeout=60)
+        assert result.returncode == 0, result.stderr
+        files = [p for p in (tmp_path / "mail" / "INBOX").rglob("*") if p.is_file() and p.parent.name in ("new", "cur")]
+        by_id = {}
+        for path in files:
+            mail = email.message_from_bytes(path.read_bytes())
+            assert mail["Message-Context"] == "voice-message"
+            by_id[re.fullmatch(r"<(.+)@voicemail\.invalid>", mail["Message-ID"]).group(1)] = path
+        return by_id
+
+    first = sync()
+    assert set(first) == {m["id"] for m in api.list_all(mailbox)}
+    api.deposit(mailbox, tone_wav(1.5))
+    ready_messages(api, mailbox, 3)
+    second = sync()
+    assert len(second) == 3 and {k: v.name for k, v in first.items()} == {k: second[k].name for k in first}
+    heard_id, path = next(iter(second.items()))
+    (path.parent.parent / "cur").mkdir(exist_ok=True)
+    path.rename(path.parent.parent / "cur" / (path.name.split(":2,")[0] + ":2,S"))  # read in the mail client
+    sync()
+    assert {m["id"]: m["heard"] for m in api.list_all(mailbox)}[heard_id] is True

@@ -1,6 +1,8 @@
 // The voicemail backend: a global module (Log Analytics, Cosmos DB, Key Vault, Front Door or
 // Traffic Manager), one stamp per region (function app, storage, Application Insights, Event Grid)
-// and one module with every role assignment. Outputs are named as the app's settings.
+// and one module with every role assignment; with imapEnabled, the IMAP gateway too: a container
+// registry, one gateway per stamp (imap.bicep) and a Traffic Manager profile for IMAPS (TCP 993).
+// Outputs are named as the app's settings.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -32,7 +34,7 @@ param routing string = 'frontdoor'
 @description('Regions each message\'s audio is copied to (REPLICA_COUNT).')
 param replicaCount int = 2
 
-@description('Spread Cosmos DB over availability zones (not every region has zones).')
+@description('Spread Cosmos DB, and the IMAP gateways\' Container Apps environments, over availability zones (not every region has zones).')
 param zoneRedundant bool = true
 
 @minValue(1000)
@@ -105,13 +107,34 @@ var stampNames = [for region in regionList: {
   hostName: 'func-${take(token, 8)}-${region}.azurewebsites.net'
   storageAccountName: 'st${take(token, 10)}${take(replace(region, '-', ''), 10)}'
   appInsightsName: 'appi-${take(token, 8)}-${region}'
+  imapAppName: take('imap-${take(token, 8)}-${region}', 32)
 }]
+// The Key Vault secrets (PEM) the operator puts the gateway's certificate and key in; the
+// preprovision hook looks for the same two names.
+var imapTlsCertName = 'imap-tls-cert'
+var imapTlsKeyName = 'imap-tls-key'
 
 @description('Where Azure Communication Services (notification e-mail and SMS) keeps its data.')
 param communicationDataLocation string = 'United States'
 
 @description('The E.164 number SMS notifications come from, once acquired for the ACS resource; empty: SMS targets are dead-lettered.')
 param smsFromNumber string = ''
+
+// The IMAP gateway (gateways/imap, infra/README.md "IMAP gateway"): a container app per stamp that
+// fronts that stamp's HTTP API, reached through a Traffic Manager profile of its own on TCP 993.
+@description('Deploy the IMAP gateway: registry, one container app per stamp, Traffic Manager for IMAPS (TCP 993). azure.yaml deploys its image only when IMAP_TLS_READY is true.')
+param imapEnabled bool = true
+
+@description('Both TLS secrets (imapTlsCertName, imapTlsKeyName) are in the Key Vault; the preprovision hook checks. Until then no gateway is created: it cannot start without them.')
+param imapTlsReady bool = false
+
+@description('The gateway image azd last pushed (SERVICE_IMAP_IMAGE_NAME); empty before the first deploy (a placeholder image then).')
+param imapImageName string = ''
+
+@minValue(1)
+@maxValue(300)
+@description('Gateway replicas per stamp at most; one always runs.')
+param imapMaxReplicas int = 3
 
 resource group 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: 'rg-${environmentName}'
@@ -214,11 +237,61 @@ module rbac 'modules/rbac.bicep' = {
   }
 }
 
+// The IMAP gateway: the registry azd pushes its image to, one gateway per stamp (each fronting that
+// stamp's own API) once its TLS certificate is in Key Vault, and its router.
+module registry 'modules/registry.bicep' = if (imapEnabled) {
+  name: 'registry'
+  scope: group
+  params: {
+    name: 'cr${token}'
+    location: regionList[0]
+    tags: tags
+    logAnalyticsWorkspaceId: global.outputs.logAnalyticsWorkspaceId
+  }
+}
+
+module imap 'modules/imap.bicep' = [for (stamp, i) in stampNames: if (imapEnabled && imapTlsReady) {
+  name: 'imap-${stamp.region}'
+  scope: group
+  params: {
+    region: stamp.region
+    tags: tags
+    isPrimary: i == 0
+    identityName: 'id-imap-${take(token, 8)}-${stamp.region}'
+    vnetName: 'vnet-imap-${take(token, 8)}-${stamp.region}'
+    environmentName: 'cae-imap-${take(token, 8)}-${stamp.region}'
+    appName: stamp.imapAppName
+    logAnalyticsWorkspaceId: global.outputs.logAnalyticsWorkspaceId
+    registryName: registry.outputs.name
+    keyVaultName: global.outputs.keyVaultName
+    tlsCertSecretName: imapTlsCertName
+    tlsKeySecretName: imapTlsKeyName
+    apiEndpoint: stamps[i].outputs.apiEndpoint
+    image: imapImageName
+    maxReplicas: imapMaxReplicas
+    zoneRedundant: zoneRedundant
+  }
+}]
+
+// Front Door carries HTTP only: IMAPS has a Traffic Manager profile of its own, whatever `routing` is.
+module imapRouting 'modules/imaptrafficmanager.bicep' = if (imapEnabled) {
+  name: 'imap-trafficmanager'
+  scope: group
+  params: {
+    name: 'tm-imap-${token}'
+    tags: tags
+    regions: regionList
+    hasEndpoints: imapTlsReady
+    targets: [for (stamp, i) in stampNames: imapTlsReady ? imap[i].outputs.fqdn : '']
+  }
+}
+
 // From names alone (a variable's loop cannot read module outputs); the stamps create exactly these.
 var functionAppNames = [for stamp in stampNames: stamp.functionAppName]
 var storageAccountNames = [for stamp in stampNames: stamp.storageAccountName]
 var apiEndpoints = [for stamp in stampNames: 'https://${stamp.hostName}/api']
 var appInsightsIds = [for stamp in stampNames: resourceId(subscription().subscriptionId, group.name, 'Microsoft.Insights/components', stamp.appInsightsName)]
+var imapAppNames = [for stamp in stampNames: stamp.imapAppName]
 
 // Named as the app's settings (and what the client CLI and the postdeploy hook read).
 output AZURE_LOCATION string = location
@@ -244,6 +317,12 @@ output KEY_VAULT_NAME string = global.outputs.keyVaultName
 output EVENT_SUBSCRIPTION_ENABLED bool = eventSubscriptionEnabled
 // The workspace GUID that `az monitor log-analytics query -w` takes (infra/monitoring/README.md).
 output LOG_ANALYTICS_CUSTOMER_ID string = global.outputs.logAnalyticsCustomerId
+// The IMAP gateway: the name IMAP clients use (CNAME your own domain to it; the certificate is for
+// that domain), each stamp's container app (empty until the TLS certificate is in Key Vault), and the
+// registry azd pushes the image to (azd reads AZURE_CONTAINER_REGISTRY_ENDPOINT).
+output IMAP_HOSTNAME string = imapEnabled ? imapRouting.outputs.fqdn : ''
+output IMAP_CONTAINER_APP_NAMES string = imapEnabled && imapTlsReady ? join(imapAppNames, ',') : ''
+output AZURE_CONTAINER_REGISTRY_ENDPOINT string = imapEnabled ? registry.outputs.loginServer : ''
 output monitoring object = {
   logAnalyticsWorkspaceId: global.outputs.logAnalyticsWorkspaceId
   logAnalyticsCustomerId: global.outputs.logAnalyticsCustomerId

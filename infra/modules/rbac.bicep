@@ -1,4 +1,6 @@
-// Every role assignment of the deployment (STYLE.md point 5), all to identities, none to keys.
+// Every role assignment of the deployment (STYLE.md point 5), all to identities, none to keys; the
+// one exception is the IMAP gateway's identity (imap.bicep): its two assignments must precede its
+// container app, which pulls the image and reads Key Vault as it is created.
 //
 // Each stamp's identity, on its own storage account: Blob Data Owner, Queue Data Contributor,
 // Table Data Contributor (the Functions host, Durable Functions, the app's blobs and queues).

@@ -20,3 +20,20 @@ if (-not "$env:FLEX_ZONE_REDUNDANT_REGIONS" -and (Get-Command az -ErrorAction Si
     azd env set FLEX_ZONE_REDUNDANT_REGIONS ((@($zones) | ForEach-Object { $_.Replace(' ', '').ToLower() }) -join ',')
   }
 }
+# The IMAP gateway (main.bicep imapTlsReady, azure.yaml's imap condition): deployed only once both TLS
+# secrets are in the Key Vault; looked up through Azure Resource Manager (metadata, never a value).
+if ("$env:IMAP_ENABLED" -eq 'false') {
+  azd env set IMAP_TLS_READY false
+} elseif ($env:KEY_VAULT_NAME -and $env:AZURE_RESOURCE_GROUP -and $env:AZURE_SUBSCRIPTION_ID -and (Get-Command az -ErrorAction SilentlyContinue)) {
+  $vault = "/subscriptions/$env:AZURE_SUBSCRIPTION_ID/resourceGroups/$env:AZURE_RESOURCE_GROUP/providers/Microsoft.KeyVault/vaults/$env:KEY_VAULT_NAME"
+  $ready = 'true'
+  foreach ($secret in @('imap-tls-cert', 'imap-tls-key')) {
+    az resource show --ids "$vault/secrets/$secret" --query id -o tsv 2>$null | Out-Null
+    if ($LASTEXITCODE -ne 0) { $ready = 'false' }
+  }
+  azd env set IMAP_TLS_READY $ready
+  if ($ready -eq 'false') {
+    Write-Host ("IMAP gateway: the secrets imap-tls-cert and imap-tls-key (PEM) are not both in Key Vault $env:KEY_VAULT_NAME; " +
+      'no gateway is deployed until they are (infra/README.md, IMAP gateway). IMAP_ENABLED=false turns it off.')
+  }
+}

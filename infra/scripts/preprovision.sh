@@ -24,3 +24,22 @@ if [ -z "${FLEX_ZONE_REDUNDANT_REGIONS:-}" ] && command -v az >/dev/null 2>&1; t
     azd env set FLEX_ZONE_REDUNDANT_REGIONS "$zones"
   fi
 fi
+# The IMAP gateway (main.bicep imapTlsReady, azure.yaml's imap condition): its container apps are
+# created, and its image deployed, only once both TLS secrets are in the Key Vault (they cannot start
+# without them). Looked up through Azure Resource Manager (metadata only, no secret value is read).
+# Left as set without the Azure CLI or before the first provision (no vault yet: false by default).
+if [ "${IMAP_ENABLED:-true}" = "false" ]; then
+  azd env set IMAP_TLS_READY false
+elif [ -n "${KEY_VAULT_NAME:-}" ] && [ -n "${AZURE_RESOURCE_GROUP:-}" ] && [ -n "${AZURE_SUBSCRIPTION_ID:-}" ] \
+    && command -v az >/dev/null 2>&1; then
+  vault="/subscriptions/$AZURE_SUBSCRIPTION_ID/resourceGroups/$AZURE_RESOURCE_GROUP/providers/Microsoft.KeyVault/vaults/$KEY_VAULT_NAME"
+  ready=true
+  for secret in imap-tls-cert imap-tls-key; do
+    az resource show --ids "$vault/secrets/$secret" --query id -o tsv >/dev/null 2>&1 || ready=false
+  done
+  azd env set IMAP_TLS_READY "$ready"
+  if [ "$ready" = false ]; then
+    echo "IMAP gateway: the secrets imap-tls-cert and imap-tls-key (PEM) are not both in Key Vault $KEY_VAULT_NAME;" \
+      "no gateway is deployed until they are (infra/README.md, IMAP gateway). IMAP_ENABLED=false turns it off."
+  fi
+fi

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from twisted.mail import imap4
 from zope.interface import implementer
 
-from gateways.imap import uids
+from gateways.imap import search, uids
 from gateways.imap.api import Session
 from gateways.imap.mime import VoiceMail, parse_time
 
@@ -250,6 +250,10 @@ class _Box:
                   "UIDVALIDITY": self.getUIDValidity, "UNSEEN": self.getUnseenCount}
         return {name.upper(): values[name.upper()]() for name in names if name.upper() in values}
 
+    def search(self, query: list, uid: int = 0) -> list[int]:
+        """SEARCH and UID SEARCH: sequence numbers (Twisted turns them into UIDs for UID SEARCH)."""
+        return search.search(self.items, query, self.session.user.mailbox_id)
+
     def resolve(self, messages: imap4.MessageSet, uid: bool) -> list[tuple[int, Item]]:
         """(sequence number, item) for a sequence set of numbers or UIDs, in order, unknown ones skipped."""
         if not self.items:
@@ -266,7 +270,7 @@ class _Box:
         return [(seq, self.items[seq - 1]) for seq in chosen]
 
 
-@implementer(imap4.IMailbox, imap4.IMailboxInfo)
+@implementer(imap4.IMailbox, imap4.IMailboxInfo, imap4.ISearchableMailbox)
 class Folder(_Box):
     """INBOX, Saved or Trash, as one session sees it."""
 
@@ -332,7 +336,7 @@ class Folder(_Box):
         raise imap4.MailboxException("The folders are fixed")
 
 
-@implementer(imap4.IMailbox, imap4.IMailboxInfo)
+@implementer(imap4.IMailbox, imap4.IMailboxInfo, imap4.ISearchableMailbox)
 class Greetings(_Box):
     """The mailbox's greetings, read-only: one message per kind that is set. Its UIDVALIDITY follows
     their audio, so a client refetches them after a greeting changes."""

@@ -117,8 +117,11 @@ def test_flags_are_heard_and_urgent(api, gateway):
     [message] = api.list_all(mailbox)
     assert message["heard"] and message["urgent"]
     assert api.http.get(api.mailbox_path(mailbox), headers=PLATFORM).json()["counts"]["new"] == 0
+    assert client.uid("SEARCH", None, "UNSEEN") == ("OK", [b""])
     client.store("1", "-FLAGS", "(\\Seen)")
     assert not api.list_all(mailbox)[0]["heard"]
+    _typ, data = client.uid("SEARCH", None, "UNSEEN SINCE 01-Dec-2026 FLAGGED")
+    assert data == [str(uids_of(client)[0]).encode()]
     typ, _ = client.store("1", "+FLAGS", "(\\Answered)")
     assert typ == "NO"  # nothing the API cannot keep is accepted
     client.logout()

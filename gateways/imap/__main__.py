@@ -16,7 +16,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
+from pathlib import Path
 
 from twisted.internet import reactor, threads
 from twisted.web import resource, server
@@ -54,6 +56,20 @@ class Health(resource.Resource):
         return server.NOT_DONE_YET
 
 
+def tls_options(cert_file: str, key_file: str) -> object:
+    """TLS 1.2 or later, with the whole chain in the certificate file (leaf first, then intermediates)."""
+    from OpenSSL import crypto
+    from twisted.internet import ssl
+
+    blocks = re.findall(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", Path(cert_file).read_bytes(), re.S)
+    if not blocks:
+        raise SystemExit(f"no PEM certificate in {cert_file}")
+    chain = [ssl.Certificate.loadPEM(block).original for block in blocks]
+    key = ssl.KeyPair.load(Path(key_file).read_bytes(), crypto.FILETYPE_PEM).original
+    return ssl.CertificateOptions(privateKey=key, certificate=chain[0], extraCertChain=chain[1:],
+                                  raiseMinimumTo=ssl.TLSVersion.TLSv1_2)
+
+
 def _env(name: str, default: str) -> str:
     return os.environ.get(name) or default
 
@@ -77,9 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     reactor.suggestThreadPoolSize(int(_env("IMAP_THREADS", "32")))
     cert, key = os.environ.get("IMAP_TLS_CERT_FILE"), os.environ.get("IMAP_TLS_KEY_FILE")
     if cert and key:
-        from twisted.internet import ssl
-
-        reactor.listenSSL(args.port, factory, ssl.DefaultOpenSSLContextFactory(key, cert), interface=args.host)
+        reactor.listenSSL(args.port, factory, tls_options(cert, key), interface=args.host)
     else:
         reactor.listenTCP(args.port, factory, interface=args.host)
     if args.health_port:

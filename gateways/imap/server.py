@@ -258,8 +258,12 @@ class Gateway(Changes, Reads, imap4.IMAP4Server):
             return None
 
         def lost(failure):
-            failure.trap(api.ApiError)  # the API is away for a moment: the next poll tries again
-            log.warning("idle poll: %s", failure.value)
+            failure.trap(api.ApiError)
+            if failure.check(api.SessionEnded):  # the PIN changed, or the mailbox went: never retry with it
+                self.sendUntaggedResponse(b"BYE " + code(failure.value), isAsync=True)
+                self.transport.loseConnection()
+                return
+            log.warning("idle poll: %s", failure.value)  # the API is away for a moment: the next poll tries again
 
         return threads.deferToThread(box.session.mailbox).addCallback(look).addErrback(lost)
 

@@ -9,16 +9,22 @@ import imaplib
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from imapclient import IMAPClient
 
 from tests.integration.api_support import PLATFORM, Api, tone_wav
-from tests.support import wait_until
+from tests.support import free_port, wait_until
 from tools.hosting import GatewayProcess
 
 PIN = "4826"
@@ -343,3 +349,54 @@ def test_mbsync_keeps_a_maildir_in_step_as_a_mail_client_would(api, gateway, tmp
     path.rename(path.parent.parent / "cur" / (path.name.split(":2,")[0] + ":2,S"))  # read in the mail client
     sync()
     assert {m["id"]: m["heard"] for m in api.list_all(mailbox)}[heard_id] is True
+
+
+def _certificate(subject: str, issuer: tuple | None, ca: bool) -> tuple:
+    """(certificate, key): signed by `issuer` (certificate, key), or self-signed."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    now = datetime.now(UTC)
+    builder = (x509.CertificateBuilder().subject_name(name).public_key(key.public_key())
+               .issuer_name(issuer[0].subject if issuer else name).serial_number(x509.random_serial_number())
+               .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if not ca:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+    return builder.sign(issuer[1] if issuer else key, hashes.SHA256()), key
+
+
+@pytest.fixture(scope="module")
+def tls_gateway(product, tmp_path_factory):
+    """The gateway as Azure runs it: TLS from the first byte, the certificate chain from files, probes."""
+    host, _api = product
+    folder = tmp_path_factory.mktemp("imaps")
+    root = _certificate("Test Root CA", None, ca=True)
+    intermediate = _certificate("Test Intermediate CA", root, ca=True)
+    leaf, key = _certificate("localhost", intermediate, ca=False)
+    pem = serialization.Encoding.PEM
+    (folder / "root.pem").write_bytes(root[0].public_bytes(pem))
+    (folder / "cert.pem").write_bytes(leaf.public_bytes(pem) + intermediate[0].public_bytes(pem))  # leaf, then chain
+    (folder / "key.pem").write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    health = free_port()
+    with GatewayProcess(f"{host.base_url}/api", tmp=folder, IMAP_TLS_CERT_FILE=str(folder / "cert.pem"),
+                        IMAP_TLS_KEY_FILE=str(folder / "key.pem"), IMAP_HEALTH_PORT=str(health)) as process:
+        yield process, folder / "root.pem", health
+
+
+def test_imaps_sends_the_whole_certificate_chain(api, tls_gateway):
+    gateway, root, _health = tls_gateway
+    mailbox = mailbox_with(api, 1)
+    trusting_root = ssl.create_default_context(cafile=str(root))  # knows the root only: the chain must be sent
+    client = imaplib.IMAP4_SSL("localhost", gateway.port, ssl_context=trusting_root)
+    client.login(mailbox, PIN)
+    assert client.select("INBOX") == ("OK", [b"1"])
+    client.logout()
+
+
+def test_the_gateway_answers_its_probes(tls_gateway):
+    _gateway, _root, health = tls_gateway
+    assert httpx.get(f"http://127.0.0.1:{health}/health", timeout=5).status_code == 200
+    ready = httpx.get(f"http://127.0.0.1:{health}/health/ready", timeout=10)
+    assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
+    assert httpx.get(f"http://127.0.0.1:{health}/other", timeout=5).status_code == 404

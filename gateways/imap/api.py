@@ -3,13 +3,17 @@
 Blocking calls (httpx, one pooled client per process); the server runs them in Twisted's thread
 pool. Every answer the API gives maps to one of the errors below, which the server turns into IMAP
 `NO` answers with RFC 5530 response codes. The PIN stays in this object's memory for the life of
-the connection, so an expired token is renewed by logging in again (a changed PIN ends the session).
+the connection, so a token is renewed by logging in again a minute before it expires. A token the API
+refuses before then was ended by a PIN change or a deprovisioning: the session ends, and the old
+PIN is never tried again (it would count towards the lockout).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 import httpx
@@ -121,6 +125,7 @@ class Session:
     def __init__(self, client: Client, user: User, pin: str, client_ip: str):
         self._client, self.user, self._pin, self._client_ip = client, user, pin, client_ip
         self._token: str | None = None
+        self._renew_at = 0.0  # time.monotonic() when the token is a minute from expiring
         self._lock = threading.Lock()
 
     def login(self) -> None:
@@ -132,26 +137,28 @@ class Session:
         if response.status_code in (400, 401, 404, 422):  # unknown mailbox and wrong PIN look the same
             raise LoginFailed("wrong mailbox or PIN", response.status_code)
         _raise_for(response)
-        self._token = response.json()["token"]
+        answer = response.json()
+        self._token = answer["token"]
+        expires = datetime.fromisoformat(answer["expiresAt"].replace("Z", "+00:00"))
+        lifetime = (expires - datetime.now(UTC)).total_seconds()
+        self._renew_at = time.monotonic() + max(10.0, lifetime - 60)
 
     def _call(self, method: str, path: str, **kwargs: object) -> httpx.Response:
-        """One API call with the session's token; an expired token is renewed once."""
-        for attempt in (1, 2):
-            headers = {"authorization": f"Bearer {self._token}", "x-forwarded-for": self._client_ip}
-            try:
-                response = self._client.http.request(method, f"/{self.user.path}{path}", headers=headers, **kwargs)
-            except httpx.HTTPError as error:
-                raise ApiError(f"the API did not answer: {type(error).__name__}") from error
-            if response.status_code == 401 and attempt == 1:
-                with self._lock:
+        """One API call with the session's token, renewed first when it is about to expire."""
+        if time.monotonic() >= self._renew_at:
+            with self._lock:
+                if time.monotonic() >= self._renew_at:
                     try:
                         self.login()
                     except LoginFailed as error:
-                        raise SessionEnded("the session ended (the PIN changed?)", 401) from error
-                continue
-            _raise_for(response)
-            return response
-        raise SessionEnded("the session ended", 401)
+                        raise SessionEnded("the session ended: log in again", 401) from error
+        headers = {"authorization": f"Bearer {self._token}", "x-forwarded-for": self._client_ip}
+        try:
+            response = self._client.http.request(method, f"/{self.user.path}{path}", headers=headers, **kwargs)
+        except httpx.HTTPError as error:
+            raise ApiError(f"the API did not answer: {type(error).__name__}") from error
+        _raise_for(response)  # 401: the session was ended (PIN changed, mailbox removed)
+        return response
 
     def mailbox(self) -> dict:
         return self._call("GET", "").json()

@@ -28,6 +28,8 @@ from tests.support import free_port, wait_until
 from tools.hosting import GatewayProcess
 
 PIN = "4826"
+# Tokens last the shortest the API allows, so a session renews its token (10 s before expiry) in a test.
+PRODUCT_SETTINGS = {"TOKEN_TTL_SECONDS": "60"}
 
 
 @pytest.fixture(scope="module")
@@ -400,3 +402,26 @@ def test_the_gateway_answers_its_probes(tls_gateway):
     ready = httpx.get(f"http://127.0.0.1:{health}/health/ready", timeout=10)
     assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
     assert httpx.get(f"http://127.0.0.1:{health}/other", timeout=5).status_code == 404
+
+
+def test_a_session_outlives_its_token_and_ends_with_a_pin_change(api, gateway):
+    mailbox = mailbox_with(api, 1)
+    client = connect(gateway, mailbox)
+    client.select("INBOX")
+    time.sleep(11)  # past the renewal point of a 60 s token
+    assert client.noop()[0] == "OK"
+    assert client.fetch("1", "(FLAGS)")[0] == "OK"
+    response = api.http.put(f"{api.mailbox_path(mailbox)}/pin", json={"newPin": "9173"}, headers=PLATFORM)
+    assert response.status_code == 204
+
+    def ended() -> bool:
+        try:
+            return client.noop()[0] != "OK"
+        except (imaplib.IMAP4.abort, OSError):
+            return True
+
+    wait_until(ended, 10, interval=0.5, message="the IMAP session ended by the PIN change")
+    # The gateway never tried the old PIN again: four wrong PINs now still leave the new one working.
+    for _ in range(4):
+        assert api.http.post(f"{api.mailbox_path(mailbox)}/sessions", json={"pin": "0000"}).status_code == 401
+    assert api.http.post(f"{api.mailbox_path(mailbox)}/sessions", json={"pin": "9173"}).status_code == 201

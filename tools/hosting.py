@@ -18,6 +18,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Self
 
 import httpx
 
@@ -94,7 +95,38 @@ def wait_until(predicate, timeout: float, interval: float = 0.1, message: str = 
         time.sleep(interval)
 
 
-class HostProcess:
+class ChildProcess:
+    """A process of ours with its own log file: `with` starts it, and stops it with a signal (killed
+    if it does not stop in 15 s)."""
+
+    process: subprocess.Popen | None = None
+    log_path: Path
+    stop_signal: int = signal.SIGTERM
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self, sig: int | None = None) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(self.stop_signal if sig is None else sig)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class HostProcess(ChildProcess):
     """`python -m tools.localhost` in its own process, as `make run` starts it."""
 
     def __init__(self, env: dict[str, str], script_root: Path = ROOT, port: int | None = None, tmp: Path | None = None):
@@ -102,7 +134,7 @@ class HostProcess:
         self.script_root = script_root
         self.port = port or free_port()
         self.log_path = (tmp or Path("/tmp")) / f"host-{self.port}-{uuid.uuid4().hex[:6]}.log"  # noqa: S108
-        self.process: subprocess.Popen | None = None
+        self.process = None
 
     @property
     def base_url(self) -> str:
@@ -132,34 +164,18 @@ class HostProcess:
         self.stop()
         raise RuntimeError(f"host did not answer within {timeout} s:\n{self.log()}")
 
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(sig)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def __enter__(self) -> HostProcess:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
-class GatewayProcess:
+class GatewayProcess(ChildProcess):
     """The IMAP gateway (`python -m gateways.imap`) in its own process, in front of one local host."""
+
+    stop_signal = signal.SIGINT  # Twisted's reactor stops cleanly on it
 
     def __init__(self, api_url: str, tmp: Path | None = None, **settings: str):
         self.api_url, self.port = api_url, free_port()
         self.settings = settings
         self.log_path = (tmp or Path("/tmp")) / f"imap-{self.port}-{uuid.uuid4().hex[:6]}.log"  # noqa: S108
-        self.process: subprocess.Popen | None = None
+        self.process = None
 
     def start(self, timeout: float = 20.0) -> GatewayProcess:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **self.settings}
@@ -177,20 +193,3 @@ class GatewayProcess:
         self.stop()
         raise RuntimeError(f"gateway did not listen within {timeout} s:\n{self.log()}")
 
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def __enter__(self) -> GatewayProcess:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

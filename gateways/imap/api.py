@@ -126,6 +126,7 @@ class Session:
         self._client, self.user, self._pin, self._client_ip = client, user, pin, client_ip
         self._token: str | None = None
         self._renew_at = 0.0  # time.monotonic() when the token is a minute from expiring
+        self._mailbox: tuple[float, dict] | None = None  # (when, the last GET of the mailbox)
         self._lock = threading.Lock()
 
     def login(self) -> None:
@@ -160,8 +161,14 @@ class Session:
         _raise_for(response)  # 401: the session was ended (PIN changed, mailbox removed)
         return response
 
-    def mailbox(self) -> dict:
-        return self._call("GET", "").json()
+    def mailbox(self, max_age_s: float = 0.0) -> dict:
+        """The mailbox (counts, settings, createdAt); an answer younger than `max_age_s` is reused."""
+        cached = self._mailbox
+        if cached is not None and time.monotonic() - cached[0] < max_age_s:
+            return cached[1]
+        answer = self._call("GET", "").json()
+        self._mailbox = (time.monotonic(), answer)
+        return answer
 
     def messages(self, folder: str) -> list[dict]:
         """Every message of a folder, oldest first (pages of 200)."""

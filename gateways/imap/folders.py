@@ -9,6 +9,8 @@ numbers already shown waits for the next SELECT (gateways/imap/uids.py says when
 
 from __future__ import annotations
 
+import email.header
+import email.utils
 import hashlib
 import io
 import wave
@@ -19,7 +21,7 @@ from zope.interface import implementer
 
 from gateways.imap import search, uids
 from gateways.imap.api import Session
-from gateways.imap.mime import VoiceMail, parse_time
+from gateways.imap.mime import DOMAIN, VoiceMail, local_part, parse_time
 
 FOLDERS = {"INBOX": "inbox", "Saved": "saved", "Trash": "trash"}
 GREETINGS = "Greetings"
@@ -118,6 +120,7 @@ class Mail:
     def __init__(self, item: Item, mail: VoiceMail, session: Session | None = None):
         self.item, self.mail, self._session = item, mail, session
         self.data: bytes | None = None
+        self._headers: list[tuple[str, str]] | None = None  # built once: an ENVELOPE reads them 8 times
 
     def load(self) -> None:
         if self.data is None and self._session is not None:
@@ -136,10 +139,24 @@ class Mail:
         return self.item.flags
 
     def getInternalDate(self) -> str:
-        return self.mail.received_at.strftime("%d-%b-%Y %H:%M:%S +0000")
+        return email.utils.format_datetime(self.mail.received_at)
 
     def getHeaders(self, negate: bool, *names: bytes | str) -> dict[str, str]:
-        return _pick_headers(self.mail.headers(), negate, names)
+        if self._headers is None:
+            self._headers = self.mail.headers()
+        return _pick_headers(self._headers, negate, names)
+
+    def envelope(self) -> bytes:
+        """The ENVELOPE structure (RFC 3501 7.4.2), from the parts the headers are made of: Twisted's
+        getEnvelope parses each address header back, four times a message."""
+        headers = {name: value for name, value in self.getHeaders(False, "date", "subject", "message-id").items()}
+        display, local = self.mail.caller()
+        display = email.header.Header(display, "utf-8").encode() if not display.isascii() else display
+        sender = b"((%s NIL %s %s))" % (_string(display), _string(local), _string(DOMAIN))
+        to = b"((NIL NIL %s %s))" % (_string(local_part(self.mail.mailbox_id)), _string(DOMAIN))
+        return b"(%s %s %s %s %s %s NIL NIL NIL %s)" % (
+            _string(headers["date"]), _string(headers["subject"]), sender, sender, sender, to,
+            _string(headers["message-id"]))
 
     def getBodyFile(self) -> io.BytesIO:
         if self.data is None:  # SEARCH TEXT/BODY without the audio: the words are the transcript
@@ -180,6 +197,12 @@ class Part:
 
     def getSubPart(self, part: int) -> Part:
         raise TypeError("not a multipart part")
+
+
+def _string(text: str) -> bytes:
+    """An IMAP quoted string (headers are 7-bit here; folding is undone)."""
+    unfolded = text.replace("\r\n", "").replace("\n", "")
+    return b'"' + unfolded.encode("ascii", "replace").replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
 
 
 def _duration_ms(wav: bytes) -> int:
@@ -285,8 +308,10 @@ class Folder(_Box):
         self.waiting = False  # a message is still processing: it will turn ready
 
     def read(self) -> tuple[int, dict[str, int], list[dict]]:
-        """(UIDVALIDITY, UIDs by id, ready messages oldest first), from the API. Blocking."""
-        mailbox = self.session.mailbox()
+        """(UIDVALIDITY, UIDs by id, ready messages oldest first), from the API. Blocking. The mailbox
+        itself (createdAt, timeZone, maxMessages: they seldom change) may be a minute old; IDLE reads
+        it fresh each poll, and that refreshes it."""
+        mailbox = self.session.mailbox(max_age_s=60)
         self.time_zone = (mailbox.get("settings") or {}).get("timeZone", "UTC")
         self.counts = mailbox.get("counts")
         self.quota = ((self.counts or {}).get("total", 0), (mailbox.get("settings") or {}).get("maxMessages", 0))

@@ -14,6 +14,7 @@ the headers a client fetched first match the body it fetches later.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import quopri
 import re
@@ -36,15 +37,18 @@ def _clean(text: str | None) -> str:
     """Names as headers may carry them: no control, format (bidi) or line-separator characters."""
     if not text:
         return ""
+    if text.isascii() and text.isprintable():  # the usual case, quickly
+        return " ".join(text.split())[:128]
     kept = "".join(ch for ch in text if unicodedata.category(ch)[0] not in ("C", "Z") or ch == " ")
     return re.sub(r"\s+", " ", kept).strip()[:128]
 
 
 def _header_text(text: str) -> str:
-    return text if text.isascii() else Header(text, "utf-8").encode()
+    """Non-ASCII as RFC 2047 encoded words, folded with CRLF as RFC 5322 folds."""
+    return text if text.isascii() else Header(text, "utf-8").encode(linesep="\r\n")
 
 
-def _local_part(text: str | None) -> str:
+def local_part(text: str | None) -> str:
     return re.sub(r"[^A-Za-z0-9+._-]", "", text or "") or "unknown"
 
 
@@ -73,9 +77,19 @@ class VoiceMail:
         transcript = self.message.get("transcript") or {}
         return transcript.get("text") if transcript.get("status") == "ready" else None
 
-    def headers(self) -> list[tuple[str, str]]:
+    @functools.cached_property
+    def sender(self) -> tuple[str, str]:
+        """The caller's (number, name), cleaned."""
         sender = self.message.get("from") or {}
-        number, name = _clean(sender.get("number")), _clean(sender.get("name"))
+        return _clean(sender.get("number")), _clean(sender.get("name"))
+
+    def caller(self) -> tuple[str, str]:
+        """(display name, address's local part) of the From address."""
+        number, name = self.sender
+        return name or number or "Unknown caller", local_part(number)
+
+    def headers(self) -> list[tuple[str, str]]:
+        number, name = self.sender
         who = name or number or "Unknown caller"
         if name and number:
             who = f"{name} ({number})"
@@ -84,12 +98,12 @@ class VoiceMail:
         except (KeyError, ValueError):
             zone = UTC
         urgent = bool(self.message.get("urgent"))
+        display, local = self.caller()
         subject = (self.message.get("subject")
                    or f"{'Urgent voice' if urgent else 'Voice'} message from {who}, {self.seconds} s")
         headers = [
-            ("From", formataddr((name or number or "Unknown caller", f"{_local_part(number)}@{DOMAIN}"),
-                                charset="utf-8")),
-            ("To", f"<{_local_part(self.mailbox_id)}@{DOMAIN}>"),
+            ("From", formataddr((display, f"{local}@{DOMAIN}"), charset="utf-8")),
+            ("To", f"<{local_part(self.mailbox_id)}@{DOMAIN}>"),
             ("Date", format_datetime(self.received_at.astimezone(zone))),
             ("Subject", _header_text(subject)),
             ("Message-ID", f"<{self.message['id']}@{DOMAIN}>"),

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+from twisted.mail.imap4 import collapseNestedLists, getEnvelope
+
 from gateways.imap.api import User
-from gateways.imap.folders import Folder
+from gateways.imap.folders import Folder, Item, Mail
+from gateways.imap.mime import VoiceMail
 
 CREATED = "2026-12-01T08:00:00.000000Z"
 
@@ -21,7 +25,7 @@ class Api:
     def __init__(self, listing: list[dict]):
         self.listing = listing
 
-    def mailbox(self) -> dict:
+    def mailbox(self, max_age_s: float = 0.0) -> dict:
         return {"createdAt": CREATED, "counts": {"total": len(self.listing)}, "settings": {"maxMessages": 100}}
 
     def messages(self, folder: str) -> list[dict]:
@@ -61,3 +65,24 @@ def test_a_message_that_would_land_among_shown_uids_waits_for_the_next_select():
     fresh = Folder(api, "INBOX")
     fresh.load()
     assert [item.message["id"] for item in fresh.items] == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("sender", [
+    {"number": "+15557654321", "name": "Alice"},
+    {"number": "+15557654321", "name": 'Al "the" \\ Pal'},
+    {"number": "+33123", "name": "Zoë Ångström"},
+    {"number": None, "name": None},
+    {"number": "+15557654321", "name": None},
+])
+def test_our_envelope_is_twisteds(sender):
+    """ENVELOPE is built from the header parts (fast); it must say exactly what parsing them says."""
+    item = Item(7, {**msg("a", 10), "from": sender, "urgent": True})
+    mail = Mail(item, VoiceMail(item.message, "+15550001", "Europe/Paris"))
+
+    class Unfolded:  # Twisted sends a folded header as a literal; the envelope carries it unfolded
+        @staticmethod
+        def getHeaders(negate, *names):
+            return {k: v.replace("\r\n", "") for k, v in mail.getHeaders(negate, *names).items()}
+
+    assert mail.envelope() == collapseNestedLists([getEnvelope(Unfolded())])
+    assert all("\n" not in v.replace("\r\n ", "") for v in mail.getHeaders(True).values())  # only CRLF folds

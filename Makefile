@@ -103,6 +103,7 @@ bench: install
 	$(PY) -m bench.transcribe
 	$(PY) -m bench.pipeline_e2e
 	$(PY) -m bench.retention --messages 2000 --expired-percent 5
+	$(PY) -m bench.imap_envelopes
 
 # The reliability drills alone (they bring their own emulators), their figures printed as the
 # table of docs/reliability.md.

@@ -169,7 +169,7 @@ class HostProcess(ChildProcess):
 class GatewayProcess(ChildProcess):
     """The IMAP gateway (`python -m gateways.imap`) in its own process, in front of one local host."""
 
-    stop_signal = signal.SIGINT  # Twisted's reactor stops cleanly on it
+    stop_signal = signal.SIGTERM  # Twisted's reactor stops cleanly on it (SIGINT is ignored in background jobs)
 
     def __init__(self, api_url: str, tmp: Path | None = None, **settings: str):
         self.api_url, self.port = api_url, free_port()

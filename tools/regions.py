@@ -78,22 +78,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.regions > 1:
         print("endpoints for the client: VOICEMAIL_ENDPOINTS="
               + ",".join(f"http://127.0.0.1:{args.port + n}/api" for n in range(args.regions)), flush=True)
-    children = [*hosts, *gateways]
 
     stopping = []
 
     def stop_all(signum: int, _frame: object) -> None:
         stopping.append(signum)
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
+        for host in hosts:
+            if host.poll() is None:
+                host.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
+        for gateway in gateways:  # Twisted stops on SIGTERM (SIGINT is ignored where we run in the background)
+            if gateway.poll() is None:
+                gateway.send_signal(signal.SIGTERM)
 
     signal.signal(signal.SIGINT, stop_all)
     signal.signal(signal.SIGTERM, stop_all)
     codes = [host.wait() for host in hosts]
     for gateway in gateways:  # a gateway that could not start (its port taken) does not stop the regions
         if gateway.poll() is None:
-            gateway.send_signal(signal.SIGINT)
+            gateway.send_signal(signal.SIGTERM)
         try:
             gateway.wait(timeout=10)
         except subprocess.TimeoutExpired:

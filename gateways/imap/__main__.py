@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle-poll", type=float, default=float(_env("IMAP_IDLE_POLL_SECONDS", "2")))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per API call
     region = _env("IMAP_REGION", "local")
 
     client = Client(args.api)

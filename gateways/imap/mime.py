@@ -60,7 +60,7 @@ class VoiceMail:
     mailbox_id: str
     time_zone: str = "UTC"
 
-    @property
+    @functools.cached_property
     def received_at(self) -> datetime:
         return parse_time(self.message["receivedAt"])
 

@@ -9,6 +9,7 @@ from twisted.mail import imap4
 from gateways.imap import folders
 from gateways.imap.folders import Folder
 
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 BODY_BATCH = 8  # messages whose audio is held at once while a FETCH streams (bounded memory)
 
 
@@ -70,6 +71,14 @@ class Reads:
             super().spew_envelope(id, msg, _w, _f)
             return
         (_w or self.transport.write)(b"ENVELOPE " + envelope())
+
+    def spew_internaldate(self, id: int, msg: object, _w=None, _f=None) -> None:
+        received = getattr(getattr(msg, "mail", None), "received_at", None)
+        if received is None:
+            super().spew_internaldate(id, msg, _w, _f)
+            return
+        month = MONTHS[received.month - 1]  # not strftime's %b: that follows the locale
+        (_w or self.transport.write)(received.strftime(f'INTERNALDATE "%d-{month}-%Y %H:%M:%S +0000"').encode())
 
     def _fetch_headers(self, found: list, query: list, uid: int, chunk: int = 256) -> None:
         """FETCH answers that need no body, built synchronously with Twisted's own spew_* writers and

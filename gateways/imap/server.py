@@ -267,6 +267,14 @@ class Gateway(Changes, Reads, imap4.IMAP4Server):
 
         return threads.deferToThread(box.session.mailbox).addCallback(look).addErrback(lost)
 
+    def connectionMade(self) -> None:
+        # Answers go out as several small writes (SELECT's untagged lines, a FETCH in chunks): with
+        # Nagle's algorithm each waits for the client's delayed ACK, about 40 ms.
+        set_no_delay = getattr(self.transport, "setTcpNoDelay", None)
+        if set_no_delay is not None:
+            set_no_delay(True)
+        super().connectionMade()
+
     def connectionLost(self, reason: object) -> None:
         if self._idler is not None and self._idler.running:
             self._idler.stop()

@@ -75,10 +75,11 @@ def test_a_phone_reads_the_inbox_as_voice_mail(api, gateway):
     stored = {m["id"]: m for m in api.list_all(mailbox)}
     client = connect(gateway, mailbox)
     assert client.select("INBOX") == ("OK", [b"2"])
-    _typ, data = client.fetch("1:*", "(UID FLAGS BODY.PEEK[])")
-    mails = [email.message_from_bytes(part[1]) for part in data if isinstance(part, tuple)]
-    assert len(mails) == 2
-    for mail in mails:
+    _typ, data = client.fetch("1:*", "(UID FLAGS INTERNALDATE BODY.PEEK[])")
+    fetched = [part for part in data if isinstance(part, tuple)]
+    assert len(fetched) == 2
+    for head, raw_mail in fetched:
+        mail = email.message_from_bytes(raw_mail)
         message_id = re.fullmatch(r"<(.+)@voicemail\.invalid>", mail["Message-ID"]).group(1)
         message = stored[message_id]
         assert mail["Message-Context"] == "voice-message"
@@ -86,6 +87,7 @@ def test_a_phone_reads_the_inbox_as_voice_mail(api, gateway):
         assert message["from"]["number"] in mail["From"] and message["from"]["name"] in mail["From"]
         received = datetime.fromisoformat(message["receivedAt"].replace("Z", "+00:00"))
         assert email.utils.parsedate_to_datetime(mail["Date"]) == received.replace(microsecond=0)
+        assert time.mktime(imaplib.Internaldate2tuple(head)) == received.replace(microsecond=0).timestamp()
         audio = [part for part in mail.walk() if part.get_content_type() == "audio/wav"]
         assert len(audio) == 1 and audio[0].get_filename().endswith(".wav")
         served = api.http.get(f"{api.mailbox_path(mailbox)}/messages/{message_id}/audio",

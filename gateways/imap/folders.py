@@ -13,6 +13,7 @@ import email.header
 import email.utils
 import hashlib
 import io
+import math
 import wave
 from dataclasses import dataclass
 
@@ -149,14 +150,13 @@ class Mail:
     def envelope(self) -> bytes:
         """The ENVELOPE structure (RFC 3501 7.4.2), from the parts the headers are made of: Twisted's
         getEnvelope parses each address header back, four times a message."""
-        headers = {name: value for name, value in self.getHeaders(False, "date", "subject", "message-id").items()}
         display, local = self.mail.caller()
         display = email.header.Header(display, "utf-8").encode() if not display.isascii() else display
         sender = b"((%s NIL %s %s))" % (_string(display), _string(local), _string(DOMAIN))
         to = b"((NIL NIL %s %s))" % (_string(local_part(self.mail.mailbox_id)), _string(DOMAIN))
         return b"(%s %s %s %s %s %s NIL NIL NIL %s)" % (
-            _string(headers["date"]), _string(headers["subject"]), sender, sender, sender, to,
-            _string(headers["message-id"]))
+            _string(self.mail.date), _string(self.mail.subject), sender, sender, sender, to,
+            _string(self.mail.message_id))
 
     def getBodyFile(self) -> io.BytesIO:
         if self.data is None:  # SEARCH TEXT/BODY without the audio: the words are the transcript
@@ -303,18 +303,16 @@ class Folder(_Box):
         self.items: list[Item] = []
         self.validity = 1
         self.time_zone = "UTC"
-        self.quota = (0, 0)
-        self.counts: dict | None = None
         self.waiting = False  # a message is still processing: it will turn ready
 
     def read(self) -> tuple[int, dict[str, int], list[dict]]:
         """(UIDVALIDITY, UIDs by id, ready messages oldest first), from the API. Blocking. The mailbox
-        itself (createdAt, timeZone, maxMessages: they seldom change) may be a minute old; IDLE reads
-        it fresh each poll, and that refreshes it."""
-        mailbox = self.session.mailbox(max_age_s=60)
+        itself is the session's last read of it: its createdAt (UIDVALIDITY) cannot change within a
+        session (a mailbox provisioned again ends it: see the IDLE poll), and its timeZone is kept
+        as the session found it, so a message's Date never changes under a client. IDLE reads it
+        fresh each poll, and that refreshes it."""
+        mailbox = self.session.mailbox(max_age_s=math.inf)
         self.time_zone = (mailbox.get("settings") or {}).get("timeZone", "UTC")
-        self.counts = mailbox.get("counts")
-        self.quota = ((self.counts or {}).get("total", 0), (mailbox.get("settings") or {}).get("maxMessages", 0))
         created = parse_time(mailbox["createdAt"])
         messages = self.session.messages(self.folder)
         self.waiting = any(message["status"] == "processing" for message in messages)

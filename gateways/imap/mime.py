@@ -20,7 +20,7 @@ import quopri
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timezone
 from email.header import Header
 from email.utils import format_datetime, formataddr
 from zoneinfo import ZoneInfo
@@ -41,6 +41,14 @@ def _clean(text: str | None) -> str:
         return " ".join(text.split())[:128]
     kept = "".join(ch for ch in text if unicodedata.category(ch)[0] not in ("C", "Z") or ch == " ")
     return re.sub(r"\s+", " ", kept).strip()[:128]
+
+
+@functools.cache
+def _zone(name: str) -> ZoneInfo | timezone:
+    try:
+        return ZoneInfo(name)
+    except (KeyError, ValueError):
+        return UTC
 
 
 def _header_text(text: str) -> str:
@@ -88,30 +96,35 @@ class VoiceMail:
         number, name = self.sender
         return name or number or "Unknown caller", local_part(number)
 
-    def headers(self) -> list[tuple[str, str]]:
+    @functools.cached_property
+    def date(self) -> str:
+        """The Date header: receipt, in the mailbox's time zone."""
+        return format_datetime(self.received_at.astimezone(_zone(self.time_zone)))
+
+    @functools.cached_property
+    def subject(self) -> str:
         number, name = self.sender
-        who = name or number or "Unknown caller"
-        if name and number:
-            who = f"{name} ({number})"
-        try:
-            zone = ZoneInfo(self.time_zone)
-        except (KeyError, ValueError):
-            zone = UTC
-        urgent = bool(self.message.get("urgent"))
+        who = f"{name} ({number})" if name and number else (name or number or "Unknown caller")
+        urgent = "Urgent voice" if self.message.get("urgent") else "Voice"
+        return _header_text(self.message.get("subject") or f"{urgent} message from {who}, {self.seconds} s")
+
+    @property
+    def message_id(self) -> str:
+        return f"<{self.message['id']}@{DOMAIN}>"
+
+    def headers(self) -> list[tuple[str, str]]:
         display, local = self.caller()
-        subject = (self.message.get("subject")
-                   or f"{'Urgent voice' if urgent else 'Voice'} message from {who}, {self.seconds} s")
         headers = [
             ("From", formataddr((display, f"{local}@{DOMAIN}"), charset="utf-8")),
             ("To", f"<{local_part(self.mailbox_id)}@{DOMAIN}>"),
-            ("Date", format_datetime(self.received_at.astimezone(zone))),
-            ("Subject", _header_text(subject)),
-            ("Message-ID", f"<{self.message['id']}@{DOMAIN}>"),
+            ("Date", self.date),
+            ("Subject", self.subject),
+            ("Message-ID", self.message_id),
             ("MIME-Version", "1.0"),
             ("Message-Context", "voice-message"),
             ("Content-Duration", str(self.seconds)),
         ]
-        if urgent:
+        if self.message.get("urgent"):
             headers.append(("Importance", "high"))
         headers.append(("Content-Type", f'multipart/mixed; boundary="{self.boundary}"'))
         return headers

@@ -14,9 +14,10 @@ from twisted.internet import defer, reactor, task, threads
 from twisted.internet.protocol import Factory
 from twisted.mail import imap4
 
-from gateways.imap import api, folders
+from gateways.imap import api, folders, uids
 from gateways.imap.changes import Changes
 from gateways.imap.folders import Folder
+from gateways.imap.mime import parse_time
 from gateways.imap.reads import Reads
 
 log = logging.getLogger("gateways.imap")
@@ -250,6 +251,10 @@ class Gateway(Changes, Reads, imap4.IMAP4Server):
             return None
 
         def look(mailbox):
+            if uids.uid_validity(parse_time(mailbox["createdAt"])) != box.validity:  # provisioned anew
+                self.sendUntaggedResponse(b"BYE [UNAVAILABLE] The mailbox was provisioned again", isAsync=True)
+                self.transport.loseConnection()
+                return None
             seen = (mailbox.get("counts"), mailbox.get("updatedAt"))
             stale = reactor.seconds() - self._idle_relisted > RELIST_EVERY_S
             if seen != self._idle_seen or box.waiting or stale:

@@ -9,7 +9,8 @@ from twisted.internet import defer, threads
 from twisted.mail import imap4
 
 from gateways.imap import api, folders
-from gateways.imap.folders import Folder, Item
+from gateways.imap.folders import Folder
+from gateways.imap.messages import Item
 
 
 class Changes:

@@ -15,7 +15,7 @@ from twisted.mail import imap4
 from gateways.imap.mime import VoiceMail
 
 if TYPE_CHECKING:
-    from gateways.imap.folders import Item
+    from gateways.imap.messages import Item
 
 FLAG_KEYS = {"SEEN": ("\\Seen", True), "UNSEEN": ("\\Seen", False), "FLAGGED": ("\\Flagged", True),
              "UNFLAGGED": ("\\Flagged", False), "DELETED": ("\\Deleted", True), "UNDELETED": ("\\Deleted", False),

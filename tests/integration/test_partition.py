@@ -103,15 +103,21 @@ def test_writes_on_both_sides_of_a_partition_converge_after_heal(regions):
 
     replicator.heal(state)
 
+    seen: list[object] = []
+
     def converged() -> bool:
         views = [(_listed(api, mailbox), _counts(api, mailbox)) for api in (a, b)]
         (items_a, counts_a), (items_b, counts_b) = views
         strip = [sorted((m["id"], m["folder"], m["heard"], m["urgent"], m["status"]) for m in items)
                  for items in (items_a, items_b)]
+        seen[:] = [strip, counts_a, counts_b, _expected_counts(items_a)]
         return strip[0] == strip[1] and counts_a == counts_b == _expected_counts(items_a) and all(
             m["status"] == "ready" for m in items_a)
 
-    wait_until(converged, 60, interval=0.5, message="both regions showing the same messages and exact counts")
+    try:
+        wait_until(converged, 60, interval=0.5, message="both regions showing the same messages and exact counts")
+    except AssertionError as error:  # what each side showed last, for whoever reads the failure
+        raise AssertionError(f"{error}: (a, b) listings, a's counts, b's counts, a's recount: {seen}") from None
     # Every document in step (conflict merges replicated too) before the recount below: reconcile is
     # an operator's scan of a quiet mailbox. Run while a merge was still replicating (CI, 2026-12-06),
     # region b recounted a version of x the merge had not reached yet, and "corrected" that drift.

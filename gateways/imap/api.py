@@ -153,7 +153,8 @@ class Session:
                         self.login()
                     except LoginFailed as error:
                         raise SessionEnded("the session ended: log in again", 401) from error
-        headers = {"authorization": f"Bearer {self._token}", "x-forwarded-for": self._client_ip}
+        headers = {"authorization": f"Bearer {self._token}", "x-forwarded-for": self._client_ip,
+                   **kwargs.pop("headers", {})}
         try:
             response = self._client.http.request(method, f"/{self.user.path}{path}", headers=headers, **kwargs)
         except httpx.HTTPError as error:
@@ -184,6 +185,14 @@ class Session:
     def audio(self, message: dict) -> bytes:
         fmt = "wav" if "wav" in (message.get("formats") or []) else "original"
         return self._call("GET", f"/messages/{quote(message['id'], safe='')}/audio", params={"format": fmt}).content
+
+    def audio_size(self, message: dict) -> int:
+        """The length of what `audio(message)` returns, from one byte of it (`Range: bytes=0-0`)."""
+        fmt = "wav" if "wav" in (message.get("formats") or []) else "original"
+        response = self._call("GET", f"/messages/{quote(message['id'], safe='')}/audio", params={"format": fmt},
+                              headers={"range": "bytes=0-0"})
+        total = response.headers.get("content-range", "").rpartition("/")[2]
+        return int(total) if response.status_code == 206 and total.isdigit() else len(response.content)
 
     def change(self, message_id: str, **fields: object) -> dict:
         return self._call("PATCH", f"/messages/{quote(message_id, safe='')}", json=fields).json()

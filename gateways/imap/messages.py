@@ -37,11 +37,16 @@ class Mail:
     def __init__(self, item: Item, mail: VoiceMail, session: Session | None = None):
         self.item, self.mail, self._session = item, mail, session
         self.data: bytes | None = None
+        self.audio_size: int | None = None  # enough for RFC822.SIZE without the audio itself
         self._headers: list[tuple[str, str]] | None = None  # built once: an ENVELOPE reads them 8 times
 
     def load(self) -> None:
         if self.data is None and self._session is not None:
             self.data = self.mail.render(self._session.audio(self.item.message))
+
+    def load_size(self) -> None:
+        if self.data is None and self.audio_size is None and self._session is not None:
+            self.audio_size = self._session.audio_size(self.item.message)
 
     def _whole(self) -> bytes:
         if self.data is None:
@@ -80,6 +85,8 @@ class Mail:
         return io.BytesIO(self._whole().split(b"\r\n\r\n", 1)[1])
 
     def getSize(self) -> int:
+        if self.data is None and self.audio_size is not None:
+            return self.mail.rendered_size(self.audio_size)
         return len(self._whole())
 
     def isMultipart(self) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import math
 import quopri
 import re
 import unicodedata
@@ -27,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 DOMAIN = "voicemail.invalid"
 CRLF = b"\r\n"
+BASE64_LINE = 76  # characters a line of base64.encodebytes
 
 
 def parse_time(text: str) -> datetime:
@@ -133,19 +135,28 @@ class VoiceMail:
         return b"".join(f"{name}: {value}".encode().replace(b"\r\n", b"\n").replace(b"\n", CRLF) + CRLF
                         for name, value in self.headers()) + CRLF
 
-    def render(self, wav: bytes) -> bytes:
-        """The whole message, CRLF line ends, with the audio attached."""
+    def _around_audio(self) -> tuple[bytes, bytes]:
+        """The message's bytes before and after the base64 of its audio."""
         marker = f"--{self.boundary}".encode()
-        parts: list[bytes] = []
+        before = self.header_bytes()
         if self.transcript:
             text = quopri.encodestring(self.transcript.replace("\r\n", "\n").encode("utf-8"))
-            parts.append(b"Content-Type: text/plain; charset=utf-8" + CRLF
-                         + b"Content-Transfer-Encoding: quoted-printable" + CRLF + CRLF
-                         + text.replace(b"\r\n", b"\n").replace(b"\n", CRLF))
-        encoded = base64.encodebytes(wav).replace(b"\n", CRLF).rstrip(CRLF)
-        parts.append(b"Content-Type: audio/wav" + CRLF
-                     + b"Content-Transfer-Encoding: base64" + CRLF
-                     + f'Content-Disposition: attachment; filename=voice-message-{self.message["id"]}.wav'.encode()
-                     + CRLF + f"Content-Duration: {self.seconds}".encode() + CRLF + CRLF + encoded)
-        body = b"".join(marker + CRLF + part + CRLF for part in parts) + marker + b"--" + CRLF
-        return self.header_bytes() + body
+            before += (marker + CRLF + b"Content-Type: text/plain; charset=utf-8" + CRLF
+                       + b"Content-Transfer-Encoding: quoted-printable" + CRLF + CRLF
+                       + text.replace(b"\r\n", b"\n").replace(b"\n", CRLF) + CRLF)
+        before += (marker + CRLF + b"Content-Type: audio/wav" + CRLF + b"Content-Transfer-Encoding: base64" + CRLF
+                   + f"Content-Disposition: attachment; filename=voice-message-{self.message['id']}.wav".encode()
+                   + CRLF + f"Content-Duration: {self.seconds}".encode() + CRLF + CRLF)
+        return before, CRLF + marker + b"--" + CRLF
+
+    def render(self, wav: bytes) -> bytes:
+        """The whole message, CRLF line ends, with the audio attached."""
+        before, after = self._around_audio()
+        return before + base64.encodebytes(wav).replace(b"\n", CRLF).rstrip(CRLF) + after
+
+    def rendered_size(self, wav_size: int) -> int:
+        """len(render(wav)) for a wav of that many bytes, without the wav: RFC822.SIZE for a listing."""
+        before, after = self._around_audio()
+        encoded = 4 * math.ceil(wav_size / 3)
+        lines = math.ceil(encoded / BASE64_LINE)
+        return len(before) + encoded + max(0, lines - 1) * len(CRLF) + len(after)

@@ -11,11 +11,12 @@ from gateways.imap.folders import Folder
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 BODY_BATCH = 8  # messages whose audio is held at once while a FETCH streams (bounded memory)
+SIZE_BATCH = 16  # RFC822.SIZE: audio lengths asked at once (one byte of each: `Range: bytes=0-0`)
 
 
 def _needs_body(query: list) -> bool:
     for part in query:
-        if part.type in ("rfc822", "rfc822text", "rfc822size", "bodystructure"):
+        if part.type in ("rfc822", "rfc822text", "bodystructure"):
             return True
         if part.type == "body" and (part.part or part.header is None):
             return True
@@ -46,7 +47,12 @@ class Reads:
         seen = _sets_seen(query) and isinstance(box, Folder) and box.rw
         self._oldTimeout = self.setTimeout(None)
         try:
-            if not bodies:  # headers, flags, dates: no audio, so written at once, not message by message
+            if not bodies:  # headers, flags, dates, sizes: no audio, so written at once, not message by message
+                if any(part.type == "rfc822size" for part in query):  # a mail client's listing asks for it
+                    for start in range(0, len(found), SIZE_BATCH):
+                        yield defer.gatherResults([threads.deferToThread(mail.load_size)
+                                                   for _seq, mail in found[start:start + SIZE_BATCH]],
+                                                  consumeErrors=True).addErrback(lambda f: f.value.subFailure)
                 self._fetch_headers(found, query, uid)
             for start in range(0, len(found) if bodies else 0, BODY_BATCH):
                 batch = found[start:start + BODY_BATCH]

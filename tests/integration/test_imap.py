@@ -93,6 +93,16 @@ def test_a_phone_reads_the_inbox_as_voice_mail(api, gateway):
         served = api.http.get(f"{api.mailbox_path(mailbox)}/messages/{message_id}/audio",
                               params={"format": "wav"}, headers=PLATFORM).content
         assert audio[0].get_payload(decode=True) == served  # the wav rendition, byte for byte
+    # A mail client's listing (Thunderbird's, mutt's) asks sizes with the headers: they are what the bodies are
+    sizes = {}
+    _typ, data = client.fetch("1:*", "(UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (FROM SUBJECT DATE)])")
+    for head, _headers in (part for part in data if isinstance(part, tuple)):
+        found = re.search(rb"UID (\d+) RFC822\.SIZE (\d+)", head)
+        sizes[int(found.group(1))] = int(found.group(2))
+    _typ, data = client.fetch("1:*", "(UID BODY.PEEK[])")
+    bodies = {int(re.search(rb"UID (\d+)", head).group(1)): len(body)
+              for head, body in (part for part in data if isinstance(part, tuple))}
+    assert sizes == bodies and len(sizes) == 2
     # BODY.PEEK left them unheard; a plain BODY[] marks the message heard, as reading mail does
     assert all(not m["heard"] for m in api.list_all(mailbox))
     client.fetch("1", "(BODY[])")

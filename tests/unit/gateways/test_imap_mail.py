@@ -97,3 +97,11 @@ def test_the_same_message_renders_to_the_same_bytes_and_its_headers_match():
 def test_a_user_name_is_a_mailbox_id_optionally_after_its_tenant(name, tenant, path):
     user = User.parse(name)
     assert (user.tenant, user.path) == (tenant, path)
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 56, 57, 58, 113, 114, 115, 8_044, 64_044])
+@pytest.mark.parametrize("transcript", [None, {"status": "ready", "text": "call me\nback"}])
+def test_the_size_is_known_from_the_audio_length_alone(size, transcript):
+    """RFC822.SIZE in a listing must be what FETCH BODY[] later sends, without fetching the audio."""
+    mail = VoiceMail(message(transcript=transcript), "+15550001")
+    assert mail.rendered_size(size) == len(mail.render(bytes(range(256)) * (size // 256) + bytes(size % 256)))

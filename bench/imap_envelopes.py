@@ -4,11 +4,12 @@
 
 One fresh mailbox (a PIN, `maxMessages` 10000) on a product host (`tools.hosting.HostProcess`, the
 product's settings: transcoder on, transcription engine off) gets `--messages` deposits of a 1.2 s
-tone WAV, each with `from` and `fromName`, from `--threads` threads; the bench waits until the API
-lists them all `ready`. That host is then stopped and the same region served again by a host with
-every background function off (its blob trigger would otherwise list the 1000 incoming blobs every
-few seconds on the same cores), with the IMAP gateway in front of it (`tools.hosting.GatewayProcess`).
-Then one warm-up of each side, and `--rounds` rounds of each, alternating:
+speech-like WAV (`tools.make_sample_wav`), each with `from` and `fromName`, from `--threads`
+threads; the bench waits until the API lists them all `ready`. That host is then stopped and the
+same region served again by a host with every background function off (its blob trigger would
+otherwise list the 1000 incoming blobs every few seconds on the same cores), with the IMAP gateway
+in front of it (`tools.hosting.GatewayProcess`). Then one warm-up of each side, and `--rounds`
+rounds of each, alternating:
 
 - (a) http: with a subscriber token (`POST .../sessions` with the PIN, once, not timed), every
   inbox message by pages of 200 (`GET .../messages?folder=inbox&limit=200&order=asc`, following
@@ -39,8 +40,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import imaplib
-import io
-import math
 import os
 import re
 import signal
@@ -50,7 +49,6 @@ import sys
 import tempfile
 import threading
 import time
-import wave
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -74,6 +72,7 @@ from bench.common import (
     local_stack,
     log_summary,
     new_result,
+    percentile,
     quiet_connection_pools,
     ratio,
     results_path,
@@ -82,13 +81,14 @@ from bench.common import (
     verdict,
 )
 from tools.hosting import BACKGROUND_FUNCTIONS, GatewayProcess, HostProcess, disabled, random_name
+from tools.make_sample_wav import speech_like_wav
 
 NAME = "imap_envelopes"
 RESULTS = results_path(NAME)
 GOAL = 1.5  # median IMAP SELECT+FETCH envelopes / median HTTP listing, at most
 PIN = "4826"
 PAGE = 200  # the API's largest page, and the gateway's
-TONE_SECONDS = 1.2
+PAYLOAD_SECONDS = 1.2
 FETCH_ITEMS = "(UID FLAGS ENVELOPE INTERNALDATE)"
 LOGINS_PER_MINUTE = 18  # the API's per-mailbox rate is 20 a minute (shared/domain/replicated.py): keep 2 spare
 SIDES = {
@@ -102,21 +102,6 @@ SIDES = {
 
 
 # -- the messages ----------------------------------------------------------------------------------
-
-def tone_wav(seconds: float, hz: float, rate: int = 8000) -> bytes:
-    """A PCM WAV (8 kHz, 16-bit, mono) of a sine tone: short, real audio for the deposit route."""
-    samples = int(seconds * rate)
-    frames = bytearray()
-    for i in range(samples):
-        frames += int(8000 * math.sin(2 * math.pi * hz * i / rate)).to_bytes(2, "little", signed=True)
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(bytes(frames))
-    return buffer.getvalue()
-
 
 def new_mailbox_id() -> str:
     return "+1555" + random_name("")[:7].translate(str.maketrans("abcdef", "123456"))
@@ -388,14 +373,9 @@ class Bench:
 
 # -- figures ---------------------------------------------------------------------------------------
 
-def nearest_rank(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
-
-
 def summary(values: list[float]) -> dict[str, float]:
     return {"n": len(values), "median_s": round(statistics.median(values), 4),
-            "p90_s": round(nearest_rank(values, 90), 4), "min_s": round(min(values), 4),
+            "p90_s": round(percentile(values, 90) / 1000, 4), "min_s": round(min(values), 4),
             "max_s": round(max(values), 4), "samples_s": [round(v, 4) for v in values]}
 
 
@@ -478,7 +458,7 @@ def fill(host: HostProcess, path: str, args: Any, payloads: list[bytes], result:
         if response.status_code != 201:
             raise RuntimeError(f"provision: {response.status_code} {response.text[:300]}")
         try:
-            print(f"depositing {args.messages} messages of {TONE_SECONDS:g} s from {args.threads} threads ...",
+            print(f"depositing {args.messages} messages of {PAYLOAD_SECONDS:g} s from {args.threads} threads ...",
                   flush=True)
             result["deposits"] = deposit_all(base, path, args.messages, args.threads, payloads)
             print("waiting until every message is ready ...", flush=True)
@@ -524,11 +504,12 @@ def main(argv: list[str] | None = None) -> int:
     quiet_connection_pools()
 
     began = time.perf_counter()
-    payloads = [tone_wav(TONE_SECONDS, hz) for hz in (330.0, 440.0, 550.0, 660.0)]
+    payloads = [speech_like_wav(PAYLOAD_SECONDS, seed=seed) for seed in range(4)]
     result = new_result(NAME, argv, {
         "messages": args.messages, "rounds": args.rounds, "deposit_threads": args.threads, "page_limit": PAGE,
         "fetch": f"FETCH 1:* {FETCH_ITEMS}", "goal": GOAL,
-        "payload": {"seconds": TONE_SECONDS, "bytes": len(payloads[0]), "type": "audio/wav 8 kHz 16-bit tone"}})
+        "payload": {"seconds": PAYLOAD_SECONDS, "bytes": len(payloads[0]),
+                    "type": "audio/wav 8 kHz 16-bit speech-like"}})
     region, mailbox = random_name("imapb"), new_mailbox_id()
     path = f"/mailboxes/{quote(mailbox, safe='')}"
     # Filling needs the transcoder (the blob trigger on incoming audio). Measuring does not, and that

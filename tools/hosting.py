@@ -95,6 +95,18 @@ def wait_until(predicate, timeout: float, interval: float = 0.1, message: str = 
         time.sleep(interval)
 
 
+def stop_process(process: subprocess.Popen, sig: int, grace_s: float = 15.0) -> None:
+    """Stop a child with a signal; kill it if it has not stopped after grace_s."""
+    if process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class ChildProcess:
     """A process of ours with its own log file: `with` starts it, and stops it with a signal (killed
     if it does not stop in 15 s)."""
@@ -107,14 +119,8 @@ class ChildProcess:
         raise NotImplementedError
 
     def stop(self, sig: int | None = None) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(self.stop_signal if sig is None else sig)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            stop_process(self.process, self.stop_signal if sig is None else sig)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 from tools import localstack
+from tools.hosting import stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -94,12 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop_all)
     codes = [host.wait() for host in hosts]
     for gateway in gateways:  # a gateway that could not start (its port taken) does not stop the regions
-        if gateway.poll() is None:
-            gateway.send_signal(signal.SIGTERM)
-        try:
-            gateway.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            gateway.kill()
+        stop_process(gateway, signal.SIGTERM, grace_s=10)
     # uvicorn re-raises the signal after a graceful shutdown: asked to stop, that is success.
     if stopping and all(code in (0, -signal.SIGINT, -signal.SIGTERM) for code in codes):
         return 0

@@ -107,20 +107,18 @@ def _duration_ms(wav: bytes) -> int:
 
 
 class _Box:
-    """What Folder and Greetings share: listeners, sequence sets and STATUS."""
+    """What Folder and Greetings share: sequence sets and STATUS."""
 
     items: list[Item]
     validity: int
 
-    def __init__(self) -> None:
-        self.listeners: list[object] = []
-
+    # IMailbox asks for listeners; the session tells its client of changes itself (server._refresh),
+    # so nothing is kept for them.
     def addListener(self, listener: object) -> None:
-        self.listeners.append(listener)
+        pass
 
     def removeListener(self, listener: object) -> None:
-        if listener in self.listeners:
-            self.listeners.remove(listener)
+        pass
 
     def getHierarchicalDelimiter(self) -> str:
         return "/"

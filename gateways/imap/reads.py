@@ -3,6 +3,8 @@ Mixed into `server.Gateway`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from twisted.internet import defer, threads
 from twisted.mail import imap4
 
@@ -12,6 +14,12 @@ from gateways.imap.folders import Folder
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 BODY_BATCH = 8  # messages whose audio is held at once while a FETCH streams (bounded memory)
 SIZE_BATCH = 16  # RFC822.SIZE: audio lengths asked at once (one byte of each: `Range: bytes=0-0`)
+
+
+def _in_threads(calls: Iterable[Callable[[], object]]) -> defer.Deferred:
+    """Run the calls in the thread pool at once; fails with the first one's own error."""
+    return defer.gatherResults([threads.deferToThread(call) for call in calls],
+                               consumeErrors=True).addErrback(lambda failure: failure.value.subFailure)
 
 
 def _needs_body(query: list) -> bool:
@@ -50,15 +58,12 @@ class Reads:
             if not bodies:  # headers, flags, dates, sizes: no audio, so written at once, not message by message
                 if any(part.type == "rfc822size" for part in query):  # a mail client's listing asks for it
                     for start in range(0, len(found), SIZE_BATCH):
-                        yield defer.gatherResults([threads.deferToThread(mail.load_size)
-                                                   for _seq, mail in found[start:start + SIZE_BATCH]],
-                                                  consumeErrors=True).addErrback(lambda f: f.value.subFailure)
+                        yield _in_threads(mail.load_size for _seq, mail in found[start:start + SIZE_BATCH])
                 self._fetch_headers(found, query, uid)
             for start in range(0, len(found) if bodies else 0, BODY_BATCH):
                 batch = found[start:start + BODY_BATCH]
                 if bodies:
-                    yield defer.gatherResults([threads.deferToThread(mail.load) for _seq, mail in batch],
-                                              consumeErrors=True).addErrback(lambda f: f.value.subFailure)
+                    yield _in_threads(mail.load for _seq, mail in batch)
                 for seq, mail in batch:
                     yield self.spewMessage(seq, mail, query, uid)
                     mail.data = None

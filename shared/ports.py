@@ -44,6 +44,7 @@ class Conflict:
     mailbox_id: str
     document_id: str
     loser: Message | Mailbox | Greeting | RegionTally | PinRecord | RecentEvents | None
+    recorded_at: float | None = None  # when the feed took it (epoch seconds), when it says
 
 
 class DependencyProbe(Protocol):

@@ -28,7 +28,7 @@ class CosmosConflictFeed:
                 content = item.get("content")
                 doc = json.loads(content) if isinstance(content, str) else (content or {})
                 loser = None if item.get("operationType", "").lower() == "delete" else document_from_doc(doc)
-                found.append(Conflict(item["id"], doc.get("mailboxId", ""), doc.get("id", ""), loser))
+                found.append(Conflict(item["id"], doc.get("mailboxId", ""), doc.get("id", ""), loser, item.get("_ts")))
                 if len(found) >= limit:
                     break
         return found

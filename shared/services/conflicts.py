@@ -5,11 +5,17 @@ Every region reads its own feed, so two regions may merge the same conflict: mer
 idempotent, and the one correction a merge may need (a message's regional shares no longer adding
 up to what it counts for) is made by one region only, the message's deposit region, so it is
 never made twice.
+
+A region may read a conflict before the committed version has reached it: its own document is then
+still the losing version itself, and merging the two would change nothing, so the deposit region
+would have nothing to correct and the correction would be lost. Such a conflict is left in the feed
+for the next run (`deferred`), for up to `_WAIT_FOR_COMMITTED_S`.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 from typing import TypeVar
 
@@ -30,6 +36,11 @@ from shared.services.mailboxes import Store
 
 logger = logging.getLogger(__name__)
 _RETRIES = 5
+_WAIT_FOR_COMMITTED_S = 300.0
+
+
+class _Deferred(Exception):  # not an error: the committed version is still on its way
+    """This region still holds the losing version itself: merge once the committed one is here."""
 
 
 D = TypeVar("D", Message, Mailbox, Greeting, RegionTally, PinRecord)
@@ -53,13 +64,16 @@ class ConflictResolver:
         self._ledger = Ledger(store, region)
 
     def resolve(self, limit: int = 100) -> dict[str, int]:
-        """Merge one page of the feed: how many were examined, merged (written) and failed."""
-        totals = {"examined": 0, "merged": 0, "failed": 0}
+        """Merge one page of the feed: how many were examined, merged (written), deferred (left for
+        the next run: the committed version has not reached this region yet) and failed."""
+        totals = {"examined": 0, "merged": 0, "deferred": 0, "failed": 0}
         for conflict in self._feed.conflicts(limit):
             totals["examined"] += 1
             try:
                 totals["merged"] += self._resolve(conflict)
                 self._feed.resolved(conflict)
+            except _Deferred:
+                totals["deferred"] += 1
             except Exception:  # left in the feed: the next run tries again
                 logger.exception("conflict %s (%s/%s) not resolved", conflict.id, conflict.mailbox_id,
                                  conflict.document_id)
@@ -76,12 +90,23 @@ class ConflictResolver:
                  RegionTally: self._tally, PinRecord: self._pins}.get(type(loser))
         if merge is None:
             return 0
+        if type(loser) is Message and self._committed_pending(conflict):
+            raise _Deferred
         for _ in range(_RETRIES):
             try:
                 return merge(loser)
             except (EtagMismatch, TallyMoved, AlreadyExists):
                 continue  # changed while merging: merge with the newer version
         raise EtagMismatch("the document kept changing while its conflict was merged")
+
+    def _committed_pending(self, conflict: Conflict) -> bool:
+        """Whether this region still holds the losing version itself (the committed one is on its
+        way), for a conflict recorded less than `_WAIT_FOR_COMMITTED_S` ago."""
+        recorded = conflict.recorded_at
+        if recorded is not None and time.time() - recorded > _WAIT_FOR_COMMITTED_S:
+            return False
+        current = self._store.get_message(conflict.mailbox_id, conflict.document_id)
+        return current is not None and _same(current, conflict.loser)
 
     def _corrects(self, message: Message) -> bool:
         home = message.deposit_region if message.deposit_region in self._regions else min(self._regions)

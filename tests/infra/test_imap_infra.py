@@ -69,10 +69,12 @@ def test_ingress_is_external_tcp_on_993_with_the_exposed_port():
 def test_the_environment_is_on_a_delegated_subnet_of_its_own_with_a_consumption_profile():
     text = _text(IMAP)
     vnet = _block(text, "resource vnet 'Microsoft.Network/virtualNetworks@")
-    assert re.search(r"serviceName: 'Microsoft.App/environments'", vnet), "the subnet is not delegated to Container Apps"
+    assert re.search(r"serviceName: 'Microsoft.App/environments'", vnet), \
+        "the subnet is not delegated to Container Apps"
     environment = _block(text, "resource appEnvironment 'Microsoft.App/managedEnvironments@")
     assert re.search(r"infrastructureSubnetId: vnet\.properties\.subnets\[0\]\.id\n", environment)
-    assert re.search(r"workloadProfiles: \[\s*\{\s*name: 'Consumption'\s*workloadProfileType: 'Consumption'\s*\}", environment)
+    consumption = r"workloadProfiles: \[\s*\{\s*name: 'Consumption'\s*workloadProfileType: 'Consumption'\s*\}"
+    assert re.search(consumption, environment)
     assert re.search(r"workloadProfileName: 'Consumption'\n", _app())
     assert re.search(r"environmentId: appEnvironment\.id\n", _app())
     # Logs reach the global workspace through a diagnostic setting (azure-monitor): no workspace key.
@@ -96,8 +98,8 @@ def test_one_replica_always_runs_and_the_ceiling_is_a_parameter():
 def test_the_tls_files_come_from_key_vault_through_the_identity():
     app = _app()
     secrets = _block(app, "secrets: [")
-    entries = re.findall(r"\{\s*name: '([a-z-]+)'\s*keyVaultUrl: (\w+)\.properties\.secretUri\s*identity: identity\.id\s*\}",
-                         secrets)
+    entry = r"\{\s*name: '([a-z-]+)'\s*keyVaultUrl: (\w+)\.properties\.secretUri\s*identity: identity\.id\s*\}"
+    entries = re.findall(entry, secrets)
     assert dict(entries) == {"tls-cert": "tlsCert", "tls-key": "tlsKey"}, entries
     assert "value:" not in secrets, "a secret with a value written in the template"
     text = _text(IMAP)
@@ -142,7 +144,8 @@ def test_the_identity_may_pull_and_read_only_the_two_tls_secrets_before_the_app_
     assert set(assignments) <= set(depends), "the container app does not wait for its role assignments"
     identity = _block(_app(), "identity: {")
     assert "type: 'UserAssigned'" in identity and "'${identity.id}': {}" in identity
-    assert re.search(r"registries: \[\s*\{\s*server: registry\.properties\.loginServer\s*identity: identity\.id\s*\}", _app())
+    registries = r"registries: \[\s*\{\s*server: registry\.properties\.loginServer\s*identity: identity\.id\s*\}"
+    assert re.search(registries, _app())
 
 
 # --- probes ----------------------------------------------------------------------------------------
@@ -190,13 +193,15 @@ def test_imap_is_one_switch_default_on_and_gated_on_the_tls_secrets():
     assert parameters["imapImageName"]["value"] == "${SERVICE_IMAP_IMAGE_NAME=}"  # what azd sets after a deploy
     assert re.search(r"^module registry 'modules/registry.bicep' = if \(imapEnabled\) \{$", main, re.MULTILINE)
     assert re.search(r"in stampNames: if \(imapEnabled && imapTlsReady\) \{", _imap_module())
-    assert re.search(r"^module imapRouting 'modules/imaptrafficmanager.bicep' = if \(imapEnabled\) \{$", main, re.MULTILINE)
+    routing = r"^module imapRouting 'modules/imaptrafficmanager.bicep' = if \(imapEnabled\) \{$"
+    assert re.search(routing, main, re.MULTILINE)
     # The names the preprovision hooks look for are the ones the gateways read.
     variables = _variables(main)
     assert (variables["imapTlsCertName"], variables["imapTlsKeyName"]) == tuple(f"'{n}'" for n in SECRET_NAMES)
     assert re.search(r"tlsCertSecretName: imapTlsCertName\n\s+tlsKeySecretName: imapTlsKeyName\n", _imap_module())
     # ... each looked up as a resource (metadata: no secret value is read), all of them.
-    loops = {"preprovision.sh": r"for secret in ([\w -]+); do\n", "preprovision.ps1": r"foreach \(\$secret in @\(([^)]*)\)\)"}
+    loops = {"preprovision.sh": r"for secret in ([\w -]+); do\n",
+             "preprovision.ps1": r"foreach \(\$secret in @\(([^)]*)\)\)"}
     for script, loop in loops.items():
         hook = _text(INFRA / "scripts" / script)
         names = re.search(loop, hook)
@@ -237,7 +242,8 @@ def test_the_imap_traffic_manager_has_an_endpoint_per_stamp_whatever_the_http_ro
     assert "type: 'Microsoft.Network/trafficManagerProfiles/externalEndpoints'" in endpoints
     assert re.search(r"endpoints: hasEndpoints \? stampEndpoints : \[\]\n", text)
     routing = _block(_text(MAIN), "module imapRouting 'modules/imaptrafficmanager.bicep'")
-    assert re.search(r"targets: \[for \(stamp, i\) in stampNames: imapTlsReady \? imap\[i\]\.outputs\.fqdn : ''\]", routing)
+    targets = r"targets: \[for \(stamp, i\) in stampNames: imapTlsReady \? imap\[i\]\.outputs\.fqdn : ''\]"
+    assert re.search(targets, routing)
     assert "regions: regionList" in routing and "hasEndpoints: imapTlsReady" in routing
     assert "routing" not in re.search(r"module imapRouting [^\n]*", _text(MAIN)).group(0), "tied to the HTTP router"
     assert "output fqdn string = app.properties.configuration.ingress.fqdn" in _text(IMAP)
@@ -251,8 +257,8 @@ def test_the_registry_is_basic_without_admin_user_and_azd_finds_it():
     registry = _block(_text(REGISTRY), "resource registry 'Microsoft.ContainerRegistry/registries@")
     assert re.search(r"sku: \{\s*name: 'Basic'\s*\}", registry)
     assert re.search(r"adminUserEnabled: false\n", registry) and re.search(r"anonymousPullEnabled: false\n", registry)
-    assert re.search(r"^output AZURE_CONTAINER_REGISTRY_ENDPOINT string = imapEnabled \? registry\.outputs\.loginServer : ''$",
-                     _text(MAIN), re.MULTILINE)
+    output = r"^output AZURE_CONTAINER_REGISTRY_ENDPOINT string = imapEnabled \? registry\.outputs\.loginServer : ''$"
+    assert re.search(output, _text(MAIN), re.MULTILINE)
 
 
 def test_azure_yaml_deploys_the_gateway_image_to_a_container_app():
@@ -316,8 +322,8 @@ def test_the_image_copies_only_the_gateway_and_exposes_its_ports():
 
 def _pins(path: Path) -> dict[str, str]:
     pins = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.split("#")[0].strip()
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.split("#")[0].strip()
         if line and not line.startswith("-"):
             requirement = Requirement(line)
             (spec,) = requirement.specifier

@@ -291,8 +291,8 @@ class Replicator:
             competitors.append(doc.committed)
         winner = resolve(state.policy, competitors)
         losers = [version for version in competitors if version is not winner and version.body != winner.body]
+        custom = str(state.policy.get("mode", "")).lower() == "custom"
         if losers:
-            custom = str(state.policy.get("mode", "")).lower() == "custom"
             logger.info("conflict on %s %s: %s from region %d wins over %s%s", state.name, key[1],
                         winner.operation, winner.region + 1,
                         ", ".join(f"{v.operation} from region {v.region + 1}" for v in losers),
@@ -300,8 +300,11 @@ class Replicator:
             if custom:
                 for loser in losers:
                     self.pending_conflicts.record(state, loser)
-                self.pending_conflicts.flush(self.containers, self._cut)
+        # The committed version first, then the losers to the feeds (as Cosmos DB commits before it
+        # reports): an application reading its feed then finds the committed version to merge with.
         self._apply(state, key, doc, winner, current)
+        if losers and custom:
+            self.pending_conflicts.flush(self.containers, self._cut)
 
     def _version(self, doc: DocState, index: int, present: dict | None) -> Version:
         _, cycle, seen_at = doc.seen[index]

@@ -48,10 +48,16 @@ param cosmosMaxThroughput int = 15000
 @description('Flex always-ready instances for the HTTP group, per region: warm capacity before any scale-out.')
 param alwaysReadyHttpInstances int = 3
 
+// Flex Consumption takes a maximumInstanceCount of 40 to 1000; lower values only in a few regions
+// (learn.microsoft.com/azure/azure-functions/flex-consumption-plan, "Considerations": the lowest
+// maximum is 40). So 40 is the default even where the N+1 model asks for fewer (16 for its documented
+// inputs): every region of the README's examples accepts it, and a larger ceiling costs nothing
+// unless used. tools/capacity.py applies the same floor (FLEX_MIN_MAXIMUM_INSTANCES). Below 40 only
+// where the region accepts it.
 @minValue(1)
 @maxValue(1000)
-@description('Flex maximum instances per region: the N+1 share of the expected peak (docs/capacity.md).')
-param maximumInstanceCount int = 16
+@description('Flex maximum instances per region: the N+1 share of the expected peak (docs/capacity.md), at least 40 (the lowest value Flex Consumption accepts in every region).')
+param maximumInstanceCount int = 40
 
 @minValue(1)
 @maxValue(1000)
@@ -60,6 +66,12 @@ param httpPerInstanceConcurrency int = 16
 
 @description('Regions whose Flex plan is zone redundant (comma-separated); "*": every region. Not every region offers it: `az functionapp list-flexconsumption-locations --zone-redundant=true` (preprovision.sh fills FLEX_ZONE_REDUNDANT_REGIONS from it). Empty: none.')
 param flexZoneRedundantRegions string = '*'
+
+@description('Flex always-ready instances of each stamp\'s management app: [{ name, instanceCount }] (a group, \'durable\', or \'function:<name>\'). Empty: it scales to zero, its timers and change feed waking it (infra/README.md, "Two apps per stamp").')
+param managementAlwaysReady array = []
+
+@description('Private networking (infra/README.md, "Private networking"): per stamp a VNet both apps send their outbound traffic through, private endpoints and private DNS for Cosmos DB, the stamps\' storage, Key Vault and Speech, whose public access is then off. Front Door or Traffic Manager still reach the apps publicly.')
+param privateNetworking bool = false
 
 @allowed([
   512
@@ -101,11 +113,22 @@ var tags = {
 }
 var cosmosDatabase = 'voicemail'
 var cosmosContainer = 'mailboxes'
+// The change-feed trigger's leases (COSMOS_LEASE_CONTAINER), one prefix per region.
+var cosmosLeaseContainer = 'leases'
+var incomingContainer = 'incoming'
+var audioContainer = 'audio'
 var stampNames = [for region in regionList: {
   region: region
   functionAppName: 'func-${take(token, 8)}-${region}'
   hostName: 'func-${take(token, 8)}-${region}.azurewebsites.net'
-  storageAccountName: 'st${take(token, 10)}${take(replace(region, '-', ''), 10)}'
+  // The stamp's second app (APP_ROLE=management), from the same package.
+  managementAppName: 'func-${take(token, 8)}-${region}-mgmt'
+  managementHostName: 'func-${take(token, 8)}-${region}-mgmt.azurewebsites.net'
+  // With privateNetworking: the region's VNet, private DNS zones and endpoints (network.bicep).
+  networkGroupName: 'rg-${environmentName}-net-${region}'
+  // 24 characters at most: 'st', 12 of a hash of the deployment and the region, 10 of the region.
+  // The hash tells apart regions whose first 10 characters agree (eastus2, eastus2euap).
+  storageAccountName: 'st${take(uniqueString(token, region), 12)}${toLower(take(replace(region, '-', ''), 10))}'
   appInsightsName: 'appi-${take(token, 8)}-${region}'
   imapAppName: take('imap-${take(token, 8)}-${region}', 32)
 }]
@@ -153,7 +176,9 @@ module global 'modules/global.bicep' = {
     cosmosAccountName: 'cosmos-${token}'
     cosmosDatabase: cosmosDatabase
     cosmosContainer: cosmosContainer
+    cosmosLeaseContainer: cosmosLeaseContainer
     cosmosMaxThroughput: cosmosMaxThroughput
+    privateNetworking: privateNetworking
     keyVaultName: 'kv-${token}'
     frontDoorName: 'afd-${token}'
     trafficManagerName: 'tm-${token}'
@@ -175,6 +200,27 @@ module communication 'modules/communication.bicep' = {
   }
 }
 
+// Private networking (off by default): per region a resource group with the VNet and the private DNS
+// zones (network.bicep), then, once the stamps exist, the private endpoints (privateendpoints.bicep).
+resource networkGroups 'Microsoft.Resources/resourceGroups@2024-03-01' = [for stamp in stampNames: if (privateNetworking) {
+  name: stamp.networkGroupName
+  location: stamp.region
+  tags: tags
+}]
+
+module networks 'modules/network.bicep' = [for (stamp, i) in stampNames: if (privateNetworking) {
+  name: 'network-${stamp.region}'
+  scope: resourceGroup(stamp.networkGroupName)
+  params: {
+    region: stamp.region
+    tags: tags
+    vnetName: 'vnet-${take(token, 8)}-${stamp.region}'
+  }
+  dependsOn: [
+    networkGroups
+  ]
+}]
+
 module stamps 'modules/stamp.bicep' = [for (stamp, i) in stampNames: {
   name: 'stamp-${stamp.region}'
   scope: group
@@ -185,6 +231,7 @@ module stamps 'modules/stamp.bicep' = [for (stamp, i) in stampNames: {
     tags: tags
     isPrimary: i == 0
     functionAppName: stamp.functionAppName
+    managementAppName: stamp.managementAppName
     storageAccountName: stamp.storageAccountName
     identityName: 'id-${take(token, 8)}-${stamp.region}'
     planName: 'plan-${take(token, 8)}-${stamp.region}'
@@ -198,8 +245,8 @@ module stamps 'modules/stamp.bicep' = [for (stamp, i) in stampNames: {
     platformKeyHashesSecretUri: global.outputs.platformKeyHashesSecretUri
     tokenSigningKeySecretUri: global.outputs.tokenSigningKeySecretUri
     replicaCount: min(replicaCount, length(regionList))
-    incomingContainer: 'incoming'
-    audioContainer: 'audio'
+    incomingContainer: incomingContainer
+    audioContainer: audioContainer
     journalContainer: 'journal'
     mwiQueue: 'mwi-events'
     replicationQueue: 'replication-requests'
@@ -207,6 +254,15 @@ module stamps 'modules/stamp.bicep' = [for (stamp, i) in stampNames: {
     durableTaskHub: 'voicemail'
     retentionSchedule: '0 30 2 * * *'
     replicationSchedule: '0 */15 * * * *'
+    // Azure has a change feed: the conflicts feed is read every minute, the dispatcher's timer is
+    // only the safety sweep (the local emulator, without a change feed, polls both faster).
+    conflictsSchedule: '0 */1 * * * *'
+    notificationsSweepSchedule: '0 */5 * * * *'
+    leaseContainer: cosmosLeaseContainer
+    managementAlwaysReady: managementAlwaysReady
+    privateNetworking: privateNetworking
+    apiSubnetId: privateNetworking ? networks[i].outputs.apiSubnetId : ''
+    managementSubnetId: privateNetworking ? networks[i].outputs.managementSubnetId : ''
     alwaysReadyHttpInstances: alwaysReadyHttpInstances
     maximumInstanceCount: maximumInstanceCount
     httpPerInstanceConcurrency: httpPerInstanceConcurrency
@@ -234,8 +290,31 @@ module rbac 'modules/rbac.bicep' = {
     keyVaultName: global.outputs.keyVaultName
     operatorPrincipalId: principalId
     communicationName: communication.outputs.communicationName
+    // What a stamp reads and writes in the other stamps' accounts (shared/services/replication.py).
+    peerContainers: [
+      incomingContainer
+      audioContainer
+    ]
   }
 }
+
+module privateEndpoints 'modules/privateendpoints.bicep' = [for (stamp, i) in stampNames: if (privateNetworking) {
+  name: 'private-endpoints-${stamp.region}'
+  scope: resourceGroup(stamp.networkGroupName)
+  params: {
+    region: stamp.region
+    tags: tags
+    namePrefix: 'pe-${take(token, 8)}-${stamp.region}'
+    subnetId: privateNetworking ? networks[i].outputs.privateEndpointSubnetId : ''
+    zoneIds: privateNetworking ? networks[i].outputs.zoneIds : {}
+    dataResourceGroup: group.name
+    cosmosAccountName: global.outputs.cosmosAccountName
+    keyVaultName: global.outputs.keyVaultName
+    storageAccountName: stamps[i].outputs.storageAccountName
+    speechAccountName: stamps[i].outputs.speechAccountName
+    peers: concat(take(stampNames, i), skip(stampNames, i + 1))
+  }
+}]
 
 // The IMAP gateway: the registry azd pushes its image to, one gateway per stamp (each fronting that
 // stamp's own API) once its TLS certificate is in Key Vault, and its router.
@@ -270,6 +349,10 @@ module imap 'modules/imap.bicep' = [for (stamp, i) in stampNames: if (imapEnable
     image: imapImageName
     maxReplicas: imapMaxReplicas
     zoneRedundant: zoneRedundant
+    // Key Vault takes no public traffic with privateNetworking: the gateway reads its TLS secrets
+    // through the stamp's VNet (peered) and its private DNS zone.
+    stampNetworkResourceGroup: privateNetworking ? stamp.networkGroupName : ''
+    stampVnetName: privateNetworking ? networks[i].outputs.vnetName : ''
   }
 }]
 
@@ -290,6 +373,8 @@ module imapRouting 'modules/imaptrafficmanager.bicep' = if (imapEnabled) {
 var functionAppNames = [for stamp in stampNames: stamp.functionAppName]
 var storageAccountNames = [for stamp in stampNames: stamp.storageAccountName]
 var apiEndpoints = [for stamp in stampNames: 'https://${stamp.hostName}/api']
+var managementAppNames = [for stamp in stampNames: stamp.managementAppName]
+var managementEndpoints = [for stamp in stampNames: 'https://${stamp.managementHostName}/api']
 var appInsightsIds = [for stamp in stampNames: resourceId(subscription().subscriptionId, group.name, 'Microsoft.Insights/components', stamp.appInsightsName)]
 var imapAppNames = [for stamp in stampNames: stamp.imapAppName]
 
@@ -303,6 +388,12 @@ output COSMOS_DATABASE string = cosmosDatabase
 output COSMOS_CONTAINER string = cosmosContainer
 output AZURE_FUNCTION_APP_NAME string = functionAppNames[0]
 output AZURE_FUNCTION_APP_NAMES string = join(functionAppNames, ',')
+// Each stamp's management app and its API base (admin routes, health), in the order of REGIONS: the
+// release deploys each after the stamp's API app (tools/release.py).
+output AZURE_MANAGEMENT_APP_NAMES string = join(managementAppNames, ',')
+output MANAGEMENT_ENDPOINTS string = join(managementEndpoints, ',')
+// The release drains with the DRAIN app setting when storage takes no public traffic (tools/release.py).
+output PRIVATE_NETWORKING bool = privateNetworking
 // Each stamp's storage account, in the order of REGIONS: where tools/release.py sets the drain switch.
 output STORAGE_ACCOUNT_NAMES string = join(storageAccountNames, ',')
 output API_ENDPOINTS string = join(apiEndpoints, ',')

@@ -26,6 +26,10 @@ MEASURED_CONCURRENCY = 16  # the bench's clients: what one instance was measured
 # Request units per operation: ESTIMATES (the local emulator charges no RUs), from Cosmos DB's
 # published costs for ~1-2 KB documents with the default indexing, per the calls each operation
 # makes (docs/benchmarks.md "Deposit cost": 1 query + 1 batch of 2 writes + blob + queue).
+# Flex Consumption's lowest maximumInstanceCount in every region (learn.microsoft.com/azure/azure-functions/
+# flex-consumption-plan, "Considerations"); fewer only in a few regions. The deployed default never goes below.
+FLEX_MIN_MAXIMUM_INSTANCES = 40
+
 RU = {
     "deposit_read": 3.0,    # the one-partition query: mailbox, tallies, PIN record, idempotent message
     "deposit_write": 18.0,  # transactional batch: message create (~8) + tally replace (~10)
@@ -76,9 +80,9 @@ def size(inputs: Inputs = Inputs()) -> Sizing:
 
 
 def parameters(sizing: Sizing) -> dict[str, int]:
-    """main.bicep's parameter names → the model's values."""
+    """main.bicep's parameter names → the model's values (the instance ceiling at Flex's floor at least)."""
     return {
-        "maximumInstanceCount": sizing.maximum_instance_count,
+        "maximumInstanceCount": max(sizing.maximum_instance_count, FLEX_MIN_MAXIMUM_INSTANCES),
         "alwaysReadyHttpInstances": sizing.always_ready_http_instances,
         "httpPerInstanceConcurrency": sizing.http_per_instance_concurrency,
         "cosmosMaxThroughput": sizing.cosmos_max_throughput,

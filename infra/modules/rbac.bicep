@@ -1,18 +1,25 @@
-// Every role assignment of the deployment (STYLE.md point 5), all to identities, none to keys; the
-// one exception is the IMAP gateway's identity (imap.bicep): its two assignments must precede its
-// container app, which pulls the image and reads Key Vault as it is created.
+// Every role assignment of the deployment, all to identities, none to keys (docs/security.md: every
+// connection in Azure uses the app's managed identity); the one exception is the IMAP gateway's
+// identity (imap.bicep): its two assignments must precede its container app, which pulls the image
+// and reads Key Vault as it is created. Every roleDefinitionId is a documented built-in role
+// (tests/infra/test_azure_fixes.py checks each GUID) or the custom role defined here.
 //
 // Each stamp's identity, on its own storage account: Blob Data Owner, Queue Data Contributor,
 // Table Data Contributor (the Functions host, Durable Functions, the app's blobs and queues).
-// On every other region's account: Blob Data Contributor (replication copies audio between
-// regions and mints user-delegation SAS there; generateUserDelegationKey is part of this role,
-// so no separate Storage Blob Delegator assignment is needed).
+// On every other region's account, only what a peer region uses there (shared/services/replication.py
+// Regions: replication copies, reads fall back, retention deletes): Blob Data Contributor on the
+// containers in peerContainers (incoming and audio), never the account, so not its deployment
+// package, `ops` (the drain switch), the journal or the host's secrets and leases; and Storage Blob
+// Delegator on the account, which holds only generateUserDelegationKey: Get User Delegation Key is a
+// request to the blob service itself, so a container-scoped role cannot allow it, and the app's
+// user-delegation SAS (shared/adapters/blob.py) reaches no further than the signer's own roles.
 // On Cosmos DB: the built-in Data Contributor, scoped to the database. On the Key Vault: Secrets
 // User (the app settings' Key Vault references). On its Application Insights: Monitoring Metrics
 // Publisher (local auth is off there too). On its Azure AI Speech account: Cognitive Services
 // Speech User (transcription with a token; local auth is off there as well). On Azure
-// Communication Services: Contributor, scoped to
-// that one resource (ACS has no narrower built-in role for Entra ID senders of e-mail and SMS).
+// Communication Services: the custom role communicationSenderRole below, on that one resource:
+// the three actions Microsoft documents for sending e-mail with an Entra ID identity, no listKeys
+// (ACS has no built-in role narrower than Communication and Email Service Owner, which lists keys).
 
 @description('[{ principalId, storageAccountName, appInsightsName, speechAccountName }] of each stamp.')
 param stamps array
@@ -23,6 +30,9 @@ param keyVaultName string
 
 @description('The Azure Communication Services resource the stamps send e-mail and SMS through.')
 param communicationName string
+
+@description('The blob containers a stamp uses in the other stamps\' accounts (message and greeting audio: originals and renditions).')
+param peerContainers array
 
 @description('An operator (azd sets AZURE_PRINCIPAL_ID): may create and delete the drain blob in each region\'s ops container. Empty for none.')
 param operatorPrincipalId string
@@ -35,10 +45,11 @@ var roles = {
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
   cognitiveServicesSpeechUser: 'f2dc8367-1007-4938-bd23-fe263f013447'
-  contributor: 'b24988ac-6182-4e48-982d-fc26fad4a3b2'
+  storageBlobDelegator: 'db58b8e5-c6ad-4a2a-8342-4190687cbf4a'
 }
 var cosmosDataContributor = '00000000-0000-0000-0000-000000000002'
 var stampCount = length(stamps)
+var peerContainerCount = length(peerContainers)
 
 resource storageAccounts 'Microsoft.Storage/storageAccounts@2023-05-01' existing = [for stamp in stamps: {
   name: stamp.storageAccountName
@@ -46,6 +57,11 @@ resource storageAccounts 'Microsoft.Storage/storageAccounts@2023-05-01' existing
 
 resource opsContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = [for stamp in stamps: {
   name: '${stamp.storageAccountName}/default/ops'
+}]
+
+// Container j of peerContainers in stamp i's account: index i * peerContainerCount + j.
+resource sharedContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = [for k in range(0, stampCount * peerContainerCount): {
+  name: '${stamps[k / peerContainerCount].storageAccountName}/default/${peerContainers[k % peerContainerCount]}'
 }]
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = [for stamp in stamps: {
@@ -95,13 +111,24 @@ resource ownTable 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (s
   }
 }]
 
-// Peers' storage accounts: every (stamp, account) pair of the n x n grid but the diagonal.
-// Pair k: stamp k / n on account k % n.
-resource peerBlob 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for k in range(0, stampCount * stampCount): if (k / stampCount != k % stampCount) {
-  name: guid(storageAccounts[k % stampCount].id, stamps[k / stampCount].principalId, roles.storageBlobDataContributor)
-  scope: storageAccounts[k % stampCount]
+// Peers' storage: every (stamp, account) pair of the n x n grid but the diagonal, on each of the
+// peerContainers only. Assignment k: stamp k / (n * c) on container k % c of account (k / c) % n.
+resource peerBlob 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for k in range(0, stampCount * stampCount * peerContainerCount): if (k / (stampCount * peerContainerCount) != (k / peerContainerCount) % stampCount) {
+  name: guid(sharedContainers[((k / peerContainerCount) % stampCount) * peerContainerCount + k % peerContainerCount].id, stamps[k / (stampCount * peerContainerCount)].principalId, roles.storageBlobDataContributor)
+  scope: sharedContainers[((k / peerContainerCount) % stampCount) * peerContainerCount + k % peerContainerCount]
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: stamps[k / (stampCount * peerContainerCount)].principalId
+    principalType: 'ServicePrincipal'
+  }
+}]
+
+// Peers' accounts: the user delegation key only (pair k: stamp k / n on account k % n).
+resource peerDelegator 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for k in range(0, stampCount * stampCount): if (k / stampCount != k % stampCount) {
+  name: guid(storageAccounts[k % stampCount].id, stamps[k / stampCount].principalId, roles.storageBlobDelegator)
+  scope: storageAccounts[k % stampCount]
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDelegator)
     principalId: stamps[k / stampCount].principalId
     principalType: 'ServicePrincipal'
   }
@@ -158,16 +185,45 @@ resource operatorDrain 'Microsoft.Authorization/roleAssignments@2022-04-01' = [f
   }
 }]
 
-resource communication 'Microsoft.Communication/communicationServices@2023-04-01' existing = {
+resource communication 'Microsoft.Communication/communicationServices@2025-09-01' existing = {
   name: communicationName
+}
+
+// Send e-mail and SMS, nothing else: the actions Microsoft documents for an Entra ID e-mail sender
+// (Communication Services docs, "Use a custom role to limit permissions granted to the Microsoft Entra
+// application"). No ListKeys/action and no wildcard: the stamps never see an access key (local auth
+// is off anyway). Assignable only in this resource group; the name is unique per resource group, as
+// custom role names must be unique in the tenant.
+resource communicationSenderRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(resourceGroup().id, 'voicemail-acs-sender')
+  properties: {
+    roleName: 'Voicemail ACS sender ${uniqueString(resourceGroup().id)}'
+    description: 'Send e-mail and SMS through the deployment\'s Azure Communication Services resource with an Entra ID identity; no access keys.'
+    type: 'CustomRole'
+    assignableScopes: [
+      resourceGroup().id
+    ]
+    permissions: [
+      {
+        actions: [
+          'Microsoft.Communication/CommunicationServices/Read'
+          'Microsoft.Communication/CommunicationServices/Write'
+          'Microsoft.Communication/EmailServices/write'
+        ]
+        notActions: []
+        dataActions: []
+        notDataActions: []
+      }
+    ]
+  }
 }
 
 // Notifications: each stamp sends e-mail and SMS with its own identity (ACS local auth is off).
 resource communicationSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for stamp in stamps: {
-  name: guid(communication.id, stamp.principalId, roles.contributor)
+  name: guid(communication.id, stamp.principalId, communicationSenderRole.id)
   scope: communication
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.contributor)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', communicationSenderRole.name)
     principalId: stamp.principalId
     principalType: 'ServicePrincipal'
   }

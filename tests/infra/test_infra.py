@@ -359,7 +359,7 @@ def test_azd_project_is_at_the_root_with_hooks_for_posix_and_powershell():
     project = yaml.safe_load((ROOT / "azure.yaml").read_text(encoding="utf-8"))
     assert project["infra"] == {"provider": "bicep", "path": "infra", "module": "main"}
     assert project["services"]["api"] == {"project": ".", "language": "python", "host": "function"}
-    assert set(project["hooks"]) == {"preprovision", "predeploy", "postdeploy"}
+    assert set(project["hooks"]) == {"preprovision", "predeploy", "postdeploy", "postdown"}
     for name, hook in project["hooks"].items():
         assert set(hook) == {"posix", "windows"}, name
         assert hook["posix"]["shell"] == "sh" and hook["windows"]["shell"] == "pwsh", name

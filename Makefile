@@ -65,9 +65,11 @@ settings:
 # The platform key is `local-dev-key` unless VOICEMAIL_API_KEY sets another; only its hash
 # reaches the app. `make run REGIONS=2`: two regions on ports 7071 and 7072, storage of their own.
 REGIONS ?= 1
+# `make run PLANES=2`: each region as two hosts, API and management plane (port + 100), as in Azure.
+PLANES ?= 1
 run: install
 	PLATFORM_KEY_HASHES=$$($(PYTHON) tools/local_settings.py hash "$${VOICEMAIL_API_KEY:-local-dev-key}") \
-	  $(PY) tools/localstack.py --regions $(REGIONS) run -- $(PY) -m tools.regions --regions $(REGIONS) --port $(PORT)
+	  $(PY) tools/localstack.py --regions $(REGIONS) run -- $(PY) -m tools.regions --regions $(REGIONS) --planes $(PLANES) --port $(PORT)
 
 # While `make run REGIONS=2` runs: cut the Cosmos replication between the local regions (each
 # keeps accepting writes, nothing crosses), then restore it (they converge within seconds).

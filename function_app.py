@@ -1,14 +1,20 @@
-"""The Functions app: created once, every blueprint registered unconditionally. Nothing else.
+"""The Functions app: created once, its blueprints registered by the process's role. Nothing else.
+
+One package, two function apps per stamp in Azure (APP_ROLE): `api` serves clients (their routes,
+the audio pipeline, transcription), `management` everything that runs on its own (sweeps,
+conflicts, the notification dispatcher, the journal's replay) and the operators' admin routes, so
+neither takes the other's instances. Locally one host serves `all`; `make run PLANES=2` runs two.
 
 Importing it never fails on a setting: a missing, malformed or unresolved one (a Key Vault reference
 not resolved yet) is logged once and named by /api/health/ready (503); every other route answers 503
-`not-configured` until it is fixed. Every function is indexed whatever the settings.
+`not-configured` until it is fixed. Every function of the role is indexed whatever the settings.
 """
 
 import azure.functions as func
 
 from functions import (
     conflicts,
+    dispatcher,
     docs,
     fallback,
     greetings,
@@ -22,7 +28,11 @@ from functions import (
 )
 from functions.sweeps import admin, replication, retention
 from shared import telemetry
-from shared.config import settings, settings_error
+from shared.config import app_role, settings, settings_error
+
+API = (mailboxes.bp, messages.bp, greetings.bp, notifications.bp, incoming.bp, transcripts.bp, docs.bp)
+MANAGEMENT = (journal.bp, retention.bp, replication.bp, admin.bp, conflicts.bp, dispatcher.bp)
+ROLES = {"api": API, "management": MANAGEMENT, "all": API + MANAGEMENT}
 
 # Otherwise the error is logged once, and bootstrap() configures telemetry once the settings are valid.
 if settings_error() is None:
@@ -31,16 +41,6 @@ if settings_error() is None:
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(health.bp)
-app.register_functions(mailboxes.bp)
-app.register_functions(messages.bp)
-app.register_functions(greetings.bp)
-app.register_functions(incoming.bp)
-app.register_functions(journal.bp)
-app.register_functions(retention.bp)
-app.register_functions(replication.bp)
-app.register_functions(admin.bp)
-app.register_functions(conflicts.bp)
-app.register_functions(transcripts.bp)
-app.register_functions(notifications.bp)
-app.register_functions(docs.bp)
-app.register_functions(fallback.bp)
+for blueprint in ROLES[app_role()]:
+    app.register_functions(blueprint)
+app.register_functions(fallback.bp)  # last: its catch-all route answers what no other route does

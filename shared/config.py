@@ -25,13 +25,14 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
 _QUEUE = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]$")
 _SCHEDULE = re.compile(r"^\S+( \S+){5}$")  # six NCRONTAB fields, as the timer trigger reads them
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_ROLE = re.compile(r"^(all|api|management)$")
 # Every default, written down once, by section: a section is the `Settings` group of the same name
 # (`app` is `Settings`' own fields; `host` the Functions host's, which the app does not keep). Bicep
 # (infra/main.bicep), the local settings example and the adapters take them from here or are checked
 # against them (tests/infra/test_infra.py, tests/unit/adapters/test_config.py); the groups below have
 # no defaults of their own. Settings without an entry are required, or optional without a default.
 SECTIONS: dict[str, dict[str, str]] = {
-    "app": {"APP_VERSION": "0.1.0", "SDK_TIMEOUT_SECONDS": "10", "JOURNAL_AFTER_SECONDS": "4"},
+    "app": {"APP_VERSION": "0.1.0", "APP_ROLE": "all", "SDK_TIMEOUT_SECONDS": "10", "JOURNAL_AFTER_SECONDS": "4"},
     "cosmos": {"COSMOS_DATABASE": "voicemail", "COSMOS_CONTAINER": "mailboxes"},
     "storage": {"MWI_QUEUE": "mwi-events", "INCOMING_CONTAINER": "incoming", "AUDIO_CONTAINER": "audio",
                 "REPLICATION_QUEUE": "replication-requests", "TRANSCRIPTION_QUEUE": "transcription-requests",
@@ -48,13 +49,20 @@ SECTIONS: dict[str, dict[str, str]] = {
     "replication": {"REPLICA_COUNT": "2", "TAKEOVER_AFTER_SECONDS": "600"},
     # Resolved by the Functions host (%NAME% in a binding, host.json), never read by the app: no
     # default applies at run time, so Bicep and local settings must set them (to these values).
+    # Locally the conflicts and the notifications' sweep run every 5 s; in Azure (infra/) every minute:
+    # there the change feed dispatches notifications as they are written, and the sweep is the net.
     "host": {"DURABLE_TASK_HUB": "voicemail", "RETENTION_SCHEDULE": "0 30 2 * * *",
-             "REPLICATION_SCHEDULE": "0 */15 * * * *"},
+             "REPLICATION_SCHEDULE": "0 */15 * * * *", "CONFLICTS_SCHEDULE": "*/5 * * * * *",
+             "NOTIFICATIONS_SWEEP_SCHEDULE": "*/5 * * * * *", "COSMOS_LEASE_CONTAINER": "leases"},
 }
 DEFAULTS: dict[str, str] = {name: value for section in SECTIONS.values() for name, value in section.items()}
 # Names a binding or host.json resolves (%NAME%): the host needs them set, whatever the app's default.
-HOST_RESOLVED = ("DURABLE_TASK_HUB", "RETENTION_SCHEDULE", "REPLICATION_SCHEDULE", "INCOMING_CONTAINER",
-                 "REPLICATION_QUEUE", "TRANSCRIPTION_QUEUE")
+HOST_RESOLVED = ("DURABLE_TASK_HUB", "RETENTION_SCHEDULE", "REPLICATION_SCHEDULE", "CONFLICTS_SCHEDULE",
+                 "NOTIFICATIONS_SWEEP_SCHEDULE", "COSMOS_LEASE_CONTAINER", "COSMOS_DATABASE", "COSMOS_CONTAINER",
+                 "INCOMING_CONTAINER", "REPLICATION_QUEUE", "TRANSCRIPTION_QUEUE")
+# Which functions a process serves (function_app.py): `api` (clients' routes, the audio pipeline),
+# `management` (sweeps, conflicts, the dispatcher, journal replay, admin routes) or `all` (one host).
+APP_ROLES = ("all", "api", "management")
 DEFAULT_VERSION = DEFAULTS["APP_VERSION"]
 
 
@@ -332,9 +340,11 @@ def _transcripts(read: Reader) -> TranscriptSettings:
 def _check_host_resolved(read: Reader) -> None:
     """The host's own settings: not read by the app, but a malformed one is named like any other."""
     for name, pattern in (("DURABLE_TASK_HUB", _NAME), ("RETENTION_SCHEDULE", _SCHEDULE),
-                          ("REPLICATION_SCHEDULE", _SCHEDULE)):
+                          ("REPLICATION_SCHEDULE", _SCHEDULE), ("CONFLICTS_SCHEDULE", _SCHEDULE),
+                          ("NOTIFICATIONS_SWEEP_SCHEDULE", _SCHEDULE), ("COSMOS_LEASE_CONTAINER", _NAME)):
         if read.raw(name) is not None:
             read.matching(name, pattern)
+    read.matching("APP_ROLE", _ROLE)
 
 
 _logged: set[str] = set()
@@ -377,6 +387,13 @@ def settings_error() -> ConfigError | None:
     except ConfigError as error:
         return error
     return None
+
+
+def app_role(env: Mapping[str, str] | None = None) -> str:
+    """APP_ROLE, readable whatever the other settings (function_app.py indexes by it at import): a
+    value that is not a role serves `all`, and readiness names it."""
+    value = (os.environ if env is None else env).get("APP_ROLE", "").strip()
+    return value if value in APP_ROLES else DEFAULTS["APP_ROLE"]
 
 
 def app_version(env: Mapping[str, str] | None = None) -> str:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from shared.domain.audio import AudioLimits, Transcoded
 from shared.domain.model import Greeting, ListQuery, Mailbox, Message
@@ -264,6 +264,10 @@ class Outbox(Protocol):
         ...
 
     def due(self, region: str, now: datetime, stale_before: datetime, limit: int) -> list[Event]: ...
+
+    def events_in(self, documents: Iterable[Mapping[str, Any]]) -> list[Event]:
+        """The outbox events among documents the change feed brought (any kind of document)."""
+        ...
 
     def dead_letters(self, limit: int, mailbox_id: str | None = None) -> list[Event]: ...
 

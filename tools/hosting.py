@@ -22,6 +22,7 @@ from typing import Self
 
 import httpx
 
+from shared.config import DEFAULTS, HOST_RESOLVED
 from tools import localstack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,11 +31,12 @@ ROOT = Path(__file__).resolve().parents[1]
 # token signing key made fresh for this process.
 PLATFORM_KEY = "test-platform-key"
 SIGNING_KEY = base64.b64encode(secrets.token_bytes(32)).decode()
-# Every function started by a timer, a queue or a blob (not by a request, not by an orchestration):
+# Every function started by a timer, a queue, a blob or the change feed (not by a request, not by an
+# orchestration):
 # a host that must leave shared emulators alone, or count only its requests' calls, disables them.
 BACKGROUND_FUNCTIONS = ("incoming_audio", "resolve_conflicts", "retention_timer", "replication_timer",
-                        "replication_requested", "dispatch_notifications", "transcription_requested",
-                        "replay_journal")
+                        "replication_requested", "dispatch_notifications", "notifications_changed",
+                        "transcription_requested", "replay_journal")
 
 
 def disabled(*names: str) -> dict[str, str]:
@@ -56,6 +58,7 @@ def free_port() -> int:
 def product_env(region: str, **overrides: str) -> dict[str, str]:
     """The settings of one local region of the product, against the shared emulators."""
     return {
+        **{name: DEFAULTS[name] for name in HOST_RESOLVED},  # what the host resolves (%NAME%) must be set
         "REGION": region,
         "PLATFORM_KEY_HASHES": hashlib.sha256(PLATFORM_KEY.encode()).hexdigest(),
         "TOKEN_SIGNING_KEY": SIGNING_KEY,

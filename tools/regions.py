@@ -13,6 +13,10 @@ routes between them but the client's endpoint list:
 
 Every other setting comes from local.settings.json. Ctrl-C stops every region; one region that
 stops (or is killed, to see the others carry on) leaves the rest running.
+
+`--planes 2` (`make run PLANES=2`) runs each region as Azure does, two hosts of the same app: the
+API (`APP_ROLE=api`) on the region's port, the management plane (`APP_ROLE=management`: sweeps,
+conflicts, the dispatcher, the journal's replay, /api/admin routes) on that port + 100.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from tools import localstack
 from tools.hosting import stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
+MANAGEMENT_OFFSET = 100  # --planes 2: a region's management host listens on its port + 100
 
 
 def region_name(number: int) -> str:
@@ -55,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--regions", type=int, default=2, choices=range(1, localstack.MAX_REGIONS + 1))
     parser.add_argument("--port", type=int, default=7071, help="region 1's port; region i listens on port + i - 1")
+    parser.add_argument("--planes", type=int, default=1, choices=(1, 2),
+                        help="1: one host a region (APP_ROLE=all); 2: API and management hosts (port + 100)")
     parser.add_argument("--imap-port", type=int, default=1143,
                         help="region 1's IMAP gateway (gateways/imap); region i's on imap-port + i - 1; 0: none")
     args = parser.parse_args(argv)
@@ -67,7 +74,12 @@ def main(argv: list[str] | None = None) -> int:
         region, port = env.get("REGION", region_name(number)), args.port + number - 1
         print(f"region {region}: http://127.0.0.1:{port}/api", flush=True)
         # Own session: a signal reaches each child once, from us, not twice (terminal and us).
-        hosts.append(subprocess.Popen([*command, "--port", str(port)], cwd=ROOT, env=env, start_new_session=True))
+        for role, role_port in ((("api", port), ("management", port + MANAGEMENT_OFFSET)) if args.planes == 2
+                                else (("all", port),)):
+            if role == "management":
+                print(f"region {region}: management plane http://127.0.0.1:{role_port}/api/admin", flush=True)
+            hosts.append(subprocess.Popen([*command, "--port", str(role_port)], cwd=ROOT,
+                                          env={**env, "APP_ROLE": role}, start_new_session=True))
         if args.imap_port:
             imap_port = args.imap_port + number - 1
             print(f"region {region}: imap://127.0.0.1:{imap_port} (user: the mailbox id, password: its PIN)",

@@ -2,13 +2,15 @@
 (id `notifications`), both in the mailbox's partition.
 
 An event is written by the same transactional batch as the change that causes it
-(`CosmosStore.write_message`); the dispatcher finds due events with one indexed cross-partition
-query, and dead letters are events with `status: dead` in the same container.
+(`CosmosStore.write_message`); the change feed hands it to the dispatcher as it is committed
+(`events_in`), and the dispatcher's sweep finds due events with one indexed cross-partition query.
+Dead letters are events with `status: dead` in the same container.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -123,6 +125,9 @@ class CosmosOutbox:
         with db_translated("finding due events"):
             return [event_from_doc(d) for d in self._c.query_items(
                 sql, parameters=parameters, enable_cross_partition_query=True, timeout=self._timeout_s)]
+
+    def events_in(self, documents: Iterable[Mapping[str, Any]]) -> list[Event]:
+        return [event_from_doc(dict(d)) for d in documents if d.get("type") == "event" and "eventType" in d]
 
     def dead_letters(self, limit: int, mailbox_id: str | None = None) -> list[Event]:
         where = "c.type = 'event' AND c.status = 'dead'" + (" AND c.mailboxId = @m" if mailbox_id else "")

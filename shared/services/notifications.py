@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from shared.domain.audio import RENDITION_CONTENT_TYPES
 from shared.domain.errors import EtagMismatch, EventNotDeadLettered, Forbidden, MailboxNotFound, ValidationFailed
@@ -141,13 +141,26 @@ class NotificationService:
     # -- dispatch -----------------------------------------------------------------------------
 
     def dispatch(self, limit: int = DUE_PAGE) -> dict[str, int]:
-        """One round: up to `limit` due events this region dispatches (one query: it is a
-        cross-partition scan). A mailbox's events go one after another, in order, its mailbox and
-        targets read once; PARALLEL_MAILBOXES mailboxes' go side by side, so one slow target does
-        not hold up every other. Totals by outcome."""
+        """The sweep: up to `limit` due events this region dispatches (one query: it is a
+        cross-partition scan), and those another region left undelivered. Totals by outcome."""
         now = utcnow()
+        return self._dispatch_all(self._outbox.due(self._region, now, now - self._takeover_after, limit))
+
+    def dispatch_changed(self, documents: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+        """What the change feed just brought: this region's events among the documents that are
+        pending and due now are sent at once. The others wait for the sweep (`dispatch`): those due
+        later, another region's (until it is late), and older versions (their ETag no longer
+        matches, so a claim of one fails and nothing is sent twice)."""
+        now = utcnow()
+        return self._dispatch_all([e for e in self._outbox.events_in(documents)
+                                   if e.status == "pending" and e.due_at <= now and e.owner == self._region])
+
+    def _dispatch_all(self, events: Iterable[Event]) -> dict[str, int]:
+        """A mailbox's events go one after another, in order, its mailbox and targets read once;
+        PARALLEL_MAILBOXES mailboxes' go side by side, so one slow target does not hold up every
+        other. Totals by outcome."""
         by_mailbox: dict[str, list[Event]] = {}
-        for event in self._outbox.due(self._region, now, now - self._takeover_after, limit):
+        for event in events:
             by_mailbox.setdefault(event.mailbox_id, []).append(event)
         totals: dict[str, int] = {}
         if not by_mailbox:

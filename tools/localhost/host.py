@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.localhost.blob_triggers import BlobTrigger
+from tools.localhost.cosmos_triggers import CosmosTrigger
 from tools.localhost.durable import DurableRuntime, hub_name
 from tools.localhost.http_server import HttpFrontend
 from tools.localhost.invoker import Invoker
@@ -59,6 +60,8 @@ class Host:
                                                         config.blob_max_parallelism, poll_s, retry_s, event_grid_s)
             elif kind == "queuetrigger":
                 self.listeners[spec.name] = QueueTrigger(spec, self.invoker, self.storage, config)
+            elif kind == "cosmosdbtrigger":
+                self.listeners[spec.name] = CosmosTrigger(spec, self.invoker)
             elif kind in ("orchestrationtrigger", "activitytrigger"):
                 self.durable_specs.append(spec)
             else:  # e.g. entity triggers

@@ -4,6 +4,7 @@ transcript and its hook, takeover of another region's events, and what people re
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 from dataclasses import replace
@@ -12,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from shared.adapters.outbox import CosmosOutbox, event_to_doc
 from shared.adapters.webhook import SafeWebhookSender, signed_headers
 from shared.domain.commands import PutMailbox
 from shared.domain.errors import EtagMismatch, EventNotDeadLettered, Forbidden, NotFound, ValidationFailed
@@ -78,6 +80,9 @@ class FakeOutbox:
         due = [e for e in self.store.events.values() if e.status == "pending" and e.due_at <= now
                and (e.owner == region or e.due_at <= stale_before)]
         return sorted(due, key=lambda e: e.due_at)[:limit]
+
+    def events_in(self, documents):
+        return CosmosOutbox.events_in(self, documents)  # the adapter's decoding of the feed's documents
 
     def dead_letters(self, limit, mailbox_id=None):
         return [e for e in self.store.events.values() if e.status == "dead"
@@ -193,6 +198,32 @@ def test_a_webhook_is_retried_with_the_same_id_until_it_is_taken(world):
     assert len(ids) == 2 and len(set(ids)) == 1
     clock.advance(3600)
     assert service.dispatch() == {}  # delivered: never again
+
+
+def feed(world) -> list[dict]:
+    """What the change feed brings: every event as stored now, among documents of other kinds."""
+    return [{"id": "m1", "mailboxId": MAILBOX, "type": "message"},
+            *(event_to_doc(e) | {"_etag": e.etag} for e in world["store"].events.values())]
+
+
+def test_the_change_feed_sends_this_regions_due_events_at_once_and_leaves_the_rest_to_the_sweep(world):
+    configure(world, {"kind": "webhook", "url": "https://hooks.example.com/vm"})
+    ready_message(world)
+    webhooks, clock, brought = world["webhooks"], world["clock"], feed(world)
+    assert world["service"]("r2").dispatch_changed(brought) == {}  # another region's events: not r2's
+    assert world["service"]().dispatch_changed(brought) == {"done": 2}  # message.ready and mwi.changed
+    assert sorted(json.loads(body)["type"] for _, _, body in webhooks.sent) == ["message.ready", "mwi.changed"]
+    # The same versions again (a feed read twice, or a lease moving): their claims fail, nothing is sent twice.
+    assert world["service"]().dispatch_changed(brought) == {"claimed elsewhere": 2}
+    assert len(webhooks.sent) == 2
+    # A failed delivery is due later: the feed brings its new version, the sweep sends it when due.
+    ready_message(world)
+    webhooks.failing = True
+    assert world["service"]().dispatch_changed(feed(world)) == {"pending": 2}
+    webhooks.failing = False
+    assert world["service"]().dispatch_changed(feed(world)) == {}
+    clock.advance(10)
+    assert world["service"]().dispatch() == {"done": 2}
 
 
 def test_a_round_sends_up_to_its_limit_and_each_mailboxs_events_in_order(world):

@@ -1,5 +1,5 @@
-"""tools/hosting.py's list of background functions is the app's: every function a timer, a queue or
-a blob starts (read from the decorators in functions/), so a new trigger is not left running in the
+"""tools/hosting.py's list of background functions is the app's: every function a timer, a queue,
+a blob or the change feed starts (read from the decorators in functions/), so a new trigger is not left running in the
 hosts that must leave shared emulators alone (it was once: `transcription_requested`)."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import re
 
 from tools.hosting import BACKGROUND_FUNCTIONS, ROOT, disabled
 
-TRIGGER = re.compile(r"@bp\.(?:timer|queue|blob)_trigger\((?:.|\n)*?\n(?:async )?def (\w+)\(")
+TRIGGER = re.compile(r"@bp\.(?:timer|queue|blob|cosmos_db)_trigger\((?:.|\n)*?\n(?:async )?def (\w+)\(")
 
 
-def test_the_background_functions_are_every_timer_queue_and_blob_trigger_of_the_app():
+def test_the_background_functions_are_every_timer_queue_blob_and_change_feed_trigger_of_the_app():
     found = {name for path in (ROOT / "functions").rglob("*.py") for name in TRIGGER.findall(path.read_text())}
     assert found == set(BACKGROUND_FUNCTIONS)
 

@@ -1,21 +1,31 @@
 """Rolling, zero-downtime release across the regional stamps: one stamp at a time,
 
-    drain → wait until the router has moved its traffic → deploy → wait until ready on the new
-    build (`/api/health` reports it) → undrain → wait until it serves → next stamp.
+    drain → wait until the router has moved its traffic → deploy the API app → wait until ready on
+    the new build (`/api/health` reports it) → undrain → wait until it serves → deploy the stamp's
+    management app (same package) → wait until it runs the new build → next stamp.
 
-A failure stops the release where it is: the stamp being released stays drained (out of rotation;
-the others carry the load, as the N+1 sizing intends, docs/capacity.md) and the stamps after it are
-not touched. The one script for the azd hooks (infra/scripts/) and for operators:
+The management app (APP_ROLE=management: timers, orchestrations, admin routes, the change feed) takes
+no client traffic, so it is deployed once its stamp's API app serves again: the drain covers only
+what the router sends, and a management app that fails to come up stops the release without
+keeping its region's API out of rotation. A failure stops the release where it is: a stamp whose API
+app failed stays drained (out of rotation; the others carry the load, as the N+1 sizing intends,
+docs/capacity.md) and the stamps after it are not touched. The one script for the azd hooks
+(infra/scripts/) and for operators:
 
     python3 tools/release.py roll                      # every stamp of the azd environment
     python3 tools/release.py roll --skip westeurope    # all but one (postdeploy: azd did that one)
     python3 tools/release.py drain westeurope          # drain one and wait for the router (predeploy)
-    python3 tools/release.py undrain westeurope        # wait until ready on this build, undrain (postdeploy)
+    python3 tools/release.py undrain westeurope        # wait until ready on this build, undrain, then wait
+                                                       # for its management app's build (postdeploy: azd
+                                                       # deployed both)
 
 Stamps come from the azd environment's outputs (REGIONS, AZURE_FUNCTION_APP_NAMES, API_ENDPOINTS,
-STORAGE_ACCOUNT_NAMES, AZURE_RESOURCE_GROUP), or from --stamps (JSON: [{region, endpoint, ...}]).
-Each action is a command template (fields: {region} {app} {endpoint} {storage} {resource_group}
-{package} {python}); the defaults use the Azure CLI (`az login`). The local test gives its own:
+AZURE_MANAGEMENT_APP_NAMES, MANAGEMENT_ENDPOINTS, STORAGE_ACCOUNT_NAMES, AZURE_RESOURCE_GROUP), or
+from --stamps (JSON: [{region, endpoint, ...}]). Each action is a command template (fields: {region}
+{app} {endpoint} {storage} {resource_group} {package} {python}; {app} is the management app's name
+when the management app is deployed); the defaults use the Azure CLI (`az login`). With
+PRIVATE_NETWORKING=true (storage takes no public traffic, so the drain blob can't be written from
+here) the drain is the DRAIN app setting of the API app instead. The local test gives its own:
 tools/drain.py against the emulators, and a no-op or a restart as the deploy.
 
 Standard library only (and shared/build_info.py), so the hooks run it with any python3.
@@ -44,6 +54,11 @@ AZ_DRAIN = ("az storage blob upload --auth-mode login --only-show-errors --overw
             "--container-name ops --name drain/{region} --data drained-by-release")
 AZ_UNDRAIN = ("az storage blob delete --auth-mode login --only-show-errors --account-name {storage} "
               "--container-name ops --name drain/{region}")
+# Private networking: the same switch as an app setting (shared/config.py DRAIN); the app restarts.
+AZ_DRAIN_SETTING = ("az functionapp config appsettings set --only-show-errors --output none "
+                    "--resource-group {resource_group} --name {app} --settings DRAIN=true")
+AZ_UNDRAIN_SETTING = ("az functionapp config appsettings set --only-show-errors --output none "
+                      "--resource-group {resource_group} --name {app} --settings DRAIN=false")
 AZ_DEPLOY = ("az functionapp deployment source config-zip --resource-group {resource_group} --name {app} "
              "--src {package} --build-remote true")
 # Front Door probes every 30 s and judges on 4 samples (frontdoor.bicep); Traffic Manager every 30 s,
@@ -61,6 +76,8 @@ class Stamp:
     endpoint: str  # https://…/api
     app: str = ""
     storage: str = ""
+    management: str = ""  # the management app's name; empty: none to release
+    management_endpoint: str = ""  # https://…/api of the management app; empty: not waited for
 
 
 @dataclass(frozen=True)
@@ -120,8 +137,9 @@ class Release:
         self.plan = plan
         self._run = run or (lambda argv: subprocess.run(argv, check=False).returncode)
 
-    def command(self, template: str, stamp: Stamp, step: str) -> None:
-        fields = {"region": stamp.region, "app": stamp.app, "endpoint": stamp.endpoint, "storage": stamp.storage,
+    def command(self, template: str, stamp: Stamp, step: str, app: str | None = None) -> None:
+        fields = {"region": stamp.region, "app": stamp.app if app is None else app, "endpoint": stamp.endpoint,
+                  "storage": stamp.storage,
                   "resource_group": self.plan.resource_group, "package": self.plan.package,
                   "python": sys.executable}
         argv = shlex.split(template.format(**fields))
@@ -151,18 +169,35 @@ class Release:
     def deploy(self, stamp: Stamp) -> None:
         self.command(self.plan.deploy, stamp, "deploy")
 
-    def undrain(self, stamp: Stamp) -> None:
-        def on_build() -> bool:
-            status, body = get_json(f"{stamp.endpoint}/health")
-            return status == 200 and body.get("build") == self.plan.build
+    def on_build(self, endpoint: str) -> bool:
+        status, body = get_json(f"{endpoint}/health")
+        return status == 200 and body.get("build") == self.plan.build
 
-        wait(on_build, self.plan.ready_timeout_s, self.plan.poll_s, f"{stamp.region} to run build {self.plan.build}")
+    def undrain(self, stamp: Stamp) -> None:
+        wait(lambda: self.on_build(stamp.endpoint), self.plan.ready_timeout_s, self.plan.poll_s,
+             f"{stamp.region} to run build {self.plan.build}")
         wait(lambda: would_serve(stamp), self.plan.ready_timeout_s, self.plan.poll_s,
              f"{stamp.region}'s dependencies to answer")
         log(f"{stamp.region}: build {self.plan.build} is up and its dependencies answer")
         self.command(self.plan.undrain, stamp, "undrain")
         wait(lambda: ready(stamp), self.plan.ready_timeout_s, self.plan.poll_s, f"{stamp.region} to be ready")
         log(f"{stamp.region}: ready and serving")
+
+    def management(self, stamp: Stamp, deploy: bool = True) -> None:
+        """The stamp's management app, after its API app serves the build again: deploy the same
+        package (unless azd just did), then wait until it runs the build and its dependencies answer."""
+        if not stamp.management:
+            return
+        if deploy:
+            self.command(self.plan.deploy, stamp, "deploy management", app=stamp.management)
+        if not stamp.management_endpoint:
+            return
+        target = Stamp(stamp.region, stamp.management_endpoint)
+        wait(lambda: self.on_build(target.endpoint), self.plan.ready_timeout_s, self.plan.poll_s,
+             f"{stamp.region}'s management app to run build {self.plan.build}")
+        wait(lambda: would_serve(target), self.plan.ready_timeout_s, self.plan.poll_s,
+             f"{stamp.region}'s management app's dependencies to answer")
+        log(f"{stamp.region}: management app runs build {self.plan.build}")
 
     def roll(self, skip: set[str] = frozenset()) -> None:
         for stamp in self.plan.stamps:
@@ -171,6 +206,7 @@ class Release:
             self.drain(stamp)
             self.deploy(stamp)
             self.undrain(stamp)
+            self.management(stamp)
         log(f"every stamp runs build {self.plan.build}")
 
 
@@ -181,11 +217,25 @@ def stamps_from_env(env: dict[str, str]) -> list[Stamp]:
 
     regions, endpoints = split("REGIONS"), split("API_ENDPOINTS")
     apps, storages = split("AZURE_FUNCTION_APP_NAMES"), split("STORAGE_ACCOUNT_NAMES")
+    managements, management_endpoints = split("AZURE_MANAGEMENT_APP_NAMES"), split("MANAGEMENT_ENDPOINTS")
     if not regions or len(endpoints) != len(regions):
         raise ReleaseError("REGIONS and API_ENDPOINTS are missing or disagree: run from an azd environment "
                            "(`azd env get-values`) or give --stamps")
-    return [Stamp(region, endpoint, apps[i] if i < len(apps) else "", storages[i] if i < len(storages) else "")
+
+    def nth(values: list[str], i: int) -> str:
+        return values[i] if i < len(values) else ""
+
+    return [Stamp(region, endpoint, nth(apps, i), nth(storages, i), nth(managements, i),
+                  nth(management_endpoints, i))
             for i, (region, endpoint) in enumerate(zip(regions, endpoints, strict=True))]
+
+
+def switch_commands(env: dict[str, str]) -> tuple[str, str]:
+    """The drain switch's commands: the blob in the stamp's `ops` container, or, when the storage
+    accounts take no public traffic (main.bicep privateNetworking), the API app's DRAIN setting."""
+    if env.get("PRIVATE_NETWORKING", "").strip().lower() == "true":
+        return AZ_DRAIN_SETTING, AZ_UNDRAIN_SETTING
+    return AZ_DRAIN, AZ_UNDRAIN
 
 
 def parse(argv: list[str]) -> tuple[argparse.Namespace, Plan]:
@@ -194,9 +244,11 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, Plan]:
     parser.add_argument("action", choices=["roll", "drain", "undrain"])
     parser.add_argument("region", nargs="?", help="drain/undrain: the stamp's region")
     parser.add_argument("--skip", action="append", default=[], help="roll: leave this region out (repeatable)")
-    parser.add_argument("--stamps", help='JSON [{"region", "endpoint", "app"?, "storage"?}]; default: azd outputs')
-    parser.add_argument("--drain-cmd", default=AZ_DRAIN)
-    parser.add_argument("--undrain-cmd", default=AZ_UNDRAIN)
+    parser.add_argument("--stamps", help='JSON [{"region", "endpoint", "app"?, "storage"?, "management"?, '
+                        '"management_endpoint"?}]; default: azd outputs')
+    parser.add_argument("--drain-cmd", help="default: the drain blob, or with PRIVATE_NETWORKING=true the DRAIN "
+                                            "app setting")
+    parser.add_argument("--undrain-cmd", help="default: as --drain-cmd")
     parser.add_argument("--deploy-cmd", default=AZ_DEPLOY, help="e.g. a restart or `true` locally")
     parser.add_argument("--package", default="", help="the zip the deploy command sends ({package})")
     parser.add_argument("--build", help="the build id to wait for; default: this tree's (shared/build_info.py)")
@@ -208,7 +260,9 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, Plan]:
         parser.error(f"{args.action} needs a region")
     env = dict(os.environ)
     stamps = ([Stamp(**entry) for entry in json.loads(args.stamps)] if args.stamps else stamps_from_env(env))
-    plan = Plan(stamps, args.drain_cmd, args.undrain_cmd, args.deploy_cmd, args.build or build_id(ROOT),
+    drain_cmd, undrain_cmd = switch_commands(env)
+    plan = Plan(stamps, args.drain_cmd or drain_cmd, args.undrain_cmd or undrain_cmd, args.deploy_cmd,
+                args.build or build_id(ROOT),
                 args.package, env.get("AZURE_RESOURCE_GROUP", ""), args.router_wait, args.ready_timeout, args.poll)
     return args, plan
 
@@ -225,8 +279,9 @@ def main(argv: list[str] | None = None) -> int:
             raise ReleaseError(f"no stamp in region {args.region}")
         if args.action == "drain":
             release.drain(stamp)
-        else:
+        else:  # after azd deployed both apps of the stamp: the API back in rotation, then its management app
             release.undrain(stamp)
+            release.management(stamp, deploy=False)
         return 0
     except ReleaseError as error:
         log(f"STOPPED: {error}. Stamps after it are untouched; a drained stamp stays drained until "

@@ -13,6 +13,8 @@ param logAnalyticsName string
 param cosmosAccountName string
 param cosmosDatabase string
 param cosmosContainer string
+@description('The change-feed trigger\'s lease container (the management apps\', one lease prefix per region).')
+param cosmosLeaseContainer string
 param cosmosMaxThroughput int
 param keyVaultName string
 param frontDoorName string
@@ -26,6 +28,9 @@ param routing string
 
 @description('Spread the Cosmos DB account over availability zones in each region.')
 param zoneRedundant bool
+
+@description('Private networking (main.bicep): Cosmos DB and Key Vault take no public traffic, only the regions\' private endpoints.')
+param privateNetworking bool
 
 @secure()
 @description('Comma-separated SHA-256 (hex) digests of the accepted platform API keys.')
@@ -48,8 +53,8 @@ resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
 }
 
 resource cosmos 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
-  // checkov:skip=CKV_AZURE_99: no VNet or IP filter: the Flex Consumption stamps reach Cosmos DB publicly; access is Entra ID only (local auth off)
-  // checkov:skip=CKV_AZURE_101: same reason as CKV_AZURE_99
+  // checkov:skip=CKV_AZURE_99: network access is the privateNetworking parameter (off by default: the stamps reach Cosmos DB publicly), which the check cannot read; access is Entra ID only (local auth off)
+  // checkov:skip=CKV_AZURE_101: same reason as CKV_AZURE_99: public access off only with privateNetworking
   name: cosmosAccountName
   location: regions[0]
   tags: tags
@@ -69,7 +74,8 @@ resource cosmos 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
     disableLocalAuth: true
     disableKeyBasedMetadataWriteAccess: true
     minimalTlsVersion: 'Tls12'
-    publicNetworkAccess: 'Enabled'
+    // With privateNetworking only each region's private endpoint reaches it (privateendpoints.bicep).
+    publicNetworkAccess: privateNetworking ? 'Disabled' : 'Enabled'
     backupPolicy: {
       type: 'Continuous'
       continuousModeProperties: {
@@ -181,9 +187,35 @@ resource container 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/container
   }
 }
 
+// The change-feed trigger's leases (the management apps, COSMOS_LEASE_CONTAINER): partition key /id,
+// as the trigger requires; each region's app keeps its own leases under its region's prefix
+// (COSMOS_LEASE_PREFIX), so every region reads the whole feed. Shared throughput would do, but the
+// database has none: a small autoscale ceiling of its own.
+resource leaseContainer 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: database
+  name: cosmosLeaseContainer
+  properties: {
+    resource: {
+      id: cosmosLeaseContainer
+      partitionKey: {
+        paths: [
+          '/id'
+        ]
+        kind: 'Hash'
+        version: 2
+      }
+    }
+    options: {
+      autoscaleSettings: {
+        maxThroughput: 1000
+      }
+    }
+  }
+}
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
-  // checkov:skip=CKV_AZURE_109: the function apps resolve Key Vault references over the public endpoint (no VNet); access is Entra ID RBAC only
-  // checkov:skip=CKV_AZURE_189: same reason as CKV_AZURE_109
+  // checkov:skip=CKV_AZURE_109: network access is the privateNetworking parameter (off by default: the apps resolve Key Vault references over the public endpoint), which the check cannot read; access is Entra ID RBAC only
+  // checkov:skip=CKV_AZURE_189: same reason as CKV_AZURE_109: public access off only with privateNetworking
   name: keyVaultName
   location: regions[0]
   tags: tags
@@ -197,10 +229,12 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableSoftDelete: true
     softDeleteRetentionInDays: 7
     enablePurgeProtection: true
-    publicNetworkAccess: 'Enabled'
+    // With privateNetworking only the private endpoints reach it (each region's, and through the
+    // peering, its IMAP gateway's); secrets are still written through Azure Resource Manager.
+    publicNetworkAccess: privateNetworking ? 'Disabled' : 'Enabled'
     networkAcls: {
       bypass: 'AzureServices'
-      defaultAction: 'Allow'
+      defaultAction: privateNetworking ? 'Deny' : 'Allow'
     }
   }
 }

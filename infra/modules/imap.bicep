@@ -53,9 +53,13 @@ param connectionsPerReplica int = 1000
 @description('Spread the environment over availability zones (only where the region has them).')
 param zoneRedundant bool
 
-@description('The VNet and the environment\'s subnet (/27 at least for workload profiles). Not peered with anything: every stamp may use the same range.')
+@description('The VNet and the environment\'s subnet (/27 at least for workload profiles). Peered with nothing but, with private networking, its own stamp\'s VNet (10.70.0.0/20, network.bicep): every stamp may use the same range.')
 param vnetAddressPrefix string = '10.80.0.0/22'
 param subnetAddressPrefix string = '10.80.0.0/23'
+
+@description('Private networking (main.bicep privateNetworking): the stamp\'s network resource group and VNet (network.bicep), which hold Key Vault\'s private endpoint and DNS zone. The gateway\'s VNet is peered with it and linked to that zone before the container app reads its TLS secrets. Empty: none (Key Vault is public).')
+param stampNetworkResourceGroup string = ''
+param stampVnetName string = ''
 
 // One value each for the ingress, the container's settings and its probes. Clients reach 993
 // (publicPort); the container listens on imapPort, 993 as well: below 1024, which the image lets its
@@ -152,6 +156,32 @@ resource vnet 'Microsoft.Network/virtualNetworks@2023-11-01' = {
         }
       }
     ]
+  }
+}
+
+// Private networking: Key Vault takes no public traffic, so the gateway reaches it through its
+// stamp's VNet: peered both ways, and the stamp's Key Vault zone linked to this VNet.
+resource toStamp 'Microsoft.Network/virtualNetworks/virtualNetworkPeerings@2023-11-01' = if (!empty(stampVnetName)) {
+  parent: vnet
+  name: 'to-stamp'
+  properties: {
+    remoteVirtualNetwork: {
+      id: resourceId(stampNetworkResourceGroup, 'Microsoft.Network/virtualNetworks', stampVnetName)
+    }
+    allowVirtualNetworkAccess: true
+    allowForwardedTraffic: false
+    allowGatewayTransit: false
+    useRemoteGateways: false
+  }
+}
+
+module stampSide 'imappeering.bicep' = if (!empty(stampVnetName)) {
+  name: 'imap-peering-${region}'
+  scope: resourceGroup(stampNetworkResourceGroup)
+  params: {
+    stampVnetName: stampVnetName
+    gatewayVnetId: vnet.id
+    linkName: vnetName
   }
 }
 
@@ -327,6 +357,8 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
     pull
     certReader
     keyReader
+    toStamp
+    stampSide
   ]
 }
 

@@ -1,6 +1,7 @@
-// One region's stamp: its identity, storage account, function app (Flex Consumption), Application
-// Insights and the Event Grid subscription that feeds the blob trigger. Every role assignment lives
-// in rbac.bicep; no key or connection string with a key is read or written here.
+// One region's stamp: its identity, storage account, two function apps (Flex Consumption,
+// functionapp.bicep: `api` and `management`, one package), Application Insights and the Event Grid
+// subscription that feeds the blob trigger. Every role assignment lives in rbac.bicep; no key or
+// connection string with a key is read or written here.
 
 @description('Azure region of this stamp (also the app setting REGION).')
 param region string
@@ -16,11 +17,15 @@ param tags object
 @description('Carries the azd-service-name tag: azd deploys to exactly one site per service.')
 param isPrimary bool
 
+@description('The API app (APP_ROLE=api): the clients\' HTTP routes, behind the global router, the blob-triggered pipeline, transcription.')
 param functionAppName string
+@description('The management app (APP_ROLE=management): timers, Durable orchestrations, the admin routes, the Cosmos DB change feed.')
+param managementAppName string
 @minLength(3)
 @maxLength(24)
 param storageAccountName string
 param identityName string
+@description('The API app\'s Flex plan; the management app\'s is this name plus -mgmt (Flex takes one app per plan).')
 param planName string
 param appInsightsName string
 param systemTopicName string
@@ -49,6 +54,11 @@ param transcriptionQueue string
 param durableTaskHub string
 param retentionSchedule string
 param replicationSchedule string
+@description('The conflicts feed\'s read (CONFLICTS_SCHEDULE) and the notification dispatcher\'s safety sweep (NOTIFICATIONS_SWEEP_SCHEDULE); the change feed does the real-time work.')
+param conflictsSchedule string
+param notificationsSweepSchedule string
+@description('The Cosmos DB container of the change-feed trigger\'s leases (COSMOS_LEASE_CONTAINER), in cosmosDatabase.')
+param leaseContainer string
 
 @description('Instances kept warm for HTTP (Flex Consumption always-ready); 0 for none.')
 param alwaysReadyHttpInstances int
@@ -58,8 +68,16 @@ param instanceMemoryMB int
 @description('HTTP requests one instance takes at once (Flex perInstanceConcurrency), and the worker threads that serve them (PYTHON_THREADPOOL_THREAD_COUNT).')
 param httpPerInstanceConcurrency int
 
+@description('Always-ready instances of the management app ([{ name, instanceCount }], functionapp.bicep); empty: it scales to zero.')
+param managementAlwaysReady array
+
 @description('Spread the plan\'s instances over availability zones (only where the region offers it for Flex).')
 param zoneRedundant bool
+
+@description('Private networking (network.bicep): storage and Speech take no public traffic, and each app sends its outbound traffic through its subnet (delegated to Microsoft.App/environments). Empty subnets when off.')
+param privateNetworking bool
+param apiSubnetId string
+param managementSubnetId string
 
 @description('Create the Event Grid subscription: needs the app code deployed (see README).')
 param eventSubscriptionEnabled bool
@@ -69,7 +87,9 @@ param acsEndpoint string
 param acsEmailSender string
 param acsSmsFrom string
 
+// Each app's package (functionapp.bicep): Flex reads an app's package from its own container.
 var deploymentContainer = 'app-package'
+var managementDeploymentContainer = 'app-package-mgmt'
 var opsContainer = 'ops'
 var blobEndpoint = 'https://${storageAccountName}.blob.${environment().suffixes.storage}/'
 var queueEndpoint = 'https://${storageAccountName}.queue.${environment().suffixes.storage}/'
@@ -97,6 +117,7 @@ var blobContainers = [
   journalContainer
   opsContainer
   deploymentContainer
+  managementDeploymentContainer
   '${toLower(durableTaskHub)}-leases'
 ]
 
@@ -107,8 +128,8 @@ resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' 
 }
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
-  // checkov:skip=CKV_AZURE_35: the Flex Consumption app has no VNet here and Event Grid delivers from outside; access is by Entra ID only (shared keys off)
-  // checkov:skip=CKV_AZURE_59: same reason as CKV_AZURE_35: public endpoint on, anonymous and shared-key access off
+  // checkov:skip=CKV_AZURE_35: network access is the privateNetworking parameter (off by default: the apps reach it publicly), which the check cannot read; access is by Entra ID only (shared keys off)
+  // checkov:skip=CKV_AZURE_59: same reason as CKV_AZURE_35: public endpoint off only with privateNetworking; anonymous and shared-key access always off
   // checkov:skip=CKV_AZURE_43: the name is a parameter, which the check cannot read; main.bicep builds it from 'st', 10 characters of uniqueString and 10 of the region (lowercase alphanumerics, 3 to 24), and the parameter's length limits hold it
   name: storageAccountName
   location: region
@@ -124,10 +145,11 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     defaultToOAuthAuthentication: true
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
-    publicNetworkAccess: 'Enabled'
+    // With privateNetworking only the private endpoints reach it (network.bicep, privateendpoints.bicep).
+    publicNetworkAccess: privateNetworking ? 'Disabled' : 'Enabled'
     networkAcls: {
       bypass: 'AzureServices'
-      defaultAction: 'Allow'
+      defaultAction: privateNetworking ? 'Deny' : 'Allow'
     }
   }
 }
@@ -253,7 +275,7 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
 // key exists to leak); the custom subdomain is what token auth needs. The app's identity holds
 // Cognitive Services Speech User on it (rbac.bicep).
 resource speech 'Microsoft.CognitiveServices/accounts@2024-10-01' = {
-  // checkov:skip=CKV_AZURE_134: the Flex Consumption app reaches it over its public endpoint (no VNet here, as for storage); access is by Entra ID only (local auth off)
+  // checkov:skip=CKV_AZURE_134: public access is the privateNetworking parameter (off by default: the app reaches it publicly, as storage), which the check cannot read; access is by Entra ID only (local auth off)
   name: speechAccountName
   location: region
   tags: tags
@@ -267,24 +289,10 @@ resource speech 'Microsoft.CognitiveServices/accounts@2024-10-01' = {
   properties: {
     customSubDomainName: speechAccountName
     disableLocalAuth: true
-    publicNetworkAccess: 'Enabled'
-  }
-}
-
-resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {
-  // checkov:skip=CKV_AZURE_225: zone redundancy is a parameter (zoneRedundant below), on where the region offers it for Flex; the check reads only literals
-  name: planName
-  location: region
-  tags: tags
-  kind: 'functionapp'
-  sku: {
-    name: 'FC1'
-    tier: 'FlexConsumption'
-  }
-  properties: {
-    reserved: true
-    // Flex keeps at least two always-ready instances per group across zones when this is on.
-    zoneRedundant: zoneRedundant
+    publicNetworkAccess: privateNetworking ? 'Disabled' : 'Enabled'
+    networkAcls: {
+      defaultAction: privateNetworking ? 'Deny' : 'Allow'
+    }
   }
 }
 
@@ -321,6 +329,18 @@ var baseSettings = [
   { name: 'SPEECH_ENDPOINT', value: speech.properties.endpoint }
   { name: 'RETENTION_SCHEDULE', value: retentionSchedule }
   { name: 'REPLICATION_SCHEDULE', value: replicationSchedule }
+  // The management app's timers: the conflicts feed's read (a read feed: every minute) and the
+  // notification dispatcher's safety sweep (the change feed below does the real-time work).
+  { name: 'CONFLICTS_SCHEDULE', value: conflictsSchedule }
+  { name: 'NOTIFICATIONS_SWEEP_SCHEDULE', value: notificationsSweepSchedule }
+  // The Cosmos DB change-feed trigger's connection COSMOS (identity-based) and its leases: one lease
+  // prefix per region, so each region's management app reads the whole feed from its own region's copy.
+  { name: 'COSMOS__accountEndpoint', value: cosmosEndpoint }
+  { name: 'COSMOS__credential', value: 'managedidentity' }
+  { name: 'COSMOS__clientId', value: identity.properties.clientId }
+  { name: 'COSMOS_LEASE_CONTAINER', value: leaseContainer }
+  { name: 'COSMOS_LEASE_PREFIX', value: region }
+  { name: 'COSMOS_PREFERRED_REGION', value: region }
   // Notifications: e-mail and SMS through Azure Communication Services, with this app's identity.
   { name: 'ACS_EMAIL_ENDPOINT', value: acsEndpoint }
   { name: 'ACS_EMAIL_SENDER', value: acsEmailSender }
@@ -333,67 +353,63 @@ var peerSettings = [for peer in peers: {
   value: 'https://${peer.storageAccountName}.blob.${environment().suffixes.storage}/'
 }]
 
-resource site 'Microsoft.Web/sites@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_222: a public API by design: clients reach every region directly and through Front Door or Traffic Manager
-  // checkov:skip=CKV_AZURE_17: callers authenticate with API keys and tokens, not client certificates
-  // checkov:skip=CKV_AZURE_213: readiness (/api/health/ready) is probed by Front Door or Traffic Manager, which route around an unready region
-  // checkov:skip=CKV_AZURE_212: instance counts are the platform's on Flex Consumption; always-ready HTTP instances are set in functionAppConfig
-  // checkov:skip=CKV_AZURE_16: the site has a managed identity (user-assigned); callers are not Entra ID users
-  // checkov:skip=CKV_AZURE_71: the site has a user-assigned managed identity, which this check does not count
-  name: functionAppName
-  location: region
-  tags: isPrimary ? union(tags, { 'azd-service-name': 'api' }) : tags
-  kind: 'functionapp,linux'
-  identity: {
-    type: 'UserAssigned'
-    userAssignedIdentities: {
-      '${identity.id}': {}
-    }
+// Both apps of the stamp: the same settings (APP_ROLE apart, functionapp.bicep), identity and storage
+// account, a package container each. The management app's host id is set: on this shared storage
+// account the platform's (the first 32 characters of the name) would equal the API app's for a long
+// region name.
+var appSettings = concat(baseSettings, peerSettings)
+
+module api 'functionapp.bicep' = {
+  name: 'functionapp-api-${region}'
+  params: {
+    role: 'api'
+    name: functionAppName
+    planName: planName
+    region: region
+    tags: tags
+    serviceName: isPrimary ? 'api' : ''
+    identityId: identity.id
+    blobEndpoint: blobEndpoint
+    deploymentContainer: deploymentContainer
+    appSettings: appSettings
+    // Warm HTTP capacity before any scale-out (docs/capacity.md).
+    alwaysReady: alwaysReadyHttpInstances > 0 ? [
+      {
+        name: 'http'
+        instanceCount: alwaysReadyHttpInstances
+      }
+    ] : []
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    httpPerInstanceConcurrency: httpPerInstanceConcurrency
+    zoneRedundant: zoneRedundant
+    virtualNetworkSubnetId: apiSubnetId
   }
-  properties: {
-    serverFarmId: plan.id
-    httpsOnly: true
-    clientCertEnabled: false
-    keyVaultReferenceIdentity: identity.id
-    siteConfig: {
-      minTlsVersion: '1.2'
-      scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
-      http20Enabled: true
-      remoteDebuggingEnabled: false
-      appSettings: concat(baseSettings, peerSettings)
-    }
-    functionAppConfig: {
-      deployment: {
-        storage: {
-          type: 'blobContainer'
-          value: '${blobEndpoint}${deploymentContainer}'
-          authentication: {
-            type: 'UserAssignedIdentity'
-            userAssignedIdentityResourceId: identity.id
-          }
-        }
-      }
-      scaleAndConcurrency: {
-        maximumInstanceCount: maximumInstanceCount
-        instanceMemoryMB: instanceMemoryMB
-        alwaysReady: alwaysReadyHttpInstances > 0 ? [
-          {
-            name: 'http'
-            instanceCount: alwaysReadyHttpInstances
-          }
-        ] : []
-        triggers: {
-          http: {
-            perInstanceConcurrency: httpPerInstanceConcurrency
-          }
-        }
-      }
-      runtime: {
-        name: 'python'
-        version: '3.11'
-      }
-    }
+  dependsOn: [
+    containers
+  ]
+}
+
+module management 'functionapp.bicep' = {
+  name: 'functionapp-management-${region}'
+  params: {
+    role: 'management'
+    name: managementAppName
+    planName: '${planName}-mgmt'
+    region: region
+    tags: tags
+    serviceName: isPrimary ? 'management' : ''
+    identityId: identity.id
+    blobEndpoint: blobEndpoint
+    deploymentContainer: managementDeploymentContainer
+    appSettings: appSettings
+    hostId: '${take(toLower(functionAppName), 27)}-mgmt'
+    alwaysReady: managementAlwaysReady
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    httpPerInstanceConcurrency: httpPerInstanceConcurrency
+    zoneRedundant: zoneRedundant
+    virtualNetworkSubnetId: managementSubnetId
   }
   dependsOn: [
     containers
@@ -419,7 +435,7 @@ resource incomingSubscription 'Microsoft.EventGrid/systemTopics/eventSubscriptio
     destination: {
       endpointType: 'WebHook'
       properties: {
-        endpointUrl: 'https://${site.properties.defaultHostName}/runtime/webhooks/blobs?functionName=Host.Functions.incoming_audio&code=${listKeys(resourceId('Microsoft.Web/sites/host', functionAppName, 'default'), '2024-04-01').systemKeys.blobs_extension}'
+        endpointUrl: 'https://${api.outputs.hostName}/runtime/webhooks/blobs?functionName=Host.Functions.incoming_audio&code=${listKeys(resourceId('Microsoft.Web/sites/host', functionAppName, 'default'), '2024-04-01').systemKeys.blobs_extension}'
         maxEventsPerBatch: 1
         preferredBatchSizeInKilobytes: 64
       }
@@ -439,9 +455,12 @@ resource incomingSubscription 'Microsoft.EventGrid/systemTopics/eventSubscriptio
 }
 
 output region string = region
-output functionAppName string = site.name
-output hostName string = site.properties.defaultHostName
-output apiEndpoint string = 'https://${site.properties.defaultHostName}/api'
+output functionAppName string = api.outputs.name
+output hostName string = api.outputs.hostName
+output apiEndpoint string = 'https://${api.outputs.hostName}/api'
+output managementAppName string = management.outputs.name
+output managementHostName string = management.outputs.hostName
+output managementEndpoint string = 'https://${management.outputs.hostName}/api'
 output principalId string = identity.properties.principalId
 output clientId string = identity.properties.clientId
 output storageAccountName string = storage.name

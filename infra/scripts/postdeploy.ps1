@@ -1,5 +1,6 @@
-# PowerShell twin of postdeploy.sh: undrain the primary once it runs this build, roll the package
-# over the other stamps one at a time (tools/release.py), then, on the first run, the Event Grid
+# PowerShell twin of postdeploy.sh: undrain the primary once it runs this build (then wait for its
+# management app's build), roll the package over the other stamps' two apps one stamp at a time
+# (tools/release.py), then, on the first run, the Event Grid
 # subscriptions. Needs python and the Azure CLI, logged in (`az login`).
 $ErrorActionPreference = 'Stop'
 $regions = @("$env:REGIONS".Split(',') | Where-Object { $_ })

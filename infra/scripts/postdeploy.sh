@@ -1,8 +1,11 @@
 #!/bin/sh
-# After `azd deploy` has deployed the primary stamp (the one site tagged azd-service-name: api):
-# 1. the primary: wait until it runs this build and its dependencies answer, then undrain it;
+# After `azd deploy` has deployed the primary stamp's two apps (the sites tagged azd-service-name:
+# api and management):
+# 1. the primary: wait until its API app runs this build and its dependencies answer, undrain it,
+#    then wait until its management app runs this build too;
 # 2. every other stamp, one at a time (tools/release.py roll): drain, wait for the router, deploy
-#    the same package, wait until ready on this build, undrain. A failure stops the release there.
+#    the same package to the API app, wait until ready on this build, undrain, then deploy it to the
+#    management app and wait for its build. A failure stops the release there.
 # 3. on the first run, the Event Grid subscriptions: they need each app's blobs_extension system
 #    key, which exists only once the code runs, so provisioning is repeated with them on.
 # Needs python3 and the Azure CLI, logged in (`az login`).

@@ -179,7 +179,9 @@ def test_each_gateway_fronts_its_own_stamps_api():
     assert re.search(r"module imap 'modules/imap.bicep' = \[for \(stamp, i\) in stampNames:", _text(MAIN))
     assert _env()["IMAP_API_URL"] == "apiEndpoint"
     stamp = _text(INFRA / "modules" / "stamp.bicep")
-    assert "output apiEndpoint string = 'https://${site.properties.defaultHostName}/api'" in stamp
+    # The stamp's API app (functionapp.bicep, role api), not its management app.
+    assert "output apiEndpoint string = 'https://${api.outputs.hostName}/api'" in stamp
+    assert re.search(r"module api 'functionapp.bicep' = \{\n  name: '[^']+'\n  params: \{\n    role: 'api'\n", stamp)
     assert _env()["IMAP_REGION"] == "region"
 
 

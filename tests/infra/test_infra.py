@@ -24,6 +24,7 @@ INFRA = ROOT / "infra"
 INFRA_PYTHON = ROOT / ".venv-infra" / "bin" / "python"
 BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
 STAMP = INFRA / "modules" / "stamp.bicep"
+FUNCTION_APP = INFRA / "modules" / "functionapp.bicep"  # each stamp's two apps and their plans
 MAIN = INFRA / "main.bicep"
 
 PARSE = ("import sys; from pathlib import Path; from pycep import BicepParser; "
@@ -201,6 +202,14 @@ SAMPLE_VALUES = {
     "ACS_EMAIL_SENDER": "DoNotReply@0000.azurecomm.net",
     "ACS_SMS_ENDPOINT": "https://acs-abc.unitedstates.communication.azure.com",
     "ACS_SMS_FROM": "+18005550100",
+    "CONFLICTS_SCHEDULE": "0 */1 * * * *",
+    "NOTIFICATIONS_SWEEP_SCHEDULE": "0 */5 * * * *",
+    "COSMOS__accountEndpoint": "https://cosmos-abc.documents.azure.com:443/",
+    "COSMOS__credential": "managedidentity",
+    "COSMOS__clientId": "00000000-0000-0000-0000-000000000001",
+    "COSMOS_LEASE_CONTAINER": "leases",
+    "COSMOS_LEASE_PREFIX": "westeurope",
+    "COSMOS_PREFERRED_REGION": "westeurope",
 }
 
 
@@ -359,6 +368,7 @@ def test_azd_project_is_at_the_root_with_hooks_for_posix_and_powershell():
     project = yaml.safe_load((ROOT / "azure.yaml").read_text(encoding="utf-8"))
     assert project["infra"] == {"provider": "bicep", "path": "infra", "module": "main"}
     assert project["services"]["api"] == {"project": ".", "language": "python", "host": "function"}
+    assert project["services"]["management"] == project["services"]["api"]  # one package, two apps
     assert set(project["hooks"]) == {"preprovision", "predeploy", "postdeploy", "postdown"}
     for name, hook in project["hooks"].items():
         assert set(hook) == {"posix", "windows"}, name
@@ -375,14 +385,17 @@ def test_azd_project_is_at_the_root_with_hooks_for_posix_and_powershell():
 
 
 def _site_block() -> str:
-    return _block(STAMP.read_text(encoding="utf-8"), "resource site 'Microsoft.Web/sites@")
+    return _block(FUNCTION_APP.read_text(encoding="utf-8"), "resource site 'Microsoft.Web/sites@")
 
 
 def test_flex_http_concurrency_is_one_parameter_with_the_worker_threads():
     scale = _block(_site_block(), "scaleAndConcurrency: {")
     assert re.search(r"triggers: \{\s*http: \{\s*perInstanceConcurrency: httpPerInstanceConcurrency\s*\}", scale)
     assert re.search(r"maximumInstanceCount: maximumInstanceCount\n", scale)
-    assert re.search(r"instanceCount: alwaysReadyHttpInstances\n", scale)
+    assert re.search(r"alwaysReady: alwaysReady\n", scale)
+    api = _block(STAMP.read_text(encoding="utf-8"), "module api 'functionapp.bicep'")
+    assert re.search(r"name: 'http'\s+instanceCount: alwaysReadyHttpInstances\n", api)
+    assert re.search(r"httpPerInstanceConcurrency: httpPerInstanceConcurrency\n", api)
     assert _stamp_settings()["PYTHON_THREADPOOL_THREAD_COUNT"] == "string(httpPerInstanceConcurrency)"
     main = MAIN.read_text(encoding="utf-8")
     assert re.search(r"^\s+httpPerInstanceConcurrency: httpPerInstanceConcurrency$", main, re.MULTILINE)
@@ -391,7 +404,7 @@ def test_flex_http_concurrency_is_one_parameter_with_the_worker_threads():
 
 
 def test_flex_plan_is_zone_redundant_where_the_region_offers_it():
-    text = STAMP.read_text(encoding="utf-8")
+    text = FUNCTION_APP.read_text(encoding="utf-8")
     plan = _block(text, "resource plan 'Microsoft.Web/serverfarms@")
     version = re.search(r"resource plan 'Microsoft.Web/serverfarms@(\d{4}-\d{2}-\d{2})'", text).group(1)
     assert version >= "2024-11-01", f"serverfarms@{version} has no zoneRedundant for Flex"

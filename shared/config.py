@@ -32,7 +32,8 @@ _ROLE = re.compile(r"^(all|api|management)$")
 # against them (tests/infra/test_infra.py, tests/unit/adapters/test_config.py); the groups below have
 # no defaults of their own. Settings without an entry are required, or optional without a default.
 SECTIONS: dict[str, dict[str, str]] = {
-    "app": {"APP_VERSION": "0.1.0", "APP_ROLE": "all", "SDK_TIMEOUT_SECONDS": "10", "JOURNAL_AFTER_SECONDS": "4"},
+    "app": {"APP_VERSION": "0.1.0", "APP_ROLE": "all", "SDK_TIMEOUT_SECONDS": "10", "JOURNAL_AFTER_SECONDS": "4",
+            "TELEMETRY_TRACES_PER_SECOND": "5"},
     "cosmos": {"COSMOS_DATABASE": "voicemail", "COSMOS_CONTAINER": "mailboxes"},
     "storage": {"MWI_QUEUE": "mwi-events", "INCOMING_CONTAINER": "incoming", "AUDIO_CONTAINER": "audio",
                 "REPLICATION_QUEUE": "replication-requests", "TRANSCRIPTION_QUEUE": "transcription-requests",
@@ -183,6 +184,9 @@ class Settings:
     version: str
     sdk_timeout_s: float
     journal_after_s: float  # a deposit's time for the database; then it is journaled (services/journal.py)
+    # Traces kept per second and instance (Azure Monitor's rate-limited sampler; metrics are not
+    # sampled, and each kept trace carries the count it stands for, so KQL sums `itemCount`).
+    traces_per_second: float
     managed_identity_client_id: str | None
     cosmos: CosmosSettings
     storage: StorageSettings
@@ -278,6 +282,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         version=read.raw("APP_VERSION") or DEFAULTS["APP_VERSION"],
         sdk_timeout_s=read.number("SDK_TIMEOUT_SECONDS", 1.0, 120.0),
         journal_after_s=read.number("JOURNAL_AFTER_SECONDS", 0.5, 8.0),
+        traces_per_second=read.number("TELEMETRY_TRACES_PER_SECOND", 0.1, 1000.0),
         managed_identity_client_id=read.raw("AZURE_CLIENT_ID"),
         cosmos=cosmos,
         storage=_storage(read),

@@ -69,6 +69,9 @@ def configure(settings: Settings, env: Mapping[str, str] | None = None) -> bool:
                 resource=Resource.create({"service.name": SERVICE_NAME, "service.version": settings.version,
                                           REGION: settings.region, "cloud.provider": "azure"}),
                 span_processors=[region_spans(settings.region)],
+                # host.json's samplingSettings do not apply in OpenTelemetry mode: sampled here, so
+                # a peak exports a bounded number of traces whatever the request rate.
+                traces_per_second=settings.traces_per_second,
             )
         except Exception:
             logger.exception("telemetry not configured: %s is set but Azure Monitor refused it", CONNECTION_SETTING)

@@ -1,4 +1,6 @@
-"""The Transcoder port over `audio_codec.transcode`: a pool of worker processes, one per core.
+"""The Transcoder port over `audio_codec.transcode`: a pool of worker processes, one per core the
+process may use (its CPU affinity and its container's CPU quota: a Flex Consumption instance sees
+the host's cores in `os.cpu_count()` but is given one or two of them).
 
 PyAV holds the GIL while it encodes, so threads would transcode one message at a time; processes
 transcode side by side on every core, whatever thread or host calls.
@@ -19,6 +21,28 @@ from shared.domain.audio import AudioLimits, Transcoded
 
 logger = logging.getLogger(__name__)
 PARENT_CHECK_S = 1.0  # how often a transcoding worker checks that its parent still runs
+
+
+CGROUP = Path("/sys/fs/cgroup")
+
+
+def usable_cpus(cgroup: Path = CGROUP) -> int:
+    """Cores this process may use: its affinity, bounded by the cgroup's CPU quota (v2 `cpu.max`,
+    or v1 `cpu.cfs_quota_us` / `cpu.cfs_period_us`) rounded up; at least 1."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    quota, period = -1.0, 0.0
+    try:
+        if (cgroup / "cpu.max").exists():
+            limit, _, span = (cgroup / "cpu.max").read_text().strip().partition(" ")
+            quota, period = (-1.0 if limit == "max" else float(limit)), float(span or 100000)
+        elif (cgroup / "cpu" / "cpu.cfs_quota_us").exists():
+            quota = float((cgroup / "cpu" / "cpu.cfs_quota_us").read_text())
+            period = float((cgroup / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):  # unreadable: the affinity alone
+        quota = -1.0
+    if quota > 0 and period > 0:
+        cores = min(cores, -(-int(quota) // int(period)))
+    return max(1, cores)
 
 
 def _warm() -> None:
@@ -45,13 +69,13 @@ def _exit_with(parent: int) -> None:
 
 
 class PyAvTranscoder:
-    """The Transcoder port: `transcode` in a pool of `workers` processes (default: one per core), so
+    """The Transcoder port: `transcode` in a pool of `workers` processes (default: one per usable core), so
     messages transcode side by side on every core whatever thread or host calls. The pool is made on
     first use (spawned: the caller's threads and SDK clients stay out of the workers); a worker that
     dies is replaced with the whole pool, and that transcode raises, so the trigger retries it."""
 
     def __init__(self, workers: int | None = None):
-        self._workers = workers or os.cpu_count() or 1
+        self._workers = workers or usable_cpus()
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
 

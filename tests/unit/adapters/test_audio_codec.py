@@ -440,3 +440,22 @@ def test_samples_read_without_the_resampler_are_the_resamplers_exactly(tmp_path,
     fast = read()
     monkeypatch.setattr(audio_codec, "_direct", lambda frame, rate: None)
     assert fast.dtype == np.float32 and np.array_equal(fast, read())
+
+
+def test_the_pool_is_sized_by_the_cores_the_container_is_given_not_the_hosts(tmp_path):
+    import os
+
+    from shared.adapters.transcode_pool import usable_cpus
+
+    affinity = len(os.sched_getaffinity(0))
+    (tmp_path / "cpu.max").write_text("150000 100000\n")  # a quota of 1.5 cores: 2 workers at most
+    assert usable_cpus(tmp_path) == min(affinity, 2)
+    (tmp_path / "cpu.max").write_text("50000 100000\n")
+    assert usable_cpus(tmp_path) == 1
+    (tmp_path / "cpu.max").write_text("max 100000\n")  # no quota: the affinity
+    assert usable_cpus(tmp_path) == affinity
+    v1 = tmp_path / "v1"
+    (v1 / "cpu").mkdir(parents=True)
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("100000\n")
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert usable_cpus(v1) == 1

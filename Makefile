@@ -9,9 +9,12 @@ INFRA_VENV := .venv-infra
 PORT ?= 7071
 PYTEST_ARGS ?=
 
-.PHONY: install audio-tools run test lint stack-up stack-down drain undrain clean settings constraints constraints-infra bench drills partition heal db-down db-up
+.PHONY: install run-deps audio-tools run test lint stack-up stack-down drain undrain clean settings constraints constraints-infra bench drills partition heal db-down db-up
 
-install: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed settings audio-tools
+# `make run` needs the app's venv, the emulators and the settings; the test-only tools (the infra
+# checks' venv with checkov, the Debian audio and IMAP client tools) come with `make test`.
+install: run-deps $(INFRA_VENV)/.installed audio-tools
+run-deps: $(VENV)/.installed node_modules/.installed settings
 
 # Debian tools the tests use, where missing: sox with every format module (opencore AMR-NB, LAME,
 # Vorbis, GSM) and the ffmpeg CLI encode the audio corpus; espeak-ng speaks the test messages (the
@@ -67,7 +70,7 @@ settings:
 REGIONS ?= 1
 # `make run PLANES=2`: each region as two hosts, API and management plane (port + 100), as in Azure.
 PLANES ?= 1
-run: install
+run: run-deps
 	PLATFORM_KEY_HASHES=$$($(PYTHON) tools/local_settings.py hash "$${VOICEMAIL_API_KEY:-local-dev-key}") \
 	  $(PY) tools/localstack.py --regions $(REGIONS) run -- $(PY) -m tools.regions --regions $(REGIONS) --planes $(PLANES) --port $(PORT)
 

@@ -1,7 +1,8 @@
-"""What `make run REGIONS=2` runs (`python -m tools.regions --regions 2`), end to end: two regions,
-each with its own storage and its own Cosmos emulator (kept in step by tools/replicator/, as Cosmos
-DB multi-region writes keep regions in step), replicating audio to each other, with nothing in
-front of them but the client's endpoint list; Ctrl-C stops both."""
+"""What `make run REGIONS=2 PLANES=2` runs (`python -m tools.regions --regions 2 --planes 2`), end to
+end: two regions, each with its own storage and its own Cosmos emulator (kept in step by
+tools/replicator/, as Cosmos DB multi-region writes keep regions in step), each as Azure runs a
+stamp (an API host, and a management host that replicates the audio), replicating audio to each
+other, with nothing in front of them but the client's endpoint list; Ctrl-C stops them all."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from tests.integration.api_support import new_mailbox_id
 from tests.support import PLATFORM_KEY, ROOT, free_port, wait_until
 from tools import localstack
 from tools.local_settings import ensure
+from tools.regions import MANAGEMENT_OFFSET
 
 pytestmark = pytest.mark.integration
 SAMPLE = ROOT / "samples" / "hello.wav"
@@ -52,14 +54,15 @@ def two_local_regions(stack, tmp_path_factory):
     log = (tmp_path_factory.mktemp("regions") / "regions.log").open("wb")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
            "PLATFORM_KEY_HASHES": hashlib.sha256(PLATFORM_KEY.encode()).hexdigest()}
-    process = subprocess.Popen([sys.executable, "-m", "tools.regions", "--regions", "2", "--port", str(port),
-                                "--imap-port", str(imap_port)],
+    process = subprocess.Popen([sys.executable, "-m", "tools.regions", "--regions", "2", "--planes", "2",
+                                "--port", str(port), "--imap-port", str(imap_port)],
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     endpoints = [f"http://127.0.0.1:{port}/api", f"http://127.0.0.1:{port + 1}/api"]
+    management = [f"http://127.0.0.1:{port + MANAGEMENT_OFFSET + n}/api" for n in range(2)]
     try:
-        for endpoint in endpoints:
+        for endpoint in endpoints + management:
             wait_until(lambda e=endpoint: _ready(e), 60, interval=0.3, message=f"{endpoint} ready")
-        yield process, endpoints, [imap_port, imap_port + 1]
+        yield process, endpoints, [imap_port, imap_port + 1], management
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
@@ -79,7 +82,7 @@ def _ready(endpoint: str) -> bool:
 
 
 def test_two_regions_replicate_metadata_keep_their_own_storage_and_replicate_audio(two_local_regions):
-    _, (one, two), _ = two_local_regions
+    _, (one, two), _, _ = two_local_regions
     regions = [httpx.get(f"{endpoint}/health", timeout=5).json()["region"] for endpoint in (one, two)]
     assert regions == ["local1", "local2"]
     mailbox = new_mailbox_id()
@@ -114,7 +117,7 @@ def test_two_regions_replicate_metadata_keep_their_own_storage_and_replicate_aud
 
 
 def test_each_region_has_its_imap_gateway(two_local_regions):
-    _, (one, _two), imap_ports = two_local_regions
+    _, (one, _two), imap_ports, _ = two_local_regions
     mailbox = new_mailbox_id()
     VoicemailClient([one], api_key=PLATFORM_KEY).provision(mailbox, "IMAP in both", "4826")
 
@@ -132,12 +135,20 @@ def test_each_region_has_its_imap_gateway(two_local_regions):
         wait_until(lambda p=port: logs_in(p), 30, interval=0.5, message=f"an IMAP login on {port}")
 
 
+def test_the_admin_routes_are_the_management_planes(two_local_regions):
+    _, endpoints, _, management = two_local_regions
+    key = {"x-api-key": PLATFORM_KEY}
+    for api, admin in zip(endpoints, management, strict=True):
+        assert httpx.get(f"{admin}/admin/notifications/dead-letters", headers=key, timeout=10).status_code == 200
+        assert httpx.get(f"{api}/admin/notifications/dead-letters", headers=key, timeout=10).status_code == 404
+
+
 def test_ctrl_c_stops_both_regions(two_local_regions):
-    process, endpoints, imap_ports = two_local_regions
+    process, endpoints, imap_ports, management = two_local_regions
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=30) == 0  # a clean stop, as Ctrl-C on `make run` should be
     time.sleep(0.5)
-    assert not any(_ready(endpoint) for endpoint in endpoints)
+    assert not any(_ready(endpoint) for endpoint in endpoints + management)
     for port in imap_ports:  # the gateways stopped with them
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port)) != 0

@@ -143,6 +143,10 @@ param communicationDataLocation string = 'United States'
 @description('The E.164 number SMS notifications come from, once acquired for the ACS resource; empty: SMS targets are dead-lettered.')
 param smsFromNumber string = ''
 
+// Alerts (modules/alerts.bicep, docs/slo.md, docs/operations.md "Alerts and runbooks").
+@description('E-mail address the alerts\' action group notifies (ALERT_EMAIL); empty: the group and every alert rule exist, with no receiver yet.')
+param alertEmail string = ''
+
 // The IMAP gateway (gateways/imap, infra/README.md "IMAP gateway"): a container app per stamp that
 // fronts that stamp's HTTP API, reached through a Traffic Manager profile of its own on TCP 993.
 @description('Deploy the IMAP gateway: registry, one container app per stamp, Traffic Manager for IMAPS (TCP 993). azure.yaml deploys its image only when IMAP_TLS_READY is true.')
@@ -366,6 +370,22 @@ module imapRouting 'modules/imaptrafficmanager.bicep' = if (imapEnabled) {
     regions: regionList
     hasEndpoints: imapTlsReady
     targets: [for (stamp, i) in stampNames: imapTlsReady ? imap[i].outputs.fqdn : '']
+  }
+}
+
+// The SLOs' burn-rate alerts and the operational alerts, on the one workspace, to one action group.
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: group
+  params: {
+    namePrefix: take(token, 8)
+    location: regionList[0]
+    tags: tags
+    workspaceId: global.outputs.logAnalyticsWorkspaceId
+    alertEmail: alertEmail
+    routing: routing
+    frontDoorName: 'afd-${token}'
+    trafficManagerName: 'tm-${token}'
   }
 }
 

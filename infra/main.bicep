@@ -147,6 +147,17 @@ param smsFromNumber string = ''
 @description('E-mail address the alerts\' action group notifies (ALERT_EMAIL); empty: the group and every alert rule exist, with no receiver yet.')
 param alertEmail string = ''
 
+// A Chaos Studio experiment (modules/chaos.bicep, infra/README.md "Chaos experiment"): a stamp
+// stopped, then a Cosmos DB failover. Off by default; deploying it runs nothing.
+@description('Deploy the Chaos Studio experiment, its targets and its identity\'s roles (CHAOS_ENABLED).')
+param chaosEnabled bool = false
+
+@description('Region of the experiment resource, one Chaos Studio is offered in (CHAOS_LOCATION); empty: the first region.')
+param chaosLocation string = ''
+
+@description('The Cosmos DB read region the failover fault promotes, as Cosmos DB names it, e.g. "North Europe" (CHAOS_COSMOS_READ_REGION); empty: the second region, if any.')
+param chaosCosmosReadRegion string = ''
+
 // The IMAP gateway (gateways/imap, infra/README.md "IMAP gateway"): a container app per stamp that
 // fronts that stamp's HTTP API, reached through a Traffic Manager profile of its own on TCP 993.
 @description('Deploy the IMAP gateway: registry, one container app per stamp, Traffic Manager for IMAPS (TCP 993). azure.yaml deploys its image only when IMAP_TLS_READY is true.')
@@ -387,6 +398,26 @@ module alerts 'modules/alerts.bicep' = {
     frontDoorName: 'afd-${token}'
     trafficManagerName: 'tm-${token}'
   }
+}
+
+// The first region's stamp (both its apps) is the one stopped; Cosmos DB fails over to the next.
+module chaos 'modules/chaos.bicep' = if (chaosEnabled) {
+  name: 'chaos'
+  scope: group
+  params: {
+    name: 'chaos-${take(token, 8)}-stamp-and-cosmos'
+    location: empty(chaosLocation) ? regionList[0] : chaosLocation
+    tags: tags
+    cosmosAccountName: global.outputs.cosmosAccountName
+    cosmosReadRegion: !empty(chaosCosmosReadRegion) ? chaosCosmosReadRegion : (length(regionList) > 1 ? regionList[1] : '')
+    stopSiteNames: [
+      stampNames[0].functionAppName
+      stampNames[0].managementAppName
+    ]
+  }
+  dependsOn: [
+    stamps
+  ]
 }
 
 // From names alone (a variable's loop cannot read module outputs); the stamps create exactly these.

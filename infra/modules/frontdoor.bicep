@@ -9,7 +9,7 @@ param appHostNames array
 
 param logAnalyticsWorkspaceId string
 
-// API.md: logins beyond a sane rate per client answer 429 with Retry-After (the app's own limit), and a
+// docs/api.md: logins beyond a sane rate per client answer 429 with Retry-After (the app's own limit), and a
 // client under 30 a minute is never refused. The edge blocks only beyond that, so ordinary excess still
 // gets the app's Retry-After (a WAF block cannot set headers) and floods never reach a region.
 @description('Logins (POST .../sessions) one client IP may send per minute before Front Door blocks it (429).')

@@ -95,7 +95,7 @@ resource database 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-11-15
   }
 }
 
-// One container, partition key /mailboxId (ARCHITECTURE.md). TTL is on without a default (-1):
+// One container, partition key /mailboxId (docs/architecture.md). TTL is on without a default (-1):
 // only documents carrying a `ttl` (the readiness probe's) expire.
 resource container 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
   parent: database

@@ -91,6 +91,8 @@ param acsSmsFrom string
 var deploymentContainer = 'app-package'
 var managementDeploymentContainer = 'app-package-mgmt'
 var opsContainer = 'ops'
+// Events Event Grid could not deliver to the blob trigger (after retryPolicy), kept as blobs.
+var deadLetterContainer = 'eventgrid-deadletter'
 var blobEndpoint = 'https://${storageAccountName}.blob.${environment().suffixes.storage}/'
 var queueEndpoint = 'https://${storageAccountName}.queue.${environment().suffixes.storage}/'
 var tableEndpoint = 'https://${storageAccountName}.table.${environment().suffixes.storage}/'
@@ -118,6 +120,7 @@ var blobContainers = [
   opsContainer
   deploymentContainer
   managementDeploymentContainer
+  deadLetterContainer
   '${toLower(durableTaskHub)}-leases'
 ]
 
@@ -296,7 +299,7 @@ resource speech 'Microsoft.CognitiveServices/accounts@2024-10-01' = {
   }
 }
 
-// Identity-based connections only (STYLE.md point 5): service URIs plus the identity's client id.
+// Identity-based connections only (docs/security.md): service URIs plus the identity's client id.
 var baseSettings = [
   { name: 'AzureWebJobsStorage__blobServiceUri', value: blobEndpoint }
   { name: 'AzureWebJobsStorage__queueServiceUri', value: queueEndpoint }
@@ -347,7 +350,7 @@ var baseSettings = [
   { name: 'ACS_SMS_ENDPOINT', value: acsEndpoint }
   { name: 'ACS_SMS_FROM', value: acsSmsFrom }
 ]
-// Each other region's blob endpoint, reached with this app's identity (config.py reads a URL).
+// Each other region's blob endpoint, reached with this app's identity (shared/config.py reads a URL).
 var peerSettings = [for peer in peers: {
   name: 'PEER_STORAGE__${peer.region}'
   value: 'https://${peer.storageAccountName}.blob.${environment().suffixes.storage}/'
@@ -416,10 +419,18 @@ module management 'functionapp.bicep' = {
   ]
 }
 
+// The topic acts as the stamp's identity (Blob Data Owner on this account, rbac.bicep) to write
+// dead letters: shared keys are off here, so Event Grid can't write them any other way.
 resource systemTopic 'Microsoft.EventGrid/systemTopics@2024-06-01-preview' = {
   name: systemTopicName
   location: region
   tags: tags
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identity.id}': {}
+    }
+  }
   properties: {
     source: storage.id
     topicType: 'Microsoft.Storage.StorageAccounts'
@@ -447,9 +458,26 @@ resource incomingSubscription 'Microsoft.EventGrid/systemTopics/eventSubscriptio
       subjectBeginsWith: '/blobServices/default/containers/${incomingContainer}/blobs/'
     }
     eventDeliverySchema: 'EventGridSchema'
+    // Up to 30 attempts over a day (Event Grid's exponential back-off), then
+    // the event goes to the dead-letter container instead of being dropped. Its message stays
+    // `processing` until another region's sweep takes it over (shared/services/takeover.py);
+    // the dead letter says which blob and why.
     retryPolicy: {
       maxDeliveryAttempts: 30
       eventTimeToLiveInMinutes: 1440
+    }
+    deadLetterWithResourceIdentity: {
+      identity: {
+        type: 'UserAssigned'
+        userAssignedIdentity: identity.id
+      }
+      deadLetterDestination: {
+        endpointType: 'StorageBlob'
+        properties: {
+          resourceId: storage.id
+          blobContainerName: deadLetterContainer
+        }
+      }
     }
   }
 }

@@ -4,7 +4,7 @@ $ErrorActionPreference = 'Stop'
 $hashes = "$env:PLATFORM_KEY_HASHES"
 if (-not $hashes) {
   Write-Error ('PLATFORM_KEY_HASHES is not set. Hash each platform key and set the comma-separated digests: ' +
-    'azd env set PLATFORM_KEY_HASHES (python -c "import hashlib,sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest())" $PLATFORM_KEY)')
+    'azd env set PLATFORM_KEY_HASHES (python -c "import hashlib,sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest())" $env:VOICEMAIL_API_KEY)')
   exit 1
 }
 foreach ($digest in $hashes.Split(',')) {

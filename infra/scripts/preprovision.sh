@@ -6,7 +6,7 @@ set -eu
 hashes="${PLATFORM_KEY_HASHES:-}"
 if [ -z "$hashes" ]; then
   echo "PLATFORM_KEY_HASHES is not set. Hash each platform key and set the comma-separated digests:" >&2
-  echo "  azd env set PLATFORM_KEY_HASHES \"\$(printf %s \"\$PLATFORM_KEY\" | sha256sum | cut -d' ' -f1)\"" >&2
+  echo "  azd env set PLATFORM_KEY_HASHES \"\$(printf %s \"\$VOICEMAIL_API_KEY\" | python3 -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')\"" >&2
   exit 1
 fi
 for digest in $(printf %s "$hashes" | tr ',' ' '); do

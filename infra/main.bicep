@@ -1,5 +1,7 @@
 // The voicemail backend: a global module (Log Analytics, Cosmos DB, Key Vault, Front Door or
-// Traffic Manager), one stamp per region (function app, storage, Application Insights, Event Grid)
+// Traffic Manager), one stamp per region (two function apps from one package, `api` and
+// `management`; storage, Application Insights, Event Grid; with privateNetworking a VNet, private
+// endpoints and private DNS: network.bicep, privateendpoints.bicep)
 // and one module with every role assignment; with imapEnabled, the IMAP gateway too: a container
 // registry, one gateway per stamp (imap.bicep) and a Traffic Manager profile for IMAPS (TCP 993).
 // Outputs are named as the app's settings.

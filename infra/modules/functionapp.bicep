@@ -87,7 +87,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_212: instance counts are the platform's on Flex Consumption; always-ready instances are set in functionAppConfig
   // checkov:skip=CKV_AZURE_16: the site has a managed identity (user-assigned); callers are not Entra ID users
   // checkov:skip=CKV_AZURE_71: the site has a user-assigned managed identity, which this check does not count
-  // checkov:skip=CKV_AZURE_78: Flex Consumption has no FTP endpoint (packages reach it only through its blob container), so no ftpsState is set
+  // checkov:skip=CKV_AZURE_78: Flex Consumption has no FTP endpoint (packages reach it only through its blob container), so the FTPS state is left out
   name: name
   location: region
   tags: empty(serviceName) ? tags : union(tags, { 'azd-service-name': serviceName })

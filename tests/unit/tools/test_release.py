@@ -68,7 +68,7 @@ class Regions:
         return 1 if argv == self.fail else 0
 
     def get_json(self, url: str, timeout: float = 10.0) -> tuple[int, dict]:
-        region = url.split("//")[1].split("/")[0]
+        region = url.split("//")[1].split("/", maxsplit=1)[0]
         if url.endswith("/health"):
             return 200, {"build": "b1"}
         if region in self.drained:

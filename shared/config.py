@@ -50,8 +50,7 @@ SECTIONS: dict[str, dict[str, str]] = {
     "replication": {"REPLICA_COUNT": "2", "TAKEOVER_AFTER_SECONDS": "600"},
     # Resolved by the Functions host (%NAME% in a binding, host.json), never read by the app: no
     # default applies at run time, so Bicep and local settings must set them (to these values).
-    # Locally the conflicts and the notifications' sweep run every 5 s; in Azure (infra/) every minute:
-    # there the change feed dispatches notifications as they are written, and the sweep is the net.
+    # Conflicts and the dispatcher's sweep: every 5 s here; slower in Azure, where the change feed dispatches.
     "host": {"DURABLE_TASK_HUB": "voicemail", "RETENTION_SCHEDULE": "0 30 2 * * *",
              "REPLICATION_SCHEDULE": "0 */15 * * * *", "CONFLICTS_SCHEDULE": "*/5 * * * * *",
              "NOTIFICATIONS_SWEEP_SCHEDULE": "*/5 * * * * *", "COSMOS_LEASE_CONTAINER": "leases"},
@@ -61,8 +60,7 @@ DEFAULTS: dict[str, str] = {name: value for section in SECTIONS.values() for nam
 HOST_RESOLVED = ("DURABLE_TASK_HUB", "RETENTION_SCHEDULE", "REPLICATION_SCHEDULE", "CONFLICTS_SCHEDULE",
                  "NOTIFICATIONS_SWEEP_SCHEDULE", "COSMOS_LEASE_CONTAINER", "COSMOS_DATABASE", "COSMOS_CONTAINER",
                  "INCOMING_CONTAINER", "REPLICATION_QUEUE", "TRANSCRIPTION_QUEUE")
-# Which functions a process serves (function_app.py): `api` (clients' routes, the audio pipeline),
-# `management` (sweeps, conflicts, the dispatcher, journal replay, admin routes) or `all` (one host).
+# Which functions a process serves (function_app.py; docs/architecture.md, "Two planes").
 APP_ROLES = ("all", "api", "management")
 DEFAULT_VERSION = DEFAULTS["APP_VERSION"]
 
@@ -184,9 +182,7 @@ class Settings:
     version: str
     sdk_timeout_s: float
     journal_after_s: float  # a deposit's time for the database; then it is journaled (services/journal.py)
-    # Traces kept per second and instance (Azure Monitor's rate-limited sampler; metrics are not
-    # sampled, and each kept trace carries the count it stands for, so KQL sums `itemCount`).
-    traces_per_second: float
+    traces_per_second: float  # traces kept per second and instance (a rate-limited sampler; metrics are all kept)
     managed_identity_client_id: str | None
     cosmos: CosmosSettings
     storage: StorageSettings
@@ -344,11 +340,9 @@ def _transcripts(read: Reader) -> TranscriptSettings:
 
 def _check_host_resolved(read: Reader) -> None:
     """The host's own settings: not read by the app, but a malformed one is named like any other."""
-    for name, pattern in (("DURABLE_TASK_HUB", _NAME), ("RETENTION_SCHEDULE", _SCHEDULE),
-                          ("REPLICATION_SCHEDULE", _SCHEDULE), ("CONFLICTS_SCHEDULE", _SCHEDULE),
-                          ("NOTIFICATIONS_SWEEP_SCHEDULE", _SCHEDULE), ("COSMOS_LEASE_CONTAINER", _NAME)):
+    for name in SECTIONS["host"]:
         if read.raw(name) is not None:
-            read.matching(name, pattern)
+            read.matching(name, _SCHEDULE if name.endswith("_SCHEDULE") else _NAME)
     read.matching("APP_ROLE", _ROLE)
 
 
@@ -395,8 +389,7 @@ def settings_error() -> ConfigError | None:
 
 
 def app_role(env: Mapping[str, str] | None = None) -> str:
-    """APP_ROLE, readable whatever the other settings (function_app.py indexes by it at import): a
-    value that is not a role serves `all`, and readiness names it."""
+    """APP_ROLE whatever the other settings (function_app.py indexes by it); not a role: `all`, named by readiness."""
     value = (os.environ if env is None else env).get("APP_ROLE", "").strip()
     return value if value in APP_ROLES else DEFAULTS["APP_ROLE"]
 

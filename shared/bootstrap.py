@@ -212,7 +212,7 @@ def build(config: Settings, *, store: SweepRepository | None = None, audio: Audi
     outbox = outbox or CosmosOutbox(sdk.cosmos, config.sdk_timeout_s)
     notifications = _notifications(config, lambda: sdk.credential, outbox, store, regions,
                                    lambda mailbox_id, message_id: messages.delete(PLATFORM, mailbox_id, message_id,
-                                                                                  purge=False), renditions)
+                                                                                  purge=False), renditions, telemetry)
     # A message's `message.ready` waits for its transcript: the moment it settles, the event is due.
     transcripts.listen(lambda message: notifications.message_settled(message.mailbox_id, message.id))
     return App(config, readiness, auth, mailboxes, messages, pipeline, greetings, retention, replication, telemetry,
@@ -220,7 +220,8 @@ def build(config: Settings, *, store: SweepRepository | None = None, audio: Audi
 
 
 def _notifications(config: Settings, make_credential: Callable[[], object | None], outbox: Outbox,
-                   store: SweepRepository, regions: Regions, trash, renditions: Renditions) -> NotificationService:
+                   store: SweepRepository, regions: Regions, trash, renditions: Renditions,
+                   telemetry: Telemetry) -> NotificationService:
     """ACS e-mail and SMS in Azure (identity); the local SMTP sink and SMS folder against emulators."""
     notify = config.notifications
     if config.is_emulated and not notify.acs_email_endpoint:
@@ -235,7 +236,7 @@ def _notifications(config: Settings, make_credential: Callable[[], object | None
         Schedule(notify.first_retry_s, notify.max_retry_s, notify.retry_horizon_s),
         transcript_wait=timedelta(seconds=notify.transcript_wait_s),
         takeover_after=timedelta(seconds=notify.takeover_after_s), allow_loopback=notify.allow_loopback, trash=trash,
-        renditions=renditions)
+        renditions=renditions, telemetry=telemetry)
 
 
 _lock = threading.Lock()

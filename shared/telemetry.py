@@ -145,6 +145,8 @@ class Telemetry:
             "Outage journal records: journaled (the database did not answer), replayed, set_aside (with why)")
         self._replication_lag = meter.create_histogram(
             "voicemail.replication.lag", "s", "From a message's receivedAt to its audio landing in another region")
+        self._notification_delay = meter.create_histogram(
+            "voicemail.notification.delay", "s", "From an event's creation to its delivery to one target")
 
     # -- spans -----------------------------------------------------------------------------------
 
@@ -228,6 +230,11 @@ class Telemetry:
     def journal(self, event: str, reason: str) -> None:
         """One outage-journal record journaled, replayed or set aside (reason: the kind, or why)."""
         self._journal.add(1, {**self._region, "event": event, "reason": reason})
+
+    def notified(self, created_at: datetime, delivered_at: datetime, event_type: str, target_kind: str) -> None:
+        """One event delivered to one target (webhook, email, sms): the delay since it was created."""
+        delay = max(0.0, (delivered_at - created_at).total_seconds())
+        self._notification_delay.record(delay, {**self._region, "event_type": event_type, "target_kind": target_kind})
 
     def replicated(self, received_at: datetime, landed_at: datetime, target_region: str) -> None:
         """One message's audio landed in target_region: the lag, as a metric and on the current span

@@ -49,6 +49,7 @@ from shared.domain.principal import Principal, require_mailbox, require_platform
 from shared.ports import DeliveryFailed, MailboxRepository, Mailer, MessageRepository, Outbox, SmsSender, WebhookSender
 from shared.services.renditions import Renditions
 from shared.services.replication import Regions
+from shared.telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
 LEASE = timedelta(seconds=120)  # a claimed event comes back after this if its dispatcher died
@@ -66,7 +67,9 @@ class NotificationService:
     def __init__(self, outbox: Outbox, store: Store, regions: Regions, webhooks: WebhookSender, mailer: Mailer,
                  sms: SmsSender, region: str, schedule: Schedule, *, transcript_wait: timedelta,
                  takeover_after: timedelta, allow_loopback: bool,
-                 trash: Callable[[str, str], None] | None = None, renditions: Renditions | None = None):
+                 trash: Callable[[str, str], None] | None = None, renditions: Renditions | None = None,
+                 telemetry: Telemetry | None = None):
+        self._telemetry = telemetry or Telemetry(region)
         self._renditions = renditions or Renditions(regions, None, False)  # makes an MP3 not made yet
         self._outbox = outbox
         self._store = store
@@ -247,6 +250,7 @@ class NotificationService:
         except Exception as error:  # a bug or an outage on our side: retried like a failed delivery
             logger.exception("event %s to %s failed", event.id, target["kind"])
             return self._schedule.after_failure(event, delivery, f"internal: {type(error).__name__}", now)
+        self._telemetry.notified(event.created_at, utcnow(), event.type, target["kind"])
         return Delivery(delivery.attempts + 1, None, None, True)
 
     def _deliver(self, target: dict[str, str], event: Event, data: dict[str, object], mailbox: Mailbox | None,

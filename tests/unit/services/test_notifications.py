@@ -122,6 +122,16 @@ class Texts:
         self.texts.append((number, text))
 
 
+class Delays:
+    """The service's telemetry: each delivery's delay, event type and target kind."""
+
+    def __init__(self):
+        self.seen: list[tuple[float, str, str]] = []
+
+    def notified(self, created_at, delivered_at, event_type, target_kind):
+        self.seen.append(((delivered_at - created_at).total_seconds(), event_type, target_kind))
+
+
 class Clock:
     """utcnow for the service, moved by the test."""
 
@@ -142,7 +152,7 @@ def world(monkeypatch):
     mailboxes.put(PLATFORM, MAILBOX, PutMailbox(displayName="Ann", settings=MailboxSettings(
         maxMessageSeconds=60, timeZone="Europe/Paris")))
     messages = MessageService(store, audio, mailboxes, mwi, "r1", CONTAINERS)
-    outbox, webhooks, mailer, texts = FakeOutbox(store), Webhooks(), Mailer(), Texts()
+    outbox, webhooks, mailer, texts, delays = FakeOutbox(store), Webhooks(), Mailer(), Texts(), Delays()
 
     def service(region="r1", wait=0.0):
         return NotificationService(
@@ -150,10 +160,10 @@ def world(monkeypatch):
             Schedule(first_s=10, cap_s=60, horizon_s=300), transcript_wait=timedelta(seconds=wait),
             takeover_after=timedelta(seconds=600), allow_loopback=True,
             trash=lambda m, i: messages.delete(PLATFORM, m, i, purge=False),
-            renditions=Renditions(Regions(region, audio, {}), transcoder, True, store))
+            renditions=Renditions(Regions(region, audio, {}), transcoder, True, store), telemetry=delays)
 
     return {"store": store, "mailboxes": mailboxes, "messages": messages, "outbox": outbox, "webhooks": webhooks,
-            "mailer": mailer, "texts": texts, "service": service, "clock": Clock(monkeypatch),
+            "mailer": mailer, "texts": texts, "service": service, "clock": Clock(monkeypatch), "delays": delays,
             "pipeline": AudioPipeline(store, store, greetings, audio, transcoder, mwi, "r1", normalize=True,
                                       containers=CONTAINERS)}
 
@@ -224,6 +234,12 @@ def test_the_change_feed_sends_this_regions_due_events_at_once_and_leaves_the_re
     assert world["service"]().dispatch_changed(feed(world)) == {}
     clock.advance(10)
     assert world["service"]().dispatch() == {"done": 2}
+    # Each delivery's delay since its event was made: what the notification-delay SLO is measured by.
+    assert sorted((kind, target) for _, kind, target in world["delays"].seen) == [
+        ("message.ready", "webhook"), ("message.ready", "webhook"),
+        ("mwi.changed", "webhook"), ("mwi.changed", "webhook")]
+    assert all(0 <= delay < 5 for delay, _, _ in world["delays"].seen[:2])
+    assert all(delay >= 10 for delay, _, _ in world["delays"].seen[2:])  # the retried ones waited their backoff
 
 
 def test_a_round_sends_up_to_its_limit_and_each_mailboxs_events_in_order(world):

@@ -147,6 +147,9 @@ class Telemetry:
             "voicemail.replication.lag", "s", "From a message's receivedAt to its audio landing in another region")
         self._notification_delay = meter.create_histogram(
             "voicemail.notification.delay", "s", "From an event's creation to its delivery to one target")
+        self._notifications = meter.create_counter(
+            "voicemail.notifications", "{delivery}",
+            "Deliveries of an event to one target by outcome: on_time, late (past the SLO's bound), dead")
 
     # -- spans -----------------------------------------------------------------------------------
 
@@ -231,10 +234,14 @@ class Telemetry:
         """One outage-journal record journaled, replayed or set aside (reason: the kind, or why)."""
         self._journal.add(1, {**self._region, "event": event, "reason": reason})
 
-    def notified(self, created_at: datetime, delivered_at: datetime, event_type: str, target_kind: str) -> None:
-        """One event delivered to one target (webhook, email, sms): the delay since it was created."""
-        delay = max(0.0, (delivered_at - created_at).total_seconds())
-        self._notification_delay.record(delay, {**self._region, "event_type": event_type, "target_kind": target_kind})
+    def notified(self, delay_s: float, event_type: str, target_kind: str, *, delivered: bool, bound_s: float) -> None:
+        """One event delivered to one target (webhook, email, sms) `delay_s` after it was due:
+        "on_time" within `bound_s` (the SLO's), else "late"; or given up on, "dead" (not timed)."""
+        attributes = {**self._region, "event_type": event_type, "target_kind": target_kind}
+        if delivered:
+            self._notification_delay.record(max(0.0, delay_s), attributes)
+        outcome = "dead" if not delivered else "on_time" if delay_s <= bound_s else "late"
+        self._notifications.add(1, {**attributes, "outcome": outcome})
 
     def replicated(self, received_at: datetime, landed_at: datetime, target_region: str) -> None:
         """One message's audio landed in target_region: the lag, as a metric and on the current span

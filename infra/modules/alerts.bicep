@@ -89,22 +89,14 @@ let sli = (w: timespan) {
 };
 '''
 
-// Notification delay: no signal measures event created -> delivered (docs/slo.md says so). The
-// nearest real one: the dispatcher's totals by outcome, logged each run ("notifications: {...}",
-// "notifications (change feed): {...}"). Good: done, nothing to send. Bad: pending (a delivery
-// failed and waits for its retry: late), dead, error. Waiting for a transcript (on purpose) and
-// claimed elsewhere (another region's) are not eligible.
+// Notification delay: the voicemail.notifications counter, one per delivery of an event to one
+// target by outcome (shared/telemetry.py): on_time (within 60 s of being due), late, dead (given up).
 var sliNotificationDelay = '''
 let sli = (w: timespan) {
-    AppTraces
-    | where TimeGenerated > ago(w) and Message startswith "notifications"
-    | extend Done = coalesce(toint(extract(@"'done': (\d+)", 1, Message)), 0),
-             Nothing = coalesce(toint(extract(@"'nothing to send': (\d+)", 1, Message)), 0),
-             Pending = coalesce(toint(extract(@"'pending': (\d+)", 1, Message)), 0),
-             Dead = coalesce(toint(extract(@"'dead': (\d+)", 1, Message)), 0),
-             Errors = coalesce(toint(extract(@"'error': (\d+)", 1, Message)), 0)
-    | summarize Good = sum(Done + Nothing), Total = sum(Done + Nothing + Pending + Dead + Errors)
-        by Region = tostring(Properties["cloud.region"])
+    AppMetrics
+    | where TimeGenerated > ago(w) and Name == "voicemail.notifications"
+    | extend Region = tostring(Properties["cloud.region"]), Outcome = tostring(Properties.outcome)
+    | summarize Good = sumif(Sum, Outcome == "on_time"), Total = sum(Sum) by Region
 };
 '''
 

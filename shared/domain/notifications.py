@@ -25,6 +25,7 @@ EVENT_TYPES = ("message.ready", "message.failed", "mwi.changed")
 ATTACH_FORMATS = ("mp3", "wav", "opus", "none")
 SMS_TEXT = 140
 MAX_TARGETS = 10
+ON_TIME_S = 60  # the notification-delay SLO's bound (docs/slo.md): delivered within it of being due
 
 # -- targets ------------------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from shared.domain.audio import RENDITION_CONTENT_TYPES
 from shared.domain.errors import EtagMismatch, EventNotDeadLettered, Forbidden, MailboxNotFound, ValidationFailed
 from shared.domain.model import Mailbox, Message, iso, utcnow
 from shared.domain.notifications import (
+    ON_TIME_S,
     Delivery,
     Event,
     Mail,
@@ -235,9 +236,16 @@ class NotificationService:
                 logger.exception("message %s/%s not moved to the trash after e-mail", event.mailbox_id,
                                  event.message_id)
         if settled.status == "dead":
-            logger.error("event %s of %s dead-lettered after %s", event.id, event.mailbox_id,
-                         {k: d.last_error for k, d in deliveries.items() if not d.done})
+            self._gave_up(event, targets, deliveries)
         return settled.status
+
+    def _gave_up(self, event: Event, targets: list[dict[str, str]], deliveries: dict[str, Delivery]) -> None:
+        """Dead-lettered: each target still without it counts as a notification that never came."""
+        for key, target in zip(deliveries, targets, strict=True):
+            if not deliveries[key].done:
+                self._count(event, target["kind"], delivered=False)
+        logger.error("event %s of %s dead-lettered after %s", event.id, event.mailbox_id,
+                     {k: d.last_error for k, d in deliveries.items() if not d.done})
 
     def _attempt(self, target: dict[str, str], event: Event, data: dict[str, object], mailbox: Mailbox | None,
                  message: Message | None, delivery: Delivery, now: datetime) -> Delivery:
@@ -250,8 +258,15 @@ class NotificationService:
         except Exception as error:  # a bug or an outage on our side: retried like a failed delivery
             logger.exception("event %s to %s failed", event.id, target["kind"])
             return self._schedule.after_failure(event, delivery, f"internal: {type(error).__name__}", now)
-        self._telemetry.notified(event.created_at, utcnow(), event.type, target["kind"])
+        self._count(event, target["kind"], delivered=True)
         return Delivery(delivery.attempts + 1, None, None, True)
+
+    def _count(self, event: Event, kind: str, delivered: bool) -> None:
+        """The notification-delay SLO's events: due at creation, or for a `message.ready` that
+        waits for its transcript on purpose, at the end of that wait."""
+        due = event.created_at + (self._transcript_wait if event.type == "message.ready" else timedelta(0))
+        self._telemetry.notified((utcnow() - due).total_seconds(), event.type, kind, delivered=delivered,
+                                 bound_s=ON_TIME_S)
 
     def _deliver(self, target: dict[str, str], event: Event, data: dict[str, object], mailbox: Mailbox | None,
                  message: Message | None, now: datetime) -> None:

@@ -123,13 +123,14 @@ class Texts:
 
 
 class Delays:
-    """The service's telemetry: each delivery's delay, event type and target kind."""
+    """The service's telemetry: each delivery's delay since due, event type, target kind and outcome."""
 
     def __init__(self):
-        self.seen: list[tuple[float, str, str]] = []
+        self.seen: list[tuple[float, str, str, str]] = []
 
-    def notified(self, created_at, delivered_at, event_type, target_kind):
-        self.seen.append(((delivered_at - created_at).total_seconds(), event_type, target_kind))
+    def notified(self, delay_s, event_type, target_kind, *, delivered, bound_s):
+        outcome = "dead" if not delivered else "on_time" if delay_s <= bound_s else "late"
+        self.seen.append((delay_s, event_type, target_kind, outcome))
 
 
 class Clock:
@@ -235,11 +236,11 @@ def test_the_change_feed_sends_this_regions_due_events_at_once_and_leaves_the_re
     clock.advance(10)
     assert world["service"]().dispatch() == {"done": 2}
     # Each delivery's delay since its event was made: what the notification-delay SLO is measured by.
-    assert sorted((kind, target) for _, kind, target in world["delays"].seen) == [
-        ("message.ready", "webhook"), ("message.ready", "webhook"),
-        ("mwi.changed", "webhook"), ("mwi.changed", "webhook")]
-    assert all(0 <= delay < 5 for delay, _, _ in world["delays"].seen[:2])
-    assert all(delay >= 10 for delay, _, _ in world["delays"].seen[2:])  # the retried ones waited their backoff
+    assert sorted((kind, target, outcome) for _, kind, target, outcome in world["delays"].seen) == [
+        ("message.ready", "webhook", "on_time"), ("message.ready", "webhook", "on_time"),
+        ("mwi.changed", "webhook", "on_time"), ("mwi.changed", "webhook", "on_time")]
+    assert all(0 <= delay < 5 for delay, *_ in world["delays"].seen[:2])
+    assert all(delay >= 10 for delay, *_ in world["delays"].seen[2:])  # the retried ones waited their backoff
 
 
 def test_a_round_sends_up_to_its_limit_and_each_mailboxs_events_in_order(world):
@@ -302,6 +303,9 @@ def test_an_event_that_keeps_failing_is_dead_lettered_after_the_horizon_then_rep
     assert {d["type"] for d in letters} == {"message.ready", "mwi.changed"}
     assert all(d["deliveries"][0]["attempts"] >= 5 and d["deliveries"][0]["lastError"] == "answered 500"
                for d in letters)
+    # Each given up on counts against the notification-delay SLO, as a delivery that never came.
+    assert sorted((kind, outcome) for _, kind, _, outcome in world["delays"].seen) == [
+        ("message.ready", "dead"), ("mwi.changed", "dead")]
     sent = len(webhooks.sent)
     webhooks.failing = False
     service.replay(PLATFORM, letters[0]["id"])

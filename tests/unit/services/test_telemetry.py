@@ -240,3 +240,14 @@ def test_replication_records_the_lag_from_receipt_to_the_copy(recorded):
     assert lag.count == 1 and 90 <= lag.sum < 120
     [span] = [s for s in exporter.get_finished_spans() if s.name == "replicate audio"]
     assert 90 <= span.attributes["voicemail.replication.lag_s"] < 120
+
+
+def test_notifications_are_counted_on_time_late_or_dead_and_their_delay_timed(recorded):
+    reader, _, seen = recorded
+    seen.notified(12.0, "message.ready", "webhook", delivered=True, bound_s=60)
+    seen.notified(75.0, "message.ready", "email", delivered=True, bound_s=60)
+    seen.notified(90000.0, "mwi.changed", "sms", delivered=False, bound_s=60)
+    outcomes = {dict(key)["target_kind"]: dict(key)["outcome"] for key in counts(reader, "voicemail.notifications")}
+    assert outcomes == {"webhook": "on_time", "email": "late", "sms": "dead"}
+    delays = points(reader, "voicemail.notification.delay")
+    assert sorted(p.sum for p in delays) == [12.0, 75.0]  # the dead one is counted, not timed

@@ -274,7 +274,7 @@ module stamps 'modules/stamp.bicep' = [for (stamp, i) in stampNames: {
     // Azure has a change feed: the conflicts feed is read every minute, the dispatcher's timer is
     // only the safety sweep (the local emulator, without a change feed, polls both faster).
     conflictsSchedule: '0 */1 * * * *'
-    notificationsSweepSchedule: '0 */5 * * * *'
+    notificationsSweepSchedule: '0 */1 * * * *'  // retries and transcript waits come due between changes
     leaseContainer: cosmosLeaseContainer
     managementAlwaysReady: managementAlwaysReady
     privateNetworking: privateNetworking

@@ -203,7 +203,7 @@ SAMPLE_VALUES = {
     "ACS_SMS_ENDPOINT": "https://acs-abc.unitedstates.communication.azure.com",
     "ACS_SMS_FROM": "+18005550100",
     "CONFLICTS_SCHEDULE": "0 */1 * * * *",
-    "NOTIFICATIONS_SWEEP_SCHEDULE": "0 */5 * * * *",
+    "NOTIFICATIONS_SWEEP_SCHEDULE": "0 */1 * * * *",
     "COSMOS__accountEndpoint": "https://cosmos-abc.documents.azure.com:443/",
     "COSMOS__credential": "managedidentity",
     "COSMOS__clientId": "00000000-0000-0000-0000-000000000001",

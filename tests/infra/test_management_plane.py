@@ -166,10 +166,10 @@ def test_the_lease_container_exists_and_the_identities_may_write_it():
     assert "scope: '${cosmos.id}/dbs/${cosmosDatabase}'" in assignment
 
 
-def test_azure_runs_the_conflicts_read_every_minute_and_the_dispatcher_sweep_every_five():
+def test_azure_runs_the_conflicts_read_and_the_dispatcher_sweep_every_minute_not_every_five_seconds():
     main = _text(MAIN)
     assert re.search(r"^    conflictsSchedule: '0 \*/1 \* \* \* \*'$", main, re.MULTILINE)
-    assert re.search(r"^    notificationsSweepSchedule: '0 \*/5 \* \* \* \*'$", main, re.MULTILINE)
+    assert re.search(r"^    notificationsSweepSchedule: '0 \*/1 \* \* \* \*'  //", main, re.MULTILINE)
     settings = _stamp_settings()
     assert settings["CONFLICTS_SCHEDULE"] == "conflictsSchedule"
     assert settings["NOTIFICATIONS_SWEEP_SCHEDULE"] == "notificationsSweepSchedule"

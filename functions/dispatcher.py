@@ -26,7 +26,7 @@ _EVENT_ID = re.compile(r"^evt_[0-9a-f]{32}$")
 @bp.function_name("notifications_changed")
 @bp.cosmos_db_trigger(arg_name="documents", connection="COSMOS", database_name="%COSMOS_DATABASE%",
                       container_name="%COSMOS_CONTAINER%", lease_container_name="%COSMOS_LEASE_CONTAINER%",
-                      lease_container_prefix="%REGION%-", create_lease_container_if_not_exists=False)
+                      lease_container_prefix="%COSMOS_LEASE_PREFIX%", create_lease_container_if_not_exists=False)
 def notifications_changed(documents: func.DocumentList) -> None:
     """Documents just written (any kind): the outbox events among them that are due, sent now."""
     totals = bootstrap().notifications.dispatch_changed([document.to_dict() for document in documents])

@@ -343,7 +343,6 @@ var baseSettings = [
   { name: 'COSMOS__clientId', value: identity.properties.clientId }
   { name: 'COSMOS_LEASE_CONTAINER', value: leaseContainer }
   { name: 'COSMOS_LEASE_PREFIX', value: region }
-  { name: 'COSMOS_PREFERRED_REGION', value: region }
   // Notifications: e-mail and SMS through Azure Communication Services, with this app's identity.
   { name: 'ACS_EMAIL_ENDPOINT', value: acsEndpoint }
   { name: 'ACS_EMAIL_SENDER', value: acsEmailSender }

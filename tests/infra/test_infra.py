@@ -209,7 +209,6 @@ SAMPLE_VALUES = {
     "COSMOS__clientId": "00000000-0000-0000-0000-000000000001",
     "COSMOS_LEASE_CONTAINER": "leases",
     "COSMOS_LEASE_PREFIX": "westeurope",
-    "COSMOS_PREFERRED_REGION": "westeurope",
 }
 
 

@@ -146,7 +146,6 @@ def test_the_change_feed_trigger_connects_with_the_stamps_identity():
     # Each region's management app keeps its own leases and reads its own region's copy of the feed.
     assert settings["COSMOS_LEASE_CONTAINER"] == "leaseContainer"
     assert settings["COSMOS_LEASE_PREFIX"] == "region"
-    assert settings["COSMOS_PREFERRED_REGION"] == "region"
     main = _text(MAIN)
     assert re.search(r"^var cosmosLeaseContainer = 'leases'$", main, re.MULTILINE)
     assert re.search(r"^    leaseContainer: cosmosLeaseContainer$", main, re.MULTILINE)

@@ -13,6 +13,8 @@ import json
 import re
 from pathlib import Path
 
+from tests.infra import bicep_text as bicep
+
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "infra" / "modules" / "alerts.bicep"
 MAIN = ROOT / "infra" / "main.bicep"
@@ -34,26 +36,15 @@ TABLES = {"AppRequests", "AppDependencies", "AppTraces", "AppMetrics", "StorageQ
 PLATFORM_LITERALS = {"PutMessage", "-poison"}
 
 
-def _text(path: Path) -> str:
-    return path.read_text(encoding="utf-8")
-
-
-def _block(text: str, start: str) -> str:
-    """From a top-level declaration's first line to the next top-level declaration."""
-    begin = text.index(start)
-    following = re.search(r"^(resource|var|param|output|module|@) ?", text[begin + len(start):], re.MULTILINE)
-    return text[begin:begin + len(start) + following.start()] if following else text[begin:]
-
-
 def _alert_resources() -> dict[str, str]:
-    text = _text(ALERTS)
+    text = bicep.text(ALERTS)
     names = re.findall(rf"^resource (\w+) '(?:{'|'.join(ALERT_TYPES)})@", text, re.MULTILINE)
-    return {name: _block(text, f"resource {name} ") for name in names}
+    return {name: bicep.declaration(text, f"resource {name} ") for name in names}
 
 
 def _var_entries(name: str) -> list[dict[str, str]]:
     """The `key: 'value'` (or number) lines of each object of an array variable of alerts.bicep."""
-    block = _block(_text(ALERTS), f"var {name} = [")
+    block = bicep.declaration(bicep.text(ALERTS), f"var {name} = [")
     return [dict(re.findall(r"^\s{4}(\w+): '?([^'\n]*)'?$", entry, re.MULTILINE))
             for entry in re.split(r"^\s{2}\{$", block, flags=re.MULTILINE)[1:]]
 
@@ -66,7 +57,7 @@ def _slugs(markdown: str) -> set[str]:
 
 def _doc_slos() -> dict[str, str]:
     """docs/slo.md's table: SLO id -> its 30-day target column."""
-    return dict(re.findall(r"^\| `([a-z-]+)` \| [^|]+ \| ([^|]+) \|", _text(SLO_DOC), re.MULTILINE))
+    return dict(re.findall(r"^\| `([a-z-]+)` \| [^|]+ \| ([^|]+) \|", bicep.text(SLO_DOC), re.MULTILINE))
 
 
 # --- SLOs and their burn-rate rules ---------------------------------------------------------------
@@ -84,7 +75,7 @@ def test_every_slo_of_the_doc_has_its_burn_rate_rules():
     assert "query: '${regionOf}${slos[i / length(windows)].sli}${format(burnTail" in rules
     for slo in slos:
         assert slo["sli"] in {f"sli{''.join(part.title() for part in slo['id'].split('-'))}"}, slo
-        assert f"var {slo['sli']} = '''" in _text(ALERTS)
+        assert f"var {slo['sli']} = '''" in bicep.text(ALERTS)
 
 
 def test_the_budget_of_each_rule_is_the_documented_target():
@@ -103,16 +94,16 @@ def test_the_windows_are_the_workbooks_multi_window_burn_rates():
     for (long, _, _), window in windows.items():
         assert window["range"] == iso[long], "the query time range must hold the long window"
     assert [windows[key]["severity"] for key in sorted(windows, key=lambda k: -float(k[2]))] == ["1", "2", "3"]
-    doc = _text(SLO_DOC)
+    doc = bicep.text(SLO_DOC)
     for factor, pair in (("14.4", "1 h and 5 min"), ("6", "6 h and 30 min"), ("1", "2 days and 6 h")):
         assert re.search(rf"^\| {pair} \| {re.escape(factor)} \|", doc, re.MULTILINE), pair
-    tail = _block(_text(ALERTS), "var burnTail = '''")
+    tail = bicep.declaration(bicep.text(ALERTS), "var burnTail = '''")
     assert "sli({0})" in tail and "sli({1})" in tail and "let budget = {2};" in tail and "let factor = {3};" in tail
     assert "LongBurn >= factor and ShortBurn >= factor" in tail
 
 
 def test_the_slo_doc_gives_each_slo_its_section_budget_and_query():
-    doc = _text(SLO_DOC)
+    doc = bicep.text(SLO_DOC)
     sections = re.split(r"^### ", doc, flags=re.MULTILINE)[1:]
     by_id = {section.split("\n", 1)[0].strip(): section for section in sections}
     for slo in SLOS:
@@ -126,9 +117,9 @@ def test_the_slo_doc_gives_each_slo_its_section_budget_and_query():
 # --- every rule: a runbook, the action group, a current API ---------------------------------------
 
 def test_every_alert_rule_names_a_runbook_that_exists():
-    anchors = _slugs(_text(OPERATIONS))
+    anchors = _slugs(bicep.text(OPERATIONS))
     assert "alerts-and-runbooks" in anchors
-    text = _text(ALERTS)
+    text = bicep.text(ALERTS)
     assert "var runbooks = 'docs/operations.md'" in text
     resources = _alert_resources()
     assert set(resources) >= {"burnRateRules", "operationalRules", "routerReadinessFrontDoor",
@@ -150,18 +141,18 @@ def test_every_alert_rule_names_a_runbook_that_exists():
 def test_every_alert_rule_notifies_the_action_group():
     for name, block in _alert_resources().items():
         assert re.search(r"actionGroups: \[\s+actionGroup\.id\s+\]|actionGroupId: actionGroup\.id", block), name
-    group = _block(_text(ALERTS), "resource actionGroup ")
+    group = bicep.declaration(bicep.text(ALERTS), "resource actionGroup ")
     assert "emailReceivers: empty(alertEmail) ? [] : [" in group and "emailAddress: alertEmail" in group
-    main = _text(MAIN)
+    main = bicep.text(MAIN)
     assert "param alertEmail string = ''" in main
-    module = _block(main, "module alerts 'modules/alerts.bicep'")
+    module = bicep.declaration(main, "module alerts 'modules/alerts.bicep'")
     assert "alertEmail: alertEmail" in module
     assert "workspaceId: global.outputs.logAnalyticsWorkspaceId" in module
-    assert json.loads(_text(PARAMETERS))["parameters"]["alertEmail"]["value"] == "${ALERT_EMAIL=}"
+    assert json.loads(bicep.text(PARAMETERS))["parameters"]["alertEmail"]["value"] == "${ALERT_EMAIL=}"
 
 
 def test_log_rules_use_a_current_api_version_and_split_by_region():
-    text = _text(ALERTS)
+    text = bicep.text(ALERTS)
     versions = re.findall(r"'Microsoft\.Insights/scheduledQueryRules@([\d-]+)(-preview)?'", text)
     assert versions and all(v >= "2023-12-01" and not preview for v, preview in versions), versions
     for name in ("burnRateRules", "operationalRules"):
@@ -175,7 +166,7 @@ def test_the_operational_alerts_the_issue_asks_for():
     operational = {entry["id"]: entry for entry in _var_entries("operational")}
     assert set(operational) >= {"poison-messages", "notification-dead-letters", "conflicts-backlog",
                                 "readiness-failures"}
-    block = _block(_text(ALERTS), "var operational = [")
+    block = bicep.declaration(bicep.text(ALERTS), "var operational = [")
     assert 'ObjectKey contains "-poison"' in block and 'Message has "poison"' in block
     assert 'matches regex @"\\bhealth_ready\\b"' in block and 'ResultCode == "503"' in block
     # The drain switch (a release) is not a readiness failure for the log rule.
@@ -190,8 +181,8 @@ def test_the_operational_alerts_the_issue_asks_for():
 # --- the queries name only telemetry that exists ---------------------------------------------------
 
 def _queries() -> dict[str, str]:
-    alerts = {f"alerts.bicep #{i}": q for i, q in enumerate(re.findall(r"'''(.*?)'''", _text(ALERTS), re.DOTALL))}
-    docs = {f"slo.md #{i}": q for i, q in enumerate(re.findall(r"```kusto\n(.*?)```", _text(SLO_DOC), re.DOTALL))}
+    alerts = {f"alerts.bicep #{i}": q for i, q in enumerate(re.findall(r"'''(.*?)'''", bicep.text(ALERTS), re.DOTALL))}
+    docs = {f"slo.md #{i}": q for i, q in enumerate(re.findall(r"```kusto\n(.*?)```", bicep.text(SLO_DOC), re.DOTALL))}
     assert len(alerts) >= 10 and len(docs) == len(SLOS)
     return {**alerts, **docs}
 
@@ -203,15 +194,15 @@ def _quoted(text: str) -> set[str]:
 def _telemetry_names() -> set[str]:
     """Metric, span and dimension names: the string literals of shared/telemetry.py and of
     infra/monitoring/*.kql, and the span names the services pass to Telemetry.span."""
-    names = _quoted(_text(TELEMETRY)) | {n for path in MONITORING for n in _quoted(_text(path))}
-    spans = {n for path in SOURCES for n in re.findall(r'\.span\(\s*"([^"]+)"', _text(path))}
+    names = _quoted(bicep.text(TELEMETRY)) | {n for path in MONITORING for n in _quoted(bicep.text(path))}
+    spans = {n for path in SOURCES for n in re.findall(r'\.span\(\s*"([^"]+)"', bicep.text(path))}
     return names | spans
 
 
 def _monitoring_properties() -> set[str]:
     found = set()
     for path in MONITORING:
-        text = _text(path)
+        text = bicep.text(path)
         found |= set(re.findall(r'(?:Properties|props)\["([^"]+)"\]', text))
         found |= set(re.findall(r"Properties\.(\w+)", text))
     return found
@@ -219,7 +210,7 @@ def _monitoring_properties() -> set[str]:
 
 def _log_formats() -> list[str]:
     """Every logger call's format string in the app."""
-    return [f for path in SOURCES for f in re.findall(r'logger\.\w+\(\s*"([^"]+)"', _text(path))]
+    return [f for path in SOURCES for f in re.findall(r'logger\.\w+\(\s*"([^"]+)"', bicep.text(path))]
 
 
 def _is_log_fragment(fragment: str, formats: list[str]) -> bool:
@@ -234,7 +225,7 @@ def _is_log_fragment(fragment: str, formats: list[str]) -> bool:
 
 def _function_names() -> set[str]:
     return {name for path in (ROOT / "functions").rglob("*.py")
-            for name in re.findall(r'function_name\("(\w+)"\)', _text(path))}
+            for name in re.findall(r'function_name\("(\w+)"\)', bicep.text(path))}
 
 
 def _check_pattern(where: str, pattern: str, functions: set[str], sources: str) -> None:
@@ -256,17 +247,17 @@ def test_every_query_reads_only_known_tables():
     for where, query in _queries().items():
         tables = set(re.findall(r"\b(App[A-Z][a-z]+|Storage[A-Z][a-z]+Logs)\b", query))
         assert tables <= TABLES, f"{where}: {sorted(tables - TABLES)}"
-    monitoring_readme = _text(ROOT / "infra" / "monitoring" / "README.md")
+    monitoring_readme = bicep.text(ROOT / "infra" / "monitoring" / "README.md")
     assert all(f"`{t}`" in monitoring_readme for t in TABLES if t.startswith("App"))
-    stamp_bicep = "\n".join(_text(p) for p in (ROOT / "infra" / "modules").glob("*.bicep"))
+    stamp_bicep = "\n".join(bicep.text(p) for p in (ROOT / "infra" / "modules").glob("*.bicep"))
     assert re.search(r"scope: queueService\b", stamp_bicep), "no stamp sends its queue logs to the workspace"
 
 
 def test_every_query_names_only_real_telemetry():
     names, properties = _telemetry_names(), _telemetry_names() | _monitoring_properties()
     formats, functions = _log_formats(), _function_names()
-    monitoring = {n for path in MONITORING for n in _quoted(_text(path))}
-    sources = "\n".join(_text(p) for p in SOURCES)
+    monitoring = {n for path in MONITORING for n in _quoted(bicep.text(path))}
+    sources = "\n".join(bicep.text(p) for p in SOURCES)
     for where, query in _queries().items():
         plain = re.sub(r'@"[^"]*"', "", query)  # verbatim strings (patterns) are checked below
         known: set[str] = set()
@@ -283,13 +274,13 @@ def test_every_query_names_only_real_telemetry():
             known.add(fragment)
         for group in re.findall(r'\bOutcome (?:==|in) \(?((?:"[^"]+"(?:, )?)+)', plain):
             for outcome in re.findall(r'"([^"]+)"', group):
-                assert f'"{outcome}"' in _text(TELEMETRY), f"{where}: no outcome {outcome!r}"
+                assert f'"{outcome}"' in bicep.text(TELEMETRY), f"{where}: no outcome {outcome!r}"
                 known.add(outcome)
         unexplained = _quoted(plain) - known - PLATFORM_LITERALS - monitoring
         assert not unexplained, f"{where}: literals that are not telemetry: {sorted(unexplained)}"
         for pattern in re.findall(r'@"([^"]*)"', query):
             _check_pattern(where, pattern, functions, sources)
     # The app names its function apps so: func-<token8>-<region> and func-<token8>-<region>-mgmt.
-    main = _text(MAIN)
+    main = bicep.text(MAIN)
     assert "functionAppName: 'func-${take(token, 8)}-${region}'" in main
     assert "managementAppName: 'func-${take(token, 8)}-${region}-mgmt'" in main

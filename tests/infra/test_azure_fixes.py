@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from shared.config import DEFAULTS
+from tests.infra import bicep_text as bicep
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -66,27 +67,11 @@ ACS_SEND_ACTIONS = {"Microsoft.Communication/CommunicationServices/Read",
                     "Microsoft.Communication/EmailServices/write"}
 
 
-def _text(path: Path) -> str:
-    return path.read_text(encoding="utf-8")
-
-
-def _block(text: str, start: int) -> str:
-    """The brace- or bracket-balanced block that opens at or after index `start`."""
-    opening = min(i for i in (text.find("{", start), text.find("[", start)) if i >= 0)
-    closing = {"{": "}", "[": "]"}[text[opening]]
-    depth = 0
-    for i in range(opening, len(text)):
-        depth += {text[opening]: 1, closing: -1}.get(text[i], 0)
-        if depth == 0:
-            return text[start:i + 1]
-    raise AssertionError("unbalanced block")
-
-
 def _resources(text: str, type_: str) -> dict[str, tuple[str, str]]:
     """symbolic name -> (API version, whole declaration) of each resource of the type."""
     found = {}
     for match in re.finditer(rf"^resource (\w+) '{re.escape(type_)}@([\w-]+)'", text, re.MULTILINE):
-        found[match.group(1)] = (match.group(2), _block(text, match.start()))
+        found[match.group(1)] = (match.group(2), bicep.balanced(text, match.start(), from_at=True))
     return found
 
 
@@ -98,10 +83,10 @@ def _norm(name: str) -> str:
 
 def test_every_role_id_in_infra_is_azures_documented_one():
     assert BICEP_FILES
-    unknown = {f"{path.relative_to(ROOT)}: {guid}" for path in BICEP_FILES for guid in GUID.findall(_text(path))
+    unknown = {f"{path.relative_to(ROOT)}: {guid}" for path in BICEP_FILES for guid in GUID.findall(bicep.text(path))
                if guid.lower() not in DOCUMENTED.values()}
     assert not unknown, f"not a documented built-in role id (add it here with its docs page, or fix it): {unknown}"
-    assert "b24988ac-6182-4e48" not in "".join(_text(p) for p in BICEP_FILES)  # the wrong Contributor of issue 26
+    assert "b24988ac-6182-4e48" not in "".join(bicep.text(p) for p in BICEP_FILES)  # the wrong Contributor of issue 26
 
 
 def test_each_named_role_id_is_the_role_its_name_says():
@@ -109,7 +94,7 @@ def test_each_named_role_id_is_the_role_its_name_says():
     by_name = {_norm(name): guid for name, guid in DOCUMENTED.items()}
     checked = 0
     for path in BICEP_FILES:
-        for key, guid in re.findall(r"^\s*(\w+): '(" + GUID.pattern[2:-2] + r")'", _text(path), re.MULTILINE):
+        for key, guid in re.findall(r"^\s*(\w+): '(" + GUID.pattern[2:-2] + r")'", bicep.text(path), re.MULTILINE):
             if _norm(key) in by_name:
                 assert guid.lower() == by_name[_norm(key)], f"{path.name}: {key} is {guid}"
                 checked += 1
@@ -118,7 +103,7 @@ def test_each_named_role_id_is_the_role_its_name_says():
 
 def test_every_role_assignment_names_a_documented_or_defined_role():
     for path in BICEP_FILES:
-        text = _text(path)
+        text = bicep.text(path)
         custom = set(_resources(text, "Microsoft.Authorization/roleDefinitions"))
         for name, (_, block) in _resources(text, "Microsoft.Authorization/roleAssignments").items():
             role = re.search(r"roleDefinitionId: (.+)", block).group(1)
@@ -134,10 +119,11 @@ def test_every_role_assignment_names_a_documented_or_defined_role():
 def test_custom_roles_hold_no_wildcard_and_no_key_listing():
     roles = 0
     for path in BICEP_FILES:
-        for name, (_, block) in _resources(_text(path), "Microsoft.Authorization/roleDefinitions").items():
+        for name, (_, block) in _resources(bicep.text(path), "Microsoft.Authorization/roleDefinitions").items():
             roles += 1
             assert "type: 'CustomRole'" in block
-            actions = re.findall(r"^\s*'(Microsoft\.[^']+|\*)'$", _block(block, block.index("actions:")), re.MULTILINE)
+            actions = re.findall(r"^\s*'(Microsoft\.[^']+|\*)'$",
+                                 bicep.balanced(block, block.index("actions:"), from_at=True), re.MULTILINE)
             assert actions, name
             assert not [a for a in actions if "*" in a or re.search(r"listkeys|regeneratekey", a, re.IGNORECASE)]
             assert re.search(r"assignableScopes: \[\s*resourceGroup\(\)\.id\s*\]", block), f"{name}: beyond its group"
@@ -152,10 +138,10 @@ FLEX_LOWEST_MAXIMUM = 40  # learn.microsoft.com/azure/azure-functions/flex-consu
 def test_maximum_instance_count_defaults_to_what_every_region_accepts():
     from tools.capacity import FLEX_MIN_MAXIMUM_INSTANCES, Inputs, parameters, size
 
-    main = _text(MAIN)
+    main = bicep.text(MAIN)
     default = int(re.search(r"^param maximumInstanceCount int = (\d+)$", main, re.MULTILINE).group(1))
     assert default >= FLEX_LOWEST_MAXIMUM
-    parameters_file = json.loads(_text(INFRA / "main.parameters.json"))["parameters"]
+    parameters_file = json.loads(bicep.text(INFRA / "main.parameters.json"))["parameters"]
     azd_default = re.fullmatch(r"\$\{MAXIMUM_INSTANCE_COUNT=(\d+)\}", parameters_file["maximumInstanceCount"]["value"])
     assert azd_default and int(azd_default.group(1)) >= FLEX_LOWEST_MAXIMUM
     assert FLEX_MIN_MAXIMUM_INSTANCES == FLEX_LOWEST_MAXIMUM
@@ -165,7 +151,7 @@ def test_maximum_instance_count_defaults_to_what_every_region_accepts():
             deployed = parameters(size(Inputs(peak_rps=peak, regions=regions)))["maximumInstanceCount"]
             assert deployed >= FLEX_LOWEST_MAXIMUM, (peak, regions)
     # The README's example regions get the default: no per-region override exists.
-    readme = _text(INFRA / "README.md")
+    readme = bicep.text(INFRA / "README.md")
     assert "westeurope,northeurope,swedencentral" in readme
     assert "| 40, 3, 15000 RU/s" in readme
 
@@ -179,7 +165,7 @@ ACS_DISABLE_LOCAL_AUTH_SINCE = "2025-09-01"
 
 
 def test_disable_local_auth_is_sent_on_an_api_version_that_has_it():
-    resources = _resources(_text(COMMUNICATION), "Microsoft.Communication/communicationServices")
+    resources = _resources(bicep.text(COMMUNICATION), "Microsoft.Communication/communicationServices")
     assert resources
     for name, (version, block) in resources.items():
         assert "disableLocalAuth: true" in block, name
@@ -187,8 +173,8 @@ def test_disable_local_auth_is_sent_on_an_api_version_that_has_it():
 
 
 def test_no_role_on_communication_services_can_list_its_keys():
-    text = _text(RBAC)
-    assert not KEY_LISTING_ROLES & {g.lower() for p in BICEP_FILES for g in GUID.findall(_text(p))}
+    text = bicep.text(RBAC)
+    assert not KEY_LISTING_ROLES & {g.lower() for p in BICEP_FILES for g in GUID.findall(bicep.text(p))}
     custom = _resources(text, "Microsoft.Authorization/roleDefinitions")
     on_acs = [block for _, block in _resources(text, "Microsoft.Authorization/roleAssignments").values()
               if re.search(r"^\s*scope: communication$", block, re.MULTILINE)]
@@ -205,13 +191,14 @@ def test_no_role_on_communication_services_can_list_its_keys():
 
 def _container_attributes_peers_address() -> set[str]:
     """`containers.<name>` in the blob paths of the audio a region reads and copies (blobpaths.py)."""
-    return set(re.findall(r"join\(containers\.(\w+),", _text(ROOT / "shared" / "domain" / "blobpaths.py")))
+    return set(re.findall(r"join\(containers\.(\w+),", bicep.text(ROOT / "shared" / "domain" / "blobpaths.py")))
 
 
 def test_peers_hold_blob_roles_on_the_shared_containers_only():
-    main = _text(MAIN)
-    rbac_call = _block(main, main.index("module rbac 'modules/rbac.bicep'"))
-    peer_vars = re.findall(r"^\s+(\w+)$", _block(rbac_call, rbac_call.index("peerContainers:")), re.MULTILINE)
+    main = bicep.text(MAIN)
+    rbac_call = bicep.balanced(main, main.index("module rbac 'modules/rbac.bicep'"), from_at=True)
+    peer_vars = re.findall(r"^\s+(\w+)$", bicep.balanced(rbac_call, rbac_call.index("peerContainers:"), from_at=True),
+                           re.MULTILINE)
     peer_names = {re.search(rf"^var {var} = '([^']+)'$", main, re.MULTILINE).group(1) for var in peer_vars}
     # Exactly the containers the app addresses in another region's account (shared/services/replication.py
     # Regions: replication, fall-back reads, renditions, takeover and retention use these paths).
@@ -219,7 +206,7 @@ def test_peers_hold_blob_roles_on_the_shared_containers_only():
     assert peer_names == {DEFAULTS["INCOMING_CONTAINER"], DEFAULTS["AUDIO_CONTAINER"]}
     assert not peer_names & {"ops", "app-package", "journal", "eventgrid-deadletter"}
 
-    rbac = _text(RBAC)
+    rbac = bicep.text(RBAC)
     assert re.search(r"resource sharedContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@[\w-]+' "
                      r"existing = \[for k in range\(0, stampCount \* peerContainerCount\)", rbac)
     peer_assignments = {name: block for name, (_, block)
@@ -265,7 +252,7 @@ def _storage_name(expression: str, token: str, region: str) -> str:
 @pytest.mark.parametrize("pair", [("southafricanorth", "southafricawest"), ("switzerlandnorth", "switzerlandwest"),
                                   ("westeurope", "westeurope2"), ("eastus2", "eastus2euap")])
 def test_storage_names_are_unique_per_region_and_valid(pair):
-    expression = re.search(r"^\s*storageAccountName: (.+)$", _text(MAIN), re.MULTILINE).group(1)
+    expression = re.search(r"^\s*storageAccountName: (.+)$", bicep.text(MAIN), re.MULTILINE).group(1)
     token = _unique_string("subscription", "voicemail-prod")
     names = [_storage_name(expression, token, region) for region in pair]
     assert names[0] != names[1], names
@@ -279,7 +266,7 @@ def test_storage_names_are_unique_per_region_and_valid(pair):
 
 def _pins(name: str) -> dict[str, str]:
     pins = {}
-    for raw in _text(ROOT / name).splitlines():
+    for raw in bicep.text(ROOT / name).splitlines():
         line = raw.split("#")[0].strip()
         if line and not line.startswith("-"):
             package, _, version = line.partition("==")
@@ -291,20 +278,20 @@ def test_azure_data_tables_is_a_local_tool_not_deployed():
     assert "azure-data-tables" not in _pins("requirements.txt")
     assert _pins("requirements-dev.txt")["azure-data-tables"] == _pins("constraints.txt")["azure-data-tables"]
     product = [ROOT / "function_app.py", *(ROOT / "functions").rglob("*.py"), *(ROOT / "shared").rglob("*.py")]
-    assert not [p for p in product if re.search(r"^\s*(from|import) azure\.data\.tables", _text(p), re.MULTILINE)]
+    assert not [p for p in product if re.search(r"^\s*(from|import) azure\.data\.tables", bicep.text(p), re.MULTILINE)]
     # The comment in requirements.txt names the test that checks it, and that test exists.
-    for test in re.findall(r"tests/[\w/]+\.py", _text(ROOT / "requirements.txt")):
+    for test in re.findall(r"tests/[\w/]+\.py", bicep.text(ROOT / "requirements.txt")):
         assert (ROOT / test).is_file(), test
 
 
 # --- 7. azd down resets the switch the next azd up needs off ---------------------------------------
 
 def test_postdown_hook_turns_the_event_subscriptions_switch_off(tmp_path):
-    project = yaml.safe_load(_text(ROOT / "azure.yaml"))
+    project = yaml.safe_load(bicep.text(ROOT / "azure.yaml"))
     hook = project["hooks"]["postdown"]
     assert hook["posix"]["shell"] == "sh" and hook["windows"]["shell"] == "pwsh"
     posix, windows = ROOT / hook["posix"]["run"], ROOT / hook["windows"]["run"]
-    assert "azd env set EVENT_SUBSCRIPTION_ENABLED false" in _text(windows)
+    assert "azd env set EVENT_SUBSCRIPTION_ENABLED false" in bicep.text(windows)
     assert os.access(posix, os.X_OK)
     # Run the posix hook against a stand-in azd that records its arguments.
     record = tmp_path / "azd-calls"
@@ -321,15 +308,15 @@ def test_postdown_hook_turns_the_event_subscriptions_switch_off(tmp_path):
 # --- 8. Event Grid: retries, then dead letters ------------------------------------------------------
 
 def test_event_subscriptions_retry_then_dead_letter_to_a_container_of_the_stamp():
-    stamp = _text(STAMP)
+    stamp = bicep.text(STAMP)
     subscriptions = _resources(stamp, "Microsoft.EventGrid/systemTopics/eventSubscriptions")
     assert subscriptions
-    containers = _block(stamp, stamp.index("var blobContainers = ["))
+    containers = bicep.balanced(stamp, stamp.index("var blobContainers = ["), from_at=True)
     topic = _resources(stamp, "Microsoft.EventGrid/systemTopics")["systemTopic"][1]
     for name, (_, block) in subscriptions.items():
         retry = re.search(r"retryPolicy: \{\s*maxDeliveryAttempts: (\d+)\s*eventTimeToLiveInMinutes: (\d+)\s*\}", block)
         assert retry and 1 <= int(retry.group(1)) <= 30 and 1 <= int(retry.group(2)) <= 1440, name
-        dead = _block(block, block.index("deadLetterWithResourceIdentity:"))
+        dead = bicep.balanced(block, block.index("deadLetterWithResourceIdentity:"), from_at=True)
         identity = re.search(r"type: 'UserAssigned'\s*userAssignedIdentity: (\S+)", dead).group(1)
         assert re.search(r"endpointType: 'StorageBlob'\s*properties: \{\s*resourceId: storage\.id", dead), name
         container = re.search(r"blobContainerName: (\w+)", dead).group(1)
@@ -337,14 +324,14 @@ def test_event_subscriptions_retry_then_dead_letter_to_a_container_of_the_stamp(
         # Event Grid writes the dead letters as the topic's identity: shared keys are off.
         assert identity == "identity.id" and "'${identity.id}': {}" in topic
     # That identity holds Blob Data Owner on its own account (rbac.bicep ownBlob).
-    own = _resources(_text(RBAC), "Microsoft.Authorization/roleAssignments")["ownBlob"][1]
+    own = _resources(bicep.text(RBAC), "Microsoft.Authorization/roleAssignments")["ownBlob"][1]
     assert "scope: storageAccounts[i]" in own and "roles.storageBlobDataOwner" in own
 
 
 # --- 9. e-mail quotas are written down ---------------------------------------------------------------
 
 def test_readme_gives_the_email_quotas_and_the_way_to_a_custom_domain():
-    readme = _text(INFRA / "README.md")
+    readme = bicep.text(INFRA / "README.md")
     section = readme.split("## E-mail quotas and a custom domain\n", 1)[1].split("\n## ", 1)[0]
     assert "| Azure-managed" in section and "| 5 | 10 |" in section and "| 30 | 100 |" in section
     assert "custom domain" in section and "support request" in section
@@ -353,7 +340,7 @@ def test_readme_gives_the_email_quotas_and_the_way_to_a_custom_domain():
 
 def test_no_comment_points_to_a_file_that_is_not_in_the_repository():
     for path in BICEP_FILES:
-        for reference in re.findall(r"\b((?:[\w.-]+/)*[\w-]+\.(?:md|py))\b", _text(path)):
+        for reference in re.findall(r"\b((?:[\w.-]+/)*[\w-]+\.(?:md|py))\b", bicep.text(path)):
             candidates = [ROOT / reference, INFRA / reference, path.parent / reference, ROOT / "docs" / reference]
             assert any(c.exists() for c in candidates), f"{path.relative_to(ROOT)} names {reference}"
 
@@ -376,7 +363,7 @@ DOCTOR_ALLOWED_WARNINGS = {
 
 def _python_version_deployed() -> str:
     for path in BICEP_FILES:
-        found = re.search(r"runtime: \{\s*name: 'python'\s*version: '(\d+\.\d+)'", _text(path))
+        found = re.search(r"runtime: \{\s*name: 'python'\s*version: '(\d+\.\d+)'", bicep.text(path))
         if found:
             return found.group(1)
     return "3.11"
@@ -398,7 +385,7 @@ def test_azure_functions_doctor_reports_no_failure(tmp_path):
     assert not failed, "azure-functions-doctor failed checks:\n" + "\n".join(failed)
     warned = {i["rule_id"]: i["value"] for i in items if i["status"] == "warn"}
     assert not set(warned) - DOCTOR_ALLOWED_WARNINGS, {k: warned[k] for k in set(warned) - DOCTOR_ALLOWED_WARNINGS}
-    settings = "".join(_text(p) for p in BICEP_FILES)
+    settings = "".join(bicep.text(p) for p in BICEP_FILES)
     unresolved = warned.get("check_binding_connection_resolution", "")
     for connection in re.findall(r"^\s+- (\w+) \(", unresolved, re.MULTILINE):
         assert f"name: '{connection}__" in settings, f"binding connection {connection}: no {connection}__* app setting"

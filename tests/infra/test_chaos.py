@@ -11,6 +11,8 @@ import json
 import re
 from pathlib import Path
 
+from tests.infra import bicep_text as bicep
+
 ROOT = Path(__file__).resolve().parents[2]
 CHAOS = ROOT / "infra" / "modules" / "chaos.bicep"
 MAIN = ROOT / "infra" / "main.bicep"
@@ -27,31 +29,21 @@ FAULTS = {  # target type -> (capability, fault URN), as the fault library names
 }
 
 
-def _text(path: Path) -> str:
-    return path.read_text(encoding="utf-8")
-
-
-def _block(text: str, start: str) -> str:
-    begin = text.index(start)
-    following = re.search(r"^(resource|var|param|output|module|@|//) ?", text[begin + len(start):], re.MULTILINE)
-    return text[begin:begin + len(start) + following.start()] if following else text[begin:]
-
-
 def _resources(kind: str) -> dict[str, str]:
-    text = _text(CHAOS)
+    text = bicep.text(CHAOS)
     names = re.findall(rf"^resource (\w+) '{re.escape(kind)}@[\d-]+' =", text, re.MULTILINE)
-    return {name: _block(text, f"resource {name} ") for name in names}
+    return {name: bicep.declaration(text, f"resource {name} ", stop_at_comments=True) for name in names}
 
 
 def test_off_by_default_and_wired_from_main():
-    main = _text(MAIN)
+    main = bicep.text(MAIN)
     assert "param chaosEnabled bool = false" in main
-    module = _block(main, "module chaos 'modules/chaos.bicep' = if (chaosEnabled) {")
+    module = bicep.declaration(main, "module chaos 'modules/chaos.bicep' = if (chaosEnabled) {", stop_at_comments=True)
     assert "cosmosAccountName: global.outputs.cosmosAccountName" in module
     # The whole stamp: its API app and its management app.
     assert "stampNames[0].functionAppName" in module and "stampNames[0].managementAppName" in module
     assert "stamps" in module.split("dependsOn:", 1)[1], "the sites must exist before their targets"
-    parameters = json.loads(_text(PARAMETERS))["parameters"]
+    parameters = json.loads(bicep.text(PARAMETERS))["parameters"]
     assert parameters["chaosEnabled"]["value"] == "${CHAOS_ENABLED=false}"
 
 
@@ -64,7 +56,7 @@ def test_targets_and_capabilities_are_extension_resources_of_what_the_faults_act
         scopes[target_type] = (name, re.search(r"scope: (\w+)", block).group(1))
     assert set(scopes) == set(FAULTS)
     assert scopes["Microsoft-AppService"][1] == "sites" and scopes["Microsoft-CosmosDB"][1] == "cosmos"
-    text = _text(CHAOS)
+    text = bicep.text(CHAOS)
     assert "resource sites 'Microsoft.Web/sites@" in text and "existing = [for siteName in stopSiteNames" in text
     assert "resource cosmos 'Microsoft.DocumentDB/databaseAccounts@" in text
     for target_type, (capability, _) in FAULTS.items():
@@ -78,15 +70,15 @@ def test_the_experiment_runs_both_faults_on_those_targets():
     assert len(experiment) == 1
     block = next(iter(experiment.values()))
     assert "type: 'SystemAssigned'" in block
-    text = _text(CHAOS)
+    text = bicep.text(CHAOS)
     for step, (_, urn) in zip(("var stopStep = {", "var failoverStep = {"), FAULTS.values(), strict=True):
-        assert f"name: '{urn}'" in _block(text, step), urn
-        assert "type: 'continuous'" in _block(text, step)
-    assert "selectorId: 'stamp'" in _block(text, "var stopStep = {")
-    assert "selectorId: 'cosmos'" in _block(text, "var failoverStep = {")
-    assert "id: siteTargets[i].id" in _block(text, "var stopSelector = {")
-    assert "id: cosmosTarget.id" in _block(text, "var cosmosSelector = {")
-    assert "key: 'readRegion'" in _block(text, "var failoverStep = {")
+        assert f"name: '{urn}'" in bicep.declaration(text, step, stop_at_comments=True), urn
+        assert "type: 'continuous'" in bicep.declaration(text, step, stop_at_comments=True)
+    assert "selectorId: 'stamp'" in bicep.declaration(text, "var stopStep = {", stop_at_comments=True)
+    assert "selectorId: 'cosmos'" in bicep.declaration(text, "var failoverStep = {", stop_at_comments=True)
+    assert "id: siteTargets[i].id" in bicep.declaration(text, "var stopSelector = {", stop_at_comments=True)
+    assert "id: cosmosTarget.id" in bicep.declaration(text, "var cosmosSelector = {", stop_at_comments=True)
+    assert "key: 'readRegion'" in bicep.declaration(text, "var failoverStep = {", stop_at_comments=True)
     # The failover step and its selector come together, and only with a region to fail over to.
     assert "selectors: failover ? [\n      stopSelector\n      cosmosSelector\n    ] : [\n      stopSelector" in block
     assert "steps: failover ? [\n      stopStep\n      failoverStep\n    ] : [\n      stopStep" in block
@@ -97,7 +89,7 @@ def test_the_experiment_runs_both_faults_on_those_targets():
 def test_the_experiment_identity_has_the_documented_built_in_roles_on_its_targets_only():
     assignments = _resources("Microsoft.Authorization/roleAssignments")
     assert len(assignments) == 2
-    text = _text(CHAOS)
+    text = bicep.text(CHAOS)
     assert f"websiteContributor: '{WEBSITE_CONTRIBUTOR}'" in text
     assert f"cosmosDbOperator: '{COSMOS_DB_OPERATOR}'" in text
     guids = set(re.findall(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", text))
@@ -113,7 +105,7 @@ def test_the_experiment_identity_has_the_documented_built_in_roles_on_its_target
 
 
 def test_the_readme_says_how_to_run_it():
-    readme = _text(INFRA_README)
+    readme = bicep.text(INFRA_README)
     section = readme.split("## Chaos experiment\n", 1)[1].split("\n## ", 1)[0]
     for needed in ("CHAOS_ENABLED", "/start?api-version=", "/cancel?api-version=", "Failover-1.0", "Stop-1.0",
                    "Website Contributor", "Cosmos DB Operator", "single write region"):

@@ -16,7 +16,7 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.infra.test_infra import _block
+from tests.infra import bicep_text as bicep
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -29,16 +29,12 @@ REQUIREMENTS = ROOT / "gateways" / "imap" / "requirements.txt"
 SECRET_NAMES = ("imap-tls-cert", "imap-tls-key")
 
 
-def _text(path: Path) -> str:
-    return path.read_text(encoding="utf-8")
-
-
 def _app() -> str:
-    return _block(_text(IMAP), "resource app 'Microsoft.App/containerApps@")
+    return bicep.balanced(bicep.text(IMAP), "resource app 'Microsoft.App/containerApps@")
 
 
 def _container() -> str:
-    return _block(_app(), "containers: [")
+    return bicep.balanced(_app(), "containers: [")
 
 
 def _variables(text: str) -> dict[str, str]:
@@ -47,16 +43,16 @@ def _variables(text: str) -> dict[str, str]:
 
 def _env() -> dict[str, str]:
     """The container's `{ name: 'X', value: ... }` settings: name -> the Bicep value expression."""
-    return dict(re.findall(r"\{ name: '([A-Z_]+)', value: (.+?) \}", _block(_container(), "env: [")))
+    return dict(re.findall(r"\{ name: '([A-Z_]+)', value: (.+?) \}", bicep.balanced(_container(), "env: [")))
 
 
 # --- the container app: TCP ingress on 993 ---------------------------------------------------------
 
 def test_ingress_is_external_tcp_on_993_with_the_exposed_port():
-    ingress = _block(_app(), "ingress: {")
+    ingress = bicep.balanced(_app(), "ingress: {")
     assert re.search(r"external: true\n", ingress)
     assert re.search(r"transport: 'tcp'\n", ingress)
-    variables = _variables(_text(IMAP))
+    variables = _variables(bicep.text(IMAP))
     for key in ("targetPort", "exposedPort"):
         value = re.search(rf"{key}: (\w+)\n", ingress)
         assert value, f"ingress has no {key}"
@@ -67,11 +63,11 @@ def test_ingress_is_external_tcp_on_993_with_the_exposed_port():
 
 
 def test_the_environment_is_on_a_delegated_subnet_of_its_own_with_a_consumption_profile():
-    text = _text(IMAP)
-    vnet = _block(text, "resource vnet 'Microsoft.Network/virtualNetworks@")
+    text = bicep.text(IMAP)
+    vnet = bicep.balanced(text, "resource vnet 'Microsoft.Network/virtualNetworks@")
     assert re.search(r"serviceName: 'Microsoft.App/environments'", vnet), \
         "the subnet is not delegated to Container Apps"
-    environment = _block(text, "resource appEnvironment 'Microsoft.App/managedEnvironments@")
+    environment = bicep.balanced(text, "resource appEnvironment 'Microsoft.App/managedEnvironments@")
     assert re.search(r"infrastructureSubnetId: vnet\.properties\.subnets\[0\]\.id\n", environment)
     consumption = r"workloadProfiles: \[\s*\{\s*name: 'Consumption'\s*workloadProfileType: 'Consumption'\s*\}"
     assert re.search(consumption, environment)
@@ -79,16 +75,16 @@ def test_the_environment_is_on_a_delegated_subnet_of_its_own_with_a_consumption_
     assert re.search(r"environmentId: appEnvironment\.id\n", _app())
     # Logs reach the global workspace through a diagnostic setting (azure-monitor): no workspace key.
     assert re.search(r"destination: 'azure-monitor'", environment)
-    diagnostics = _block(text, "resource environmentDiagnostics 'Microsoft.Insights/diagnosticSettings@")
+    diagnostics = bicep.balanced(text, "resource environmentDiagnostics 'Microsoft.Insights/diagnosticSettings@")
     assert "scope: appEnvironment\n" in diagnostics and "workspaceId: logAnalyticsWorkspaceId" in diagnostics
     assert "listKeys" not in text and "sharedKey" not in text
 
 
 def test_one_replica_always_runs_and_the_ceiling_is_a_parameter():
-    scale = _block(_app(), "scale: {")
+    scale = bicep.balanced(_app(), "scale: {")
     assert re.search(r"minReplicas: 1\n", scale), "IMAP IDLE connections are long-lived: no scale to zero"
     assert re.search(r"maxReplicas: maxReplicas\n", scale)
-    main = _text(MAIN)
+    main = bicep.text(MAIN)
     assert re.search(r"^param imapMaxReplicas int = \d+$", main, re.MULTILINE)
     assert re.search(r"^\s+maxReplicas: imapMaxReplicas$", main, re.MULTILINE)
 
@@ -97,17 +93,17 @@ def test_one_replica_always_runs_and_the_ceiling_is_a_parameter():
 
 def test_the_tls_files_come_from_key_vault_through_the_identity():
     app = _app()
-    secrets = _block(app, "secrets: [")
+    secrets = bicep.balanced(app, "secrets: [")
     entry = r"\{\s*name: '([a-z-]+)'\s*keyVaultUrl: (\w+)\.properties\.secretUri\s*identity: identity\.id\s*\}"
     entries = re.findall(entry, secrets)
     assert dict(entries) == {"tls-cert": "tlsCert", "tls-key": "tlsKey"}, entries
     assert "value:" not in secrets, "a secret with a value written in the template"
-    text = _text(IMAP)
+    text = bicep.text(IMAP)
     for symbol, param in (("tlsCert", "tlsCertSecretName"), ("tlsKey", "tlsKeySecretName")):
-        existing = _block(text, f"resource {symbol} 'Microsoft.KeyVault/vaults/secrets@")
+        existing = bicep.balanced(text, f"resource {symbol} 'Microsoft.KeyVault/vaults/secrets@")
         assert "parent: vault" in existing and f"name: {param}" in existing
     # The volume holds both secrets as files, mounted where the settings point.
-    volume = _block(_block(app, "volumes: ["), "{")
+    volume = bicep.balanced(bicep.balanced(app, "volumes: ["), "{")
     assert re.search(r"storageType: 'Secret'", volume)
     files = dict(re.findall(r"secretRef: '([a-z-]+)'\s*path: '([\w.]+)'", volume))
     assert files == {"tls-cert": "tls.crt", "tls-key": "tls.key"}, files
@@ -120,15 +116,15 @@ def test_the_tls_files_come_from_key_vault_through_the_identity():
 
 def test_no_setting_of_the_container_is_a_secret():
     container = _container()
-    assert "secretRef" not in _block(container, "env: ["), "a secret as an environment variable"
+    assert "secretRef" not in bicep.balanced(container, "env: ["), "a secret as an environment variable"
     env = _env()
     assert set(env) == {"IMAP_API_URL", "IMAP_HOST", "IMAP_PORT", "IMAP_TLS_CERT_FILE", "IMAP_TLS_KEY_FILE",
                         "IMAP_HEALTH_PORT", "IMAP_REGION"}, sorted(env)
-    assert not re.search(r"BEGIN [A-Z ]*(PRIVATE KEY|CERTIFICATE)", _text(IMAP) + _text(MAIN))
+    assert not re.search(r"BEGIN [A-Z ]*(PRIVATE KEY|CERTIFICATE)", bicep.text(IMAP) + bicep.text(MAIN))
 
 
 def test_the_identity_may_pull_and_read_only_the_two_tls_secrets_before_the_app_exists():
-    text = _text(IMAP)
+    text = bicep.text(IMAP)
     assignments = {}
     for name, body in re.findall(r"^resource (\w+) 'Microsoft.Authorization/roleAssignments@[^']+' = (\{.*?^\})",
                                  text, re.MULTILINE | re.DOTALL):
@@ -140,9 +136,10 @@ def test_the_identity_may_pull_and_read_only_the_two_tls_secrets_before_the_app_
                                             ("keyVaultSecretsUser", "tlsKey")], assignments
     assert "acrPull: '7f951dda-4ed3-4680-a7ca-43fe172d538d'" in text
     assert "keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'" in text
-    depends = re.findall(r"\w+", _block(_block(text, "resource app 'Microsoft.App/containerApps@")[1:], "dependsOn: ["))
+    app = bicep.balanced(text, "resource app 'Microsoft.App/containerApps@")
+    depends = re.findall(r"\w+", bicep.balanced(app[1:], "dependsOn: ["))
     assert set(assignments) <= set(depends), "the container app does not wait for its role assignments"
-    identity = _block(_app(), "identity: {")
+    identity = bicep.balanced(_app(), "identity: {")
     assert "type: 'UserAssigned'" in identity and "'${identity.id}': {}" in identity
     registries = r"registries: \[\s*\{\s*server: registry\.properties\.loginServer\s*identity: identity\.id\s*\}"
     assert re.search(registries, _app())
@@ -151,16 +148,16 @@ def test_the_identity_may_pull_and_read_only_the_two_tls_secrets_before_the_app_
 # --- probes ----------------------------------------------------------------------------------------
 
 def _probe(kind: str) -> str:
-    probes = _block(_container(), "probes: [")
+    probes = bicep.balanced(_container(), "probes: [")
     at = probes.index(f"type: '{kind}'")
-    return _block(probes[probes.rindex("{", 0, at):], "{")
+    return bicep.balanced(probes[probes.rindex("{", 0, at):], "{")
 
 
 def test_liveness_and_readiness_probe_the_health_port():
-    variables = _variables(_text(IMAP))
+    variables = _variables(bicep.text(IMAP))
     for kind, path in (("Liveness", "/health"), ("Readiness", "/health/ready")):
         probe = _probe(kind)
-        get = _block(probe, "httpGet: {")
+        get = bicep.balanced(probe, "httpGet: {")
         assert re.search(rf"path: '{re.escape(path)}'\n", get), (kind, get)
         port = re.search(r"port: (\w+)\n", get).group(1)
         assert variables.get(port, port) == "8080", (kind, port)
@@ -171,14 +168,14 @@ def test_liveness_and_readiness_probe_the_health_port():
 # --- wiring: each stamp's own API, the switch, the TLS gate ----------------------------------------
 
 def _imap_module() -> str:
-    return _block(_text(MAIN), "module imap 'modules/imap.bicep' = [")
+    return bicep.balanced(bicep.text(MAIN), "module imap 'modules/imap.bicep' = [")
 
 
 def test_each_gateway_fronts_its_own_stamps_api():
     assert re.search(r"^\s+apiEndpoint: stamps\[i\]\.outputs\.apiEndpoint$", _imap_module(), re.MULTILINE)
-    assert re.search(r"module imap 'modules/imap.bicep' = \[for \(stamp, i\) in stampNames:", _text(MAIN))
+    assert re.search(r"module imap 'modules/imap.bicep' = \[for \(stamp, i\) in stampNames:", bicep.text(MAIN))
     assert _env()["IMAP_API_URL"] == "apiEndpoint"
-    stamp = _text(INFRA / "modules" / "stamp.bicep")
+    stamp = bicep.text(INFRA / "modules" / "stamp.bicep")
     # The stamp's API app (functionapp.bicep, role api), not its management app.
     assert "output apiEndpoint string = 'https://${api.outputs.hostName}/api'" in stamp
     assert re.search(r"module api 'functionapp.bicep' = \{\n  name: '[^']+'\n  params: \{\n    role: 'api'\n", stamp)
@@ -186,10 +183,10 @@ def test_each_gateway_fronts_its_own_stamps_api():
 
 
 def test_imap_is_one_switch_default_on_and_gated_on_the_tls_secrets():
-    main = _text(MAIN)
+    main = bicep.text(MAIN)
     assert re.search(r"^param imapEnabled bool = true$", main, re.MULTILINE)
     assert re.search(r"^param imapTlsReady bool = false$", main, re.MULTILINE)
-    parameters = json.loads(_text(INFRA / "main.parameters.json"))["parameters"]
+    parameters = json.loads(bicep.text(INFRA / "main.parameters.json"))["parameters"]
     assert parameters["imapEnabled"]["value"] == "${IMAP_ENABLED=true}"
     assert parameters["imapTlsReady"]["value"] == "${IMAP_TLS_READY=false}"
     assert parameters["imapImageName"]["value"] == "${SERVICE_IMAP_IMAGE_NAME=}"  # what azd sets after a deploy
@@ -205,7 +202,7 @@ def test_imap_is_one_switch_default_on_and_gated_on_the_tls_secrets():
     loops = {"preprovision.sh": r"for secret in ([\w -]+); do\n",
              "preprovision.ps1": r"foreach \(\$secret in @\(([^)]*)\)\)"}
     for script, loop in loops.items():
-        hook = _text(INFRA / "scripts" / script)
+        hook = bicep.text(INFRA / "scripts" / script)
         names = re.search(loop, hook)
         assert names, f"{script}: no loop over the TLS secrets"
         assert tuple(re.findall(r"[\w-]+", names.group(1))) == SECRET_NAMES, (script, names.group(1))
@@ -225,46 +222,47 @@ def test_only_the_primary_gateway_carries_the_azd_service_tag():
 # --- routing: Traffic Manager on TCP 993, an endpoint per stamp -------------------------------------
 
 def test_the_imap_traffic_manager_monitors_tcp_993():
-    profile = _block(_text(ROUTER), "resource profile 'Microsoft.Network/trafficmanagerprofiles@")
-    monitor = _block(profile, "monitorConfig: {")
+    profile = bicep.balanced(bicep.text(ROUTER), "resource profile 'Microsoft.Network/trafficmanagerprofiles@")
+    monitor = bicep.balanced(profile, "monitorConfig: {")
     assert re.search(r"protocol: 'TCP'\n", monitor) and re.search(r"port: 993\n", monitor)
     assert "path:" not in monitor, "a TCP monitor has no path"
     assert re.search(r"trafficRoutingMethod: '(Performance|Priority)'", profile)
     # The same routing method as the HTTP alternative.
-    http = _text(INFRA / "modules" / "trafficmanager.bicep")
+    http = bicep.text(INFRA / "modules" / "trafficmanager.bicep")
     assert re.search(r"trafficRoutingMethod: '(\w+)'", profile).group(1) == \
         re.search(r"trafficRoutingMethod: '(\w+)'", http).group(1)
 
 
 def test_the_imap_traffic_manager_has_an_endpoint_per_stamp_whatever_the_http_router():
-    text = _text(ROUTER)
-    endpoints = _block(text, "var stampEndpoints = [")
+    text = bicep.text(ROUTER)
+    endpoints = bicep.balanced(text, "var stampEndpoints = [")
     assert re.search(r"\[for \(target, i\) in targets:", endpoints)
     assert re.search(r"target: target\n", endpoints) and re.search(r"endpointLocation: regions\[i\]\n", endpoints)
     assert "type: 'Microsoft.Network/trafficManagerProfiles/externalEndpoints'" in endpoints
     assert re.search(r"endpoints: hasEndpoints \? stampEndpoints : \[\]\n", text)
-    routing = _block(_text(MAIN), "module imapRouting 'modules/imaptrafficmanager.bicep'")
+    routing = bicep.balanced(bicep.text(MAIN), "module imapRouting 'modules/imaptrafficmanager.bicep'")
     targets = r"targets: \[for \(stamp, i\) in stampNames: imapTlsReady \? imap\[i\]\.outputs\.fqdn : ''\]"
     assert re.search(targets, routing)
     assert "regions: regionList" in routing and "hasEndpoints: imapTlsReady" in routing
-    assert "routing" not in re.search(r"module imapRouting [^\n]*", _text(MAIN)).group(0), "tied to the HTTP router"
-    assert "output fqdn string = app.properties.configuration.ingress.fqdn" in _text(IMAP)
-    assert re.search(r"^output IMAP_HOSTNAME string = imapEnabled \? imapRouting\.outputs\.fqdn : ''$", _text(MAIN),
-                     re.MULTILINE)
+    declared = re.search(r"module imapRouting [^\n]*", bicep.text(MAIN)).group(0)
+    assert "routing" not in declared, "tied to the HTTP router"
+    assert "output fqdn string = app.properties.configuration.ingress.fqdn" in bicep.text(IMAP)
+    assert re.search(r"^output IMAP_HOSTNAME string = imapEnabled \? imapRouting\.outputs\.fqdn : ''$",
+                     bicep.text(MAIN), re.MULTILINE)
 
 
 # --- the registry and azure.yaml --------------------------------------------------------------------
 
 def test_the_registry_is_basic_without_admin_user_and_azd_finds_it():
-    registry = _block(_text(REGISTRY), "resource registry 'Microsoft.ContainerRegistry/registries@")
+    registry = bicep.balanced(bicep.text(REGISTRY), "resource registry 'Microsoft.ContainerRegistry/registries@")
     assert re.search(r"sku: \{\s*name: 'Basic'\s*\}", registry)
     assert re.search(r"adminUserEnabled: false\n", registry) and re.search(r"anonymousPullEnabled: false\n", registry)
     output = r"^output AZURE_CONTAINER_REGISTRY_ENDPOINT string = imapEnabled \? registry\.outputs\.loginServer : ''$"
-    assert re.search(output, _text(MAIN), re.MULTILINE)
+    assert re.search(output, bicep.text(MAIN), re.MULTILINE)
 
 
 def test_azure_yaml_deploys_the_gateway_image_to_a_container_app():
-    project = yaml.safe_load(_text(ROOT / "azure.yaml"))
+    project = yaml.safe_load(bicep.text(ROOT / "azure.yaml"))
     imap = project["services"]["imap"]
     assert {k: imap[k] for k in ("project", "host", "language")} == \
         {"project": ".", "host": "containerapp", "language": "python"}
@@ -279,7 +277,7 @@ def test_the_deploy_hooks_touch_only_the_function_app():
     """predeploy/postdeploy drain and roll the function app service; the gateway is not theirs."""
     for hook in ("predeploy", "postdeploy"):
         for suffix in (".sh", ".ps1"):
-            text = _text(INFRA / "scripts" / f"{hook}{suffix}")
+            text = bicep.text(INFRA / "scripts" / f"{hook}{suffix}")
             assert not re.search(r"imap|containerapp|services", text, re.IGNORECASE), f"{hook}{suffix}"
             assert all(re.fullmatch(r"azd package api", call) for call in re.findall(r"azd package \S+", text))
 
@@ -287,7 +285,7 @@ def test_the_deploy_hooks_touch_only_the_function_app():
 # --- the image ------------------------------------------------------------------------------------
 
 def _instructions() -> list[tuple[str, str]]:
-    joined = re.sub(r"\\\n", " ", _text(DOCKERFILE))
+    joined = re.sub(r"\\\n", " ", bicep.text(DOCKERFILE))
     return [(m.group(1).upper(), m.group(2).strip()) for m in
             re.finditer(r"^\s*([A-Za-z]+)\s+(.*)$", joined, re.MULTILINE) if not m.group(0).lstrip().startswith("#")]
 
@@ -316,10 +314,10 @@ def test_the_image_copies_only_the_gateway_and_exposes_its_ports():
     installs = [arg for op, arg in instructions if op == "RUN" and "pip install" in arg]
     assert installs and all("--no-deps" in arg and "pip check" in arg for arg in installs)
     # The build context (the root) is cut down to the gateway package.
-    ignore = [line for line in _text(ROOT / ".dockerignore").splitlines() if line and not line.startswith("#")]
+    ignore = [line for line in bicep.text(ROOT / ".dockerignore").splitlines() if line and not line.startswith("#")]
     assert ignore[:3] == ["*", "!gateways/__init__.py", "!gateways/imap/"], ignore
     # ... and the gateways stay out of the function app's package.
-    assert {"gateways/", ".dockerignore"} <= set(_text(ROOT / ".funcignore").splitlines())
+    assert {"gateways/", ".dockerignore"} <= set(bicep.text(ROOT / ".funcignore").splitlines())
 
 
 def _pins(path: Path) -> dict[str, str]:

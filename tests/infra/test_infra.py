@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from shared.config import DEFAULTS, HOST_RESOLVED, load_settings
+from tests.infra import bicep_text as bicep
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -230,12 +231,12 @@ def test_settings_load_from_what_the_stamp_sets():
 
 def test_each_stamp_has_a_keyless_speech_account_its_identity_may_transcribe_with():
     stamp = STAMP.read_text(encoding="utf-8")
-    speech = _block(stamp, "resource speech 'Microsoft.CognitiveServices/accounts@")
+    speech = bicep.balanced(stamp, "resource speech 'Microsoft.CognitiveServices/accounts@")
     assert "kind: 'SpeechServices'" in speech and "disableLocalAuth: true" in speech
     assert "customSubDomainName: speechAccountName" in speech  # token auth needs the custom subdomain
     assert _stamp_settings()["SPEECH_ENDPOINT"] == "speech.properties.endpoint"
     rbac = (INFRA / "modules" / "rbac.bicep").read_text(encoding="utf-8")
-    assignment = _block(rbac, "resource speechUser 'Microsoft.Authorization/roleAssignments@")
+    assignment = bicep.balanced(rbac, "resource speechUser 'Microsoft.Authorization/roleAssignments@")
     assert "scope: speechAccounts[i]" in assignment and "principalId: stamp.principalId" in assignment
     assert "cognitiveServicesSpeechUser: 'f2dc8367-1007-4938-bd23-fe263f013447'" in rbac
 
@@ -297,29 +298,16 @@ def test_the_container_declares_the_conflict_policy_the_app_resolves():
 FRONT_DOOR = INFRA / "modules" / "frontdoor.bicep"
 
 
-def _block(text: str, start: str) -> str:
-    """The brace- or bracket-balanced block that opens on the first line containing `start`."""
-    at = text.index(start)
-    opening = min(i for i in (text.find("{", at), text.find("[", at)) if i >= 0)
-    closing = {"{": "}", "[": "]"}[text[opening]]
-    depth = 0
-    for i in range(opening, len(text)):
-        depth += {text[opening]: 1, closing: -1}.get(text[i], 0)
-        if depth == 0:
-            return text[opening:i + 1]
-    raise AssertionError(f"unbalanced block after {start!r}")
-
-
 def _login_rule() -> tuple[str, str]:
     text = FRONT_DOOR.read_text(encoding="utf-8")
     assert "'Microsoft.Network/FrontDoorWebApplicationFirewallPolicies@" in text, "frontdoor.bicep has no WAF policy"
-    policy = _block(text, "resource waf 'Microsoft.Network/FrontDoorWebApplicationFirewallPolicies@")
-    rules = _block(policy, "rules: [")
+    policy = bicep.balanced(text, "resource waf 'Microsoft.Network/FrontDoorWebApplicationFirewallPolicies@")
+    rules = bicep.balanced(policy, "rules: [")
     named = re.search(r"name: 'LoginRateLimit'", rules)
     assert named, "the WAF policy has no LoginRateLimit rule"
     # The rule object is the innermost `{ ... }` around its name.
     start = rules.rindex("{", 0, named.start())
-    return policy, _block(rules[start:], "{")
+    return policy, bicep.balanced(rules[start:], "{")
 
 
 def test_front_door_waf_rate_limits_logins_per_client_ip():
@@ -334,7 +322,7 @@ def test_front_door_waf_rate_limits_logins_per_client_ip():
     # API.md: a client under 30 logins a minute is never refused; the app's own limit answers first.
     assert 30 <= int(threshold) <= 120, threshold
     assert re.search(r"groupBy: \[\s*\{\s*variableName: 'SocketAddr'\s*\}\s*\]", rule), "not grouped by client IP"
-    conditions = _block(rule, "matchConditions: [")
+    conditions = bicep.balanced(rule, "matchConditions: [")
     assert re.search(r"matchVariable: 'RequestMethod'\s+operator: 'Equal'\s+negateCondition: false\s+"
                      r"matchValue: \[\s*'POST'\s*\]", conditions), "does not match POST"
     uri = re.search(r"matchVariable: 'RequestUri'\s+operator: 'Contains'\s+negateCondition: false\s+"
@@ -350,10 +338,10 @@ def test_front_door_waf_rate_limits_logins_per_client_ip():
 
 def test_front_door_waf_is_attached_to_the_endpoint():
     text = FRONT_DOOR.read_text(encoding="utf-8")
-    security = _block(text, "resource securityPolicy 'Microsoft.Cdn/profiles/securityPolicies@")
+    security = bicep.balanced(text, "resource securityPolicy 'Microsoft.Cdn/profiles/securityPolicies@")
     assert re.search(r"parent: profile\n", security)
     assert re.search(r"type: 'WebApplicationFirewall'\s+wafPolicy: \{\s*id: waf\.id\s*\}", security)
-    associations = _block(security, "associations: [")
+    associations = bicep.balanced(security, "associations: [")
     assert re.search(r"domains: \[\s*\{\s*id: endpoint\.id\s*\}\s*\]", associations), "not on the endpoint"
     assert re.search(r"patternsToMatch: \[\s*'/\*'\s*\]", associations), "not on every path"
 
@@ -384,15 +372,15 @@ def test_azd_project_is_at_the_root_with_hooks_for_posix_and_powershell():
 
 
 def _site_block() -> str:
-    return _block(FUNCTION_APP.read_text(encoding="utf-8"), "resource site 'Microsoft.Web/sites@")
+    return bicep.balanced(FUNCTION_APP.read_text(encoding="utf-8"), "resource site 'Microsoft.Web/sites@")
 
 
 def test_flex_http_concurrency_is_one_parameter_with_the_worker_threads():
-    scale = _block(_site_block(), "scaleAndConcurrency: {")
+    scale = bicep.balanced(_site_block(), "scaleAndConcurrency: {")
     assert re.search(r"triggers: \{\s*http: \{\s*perInstanceConcurrency: httpPerInstanceConcurrency\s*\}", scale)
     assert re.search(r"maximumInstanceCount: maximumInstanceCount\n", scale)
     assert re.search(r"alwaysReady: alwaysReady\n", scale)
-    api = _block(STAMP.read_text(encoding="utf-8"), "module api 'functionapp.bicep'")
+    api = bicep.balanced(STAMP.read_text(encoding="utf-8"), "module api 'functionapp.bicep'")
     assert re.search(r"name: 'http'\s+instanceCount: alwaysReadyHttpInstances\n", api)
     assert re.search(r"httpPerInstanceConcurrency: httpPerInstanceConcurrency\n", api)
     assert _stamp_settings()["PYTHON_THREADPOOL_THREAD_COUNT"] == "string(httpPerInstanceConcurrency)"
@@ -404,7 +392,7 @@ def test_flex_http_concurrency_is_one_parameter_with_the_worker_threads():
 
 def test_flex_plan_is_zone_redundant_where_the_region_offers_it():
     text = FUNCTION_APP.read_text(encoding="utf-8")
-    plan = _block(text, "resource plan 'Microsoft.Web/serverfarms@")
+    plan = bicep.balanced(text, "resource plan 'Microsoft.Web/serverfarms@")
     version = re.search(r"resource plan 'Microsoft.Web/serverfarms@(\d{4}-\d{2}-\d{2})'", text).group(1)
     assert version >= "2024-11-01", f"serverfarms@{version} has no zoneRedundant for Flex"
     assert re.search(r"sku: \{\s*name: 'FC1'\s*tier: 'FlexConsumption'\s*\}", plan)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.infra.test_infra import _block, _stamp_settings
+from tests.infra import bicep_text as bicep
+from tests.infra.test_infra import _stamp_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -24,16 +25,12 @@ GLOBAL = INFRA / "modules" / "global.bicep"
 RBAC = INFRA / "modules" / "rbac.bicep"
 
 
-def _text(path: Path) -> str:
-    return path.read_text(encoding="utf-8")
-
-
 def _app_modules() -> dict[str, str]:
     """stamp.bicep's instances of functionapp.bicep, by their APP_ROLE."""
-    text = _text(STAMP)
+    text = bicep.text(STAMP)
     found = {}
     for match in re.finditer(r"^module (\w+) 'functionapp\.bicep' = \{", text, re.MULTILINE):
-        block = _block(text[match.start():], "{")
+        block = bicep.balanced(text[match.start():], "{")
         role = re.search(r"^    role: '(\w+)'$", block, re.MULTILINE).group(1)
         found[role] = block
     return found
@@ -50,7 +47,7 @@ def _param(block: str, name: str) -> str:
 def test_each_stamp_runs_two_apps_from_the_one_module():
     apps = _app_modules()
     assert set(apps) == {"api", "management"}
-    stamp = _text(STAMP)
+    stamp = bicep.text(STAMP)
     assert "'Microsoft.Web/sites@" not in stamp and "'Microsoft.Web/serverfarms@" not in stamp, \
         "a site or plan outside functionapp.bicep"
     api, management = apps["api"], apps["management"]
@@ -58,7 +55,7 @@ def test_each_stamp_runs_two_apps_from_the_one_module():
     # One plan each (Flex takes one app per plan); one package container each (one package per app).
     assert _param(api, "planName") == "planName" and _param(management, "planName") == "'${planName}-mgmt'"
     assert _param(api, "deploymentContainer") != _param(management, "deploymentContainer")
-    containers = _block(stamp, "var blobContainers = [")
+    containers = bicep.balanced(stamp, "var blobContainers = [")
     for app in (api, management):
         assert re.search(rf"^  {_param(app, 'deploymentContainer')}$", containers, re.MULTILINE)
     # The same identity, storage and settings (APP_ROLE apart); azd finds each by its own service tag.
@@ -69,24 +66,24 @@ def test_each_stamp_runs_two_apps_from_the_one_module():
     # The API app keeps its always-ready HTTP instances; the management app's are a parameter (none by default).
     assert "name: 'http'" in _param(api, "alwaysReady") + api and "alwaysReadyHttpInstances" in api
     assert _param(management, "alwaysReady") == "managementAlwaysReady"
-    assert re.search(r"^param managementAlwaysReady array = \[\]$", _text(MAIN), re.MULTILINE)
+    assert re.search(r"^param managementAlwaysReady array = \[\]$", bicep.text(MAIN), re.MULTILINE)
 
 
 def test_app_role_is_the_only_setting_that_differs():
-    text = _text(FUNCTION_APP)
+    text = bicep.text(FUNCTION_APP)
     assert re.search(r"@allowed\(\[\s*'api'\s*'management'\s*\]\)\s*@description\([^\n]*\)\s*param role string", text)
     assert "{ name: 'APP_ROLE', value: role }" in text
-    site = _block(text, "resource site 'Microsoft.Web/sites@")
+    site = bicep.balanced(text, "resource site 'Microsoft.Web/sites@")
     assert re.search(r"appSettings: concat\(appSettings, roleSettings\)\n", site)
     # One module, no other site: the settings can't drift between the two apps.
     assert len(re.findall(r"'Microsoft\.Web/sites@", text)) == 1
 
 
 def test_only_the_api_app_is_behind_the_router_and_the_blob_trigger():
-    stamp = _text(STAMP)
+    stamp = bicep.text(STAMP)
     assert "output apiEndpoint string = 'https://${api.outputs.hostName}/api'" in stamp
     assert "endpointUrl: 'https://${api.outputs.hostName}/runtime/webhooks/blobs" in stamp
-    main = _text(MAIN)
+    main = bicep.text(MAIN)
     assert "appHostNames: [for stamp in stampNames: stamp.hostName]" in main  # Front Door / Traffic Manager
     names = re.search(r"^var stampNames = \[for region in regionList: \{(.*?)^\}\]", main, re.MULTILINE | re.DOTALL)
     assert "managementAppName: 'func-${take(token, 8)}-${region}-mgmt'" in names.group(1)
@@ -100,10 +97,10 @@ def _host_ids(api_name: str) -> tuple[str, str]:
 
 
 def test_the_two_apps_never_share_a_host_id_on_their_one_storage_account():
-    stamp = _text(STAMP)
+    stamp = bicep.text(STAMP)
     assert _param(_app_modules()["management"], "hostId") == "'${take(toLower(functionAppName), 27)}-mgmt'"
-    assert re.search(r"@maxLength\(32\)\nparam hostId string = ''", _text(FUNCTION_APP))
-    assert "{ name: 'AzureFunctionsWebHost__hostid', value: hostId }" in _text(FUNCTION_APP)
+    assert re.search(r"@maxLength\(32\)\nparam hostId string = ''", bicep.text(FUNCTION_APP))
+    assert "{ name: 'AzureFunctionsWebHost__hostid', value: hostId }" in bicep.text(FUNCTION_APP)
     assert "hostId" not in _app_modules()["api"]  # the API app keeps the id it has always had
     for region in ("westeurope", "australiasoutheast", "germanywestcentral", "southcentralus"):
         api, management = _host_ids(f"func-abcdefgh-{region}")
@@ -112,12 +109,12 @@ def test_the_two_apps_never_share_a_host_id_on_their_one_storage_account():
 
 
 def test_python_is_3_12_everywhere_azure_runs_the_app():
-    text = _text(FUNCTION_APP)
+    text = bicep.text(FUNCTION_APP)
     assert "var pythonVersion = '3.12'" in text
     assert re.search(r"runtime: \{\s*name: 'python'\s*version: pythonVersion\s*\}", text)
     for path in INFRA.rglob("*.bicep"):
-        assert "3.11" not in _text(path), path
-    assert "function app (Python 3.12, HTTPS only" in _text(INFRA / "README.md")
+        assert "3.11" not in bicep.text(path), path
+    assert "function app (Python 3.12, HTTPS only" in bicep.text(INFRA / "README.md")
 
 
 def test_no_setting_flex_consumption_does_not_take():
@@ -127,11 +124,11 @@ def test_no_setting_flex_consumption_does_not_take():
              "FUNCTIONS_EXTENSION_VERSION", "WEBSITE_RUN_FROM_PACKAGE", "WEBSITE_CONTENTSHARE", "linuxFxVersion",
              "functionAppScaleLimit", "alwaysOn", "use32BitWorkerProcess")
     for path in INFRA.rglob("*.bicep"):
-        found = [name for name in stale if name in _text(path)]
+        found = [name for name in stale if name in bicep.text(path)]
         assert not found, f"{path.relative_to(ROOT)}: {found}"
-    log_levels = json.loads(_text(ROOT / "host.json"))["logging"]["logLevel"]
+    log_levels = json.loads(bicep.text(ROOT / "host.json"))["logging"]["logLevel"]
     assert "azure" not in log_levels, "not a category the Functions host logs under"
-    assert "EnableWorkerIndexing" not in _text(ROOT / "local.settings.example.json")
+    assert "EnableWorkerIndexing" not in bicep.text(ROOT / "local.settings.example.json")
 
 
 # --- the change feed, its leases and the schedules ---------------------------------------------------
@@ -146,27 +143,28 @@ def test_the_change_feed_trigger_connects_with_the_stamps_identity():
     # Each region's management app keeps its own leases and reads its own region's copy of the feed.
     assert settings["COSMOS_LEASE_CONTAINER"] == "leaseContainer"
     assert settings["COSMOS_LEASE_PREFIX"] == "region"
-    main = _text(MAIN)
+    main = bicep.text(MAIN)
     assert re.search(r"^var cosmosLeaseContainer = 'leases'$", main, re.MULTILINE)
     assert re.search(r"^    leaseContainer: cosmosLeaseContainer$", main, re.MULTILINE)
     assert re.search(r"^    cosmosLeaseContainer: cosmosLeaseContainer$", main, re.MULTILINE)
 
 
 def test_the_lease_container_exists_and_the_identities_may_write_it():
-    text = _text(GLOBAL)
-    leases = _block(text, "resource leaseContainer 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@")
+    text = bicep.text(GLOBAL)
+    leases = bicep.balanced(text,
+                            "resource leaseContainer 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@")
     assert "parent: database" in leases and "name: cosmosLeaseContainer" in leases
     assert re.search(r"partitionKey: \{\s*paths: \[\s*'/id'\s*\]", leases), "the trigger's leases need /id"
     # The stamps' Cosmos DB data-plane role is Built-in Data Contributor on the whole database, so on the
     # lease container too (the trigger reads, creates, replaces and deletes leases there).
-    rbac = _text(RBAC)
-    assignment = _block(rbac, "resource cosmosData 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@")
+    rbac = bicep.text(RBAC)
+    assignment = bicep.balanced(rbac, "resource cosmosData 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@")
     assert "var cosmosDataContributor = '00000000-0000-0000-0000-000000000002'" in rbac
     assert "scope: '${cosmos.id}/dbs/${cosmosDatabase}'" in assignment
 
 
 def test_azure_runs_the_conflicts_read_and_the_dispatcher_sweep_every_minute_not_every_five_seconds():
-    main = _text(MAIN)
+    main = bicep.text(MAIN)
     assert re.search(r"^    conflictsSchedule: '0 \*/1 \* \* \* \*'$", main, re.MULTILINE)
     assert re.search(r"^    notificationsSweepSchedule: '0 \*/1 \* \* \* \*'  //", main, re.MULTILINE)
     settings = _stamp_settings()
@@ -177,15 +175,15 @@ def test_azure_runs_the_conflicts_read_and_the_dispatcher_sweep_every_minute_not
 # --- outputs, azd and the release ------------------------------------------------------------------
 
 def test_outputs_name_each_stamps_management_app():
-    outputs = dict(re.findall(r"^output (\w+) \w+ = (.+)$", _text(MAIN), re.MULTILINE))
+    outputs = dict(re.findall(r"^output (\w+) \w+ = (.+)$", bicep.text(MAIN), re.MULTILINE))
     assert outputs["AZURE_MANAGEMENT_APP_NAMES"] == "join(managementAppNames, ',')"
     assert outputs["MANAGEMENT_ENDPOINTS"] == "join(managementEndpoints, ',')"
-    assert "output managementAppName string = management.outputs.name" in _text(STAMP)
-    assert "output managementEndpoint string = 'https://${management.outputs.hostName}/api'" in _text(STAMP)
+    assert "output managementAppName string = management.outputs.name" in bicep.text(STAMP)
+    assert "output managementEndpoint string = 'https://${management.outputs.hostName}/api'" in bicep.text(STAMP)
 
 
 def test_azd_deploys_the_one_project_as_two_function_services():
-    services = yaml.safe_load(_text(ROOT / "azure.yaml"))["services"]
+    services = yaml.safe_load(bicep.text(ROOT / "azure.yaml"))["services"]
     assert services["api"] == services["management"] == {"project": ".", "language": "python", "host": "function"}
 
 
@@ -198,5 +196,5 @@ def test_the_release_deploys_each_stamps_management_app_after_its_api_app():
     # After azd deployed the primary's two apps, the hook's undrain waits for its management app too.
     assert "release.management(stamp, deploy=False)" in inspect.getsource(main)
     for hook in ("postdeploy.sh", "postdeploy.ps1"):
-        script = _text(INFRA / "scripts" / hook)
+        script = bicep.text(INFRA / "scripts" / hook)
         assert "tools/release.py undrain" in script and "tools/release.py roll --skip" in script, hook

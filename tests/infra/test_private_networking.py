@@ -10,7 +10,7 @@ import json
 import re
 from pathlib import Path
 
-from tests.infra.test_infra import _block
+from tests.infra import bicep_text as bicep
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -42,24 +42,20 @@ DECLARED = {
 }
 
 
-def _text(path: Path) -> str:
-    return path.read_text(encoding="utf-8")
-
-
 def _endpoints() -> list[dict[str, str]]:
     """privateendpoints.bicep's own endpoints: [{name, type, groupId, zone}]."""
-    block = _block(_text(ENDPOINTS), "var ownEndpoints = [")
+    block = bicep.balanced(bicep.text(ENDPOINTS), "var ownEndpoints = [")
     entries = re.findall(r"name: '([\w-]+)'\s+target: resourceId\(dataResourceGroup, ([^,]+), \w+\)\s+"
                          r"groupId: '(\w+)'\s+zone: '(\w+)'", block)
-    types = dict(re.findall(r"^var (\w+) = '([\w./]+)'$", _text(ENDPOINTS), re.MULTILINE))
+    types = dict(re.findall(r"^var (\w+) = '([\w./]+)'$", bicep.text(ENDPOINTS), re.MULTILINE))
     return [{"name": name, "type": types.get(kind, kind.strip("'")), "groupId": group, "zone": zone}
             for name, kind, group, zone in entries]
 
 
 def test_off_by_default():
-    main = _text(MAIN)
+    main = bicep.text(MAIN)
     assert re.search(r"^param privateNetworking bool = false$", main, re.MULTILINE)
-    parameters = json.loads(_text(INFRA / "main.parameters.json"))["parameters"]
+    parameters = json.loads(bicep.text(INFRA / "main.parameters.json"))["parameters"]
     assert parameters["privateNetworking"]["value"] == "${PRIVATE_NETWORKING=false}"
     # Nothing of it exists unless on: the resource groups, the networks, the endpoints.
     for name, kind in (("networkGroups", "resource"), ("networks", "module"), ("privateEndpoints", "module")):
@@ -69,7 +65,7 @@ def test_off_by_default():
     assert "apiSubnetId: privateNetworking ? networks[i].outputs.apiSubnetId : ''" in main
     assert "managementSubnetId: privateNetworking ? networks[i].outputs.managementSubnetId : ''" in main
     assert "virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId" in \
-        _text(MODULES / "functionapp.bicep")
+        bicep.text(MODULES / "functionapp.bicep")
 
 
 def test_every_data_service_has_a_private_endpoint_with_its_dns_zone():
@@ -77,42 +73,44 @@ def test_every_data_service_has_a_private_endpoint_with_its_dns_zone():
     expected = {(kind, group, zone) for kind, groups in DATA_SERVICES.items() for group, zone, _ in groups}
     assert {(e["type"], e["groupId"], e["zone"]) for e in endpoints} == expected
     # Peers' blob endpoints too: replication writes to and reads from the other regions' accounts.
-    peers = _block(_text(ENDPOINTS), "var peerEndpoints = [")
+    peers = bicep.balanced(bicep.text(ENDPOINTS), "var peerEndpoints = [")
     assert re.search(r"resourceId\(dataResourceGroup, storageType, peer\.storageAccountName\)\s+groupId: 'blob'\s+"
                      r"zone: 'blob'", peers)
-    text = _text(ENDPOINTS)
+    text = bicep.text(ENDPOINTS)
     assert "var endpoints = concat(ownEndpoints, peerEndpoints)" in text
-    endpoint = _block(text, "resource privateEndpoints 'Microsoft.Network/privateEndpoints@")
+    endpoint = bicep.balanced(text, "resource privateEndpoints 'Microsoft.Network/privateEndpoints@")
     assert "[for endpoint in endpoints:" in text and "privateLinkServiceId: endpoint.target" in endpoint
     assert re.search(r"groupIds: \[\s*endpoint\.groupId\s*\]", endpoint)
     assert re.search(r"subnet: \{\s*id: subnetId\s*\}", endpoint)
-    groups = _block(text, "resource zoneGroups 'Microsoft.Network/privateEndpoints/privateDnsZoneGroups@")
+    groups = bicep.balanced(text, "resource zoneGroups 'Microsoft.Network/privateEndpoints/privateDnsZoneGroups@")
     assert "[for (endpoint, i) in endpoints:" in text and "parent: privateEndpoints[i]" in groups
     assert "privateDnsZoneId: zoneIds[endpoint.zone]" in groups
     # Each zone key names the right zone, every zone is created and linked to the region's VNet.
-    network = _text(NETWORK)
-    zones = dict(re.findall(r"^  (\w+): '(privatelink\.[^']+)'$", _block(network, "var zoneNames = {"), re.MULTILINE))
+    network = bicep.text(NETWORK)
+    zones = dict(re.findall(r"^  (\w+): '(privatelink\.[^']+)'$", bicep.balanced(network, "var zoneNames = {"),
+                            re.MULTILINE))
     assert {zone: name for groups in DATA_SERVICES.values() for _, zone, name in groups} == zones
-    assert len(re.findall(r"^  zoneNames\.\w+$", _block(network, "var zoneList = ["), re.MULTILINE)) == len(zones)
+    zone_list = bicep.balanced(network, "var zoneList = [")
+    assert len(re.findall(r"^  zoneNames\.\w+$", zone_list, re.MULTILINE)) == len(zones)
     assert "[for zone in zoneList:" in network
-    links = _block(network, "resource zoneLinks 'Microsoft.Network/privateDnsZones/virtualNetworkLinks@")
+    links = bicep.balanced(network, "resource zoneLinks 'Microsoft.Network/privateDnsZones/virtualNetworkLinks@")
     assert "parent: zones[i]" in links and re.search(r"virtualNetwork: \{\s*id: vnet\.id\s*\}", links)
     assert re.search(r"registrationEnabled: false", links)
     for key in zones:
         assert re.search(rf"^  {key}: resourceId\('Microsoft.Network/privateDnsZones', zoneNames\.{key}\)$",
-                         _block(network, "output zoneIds object = {"), re.MULTILINE), key
+                         bicep.balanced(network, "output zoneIds object = {"), re.MULTILINE), key
 
 
 def test_every_data_service_takes_no_public_traffic_when_on():
     for kind, (module, name) in DECLARED.items():
-        text = _text(MODULES / module)
-        block = _block(text, f"resource {name} '{kind}@")
+        text = bicep.text(MODULES / module)
+        block = bicep.balanced(text, f"resource {name} '{kind}@")
         assert "publicNetworkAccess: privateNetworking ? 'Disabled' : 'Enabled'" in block, (module, name)
         acls = re.search(r"networkAcls: \{[^}]*\}", block)
         if acls:  # a firewall, where there is one, denies by default too
             assert "defaultAction: privateNetworking ? 'Deny' : 'Allow'" in acls.group(0), (module, name)
         assert re.search(r"^param privateNetworking bool$", text, re.MULTILINE), module
-    main = _text(MAIN)
+    main = bicep.text(MAIN)
     assert len(re.findall(r"^    privateNetworking: privateNetworking$", main, re.MULTILINE)) >= 2  # global, stamps
 
 
@@ -121,7 +119,7 @@ def test_no_data_service_of_the_deployment_is_left_out():
     whose public access follows the switch and which has its endpoints."""
     declared = set()
     for path in MODULES.glob("*.bicep"):
-        for line in _text(path).splitlines():
+        for line in bicep.text(path).splitlines():
             match = re.match(r"resource (\w+) '([\w./]+)@[^']+' = (.*)$", line)
             if match and match.group(2) in DATA_SERVICES and "existing" not in match.group(3):
                 declared.add((match.group(2), path.name, match.group(1)))
@@ -129,9 +127,9 @@ def test_no_data_service_of_the_deployment_is_left_out():
 
 
 def test_the_apps_send_their_outbound_traffic_through_delegated_subnets():
-    network = _text(NETWORK)
-    vnet = _block(network, "resource vnet 'Microsoft.Network/virtualNetworks@")
-    subnets = {name: _block(vnet[vnet.index(f"name: '{name}'") - 20:], "{")
+    network = bicep.text(NETWORK)
+    vnet = bicep.balanced(network, "resource vnet 'Microsoft.Network/virtualNetworks@")
+    subnets = {name: bicep.balanced(vnet[vnet.index(f"name: '{name}'") - 20:], "{")
                for name in ("functions-api", "functions-management", "private-endpoints")}
     for name in ("functions-api", "functions-management"):
         assert "serviceName: 'Microsoft.App/environments'" in subnets[name], name  # Flex Consumption's delegation
@@ -139,9 +137,10 @@ def test_the_apps_send_their_outbound_traffic_through_delegated_subnets():
     assert "output apiSubnetId string = vnet.properties.subnets[0].id" in network
     assert "output managementSubnetId string = vnet.properties.subnets[1].id" in network
     assert "output privateEndpointSubnetId string = vnet.properties.subnets[2].id" in network
-    stamp = _text(MODULES / "stamp.bicep")
-    assert "virtualNetworkSubnetId: apiSubnetId" in _block(stamp, "module api 'functionapp.bicep'")
-    assert "virtualNetworkSubnetId: managementSubnetId" in _block(stamp, "module management 'functionapp.bicep'")
+    stamp = bicep.text(MODULES / "stamp.bicep")
+    assert "virtualNetworkSubnetId: apiSubnetId" in bicep.balanced(stamp, "module api 'functionapp.bicep'")
+    management = bicep.balanced(stamp, "module management 'functionapp.bicep'")
+    assert "virtualNetworkSubnetId: managementSubnetId" in management
     # Room for the API app's largest scale-out: Flex takes an address per instance.
     api = ipaddress.ip_network(re.search(r"param apiSubnetPrefix string = '([^']+)'", network).group(1))
     assert api.num_addresses - 5 >= 1000
@@ -154,40 +153,40 @@ def test_the_apps_send_their_outbound_traffic_through_delegated_subnets():
 def test_each_region_has_its_own_zones_so_each_resolves_to_its_own_endpoints():
     """The same Cosmos DB account, Key Vault and storage accounts have an endpoint in every region's
     VNet; one shared zone would hold one IP per name. So a resource group per region holds its zones."""
-    main = _text(MAIN)
+    main = bicep.text(MAIN)
     assert "networkGroupName: 'rg-${environmentName}-net-${region}'" in main
     for module in ("networks", "privateEndpoints"):
-        block = _block(main, f"module {module} '")
+        block = bicep.balanced(main, f"module {module} '")
         assert "scope: resourceGroup(stamp.networkGroupName)" in block, module
 
 
 def test_the_imap_gateway_still_reads_its_secrets_from_key_vault():
-    imap = _text(MODULES / "imap.bicep")
-    peering = _block(imap, "resource toStamp 'Microsoft.Network/virtualNetworks/virtualNetworkPeerings@")
+    imap = bicep.text(MODULES / "imap.bicep")
+    peering = bicep.balanced(imap, "resource toStamp 'Microsoft.Network/virtualNetworks/virtualNetworkPeerings@")
     assert "if (!empty(stampVnetName))" in imap[imap.index("resource toStamp"):imap.index(peering)]
     assert "module stampSide 'imappeering.bicep' = if (!empty(stampVnetName))" in imap
-    app = _block(imap, "resource app 'Microsoft.App/containerApps@")
+    app = bicep.balanced(imap, "resource app 'Microsoft.App/containerApps@")
     assert re.search(r"dependsOn: \[[^\]]*toStamp\s+stampSide\s*\]", app), "the app reads Key Vault as it is created"
-    side = _text(MODULES / "imappeering.bicep")
+    side = bicep.text(MODULES / "imappeering.bicep")
     assert "name: 'privatelink.vaultcore.azure.net'" in side and "parent: vaultZone" in side
     # Peered address spaces must not overlap.
     gateway = ipaddress.ip_network(re.search(r"param vnetAddressPrefix string = '([^']+)'", imap).group(1))
-    stamp = ipaddress.ip_network(re.search(r"param addressPrefix string = '([^']+)'", _text(NETWORK)).group(1))
+    stamp = ipaddress.ip_network(re.search(r"param addressPrefix string = '([^']+)'", bicep.text(NETWORK)).group(1))
     assert not gateway.overlaps(stamp)
-    main = _text(MAIN)
+    main = bicep.text(MAIN)
     assert "stampVnetName: privateNetworking ? networks[i].outputs.vnetName : ''" in main
 
 
 def test_the_release_still_drains_without_the_public_blob_endpoint():
     from tools.release import switch_commands
 
-    assert re.search(r"^output PRIVATE_NETWORKING bool = privateNetworking$", _text(MAIN), re.MULTILINE)
+    assert re.search(r"^output PRIVATE_NETWORKING bool = privateNetworking$", bicep.text(MAIN), re.MULTILINE)
     drain, undrain = switch_commands({"PRIVATE_NETWORKING": "true"})
     assert "appsettings set" in drain and "DRAIN=true" in drain and "DRAIN=false" in undrain
 
 
 def test_the_readme_says_what_it_adds_costs_and_leaves_public():
-    text = _text(INFRA / "README.md")
+    text = bicep.text(INFRA / "README.md")
     section = text.split("## Private networking\n", 1)[1].split("\n## ", 1)[0]
     for word in ("privateNetworking", "PRIVATE_NETWORKING", "private endpoint", "Front Door", "Traffic Manager",
                  "Application Insights", "Communication Services", "cost", "IMAP"):

@@ -63,7 +63,8 @@ def notification_paths() -> dict[str, Schema]:
                 description="Webhook targets are the platform's; subscribers manage their e-mail and SMS "
                             "targets (their PUT keeps the webhooks). Events: message.ready, message.failed, "
                             "mwi.changed, signed by Standard Webhooks.",
-                responses={"200": targets, **errors(e403=FORBIDDEN, e404=MAILBOX_NOT_FOUND, e412=ETAG)}),
+                responses={"200": targets, **errors(e403=FORBIDDEN, e404=MAILBOX_NOT_FOUND, e412=ETAG,
+                                                    e422=("invalid-webhook-url",))}),
             "get": operation(
                 "get_notifications", "notifications", "The mailbox's notification targets, without secrets",
                 PLATFORM_OR_SUBSCRIBER,

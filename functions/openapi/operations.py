@@ -19,8 +19,8 @@ PLATFORM_OR_SUBSCRIBER = [{PLATFORM: []}, {SUBSCRIBER: []}]
 STATUS_TEXT = {400: "Request is not valid", 401: "Credentials are missing or not valid",
                403: "Not allowed for this principal", 404: "Not found", 409: "Conflict",
                412: "Precondition failed", 413: "Request body is too large", 415: "Unsupported media type",
-               416: "Range not satisfiable", 423: "Locked", 429: "Too many requests", 500: "Internal error",
-               503: "Service temporarily unavailable"}
+               416: "Range not satisfiable", 422: "Unprocessable content", 423: "Locked",
+               429: "Too many requests", 500: "Internal error", 503: "Service temporarily unavailable"}
 PROBLEM_HEADERS = {401: ("WWW-Authenticate",), 423: ("Retry-After",), 429: ("Retry-After",),
                    503: ("Retry-After",)}
 

@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
-from urllib.parse import urlparse
+from urllib.parse import ParseResult, urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -278,13 +278,29 @@ def sms_for(message: dict[str, object], time_zone: str | None) -> str:
 # -- safe webhook targets -----------------------------------------------------------------------
 
 
-def url_problem(url: str, allow_loopback_http: bool) -> str | None:
-    """Why a webhook URL may not be used (None: it may, subject to where its name resolves)."""
-    parsed = urlparse(url)
+def _parsed(url: str) -> ParseResult | str:
+    """The URL split up, or why its shape is wrong: urlparse raises on some (an unclosed IPv6
+    bracket), and `port` on a port that is no number up to 65535 (0 it returns)."""
+    try:
+        parsed = urlparse(url)
+    except ValueError:
+        return "the URL is not valid"
+    try:
+        port = parsed.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        return "the port must be a number from 1 to 65535"
     if parsed.username or parsed.password:
         return "credentials in the URL are not allowed"
-    if not parsed.hostname:
-        return "the URL has no host"
+    return parsed if parsed.hostname else "the URL has no host"
+
+
+def url_problem(url: str, allow_loopback_http: bool) -> str | None:
+    """Why a webhook URL may not be used (None: it may, subject to where its name resolves)."""
+    parsed = _parsed(url)
+    if isinstance(parsed, str):
+        return parsed
     try:  # an address written in the URL is checked now; a name, each time it is resolved
         literal = address_problem(parsed.hostname, allow_loopback_http)
     except ValueError:

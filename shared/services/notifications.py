@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from shared.domain.audio import RENDITION_CONTENT_TYPES
-from shared.domain.errors import EtagMismatch, EventNotDeadLettered, Forbidden, MailboxNotFound, ValidationFailed
+from shared.domain.errors import EtagMismatch, EventNotDeadLettered, Forbidden, InvalidWebhookUrl, MailboxNotFound
 from shared.domain.model import Mailbox, Message, iso, utcnow
 from shared.domain.notifications import (
     ON_TIME_S,
@@ -101,7 +101,7 @@ class NotificationService:
         for target in command.targets:
             problem = url_problem(target.url, self._allow_loopback) if target.kind == "webhook" else None
             if problem:
-                raise ValidationFailed(f"targets: {problem}")
+                raise InvalidWebhookUrl(f"targets: {problem}")
         self._mailbox(mailbox_id)
         for _ in range(_RETRIES):
             current = self._outbox.get_config(mailbox_id)

@@ -151,6 +151,11 @@ BODIES = [
          headers={"content-type": "application/json"}, body=b'{"pin":"' + b"1" * 100_000 + b'"}'),
     case("body-upload-size-text", "POST", f"{MAILBOX}/messages", 400, "validation-failed", headers=json_headers(),
          body=b'{"contentType":"audio/wav","sizeBytes":"twelve"}'),
+    # urlparse raised on the unclosed bracket: was a 500. The port was accepted.
+    case("webhook-url-unclosed-bracket", "PUT", f"{MAILBOX}/notifications", 422, "invalid-webhook-url",
+         headers=json_headers(), body=b'{"targets":[{"kind":"webhook","url":"https://[::1/x"}]}'),
+    case("webhook-url-port-99999", "PUT", f"{MAILBOX}/notifications", 422, "invalid-webhook-url",
+         headers=json_headers(), body=b'{"targets":[{"kind":"webhook","url":"https://hooks.example.com:99999/x"}]}'),
 ]
 
 

@@ -16,7 +16,13 @@ from standardwebhooks.webhooks import Webhook
 from shared.adapters.outbox import CosmosOutbox, event_to_doc
 from shared.adapters.webhook import SafeWebhookSender, signed_headers
 from shared.domain.commands import PutMailbox
-from shared.domain.errors import EtagMismatch, EventNotDeadLettered, Forbidden, NotFound, ValidationFailed
+from shared.domain.errors import (
+    EtagMismatch,
+    EventNotDeadLettered,
+    Forbidden,
+    InvalidWebhookUrl,
+    NotFound,
+)
 from shared.domain.model import MailboxSettings, utcnow
 from shared.domain.notifications import (
     Delivery,
@@ -407,9 +413,21 @@ def test_secrets_show_once_and_subscribers_manage_only_their_email_and_sms(world
         {"targets": [{"kind": "sms", "number": "+15550001111"}]}))
     assert mine["targets"] == [{"kind": "sms", "number": "+15550001111"}]
     assert service.show(PLATFORM, MAILBOX)["targets"] == [hook, {"kind": "sms", "number": "+15550001111"}]
-    with pytest.raises(ValidationFailed):
+    with pytest.raises(InvalidWebhookUrl):
         service.configure(PLATFORM, MAILBOX, PutNotifications.model_validate(
             {"targets": [{"kind": "webhook", "url": "http://hooks.example.com/vm"}]}))
+
+
+@pytest.mark.parametrize("url", ["https://[::1/x", "https://hooks.example.com:99999/vm", "https://[::1]:70000/",
+                                 "https://hooks.example.com:0/vm", "https://hooks.example.com:-1/vm",
+                                 "https://hooks.example.com:http/vm"])
+def test_a_malformed_webhook_url_or_a_port_outside_1_to_65535_is_a_422_not_a_crash(world, url):
+    assert url_problem(url, allow_loopback_http=True)
+    with pytest.raises(InvalidWebhookUrl) as refused:
+        configure(world, {"kind": "webhook", "url": url})
+    assert refused.value.status == 422 and refused.value.type == "invalid-webhook-url"
+    with pytest.raises(DeliveryFailed):  # a target stored before this rule fails its delivery, never the dispatcher
+        SafeWebhookSender(allow_loopback=True).send(url, "whsec_" + "A" * 43 + "=", "evt_1", b"{}")
 
 
 @pytest.mark.parametrize("address", ["10.0.0.1", "192.168.1.1", "172.16.0.1", "169.254.169.254", "127.0.0.1",

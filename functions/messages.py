@@ -21,7 +21,14 @@ from functions.http import (
     timestamp,
 )
 from shared.bootstrap import App
-from shared.domain.commands import AUDIO_CONTENT_TYPE, PHONE, ForwardMessage, PatchMessage, RequestUpload
+from shared.domain.commands import (
+    AUDIO_CONTENT_TYPE,
+    PHONE,
+    ForwardMessage,
+    PatchMessage,
+    RequestUpload,
+    caller_name,
+)
 from shared.domain.errors import InvalidAudio, PayloadTooLarge, ValidationFailed
 from shared.domain.model import AUDIO_FORMATS, FOLDERS, MAX_INLINE_AUDIO_BYTES, ListQuery
 from shared.services.audio_answers import AudioAnswer
@@ -46,8 +53,10 @@ def _sender(req: func.HttpRequest) -> Sender:
     number, name = req.params.get("from") or None, req.params.get("fromName") or None
     if number is not None and not re.fullmatch(PHONE, number):
         raise ValidationFailed("from must be a phone number or SIP user part (up to 32 characters)")
-    if name is not None and (len(name) > 100 or not name.isprintable()):
-        raise ValidationFailed("fromName is limited to 100 printable characters")
+    try:
+        name = caller_name(name)
+    except ValueError as error:
+        raise ValidationFailed(str(error)) from None
     return Sender(number, name, bool(flag(req, "urgent")))
 
 

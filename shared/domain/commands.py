@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shared.domain.model import Folder, GreetingChoice, MailboxSettings, TimeZoneName
 
@@ -10,6 +12,22 @@ PIN = r"^[0-9]{4,12}$"
 PHONE = r"^\+?[0-9A-Za-z*#.()\- ]{1,32}$"
 # Audio only: whatever is deposited is served back from our origin, so nothing else gets in.
 AUDIO_CONTENT_TYPE = r"^(audio/[a-z0-9][a-z0-9.+-]{0,60}|application/octet-stream)$"
+
+
+CALLER_NAME_MAX = 100
+
+
+def caller_name(value: str | None) -> str | None:
+    """The one rule for `fromName` on every deposit path: at most 100 printable characters, so no
+    control, line or paragraph separator or bidi control gets into what people read; empty is none."""
+    if not value:
+        return None
+    if len(value) > CALLER_NAME_MAX or not value.isprintable():
+        raise ValueError(f"fromName is limited to {CALLER_NAME_MAX} printable characters")
+    return value
+
+
+CallerName = Annotated[str | None, Field(max_length=CALLER_NAME_MAX), AfterValidator(caller_name)]
 
 
 class Strict(BaseModel):
@@ -52,7 +70,7 @@ class RequestUpload(Strict):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     from_: str | None = Field(None, alias="from", pattern=PHONE)
-    fromName: str | None = Field(None, max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$")
+    fromName: CallerName = None
     urgent: bool = False
     contentType: str = Field(pattern=AUDIO_CONTENT_TYPE, max_length=100)
     sizeBytes: int = Field(ge=1, le=20 * 1024 * 1024)

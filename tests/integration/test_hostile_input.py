@@ -88,6 +88,8 @@ PARAMETERS = [
     case("range-not-latin", "GET", f"{MESSAGE}/audio", 416, "range-not-satisfiable", params={"format": "original"},
          headers={**PLATFORM, "range": b"bytes=\xff-\xfe"}),
     case("reason-not-utf8", "GET", f"{MAILBOX}/greeting?reason=%FF", 400, "validation-failed"),
+    case("inline-from-name-bidi", "POST", f"{MAILBOX}/messages", 400, "validation-failed",
+         params={"fromName": "\u202eecilA"}, headers={**PLATFORM, "content-type": "audio/wav"}, body=b"RIFF"),
 ]
 
 PATHS = [
@@ -151,6 +153,13 @@ BODIES = [
          headers={"content-type": "application/json"}, body=b'{"pin":"' + b"1" * 100_000 + b'"}'),
     case("body-upload-size-text", "POST", f"{MAILBOX}/messages", 400, "validation-failed", headers=json_headers(),
          body=b'{"contentType":"audio/wav","sizeBytes":"twelve"}'),
+    # fromName: one rule on both deposit paths; the upload path took these (201).
+    case("upload-from-name-line-separator", "POST", f"{MAILBOX}/messages", 400, "validation-failed",
+         headers=json_headers(), body='{"fromName":"Al\u2028ice","contentType":"audio/wav","sizeBytes":9}'.encode()),
+    case("upload-from-name-bidi", "POST", f"{MAILBOX}/messages", 400, "validation-failed",
+         headers=json_headers(), body='{"fromName":"\u202eecilA","contentType":"audio/wav","sizeBytes":9}'.encode()),
+    case("upload-from-name-c1-control", "POST", f"{MAILBOX}/messages", 400, "validation-failed",
+         headers=json_headers(), body=b'{"fromName":"Al\\u0085ice","contentType":"audio/wav","sizeBytes":9}'),
     # urlparse raised on the unclosed bracket: was a 500. The port was accepted.
     case("webhook-url-unclosed-bracket", "PUT", f"{MAILBOX}/notifications", 422, "invalid-webhook-url",
          headers=json_headers(), body=b'{"targets":[{"kind":"webhook","url":"https://[::1/x"}]}'),

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 from shared.domain.errors import EtagMismatch, ForwardRefused, Unavailable
-from shared.domain.model import utcnow
+from shared.domain.model import Mailbox, Message, expiry, utcnow
 from shared.domain.replicated import RecentEvents, events_since
 from shared.ports import MessageRepository
 
@@ -21,6 +22,23 @@ _GUESS_RETRIES = 20
 def forward_room(max_messages: int) -> int:
     """How full a forward may make a mailbox: never into the last 20 % of it, kept for callers."""
     return max_messages - math.ceil(max_messages * FORWARD_RESERVE)
+
+
+def forward_copy(source: Message, target: Mailbox, new_id: str, blobs: dict[str, str], fingerprint: str,
+                 region: str, now: datetime) -> Message:
+    """The copy a forward makes in target, as made: in the inbox, unheard, with the source's urgency
+    and an expiry from now. A replay rebuilds it from the first copy's time and region, so it answers
+    what the first forward did, never the target's copy as its owner has since changed it."""
+    copy = Message(id=new_id, mailbox_id=target.id, received_at=now, deposit_region=region,
+                   urgent=source.urgent, from_number=source.from_number, from_name=source.from_name,
+                   duration_ms=source.duration_ms, truncated=source.truncated, status=source.status,
+                   formats=source.formats, blobs=blobs,
+                   content_type=source.content_type, size_bytes=source.size_bytes, request_hash=fingerprint,
+                   replica_regions=(region,),
+                   # Same audio, same words: a settled transcript goes along, if the target wants transcripts.
+                   transcript=source.transcript if target.settings.transcription and source.transcript
+                   and source.transcript.settled else None)
+    return replace(copy, expires_at=expiry(copy, target.settings, now))
 
 
 class ForwardQuota:

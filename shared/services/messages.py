@@ -49,7 +49,7 @@ from shared.domain.principal import Principal, require_mailbox, require_platform
 from shared.ports import AudioStore, MessageRepository
 from shared.services.admission import Admission
 from shared.services.audio_answers import AudioAnswer, message_audio
-from shared.services.forwards import FORWARD_REFUSED, ForwardQuota, forward_room
+from shared.services.forwards import FORWARD_REFUSED, ForwardQuota, forward_copy, forward_room
 from shared.services.journal import DepositJournal
 from shared.services.ledger import Ledger
 from shared.services.mailboxes import MailboxService
@@ -335,8 +335,9 @@ class MessageService:
         try:
             target = self._mailboxes.active_in(snapshot, command.to)
             existing = self._admission.twin(snapshot.message, fingerprint)
-            if existing is not None:
-                return existing.as_api()
+            if existing is not None:  # a replay: the first forward's answer, not the target's copy as it now is
+                return forward_copy(source, target, existing.id, existing.blobs, fingerprint,
+                                    existing.deposit_region, existing.received_at).as_api()
             room = forward_room(target.settings.maxMessages)
             tallies = self._admission.has_room(target, snapshot.tallies, room)
         except (MailboxNotFound, MailboxFull, IdempotencyConflict):
@@ -352,19 +353,9 @@ class MessageService:
                     continue
                 raise
             self._audio.copy_from_url(origin.read_url(path, LINK_TTL), blobs[fmt])
-        now = utcnow()
-        copy = Message(id=new_id, mailbox_id=target.id, received_at=now, deposit_region=self._region,
-                       urgent=source.urgent, from_number=source.from_number, from_name=source.from_name,
-                       duration_ms=source.duration_ms, truncated=source.truncated, status=source.status,
-                       formats=source.formats, blobs=blobs,
-                       content_type=source.content_type, size_bytes=source.size_bytes, request_hash=fingerprint,
-                       replica_regions=(self._region,),
-                       # Same audio, same words: a settled transcript goes along, if the target wants transcripts.
-                       transcript=source.transcript if target.settings.transcription and source.transcript
-                       and source.transcript.settled else None)
+        copy = forward_copy(source, target, new_id, blobs, fingerprint, self._region, utcnow())
         try:
-            stored, counts = self._admission.store(replace(copy, expires_at=expiry(copy, target.settings, now)), target,
-                                         tallies, room)
+            stored, counts = self._admission.store(copy, target, tallies, room)
         except MailboxFull:
             for path in blobs.values():
                 self._forget_audio(path)

@@ -179,8 +179,14 @@ def test_forward_copies_audio_into_another_mailbox(api):
     assert forwarded.status_code == 202, forwarded.text
     copy = forwarded.json()
     assert copy["mailboxId"] == target and copy["id"] != message["id"] and copy["status"] == "ready"
+    copy_url = f"{api.mailbox_path(target)}/messages/{copy['id']}"
+    changed = api.http.patch(copy_url, json={"heard": True, "folder": "saved"}, headers=PLATFORM)
+    assert changed.status_code == 200, changed.text
     again = api.http.post(url, json={"to": target}, headers=token)
-    assert again.json()["id"] == copy["id"]
+    assert again.status_code == 202 and again.json()["id"] == copy["id"]
+    # The first forward's answer, never the target's copy as it now is (heard, folder, ETag).
+    assert (again.json()["heard"], again.json()["folder"]) == (False, "inbox")
+    assert again.json()["etag"] is None and "etag" not in again.headers
     assert [m["id"] for m in api.list_all(target)] == [copy["id"]]
     played = api.http.get(f"{api.mailbox_path(target)}/messages/{copy['id']}/audio",
                           params={"format": "original"}, headers=PLATFORM)

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from shared.domain.commands import CreateSession, ForwardMessage, PutMailbox, RequestUpload
+from shared.domain.commands import CreateSession, ForwardMessage, PatchMessage, PutMailbox, RequestUpload
 from shared.domain.errors import ForwardRefused, InvalidCredentials, MailboxFull, PinLocked, TooManyRequests
 from shared.domain.model import MailboxSettings, utcnow
 from shared.domain.principal import PLATFORM, Principal
@@ -74,6 +74,22 @@ def test_a_subscriber_forwards_at_most_twenty_an_hour(world):
     store.recent[("+1555", "forwards", "r1")] = replace(  # an hour later
         recorded, times=tuple(t - timedelta(hours=1) for t in recorded.times))
     messages.forward(OWNER, "+1555", _ready(store, messages), ForwardMessage(to="+1777"))
+
+
+def test_forwarding_again_answers_the_first_forwards_answer_never_the_targets_copy_as_it_now_is(world):
+    store, _, messages = world
+    source = _ready(store, messages)
+    first = messages.forward(OWNER, "+1555", source, ForwardMessage(to="+1666"))
+    target = Principal("subscriber", "+1666")
+    messages.patch(target, "+1666", first["id"], PatchMessage(heard=True, urgent=True), None)
+    moved = messages.patch(target, "+1666", first["id"], PatchMessage(folder="trash"), None)
+    assert (moved["heard"], moved["folder"]) == (True, "trash") and moved["expiresAt"] != first["expiresAt"]
+    again = messages.forward(OWNER, "+1555", source, ForwardMessage(to="+1666"))
+    assert again["id"] == first["id"] and len([k for k in store.messages if k[0] == "+1666"]) == 1
+    assert (again["heard"], again["folder"], again["urgent"]) == (False, "inbox", False)
+    assert again["expiresAt"] == first["expiresAt"]
+    assert again["etag"] is None  # the target's ETag is the target's: neither now's nor a guess at the first
+    assert {k: v for k, v in again.items() if k != "etag"} == {k: v for k, v in first.items() if k != "etag"}
 
 
 def test_an_unknown_mailbox_answers_wrong_pins_exactly_as_a_known_one(world):

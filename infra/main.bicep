@@ -305,6 +305,7 @@ module rbac 'modules/rbac.bicep' = {
     cosmosAccountName: global.outputs.cosmosAccountName
     cosmosDatabase: cosmosDatabase
     keyVaultName: global.outputs.keyVaultName
+    keyVaultSecretNames: global.outputs.appSecretNames
     operatorPrincipalId: principalId
     communicationName: communication.outputs.communicationName
     // What a stamp reads and writes in the other stamps' accounts (shared/services/replication.py).
@@ -371,6 +372,13 @@ module imap 'modules/imap.bicep' = [for (stamp, i) in stampNames: if (imapEnable
     stampNetworkResourceGroup: privateNetworking ? stamp.networkGroupName : ''
     stampVnetName: privateNetworking ? networks[i].outputs.vnetName : ''
   }
+  // The container app fetches its Key Vault secrets as it is created or updated: with
+  // privateNetworking the vault's private endpoint and its A record (privateendpoints.bicep's zone
+  // group) must exist first, else it resolves the vault to a public address that refuses it. Nothing
+  // else orders the two modules (both wait only for the stamp and the network).
+  dependsOn: [
+    privateEndpoints
+  ]
 }]
 
 // Front Door carries HTTP only: IMAPS has a Traffic Manager profile of its own, whatever `routing` is.

@@ -301,6 +301,11 @@ output keyVaultName string = vault.name
 output keyVaultUri string = vault.properties.vaultUri
 output platformKeyHashesSecretUri string = platformKeyHashesSecret.properties.secretUri
 output tokenSigningKeySecretUri string = tokenSigningKeySecret.properties.secretUri
+// The secrets the function apps read (their Key Vault references): rbac.bicep grants read on these only.
+output appSecretNames array = [
+  platformKeyHashesSecret.name
+  tokenSigningKeySecret.name
+]
 output globalEndpoint string = routing == 'frontdoor' ? 'https://${frontDoor.outputs.hostName}/api' : 'https://${trafficManager.outputs.fqdn}/api'
 output frontDoorEndpoint string = routing == 'frontdoor' ? 'https://${frontDoor.outputs.hostName}/api' : ''
 output trafficManagerEndpoint string = routing == 'trafficmanager' ? 'https://${trafficManager.outputs.fqdn}/api' : ''

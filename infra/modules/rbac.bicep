@@ -13,9 +13,9 @@
 // Delegator on the account, which holds only generateUserDelegationKey: Get User Delegation Key is a
 // request to the blob service itself, so a container-scoped role cannot allow it, and the app's
 // user-delegation SAS (shared/adapters/blob.py) reaches no further than the signer's own roles.
-// On Cosmos DB: the built-in Data Contributor, scoped to the database. On the Key Vault: Secrets
-// User (the app settings' Key Vault references). On its Application Insights: Monitoring Metrics
-// Publisher (local auth is off there too). On its Azure AI Speech account: Cognitive Services
+// On Cosmos DB: the built-in Data Contributor, scoped to the database. On the Key Vault's two app
+// secrets (not the vault): Secrets User (the app settings' Key Vault references). On its
+// Application Insights: Monitoring Metrics Publisher (local auth is off there too). On its Azure AI Speech account: Cognitive Services
 // Speech User (transcription with a token; local auth is off there as well). On Azure
 // Communication Services: the custom role communicationSenderRole below, on that one resource:
 // the three actions Microsoft documents for sending e-mail with an Entra ID identity, no listKeys
@@ -27,6 +27,8 @@ param stamps array
 param cosmosAccountName string
 param cosmosDatabase string
 param keyVaultName string
+@description('The Key Vault secrets the apps\' Key Vault references name (global.bicep appSecretNames): Secrets User on these only.')
+param keyVaultSecretNames array
 
 @description('The Azure Communication Services resource the stamps send e-mail and SMS through.')
 param communicationName string
@@ -50,6 +52,7 @@ var roles = {
 var cosmosDataContributor = '00000000-0000-0000-0000-000000000002'
 var stampCount = length(stamps)
 var peerContainerCount = length(peerContainers)
+var secretCount = length(keyVaultSecretNames)
 
 resource storageAccounts 'Microsoft.Storage/storageAccounts@2023-05-01' existing = [for stamp in stamps: {
   name: stamp.storageAccountName
@@ -155,12 +158,19 @@ resource speechUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for 
   }
 }]
 
-resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for stamp in stamps: {
-  name: guid(vault.id, stamp.principalId, roles.keyVaultSecretsUser)
-  scope: vault
+// The two secrets of the app settings' Key Vault references, not the vault: it also holds the IMAP
+// gateway's TLS private key, which no function app reads. Pair k: stamp k / s on secret k % s.
+resource appSecrets 'Microsoft.KeyVault/vaults/secrets@2023-07-01' existing = [for name in keyVaultSecretNames: {
+  parent: vault
+  name: name
+}]
+
+resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for k in range(0, stampCount * secretCount): {
+  name: guid(appSecrets[k % secretCount].id, stamps[k / secretCount].principalId, roles.keyVaultSecretsUser)
+  scope: appSecrets[k % secretCount]
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
-    principalId: stamp.principalId
+    principalId: stamps[k / secretCount].principalId
     principalType: 'ServicePrincipal'
   }
 }]

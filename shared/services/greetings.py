@@ -4,6 +4,7 @@ one the platform should play now."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import uuid
 from dataclasses import replace
 
@@ -26,6 +27,7 @@ from shared.services.audio_answers import AudioAnswer, read_audio
 from shared.services.mailboxes import MailboxService
 from shared.services.replication import Regions
 
+logger = logging.getLogger(__name__)
 _CONFLICT_RETRIES = 5
 
 
@@ -60,7 +62,9 @@ class GreetingService:
                           regions=(self._region,))
         # The document names the new version first, so the pipeline finishes only this upload. A
         # ready greeting keeps playing meanwhile: the upload waits beside it as `pending`.
-        self._name_upload(upload)
+        replaced = self._name_upload(upload)
+        if replaced is not None:  # an upload not playing yet (processing or failed) that no document names now
+            self._delete_audio(replaced)
         try:
             self._audio.put(original, audio, content_type, {"mailboxId": mailbox_id, "kind": kind})
         except Exception:
@@ -69,18 +73,26 @@ class GreetingService:
             raise
         return upload.as_api()
 
-    def _name_upload(self, upload: Greeting) -> None:
+    def _name_upload(self, upload: Greeting) -> Greeting | None:
+        """Names upload in the greeting's document; answers the upload it displaced, if any."""
         for _ in range(_CONFLICT_RETRIES):  # two uploads at once: the last one named wins
             current = self._greetings.get_greeting(upload.mailbox_id, upload.kind)
             try:
                 if current is not None and current.status == "ready":
                     self._greetings.save_greeting(replace(current, pending=upload))
-                else:
-                    self._greetings.save_greeting(upload if current is None else replace(upload, etag=current.etag))
-                return
+                    return current.pending
+                self._greetings.save_greeting(upload if current is None else replace(upload, etag=current.etag))
+                return current
             except EtagMismatch:
                 continue
         raise Unavailable("the greeting kept changing; send it again")
+
+    def _delete_audio(self, greeting: Greeting) -> None:
+        for path in greeting.blobs.values():
+            try:
+                self._audio.delete(path)
+            except Exception:  # the orphan pass of the retention sweep gets it later
+                logger.exception("could not delete %s of a replaced greeting upload", path)
 
     def _forget_upload(self, mailbox_id: str, kind: str, version: str) -> None:
         greeting = self._greetings.get_greeting(mailbox_id, kind)

@@ -164,6 +164,32 @@ def test_a_ready_greeting_plays_until_its_replacement_is_ready_and_survives_a_fa
     assert pipeline.process(good, b"second") == "already ready"  # a re-firing changes nothing
 
 
+def test_a_greeting_put_that_replaces_one_not_yet_playing_deletes_that_ones_audio(world):
+    greetings, pipeline, audio = world["greetings"], world["pipeline"], world["audio"]
+    greetings.put(PLATFORM, "+1555", "busy", b"first", "audio/wav")
+    first = upload_path(world, set())
+    greetings.put(PLATFORM, "+1555", "busy", b"first again", "audio/wav")  # replaces a processing first upload
+    again = upload_path(world, {first})
+    assert first not in audio.blobs
+    assert pipeline.process(again, b"first again") == "ready"
+
+    greetings.put(PLATFORM, "+1555", "busy", b"junk", "audio/wav")
+    bad = upload_path(world, {again})
+    assert pipeline.process(bad, b"junk") == "failed"  # waits beside the live one, not played
+    greetings.put(PLATFORM, "+1555", "busy", b"pending", "audio/wav")  # replaces the failed pending one
+    pending = upload_path(world, {again, bad})
+    assert bad not in audio.blobs
+    greetings.put(PLATFORM, "+1555", "busy", b"second", "audio/wav")  # replaces one still processing
+    second = upload_path(world, {again, bad, pending})
+    assert pending not in audio.blobs
+    assert pipeline.process(pending, b"pending") == "superseded"
+    assert greetings.active(PLATFORM, "+1555", "busy", "opus").data == b"opusfirst again"  # the live one plays on
+    assert pipeline.process(second, b"second") == "ready"
+    assert greetings.active(PLATFORM, "+1555", "busy", "opus").data == b"opussecond"
+    versions = {p.split("/")[4] for p in (first, again, bad, pending)}
+    assert not [p for p in audio.blobs if "/greetings/" in p and p.split("/")[4] in versions]
+
+
 def test_paths_that_are_not_ours_are_ignored(world):
     assert world["pipeline"].process("incoming/whatever", b"x") == "ignored"
     assert world["pipeline"].process("incoming/greetings/+1555/loud/abc", b"x") == "ignored"

@@ -157,10 +157,11 @@ def test_targets_show_secrets_once_and_subscribers_manage_only_email_and_sms(api
     kept = api.http.get(f"{api.mailbox_path(mailbox_id)}/notifications", headers=PLATFORM).json()
     assert kept["targets"] == [hook, {"kind": "sms", "number": "+15550002222"}]  # the platform's webhook stays
 
-    for url in ("ftp://127.0.0.1/x", "http://10.0.0.1/hook", "http://example.com/hook"):
+    for url in ("ftp://127.0.0.1/x", "http://10.0.0.1/hook", "http://example.com/hook", "https://[::1/x",
+                "https://example.com:99999/hook"):
         bad = api.http.put(f"{api.mailbox_path(mailbox_id)}/notifications", headers=PLATFORM,
                            json={"targets": [{"kind": "webhook", "url": url}]})
-        assert bad.status_code == 400 and bad.json()["type"] == "validation-failed", url
+        assert bad.status_code == 422 and bad.json()["type"] == "invalid-webhook-url", url
     other = api.provision()
     assert api.http.get(f"{api.mailbox_path(other)}/notifications", headers=subscriber).status_code in (403, 404)
 

@@ -3,12 +3,16 @@
 The host name is resolved once, every address it gives is checked (public unicast only in Azure;
 loopback too in a local run), and the connection goes to the checked address (TLS still verifies
 the name), so a DNS answer that changes between check and connect cannot reach an internal
-address. No redirect is followed, the whole attempt is bounded (10 s) and so is what is read back.
+address. The lookup runs in a worker with a deadline (getaddrinfo has no timeout of its own), so a
+slow resolver is a failed delivery, never a stuck dispatcher. No redirect is followed, the whole
+attempt is bounded (10 s) and so is what is read back.
 """
 
 from __future__ import annotations
 
 import socket
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from urllib.parse import urlparse
 
@@ -20,6 +24,8 @@ from shared.domain.notifications import address_problem, url_problem
 from shared.ports import DeliveryFailed
 
 TIMEOUT_S = 10.0
+DNS_TIMEOUT_S = 5.0  # of the attempt's 10 s
+RESOLVERS = 4  # lookups at once; a stuck one holds a worker until the OS gives up, never a caller
 MAX_ANSWER_BYTES = 64 * 1024
 USER_AGENT = "voicemail-webhooks/1"
 
@@ -31,13 +37,19 @@ def signed_headers(secret: str, webhook_id: str, body: bytes, at: datetime) -> d
 
 
 class SafeWebhookSender:
-    def __init__(self, allow_loopback: bool, timeout_s: float = TIMEOUT_S):
+    def __init__(self, allow_loopback: bool, timeout_s: float = TIMEOUT_S, dns_timeout_s: float = DNS_TIMEOUT_S):
         self._allow_loopback = allow_loopback
         self._timeout_s = timeout_s
+        self._dns_timeout_s = min(dns_timeout_s, timeout_s)
+        self._resolvers = ThreadPoolExecutor(RESOLVERS, thread_name_prefix="webhook-dns")  # threads start on use
 
     def _address(self, host: str, port: int) -> str:
+        lookup = self._resolvers.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
         try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            infos = lookup.result(timeout=self._dns_timeout_s)  # the wait in the queue counts too
+        except FutureTimeout:
+            lookup.cancel()
+            raise DeliveryFailed(f"{host} did not resolve within {self._dns_timeout_s:g} s") from None
         except OSError as error:
             raise DeliveryFailed(f"{host} does not resolve: {error}") from None
         addresses = list(dict.fromkeys(info[4][0] for info in infos))

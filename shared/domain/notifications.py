@@ -314,6 +314,11 @@ def url_problem(url: str, allow_loopback_http: bool) -> str | None:
     return "webhook URLs must be https" + (" (or http://127.0.0.1 locally)" if allow_loopback_http else "")
 
 
+# Global by the registries, yet never a webhook's: Azure's host address (the wire server, DNS and
+# health probes of every VM) and 6to4, whose relays reach whatever IPv4 address is embedded.
+_REFUSED_NETWORKS = (ipaddress.ip_network("168.63.129.16/32"), ipaddress.ip_network("2002::/16"))
+
+
 def address_problem(address: str, allow_loopback: bool) -> str | None:
     """Why a resolved address may not be called: only public unicast addresses may."""
     ip = ipaddress.ip_address(address)
@@ -321,6 +326,7 @@ def address_problem(address: str, allow_loopback: bool) -> str | None:
         ip = ip.ipv4_mapped
     if ip.is_loopback and allow_loopback:
         return None
-    if not ip.is_global or ip.is_multicast or ip.is_reserved or ip.is_link_local or ip.is_private:
+    if (not ip.is_global or ip.is_multicast or ip.is_reserved or ip.is_link_local or ip.is_private
+            or any(ip in network for network in _REFUSED_NETWORKS)):
         return f"{address} is not a public address"
     return None

@@ -165,6 +165,11 @@ BODIES = [
          headers=json_headers(), body=b'{"targets":[{"kind":"webhook","url":"https://[::1/x"}]}'),
     case("webhook-url-port-99999", "PUT", f"{MAILBOX}/notifications", 422, "invalid-webhook-url",
          headers=json_headers(), body=b'{"targets":[{"kind":"webhook","url":"https://hooks.example.com:99999/x"}]}'),
+    # Azure's host address and 6to4 were taken as public addresses.
+    case("webhook-azure-host-address", "PUT", f"{MAILBOX}/notifications", 422, "invalid-webhook-url",
+         headers=json_headers(), body=b'{"targets":[{"kind":"webhook","url":"https://168.63.129.16/machine"}]}'),
+    case("webhook-6to4", "PUT", f"{MAILBOX}/notifications", 422, "invalid-webhook-url",
+         headers=json_headers(), body=b'{"targets":[{"kind":"webhook","url":"https://[2002:a9fe:a9fe::1]/x"}]}'),
 ]
 
 

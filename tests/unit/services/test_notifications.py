@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -432,7 +433,8 @@ def test_a_malformed_webhook_url_or_a_port_outside_1_to_65535_is_a_422_not_a_cra
 
 @pytest.mark.parametrize("address", ["10.0.0.1", "192.168.1.1", "172.16.0.1", "169.254.169.254", "127.0.0.1",
                                      "100.64.0.1", "0.0.0.0", "::1", "fe80::1", "fd00::1", "::ffff:10.0.0.1",
-                                     "224.0.0.1"])
+                                     "224.0.0.1", "168.63.129.16", "::ffff:168.63.129.16", "2002:a9fe:a9fe::1",
+                                     "2002:808:808::1", "2002::"])
 def test_webhooks_never_reach_private_link_local_or_loopback_addresses_in_azure(address):
     assert address_problem(address, allow_loopback=False)
 
@@ -454,6 +456,25 @@ def test_a_name_that_resolves_to_a_private_address_is_refused_before_any_connect
     with pytest.raises(DeliveryFailed, match="not a public address"):
         SafeWebhookSender(allow_loopback=False).send("https://rebind.example.com/x", "whsec_" + "A" * 43 + "=",
                                                      "evt_1", b"{}")
+
+
+def test_azures_host_address_and_6to4_are_refused_even_when_written_in_the_url():
+    assert url_problem("https://168.63.129.16/machine?comp=goalstate", allow_loopback_http=True)
+    assert url_problem("https://[2002:a9fe:a9fe::1]/hook", allow_loopback_http=False)
+    assert address_problem("168.63.129.17", allow_loopback=False) is None  # its neighbours are ordinary addresses
+
+
+def test_a_resolver_that_does_not_answer_is_a_failed_delivery_not_a_stuck_dispatcher(monkeypatch):
+    release = threading.Event()
+    monkeypatch.setattr("socket.getaddrinfo", lambda *a, **k: release.wait(30) and [])
+    sender = SafeWebhookSender(allow_loopback=False, dns_timeout_s=0.2)
+    started = time.monotonic()
+    try:
+        with pytest.raises(DeliveryFailed, match="did not resolve"):
+            sender.send("https://slow-dns.example.com/x", "whsec_" + "A" * 43 + "=", "evt_1", b"{}")
+        assert time.monotonic() - started < 2
+    finally:
+        release.set()
 
 
 def test_the_signature_is_standard_webhooks():

@@ -116,6 +116,9 @@ def operation(operation_id: str, tag: str, summary: str, security: list[dict[str
         operation["parameters"] = parameters
     if body is not None:
         operation["requestBody"] = body
+        if "application/json" in body["content"] and "413" not in responses:  # functions/http.py `body`
+            responses = dict(sorted({**responses, "413": problem(413, "payload-too-large")}.items(),
+                                    key=lambda item: int(item[0]) if item[0].isdigit() else 0))
     operation["responses"] = responses
     return operation
 

@@ -136,7 +136,7 @@ HEADERS = [
 
 BODIES = [
     case("body-not-utf8", "PUT", MAILBOX, 400, "validation-failed", headers=json_headers(), body=b"\xff\xfe"),
-    case("body-nested", "PUT", MAILBOX, 400, "validation-failed", headers=json_headers(), body=b"[" * 100_000),
+    case("body-nested", "PUT", MAILBOX, 400, "validation-failed", headers=json_headers(), body=b"[" * 60_000),
     case("body-wrong-types", "PUT", MAILBOX, 400, "validation-failed", headers=json_headers(),
          body=b'{"displayName":5,"pin":1234,"settings":[]}'),
     case("body-number-too-big", "PUT", MAILBOX, 400, "validation-failed", headers=json_headers(),
@@ -150,7 +150,14 @@ BODIES = [
     case("body-pin-nested", "POST", f"{MAILBOX}/sessions", 400, "validation-failed",
          headers={"content-type": "application/json"}, body=b'{"pin":[[[["1234"]]]]}'),
     case("body-pin-over-long", "POST", f"{MAILBOX}/sessions", 400, "validation-failed",
-         headers={"content-type": "application/json"}, body=b'{"pin":"' + b"1" * 100_000 + b'"}'),
+         headers={"content-type": "application/json"}, body=b'{"pin":"' + b"1" * 60_000 + b'"}'),
+    # JSON bodies over 64 KiB: refused before they are parsed (a login's before its rate limit).
+    case("body-over-64-kib-login", "POST", f"{MAILBOX}/sessions", 413, "payload-too-large",
+         headers={"content-type": "application/json"}, body=b'{"pin":"1234"}'.ljust(64 * 1024 + 1, b" ")),
+    case("body-over-64-kib-mailbox", "PUT", MAILBOX, 413, "payload-too-large", headers=json_headers(),
+         body=b'{"displayName":"' + b"x" * 70_000 + b'"}'),
+    case("body-over-64-kib-notifications", "PUT", f"{MAILBOX}/notifications", 413, "payload-too-large",
+         headers=json_headers(), body=b'{"targets":' + b"[" * 70_000 + b"}"),
     case("body-upload-size-text", "POST", f"{MAILBOX}/messages", 400, "validation-failed", headers=json_headers(),
          body=b'{"contentType":"audio/wav","sizeBytes":"twelve"}'),
     # fromName: one rule on both deposit paths; the upload path took these (201).

@@ -18,7 +18,7 @@ from functions import http
 from functions.sweeps import admin as sweeps
 from functions.sweeps import common
 from functions.sweeps.common import ACTIVE
-from shared.domain.errors import MailboxFull, RangeNotSatisfiable, Unavailable, ValidationFailed
+from shared.domain.errors import MailboxFull, PayloadTooLarge, RangeNotSatisfiable, Unavailable, ValidationFailed
 from shared.domain.model import decode_continuation, encode_continuation
 from shared.domain.security import hash_api_key
 from shared.services.auth import Authenticator
@@ -139,7 +139,7 @@ class Pin(BaseModel):
 
 
 @pytest.mark.parametrize("raw", [
-    b"", b"\xff\xfe", b"[" * 100_000, b'{"pin":' + b"[" * 100_000, b'{"pin":"\\ud800"}', b'{"pin":1234}',
+    b"", b"\xff\xfe", b"[" * 60_000, b'{"pin":' + b"[" * 60_000, b'{"pin":"\\ud800"}', b'{"pin":1234}',
     b'{"pin":"1","extra":1}', b"null", b'"pin"', b'{"pin":"1"}' + b" x"])
 def test_body_refuses_what_is_not_the_model(raw):
     detail = refused(http.body, request(body=raw, method="POST"), Pin)
@@ -148,6 +148,16 @@ def test_body_refuses_what_is_not_the_model(raw):
 
 def test_body_reads_the_model():
     assert http.body(request(body=b'{"pin":"1234"}', method="POST"), Pin) == Pin(pin="1234")
+
+
+def test_a_json_body_over_64_kib_is_413_before_it_is_parsed(monkeypatch):
+    padded = b'{"pin":"1234"}'.ljust(64 * 1024, b" ")  # exactly 64 KiB: still read
+    assert http.body(request(body=padded, method="POST"), Pin) == Pin(pin="1234")
+    monkeypatch.setattr(Pin, "model_validate_json", lambda raw: pytest.fail("parsed a body over the limit"))
+    for raw, headers in ((padded + b" ", {}), (b'{"pin":"1234"}', {"content-length": str(64 * 1024 + 1)})):
+        with pytest.raises(PayloadTooLarge) as refused_:
+            http.body(request(body=raw, method="POST", headers=headers), Pin)
+        assert (refused_.value.status, refused_.value.type) == (413, "payload-too-large")
 
 
 # -- continuation tokens -------------------------------------------------------------------------

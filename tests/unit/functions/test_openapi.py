@@ -190,6 +190,17 @@ def test_every_error_answer_is_a_problem_with_real_slugs(document):
     assert set(problem["required"]) == {"type", "title", "status", "detail"}
 
 
+def test_every_json_body_may_answer_413_payload_too_large(document):
+    with_json = [op for *_, op in operations(document)
+                 if "application/json" in op.get("requestBody", {}).get("content", {})]
+    assert {"create_session", "put_notifications", "forward_message"} <= {op["operationId"] for op in with_json}
+    for operation in with_json:
+        answer = operation["responses"].get("413")
+        assert answer, operation["operationId"]
+        schema = answer["content"]["application/problem+json"]["schema"]
+        assert "payload-too-large" in schema["properties"]["type"]["enum"], operation["operationId"]
+
+
 def test_nullable_fields_admit_null(document):
     schemas = document["components"]["schemas"]
     message = schemas["Message"]["properties"]

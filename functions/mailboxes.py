@@ -6,6 +6,7 @@ import azure.functions as func
 
 from functions.http import body, endpoint, if_match, json_response, mailbox_id, principal
 from shared.bootstrap import App
+from shared.domain.client import client_address
 from shared.domain.commands import ChangePin, CreateSession, PatchMailbox, PutMailbox
 
 bp = func.Blueprint()
@@ -61,16 +62,8 @@ def reconcile_counts(req: func.HttpRequest, app: App) -> func.HttpResponse:
 @endpoint
 def create_session(req: func.HttpRequest, app: App) -> func.HttpResponse:
     """Log in with the PIN: no other credential is needed (or looked at)."""
-    mailbox = mailbox_id(req)
-    return json_response(app.mailboxes.login(mailbox, body(req, CreateSession), client_address(req)), status=201)
-
-
-def client_address(req: func.HttpRequest) -> str:
-    """Who is calling, for the per-client login rate: Front Door's client IP, else the first
-    forwarded hop (both set by the platform in front of the app; a direct caller could forge them,
-    which the per-mailbox rate and the WAF rule still bound)."""
-    forwarded = req.headers.get("x-azure-clientip") or req.headers.get("x-forwarded-for") or ""
-    return forwarded.split(",")[0].strip()[:64] or "unknown"
+    client = client_address(req.headers, app.settings.auth.front_door_id)
+    return json_response(app.mailboxes.login(mailbox_id(req), body(req, CreateSession), client), status=201)
 
 
 @bp.function_name("change_pin")

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from shared.config_reader import KEY_VAULT_REFERENCE, ConfigError, Reader
+from shared.config_reader import KEY_VAULT_REFERENCE, ConfigError, Reader, peer_storage
 
 _REGION = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
@@ -26,6 +26,7 @@ _QUEUE = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]$")
 _SCHEDULE = re.compile(r"^\S+( \S+){5}$")  # six NCRONTAB fields, as the timer trigger reads them
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _ROLE = re.compile(r"^(all|api|management)$")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")  # FRONT_DOOR_ID
 # Every default, written down once, by section: a section is the `Settings` group of the same name
 # (`app` is `Settings`' own fields; `host` the Functions host's, which the app does not keep). Bicep
 # (infra/main.bicep), the local settings example and the adapters take them from here or are checked
@@ -115,6 +116,7 @@ class AuthSettings:
     token_signing_keys: tuple[bytes, ...]  # the current key first; then the previous one, if rotating
     token_ttl_s: int
     client_logins_per_minute: int  # per client address and instance, before any PIN hashing
+    front_door_id: str | None  # the Front Door profile's id: X-Azure-FDID (shared/domain/client.py)
 
 
 @dataclass(frozen=True)
@@ -243,20 +245,6 @@ def _signing_key(read: Reader, name: str, required: bool) -> bytes | None:
     return key
 
 
-def _peer_storage(read: Reader, region: str, regions: list[str]) -> dict[str, str]:
-    peers = {}
-    for peer in regions:
-        if peer == region:
-            continue
-        value = read.raw(f"PEER_STORAGE__{peer}")
-        if value is None:
-            continue  # a region without a reachable account is simply not replicated to
-        if not (value.startswith("https://") or value.startswith("http://") or "AccountName=" in value):
-            raise ConfigError(f"PEER_STORAGE__{peer}", "malformed", "a connection string or blob service URL")
-        peers[peer] = value
-    return peers
-
-
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting from env (default: the process environment)."""
     read = Reader(os.environ if env is None else env, DEFAULTS)
@@ -293,6 +281,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                                                  _signing_key(read, "TOKEN_SIGNING_KEY_PREVIOUS", False)) if k),
             token_ttl_s=int(read.number("TOKEN_TTL_SECONDS", 60, 900)),
             client_logins_per_minute=int(read.number("CLIENT_LOGINS_PER_MINUTE", 30, 1_000_000)),
+            front_door_id=read.optional("FRONT_DOOR_ID", _GUID),
         ),
         audio=AudioSettings(normalize=read.flag("AUDIO_NORMALIZE")),
         transcripts=_transcripts(read),
@@ -304,7 +293,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         replication=ReplicationSettings(
             replica_count=int(read.number("REPLICA_COUNT", 1, 5)),
             takeover_after_s=read.number("TAKEOVER_AFTER_SECONDS", 1, 7 * 24 * 3600),
-            peer_storage=_peer_storage(read, region, others),
+            peer_storage=peer_storage(read, region, others),
         ),
     )
 

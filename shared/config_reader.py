@@ -55,6 +55,10 @@ class Reader:
             raise ConfigError(name, "malformed", f"{value!r} does not match {pattern.pattern}")
         return value
 
+    def optional(self, name: str, pattern: re.Pattern[str]) -> str | None:
+        """The setting when set (matching pattern), else None."""
+        return None if self.raw(name) is None else self.matching(name, pattern)
+
     def url(self, name: str, required: bool = True) -> str | None:
         value = self.required(name) if required else self.raw(name)
         if value is None:
@@ -81,3 +85,18 @@ class Reader:
         if value.lower() in _FALSE:
             return False
         raise ConfigError(name, "malformed", f"{value!r} is not true or false")
+
+
+def peer_storage(read: Reader, region: str, regions: list[str]) -> dict[str, str]:
+    """PEER_STORAGE__<region> of each other region that has one: a connection string or blob URL."""
+    peers = {}
+    for peer in regions:
+        if peer == region:
+            continue
+        value = read.raw(f"PEER_STORAGE__{peer}")
+        if value is None:
+            continue  # a region without a reachable account is simply not replicated to
+        if not (value.startswith("https://") or value.startswith("http://") or "AccountName=" in value):
+            raise ConfigError(f"PEER_STORAGE__{peer}", "malformed", "a connection string or blob service URL")
+        peers[peer] = value
+    return peers

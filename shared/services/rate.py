@@ -83,7 +83,8 @@ class SlidingWindow:
         self._seen: OrderedDict[str, deque[float]] = OrderedDict()  # least recently used first
         self._evicted = evicted or EvictedCounts(window_s)
 
-    def __len__(self) -> int:
+    @property
+    def keys_held(self) -> int:  # not __len__: an empty limiter must stay truthy (`clients or default`)
         return len(self._seen)
 
     def wait(self, key: str) -> float:

@@ -14,11 +14,14 @@ from tests.integration.api_support import PLATFORM, tone_wav
 from tests.support import wait_until
 
 pytestmark = pytest.mark.integration
-PRODUCT_SETTINGS = {"CLIENT_LOGINS_PER_MINUTE": "30"}  # each test below logs in as its own client address
+FRONT_DOOR_ID = str(uuid.uuid4())
+# Each test below logs in as its own client address, named as our Front Door names it.
+PRODUCT_SETTINGS = {"CLIENT_LOGINS_PER_MINUTE": "30", "FRONT_DOOR_ID": FRONT_DOOR_ID}
 
 
 def _client() -> dict[str, str]:
-    return {"x-forwarded-for": f"203.0.113.{uuid.uuid4().int % 250 + 1}, 10.0.0.1"}
+    address = f"203.0.113.{uuid.uuid4().int % 250 + 1}"
+    return {"x-azure-fdid": FRONT_DOOR_ID, "x-azure-clientip": address, "x-forwarded-for": f"{address}, 10.0.0.1"}
 
 
 def _ready(api, mailbox: str) -> str:
@@ -103,3 +106,16 @@ def test_a_deprovisioned_mailbox_greetings_are_gone_with_it(api):
                         ("GET", f"{path}/greeting?reason=busy")):
         answer = api.http.request(method, url, headers=PLATFORM)
         assert answer.status_code == 404, (method, url, answer.text)
+
+
+def test_forged_client_addresses_without_our_front_door_id_count_as_the_peer(api):
+    # Last in the module: it spends the local peer's (127.0.0.1) budget for a minute.
+    urls = [f"{api.mailbox_path(api.provision())}/sessions" for _ in range(8)]
+    statuses = []
+    for i in range(31):
+        forged = f"198.51.100.{i + 1}"
+        headers = {"x-forwarded-for": forged, "x-azure-clientip": forged,
+                   "x-azure-fdid": str(uuid.uuid4()) if i % 2 else ""}  # no id, or another Front Door's
+        statuses.append(api.http.post(urls[i % 8], json={"pin": "1234"}, headers=headers).status_code)
+    assert statuses[-1] == 429, statuses  # 31 logins from one peer, whatever they claimed
+    assert api.http.post(urls[0], json={"pin": "1234"}, headers=_client()).status_code in (201, 423)

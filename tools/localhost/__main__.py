@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Functions ({os.environ.get('REGION', '-')}, host id {host.host_id}):", flush=True)
     print("\n".join(host.describe(base_url)), flush=True)
     config = uvicorn.Config(host.frontend, host=args.host, port=args.port, lifespan="on", log_level="warning",
-                            access_log=False, timeout_graceful_shutdown=10)
+                            access_log=False, timeout_graceful_shutdown=10,
+                            proxy_headers=False)  # the real peer: http_server.py appends it to X-Forwarded-For
     server = uvicorn.Server(config)
     server.run()
     return 0 if server.started else 1

@@ -128,6 +128,10 @@ class HttpFrontend:
             name = key.decode("latin-1").lower()
             text = value.decode("latin-1")
             headers[name] = f"{headers[name]}, {text}" if name in headers else text
+        peer = (scope.get("client") or ("",))[0]
+        if peer:  # as the platform's front end does: the connection's peer, last (shared/domain/client.py)
+            forwarded = headers.get("x-forwarded-for")
+            headers["x-forwarded-for"] = f"{forwarded}, {peer}" if forwarded else peer
         query = scope.get("query_string", b"").decode("latin-1")
         params: dict[str, str] = {}
         for name, value in parse_qsl(query, keep_blank_values=True):

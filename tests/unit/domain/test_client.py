@@ -1,0 +1,29 @@
+"""Client identity (shared/domain/client.py): forwarded headers count only on this Front Door's traffic."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.domain.client import client_address
+
+FDID = "55ce4ed1-4b06-4bf1-b40e-4638452104da"
+
+
+@pytest.mark.parametrize(("headers", "front_door_id", "expected"), [
+    # Not from our Front Door: the peer, which the platform appends last (with or without a port).
+    ({"x-forwarded-for": "203.0.113.9, 198.51.100.4:51234"}, None, "198.51.100.4"),
+    ({"x-forwarded-for": "203.0.113.9", "x-azure-clientip": "203.0.113.9"}, FDID, "203.0.113.9"),
+    ({"x-forwarded-for": "1.2.3.4, [2001:db8::1]:443", "x-azure-clientip": "1.2.3.4"}, None, "2001:db8::1"),
+    ({"x-forwarded-for": "2001:db8::2"}, None, "2001:db8::2"),
+    ({"x-forwarded-for": "1.2.3.4, 10.0.0.9", "x-azure-fdid": "another-front-door",
+      "x-azure-clientip": "1.2.3.4"}, FDID, "10.0.0.9"),
+    ({"x-forwarded-for": "1.2.3.4, 10.0.0.9", "x-azure-fdid": FDID, "x-azure-clientip": "1.2.3.4"}, None,
+     "10.0.0.9"),  # no FRONT_DOOR_ID set: no header names the client
+    # From our Front Door: its client IP, else the first forwarded entry.
+    ({"x-forwarded-for": "9.9.9.9, 147.243.0.1", "x-azure-fdid": FDID.upper(), "x-azure-clientip": "5.6.7.8"},
+     FDID, "5.6.7.8"),
+    ({"x-forwarded-for": "9.9.9.9:1234, 147.243.0.1", "x-azure-fdid": FDID}, FDID, "9.9.9.9"),
+    ({}, FDID, "unknown"),
+])
+def test_the_client_is_named_by_headers_only_on_our_front_doors_traffic(headers, front_door_id, expected):
+    assert client_address(headers, front_door_id) == expected

@@ -8,6 +8,7 @@ import azure.functions as func
 from functions.http import body, endpoint, json_response, mailbox_id, principal
 from shared.bootstrap import App
 from shared.domain.notifications import PutNotifications
+from shared.domain.verification import VerifyTarget
 
 bp = func.Blueprint()
 
@@ -26,3 +27,12 @@ def put_notifications(req: func.HttpRequest, app: App) -> func.HttpResponse:
 def get_notifications(req: func.HttpRequest, app: App) -> func.HttpResponse:
     who, mailbox = principal(req, app), mailbox_id(req)
     return json_response(app.notifications.show(who, mailbox))
+
+
+@bp.function_name("verify_notification_target")
+@bp.route(route="mailboxes/{mailboxId}/notifications/verify", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@endpoint
+def verify_notification_target(req: func.HttpRequest, app: App) -> func.HttpResponse:
+    who, mailbox = principal(req, app), mailbox_id(req)
+    app.notifications.verify(who, mailbox, body(req, VerifyTarget))
+    return func.HttpResponse(status_code=204, headers={"Cache-Control": "no-store"})

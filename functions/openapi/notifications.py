@@ -18,6 +18,7 @@ from functions.openapi.operations import (
 from functions.openapi.schemas import COUNT, NULLABLE_TIME, TIME, Schema, param_ref, query, ref, rewrite_refs
 from shared.domain.model import MAILBOX_ID
 from shared.domain.notifications import PutNotifications
+from shared.domain.verification import VerifyTarget
 
 
 def notification_schemas() -> dict[str, Schema]:
@@ -25,6 +26,7 @@ def notification_schemas() -> dict[str, Schema]:
     raw = PutNotifications.model_json_schema(by_alias=True)
     schemas = {name: rewrite_refs(definition) for name, definition in raw.pop("$defs", {}).items()}
     schemas["PutNotifications"] = rewrite_refs(raw)
+    schemas["VerifyTarget"] = VerifyTarget.model_json_schema(by_alias=True)
     secret = {"type": "string", "pattern": "^whsec_[A-Za-z0-9+/]{43}=$",
               "description": "the signing secret: only in the answer of the PUT that created this webhook"}
     schemas["NotificationTargets"] = {
@@ -62,13 +64,27 @@ def notification_paths() -> dict[str, Schema]:
                 PLATFORM_OR_SUBSCRIBER, body=json_body(PutNotifications),
                 description="Webhook targets are the platform's; subscribers manage their e-mail and SMS "
                             "targets (their PUT keeps the webhooks). Events: message.ready, message.failed, "
-                            "mwi.changed, signed by Standard Webhooks.",
+                            "mwi.changed, signed by Standard Webhooks. An e-mail or SMS target a subscriber "
+                            "sets is `verified: false` and gets one message, a 6-digit code, and nothing else "
+                            "until the code is confirmed (`verify_notification_target`); at most 3 codes a "
+                            "day per target (429 beyond). The platform's targets are verified.",
                 responses={"200": targets, **errors(e403=FORBIDDEN, e404=MAILBOX_NOT_FOUND, e412=ETAG,
-                                                    e422=("invalid-webhook-url",))}),
+                                                    e422=("invalid-webhook-url",), e429=("too-many-requests",))}),
             "get": operation(
                 "get_notifications", "notifications", "The mailbox's notification targets, without secrets",
                 PLATFORM_OR_SUBSCRIBER,
                 responses={"200": targets, **errors(e403=FORBIDDEN, e404=MAILBOX_NOT_FOUND)}),
+        },
+        "/mailboxes/{mailboxId}/notifications/verify": {
+            "parameters": [param_ref("mailboxId")],
+            "post": operation(
+                "verify_notification_target", "notifications", "Confirm an e-mail or SMS target with its code",
+                PLATFORM_OR_SUBSCRIBER, body=json_body(VerifyTarget),
+                description="The target then gets `message.ready`. A code lives 30 minutes and allows 5 wrong "
+                            "tries; a target already verified answers 204 again.",
+                responses={"204": {"description": "the target is verified"},
+                           **errors(e403=FORBIDDEN, e404=(*MAILBOX_NOT_FOUND, "not-found"),
+                                    e412=ETAG, e422=("verification-failed",))}),
         },
         "/admin/notifications/dead-letters": {
             "get": operation(

@@ -54,12 +54,13 @@ def event_from_doc(doc: dict[str, Any]) -> Event:
 
 def config_to_doc(config: NotificationConfig) -> dict[str, Any]:
     return {"id": CONFIG_DOC_ID, "mailboxId": config.mailbox_id, "type": "notifications",
-            "targets": [dict(t) for t in config.targets], "deleteAfterEmail": config.delete_after_email}
+            "targets": [dict(t) for t in config.targets], "deleteAfterEmail": config.delete_after_email,
+            "verifications": dict(config.verifications)}
 
 
 def config_from_doc(doc: dict[str, Any]) -> NotificationConfig:
     return NotificationConfig(doc["mailboxId"], tuple(doc.get("targets") or ()), doc.get("deleteAfterEmail", False),
-                              doc.get("_etag"))
+                              doc.get("_etag"), dict(doc.get("verifications") or {}))
 
 
 class CosmosOutbox:

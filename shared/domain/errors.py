@@ -47,6 +47,7 @@ EtagMismatch = _error("EtagMismatch", "etag-mismatch", "Resource changed since i
 PayloadTooLarge = _error("PayloadTooLarge", "payload-too-large", "Request body is too large", 413)
 InvalidAudio = _error("InvalidAudio", "invalid-audio", "Body is not audio", 415)
 InvalidWebhookUrl = _error("InvalidWebhookUrl", "invalid-webhook-url", "Webhook URL cannot be used", 422)
+VerificationFailed = _error("VerificationFailed", "verification-failed", "Verification code is wrong or spent", 422)
 RangeNotSatisfiable = _error("RangeNotSatisfiable", "range-not-satisfiable", "Range cannot be served", 416)
 SweepRunning = _error("SweepRunning", "sweep-running", "Sweep already running", 409)
 EventNotDeadLettered = _error("EventNotDeadLettered", "event-not-dead-lettered", "Event is not dead-lettered", 409)

@@ -15,7 +15,7 @@ import random
 import secrets
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import ParseResult, urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -29,6 +29,10 @@ ON_TIME_S = 60  # the notification-delay SLO's bound (docs/slo.md): delivered wi
 
 # -- targets ------------------------------------------------------------------------------------
 
+# What a GET shows may be PUT back: `verified` is read-only (the service sets it), ignored when given.
+_VERIFIED = Field(default=None, exclude=True, json_schema_extra={
+    "readOnly": True, "description": "false until the code sent to it is confirmed (shared/domain/verification.py)"})
+
 
 class WebhookTarget(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -41,12 +45,14 @@ class EmailTarget(BaseModel):
     kind: Literal["email"]
     address: str = Field(pattern=r"^[^@\s<>\"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$", max_length=254)
     attach: Literal["mp3", "wav", "opus", "none"] = "mp3"
+    verified: bool | None = _VERIFIED
 
 
 class SmsTarget(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["sms"]
     number: str = Field(pattern=r"^\+[1-9][0-9]{6,14}$")
+    verified: bool | None = _VERIFIED
 
 
 Target = Annotated[WebhookTarget | EmailTarget | SmsTarget, Field(discriminator="kind")]
@@ -79,10 +85,13 @@ class NotificationConfig:
     targets: tuple[dict[str, str], ...] = ()
     delete_after_email: bool = False
     etag: str | None = None
+    verifications: dict[str, dict[str, Any]] = field(default_factory=dict)  # target key -> its codes' record
 
     def as_api(self, reveal: frozenset[str] = frozenset()) -> dict[str, object]:
-        """Without secrets, except those of the targets named in reveal (just created)."""
-        shown = [{k: v for k, v in t.items() if k != "secret" or target_key(t) in reveal} for t in self.targets]
+        """Without secrets, except those of the targets named in reveal (just created); e-mail and
+        SMS targets say whether they are verified (stored before verification existed: they are)."""
+        shown = [{k: v for k, v in t.items() if k != "secret" or target_key(t) in reveal}
+                 | ({} if t["kind"] == "webhook" else {"verified": t.get("verified", True)}) for t in self.targets]
         return {"targets": shown, "deleteAfterEmail": self.delete_after_email}
 
     def of_kind(self, kind: str) -> list[dict[str, str]]:
@@ -114,8 +123,10 @@ def configure(current: NotificationConfig, command: PutNotifications, platform: 
 
 
 def wants(target: dict[str, str], event_type: str) -> bool:
-    """E-mail and SMS tell a person about a new message; webhooks get every event."""
-    return target["kind"] == "webhook" or event_type == "message.ready"
+    """E-mail and SMS tell a person about a new message, once verified; webhooks get every event."""
+    if target["kind"] == "webhook":
+        return True
+    return event_type == "message.ready" and target.get("verified", True) is not False
 
 
 # -- events -------------------------------------------------------------------------------------

@@ -25,7 +25,14 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from shared.domain.audio import RENDITION_CONTENT_TYPES
-from shared.domain.errors import EtagMismatch, EventNotDeadLettered, Forbidden, InvalidWebhookUrl, MailboxNotFound
+from shared.domain.errors import (
+    EtagMismatch,
+    EventNotDeadLettered,
+    Forbidden,
+    InvalidWebhookUrl,
+    MailboxNotFound,
+    VerificationFailed,
+)
 from shared.domain.model import Mailbox, Message, iso, utcnow
 from shared.domain.notifications import (
     ON_TIME_S,
@@ -47,6 +54,7 @@ from shared.domain.notifications import (
     wants,
 )
 from shared.domain.principal import Principal, require_mailbox, require_platform
+from shared.domain.verification import VerifyTarget, code_message, confirm, require_proof
 from shared.ports import DeliveryFailed, MailboxRepository, Mailer, MessageRepository, Outbox, SmsSender, WebhookSender
 from shared.services.renditions import Renditions
 from shared.services.replication import Regions
@@ -106,11 +114,43 @@ class NotificationService:
         for _ in range(_RETRIES):
             current = self._outbox.get_config(mailbox_id)
             wanted, created = configure(current, command, principal.is_platform)
+            wanted, codes = require_proof(current, wanted, principal.is_platform, utcnow())
             try:
                 stored = self._outbox.save_config(wanted)
             except EtagMismatch:
                 continue
+            self._send_codes(mailbox_id, codes.values())
             return self._visible(stored, principal, created)
+        raise EtagMismatch("the notification targets kept changing; try again")
+
+    def _send_codes(self, mailbox_id: str, codes: Iterable[tuple[dict[str, str], str]]) -> None:
+        """The one message an unverified target gets before it is confirmed: its code. A send that
+        fails leaves it unverified; setting it again sends another (3 a day)."""
+        for target, code in codes:
+            subject, text = code_message(target["kind"], code)
+            try:
+                if target["kind"] == "email":
+                    self._mailer.send(Mail(target["address"], subject, text))
+                else:
+                    self._sms.send(target["number"], text)
+            except Exception:
+                logger.exception("verification code for a %s target of %s not sent", target["kind"], mailbox_id)
+
+    def verify(self, principal: Principal, mailbox_id: str, body: VerifyTarget) -> None:
+        """Confirm an e-mail or SMS target with the code it got; a wrong code counts (5 a code)."""
+        require_mailbox(principal, mailbox_id)
+        self._mailbox(mailbox_id)
+        for _ in range(_RETRIES):
+            current = self._outbox.get_config(mailbox_id)
+            changed, failure = confirm(current, body, utcnow())
+            try:
+                if changed is not current:
+                    self._outbox.save_config(changed)
+            except EtagMismatch:
+                continue
+            if failure:
+                raise VerificationFailed(failure)
+            return
         raise EtagMismatch("the notification targets kept changing; try again")
 
     def show(self, principal: Principal, mailbox_id: str) -> dict[str, object]:
@@ -226,7 +266,7 @@ class NotificationService:
             deliveries[key] = delivery
         settled = settle(claimed, deliveries, self._schedule, now)
         self._outbox.save_event(settled)
-        mails = [target_key(t) for t in config.of_kind("email")]
+        mails = [target_key(t) for t in targets if t["kind"] == "email"]  # verified ones: the others get nothing
         emailed = bool(mails) and all(deliveries[k].done for k in mails)
         just_now = any(not claimed.deliveries.get(k, Delivery()).done for k in mails)  # not again after an undo
         if event.type == "message.ready" and config.delete_after_email and emailed and just_now and self._trash:

@@ -15,6 +15,7 @@ from schemathesis.specs.openapi.definitions import OPENAPI_31_VALIDATOR
 from functions.openapi import REQUEST_MODELS, openapi_document
 from shared import config
 from shared.domain import errors
+from shared.domain.verification import VerifyTarget
 from tests.functions.test_health_functions import ENV
 from tools.localhost.loader import HostConfig
 
@@ -135,7 +136,9 @@ def test_request_bodies_are_the_pydantic_models(document):
     bodies = {operation["operationId"]: operation["requestBody"] for *_, operation in operations(document)
               if "requestBody" in operation}
     assert set(bodies) == {"put_mailbox", "patch_mailbox", "create_session", "change_pin", "deposit_message",
-                           "patch_message", "forward_message", "put_greeting", "put_notifications"}
+                           "patch_message", "forward_message", "put_greeting", "put_notifications",
+                           "verify_notification_target"}
+    assert schemas["VerifyTarget"] == VerifyTarget.model_json_schema(by_alias=True)  # one of address or number
     assert set(bodies["put_greeting"]["content"]) == {"audio/*", "application/octet-stream"}
     assert set(bodies["deposit_message"]["content"]) == {"audio/*", "application/octet-stream", "application/json"}
     for body in bodies.values():

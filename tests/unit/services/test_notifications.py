@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import threading
 import time
 from dataclasses import replace
@@ -14,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from shared.adapters.outbox import CosmosOutbox, event_to_doc
+from shared.adapters.outbox import CosmosOutbox, config_to_doc, event_to_doc
 from shared.adapters.webhook import SafeWebhookSender, signed_headers
 from shared.domain.commands import PutMailbox
 from shared.domain.errors import (
@@ -23,6 +24,8 @@ from shared.domain.errors import (
     Forbidden,
     InvalidWebhookUrl,
     NotFound,
+    TooManyRequests,
+    VerificationFailed,
 )
 from shared.domain.model import MailboxSettings, utcnow
 from shared.domain.notifications import (
@@ -37,6 +40,7 @@ from shared.domain.notifications import (
     url_problem,
 )
 from shared.domain.principal import PLATFORM, Principal
+from shared.domain.verification import VerifyTarget
 from shared.ports import DeliveryFailed
 from shared.services.auth import Authenticator
 from shared.services.mailboxes import MailboxService
@@ -412,11 +416,113 @@ def test_secrets_show_once_and_subscribers_manage_only_their_email_and_sms(world
         service.configure(SUBSCRIBER, MAILBOX, PutNotifications.model_validate({"targets": [hook]}))
     mine = service.configure(SUBSCRIBER, MAILBOX, PutNotifications.model_validate(
         {"targets": [{"kind": "sms", "number": "+15550001111"}]}))
-    assert mine["targets"] == [{"kind": "sms", "number": "+15550001111"}]
-    assert service.show(PLATFORM, MAILBOX)["targets"] == [hook, {"kind": "sms", "number": "+15550001111"}]
+    assert mine["targets"] == [{"kind": "sms", "number": "+15550001111", "verified": False}]
+    assert service.show(PLATFORM, MAILBOX)["targets"] == [
+        hook, {"kind": "sms", "number": "+15550001111", "verified": False}]
     with pytest.raises(InvalidWebhookUrl):
         service.configure(PLATFORM, MAILBOX, PutNotifications.model_validate(
             {"targets": [{"kind": "webhook", "url": "http://hooks.example.com/vm"}]}))
+
+
+# -- target verification (API.md, "Budgets") ---------------------------------------------------
+
+SMS = {"kind": "sms", "number": "+15550002222"}
+MAIL = {"kind": "email", "address": "ann@example.com", "attach": "none"}
+
+
+def subscriber_sets(world, *targets):
+    return world["service"]().configure(SUBSCRIBER, MAILBOX, PutNotifications.model_validate({"targets": targets}))
+
+
+def verify(world, code, **target):
+    world["service"]().verify(SUBSCRIBER, MAILBOX, VerifyTarget(code=code, **target))
+
+
+def last_code(text: str) -> str:
+    return re.search(r"\b([0-9]{6})\b", text).group(1)
+
+
+def test_a_subscribers_target_gets_one_hashed_code_and_nothing_else_until_it_is_confirmed(world):
+    shown = subscriber_sets(world, SMS, MAIL)
+    assert [t["verified"] for t in shown["targets"]] == [False, False]
+    [(number, text)], [mail] = world["texts"].texts, world["mailer"].mails
+    sms_code, mail_code = last_code(text), last_code(mail.text)
+    assert number == SMS["number"] and mail.to == MAIL["address"] and mail.attachment is None
+    stored = json.dumps(config_to_doc(world["outbox"].configs[MAILBOX]))
+    assert sms_code not in stored and mail_code not in stored and "codeHash" in stored  # only its hash is kept
+
+    ready_message(world)
+    assert world["service"]().dispatch() == {"nothing to send": 2}  # unverified: no voicemail goes to them
+    assert len(world["texts"].texts) == 1 and len(world["mailer"].mails) == 1
+
+    wrong = "000000" if sms_code != "000000" else "111111"
+    with pytest.raises(VerificationFailed) as failed:
+        verify(world, wrong, number=SMS["number"])
+    assert failed.value.problem().type == "verification-failed" and failed.value.problem().status == 422
+    verify(world, sms_code, number=SMS["number"])
+    verify(world, sms_code, number=SMS["number"])  # again: already verified, 204
+    assert [t["verified"] for t in world["service"]().show(SUBSCRIBER, MAILBOX)["targets"]] == [True, False]
+    ready_message(world)
+    world["service"]().dispatch()
+    assert len(world["texts"].texts) == 2 and world["texts"].texts[1][1].startswith("Voicemail from Bob")
+    assert len(world["mailer"].mails) == 1  # the e-mail is still unverified
+    subscriber_sets(world, SMS, MAIL)  # kept as they are: no new code, the SMS stays verified
+    assert len(world["texts"].texts) == 2 and len(world["mailer"].mails) == 1
+    with pytest.raises(NotFound):
+        verify(world, sms_code, number="+15559990000")
+
+
+def test_at_most_three_codes_a_day_go_to_one_target_then_429_with_retry_after(world):
+    for _ in range(3):  # removing and adding it again does not reset its count
+        subscriber_sets(world, SMS)
+        subscriber_sets(world)
+    with pytest.raises(TooManyRequests) as refused:
+        subscriber_sets(world, SMS)
+    assert refused.value.problem().type == "too-many-requests"
+    assert 23 * 3600 < refused.value.retry_after_s <= 24 * 3600 + 1
+    assert len(world["texts"].texts) == 3
+    subscriber_sets(world, {"kind": "sms", "number": "+15550003333"})  # another target has its own count
+    world["clock"].advance(24 * 3600 + 1)
+    subscriber_sets(world, SMS)
+    assert len(world["texts"].texts) == 5
+    verify(world, last_code(world["texts"].texts[-1][1]), number=SMS["number"])
+
+
+def test_five_wrong_tries_spend_a_code_and_an_expired_code_confirms_nothing(world):
+    subscriber_sets(world, MAIL)
+    code = last_code(world["mailer"].mails[-1].text)
+    wrong = "000000" if code != "000000" else "111111"
+    for _ in range(5):
+        with pytest.raises(VerificationFailed):
+            verify(world, wrong, address=MAIL["address"])
+    with pytest.raises(VerificationFailed, match="set it again"):
+        verify(world, code, address=MAIL["address"])  # spent: even the right code no longer works
+    subscriber_sets(world, MAIL)  # a fresh code (the 2nd today)
+    code = last_code(world["mailer"].mails[-1].text)
+    world["clock"].advance(31 * 60)
+    with pytest.raises(VerificationFailed):
+        verify(world, code, address=MAIL["address"])
+    subscriber_sets(world, MAIL)
+    verify(world, last_code(world["mailer"].mails[-1].text), address=MAIL["address"])
+    assert world["outbox"].configs[MAILBOX].targets[0]["verified"] is True
+    with pytest.raises(ValueError):
+        VerifyTarget(code="123456", address=MAIL["address"], number=SMS["number"])  # one target, not two
+
+
+def test_platform_targets_are_verified_and_stored_ones_without_the_flag_keep_receiving(world):
+    configure(world, SMS)
+    assert world["texts"].texts == [] and configure(world, SMS)["targets"][0]["verified"] is True
+    subscriber_sets(world, SMS, MAIL)  # the platform's SMS stays verified; the new e-mail gets a code
+    assert world["texts"].texts == [] and len(world["mailer"].mails) == 1
+    # Stored before verification existed: no flag. It keeps receiving (the platform's must not stop)...
+    outbox = world["outbox"]
+    outbox.configs[MAILBOX] = NotificationConfig(MAILBOX, ({**SMS},), etag=outbox.configs[MAILBOX].etag)
+    ready_message(world)
+    world["service"]().dispatch()
+    assert len(world["texts"].texts) == 1 and world["texts"].texts[0][1].startswith("Voicemail from")
+    # ...until a subscriber's PUT keeps it: then it is unverified and gets a code.
+    assert subscriber_sets(world, SMS)["targets"][0]["verified"] is False
+    assert len(world["texts"].texts) == 2 and last_code(world["texts"].texts[1][1])
 
 
 @pytest.mark.parametrize("url", ["https://[::1/x", "https://hooks.example.com:99999/vm", "https://[::1]:70000/",

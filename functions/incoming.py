@@ -19,5 +19,6 @@ logger = logging.getLogger(__name__)
                  source="EventGrid")
 def incoming_audio(blob: func.InputStream) -> None:
     # The deposit wrote its trace context into the blob's metadata: the transcoding continues it.
-    outcome = bootstrap().pipeline.process(blob.name or "", blob.read(), blob.metadata)
+    # Its size comes first: the pipeline reads the blob only if that size is one it will take.
+    outcome = bootstrap().pipeline.process(blob.name or "", blob.read, blob.metadata, size=blob.length)
     logger.info("%s: %s", blob.name, outcome)

@@ -26,12 +26,11 @@ from pathlib import Path
 import av
 import numpy as np
 
-from shared.domain.audio import AudioLimits, AudioRejected, Transcoded
+from shared.domain.audio import MAX_CHANNELS, MAX_SOURCE_RATE, MIN_SOURCE_RATE, AudioLimits, AudioRejected, Transcoded
 
 # Narrowband (telephony) sources are analysed and encoded at 8 kHz, the rest at 16 kHz: there is
 # no point paying to encode bandwidth the recording never had.
 NARROWBAND, WIDEBAND = 8_000, 16_000
-MIN_SOURCE_RATE, MAX_SOURCE_RATE, MAX_CHANNELS = 4_000, 384_000, 16
 SILENT_DBFS = -55.0  # no 20 ms window louder than this: no speech energy at all
 ACTIVE_DBFS = -45.0  # windows louder than this count as speech for the level
 TARGET_DBFS, MAX_GAIN_DB, PEAK_LIMIT = -20.0, 20.0, 10 ** (-1.0 / 20)  # speech level, boost cap, -1 dBFS

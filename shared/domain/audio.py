@@ -10,6 +10,17 @@ RENDITION_CONTENT_TYPES = {"opus": "audio/ogg", "wav": "audio/wav", "mp3": "audi
 # Made on a message's first request for them, not at deposit (`shared/services/renditions.py`): the
 # message lists them and names their blob from the start, but the blob may not exist yet.
 LAZY_RENDITIONS = ("mp3",)
+# What the decoder opens (shared/adapters/audio_codec.py refuses anything beyond these).
+MIN_SOURCE_RATE, MAX_SOURCE_RATE, MAX_CHANNELS = 4_000, 384_000, 16
+# The most bytes a second of accepted audio takes: WAV PCM 16-bit at the highest rate and channels.
+MAX_BYTES_PER_SECOND = MAX_SOURCE_RATE * MAX_CHANNELS * 2
+HEADER_SLACK_BYTES = 64 * 1024  # a WAV's header and chunks (LIST, fact) around its samples
+
+
+def largest_needed(max_seconds: int) -> int:
+    """The most bytes audio of max_seconds can need: a generous bound (a bigger body is refused
+    before it is decoded or stored; anything real is far smaller)."""
+    return max_seconds * MAX_BYTES_PER_SECOND + HEADER_SLACK_BYTES
 
 
 @dataclass(frozen=True)

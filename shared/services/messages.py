@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from shared.deadline import within
 from shared.domain import blobpaths
-from shared.domain.audio import Containers
+from shared.domain.audio import Containers, largest_needed
 from shared.domain.commands import ForwardMessage, PatchMessage, RequestUpload
 from shared.domain.errors import (
     AudioNotFound,
@@ -141,6 +141,9 @@ class MessageService:
                                          utcnow())
                 return self._journaled(message, audio), True
             mailbox = self._mailboxes.active_in(snapshot, mailbox_id)
+            if len(audio) > (bound := largest_needed(mailbox.settings.maxMessageSeconds)):
+                raise PayloadTooLarge(f"this mailbox keeps {mailbox.settings.maxMessageSeconds} s of audio: "
+                                      f"bodies over {bound} bytes are refused")
             existing = self._admission.twin(snapshot.message, fingerprint)
             if existing is not None:
                 return existing.as_api(), False

@@ -69,6 +69,21 @@ class NotYetStored(RuntimeError):
     follow within DOCUMENT_WAIT_S: retried by the trigger."""
 
 
+class Landed:
+    """A blob of `incoming/`: its size known before its bytes, which are read once, only when asked
+    for (an upload larger than it promised is refused by its size, never read)."""
+
+    def __init__(self, data: bytes | Callable[[], bytes], size: int | None):
+        self._data, self._reader = (data, None) if isinstance(data, bytes) else (None, data)
+        self.size = len(data) if isinstance(data, bytes) else size
+
+    def read(self) -> bytes:
+        if self._data is None:
+            assert self._reader is not None
+            self._data = self._reader()
+        return self._data
+
+
 class AudioPipeline:
     def __init__(self, mailboxes: MailboxRepository, messages: MessageRepository, greetings: GreetingRepository,
                  audio: AudioStore, transcoder: Transcoder, mwi: Mwi, region: str, normalize: bool,
@@ -92,15 +107,21 @@ class AudioPipeline:
         self._region = region
         self._normalize = normalize
 
-    def process(self, blob_path: str, data: bytes, trace: Mapping[str, str] | None = None) -> str:
-        """Handle one blob of `incoming/`; returns what happened (for the log). trace: the W3C
-        headers the deposit stored with the blob (its metadata), so this continues the deposit's trace."""
+    def process(self, blob_path: str, data: bytes | Callable[[], bytes], trace: Mapping[str, str] | None = None,
+                size: int | None = None) -> str:
+        """Handle one blob of `incoming/`; returns what happened (for the log). data: its bytes, or
+        how to read them (called only once its size passed; size: the blob's, else asked of the
+        store). trace: the W3C headers the deposit stored with the blob (its metadata), so this
+        continues the deposit's trace."""
         with self._telemetry.span("process incoming audio", trace) as span:
-            outcome = self._process(blob_path, data)
+            landed = Landed(data, size)
+            if landed.size is None:
+                landed.size = self._audio.size(blob_path)
+            outcome = "gone" if landed.size is None else self._process(blob_path, landed)
             span.set_attribute("voicemail.outcome", outcome)
             return outcome
 
-    def _process(self, blob_path: str, data: bytes) -> str:
+    def _process(self, blob_path: str, data: Landed) -> str:
         found = blobpaths.parse(blob_path)
         if found is not None and found.is_original and not found.is_greeting:
             try:
@@ -119,12 +140,12 @@ class AudioPipeline:
     def _limits(self, mailbox: Mailbox) -> AudioLimits:
         return AudioLimits(mailbox.settings.minMessageSeconds, mailbox.settings.maxMessageSeconds, self._normalize)
 
-    def _transcode(self, data: bytes, limits: AudioLimits, work: Path, content_type: str,
+    def _transcode(self, data: Landed, limits: AudioLimits, work: Path, content_type: str,
                    renditions: tuple[str, ...] | None = None) -> Transcoded:
-        if len(data) > MAX_INLINE_AUDIO_BYTES:  # a direct upload may exceed what it declared
+        if (data.size or 0) > MAX_INLINE_AUDIO_BYTES:  # by its size: never read
             raise AudioRejected("invalid-audio", f"larger than {MAX_INLINE_AUDIO_BYTES} bytes")
         source = work / "original"
-        source.write_bytes(data)
+        source.write_bytes(data.read())
         with self._telemetry.transcode():
             return self._transcoder.transcode(source, work, limits, content_type, renditions)
 
@@ -138,7 +159,7 @@ class AudioPipeline:
 
     # -- messages -------------------------------------------------------------------------------
 
-    def _message(self, mailbox_id: str, message_id: str, data: bytes) -> str:
+    def _message(self, mailbox_id: str, message_id: str, data: Landed) -> str:
         message = self._messages.get_message(mailbox_id, message_id)
         if message is None:
             if self._audio.size(blobpaths.message_original(self._containers, mailbox_id, message_id)) is None:
@@ -153,10 +174,15 @@ class AudioPipeline:
         mailbox = self._mailboxes.get_mailbox(mailbox_id)
         if mailbox is None or not mailbox.active:
             return "mailbox gone"
+        return self._transcode_message(message, mailbox, data)
+
+    def _transcode_message(self, message: Message, mailbox: Mailbox, data: Landed) -> str:
+        mailbox_id, message_id = message.mailbox_id, message.id
+        size = data.size or 0
+        if message.upload_pending and message.size_bytes is not None and size > message.size_bytes:
+            return self._too_large(message, size)
         with tempfile.TemporaryDirectory(prefix="transcode-") as work:
             try:
-                if message.upload_pending and message.size_bytes is not None and len(data) > message.size_bytes:
-                    raise AudioRejected("too-large", f"{len(data)} bytes where {message.size_bytes} were promised")
                 # The MP3 is made on its first request, from the original (shared/services/renditions.py).
                 result = self._transcode(data, self._limits(mailbox), Path(work), message.content_type, AT_DEPOSIT)
             except AudioRejected as rejected:
@@ -164,7 +190,7 @@ class AudioPipeline:
                 reason = rejected.reason
                 kept_until = utcnow() + FAILED_KEPT_FOR
                 return self._finish(message, lambda m: replace(m, status="failed", error=reason, upload_pending=False,
-                                                               size_bytes=len(data), expires_at=kept_until))
+                                                               size_bytes=size, expires_at=kept_until))
             blobs = self._store_renditions(  # before the document
                 result, lambda name: blobpaths.message_rendition(self._containers, mailbox_id, message_id, name))
         lazy = {name: blobpaths.message_rendition(self._containers, mailbox_id, message_id, name)
@@ -172,7 +198,7 @@ class AudioPipeline:
         return self._finish(message, lambda m: replace(
             m, status="ready", error=None, duration_ms=result.duration_ms, truncated=result.truncated,
             formats=tuple(name for name in RENDITIONS if name in blobs or name in lazy),
-            blobs={**m.blobs, **blobs, **lazy}, upload_pending=False, size_bytes=len(data),
+            blobs={**m.blobs, **blobs, **lazy}, upload_pending=False, size_bytes=size,
             # A landed upload keeps what the mailbox's retention gives it, no longer its link's expiry.
             expires_at=expiry(replace(m, upload_pending=False), mailbox.settings, m.received_at)
             if m.upload_pending else m.expires_at,
@@ -181,6 +207,18 @@ class AudioPipeline:
             replica_regions=(self._region,),
             transcript=self._transcripts.pending_for(mailbox.settings) if self._transcripts else None),
             renditions=blobs)
+
+    def _too_large(self, message: Message, size: int) -> str:
+        """An upload larger than it promised: failed `too-large` by its size, its blob never read
+        and deleted (a retried firing finds the message failed, or the blob gone)."""
+        logger.info("message %s/%s failed: %d bytes where %d were promised", message.mailbox_id, message.id, size,
+                    message.size_bytes)
+        kept_until = utcnow() + FAILED_KEPT_FOR
+        outcome = self._finish(message, lambda m: replace(m, status="failed", error="too-large", upload_pending=False,
+                                                          size_bytes=size, expires_at=kept_until))
+        if outcome in ("failed", "purged"):
+            self._discard({"original": message.blobs["original"]})
+        return outcome
 
     def _document_soon(self, mailbox_id: str, message_id: str) -> Message:
         """The document of audio that landed first, read again for up to DOCUMENT_WAIT_S (the deposit
@@ -229,17 +267,17 @@ class AudioPipeline:
             return done.status
         raise EtagMismatch("the message kept changing")
 
-    def _discard(self, renditions: dict[str, str]) -> None:
-        """Delete the renditions a transcode stored for a message purged meanwhile."""
-        for path in renditions.values():
+    def _discard(self, blobs: dict[str, str]) -> None:
+        """Delete blobs no message keeps (renditions of one purged meanwhile, an oversized upload)."""
+        for path in blobs.values():
             try:
                 self._audio.delete(path)
             except Exception:  # the orphan pass of the retention sweep gets it later
-                logger.exception("could not delete %s of a purged message", path)
+                logger.exception("could not delete %s", path)
 
     # -- greetings ------------------------------------------------------------------------------
 
-    def _greeting(self, mailbox_id: str, kind: str, version: str, data: bytes) -> str:
+    def _greeting(self, mailbox_id: str, kind: str, version: str, data: Landed) -> str:
         current = self._greetings.get_greeting(mailbox_id, kind)
         if current is not None and current.version == version:
             greeting, live = current, None  # the first upload of this kind (or one replacing a failed one)

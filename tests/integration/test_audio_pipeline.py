@@ -12,6 +12,7 @@ import httpx
 import pytest
 from azure.storage.blob import BlobServiceClient
 
+from shared.domain.audio import largest_needed
 from tests.integration.api_support import PLATFORM, tone_wav
 from tests.support import ROOT, wait_until
 from tests.unit.adapters.network_corpus import BY_NAME, corpus_file, missing_tool
@@ -247,3 +248,29 @@ def test_audio_from_real_networks_becomes_ready_at_its_true_length(api):
                               params={"format": "wav"}, headers=PLATFORM)
         seconds, rate, _ = decoded_seconds(played.content)
         assert rate == 8000 and abs(seconds * 1000 - ready["durationMs"]) <= 20, name
+
+
+def test_an_inline_body_over_what_max_message_seconds_can_need_is_413_before_it_is_stored(api):
+    """Issue 23: a 1 s mailbox takes at most a second of 16-bit PCM at 384 kHz, 16 channels, and a header."""
+    mailbox = api.provision(maxMessageSeconds=1)
+    refused = api.deposit(mailbox, b"RIFF" + b"\0" * (largest_needed(1) - 3), headers={"content-type": "audio/wav"})
+    assert refused.status_code == 413 and refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["type"] == "payload-too-large"
+    assert api.list_all(mailbox) == []
+    assert api.deposit(mailbox, tone_wav(0.5)).status_code == 202  # within the bound: taken
+
+
+def test_an_upload_far_larger_than_its_size_bytes_ends_failed_too_large_and_is_deleted(product):
+    host, api = product
+    mailbox = api.provision()
+    response = api.http.post(f"{api.mailbox_path(mailbox)}/messages", headers=PLATFORM,
+                             json={"contentType": "audio/wav", "sizeBytes": 1000})
+    assert response.status_code == 201, response.text
+    message, upload = response.json()["message"], response.json()["upload"]
+    assert httpx.put(upload["url"], content=b"\0" * 5_000_000, headers=upload["headers"]).status_code == 201
+    done = settled(api, mailbox, message["id"])
+    assert (done["status"], done["error"]) == ("failed", "too-large")
+    original = BlobServiceClient.from_connection_string(host.env["AzureWebJobsStorage"]).get_blob_client(
+        host.env["INCOMING_CONTAINER"], f"{mailbox}/{message['id']}")
+    wait_until(lambda: not original.exists(), 10, interval=0.2, message="the oversized upload deleted")
+    assert api.http.get(api.mailbox_path(mailbox), headers=PLATFORM).json()["counts"]["total"] == 0

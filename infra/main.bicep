@@ -107,6 +107,10 @@ param platformKeyHashes string
 })
 param tokenSigningKey string
 
+@secure()
+@description('The signing key being rotated out (TOKEN_SIGNING_KEY_PREVIOUS): tokens it signed still verify. Empty: none (docs/operations.md, "Rotating the token signing key").')
+param tokenSigningKeyPrevious string = ''
+
 var regionList = empty(regions) ? [location] : split(replace(regions, ' ', ''), ',')
 var token = uniqueString(subscription().id, environmentName)
 var tags = {
@@ -203,6 +207,7 @@ module global 'modules/global.bicep' = {
     zoneRedundant: zoneRedundant
     platformKeyHashes: platformKeyHashes
     tokenSigningKey: tokenSigningKey
+    tokenSigningKeyPrevious: tokenSigningKeyPrevious
   }
 }
 
@@ -261,6 +266,7 @@ module stamps 'modules/stamp.bicep' = [for (stamp, i) in stampNames: {
     cosmosContainer: cosmosContainer
     platformKeyHashesSecretUri: global.outputs.platformKeyHashesSecretUri
     tokenSigningKeySecretUri: global.outputs.tokenSigningKeySecretUri
+    tokenSigningKeyPreviousSecretUri: global.outputs.tokenSigningKeyPreviousSecretUri
     replicaCount: min(replicaCount, length(regionList))
     incomingContainer: incomingContainer
     audioContainer: audioContainer

@@ -113,7 +113,7 @@ class AuthSettings:
     """Platform keys and subscriber session tokens (shared/services/auth.py)."""
 
     platform_key_hashes: tuple[str, ...]  # SHA-256 (hex) of each accepted x-api-key
-    token_signing_keys: tuple[bytes, ...]  # the current key first; then the previous one, if rotating
+    token_signing_keys: tuple[bytes, ...]  # the current key first; then the previous one, if rotating (each once)
     token_ttl_s: int
     client_logins_per_minute: int  # per client address and instance, before any PIN hashing
     front_door_id: str | None  # the Front Door profile's id: X-Azure-FDID (shared/domain/client.py)
@@ -277,8 +277,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         auth=AuthSettings(
             platform_key_hashes=_key_hashes(read),
-            token_signing_keys=tuple(k for k in (_signing_key(read, "TOKEN_SIGNING_KEY", True),
-                                                 _signing_key(read, "TOKEN_SIGNING_KEY_PREVIOUS", False)) if k),
+            token_signing_keys=tuple(dict.fromkeys(k for k in (_signing_key(read, "TOKEN_SIGNING_KEY", True),
+                                                 _signing_key(read, "TOKEN_SIGNING_KEY_PREVIOUS", False)) if k)),
             token_ttl_s=int(read.number("TOKEN_TTL_SECONDS", 60, 900)),
             client_logins_per_minute=int(read.number("CLIENT_LOGINS_PER_MINUTE", 30, 1_000_000)),
             front_door_id=read.optional("FRONT_DOOR_ID", _GUID),

@@ -40,6 +40,10 @@ param platformKeyHashes string
 @description('Base64 of at least 32 random bytes: the key that signs mailbox tokens.')
 param tokenSigningKey string
 
+@secure()
+@description('The signing key being rotated out; empty when none is (the secret then holds the current key).')
+param tokenSigningKeyPrevious string
+
 resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   name: logAnalyticsName
   location: regions[0]
@@ -259,6 +263,18 @@ resource tokenSigningKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = 
   }
 }
 
+// Always there, so its Key Vault reference always resolves: outside a rotation it holds the current
+// key again (the app accepts each key once), never an empty value (docs/operations.md).
+resource tokenSigningKeyPreviousSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  // checkov:skip=CKV_AZURE_41: an expiry would stop every region at once; rotation is by redeploying a new value (README)
+  parent: vault
+  name: 'token-signing-key-previous'
+  properties: {
+    value: empty(tokenSigningKeyPrevious) ? tokenSigningKey : tokenSigningKeyPrevious
+    contentType: 'application/octet-stream; base64'
+  }
+}
+
 resource vaultDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
   name: 'to-log-analytics'
   scope: vault
@@ -301,10 +317,12 @@ output keyVaultName string = vault.name
 output keyVaultUri string = vault.properties.vaultUri
 output platformKeyHashesSecretUri string = platformKeyHashesSecret.properties.secretUri
 output tokenSigningKeySecretUri string = tokenSigningKeySecret.properties.secretUri
+output tokenSigningKeyPreviousSecretUri string = tokenSigningKeyPreviousSecret.properties.secretUri
 // The secrets the function apps read (their Key Vault references): rbac.bicep grants read on these only.
 output appSecretNames array = [
   platformKeyHashesSecret.name
   tokenSigningKeySecret.name
+  tokenSigningKeyPreviousSecret.name
 ]
 output globalEndpoint string = routing == 'frontdoor' ? 'https://${frontDoor.outputs.hostName}/api' : 'https://${trafficManager.outputs.fqdn}/api'
 output frontDoorEndpoint string = routing == 'frontdoor' ? 'https://${frontDoor.outputs.hostName}/api' : ''

@@ -39,9 +39,10 @@ param cosmosEndpoint string
 param cosmosDatabase string
 param cosmosContainer string
 
-@description('Key Vault secret URIs (no version: the app follows rotations) for the two secrets.')
+@description('Key Vault secret URIs (no version: the app follows rotations) for the three secrets.')
 param platformKeyHashesSecretUri string
 param tokenSigningKeySecretUri string
+param tokenSigningKeyPreviousSecretUri string
 
 param replicaCount int
 param incomingContainer string
@@ -321,6 +322,7 @@ var baseSettings = [
   { name: 'DURABLE_TASK_HUB', value: durableTaskHub }
   { name: 'PLATFORM_KEY_HASHES', value: '@Microsoft.KeyVault(SecretUri=${platformKeyHashesSecretUri})' }
   { name: 'TOKEN_SIGNING_KEY', value: '@Microsoft.KeyVault(SecretUri=${tokenSigningKeySecretUri})' }
+  { name: 'TOKEN_SIGNING_KEY_PREVIOUS', value: '@Microsoft.KeyVault(SecretUri=${tokenSigningKeyPreviousSecretUri})' }
   { name: 'REPLICA_COUNT', value: string(replicaCount) }
   { name: 'INCOMING_CONTAINER', value: incomingContainer }
   { name: 'AUDIO_CONTAINER', value: audioContainer }

@@ -188,6 +188,7 @@ SAMPLE_VALUES = {
     "DURABLE_TASK_HUB": "voicemail",
     "PLATFORM_KEY_HASHES": "a" * 64,
     "TOKEN_SIGNING_KEY": "A1b2" * 11,  # what azd generates: 44 alphanumerics, base64 of 33 bytes
+    "TOKEN_SIGNING_KEY_PREVIOUS": "A1b2" * 11,  # outside a rotation, the current key again
     "REPLICA_COUNT": "2",
     "INCOMING_CONTAINER": "incoming",
     "AUDIO_CONTAINER": "audio",

@@ -43,12 +43,12 @@ def test_secrets_user_is_granted_on_the_app_secrets_not_the_vault():
     assert "range(0, stampCount * secretCount)" in assignment
     assert "var secretCount = length(keyVaultSecretNames)" in rbac
 
-    # The names are global.bicep's two secrets, and exactly those the app settings reference.
+    # The names are global.bicep's app secrets, and exactly those the app settings reference.
     glob = bicep.text(GLOBAL)
     output = bicep.declaration(glob, "output appSecretNames ")
     assert sorted(re.findall(r"^\s+(\w+)\.name$", output, re.MULTILINE)) == [
-        "platformKeyHashesSecret", "tokenSigningKeySecret"]
+        "platformKeyHashesSecret", "tokenSigningKeyPreviousSecret", "tokenSigningKeySecret"]
     rbac_call = _module(bicep.text(MAIN), "rbac")
     assert "keyVaultSecretNames: global.outputs.appSecretNames" in rbac_call
     stamp = bicep.text(INFRA / "modules" / "stamp.bicep")
-    assert len(re.findall(r"@Microsoft\.KeyVault\(SecretUri=", stamp)) == 2
+    assert len(re.findall(r"@Microsoft\.KeyVault\(SecretUri=", stamp)) == 3

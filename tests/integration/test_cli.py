@@ -93,7 +93,7 @@ def test_notification_targets_are_set_and_shown_and_the_secret_printed_once(cli)
     assert "not shown again" in created.stderr
     shown = json.loads(cli("--json", "notify", "show", mailbox).stdout)
     assert shown["targets"] == [{"kind": "webhook", "url": "http://127.0.0.1:9/hook"},
-                                {"kind": "email", "address": "me@example.com", "attach": "wav"},
-                                {"kind": "sms", "number": "+15557654321"}]
+                                {"kind": "email", "address": "me@example.com", "attach": "wav", "verified": True},
+                                {"kind": "sms", "number": "+15557654321", "verified": True}]
     assert "whsec_" not in cli("notify", "show", mailbox).stdout
     assert cli("dead-letters", "list", "--mailbox", mailbox).returncode == 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import re
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -145,7 +146,7 @@ def test_targets_show_secrets_once_and_subscribers_manage_only_email_and_sms(api
     again = put_targets(api, mailbox_id, [hook, {"kind": "email", "address": "a@example.com", "attach": "none"}])
     assert all("secret" not in t for t in again["targets"])  # the webhook existed: its secret is not shown again
     shown = api.http.get(f"{api.mailbox_path(mailbox_id)}/notifications", headers=PLATFORM).json()
-    assert shown["targets"] == [hook, {"kind": "email", "address": "a@example.com", "attach": "none"}]
+    assert shown["targets"] == [hook, {"kind": "email", "address": "a@example.com", "attach": "none", "verified": True}]
     assert shown["deleteAfterEmail"] is False
 
     subscriber = api.login(mailbox_id)
@@ -153,9 +154,9 @@ def test_targets_show_secrets_once_and_subscribers_manage_only_email_and_sms(api
                            json={"targets": [hook]})
     assert refused.status_code == 403 and refused.json()["type"] == "forbidden"
     mine = put_targets(api, mailbox_id, [{"kind": "sms", "number": "+15550002222"}], headers=subscriber)
-    assert mine["targets"] == [{"kind": "sms", "number": "+15550002222"}]
+    assert mine["targets"] == [{"kind": "sms", "number": "+15550002222", "verified": False}]
     kept = api.http.get(f"{api.mailbox_path(mailbox_id)}/notifications", headers=PLATFORM).json()
-    assert kept["targets"] == [hook, {"kind": "sms", "number": "+15550002222"}]  # the platform's webhook stays
+    assert kept["targets"] == [hook, {"kind": "sms", "number": "+15550002222", "verified": False}]  # webhook stays
 
     for url in ("ftp://127.0.0.1/x", "http://10.0.0.1/hook", "http://example.com/hook", "https://[::1/x",
                 "https://example.com:99999/hook"):
@@ -176,3 +177,61 @@ def test_delete_after_email_moves_the_message_to_the_trash_once_mailed(api, mail
     url = f"{api.mailbox_path(mailbox_id)}/messages/{message['id']}"
     wait_until(lambda: api.http.get(url, headers=PLATFORM).json()["folder"] == "trash", timeout=30,
                message="the message in the trash")
+
+
+def test_a_subscribers_target_gets_a_code_and_once_confirmed_its_voicemail(api, mail, receiver):
+    """As a person would: read the code from the mail and SMS sinks, confirm it over HTTP, then get
+    the voicemail notification that an unverified target never gets."""
+    mailbox_id = api.provision()
+    subscriber, path = api.login(mailbox_id), f"{api.mailbox_path(mailbox_id)}/notifications"
+    hook = f"/verify-{mailbox_id.lstrip('+')}"  # the platform's webhook says when an event was dispatched
+    put_targets(api, mailbox_id, [{"kind": "webhook", "url": receiver.url(hook)}])
+    address, number = f"v{mailbox_id.lstrip('+')}@example.com", "+1555" + mailbox_id[-7:]
+    shown = put_targets(api, mailbox_id, [{"kind": "email", "address": address, "attach": "none"},
+                                          {"kind": "sms", "number": number}], headers=subscriber)
+    assert [t["verified"] for t in shown["targets"]] == [False, False]
+
+    def texts_to() -> list[dict]:
+        return [t for p in (SINK / "sms").glob("*.json") if (t := json.loads(p.read_text()))["to"] == number]
+
+    [code_mail] = wait_until(lambda: mails_to(mail, address), timeout=30, message="the code by e-mail")
+    [code_sms] = wait_until(texts_to, timeout=30, message="the code by SMS")
+    mail_code = re.search(r"\b([0-9]{6})\b", code_mail.get_body(preferencelist=("plain",)).get_content()).group(1)
+    sms_code = re.search(r"\b([0-9]{6})\b", code_sms["text"]).group(1)
+
+    early = ready(api, mailbox_id, **{"from": "+15557654321", "fromName": "Early"})  # before they are confirmed
+    wait_until(lambda: [c for c in receiver.received(hook, "message.ready")
+                        if json.loads(c["body"])["data"]["id"] == early["id"]],
+               timeout=60, message="the early message dispatched")
+    wrong = api.http.post(f"{path}/verify", headers=subscriber,
+                          json={"number": number, "code": "000000" if sms_code != "000000" else "111111"})
+    assert wrong.status_code == 422 and wrong.json()["type"] == "verification-failed"
+    assert wrong.headers["content-type"].startswith("application/problem+json")
+    both = api.http.post(f"{path}/verify", headers=subscriber, json={"number": number, "address": address,
+                                                                     "code": sms_code})
+    assert both.status_code == 400 and both.json()["type"] == "validation-failed"
+    for body in ({"address": address, "code": mail_code}, {"number": number, "code": sms_code}):
+        confirmed = api.http.post(f"{path}/verify", headers=subscriber, json=body)
+        assert confirmed.status_code == 204, confirmed.text
+    shown = api.http.get(path, headers=subscriber).json()
+    assert [t["verified"] for t in shown["targets"]] == [True, True]
+
+    ready(api, mailbox_id, **{"from": "+15557654321", "fromName": "Alice"})
+    wait_until(lambda: [m for m in mails_to(mail, address) if "Alice" in m["Subject"]], timeout=60,
+               message="the voicemail e-mail")
+    wait_until(lambda: [t for t in texts_to() if "Alice" in t["text"]], timeout=60, message="the voicemail SMS")
+    assert not [m for m in mails_to(mail, address) if "Early" in m["Subject"]]  # never sent while unverified
+    assert not [t for t in texts_to() if "Early" in t["text"]]
+    assert len(mails_to(mail, address)) == 2 and len(texts_to()) == 2  # the code, then the voicemail
+
+
+def test_a_fourth_code_in_a_day_is_429_with_retry_after(api):
+    mailbox_id = api.provision()
+    subscriber, number = api.login(mailbox_id), "+1556" + mailbox_id[-7:]
+    for _ in range(3):  # removing and adding it again does not reset its count
+        put_targets(api, mailbox_id, [{"kind": "sms", "number": number}], headers=subscriber)
+        put_targets(api, mailbox_id, [], headers=subscriber)
+    refused = api.http.put(f"{api.mailbox_path(mailbox_id)}/notifications", headers=subscriber,
+                           json={"targets": [{"kind": "sms", "number": number}]})
+    assert refused.status_code == 429 and refused.json()["type"] == "too-many-requests"
+    assert int(refused.headers["retry-after"]) > 23 * 3600

@@ -9,6 +9,7 @@
     voicemail sweep start retention ; voicemail sweep status INSTANCE_ID
     voicemail notify set +15551234567 --webhook https://hooks.example.com/vm --email me@example.com:mp3
     voicemail notify set +15551234567 --sms +15557654321   (a subscriber, with VOICEMAIL_TOKEN: e-mail and SMS only)
+    voicemail notify verify +15551234567 --sms +15557654321 --code 123456   (the code the target was sent)
     voicemail notify show +15551234567 ; voicemail dead-letters list ; voicemail dead-letters replay EVENT_ID
 
 Endpoints come from -e (repeatable, nearest first) or VOICEMAIL_ENDPOINTS (comma-separated);
@@ -116,14 +117,15 @@ def parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one line per option 
     cmd = sub.add_parser("sweep", help="start a sweep or read its status (platform)")
     cmd.add_argument("action", choices=["start", "status"])
     cmd.add_argument("what", help="start: retention|replication; status: the instance id")
-    cmd = sub.add_parser("notify", help="set or show a mailbox's notification targets")
-    cmd.add_argument("action", choices=["set", "show"])
+    cmd = sub.add_parser("notify", help="set, show or verify a mailbox's notification targets")
+    cmd.add_argument("action", choices=["set", "show", "verify"])
     cmd.add_argument("mailbox")
     cmd.add_argument("--webhook", action="append", default=[], metavar="URL", help="a webhook (platform; repeat)")
     cmd.add_argument("--email", action="append", default=[], metavar="ADDRESS[:mp3|wav|opus|none]",
                      help="an e-mail target and the audio it attaches (default mp3; repeat)")
     cmd.add_argument("--sms", action="append", default=[], metavar="NUMBER", help="an SMS target (E.164; repeat)")
     cmd.add_argument("--delete-after-email", action="store_true", help="trash a message once every e-mail has it")
+    cmd.add_argument("--code", help="verify: the 6-digit code the --email or --sms target was sent")
     cmd = sub.add_parser("dead-letters", help="notifications that kept failing: list or replay (platform)")
     cmd.add_argument("action", choices=["list", "replay"])
     cmd.add_argument("event", nargs="?", help="replay: the event id")
@@ -223,6 +225,12 @@ def _sweep(client: VoicemailClient, args: argparse.Namespace, out: TextIO) -> di
 
 
 def _notify(client: VoicemailClient, args: argparse.Namespace, out: TextIO) -> dict | list[dict]:
+    if args.action == "verify":
+        if not args.code or len(args.email) + len(args.sms) != 1:
+            raise SystemExit("notify verify: one --email ADDRESS or --sms NUMBER, and --code")
+        address = args.email[0].partition(":")[0] if args.email else None
+        client.verify_target(args.mailbox, args.code, address=address, number=args.sms[0] if args.sms else None)
+        return {"verified": address or args.sms[0]}
     if args.action == "show":
         answer = client.get_notifications(args.mailbox)
     else:
@@ -235,7 +243,8 @@ def _notify(client: VoicemailClient, args: argparse.Namespace, out: TextIO) -> d
     if args.json:
         return answer
     rows = [{"kind": t["kind"], "target": t.get("url") or t.get("address") or t.get("number"),
-             "attach": t.get("attach", ""), "secret": t.get("secret", "")} for t in answer["targets"]]
+             "attach": t.get("attach", ""), "verified": {True: "yes", False: "no"}.get(t.get("verified"), ""),
+             "secret": t.get("secret", "")} for t in answer["targets"]]
     if any(row["secret"] for row in rows):
         print("keep each webhook secret now: it is not shown again", file=sys.stderr)
     return rows or {"targets": "none", "deleteAfterEmail": answer["deleteAfterEmail"]}

@@ -298,6 +298,12 @@ class VoicemailClient:
     def get_notifications(self, mailbox_id: str) -> dict:
         return self._json("GET", f"{_mailbox(mailbox_id)}/notifications", (200,))
 
+    def verify_target(self, mailbox_id: str, code: str, *, address: str | None = None,
+                      number: str | None = None) -> None:
+        """Confirm an e-mail (`address`) or SMS (`number`) target with the 6-digit code it was sent."""
+        target = {"address": address} if address is not None else {"number": number}
+        self._json("POST", f"{_mailbox(mailbox_id)}/notifications/verify", (204,), json={**target, "code": code})
+
     def dead_letters(self, mailbox_id: str | None = None, limit: int = 50) -> list[dict]:
         params = {"limit": str(limit), **({"mailboxId": mailbox_id} if mailbox_id else {})}
         return self._json("GET", "/admin/notifications/dead-letters", (200,), params=params)["items"]

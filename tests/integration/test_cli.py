@@ -88,7 +88,7 @@ def test_notification_targets_are_set_and_shown_and_the_secret_printed_once(cli)
     created = cli("notify", "set", mailbox, "--webhook", "http://127.0.0.1:9/hook", "--email", "me@example.com:wav",
                   "--sms", "+15557654321")
     lines = created.stdout.splitlines()
-    assert lines[0].split() == ["KIND", "TARGET", "ATTACH", "SECRET"]
+    assert lines[0].split() == ["KIND", "TARGET", "ATTACH", "VERIFIED", "SECRET"]
     assert any(line.split()[:1] == ["webhook"] and "whsec_" in line for line in lines)
     assert "not shown again" in created.stderr
     shown = json.loads(cli("--json", "notify", "show", mailbox).stdout)
@@ -96,4 +96,8 @@ def test_notification_targets_are_set_and_shown_and_the_secret_printed_once(cli)
                                 {"kind": "email", "address": "me@example.com", "attach": "wav", "verified": True},
                                 {"kind": "sms", "number": "+15557654321", "verified": True}]
     assert "whsec_" not in cli("notify", "show", mailbox).stdout
+    # Set with the platform key: verified already, so confirming it again is a no-op (204).
+    assert cli("notify", "verify", mailbox, "--sms", "+15557654321", "--code", "123456").returncode == 0
+    refused = cli("notify", "verify", mailbox, "--sms", "+15550000000", "--code", "123456", expect=1)
+    assert "not-found" in refused.stderr + refused.stdout
     assert cli("dead-letters", "list", "--mailbox", mailbox).returncode == 0

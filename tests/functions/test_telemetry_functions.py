@@ -41,15 +41,15 @@ def test_the_blob_trigger_hands_the_blobs_metadata_to_the_pipeline(monkeypatch):
     calls = []
 
     class Pipeline:
-        def process(self, name, data, trace=None):
-            calls.append((name, data, trace))
+        def process(self, name, data, trace=None, size=None):
+            calls.append((name, size, data(), trace))  # the size first; the bytes only when read
             return "ready"
 
     monkeypatch.setattr(incoming, "bootstrap", lambda: SimpleNamespace(pipeline=Pipeline()))
     metadata = {"mailboxId": "+1555", "messageId": "m1", "traceparent": TRACEPARENT}
-    blob = func.blob.InputStream(data=b"audio", name="incoming/+1555/m1", metadata=metadata)
+    blob = func.blob.InputStream(data=b"audio", name="incoming/+1555/m1", length=5, metadata=metadata)
     incoming.incoming_audio.build().get_user_function()(blob)
-    assert calls == [("incoming/+1555/m1", b"audio", metadata)]
+    assert calls == [("incoming/+1555/m1", 5, b"audio", metadata)]
 
 
 def test_a_sweep_starter_puts_its_trace_in_the_orchestrations_input(monkeypatch, recorded):

@@ -108,6 +108,20 @@ param platformKeyHashes string
 param tokenSigningKey string
 
 @secure()
+@minLength(44)
+@description('Base64 of 32+ random bytes (PIN_PEPPER): the HMAC key PINs go through before scrypt. Never changed once set: hashes made with it verify with it only.')
+@metadata({
+  azd: {
+    type: 'generate'
+    config: {
+      length: 44
+      noSpecial: true
+    }
+  }
+})
+param pinPepper string
+
+@secure()
 @description('The signing key being rotated out (TOKEN_SIGNING_KEY_PREVIOUS): tokens it signed still verify. Empty: none (docs/operations.md, "Rotating the token signing key").')
 param tokenSigningKeyPrevious string = ''
 
@@ -208,6 +222,7 @@ module global 'modules/global.bicep' = {
     platformKeyHashes: platformKeyHashes
     tokenSigningKey: tokenSigningKey
     tokenSigningKeyPrevious: tokenSigningKeyPrevious
+    pinPepper: pinPepper
   }
 }
 
@@ -267,6 +282,7 @@ module stamps 'modules/stamp.bicep' = [for (stamp, i) in stampNames: {
     platformKeyHashesSecretUri: global.outputs.platformKeyHashesSecretUri
     tokenSigningKeySecretUri: global.outputs.tokenSigningKeySecretUri
     tokenSigningKeyPreviousSecretUri: global.outputs.tokenSigningKeyPreviousSecretUri
+    pinPepperSecretUri: global.outputs.pinPepperSecretUri
     replicaCount: min(replicaCount, length(regionList))
     incomingContainer: incomingContainer
     audioContainer: audioContainer

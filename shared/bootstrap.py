@@ -186,6 +186,7 @@ def build(config: Settings, *, store: SweepRepository | None = None, audio: Audi
         return mailbox.session_epoch if mailbox is not None and mailbox.active else None
 
     auth = Authenticator(config.auth.platform_key_hashes, config.auth.token_signing_keys, config.auth.token_ttl_s,
+                         pin_pepper=config.auth.pin_pepper,
                          epochs=SessionEpochs(session_epoch))
     mwi = Mwi(store, events)
     mailboxes = MailboxService(store, mwi, auth, timedelta(minutes=config.retention.deprovision_grace_minutes),

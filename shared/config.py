@@ -115,6 +115,7 @@ class AuthSettings:
     platform_key_hashes: tuple[str, ...]  # SHA-256 (hex) of each accepted x-api-key
     token_signing_keys: tuple[bytes, ...]  # the current key first; then the previous one, if rotating (each once)
     token_ttl_s: int
+    pin_pepper: bytes  # PIN_PEPPER: the HMAC key every PIN goes through before scrypt (domain/security.py)
     client_logins_per_minute: int  # per client address and instance, before any PIN hashing
     front_door_id: str | None  # the Front Door profile's id: X-Azure-FDID (shared/domain/client.py)
 
@@ -280,6 +281,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             token_signing_keys=tuple(dict.fromkeys(k for k in (_signing_key(read, "TOKEN_SIGNING_KEY", True),
                                                  _signing_key(read, "TOKEN_SIGNING_KEY_PREVIOUS", False)) if k)),
             token_ttl_s=int(read.number("TOKEN_TTL_SECONDS", 60, 900)),
+            pin_pepper=_signing_key(read, "PIN_PEPPER", True) or b"",
             client_logins_per_minute=int(read.number("CLIENT_LOGINS_PER_MINUTE", 30, 1_000_000)),
             front_door_id=read.optional("FRONT_DOOR_ID", _GUID),
         ),

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # token signing key made fresh for this process.
 PLATFORM_KEY = "test-platform-key"
 SIGNING_KEY = base64.b64encode(secrets.token_bytes(32)).decode()
+PIN_PEPPER = base64.b64encode(secrets.token_bytes(32)).decode()
 # Every function started by a timer, a queue, a blob or the change feed (not by a request, not by an
 # orchestration):
 # a host that must leave shared emulators alone, or count only its requests' calls, disables them.
@@ -62,6 +63,7 @@ def product_env(region: str, **overrides: str) -> dict[str, str]:
         "REGION": region,
         "PLATFORM_KEY_HASHES": hashlib.sha256(PLATFORM_KEY.encode()).hexdigest(),
         "TOKEN_SIGNING_KEY": SIGNING_KEY,
+        "PIN_PEPPER": PIN_PEPPER,
         # Each region its own host id and containers, as two regions' function apps and storage
         # accounts have: receipts, subscriptions and blobs apart, though they share Azurite's account.
         "AzureFunctionsWebHost__hostid": region,

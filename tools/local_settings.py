@@ -6,7 +6,7 @@
 `ensure` copies local.settings.example.json (emulator values, and nothing that restates a default)
 to the git-ignored local.settings.json, adds any setting the example gained since, the settings the
 Functions host resolves itself (`%NAME%`, from shared/config.py's DEFAULTS), generates this machine's own
-token signing key once, and PLATFORM_KEY_HASHES: the hash of VOICEMAIL_API_KEY (default
+token signing key and PIN pepper once, and PLATFORM_KEY_HASHES: the hash of VOICEMAIL_API_KEY (default
 `local-dev-key`), so `func start` works from this file alone. Only the hash is written down;
 `make run` passes the hash of the current VOICEMAIL_API_KEY, which wins over the file.
 """
@@ -43,6 +43,7 @@ def ensure(root: Path = ROOT) -> Path:
     for name in HOST_RESOLVED:
         values.setdefault(name, DEFAULTS[name])
     values.setdefault("TOKEN_SIGNING_KEY", base64.b64encode(secrets.token_bytes(32)).decode())
+    values.setdefault("PIN_PEPPER", base64.b64encode(secrets.token_bytes(32)).decode())
     values.setdefault("PLATFORM_KEY_HASHES", key_hash(os.environ.get("VOICEMAIL_API_KEY") or LOCAL_KEY))
     target.write_text(json.dumps(current, indent=2) + "\n")
     return target

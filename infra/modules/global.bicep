@@ -44,6 +44,10 @@ param tokenSigningKey string
 @description('The signing key being rotated out; empty when none is (the secret then holds the current key).')
 param tokenSigningKeyPrevious string
 
+@secure()
+@description('Base64 of at least 32 random bytes: the pepper of PIN hashes (never changed once set).')
+param pinPepper string
+
 resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   name: logAnalyticsName
   location: regions[0]
@@ -275,6 +279,16 @@ resource tokenSigningKeyPreviousSecret 'Microsoft.KeyVault/vaults/secrets@2023-0
   }
 }
 
+resource pinPepperSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  // checkov:skip=CKV_AZURE_41: an expiry would stop every region at once; the pepper is never rotated (docs/security.md)
+  parent: vault
+  name: 'pin-pepper'
+  properties: {
+    value: pinPepper
+    contentType: 'application/octet-stream; base64'
+  }
+}
+
 resource vaultDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
   name: 'to-log-analytics'
   scope: vault
@@ -318,11 +332,13 @@ output keyVaultUri string = vault.properties.vaultUri
 output platformKeyHashesSecretUri string = platformKeyHashesSecret.properties.secretUri
 output tokenSigningKeySecretUri string = tokenSigningKeySecret.properties.secretUri
 output tokenSigningKeyPreviousSecretUri string = tokenSigningKeyPreviousSecret.properties.secretUri
+output pinPepperSecretUri string = pinPepperSecret.properties.secretUri
 // The secrets the function apps read (their Key Vault references): rbac.bicep grants read on these only.
 output appSecretNames array = [
   platformKeyHashesSecret.name
   tokenSigningKeySecret.name
   tokenSigningKeyPreviousSecret.name
+  pinPepperSecret.name
 ]
 output globalEndpoint string = routing == 'frontdoor' ? 'https://${frontDoor.outputs.hostName}/api' : 'https://${trafficManager.outputs.fqdn}/api'
 output frontDoorEndpoint string = routing == 'frontdoor' ? 'https://${frontDoor.outputs.hostName}/api' : ''

@@ -158,7 +158,7 @@ resource speechUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for 
   }
 }]
 
-// The secrets of the app settings' Key Vault references (three), not the vault: it also holds the IMAP
+// The secrets of the app settings' Key Vault references (four), not the vault: it also holds the IMAP
 // gateway's TLS private key, which no function app reads. Pair k: stamp k / s on secret k % s.
 resource appSecrets 'Microsoft.KeyVault/vaults/secrets@2023-07-01' existing = [for name in keyVaultSecretNames: {
   parent: vault

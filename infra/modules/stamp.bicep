@@ -39,10 +39,11 @@ param cosmosEndpoint string
 param cosmosDatabase string
 param cosmosContainer string
 
-@description('Key Vault secret URIs (no version: the app follows rotations) for the three secrets.')
+@description('Key Vault secret URIs (no version: the app follows rotations) for the four secrets.')
 param platformKeyHashesSecretUri string
 param tokenSigningKeySecretUri string
 param tokenSigningKeyPreviousSecretUri string
+param pinPepperSecretUri string
 
 param replicaCount int
 param incomingContainer string
@@ -323,6 +324,7 @@ var baseSettings = [
   { name: 'PLATFORM_KEY_HASHES', value: '@Microsoft.KeyVault(SecretUri=${platformKeyHashesSecretUri})' }
   { name: 'TOKEN_SIGNING_KEY', value: '@Microsoft.KeyVault(SecretUri=${tokenSigningKeySecretUri})' }
   { name: 'TOKEN_SIGNING_KEY_PREVIOUS', value: '@Microsoft.KeyVault(SecretUri=${tokenSigningKeyPreviousSecretUri})' }
+  { name: 'PIN_PEPPER', value: '@Microsoft.KeyVault(SecretUri=${pinPepperSecretUri})' }
   { name: 'REPLICA_COUNT', value: string(replicaCount) }
   { name: 'INCOMING_CONTAINER', value: incomingContainer }
   { name: 'AUDIO_CONTAINER', value: audioContainer }

@@ -1,4 +1,4 @@
-"""Credentials: platform API keys, subscriber PINs (slow salted hashes) and session tokens.
+"""Credentials: platform API keys, subscriber PINs (slow salted, peppered hashes) and session tokens.
 
 Pure functions over bytes and clocks; the keys they use come from settings.
 """
@@ -16,6 +16,10 @@ from dataclasses import dataclass
 PIN_PATTERN = re.compile(r"^[0-9]{4,12}$")
 # scrypt at N=2^14, r=8: about 16 MiB and tens of milliseconds per guess.
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+# The version prefix of a peppered PIN hash: scrypt's input is HMAC-SHA256(PIN_PEPPER, PIN), so a
+# copy of the database alone cannot be guessed against. Unprefixed `scrypt$...` hashes (made before
+# the pepper) still verify, and a login upgrades them.
+PEPPERED = "v2"
 
 
 def _b64(data: bytes) -> str:
@@ -40,20 +44,33 @@ def api_key_matches(key: str, allowed_hashes: tuple[str, ...]) -> bool:
     return found
 
 
-def hash_pin(pin: str) -> str:
+def _peppered(pin: str, pepper: bytes) -> bytes:
+    return hmac.new(pepper, pin.encode(), hashlib.sha256).digest()
+
+
+def hash_pin(pin: str, pepper: bytes) -> str:
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(pin.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32)
-    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+    digest = hashlib.scrypt(_peppered(pin, pepper), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32)
+    return f"{PEPPERED}$scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${_b64(salt)}${_b64(digest)}"
 
 
-_DUMMY_HASH = hash_pin("000000")
+_DUMMY_HASH = hash_pin("000000", bytes(32))
 
 
-def pin_matches(pin: str, stored: str | None) -> bool:
-    """True when pin matches stored; the same work is done when nothing is stored (no timing oracle)."""
-    _, n, r, p, salt, digest = (stored or _DUMMY_HASH).split("$")
-    candidate = hashlib.scrypt(pin.encode(), salt=_unb64(salt), n=int(n), r=int(r), p=int(p), dklen=32)
+def pin_matches(pin: str, stored: str | None, pepper: bytes) -> bool:
+    """True when pin matches stored (peppered or, from before the pepper, not); the same work is
+    done when nothing is stored (no timing oracle)."""
+    text = stored or _DUMMY_HASH
+    peppered = text.startswith(f"{PEPPERED}$")
+    _, n, r, p, salt, digest = text.split("$", 1)[1].split("$") if peppered else text.split("$")
+    secret = _peppered(pin, pepper) if peppered else pin.encode()
+    candidate = hashlib.scrypt(secret, salt=_unb64(salt), n=int(n), r=int(r), p=int(p), dklen=32)
     return hmac.compare_digest(candidate, _unb64(digest)) and stored is not None
+
+
+def pin_hash_outdated(stored: str) -> bool:
+    """A hash from before the pepper: the next right PIN replaces it (MailboxService.login)."""
+    return not stored.startswith(f"{PEPPERED}$")
 
 
 @dataclass(frozen=True)

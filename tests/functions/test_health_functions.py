@@ -20,6 +20,7 @@ ENV = {
     "HEALTH_CACHE_SECONDS": "3",
     "PLATFORM_KEY_HASHES": "a" * 64,
     "TOKEN_SIGNING_KEY": "A" * 44,
+    "PIN_PEPPER": "P" * 44,
 }
 
 

@@ -1,4 +1,4 @@
-"""Rotating the token signing key (issue 23): TOKEN_SIGNING_KEY_PREVIOUS, which config.py reads, is
+"""Rotating the token signing key, and the PIN pepper (issue 23): TOKEN_SIGNING_KEY_PREVIOUS, which config.py reads, is
 a Key Vault reference in every stamp like TOKEN_SIGNING_KEY, to a secret that always exists (the
 current key again outside a rotation, never empty), readable by the stamps through its own role
 assignment; the app accepts each key once; the runbook is in docs/operations.md."""
@@ -81,3 +81,17 @@ def test_the_runbook_moves_the_current_key_to_previous_then_retires_it():
         assert step in runbook, step
     readme = (INFRA / "README.md").read_text(encoding="utf-8")
     assert "operations.md#runbook-rotating-the-token-signing-key" in readme
+
+
+def test_the_pin_pepper_is_a_generated_key_vault_secret_every_stamp_reads():
+    main = bicep.text(MAIN)
+    assert re.search(r"@secure\(\)\n@minLength\(44\)\n@description\([^\n]*\)\n@metadata\(\{\n  azd: \{\n"
+                     r"    type: 'generate'[^@]*\}\)\nparam pinPepper string\n", main)
+    assert "pinPepper: pinPepper" in bicep.declaration(main, "module global ")
+    glob = bicep.text(GLOBAL)
+    secret = bicep.declaration(glob, "resource pinPepperSecret ")
+    assert "name: 'pin-pepper'" in secret and "value: pinPepper" in secret
+    assert "pinPepperSecret.name" in bicep.declaration(glob, "output appSecretNames ")
+    settings = bicep.balanced(bicep.text(STAMP), "var baseSettings = [")
+    assert "{ name: 'PIN_PEPPER', value: '@Microsoft.KeyVault(SecretUri=${pinPepperSecretUri})' }" in settings
+    assert "pinPepperSecretUri: global.outputs.pinPepperSecretUri" in bicep.declaration(main, "module stamps ")

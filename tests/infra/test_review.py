@@ -47,8 +47,8 @@ def test_secrets_user_is_granted_on_the_app_secrets_not_the_vault():
     glob = bicep.text(GLOBAL)
     output = bicep.declaration(glob, "output appSecretNames ")
     assert sorted(re.findall(r"^\s+(\w+)\.name$", output, re.MULTILINE)) == [
-        "platformKeyHashesSecret", "tokenSigningKeyPreviousSecret", "tokenSigningKeySecret"]
+        "pinPepperSecret", "platformKeyHashesSecret", "tokenSigningKeyPreviousSecret", "tokenSigningKeySecret"]
     rbac_call = _module(bicep.text(MAIN), "rbac")
     assert "keyVaultSecretNames: global.outputs.appSecretNames" in rbac_call
     stamp = bicep.text(INFRA / "modules" / "stamp.bicep")
-    assert len(re.findall(r"@Microsoft\.KeyVault\(SecretUri=", stamp)) == 3
+    assert len(re.findall(r"@Microsoft\.KeyVault\(SecretUri=", stamp)) == 4

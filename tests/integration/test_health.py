@@ -104,6 +104,7 @@ KEY_VAULT_REFERENCE = "@Microsoft.KeyVault(SecretUri=https://kv-x.vault.azure.ne
     ("HEALTH_CACHE_SECONDS", "60", "malformed"),
     # What Azure leaves while the identity cannot read the vault yet (role propagation takes minutes).
     ("TOKEN_SIGNING_KEY", KEY_VAULT_REFERENCE, "unresolved"),
+    ("PIN_PEPPER", "c2hvcnQ=", "malformed"),  # base64, but 5 bytes: a pepper needs 32 or more
 ])
 def test_a_bad_setting_keeps_the_host_up_and_readiness_names_it(stack, tmp_path, setting, change, problem):
     """Every function is indexed whatever the settings: alive, not ready (503 naming the setting),
@@ -167,7 +168,7 @@ def test_the_generated_local_settings_alone_start_a_ready_host(stack, tmp_path):
     # this host leaves the emulators others use alone; every setting still comes from the file.
     values.update(disabled(*BACKGROUND_FUNCTIONS))
     generated.write_text(json.dumps({"IsEncrypted": False, "Values": values}))
-    names = set(values) | {"PLATFORM_KEY_HASHES", "TOKEN_SIGNING_KEY", "VOICEMAIL_API_KEY"}
+    names = set(values) | {"PLATFORM_KEY_HASHES", "TOKEN_SIGNING_KEY", "PIN_PEPPER", "VOICEMAIL_API_KEY"}
     outside = {k: os.environ.pop(k) for k in list(os.environ) if k in names}
     try:
         with _FromSettingsFile(generated, tmp_path) as host:

@@ -330,7 +330,7 @@ CONTAINERS = Containers("incoming", "audio")
 
 # What a region needs to start (no real endpoint is ever called: every port is a fake).
 FAKE_ENV = {"PLATFORM_KEY_HASHES": "a" * 64, "TOKEN_SIGNING_KEY": base64.b64encode(b"k" * 32).decode(),
-            "COSMOS_ENDPOINT": "https://cosmos.invalid",
+            "PIN_PEPPER": base64.b64encode(b"p" * 32).decode(), "COSMOS_ENDPOINT": "https://cosmos.invalid",
             "AzureWebJobsStorage": "UseDevelopmentStorage=true", "CLIENT_LOGINS_PER_MINUTE": "1000000"}
 
 

@@ -9,6 +9,7 @@ EMULATOR = {
     "AzureWebJobsStorage": "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;",
     "PLATFORM_KEY_HASHES": "a" * 64,
     "TOKEN_SIGNING_KEY": "A" * 44,
+    "PIN_PEPPER": "P" * 44,
 }
 
 
@@ -22,7 +23,7 @@ def test_emulator_settings_load_with_defaults():
 
 
 @pytest.mark.parametrize("missing", ["REGION", "COSMOS_ENDPOINT", "AzureWebJobsStorage", "PLATFORM_KEY_HASHES",
-                                     "TOKEN_SIGNING_KEY"])
+                                     "TOKEN_SIGNING_KEY", "PIN_PEPPER"])
 def test_a_missing_setting_is_named(missing):
     env = {key: value for key, value in EMULATOR.items() if key != missing}
     with pytest.raises(ConfigError, match=missing):
@@ -41,6 +42,8 @@ def test_a_missing_setting_is_named(missing):
     ("PLATFORM_KEY_HASHES", "local-dev-key"),
     ("TOKEN_SIGNING_KEY", "c2hvcnQ="),
     ("TOKEN_SIGNING_KEY", "not base64!"),
+    ("PIN_PEPPER", "c2hvcnQ="),
+    ("PIN_PEPPER", "not base64!"),
     ("TOKEN_TTL_SECONDS", "3600"),
 ])
 def test_a_malformed_setting_is_named(name, value):
@@ -59,6 +62,7 @@ def test_identity_settings_in_azure_put_the_own_region_first():
         "AZURE_CLIENT_ID": "00000000-0000-0000-0000-000000000001",
         "PLATFORM_KEY_HASHES": "a" * 64,
         "TOKEN_SIGNING_KEY": "A" * 44,
+        "PIN_PEPPER": "P" * 44,
     })
     assert not settings.is_emulated
     assert settings.storage.uses_identity
@@ -140,6 +144,7 @@ IDENTITY = {
     "AzureWebJobsStorage__tableServiceUri": "https://st.table.core.windows.net",
     "PLATFORM_KEY_HASHES": "a" * 64,
     "TOKEN_SIGNING_KEY": "A" * 44,
+    "PIN_PEPPER": "P" * 44,
 }
 
 

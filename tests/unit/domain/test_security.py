@@ -10,19 +10,35 @@ from shared.domain.security import (
     hash_api_key,
     hash_pin,
     issue_token,
+    pin_hash_outdated,
     pin_matches,
     verify_token,
 )
 
 KEY, OLD_KEY = b"k" * 32, b"o" * 32
+PEPPER, OTHER_PEPPER = b"p" * 32, b"q" * 32
+# A hash as made before PIN_PEPPER (scrypt of the PIN itself), of "1234".
+UNPEPPERED = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$-fZT9cNHIKfiVc1cRZFSZ9e61YYrhtmnHL5e7-rAghk"
 
 
-def test_pins_are_salted_slow_hashes():
-    first, second = hash_pin("1234"), hash_pin("1234")
-    assert first != second and first.startswith("scrypt$16384$8$1$")
+def test_pins_are_salted_slow_peppered_hashes_marked_with_their_version():
+    first, second = hash_pin("1234", PEPPER), hash_pin("1234", PEPPER)
+    assert first != second and first.startswith("v2$scrypt$16384$8$1$")
     assert "1234" not in first
-    assert pin_matches("1234", first) and not pin_matches("4321", first)
-    assert not pin_matches("000000", None)
+    assert pin_matches("1234", first, PEPPER) and not pin_matches("4321", first, PEPPER)
+    assert not pin_matches("000000", None, PEPPER)
+    assert not pin_hash_outdated(first)
+
+
+def test_a_new_hash_needs_the_pepper():
+    stored = hash_pin("1234", PEPPER)
+    assert not pin_matches("1234", stored, OTHER_PEPPER)  # the database alone is not enough to guess
+
+
+def test_a_hash_from_before_the_pepper_still_verifies_and_is_outdated():
+    assert pin_matches("1234", UNPEPPERED, PEPPER) and pin_matches("1234", UNPEPPERED, OTHER_PEPPER)
+    assert not pin_matches("4321", UNPEPPERED, PEPPER)
+    assert pin_hash_outdated(UNPEPPERED)
 
 
 def test_api_keys_compare_by_hash():

@@ -109,7 +109,7 @@ def test_an_unknown_mailbox_answers_wrong_pins_exactly_as_a_known_one(world):
 def test_logins_faster_than_a_person_are_refused_before_hashing(world, monkeypatch):
     _, mailboxes, _ = world
     hashed = []
-    monkeypatch.setattr("shared.services.mailboxes.pin_matches", lambda pin, stored: hashed.append(pin) or True)
+    monkeypatch.setattr("shared.services.mailboxes.pin_matches", lambda pin, stored, pepper: hashed.append(pin) or True)
     for _ in range(20):
         mailboxes.login("+1555", CreateSession(pin="1234"))
     with pytest.raises(TooManyRequests) as refused:

@@ -35,7 +35,7 @@ from tests.unit.fakes import CONTAINERS, FakeAudio, FakeEvents, FakeStore, fake_
 SENDER = Sender("+15550001111", "Bob", urgent=False)
 ENV = {"REGION": "westeurope", "COSMOS_ENDPOINT": "http://127.0.0.1:1/", "COSMOS_KEY": "k",
        "AzureWebJobsStorage": "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;",
-       "PLATFORM_KEY_HASHES": "a" * 64, "TOKEN_SIGNING_KEY": "A" * 44}
+       "PLATFORM_KEY_HASHES": "a" * 64, "TOKEN_SIGNING_KEY": "A" * 44, "PIN_PEPPER": "P" * 44}
 CONNECTION = "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://example.invalid/"
 
 

@@ -15,6 +15,7 @@ from tools.regions import region_settings
 def settings_of(number: int, regions: int):
     example = json.loads((ROOT / "local.settings.example.json").read_text())["Values"]
     env = {**example, "PLATFORM_KEY_HASHES": "a" * 64, "TOKEN_SIGNING_KEY": base64.b64encode(b"k" * 32).decode(),
+           "PIN_PEPPER": base64.b64encode(b"p" * 32).decode(),
            **region_settings(number, regions)}
     return load_settings(env)
 

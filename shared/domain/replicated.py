@@ -103,7 +103,15 @@ def merge_shares(a: Mapping[str, Share], b: Mapping[str, Share]) -> dict[str, Sh
 
 def settle(shares: Mapping[str, Share], target: Tally, region: str) -> tuple[dict[str, Share], Tally]:
     """Set `region`'s share so that all shares add up to `target` (the message's tally now):
-    the new shares, and what the region's own counters must change by."""
+    the new shares, and what the region's own counters must change by.
+
+    Shares that already add up are left as they are (no new sequence number): a write that changes
+    no count must not rewrite the region's share from the version it read, which after a conflict
+    may be the committed one holding an older share of this region than the one its counters hold
+    (its own version is in the conflicts feed). Rewriting it under the next sequence number gave
+    two versions of the share the same number, and the merge kept the stale one (CI, 2026-12-07)."""
+    if total_of(s.tally for s in shares.values()) == target:
+        return dict(shares), ZERO
     others = total_of(s.tally for r, s in shares.items() if r != region)
     own = shares.get(region, Share())
     wanted = target - others

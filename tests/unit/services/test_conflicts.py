@@ -113,3 +113,19 @@ def test_a_conflict_that_keeps_failing_stays_in_the_feed():
     feed = FakeFeed([Conflict("c1", "+1555", "m1", loser)])
     assert ConflictResolver(broken, feed, "r1", ("r1", "r2")).resolve()["failed"] == 1
     assert len(feed.items) == 1
+
+
+def test_a_write_of_the_losing_region_on_the_committed_version_before_the_merge_keeps_the_counts_exact():
+    """The committed version reached r1 before r1 merged its own losing one, and r1 wrote the message
+    meanwhile (replication recorded a copy: no count changes). That write must not rewrite r1's share
+    from the committed version's older one (CI, 2026-12-07: `new` one short in both regions)."""
+    home, committed = _regions_after_a_partition()
+    key = ("+1555", "m1")
+    own = home.messages[key]  # r1's heard version: it lost
+    home.messages[key] = replace(committed, etag="replicated")  # the committed one replaces it in r1
+    copied, _ = Ledger(home, "r1").write(replace(home.messages[key], replica_regions=("r1", "r2")))
+    feed = FakeFeed([Conflict("c1", "+1555", "m1", replace(own, etag="lost"), recorded_at=None)])
+    assert ConflictResolver(home, feed, "r1", ("r1", "r2")).resolve()["merged"] == 1
+    merged = home.messages[key]
+    assert (merged.heard, merged.folder, merged.replica_regions) == (True, "saved", ("r1", "r2"))
+    assert mailbox_tally(home.tallies.values()) == count([merged]) == Tally(saved=1)

@@ -263,7 +263,8 @@ class Outbox(Protocol):
         """Replace while event.etag is current (create when None); raises EtagMismatch."""
         ...
 
-    def due(self, region: str, now: datetime, stale_before: datetime, limit: int) -> list[Event]: ...
+    def due(self, region: str, now: datetime, stale_before: datetime, limit: int,
+            excluding: Sequence[str] = ()) -> list[Event]: ...
 
     def events_in(self, documents: Iterable[Mapping[str, Any]]) -> list[Event]:
         """The outbox events among documents the change feed brought (any kind of document)."""

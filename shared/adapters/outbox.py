@@ -10,7 +10,7 @@ Dead letters are events with `status: dead` in the same container.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -116,13 +116,18 @@ class CosmosOutbox:
             except (CosmosResourceExistsError, CosmosResourceNotFoundError):
                 raise EtagMismatch("the event changed") from None
 
-    def due(self, region: str, now: datetime, stale_before: datetime, limit: int) -> list[Event]:
+    def due(self, region: str, now: datetime, stale_before: datetime, limit: int,
+            excluding: Sequence[str] = ()) -> list[Event]:
         """Pending events due now that this region dispatches, and those another region left
-        undelivered since before stale_before (that region may be gone): oldest first."""
+        undelivered since before stale_before (that region may be gone): oldest first; none of the
+        mailboxes `excluding` names (those a round already has its share of)."""
+        past = " AND NOT ARRAY_CONTAINS(@busy, c.mailboxId)" if excluding else ""
         sql = (f"SELECT TOP {int(limit)} * FROM c WHERE c.type = 'event' AND c.status = 'pending' "  # noqa: S608
-               "AND c.dueAt <= @now AND (c.owner = @region OR c.dueAt <= @stale) ORDER BY c.dueAt")
+               f"AND c.dueAt <= @now AND (c.owner = @region OR c.dueAt <= @stale){past} ORDER BY c.dueAt")
         parameters = [{"name": "@now", "value": iso(now)}, {"name": "@region", "value": region},
                       {"name": "@stale", "value": iso(stale_before)}]
+        if excluding:
+            parameters.append({"name": "@busy", "value": list(excluding)})
         with db_translated("finding due events"):
             return [event_from_doc(d) for d in self._c.query_items(
                 sql, parameters=parameters, enable_cross_partition_query=True, timeout=self._timeout_s)]

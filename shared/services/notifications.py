@@ -33,6 +33,7 @@ from shared.domain.errors import (
     MailboxNotFound,
     VerificationFailed,
 )
+from shared.domain.fairness import fair_share, lamp_states
 from shared.domain.model import Mailbox, Message, iso, utcnow
 from shared.domain.notifications import (
     ON_TIME_S,
@@ -58,6 +59,7 @@ from shared.domain.verification import VerifyTarget, code_message, confirm, requ
 from shared.ports import DeliveryFailed, MailboxRepository, Mailer, MessageRepository, Outbox, SmsSender, WebhookSender
 from shared.services.renditions import Renditions
 from shared.services.replication import Regions
+from shared.services.writes import WriteBudget
 from shared.telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
@@ -92,6 +94,7 @@ class NotificationService:
         self._takeover_after = takeover_after
         self._allow_loopback = allow_loopback
         self._trash = trash  # (mailbox id, message id): moves a message to the trash (deleteAfterEmail)
+        self._writes = WriteBudget(store, region)  # a subscriber's 60 writes a minute
 
     # -- targets ------------------------------------------------------------------------------
 
@@ -111,6 +114,7 @@ class NotificationService:
             if problem:
                 raise InvalidWebhookUrl(f"targets: {problem}")
         self._mailbox(mailbox_id)
+        self._writes.take(principal, mailbox_id)
         for _ in range(_RETRIES):
             current = self._outbox.get_config(mailbox_id)
             wanted, created = configure(current, command, principal.is_platform)
@@ -140,6 +144,7 @@ class NotificationService:
         """Confirm an e-mail or SMS target with the code it got; a wrong code counts (5 a code)."""
         require_mailbox(principal, mailbox_id)
         self._mailbox(mailbox_id)
+        self._writes.take(principal, mailbox_id)
         for _ in range(_RETRIES):
             current = self._outbox.get_config(mailbox_id)
             changed, failure = confirm(current, body, utcnow())
@@ -186,26 +191,39 @@ class NotificationService:
 
     def dispatch(self, limit: int = DUE_PAGE) -> dict[str, int]:
         """The sweep: up to `limit` due events this region dispatches (one query: it is a
-        cross-partition scan), and those another region left undelivered. Totals by outcome."""
+        cross-partition scan), and those another region left undelivered; each mailbox's lamp
+        states coalesced and its share capped (`shared/domain/fairness.py`). When a mailbox had
+        more than its share of a full page, a second query, past those mailboxes, takes the others'
+        oldest `limit`, so a backlog never hides them (at most twice `limit` a round). Totals by outcome."""
         now = utcnow()
-        return self._dispatch_all(self._outbox.due(self._region, now, now - self._takeover_after, limit))
+        stale = now - self._takeover_after
+        found = self._outbox.due(self._region, now, stale, limit)
+        crowded = fair_share(found)[1]
+        if crowded and len(found) >= limit:
+            found = [e for e in found if e.mailbox_id in crowded] + self._outbox.due(
+                self._region, now, stale, limit, excluding=sorted(crowded))
+        events, superseded = lamp_states(found)
+        return self._dispatch_all(fair_share(events)[0], superseded)
 
     def dispatch_changed(self, documents: Iterable[Mapping[str, Any]]) -> dict[str, int]:
         """What the change feed just brought: this region's events among the documents that are
-        pending and due now are sent at once. The others wait for the sweep (`dispatch`): those due
-        later, another region's (until it is late), and older versions (their ETag no longer
-        matches, so a claim of one fails and nothing is sent twice)."""
+        pending and due now are sent at once (lamp states coalesced). The others wait for the sweep
+        (`dispatch`): those due later, another region's (until it is late), and older versions
+        (their ETag no longer matches, so a claim of one fails and nothing is sent twice)."""
         now = utcnow()
-        return self._dispatch_all([e for e in self._outbox.events_in(documents)
-                                   if e.status == "pending" and e.due_at <= now and e.owner == self._region])
+        return self._dispatch_all(*lamp_states([e for e in self._outbox.events_in(documents)
+                                                if e.status == "pending" and e.due_at <= now
+                                                and e.owner == self._region]))
 
-    def _dispatch_all(self, events: Iterable[Event]) -> dict[str, int]:
+    def _dispatch_all(self, events: Iterable[Event], superseded: Iterable[Event] = ()) -> dict[str, int]:
         """A mailbox's events go one after another, in order, its mailbox and targets read once;
         PARALLEL_MAILBOXES mailboxes' go side by side, so one slow target does not hold up every
-        other. Totals by outcome."""
-        by_mailbox: dict[str, list[Event]] = {}
+        other. Superseded lamp states are settled first, nothing sent. Totals by outcome."""
+        by_mailbox: dict[str, tuple[list[Event], list[Event]]] = {}
         for event in events:
-            by_mailbox.setdefault(event.mailbox_id, []).append(event)
+            by_mailbox.setdefault(event.mailbox_id, ([], []))[0].append(event)
+        for event in superseded:
+            by_mailbox.setdefault(event.mailbox_id, ([], []))[1].append(event)
         totals: dict[str, int] = {}
         if not by_mailbox:
             return totals
@@ -215,15 +233,18 @@ class NotificationService:
                     totals[outcome] = totals.get(outcome, 0) + 1
         return totals
 
-    def _dispatch_in_order(self, events: list[Event]) -> list[str]:
+    def _dispatch_in_order(self, work: tuple[list[Event], list[Event]]) -> list[str]:
         """One mailbox's events of a round, in order; its mailbox and targets read once for them all."""
+        events, superseded = work
+        outcomes = [self._supersede(event) for event in superseded]
+        if not events:
+            return outcomes
         try:
             mailbox = self._store.get_mailbox(events[0].mailbox_id)
             config = self._outbox.get_config(events[0].mailbox_id)
         except Exception:  # the events stay due: the next round tries again
             logger.exception("events of %s not dispatched", events[0].mailbox_id)
-            return ["error"] * len(events)
-        outcomes: list[str] = []
+            return [*outcomes, *["error"] * len(events)]
         for event in events:
             try:
                 outcomes.append(self._dispatch(event, mailbox, config))
@@ -233,6 +254,17 @@ class NotificationService:
                 logger.exception("event %s of %s not dispatched", event.id, event.mailbox_id)
                 outcomes.append("error")
         return outcomes
+
+    def _supersede(self, event: Event) -> str:
+        """A lamp state a later one of the same mailbox replaces: settled in one guarded write, unsent."""
+        try:
+            self._outbox.save_event(replace(event, owner=self._region, status="done", due_at=utcnow()))
+        except EtagMismatch:
+            return "claimed elsewhere"
+        except Exception:  # still due: the next round settles it (or sends it, if it is the latest then)
+            logger.exception("event %s of %s not settled", event.id, event.mailbox_id)
+            return "error"
+        return "superseded"
 
     def _dispatch(self, event: Event, mailbox: Mailbox | None, config: NotificationConfig) -> str:
         now = utcnow()

@@ -36,6 +36,7 @@ from shared.domain.notifications import (
     address_problem,
     email_for,
     message_event,
+    mwi_event,
     sms_for,
     url_problem,
 )
@@ -87,9 +88,9 @@ class FakeOutbox:
         self.store.events[(event.mailbox_id, event.id)] = stored = replace(event, etag=self._next())
         return stored
 
-    def due(self, region, now, stale_before, limit):
+    def due(self, region, now, stale_before, limit, excluding=()):
         due = [e for e in self.store.events.values() if e.status == "pending" and e.due_at <= now
-               and (e.owner == region or e.due_at <= stale_before)]
+               and (e.owner == region or e.due_at <= stale_before) and e.mailbox_id not in excluding]
         return sorted(due, key=lambda e: e.due_at)[:limit]
 
     def events_in(self, documents):
@@ -259,11 +260,70 @@ def test_a_round_sends_up_to_its_limit_and_each_mailboxs_events_in_order(world):
     for _ in range(4):
         ready_message(world)
     service = world["service"]()
-    assert service.dispatch(limit=3) == {"done": 3}  # the 3 oldest; the rest next round
-    assert service.dispatch() == {"done": 5}
-    created = [(event.created_at, event.id) for event in world["store"].events.values()]
+    # The 3 oldest (lamp, ready, lamp): the first lamp state is replaced by the second, unsent.
+    assert service.dispatch(limit=3) == {"superseded": 1, "done": 2}
+    assert service.dispatch() == {"superseded": 1, "done": 4}
+    created = {event.id: event.created_at for event in world["store"].events.values()}
     sent = [webhook_id for _, webhook_id, _ in world["webhooks"].sent]
-    assert sent == [event_id for _, event_id in sorted(created)]
+    assert len(sent) == 6 and sent == sorted(sent, key=lambda event_id: created[event_id])
+
+
+def flood_the_lamp(world, toggles: int, first: int = 1) -> list:
+    """`toggles` count changes of MAILBOX recorded before anything else, as a subscriber toggling
+    `heard` leaves them: one `mwi.changed` each, the last one the lamp's state now."""
+    began = utcnow() - timedelta(seconds=60)
+    return [world["outbox"].save_event(mwi_event(MAILBOX, "r1", seq, {"new": seq % 2, "saved": 1, "urgentNew": 0},
+                                                 "r1", began + timedelta(milliseconds=seq)))
+            for seq in range(first, first + toggles)]
+
+
+def test_one_mailboxs_flood_of_lamp_states_delays_no_other_mailboxs_message_ready(world):
+    configure(world, {"kind": "webhook", "url": "https://hooks.example.com/flooded"})
+    flood = flood_the_lamp(world, 500)
+    others = [f"+1600{n:03d}" for n in range(50)]
+    sender = Sender("+15557654321", "Bob", urgent=False)
+    for other in others:
+        world["mailboxes"].put(PLATFORM, other, PutMailbox(displayName="Other"))
+        world["service"]().configure(PLATFORM, other, PutNotifications.model_validate(
+            {"targets": [{"kind": "webhook", "url": f"https://hooks.example.com/{other}"}]}))
+        message_id = world["messages"].deposit(PLATFORM, other, b"hello audio", "audio/wav", sender, None)[0]["id"]
+        world["pipeline"].process(f"incoming/{other}/{message_id}", b"hello audio")
+    service, webhooks = world["service"](), world["webhooks"]
+
+    def sent(url_end, kind):
+        return [json.loads(body) for url, _, body in webhooks.sent if url.endswith(url_end) and kind.encode() in body]
+
+    rounds = 0
+    while not all(sent(f"/{other}", "message.ready") for other in others):
+        service.dispatch()
+        rounds += 1
+        assert rounds < 10
+    assert rounds == 1  # the 500 older events of one mailbox did not push anyone's message.ready back
+    while world["outbox"].due("r1", world["clock"].now, world["clock"].now, 1000):
+        service.dispatch()
+        rounds += 1
+        assert rounds < 10  # superseded lamp states are settled a page at a time, not one a round
+    lamp = sent("/flooded", "mwi.changed")
+    assert lamp[-1]["data"] == flood[-1].data  # the latest state always goes out
+    assert len(lamp) <= rounds  # at most one lamp state a round, not one a toggle
+    assert all(world["store"].events[(MAILBOX, e.id)].status == "done" for e in flood)
+    assert all(len(sent(f"/{other}", "message.ready")) == 1 for other in others)
+
+
+def test_the_latest_lamp_state_is_retried_until_taken_after_it_superseded_the_others(world):
+    configure(world, {"kind": "webhook", "url": "https://hooks.example.com/vm"})
+    flood = flood_the_lamp(world, 5)
+    service, webhooks, clock = world["service"](), world["webhooks"], world["clock"]
+    webhooks.failing = True
+    assert service.dispatch() == {"superseded": 4, "pending": 1}
+    clock.advance(10)
+    webhooks.failing = False
+    assert service.dispatch() == {"done": 1}
+    assert [webhook_id for _, webhook_id, _ in webhooks.sent] == [flood[-1].id, flood[-1].id]
+    # The change feed coalesces too: of what it brings at once, the latest lamp state alone is sent.
+    more = flood_the_lamp(world, 3, first=6)
+    assert service.dispatch_changed(feed(world)) == {"superseded": 2, "done": 1}
+    assert webhooks.sent[-1][1] == more[-1].id
 
 
 def test_an_event_that_fails_is_tried_once_a_round_and_stays_due(world):

@@ -50,8 +50,8 @@ from shared.ports import AlreadyExists, Snapshot, TallyMoved
 
 # A mailbox, its tallies, PIN lockouts and forwards, and (@id) the message of an idempotent retry:
 # one query of one partition (bench.deposit_cost times it against the mailbox's size).
-SNAPSHOT_SQL = ("SELECT * FROM c WHERE c.mailboxId = @m AND "
-                "(c.id = 'mailbox' OR c.type = 'tally' OR c.type = 'pins' OR c.type = 'forwards' OR c.id = @id)")
+SNAPSHOT_SQL = ("SELECT * FROM c WHERE c.mailboxId = @m AND (c.id = 'mailbox' OR c.type = 'tally' "
+                "OR c.type = 'pins' OR c.type = 'forwards' OR c.type = 'write' OR c.id = @id)")
 
 
 class CosmosStore:

@@ -139,7 +139,7 @@ def pin_from_doc(doc: dict[str, Any]) -> PinRecord:
                      doc.get("_etag"))
 
 
-RECENT_KINDS = ("forwards",)
+RECENT_KINDS = ("forwards", "write")
 
 
 def recent_to_doc(record: RecentEvents) -> dict[str, Any]:

@@ -295,7 +295,7 @@ def login_rate_wait(records: Iterable[PinRecord], now: datetime) -> float:
 
 @dataclass(frozen=True)
 class RecentEvents:
-    """When one kind of event (forwards) happened in a mailbox, as one region recorded it. Only
+    """When one kind of event (forwards, a subscriber's writes) happened in a mailbox, as one region recorded it. Only
     `region` writes it; the events of every region add up."""
 
     mailbox_id: str
@@ -314,6 +314,15 @@ def merge_recent_events(a: RecentEvents, b: RecentEvents, keep: int = 64) -> Rec
 
 def events_since(records: Iterable[RecentEvents], since: datetime) -> int:
     return len({t for r in records for t in r.times if t > since})
+
+
+def events_wait(records: Iterable[RecentEvents], now: datetime, window: timedelta, limit: int) -> float:
+    """Seconds until one more event fits under `limit` in `window` (0: it fits now): until the
+    oldest of the last `limit` events, every region's together, leaves the window."""
+    recent = sorted(t for r in records for t in r.times if t > now - window)
+    if len(recent) < limit:
+        return 0.0
+    return (recent[-limit] + window - now).total_seconds()
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ class GreetingService:
             raise InvalidAudio("the body is empty")
         if len(audio) > MAX_INLINE_AUDIO_BYTES:
             raise PayloadTooLarge(f"greetings are limited to {MAX_INLINE_AUDIO_BYTES} bytes")
+        self._mailboxes.writes.take(principal, mailbox_id)
         self._mailboxes.active(mailbox_id)
         version = uuid.uuid4().hex
         original = blobpaths.greeting_original(self._containers, mailbox_id, kind, version)
@@ -127,6 +128,7 @@ class GreetingService:
 
     def delete(self, principal: Principal, mailbox_id: str, kind: str) -> None:
         require_mailbox(principal, mailbox_id)
+        self._mailboxes.writes.take(principal, mailbox_id)
         self._mailboxes.active(mailbox_id)  # the retention sweep purges a deprovisioned mailbox's
         greeting = self._greetings.get_greeting(mailbox_id, self._kind(kind))
         if greeting is None:

@@ -30,6 +30,7 @@ from shared.services.auth import Authenticator
 from shared.services.ledger import Ledger
 from shared.services.mwi import Mwi
 from shared.services.rate import CLIENT_LOGINS_PER_MINUTE, SlidingWindow
+from shared.services.writes import WriteBudget
 
 logger = logging.getLogger(__name__)
 _CONFLICT_RETRIES = 5
@@ -54,6 +55,7 @@ class MailboxService:
         self._auth = auth
         self._region = region
         self._ledger = Ledger(mailboxes, region)
+        self.writes = WriteBudget(mailboxes, region)  # taken by every service a subscriber writes through
 
     def active(self, mailbox_id: str) -> Mailbox:
         return self.active_in(None, mailbox_id)
@@ -114,6 +116,7 @@ class MailboxService:
             raise Forbidden("subscribers may change their display name and greeting choice only")
         if command.model_dump(exclude_none=True) == {}:
             raise ValidationFailed("nothing to change: give displayName, greeting or settings")
+        self.writes.take(principal, mailbox_id)
         for _ in range(_CONFLICT_RETRIES):
             mailbox = self.active(mailbox_id)
             if if_match is not None and not same_etag(if_match, mailbox.etag):
@@ -225,6 +228,7 @@ class MailboxService:
             raise ValidationFailed("currentPin is required")
         if not PIN_PATTERN.fullmatch(command.newPin):
             raise ValidationFailed("newPin must be 4-12 digits")
+        self.writes.take(principal, mailbox_id)
         if not principal.is_platform:
             snapshot = self._mailboxes.snapshot(mailbox_id)
             mailbox = self.active_in(snapshot, mailbox_id)

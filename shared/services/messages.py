@@ -256,6 +256,7 @@ class MessageService:
         changes = command.model_dump(exclude_none=True)
         if not changes:
             raise ValidationFailed("nothing to change: give heard, folder or urgent")
+        self._mailboxes.writes.take(principal, mailbox_id)
         for _ in range(_CONFLICT_RETRIES):
             message = self._visible(mailbox_id, message_id)
             if if_match is not None and not same_etag(if_match, message.etag):
@@ -283,6 +284,7 @@ class MessageService:
 
     def delete(self, principal: Principal, mailbox_id: str, message_id: str, purge: bool) -> None:
         require_mailbox(principal, mailbox_id)
+        self._mailboxes.writes.take(principal, mailbox_id)
         if purge:
             self._purge(mailbox_id, message_id)
             return
@@ -345,6 +347,7 @@ class MessageService:
             tallies = self._admission.has_room(target, snapshot.tallies, room)
         except (MailboxNotFound, MailboxFull, IdempotencyConflict):
             raise ForwardRefused(FORWARD_REFUSED) from None
+        self._mailboxes.writes.take(principal, mailbox_id)
         if not principal.is_platform:
             self._forward_quota.take(mailbox_id)
         blobs = {fmt: blobpaths.message_rendition(self._containers, target.id, new_id, fmt) for fmt in source.blobs}

@@ -84,7 +84,7 @@ def notification_paths() -> dict[str, Schema]:
                             "tries; a target already verified answers 204 again.",
                 responses={"204": {"description": "the target is verified"},
                            **errors(e403=FORBIDDEN, e404=(*MAILBOX_NOT_FOUND, "not-found"),
-                                    e412=ETAG, e422=("verification-failed",))}),
+                                    e412=ETAG, e422=("verification-failed",), e429=("too-many-requests",))}),
         },
         "/admin/notifications/dead-letters": {
             "get": operation(

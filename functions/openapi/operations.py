@@ -102,6 +102,7 @@ def errors(*, auth: bool = True, **extra: tuple[str, ...]) -> dict[str, Schema]:
 FORBIDDEN = ("forbidden",)
 MAILBOX_NOT_FOUND = ("mailbox-not-found",)
 ETAG = ("etag-mismatch",)
+TOO_MANY = ("too-many-requests",)  # a subscriber's writes beyond 60 a minute to its mailbox, among others
 BOOLEAN: Schema = {"type": "boolean"}
 
 

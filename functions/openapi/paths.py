@@ -14,6 +14,7 @@ from functions.openapi.operations import (
     PLATFORM_OR_SUBSCRIBER,
     SESSION_LINKS,
     SWEEP_LINKS,
+    TOO_MANY,
     answer,
     errors,
     json_body,
@@ -61,7 +62,8 @@ def mailbox_paths() -> dict[str, Schema]:
                 body=json_body(PatchMailbox, at_least_one=True),
                 description="Give at least one of displayName, greeting, settings. Subscribers may change their "
                             "own displayName and greeting only.",
-                responses={"200": mailbox, **errors(e403=FORBIDDEN, e404=MAILBOX_NOT_FOUND, e412=ETAG)}),
+                responses={"200": mailbox, **errors(e403=FORBIDDEN, e404=MAILBOX_NOT_FOUND, e412=ETAG,
+                                                     e429=TOO_MANY)}),
             "delete": operation(
                 "delete_mailbox", "mailboxes", "Deprovision a mailbox", PLATFORM_ONLY,
                 description="Deposits stop at once; messages, greetings and audio are purged in the background.",
@@ -99,7 +101,7 @@ def mailbox_paths() -> dict[str, Schema]:
                 description="Subscribers must give `currentPin`; the platform need not.",
                 responses={"204": {"description": "changed"},
                            **errors(e403=("forbidden", "pin-mismatch"), e404=MAILBOX_NOT_FOUND, e412=ETAG,
-                                     e423=("pin-locked",))}),
+                                     e423=("pin-locked",), e429=TOO_MANY)}),
         },
     }
 
@@ -173,12 +175,13 @@ def message_paths() -> dict[str, Schema]:
                 description="Give at least one of heard, folder, urgent; moving to `trash` is undone by moving back.",
                 parameters=[param_ref("ifMatch")], body=json_body(PatchMessage, at_least_one=True),
                 responses={"200": message, **errors(e403=FORBIDDEN, e404=("message-not-found", "mailbox-not-found"),
-                                                     e412=ETAG)}),
+                                                     e412=ETAG, e429=TOO_MANY)}),
             "delete": operation(
                 "delete_message", "messages", "Move to trash, or purge", PLATFORM_OR_SUBSCRIBER,
                 parameters=[query("purge", BOOLEAN, "delete for good, audio included")],
                 responses={"204": {"description": "trashed (or purged)"},
-                           **errors(e403=FORBIDDEN, e404=("message-not-found", "mailbox-not-found"), e412=ETAG)}),
+                           **errors(e403=FORBIDDEN, e404=("message-not-found", "mailbox-not-found"), e412=ETAG,
+                                     e429=TOO_MANY)}),
         },
         "/mailboxes/{mailboxId}/messages/{messageId}/audio": {
             "parameters": [param_ref("mailboxId"), param_ref("messageId")],
@@ -214,7 +217,7 @@ def message_paths() -> dict[str, Schema]:
                     "202": linked(answer("the new message in the target mailbox", ref("Message"), "ETag",
                                          "Location"), MESSAGE_LINKS),
                     **errors(e403=FORBIDDEN, e404=("message-not-found", "audio-not-found", "mailbox-not-found"),
-                              e409=("message-processing", "forward-refused")),
+                              e409=("message-processing", "forward-refused"), e429=TOO_MANY),
                 }),
         },
     }
@@ -244,11 +247,11 @@ def greeting_paths() -> dict[str, Schema]:
                 body=AUDIO_BODY,
                 responses={"202": answer("the greeting, processing", ref("Greeting")),
                            **errors(e403=FORBIDDEN, e404=MAILBOX_NOT_FOUND, e413=("payload-too-large",),
-                                     e415=("invalid-audio",))}),
+                                     e415=("invalid-audio",), e429=TOO_MANY)}),
             "delete": operation(
                 "delete_greeting", "greetings", "Delete a greeting", PLATFORM_OR_SUBSCRIBER,
                 responses={"204": {"description": "deleted (or there was none)"},
-                           **errors(e403=FORBIDDEN, e404=MAILBOX_NOT_FOUND)}),
+                           **errors(e403=FORBIDDEN, e404=MAILBOX_NOT_FOUND, e429=TOO_MANY)}),
         },
         "/mailboxes/{mailboxId}/greetings/{kind}/audio": {
             "parameters": [param_ref("mailboxId"), param_ref("kind")],

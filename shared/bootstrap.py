@@ -190,7 +190,8 @@ def build(config: Settings, *, store: SweepRepository | None = None, audio: Audi
                          epochs=SessionEpochs(session_epoch))
     mwi = Mwi(store, events)
     mailboxes = MailboxService(store, mwi, auth, timedelta(minutes=config.retention.deprovision_grace_minutes),
-                               config.region, SlidingWindow(config.auth.client_logins_per_minute, 60.0))
+                               config.region, SlidingWindow(config.auth.client_logins_per_minute, 60.0),
+                               conflicts_pending=conflict_feed.pending)
     containers = Containers(config.storage.incoming_container, config.storage.audio_container)
     regions = Regions(config.region, audio, dict(peers))
     renditions = Renditions(regions, transcoder, config.audio.normalize, store, telemetry)

@@ -138,6 +138,10 @@ class MessageRepository(Protocol):
 class ConflictFeed(Protocol):
     def conflicts(self, limit: int) -> list[Conflict]: ...
 
+    def pending(self, mailbox_id: str) -> bool:
+        """Whether the feed holds a conflict of this mailbox not merged yet."""
+        ...
+
     def resolved(self, conflict: Conflict) -> None:
         """Remove it from the feed (idempotent)."""
         ...

@@ -77,9 +77,11 @@ def mailbox_paths() -> dict[str, Schema]:
                 description="Operators: counts are kept in O(1) per change (one tally per region, merged on "
                             "read); this recounts them from the messages, settles any message whose regional "
                             "shares do not add up (after a write conflict between regions) and corrects this "
-                            "region's tally by the drift left. The answer says what was repaired.",
+                            "region's tally by the drift left. The answer says what was repaired. While a "
+                            "write conflict of the mailbox is still being merged in this region: 409 "
+                            "`conflicts-pending` (retry in a few seconds).",
                 responses={"200": answer("what was recounted and repaired", ref("Reconciled")),
-                           **errors(e403=FORBIDDEN, e404=MAILBOX_NOT_FOUND)}),
+                           **errors(e403=FORBIDDEN, e404=MAILBOX_NOT_FOUND, e409=("conflicts-pending",))}),
         },
         "/mailboxes/{mailboxId}/sessions": {
             "parameters": [param_ref("mailboxId")],

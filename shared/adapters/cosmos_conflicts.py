@@ -33,6 +33,11 @@ class CosmosConflictFeed:
                     break
         return found
 
+    def pending(self, mailbox_id: str) -> bool:
+        # The feed is short (conflicts happen inside the replication lag, and a run merges them every
+        # few seconds): read, not queried by partition, which the emulator's feed does not filter.
+        return any(conflict.mailbox_id == mailbox_id for conflict in self.conflicts(1000))
+
     def resolved(self, conflict: Conflict) -> None:
         with db_translated("removing a resolved conflict"), contextlib.suppress(CosmosResourceNotFoundError):
             self._container.get().delete_conflict(conflict.id, partition_key=conflict.mailbox_id,

@@ -50,6 +50,8 @@ InvalidWebhookUrl = _error("InvalidWebhookUrl", "invalid-webhook-url", "Webhook 
 VerificationFailed = _error("VerificationFailed", "verification-failed", "Verification code is wrong or spent", 422)
 RangeNotSatisfiable = _error("RangeNotSatisfiable", "range-not-satisfiable", "Range cannot be served", 416)
 SweepRunning = _error("SweepRunning", "sweep-running", "Sweep already running", 409)
+ConflictsPending = _error("ConflictsPending", "conflicts-pending",
+                          "The mailbox's write conflicts between regions are still being merged", 409)
 EventNotDeadLettered = _error("EventNotDeadLettered", "event-not-dead-lettered", "Event is not dead-lettered", 409)
 PinLocked = _error("PinLocked", "pin-locked", "Too many wrong PINs: logins are locked", 423)
 

@@ -313,6 +313,9 @@ class FakeFeed:
     def conflicts(self, limit: int) -> list[Conflict]:
         return self.items[:limit]
 
+    def pending(self, mailbox_id: str) -> bool:
+        return any(c.mailbox_id == mailbox_id for c in self.items)
+
     def resolved(self, conflict: Conflict) -> None:
         self.items = [c for c in self.items if c.id != conflict.id]
 

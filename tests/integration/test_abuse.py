@@ -119,3 +119,24 @@ def test_forged_client_addresses_without_our_front_door_id_count_as_the_peer(api
         statuses.append(api.http.post(urls[i % 8], json={"pin": "1234"}, headers=headers).status_code)
     assert statuses[-1] == 429, statuses  # 31 logins from one peer, whatever they claimed
     assert api.http.post(urls[0], json={"pin": "1234"}, headers=_client()).status_code in (201, 423)
+
+
+def test_a_subscriber_makes_at_most_60_writes_a_minute_the_platform_is_not_budgeted(api):
+    mailbox = api.provision()
+    message = _ready(api, mailbox)
+    client = _client()  # its own address: the login flood above spent the shared one's logins
+    session = api.http.post(f"{api.mailbox_path(mailbox)}/sessions", json={"pin": "1234"}, headers=client)
+    assert session.status_code == 201, session.text
+    token = {"authorization": f"Bearer {session.json()['token']}", **client}
+    url = f"{api.mailbox_path(mailbox)}/messages/{message}"
+    started = time.monotonic()
+    statuses = [api.http.patch(url, json={"heard": n % 2 == 0}, headers=token).status_code for n in range(60)]
+    assert statuses == [200] * 60, statuses
+    if time.monotonic() - started > 55:  # the first ones are leaving the minute: nothing to refuse
+        pytest.skip("60 writes took most of a minute on this machine")
+    refused = api.http.patch(url, json={"heard": True}, headers=token)
+    assert refused.status_code == 429 and refused.json()["type"] == "too-many-requests", refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert 0 < int(refused.headers["retry-after"]) <= 60
+    assert api.http.patch(url, json={"heard": False}, headers=PLATFORM).status_code == 200
+    assert api.http.get(url, headers=token).status_code == 200  # reads are not writes

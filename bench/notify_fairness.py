@@ -4,8 +4,8 @@ against the same deposits with no flood, in the same run (the ratio).
 
     .venv/bin/python -m bench.notify_fairness [--mailboxes 50] [--warmup 10] [--flooders 4]
 
-One product host on the shared local stack (its own region, so its dispatcher sends only this
-run's events), change feed and sweep as in `make run`. A webhook receiver in this process takes
+One product host on emulators of this run only (free ports; the shared stack's other users
+neither disturb nor are disturbed), change feed and sweep as in `make run`. A webhook receiver in this process takes
 every event. The flooded mailbox holds `--flooders` ready messages; as many threads toggle one each
 (PATCH `heard`, the subscriber's token), each toggle a count change and so an `mwi.changed`. A 429
 (the subscriber's write budget, where it exists) is waited out as its `Retry-After` says, so the
@@ -18,6 +18,7 @@ state (the counts `GET` shows) reaches its webhook is measured: coalescing must 
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import re
@@ -29,12 +30,12 @@ import httpx
 
 from bench.common import (
     PLATFORM,
+    OwnEmulators,
     announce,
     argument_parser,
     finish,
     host_env,
     latency_summary,
-    local_stack,
     new_result,
     quiet_connection_pools,
     ratio,
@@ -42,7 +43,8 @@ from bench.common import (
     running_host,
     saved_on_failure,
 )
-from tools.hosting import random_name
+from tools import localstack
+from tools.hosting import HostProcess, random_name
 from tools.make_sample_wav import speech_like_wav
 from tools.webhook_receiver import WebhookReceiver
 
@@ -66,42 +68,53 @@ def main(argv: list[str] | None = None) -> None:
     result = new_result(NAME, argv, {"mailboxes": args.mailboxes, "warmup_s": args.warmup, "flooders": args.flooders})
     results = results_path(NAME)
     audio = speech_like_wav(1.0)
-    with saved_on_failure(result, began, results), local_stack(), WebhookReceiver() as receiver:
+    emulators = OwnEmulators(prefix="bench-notify-fairness-")
+    with saved_on_failure(result, began, results), WebhookReceiver() as receiver:
         region = random_name("nf")
-        with running_host(host_env(region)) as host:
-            announce(host, region)
-            api = httpx.Client(base_url=f"{host.base_url}/api", headers=PLATFORM, timeout=60)
-            flooded, others = mailbox_id(), [mailbox_id() for _ in range(args.mailboxes)]
-            for mailbox in (flooded, *others):
-                api.put(f"/mailboxes/{mailbox}", json={"displayName": "Bench", "pin": PIN}).raise_for_status()
-                api.put(f"/mailboxes/{mailbox}/notifications", json={"targets": [
-                    {"kind": "webhook", "url": receiver.url(f"/{mailbox}")}]}).raise_for_status()
-            messages = [deposit(api, flooded, audio)[1] for _ in range(args.flooders)]
-            wait_ready(api, flooded, messages)
-            print("  phase 1: no flood", flush=True)
-            quiet = announced(api, receiver, others, audio)
-            print(f"  phase 2: flood, {args.warmup:.0f} s before the deposits", flush=True)
-            flood = Flood(host.base_url, flooded, messages)
-            flood.start()
-            time.sleep(args.warmup)
-            loud = announced(api, receiver, others, audio)
-            flood.stop()
-            stopped = time.perf_counter()
-            settled = lamp_settled(api, receiver, flooded, stopped)
-            totals = dispatcher_totals(host.log())
-        result["figures"] = {"no flood": latency_summary(quiet, (50, 99), extremes=True),
-                             "flood": latency_summary(loud, (50, 99), extremes=True)}
-        result["flood"] = {**flood.figures(), "lamp states sent": len(receiver.received(f"/{flooded}", "mwi.changed")),
-                           "last lamp state sent after the flood stopped_s": settled}
-        result["dispatcher"] = totals
-        result["ratio"] = {f"p{q}, flood / no flood": ratio(result["figures"]["flood"][f"p{q}_ms"],
-                                                           result["figures"]["no flood"][f"p{q}_ms"], 2)
-                           for q in (50, 99)}
+        try:
+            emulators.start()
+            env = host_env(region, AzureWebJobsStorage=localstack.storage_connection_string(
+                ports=emulators.storage_ports), COSMOS_ENDPOINT=localstack.cosmos_endpoint(emulators.cosmos_port))
+            with running_host(env, timeout=120) as host:
+                announce(host, region)
+                figures = measure(host, receiver, args, audio)
+        finally:
+            emulators.stop()
+        result.update(figures)
     rows = [f"{name:10} " + "  ".join(f"{k} {v}" for k, v in summary.items())
             for name, summary in result["figures"].items()]
     rows += [f"{name}: {value}" for name, value in (*result["ratio"].items(), *result["flood"].items(),
                                                     ("dispatcher", result["dispatcher"]))]
     finish(result, began, results, "\n".join(rows))
+
+
+def measure(host: HostProcess, receiver: WebhookReceiver, args: argparse.Namespace, audio: bytes) -> dict:
+    """Both phases on one host: the figures, the flood's, the dispatcher's outcomes and the ratio."""
+    api = httpx.Client(base_url=f"{host.base_url}/api", headers=PLATFORM, timeout=60)
+    flooded, others = mailbox_id(), [mailbox_id() for _ in range(args.mailboxes)]
+    for mailbox in (flooded, *others):
+        api.put(f"/mailboxes/{mailbox}", json={"displayName": "Bench", "pin": PIN}).raise_for_status()
+        api.put(f"/mailboxes/{mailbox}/notifications", json={"targets": [
+            {"kind": "webhook", "url": receiver.url(f"/{mailbox}")}]}).raise_for_status()
+    messages = [deposit(api, flooded, audio)[1] for _ in range(args.flooders)]
+    wait_ready(api, flooded, messages)
+    print("  phase 1: no flood", flush=True)
+    quiet = announced(api, receiver, others, audio)
+    print(f"  phase 2: flood, {args.warmup:.0f} s before the deposits", flush=True)
+    flood = Flood(host.base_url, flooded, messages)
+    flood.start()
+    time.sleep(args.warmup)
+    loud = announced(api, receiver, others, audio)
+    flood.stop()
+    settled = lamp_settled(api, receiver, flooded, time.perf_counter())
+    figures = {"no flood": latency_summary(quiet, (50, 99), extremes=True),
+               "flood": latency_summary(loud, (50, 99), extremes=True)}
+    return {"figures": figures,
+            "ratio": {f"p{q}, flood / no flood": ratio(figures["flood"][f"p{q}_ms"], figures["no flood"][f"p{q}_ms"], 2)
+                      for q in (50, 99)},
+            "flood": {**flood.figures(), "lamp states sent": len(receiver.received(f"/{flooded}", "mwi.changed")),
+                      "last lamp state sent after the flood stopped_s": settled},
+            "dispatcher": dispatcher_totals(host.log())}
 
 
 def deposit(api: httpx.Client, mailbox: str, audio: bytes) -> tuple[float, str]:

@@ -287,10 +287,16 @@ def merge_pin_records(a: PinRecord, b: PinRecord) -> PinRecord:
 
 def login_rate_wait(records: Iterable[PinRecord], now: datetime) -> float:
     """Seconds until one more login of the mailbox fits under its rate (0: it fits now)."""
-    recent = sorted({t for r in records for t in r.attempts if t > now - LOGIN_WINDOW})
-    if len(recent) < LOGINS_PER_MINUTE:
+    return _room_wait({t for r in records for t in r.attempts}, now, LOGIN_WINDOW, LOGINS_PER_MINUTE)
+
+
+def _room_wait(times: Iterable[datetime], now: datetime, window: timedelta, limit: int) -> float:
+    """Seconds until one more event fits under `limit` in `window` (0: it fits now): until the
+    oldest of the last `limit` events leaves the window."""
+    recent = sorted(t for t in times if t > now - window)
+    if len(recent) < limit:
         return 0.0
-    return (recent[-LOGINS_PER_MINUTE] + LOGIN_WINDOW - now).total_seconds()
+    return (recent[-limit] + window - now).total_seconds()
 
 
 @dataclass(frozen=True)
@@ -317,12 +323,8 @@ def events_since(records: Iterable[RecentEvents], since: datetime) -> int:
 
 
 def events_wait(records: Iterable[RecentEvents], now: datetime, window: timedelta, limit: int) -> float:
-    """Seconds until one more event fits under `limit` in `window` (0: it fits now): until the
-    oldest of the last `limit` events, every region's together, leaves the window."""
-    recent = sorted(t for r in records for t in r.times if t > now - window)
-    if len(recent) < limit:
-        return 0.0
-    return (recent[-limit] + window - now).total_seconds()
+    """`_room_wait` of every region's events together."""
+    return _room_wait([t for r in records for t in r.times], now, window, limit)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ for the next run (`deferred`), for up to `_WAIT_FOR_COMMITTED_S`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import replace
@@ -86,12 +87,11 @@ class ConflictResolver:
             # A losing delete: the app deletes only expired tombstones and purged mailboxes, whose
             # committed successors say the same; nothing to merge.
             return 0
-        merge = {Message: self._message, Mailbox: self._mailbox, Greeting: self._greeting,
-                 RegionTally: self._tally, PinRecord: self._pins}.get(type(loser))
+        merge = {Message: functools.partial(self._message, recorded_at=conflict.recorded_at),
+                 Mailbox: self._mailbox, Greeting: self._greeting, RegionTally: self._tally,
+                 PinRecord: self._pins}.get(type(loser))
         if merge is None:
             return 0
-        if type(loser) is Message and self._committed_pending(conflict):
-            raise _Deferred
         for _ in range(_RETRIES):
             try:
                 return merge(loser)
@@ -99,23 +99,16 @@ class ConflictResolver:
                 continue  # changed while merging: merge with the newer version
         raise EtagMismatch("the document kept changing while its conflict was merged")
 
-    def _committed_pending(self, conflict: Conflict) -> bool:
-        """Whether this region still holds the losing version itself (the committed one is on its
-        way), for a conflict recorded less than `_WAIT_FOR_COMMITTED_S` ago."""
-        recorded = conflict.recorded_at
-        if recorded is not None and time.time() - recorded > _WAIT_FOR_COMMITTED_S:
-            return False
-        current = self._store.get_message(conflict.mailbox_id, conflict.document_id)
-        return current is not None and _same(current, conflict.loser)
-
     def _corrects(self, message: Message) -> bool:
         home = message.deposit_region if message.deposit_region in self._regions else min(self._regions)
         return home == self._region
 
-    def _message(self, loser: Message) -> int:
+    def _message(self, loser: Message, recorded_at: float | None = None) -> int:
         current = self._store.get_message(loser.mailbox_id, loser.id)
         if current is None:
             return 0  # deleted for good since: a purge's tombstone expired; nothing to keep
+        if _same(current, loser) and (recorded_at is None or time.time() - recorded_at <= _WAIT_FOR_COMMITTED_S):
+            raise _Deferred  # this region still holds the losing version itself: the committed one is on its way
         merged = merge_messages(current, loser)
         if self._corrects(merged) and not consistent(merged):
             try:

@@ -36,3 +36,14 @@ __all__ = [
     "random_name",
     "wait_until",
 ]
+
+
+def route_functions(table=None) -> dict:
+    """The user functions the host indexes from the operation table (all planes), by name."""
+    import azure.functions as func
+
+    from functions.catalog import ROUTES
+
+    host = func.FunctionApp()
+    host.register_functions((table or ROUTES).blueprint("all"))
+    return {function.get_function_name(): function.get_user_function() for function in host.get_functions()}

@@ -22,8 +22,8 @@ from typing import Self
 
 import httpx
 
+from devstack import localstack
 from shared.config import DEFAULTS, HOST_RESOLVED
-from tools import localstack
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -138,7 +138,7 @@ class ChildProcess:
 
 
 class HostProcess(ChildProcess):
-    """`python -m tools.localhost` in its own process, as `make run` starts it."""
+    """`python -m devstack.localhost` in its own process, as `make run` starts it."""
 
     def __init__(self, env: dict[str, str], script_root: Path = ROOT, port: int | None = None, tmp: Path | None = None):
         self.env = env
@@ -154,7 +154,7 @@ class HostProcess(ChildProcess):
     def command(self) -> list[str]:
         # A settings file that does not exist: the caller gives every setting itself.
         provision = ["--provision"] if self.script_root == ROOT else []  # the product's: as `make run` does
-        return [sys.executable, "-m", "tools.localhost", "--script-root", str(self.script_root),
+        return [sys.executable, "-m", "devstack.localhost", "--script-root", str(self.script_root),
                 "--port", str(self.port), "--settings", str(self.log_path.with_suffix(".none.json")), *provision]
 
     def start(self, timeout: float = 30.0) -> HostProcess:

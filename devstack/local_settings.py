@@ -1,7 +1,7 @@
 """Local settings for `make run`, which never hold a secret from the repo.
 
-    python tools/local_settings.py ensure     # create or complete local.settings.json
-    python tools/local_settings.py hash KEY   # the SHA-256 a platform key is configured as
+    python devstack/local_settings.py ensure     # create or complete local.settings.json
+    python devstack/local_settings.py hash KEY   # the SHA-256 a platform key is configured as
 
 `ensure` copies local.settings.example.json (emulator values, and nothing that restates a default)
 to the git-ignored local.settings.json, adds any setting the example gained since, the settings the

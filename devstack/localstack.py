@@ -1,23 +1,23 @@
 """The offline local stack: Azurite (blob, queue, table), the Cosmos DB emulator and the SMTP sink
-(port 1025, tools/mail_sink.py) on 127.0.0.1.
+(port 1025, devstack/mail_sink.py) on 127.0.0.1.
 
 Each emulator is reused when it already answers on its port, otherwise started from the npm
 packages pinned in package.json; only what this process started is stopped, by PID, on exit or
 Ctrl-C. Data lives in the git-ignored `.localstack/` folder (the Cosmos emulator keeps its data
 in memory only).
 
-    python tools/localstack.py up          # start or reuse, leave running
-    python tools/localstack.py down        # stop what `up` started
-    python tools/localstack.py run -- CMD  # start or reuse, run CMD, stop what was started
+    python devstack/localstack.py up          # start or reuse, leave running
+    python devstack/localstack.py down        # stop what `up` started
+    python devstack/localstack.py run -- CMD  # start or reuse, run CMD, stop what was started
 
 `--regions 2` adds a second Azurite (ports 10010-10012, its own data folder): a second region's
 storage that can fail on its own, as a region's storage account does; and a second Cosmos emulator
-(8082; region i's is on 8080 + i), each region's own, with the replicator (tools/replicator/)
+(8082; region i's is on 8080 + i), each region's own, with the replicator (devstack/replicator/)
 keeping them in step as Cosmos DB multi-region writes do. `make partition` / `make heal` cut and
 restore that replication while it runs.
 
-    python tools/localstack.py db-down     # every local Cosmos emulator stops answering (paused)
-    python tools/localstack.py db-up       # and answers again, its data kept
+    python devstack/localstack.py db-down     # every local Cosmos emulator stops answering (paused)
+    python devstack/localstack.py db-up       # and answers again, its data kept
 
 `make db-down` / `make db-up` run these beside `make run` (any number of regions): the database
 outage of every region at once, which deposits ride through on the outage journal.
@@ -168,19 +168,19 @@ def region_cosmos(region_number: int) -> Service:
 
 
 def _replicator_module():
-    # Imported late: `python tools/localstack.py` runs without the repository root on sys.path.
+    # Imported late: `python devstack/localstack.py` runs without the repository root on sys.path.
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from tools import replicator
+    from devstack import replicator
 
     return replicator
 
 
 def replicator(endpoints: list[str], state_dir: Path = REPLICATOR_STATE, name: str = "replicator") -> Service:
-    """Replication between Cosmos emulators (tools/replicator/); its state folder holds the switch."""
+    """Replication between Cosmos emulators (devstack/replicator/); its state folder holds the switch."""
     return Service(
         name=name,
-        command=[sys.executable, "-m", "tools.replicator", "--endpoints", ",".join(endpoints),
+        command=[sys.executable, "-m", "devstack.replicator", "--endpoints", ",".join(endpoints),
                  "--state-dir", str(state_dir), "--start-healed"],
         answers=lambda: _replicator_module().is_running(state_dir),
         endpoints=[f"{' <-> '.join(endpoints)} replicating (make partition / make heal)"],
@@ -190,17 +190,17 @@ def replicator(endpoints: list[str], state_dir: Path = REPLICATOR_STATE, name: s
 def _mail_sink_module():
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from tools import mail_sink
+    from devstack import mail_sink
 
     return mail_sink
 
 
 def mail_sink(port: int = SMTP_PORT) -> Service:
-    """The SMTP sink (tools/mail_sink.py): every mail the app sends kept as `.localstack/mail/*.eml`.
+    """The SMTP sink (devstack/mail_sink.py): every mail the app sends kept as `.localstack/mail/*.eml`.
     SMS need no server: a local run writes them to `.localstack/sms/*.json` itself."""
     return Service(
         name="smtp",
-        command=[sys.executable, "-m", "tools.mail_sink", "--port", str(port), "--dir", str(DATA / "mail")],
+        command=[sys.executable, "-m", "devstack.mail_sink", "--port", str(port), "--dir", str(DATA / "mail")],
         answers=lambda: _mail_sink_module().answers(port),
         endpoints=[f"smtp {HOST}:{port} -> {DATA / 'mail'}/*.eml"],
     )

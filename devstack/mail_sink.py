@@ -1,8 +1,8 @@
 """The local SMTP sink: accepts every mail on 127.0.0.1:1025 and keeps each as one `.eml` file.
 
-    python -m tools.mail_sink [--port 1025] [--dir .localstack/mail]
+    python -m devstack.mail_sink [--port 1025] [--dir .localstack/mail]
 
-`tools/localstack.py` starts it (so `make run` and `make test` have it) unless something already
+`devstack/localstack.py` starts it (so `make run` and `make test` have it) unless something already
 answers SMTP on the port. Tests may start their own on a free port with `MailSink(...)`.
 """
 

@@ -7,7 +7,7 @@ amplitude envelope, some start with a fricative or a plosive burst, words are se
 gaps and phrases by longer pauses, and a faint noise floor runs underneath. The same seed gives the
 same bytes.
 
-    python tools/make_sample_wav.py     # writes samples/hello.wav (about 4 s)
+    python devstack/make_sample_wav.py     # writes samples/hello.wav (about 4 s)
 
 `speech_like_wav(seconds)` returns the bytes of any length (the API benchmark uses 30 s).
 """

@@ -4,8 +4,8 @@ containers (`incoming`, `audio`: in the region's own account and in each peer's,
 copies audio to), and the queues (MWI events, replication requests, transcription jobs). Idempotent.
 
 The product's adapters create nothing: a missing container or queue is a dependency problem that
-names it. `tools.hosting.HostProcess` calls this before starting the product's host (so the tests,
-the benchmarks and `make run` all do); by hand: `python -m tools.provision` with the region's settings
+names it. `devstack.hosting.HostProcess` calls this before starting the product's host (so the tests,
+the benchmarks and `make run` all do); by hand: `python -m devstack.provision` with the region's settings
 in the environment.
 """
 

@@ -1,7 +1,7 @@
 """Run the product as N local regions: one local host per region on ports 7071, 7072, ..., each with
 its IMAP gateway (`python -m gateways.imap`) on 1143, 1144, ...
 
-    python -m tools.regions --regions 2 [--port 7071]   (`make run REGIONS=2`)
+    python -m devstack.regions --regions 2 [--port 7071]   (`make run REGIONS=2`)
 
 Region i is `local{i}`: its own storage (Azurite i, started by `localstack.py --regions N`), its
 own task hub and host id, the others' storage as peers for replication, and its own Cosmos
@@ -28,8 +28,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tools import localstack
-from tools.hosting import stop_process
+from devstack import localstack
+from devstack.hosting import stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 MANAGEMENT_OFFSET = 100  # --planes 2: a region's management host listens on its port + 100
@@ -56,7 +56,7 @@ def region_settings(number: int, regions: int) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.regions", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m devstack.regions", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--regions", type=int, default=2, choices=range(1, localstack.MAX_REGIONS + 1))
     parser.add_argument("--port", type=int, default=7071, help="region 1's port; region i listens on port + i - 1")
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--imap-port", type=int, default=1143,
                         help="region 1's IMAP gateway (gateways/imap); region i's on imap-port + i - 1; 0: none")
     args = parser.parse_args(argv)
-    command = [sys.executable, "-m", "tools.localhost", "--provision"]
+    command = [sys.executable, "-m", "devstack.localhost", "--provision"]
     hosts: list[subprocess.Popen] = []
     gateways: list[subprocess.Popen] = []
     for number in range(1, args.regions + 1):

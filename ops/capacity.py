@@ -2,8 +2,8 @@
 peak and the number of regions, each region's Flex maximum instances, always-ready instances and
 Cosmos DB autoscale ceiling, such that losing any one region leaves enough.
 
-    python -m tools.capacity                       # the documented inputs → main.parameters.json's defaults
-    python -m tools.capacity --peak 3000 --regions 4
+    python -m ops.capacity                       # the documented inputs → main.parameters.json's defaults
+    python -m ops.capacity --peak 3000 --regions 4
 
 tests/infra/test_capacity.py checks that infra/main.parameters.json and infra/main.bicep default to
 what this model gives for its documented inputs, and that the measured figure is the one
@@ -91,7 +91,7 @@ def parameters(sizing: Sizing) -> dict[str, int]:
 
 def main(argv: list[str]) -> int:
     defaults = Inputs()
-    parser = argparse.ArgumentParser(prog="python -m tools.capacity", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m ops.capacity", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--peak", type=float, default=defaults.peak_rps, help="expected global peak, requests/s")
     parser.add_argument("--regions", type=int, default=defaults.regions)

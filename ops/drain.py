@@ -1,10 +1,10 @@
 """Flip the drain switch of a region: `drain` makes its readiness answer 503, `undrain` undoes it.
 
-    python tools/drain.py drain|undrain [REGION]
+    python ops/drain.py drain|undrain [REGION]
 
 The switch is the blob `ops/drain/{REGION}` in the region's storage account (REGION and
 AzureWebJobsStorage from the environment, else local.settings.json). In Azure an operator does the
-same with `az storage blob upload|delete --auth-mode login`; tools/release.py does it per stamp.
+same with `az storage blob upload|delete --auth-mode login`; ops/release.py does it per stamp.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 every file of the project folder, minus what `.funcignore` lists (gitignore syntax; when the file
 exists it replaces the tools' defaults), zipped with paths relative to the root.
 
-    python -m tools.package [OUT.zip]     # default: .localstack/package/app.zip; prints the file list
+    python -m ops.package [OUT.zip]     # default: .localstack/package/app.zip; prints the file list
 
 tests/infra/test_package.py builds it and fails on venvs, tests, benches, caches or samples inside.
 """

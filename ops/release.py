@@ -12,12 +12,12 @@ app failed stays drained (out of rotation; the others carry the load, as the N+1
 docs/capacity.md) and the stamps after it are not touched. The one script for the azd hooks
 (infra/scripts/) and for operators:
 
-    python3 tools/release.py roll                      # every stamp of the azd environment
-    python3 tools/release.py roll --skip westeurope    # all but one (postdeploy: azd did that one)
-    python3 tools/release.py drain westeurope          # drain one and wait for the router (predeploy)
-    python3 tools/release.py undrain westeurope        # wait until ready on this build, undrain, then wait
-                                                       # for its management app's build (postdeploy: azd
-                                                       # deployed both)
+    python3 ops/release.py roll                      # every stamp of the azd environment
+    python3 ops/release.py roll --skip westeurope    # all but one (postdeploy: azd did that one)
+    python3 ops/release.py drain westeurope          # drain one and wait for the router (predeploy)
+    python3 ops/release.py undrain westeurope        # wait until ready on this build, undrain, then wait
+                                                     # for its management app's build (postdeploy: azd
+                                                     # deployed both)
 
 Stamps come from the azd environment's outputs (REGIONS, AZURE_FUNCTION_APP_NAMES, API_ENDPOINTS,
 AZURE_MANAGEMENT_APP_NAMES, MANAGEMENT_ENDPOINTS, STORAGE_ACCOUNT_NAMES, AZURE_RESOURCE_GROUP), or
@@ -26,7 +26,7 @@ from --stamps (JSON: [{region, endpoint, ...}]). Each action is a command templa
 when the management app is deployed); the defaults use the Azure CLI (`az login`). With
 PRIVATE_NETWORKING=true (storage takes no public traffic, so the drain blob can't be written from
 here) the drain is the DRAIN app setting of the API app instead. The local test gives its own:
-tools/drain.py against the emulators, and a no-op or a restart as the deploy.
+ops/drain.py against the emulators, and a no-op or a restart as the deploy.
 
 Standard library only (and shared/build_info.py), so the hooks run it with any python3.
 """
@@ -239,7 +239,7 @@ def switch_commands(env: dict[str, str]) -> tuple[str, str]:
 
 
 def parse(argv: list[str]) -> tuple[argparse.Namespace, Plan]:
-    parser = argparse.ArgumentParser(prog="tools/release.py", description=__doc__,
+    parser = argparse.ArgumentParser(prog="ops/release.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=["roll", "drain", "undrain"])
     parser.add_argument("region", nargs="?", help="drain/undrain: the stamp's region")
@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except ReleaseError as error:
         log(f"STOPPED: {error}. Stamps after it are untouched; a drained stamp stays drained until "
-            f"`tools/release.py undrain <region>` (or the drain switch) puts it back.")
+            f"`ops/release.py undrain <region>` (or the drain switch) puts it back.")
         return 1
 
 

@@ -1,4 +1,4 @@
-"""python -m tools.localhost [--script-root DIR] [--port 7071]: serve a Functions app locally."""
+"""python -m devstack.localhost [--script-root DIR] [--port 7071]: serve a Functions app locally."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from tools.localhost.invoker import invocation_id
+from devstack.localhost.invoker import invocation_id
 
 
 class _InvocationFilter(logging.Filter):
@@ -31,13 +31,13 @@ def _configure_logging(level: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.localhost", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devstack.localhost", description=__doc__)
     parser.add_argument("--script-root", type=Path, default=Path.cwd(), help="folder of function_app.py and host.json")
     parser.add_argument("--settings", type=Path, help="a local.settings.json (default: the script root's, if any)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("FUNCTIONS_HTTPWORKER_PORT", "7071")))
     parser.add_argument("--provision", action="store_true",
-                        help="first create the app's database, containers and queues (tools/provision.py)")
+                        help="first create the app's database, containers and queues (devstack/provision.py)")
     parser.add_argument("--log-level", default=os.environ.get("LOCALHOST_LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
     _configure_logging(args.log_level.upper())
@@ -45,19 +45,19 @@ def main(argv: list[str] | None = None) -> int:
     script_root = args.script_root.resolve()
     settings_file = args.settings or script_root / "local.settings.json"
     if settings_file.exists():
-        from tools.localhost.loader import load_settings_file
+        from devstack.localhost.loader import load_settings_file
 
         load_settings_file(settings_file)
     os.chdir(script_root)
     if args.provision:
+        from devstack.provision import provision
         from shared.config import ConfigError
-        from tools.provision import provision
 
         with contextlib.suppress(ConfigError):  # a bad setting: start-up below fails, naming it
             provision(os.environ)
 
-    from tools.localhost.host import Host
-    from tools.localhost.loader import HostConfig, load_app
+    from devstack.localhost.host import Host
+    from devstack.localhost.loader import HostConfig, load_app
 
     try:
         _, specs = load_app(script_root)

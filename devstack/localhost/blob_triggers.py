@@ -25,9 +25,9 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.functions.blob import InputStream
 
-from tools.localhost.invoker import Invoker
-from tools.localhost.loader import FunctionSpec, resolve
-from tools.localhost.storage import StorageAccounts, encode_queue_message
+from devstack.localhost.invoker import Invoker
+from devstack.localhost.loader import FunctionSpec, resolve
+from devstack.localhost.storage import StorageAccounts, encode_queue_message
 
 logger = logging.getLogger("localhost.blobs")
 HOSTS_CONTAINER = "azure-webjobs-hosts"

@@ -26,8 +26,8 @@ from typing import Any
 import azure.functions as func
 from azure.cosmos import CosmosClient
 
-from tools.localhost.invoker import Invoker
-from tools.localhost.loader import FunctionSpec, resolve
+from devstack.localhost.invoker import Invoker
+from devstack.localhost.loader import FunctionSpec, resolve
 
 logger = logging.getLogger("localhost.cosmos")
 _QUERY = "SELECT * FROM c WHERE c._ts >= @since"

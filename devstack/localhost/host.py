@@ -10,16 +10,16 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tools.localhost.blob_triggers import BlobTrigger
-from tools.localhost.cosmos_triggers import CosmosTrigger
-from tools.localhost.durable import DurableRuntime, hub_name
-from tools.localhost.http_server import HttpFrontend
-from tools.localhost.invoker import Invoker
-from tools.localhost.loader import FunctionSpec, HostConfig
-from tools.localhost.queue_triggers import QueueTrigger
-from tools.localhost.routes import compile_route
-from tools.localhost.storage import StorageAccounts
-from tools.localhost.timers import TimerTrigger
+from devstack.localhost.blob_triggers import BlobTrigger
+from devstack.localhost.cosmos_triggers import CosmosTrigger
+from devstack.localhost.durable import DurableRuntime, hub_name
+from devstack.localhost.http_server import HttpFrontend
+from devstack.localhost.invoker import Invoker
+from devstack.localhost.loader import FunctionSpec, HostConfig
+from devstack.localhost.queue_triggers import QueueTrigger
+from devstack.localhost.routes import compile_route
+from devstack.localhost.storage import StorageAccounts
+from devstack.localhost.timers import TimerTrigger
 
 logger = logging.getLogger("localhost")
 

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl
 
 import azure.functions as func
 
-from tools.localhost.routes import Route, compile_route, find_route
+from devstack.localhost.routes import Route, compile_route, find_route
 
 logger = logging.getLogger("localhost.http")
 MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the Functions host's request size limit

@@ -13,8 +13,8 @@ from typing import Any
 
 import azure.functions as func
 
-from tools.localhost.loader import FunctionSpec, resolve
-from tools.localhost.storage import StorageAccounts, encode_queue_message
+from devstack.localhost.loader import FunctionSpec, resolve
+from devstack.localhost.storage import StorageAccounts, encode_queue_message
 
 logger = logging.getLogger("localhost.invoker")
 invocation_id: contextvars.ContextVar[str] = contextvars.ContextVar("invocation_id", default="-")

@@ -14,9 +14,9 @@ from typing import Any
 
 from azure.functions.queue import QueueMessage
 
-from tools.localhost.invoker import Invoker
-from tools.localhost.loader import FunctionSpec, HostConfig, resolve
-from tools.localhost.storage import StorageAccounts, decode_queue_message
+from devstack.localhost.invoker import Invoker
+from devstack.localhost.loader import FunctionSpec, HostConfig, resolve
+from devstack.localhost.storage import StorageAccounts, decode_queue_message
 
 logger = logging.getLogger("localhost.queues")
 

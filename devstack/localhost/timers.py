@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.functions.timer import TimerRequest
 
-from tools.localhost.invoker import Invoker
-from tools.localhost.loader import FunctionSpec, resolve
-from tools.localhost.ncrontab import parse_schedule
-from tools.localhost.storage import StorageAccounts
+from devstack.localhost.invoker import Invoker
+from devstack.localhost.loader import FunctionSpec, resolve
+from devstack.localhost.ncrontab import parse_schedule
+from devstack.localhost.storage import StorageAccounts
 
 logger = logging.getLogger("localhost.timers")
 HOSTS_CONTAINER = "azure-webjobs-hosts"

@@ -1,11 +1,11 @@
 """Keeps local Cosmos DB emulators in step, as Cosmos DB multi-region writes keep regions in step.
 
 Test infrastructure, never a part of the product (nothing in shared/ or functions/ imports it):
-`make run REGIONS=2` runs one between the local regions' emulators (tools/localstack.py starts
+`make run REGIONS=2` runs one between the local regions' emulators (devstack/localstack.py starts
 it); a test runs its own, with a state folder of its own.
 
-    python -m tools.replicator --endpoints http://127.0.0.1:8081/,http://127.0.0.1:8082/ [--state-dir DIR]
-    python -m tools.replicator partition | heal | status [--state-dir DIR]   (`make partition`, `make heal`)
+    python -m devstack.replicator --endpoints http://127.0.0.1:8081/,http://127.0.0.1:8082/ [--state-dir DIR]
+    python -m devstack.replicator partition | heal | status [--state-dir DIR]   (`make partition`, `make heal`)
 
 Every ~150 ms it reads every document of every container of every emulator and replicates what
 changed, per document and asynchronously:
@@ -47,12 +47,12 @@ from typing import Any
 from azure.core.exceptions import AzureError
 from azure.cosmos import CosmosClient
 
-from tools.localstack import COSMOS_KEY as EMULATOR_KEY
-from tools.localstack import REPLICATOR_STATE as DEFAULT_STATE_DIR
-from tools.replicator.documents import ContainerKey, DocKey, doc_key, partition_key_paths, strip
-from tools.replicator.region import client_for
+from devstack.localstack import COSMOS_KEY as EMULATOR_KEY
+from devstack.localstack import REPLICATOR_STATE as DEFAULT_STATE_DIR
+from devstack.replicator.documents import ContainerKey, DocKey, doc_key, partition_key_paths, strip
+from devstack.replicator.region import client_for
 
-logger = logging.getLogger("tools.replicator")
+logger = logging.getLogger("devstack.replicator")
 
 SWITCH = "partition"
 STATUS = "status.json"

@@ -1,4 +1,4 @@
-"""`python -m tools.replicator`: run the replicator, or cut, restore or show replication."""
+"""`python -m devstack.replicator`: run the replicator, or cut, restore or show replication."""
 
 from __future__ import annotations
 
@@ -10,16 +10,16 @@ import signal
 import sys
 from pathlib import Path
 
-import tools.replicator
-from tools.localstack import COSMOS_KEY as EMULATOR_KEY
-from tools.localstack import REPLICATOR_STATE as DEFAULT_STATE_DIR
-from tools.localstack import ROOT
-from tools.replicator import heal, is_partitioned, is_running, partition, read_status
-from tools.replicator.engine import Replicator
+import devstack.replicator
+from devstack.localstack import COSMOS_KEY as EMULATOR_KEY
+from devstack.localstack import REPLICATOR_STATE as DEFAULT_STATE_DIR
+from devstack.localstack import ROOT
+from devstack.replicator import heal, is_partitioned, is_running, partition, read_status
+from devstack.replicator.engine import Replicator
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.replicator", description=tools.replicator.__doc__,
+    parser = argparse.ArgumentParser(prog="python -m devstack.replicator", description=devstack.replicator.__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", nargs="?", default="run", choices=["run", "partition", "heal", "status"])
     parser.add_argument("--endpoints", help="run: the emulators, comma-separated, region 1 first")

@@ -10,10 +10,10 @@ from collections.abc import Callable
 
 from azure.cosmos.exceptions import CosmosHttpResponseError
 
-from tools.replicator.documents import ContainerKey, ContainerState, Version
-from tools.replicator.region import Region, RegionDown
+from devstack.replicator.documents import ContainerKey, ContainerState, Version
+from devstack.replicator.region import Region, RegionDown
 
-logger = logging.getLogger("tools.replicator")
+logger = logging.getLogger("devstack.replicator")
 
 
 class PendingConflicts:

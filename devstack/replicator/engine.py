@@ -1,5 +1,5 @@
 """The replicator's loop: every cycle it reads every region's topology and documents, replicates what
-changed, resolves conflicts by the container's policy and writes its status (see tools/replicator)."""
+changed, resolves conflicts by the container's policy and writes its status (see devstack/replicator)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from pathlib import Path
 from azure.core.exceptions import AzureError
 from azure.cosmos.exceptions import CosmosHttpResponseError, CosmosResourceNotFoundError
 
-from tools.localstack import COSMOS_KEY as EMULATOR_KEY
-from tools.localstack import REPLICATOR_STATE as DEFAULT_STATE_DIR
-from tools.replicator import STATUS, is_partitioned
-from tools.replicator.conflicts import PendingConflicts
-from tools.replicator.documents import (
+from devstack.localstack import COSMOS_KEY as EMULATOR_KEY
+from devstack.localstack import REPLICATOR_STATE as DEFAULT_STATE_DIR
+from devstack.replicator import STATUS, is_partitioned
+from devstack.replicator.conflicts import PendingConflicts
+from devstack.replicator.documents import (
     ContainerKey,
     ContainerState,
     DocKey,
@@ -27,9 +27,9 @@ from tools.replicator.documents import (
     resolve,
     strip,
 )
-from tools.replicator.region import Region, RegionDown, is_down
+from devstack.replicator.region import Region, RegionDown, is_down
 
-logger = logging.getLogger("tools.replicator")
+logger = logging.getLogger("devstack.replicator")
 TOPOLOGY_EVERY_S = 1.0
 MAX_REST_S = 1.0
 WRITERS = 8  # documents brought in step side by side (each document by one thread)

@@ -17,7 +17,7 @@ from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
 from azure.cosmos.exceptions import CosmosHttpResponseError
 
-from tools.replicator.documents import (
+from devstack.replicator.documents import (
     ContainerKey,
     ContainerState,
     DocKey,
@@ -26,7 +26,7 @@ from tools.replicator.documents import (
     partition_key_value,
 )
 
-logger = logging.getLogger("tools.replicator")
+logger = logging.getLogger("devstack.replicator")
 
 
 class RegionDown(Exception):

@@ -15,7 +15,7 @@ did not commit.
     api.py       the durable client's HTTP API and binding (start, status, terminate, raise, purge)
 """
 
-from tools.localhost.durable.api import ManagementApi, hub_name
-from tools.localhost.durable.runtime import DurableRuntime
+from devstack.localhost.durable.api import ManagementApi, hub_name
+from devstack.localhost.durable.runtime import DurableRuntime
 
 __all__ = ["DurableRuntime", "ManagementApi", "hub_name"]

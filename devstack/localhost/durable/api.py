@@ -13,13 +13,13 @@ from urllib.parse import quote
 
 from azure.durable_functions.models.history.HistoryEventType import HistoryEventType as Ev
 
-from tools.localhost.durable.history import event, json_text_of_body
-from tools.localhost.durable.messages import Deliver, Terminate, inbox_row
-from tools.localhost.durable.store import RUNNING_STATES, Instance
-from tools.localhost.loader import FunctionSpec, resolve
+from devstack.localhost.durable.history import event, json_text_of_body
+from devstack.localhost.durable.messages import Deliver, Terminate, inbox_row
+from devstack.localhost.durable.store import RUNNING_STATES, Instance
+from devstack.localhost.loader import FunctionSpec, resolve
 
 if TYPE_CHECKING:
-    from tools.localhost.durable.runtime import DurableRuntime
+    from devstack.localhost.durable.runtime import DurableRuntime
 
 logger = logging.getLogger("localhost.durable")
 WEBHOOK = "runtime/webhooks/durabletask"

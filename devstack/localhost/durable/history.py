@@ -1,6 +1,6 @@
 """The orchestration history, pure: events as the SDK's replay reads them (`HistoryEvent` JSON), what
 is scheduled and not yet completed, retries, the orchestrator's returned state. No I/O, no clock but
-the one passed in: tests/unit/tools/test_local_durable.py checks these against the SDK's own replay."""
+the one passed in: tests/unit/devstack/test_local_durable.py checks these against the SDK's own replay."""
 
 from __future__ import annotations
 

@@ -19,8 +19,8 @@ from azure.durable_functions.models.history.HistoryEventType import HistoryEvent
 from azure.functions import meta
 from azure.functions.durable_functions import ActivityTriggerConverter
 
-from tools.localhost.durable.api import ManagementApi
-from tools.localhost.durable.history import (
+from devstack.localhost.durable.api import ManagementApi
+from devstack.localhost.durable.history import (
     SCHEDULING_ACTIONS,
     event,
     flatten_actions,
@@ -32,11 +32,11 @@ from tools.localhost.durable.history import (
     pending_work,
     retry_followup,
 )
-from tools.localhost.durable.messages import Deliver, Forget, Message, Terminate, from_inbox_row
-from tools.localhost.durable.store import RUNNING_STATES, Instance, Store
-from tools.localhost.invoker import Invoker
-from tools.localhost.loader import FunctionSpec
-from tools.localhost.storage import StorageAccounts
+from devstack.localhost.durable.messages import Deliver, Forget, Message, Terminate, from_inbox_row
+from devstack.localhost.durable.store import RUNNING_STATES, Instance, Store
+from devstack.localhost.invoker import Invoker
+from devstack.localhost.loader import FunctionSpec
+from devstack.localhost.storage import StorageAccounts
 
 logger = logging.getLogger("localhost.durable")
 # An episode that fails (a storage call: Azurite closes an idle connection, and a transaction is a POST,

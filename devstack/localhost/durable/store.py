@@ -15,8 +15,8 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableServiceClient
 from azure.durable_functions.models.history.HistoryEventType import HistoryEventType as Ev
 
-from tools.localhost.durable.history import iso, loads_or_none
-from tools.localhost.storage import StorageAccounts
+from devstack.localhost.durable.history import iso, loads_or_none
+from devstack.localhost.storage import StorageAccounts
 
 RUNNING_STATES = ("Pending", "Running")
 STATE_ROW = "instance"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tools.localhost.cosmos_triggers import ChangeFeed, connection
+from devstack.localhost.cosmos_triggers import ChangeFeed, connection
 
 
 class Container:

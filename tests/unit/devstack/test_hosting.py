@@ -1,4 +1,4 @@
-"""tools/hosting.py's list of background functions is the app's: every function a timer, a queue,
+"""devstack/hosting.py's list of background functions is the app's: every function a timer, a queue,
 a blob or the change feed starts (read from the decorators in functions/), so a new trigger is not left running in the
 hosts that must leave shared emulators alone (it was once: `transcription_requested`)."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from tools.hosting import BACKGROUND_FUNCTIONS, ROOT, disabled
+from devstack.hosting import BACKGROUND_FUNCTIONS, ROOT, disabled
 
 TRIGGER = re.compile(r"@bp\.(?:timer|queue|blob|cosmos_db)_trigger\((?:.|\n)*?\n(?:async )?def (\w+)\(")
 

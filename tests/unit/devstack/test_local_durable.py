@@ -14,13 +14,13 @@ from azure.core.exceptions import ServiceResponseError
 from azure.durable_functions.models.actions.ActionType import ActionType
 from azure.durable_functions.models.history.HistoryEventType import HistoryEventType as Ev
 
-from tools import localstack
-from tools.localhost.durable import history as durable
-from tools.localhost.durable import hub_name
-from tools.localhost.durable import runtime as runtime_module
-from tools.localhost.durable.runtime import DurableRuntime
-from tools.localhost.durable.store import Instance
-from tools.localhost.storage import StorageAccounts
+from devstack import localstack
+from devstack.localhost.durable import history as durable
+from devstack.localhost.durable import hub_name
+from devstack.localhost.durable import runtime as runtime_module
+from devstack.localhost.durable.runtime import DurableRuntime
+from devstack.localhost.durable.store import Instance
+from devstack.localhost.storage import StorageAccounts
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tools.localhost.ncrontab import ScheduleError, parse_schedule
+from devstack.localhost.ncrontab import ScheduleError, parse_schedule
 
 T0 = datetime(2026, 11, 27, 8, 0, 0, 500000, tzinfo=UTC)  # a Friday
 

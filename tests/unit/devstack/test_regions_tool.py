@@ -6,10 +6,10 @@ from __future__ import annotations
 import base64
 import json
 
+from devstack import localstack
+from devstack.regions import region_settings
 from shared.config import load_settings
 from tests.support import ROOT
-from tools import localstack
-from tools.regions import region_settings
 
 
 def settings_of(number: int, regions: int):

@@ -1,4 +1,4 @@
-from tools.localhost.routes import compile_route, find_route
+from devstack.localhost.routes import compile_route, find_route
 
 
 def routes(*templates):

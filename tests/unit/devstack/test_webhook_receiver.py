@@ -2,7 +2,7 @@ import json
 
 import httpx
 
-from tools.webhook_receiver import WebhookReceiver
+from devstack.webhook_receiver import WebhookReceiver
 
 
 def test_the_receiver_fails_as_told_per_path_and_keeps_every_attempt():

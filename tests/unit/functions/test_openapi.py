@@ -12,12 +12,12 @@ import azure.functions as func
 import pytest
 from schemathesis.specs.openapi.definitions import OPENAPI_31_VALIDATOR
 
+from devstack.localhost.loader import HostConfig
 from functions.openapi import REQUEST_MODELS, openapi_document
 from shared import config
 from shared.domain import errors
 from shared.domain.verification import VerifyTarget
 from tests.functions.test_health_functions import ENV
-from tools.localhost.loader import HostConfig
 
 ROOT = Path(__file__).resolve().parents[3]
 METHODS = ("get", "put", "post", "patch", "delete", "head", "options", "trace")

@@ -1,4 +1,4 @@
-"""tools/release.py's rules that need no host: it never drains the last region serving, a step
+"""ops/release.py's rules that need no host: it never drains the last region serving, a step
 that fails stops the release before the next stamp is touched, and each stamp's management app is
 released after its API app serves again."""
 
@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from tools import release
-from tools.release import Plan, Release, ReleaseError, Stamp
+from ops import release
+from ops.release import Plan, Release, ReleaseError, Stamp
 
 A, B = Stamp("a", "http://a/api"), Stamp("b", "http://b/api")
 

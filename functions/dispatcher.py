@@ -4,7 +4,7 @@ Events are written with the change that causes them (the outbox); the Cosmos DB 
 them to `notifications_changed` as they are committed, which sends those due now. A timer sweeps
 for what the feed does not bring when it is due: retries, events that waited for a transcript,
 and events another region left undelivered. Locally the host serves the change-feed trigger by
-polling (tools/localhost/cosmos_triggers.py)."""
+polling (devstack/localhost/cosmos_triggers.py)."""
 
 from __future__ import annotations
 

@@ -43,7 +43,7 @@ param zoneRedundant bool = true
 @description('Autoscale ceiling (RU/s) of the mailboxes container, in every region (N+1: docs/capacity.md).')
 param cosmosMaxThroughput int = 15000
 
-// Sizing (docs/capacity.md, tools/capacity.py): every region can carry the whole expected peak
+// Sizing (docs/capacity.md, ops/capacity.py): every region can carry the whole expected peak
 // divided by (regions - 1), so losing any one region leaves enough. main.parameters.json's defaults
 // are the model's answer for its documented inputs; tests/infra/test_capacity.py checks they agree.
 @minValue(0)
@@ -54,7 +54,7 @@ param alwaysReadyHttpInstances int = 3
 // (learn.microsoft.com/azure/azure-functions/flex-consumption-plan, "Considerations": the lowest
 // maximum is 40). So 40 is the default even where the N+1 model asks for fewer (16 for its documented
 // inputs): every region of the README's examples accepts it, and a larger ceiling costs nothing
-// unless used. tools/capacity.py applies the same floor (FLEX_MIN_MAXIMUM_INSTANCES). Below 40 only
+// unless used. ops/capacity.py applies the same floor (FLEX_MIN_MAXIMUM_INSTANCES). Below 40 only
 // where the region accepts it.
 @minValue(1)
 @maxValue(1000)
@@ -472,12 +472,12 @@ output COSMOS_CONTAINER string = cosmosContainer
 output AZURE_FUNCTION_APP_NAME string = functionAppNames[0]
 output AZURE_FUNCTION_APP_NAMES string = join(functionAppNames, ',')
 // Each stamp's management app and its API base (admin routes, health), in the order of REGIONS: the
-// release deploys each after the stamp's API app (tools/release.py).
+// release deploys each after the stamp's API app (ops/release.py).
 output AZURE_MANAGEMENT_APP_NAMES string = join(managementAppNames, ',')
 output MANAGEMENT_ENDPOINTS string = join(managementEndpoints, ',')
-// The release drains with the DRAIN app setting when storage takes no public traffic (tools/release.py).
+// The release drains with the DRAIN app setting when storage takes no public traffic (ops/release.py).
 output PRIVATE_NETWORKING bool = privateNetworking
-// Each stamp's storage account, in the order of REGIONS: where tools/release.py sets the drain switch.
+// Each stamp's storage account, in the order of REGIONS: where ops/release.py sets the drain switch.
 output STORAGE_ACCOUNT_NAMES string = join(storageAccountNames, ',')
 output API_ENDPOINTS string = join(apiEndpoints, ',')
 // The client CLI reads VOICEMAIL_ENDPOINTS: every regional endpoint (the global one is API_ENDPOINT).

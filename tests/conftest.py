@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tools import localstack
+from devstack import localstack
 
 
 @pytest.fixture(scope="session")

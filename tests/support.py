@@ -1,6 +1,6 @@
 """Helpers the test rings share: random names, and local host processes to start and stop.
 
-The host helpers live in `tools/hosting.py` (the benchmarks use them too, without importing the
+The host helpers live in `devstack/hosting.py` (the benchmarks use them too, without importing the
 tests); they are re-exported here, so `from tests.support import HostProcess` keeps working.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tools.hosting import (
+from devstack.hosting import (
     BACKGROUND_FUNCTIONS,
     PLATFORM_KEY,
     SIGNING_KEY,

@@ -370,7 +370,7 @@ def test_azd_project_is_at_the_root_with_hooks_for_posix_and_powershell():
     for hook in ("predeploy", "postdeploy"):
         posix = (ROOT / project["hooks"][hook]["posix"]["run"]).read_text()
         windows = (ROOT / project["hooks"][hook]["windows"]["run"]).read_text()
-        assert "tools/release.py" in posix and "tools/release.py" in windows, hook
+        assert "ops/release.py" in posix and "ops/release.py" in windows, hook
 
 
 def _site_block() -> str:
@@ -388,8 +388,8 @@ def test_flex_http_concurrency_is_one_parameter_with_the_worker_threads():
     assert _stamp_settings()["PYTHON_THREADPOOL_THREAD_COUNT"] == "string(httpPerInstanceConcurrency)"
     main = MAIN.read_text(encoding="utf-8")
     assert re.search(r"^\s+httpPerInstanceConcurrency: httpPerInstanceConcurrency$", main, re.MULTILINE)
-    # What the local host runs with unless told: the same variable (tools/localhost/host.py).
-    assert "PYTHON_THREADPOOL_THREAD_COUNT" in (ROOT / "tools" / "localhost" / "host.py").read_text()
+    # What the local host runs with unless told: the same variable (devstack/localhost/host.py).
+    assert "PYTHON_THREADPOOL_THREAD_COUNT" in (ROOT / "devstack" / "localhost" / "host.py").read_text()
 
 
 def test_flex_plan_is_zone_redundant_where_the_region_offers_it():

@@ -122,7 +122,7 @@ def test_the_generated_local_settings_are_complete(tmp_path, monkeypatch):
     import shutil
     from pathlib import Path
 
-    from tools.local_settings import ensure, key_hash
+    from devstack.local_settings import ensure, key_hash
 
     monkeypatch.delenv("VOICEMAIL_PLATFORM_KEY", raising=False)
     shutil.copy(Path(__file__).resolve().parents[3] / "local.settings.example.json", tmp_path)

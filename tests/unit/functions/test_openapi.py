@@ -12,6 +12,7 @@ import azure.functions as func
 import pytest
 from schemathesis.specs.openapi.definitions import OPENAPI_31_VALIDATOR
 
+from devstack.localhost.loader import HostConfig
 from functions.catalog import ROUTES
 from functions.openapi import openapi_document, request_models
 from shared import config
@@ -19,7 +20,6 @@ from shared.domain import errors
 from shared.domain.verification import VerifyTarget
 from tests.functions.test_health_functions import ENV
 from tests.support import route_functions
-from tools.localhost.loader import HostConfig
 
 REQUEST_MODELS = request_models(ROUTES)
 ROOT = Path(__file__).resolve().parents[3]

@@ -93,7 +93,7 @@ FORMATS: dict[str, tuple[str, str, list[str]]] = {
     "mp3": ("mp3", "audio/mpeg", ["ffmpeg", "-c:a", "libmp3lame", "-b:a", "32k", "-ar", "16000"]),
     "g722": ("wav", "audio/wav", ["ffmpeg", "-c:a", "g722", "-ar", "16000"]),
     "gsm": ("wav", "audio/wav", ["ffmpeg", "-c:a", "libgsm_ms", "-ar", "8000"]),
-    "amr": ("amr", "audio/amr", ["sox", "-r", "8000", "-C", "7"]),
+    "amr": ("amr", "audio/amr", ["sox", "-r", "8000", "-C", "7", "-t", "amr-nb"]),  # sox knows no `.amr` suffix
 }
 
 

@@ -181,6 +181,9 @@ param chaosCosmosReadRegion string = ''
 // The IMAP gateway (gateways/imap, infra/README.md "IMAP gateway"): a container app per stamp that
 // fronts that stamp's HTTP API, reached through a Traffic Manager profile of its own on TCP 993.
 @description('Deploy the IMAP gateway: registry, one container app per stamp, Traffic Manager for IMAPS (TCP 993). azure.yaml deploys its image only when IMAP_TLS_READY is true.')
+@description('CIDR ranges operators reach the management apps from (access.bicep); empty: any address (the admin routes still need the platform key).')
+param operatorAddressPrefixes array = []
+
 param imapEnabled bool = true
 
 @description('Both TLS secrets (imapTlsCertName, imapTlsKeyName) are in the Key Vault; the preprovision hook checks. Until then no gateway is created: it cannot start without them.')
@@ -311,6 +314,7 @@ module stamps 'modules/stamp.bicep' = [for (stamp, i) in stampNames: {
     acsEndpoint: communication.outputs.endpoint
     acsEmailSender: communication.outputs.emailSender
     acsSmsFrom: smsFromNumber
+    frontDoorId: global.outputs.frontDoorId
   }
 }]
 
@@ -400,6 +404,24 @@ module imap 'modules/imap.bicep' = [for (stamp, i) in stampNames: if (imapEnable
   // else orders the two modules (both wait only for the stamp and the network).
   dependsOn: [
     privateEndpoints
+  ]
+}]
+
+// Who may reach each stamp's apps (access.bicep): behind Front Door, only this Front Door, Event
+// Grid and the stamp's IMAP gateway; after the gateway, whose subnet the API admits.
+module access 'modules/access.bicep' = [for (stamp, i) in stampNames: {
+  name: 'access-${stamp.region}'
+  scope: group
+  params: {
+    apiAppName: stamp.functionAppName
+    managementAppName: stamp.managementAppName
+    routing: routing
+    frontDoorId: global.outputs.frontDoorId
+    gatewaySubnetId: imapEnabled && imapTlsReady ? imap[i].outputs.subnetId : ''
+    operatorAddressPrefixes: operatorAddressPrefixes
+  }
+  dependsOn: [
+    stamps
   ]
 }]
 

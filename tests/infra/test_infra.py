@@ -212,6 +212,7 @@ SAMPLE_VALUES = {
     "COSMOS__clientId": "00000000-0000-0000-0000-000000000001",
     "COSMOS_LEASE_CONTAINER": "leases",
     "COSMOS_LEASE_PREFIX": "westeurope",
+    "FRONT_DOOR_ID": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
 }
 
 
@@ -229,6 +230,7 @@ def test_settings_load_from_what_the_stamp_sets():
     assert settings.transcripts.speech_endpoint
     assert settings.notifications.acs_email_endpoint and settings.notifications.acs_sms_from  # ACS, not the sinks
     assert not settings.notifications.allow_loopback
+    assert settings.auth.front_door_id == SAMPLE_VALUES["FRONT_DOOR_ID"]  # forwarded addresses trusted beside it
 
 
 def test_each_stamp_has_a_keyless_speech_account_its_identity_may_transcribe_with():

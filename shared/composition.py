@@ -50,7 +50,7 @@ from shared.telemetry import Telemetry
 
 @dataclass(frozen=True)
 class Ports:
-    """Everything outside the process the services talk to, one field per port."""
+    """Every port the services use (what `azure_ports` makes real and `fake_ports` fakes), one field each."""
 
     store: SweepRepository  # the metadata store: mailboxes, messages, greetings, the sweeps' queries
     audio: AudioStore  # this region's audio

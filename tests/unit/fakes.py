@@ -453,7 +453,7 @@ def fake_ports(store: FakeSweepStore | None = None, *, audio: FakeAudio | None =
             "telemetry": telemetry if telemetry is not None else Telemetry(), "transcriber": transcriber,
             "transcription_jobs": FakeJobs(), "outbox": FakeOutbox(store), "mailer": FakeMailer(),
             "sms": FakeSms(), "webhooks": FakeWebhooks()}
-    return Ports(**{**made, **given})  # type: ignore[arg-type]
+    return Ports(**{**made, **given})
 
 
 @dataclass

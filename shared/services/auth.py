@@ -49,7 +49,7 @@ class SessionEpochs:
 
 class Authenticator:
     def __init__(self, platform_key_hashes: tuple[str, ...], signing_keys: tuple[bytes, ...], token_ttl_s: int,
-                 clock: Callable[[], float] = time.time, epochs: SessionEpochs | None = None,
+                 *, epochs: SessionEpochs | None, clock: Callable[[], float] = time.time,
                  pin_pepper: bytes = bytes(32)):
         self.pin_pepper = pin_pepper  # PIN_PEPPER (bootstrap passes the setting; the default is for tests)
         self._hashes = platform_key_hashes

@@ -76,17 +76,16 @@ class Sender:
 class MessageService:
     def __init__(self, messages: MessageRepository, audio: AudioStore, mailboxes: MailboxService, mwi: Mwi,
                  region: str, containers: Containers,
-                 regions: Regions | None = None, telemetry: Telemetry | None = None,
-                 ledger: Ledger | None = None, renditions: Renditions | None = None,
-                 journal: DepositJournal | None = None, journal_after_s: float = 4.0):
+                 regions: Regions, telemetry: Telemetry, renditions: Renditions, journal: DepositJournal | None,
+                 journal_after_s: float = 4.0):
         # Deposits the database does not take within journal_after_s go to the journal (None: 503).
         self._journal, self._journal_after_s = journal, journal_after_s
-        self._ledger = ledger or Ledger(messages, region)
+        self._ledger = Ledger(messages, region)
         self._containers = containers
-        self._telemetry = telemetry or Telemetry(region)
-        self._regions = regions or Regions(region, audio, {})
+        self._telemetry = telemetry
+        self._regions = regions
         # Finds the audio in the regions holding it; makes an MP3 not made yet (None: never makes one).
-        self._renditions = renditions or Renditions(self._regions, None, False)
+        self._renditions = renditions
         self._messages = messages
         self._audio = audio
         self._mailboxes = mailboxes

@@ -56,9 +56,8 @@ class Regions:
 
 
 class ReplicationService:
-    def __init__(self, messages: MessageRepository, regions: Regions, replica_count: int,
-                 telemetry: Telemetry | None = None):
-        self._telemetry = telemetry or Telemetry(regions.region)
+    def __init__(self, messages: MessageRepository, regions: Regions, replica_count: int, telemetry: Telemetry):
+        self._telemetry = telemetry
         self._ledger = Ledger(messages, regions.region)
         self._messages = messages
         self._regions = regions

@@ -27,9 +27,9 @@ ORPHAN_AGE = timedelta(days=1)  # younger blobs may belong to a deposit still be
 
 class RetentionService:
     def __init__(self, store: SweepRepository, audio: AudioStore, mwi: Mwi, containers: Containers,
-                 regions: Regions | None = None, orphan_age: timedelta = ORPHAN_AGE):
+                 regions: Regions, orphan_age: timedelta = ORPHAN_AGE):
         self._orphan_age = orphan_age
-        self._ledger = Ledger(store, regions.region if regions is not None else "local")
+        self._ledger = Ledger(store, regions.region)
         self._store = store
         self._audio = audio
         self._regions = regions

@@ -9,12 +9,11 @@ import pytest
 
 from shared.domain.commands import PutMailbox
 from shared.domain.principal import PLATFORM
-from shared.services.auth import Authenticator
-from shared.services.mailboxes import MailboxService
-from shared.services.messages import MessageService, Sender
+from shared.services.messages import Sender
 from shared.services.mwi import Mwi
 from shared.services.replication import Regions, ReplicationService
-from tests.unit.fakes import CONTAINERS, FakeAudio, FakeEvents, FakeStore
+from shared.telemetry import Telemetry
+from tests.unit.fakes import FakeAudio, FakeEvents, FakeStore, hand_mailboxes, hand_messages
 
 
 @pytest.fixture
@@ -22,10 +21,10 @@ def world():
     store = FakeStore()
     here, there, third = FakeAudio(store), FakeAudio(store), FakeAudio(store)
     mwi = Mwi(store, FakeEvents())
-    mailboxes = MailboxService(store, mwi, Authenticator(("a" * 64,), (b"k" * 32,), 900))
+    mailboxes = hand_mailboxes(store, mwi, "a")
     mailboxes.put(PLATFORM, "+1555", PutMailbox(displayName="A"))
     regions = Regions("a", here, {"b": there, "c": third})
-    messages = MessageService(store, here, mailboxes, mwi, "a", CONTAINERS, regions=regions)
+    messages = hand_messages(store, here, mailboxes, mwi, "a", regions)
     message_id = messages.deposit(PLATFORM, "+1555", b"audio", "audio/wav", Sender(None, None, False), None)[0]["id"]
     key = ("+1555", message_id)
     store.messages[key] = replace(store.messages[key], status="ready")  # as the pipeline leaves it
@@ -34,7 +33,7 @@ def world():
 
 
 def test_copies_to_one_more_region_for_two_replicas_and_only_once(world):
-    replication = ReplicationService(world["store"], world["regions"], replica_count=2)
+    replication = ReplicationService(world["store"], world["regions"], 2, Telemetry())
     assert replication.find_under_replicated(10, []) == [{"id": world["id"], "mailboxId": "+1555"}]
     assert replication.replicate("+1555", world["id"]) == 1
     path = f"incoming/+1555/{world['id']}"
@@ -47,16 +46,16 @@ def test_copies_to_one_more_region_for_two_replicas_and_only_once(world):
 def test_processing_messages_are_not_replicated(world):
     store = world["store"]
     store.messages[world["key"]] = replace(store.messages[world["key"]], status="processing")
-    assert ReplicationService(store, world["regions"], 2).replicate("+1555", world["id"]) == 0
+    assert ReplicationService(store, world["regions"], 2, Telemetry()).replicate("+1555", world["id"]) == 0
 
 
 def test_replica_count_is_capped_by_the_regions_there_are(world):
-    replication = ReplicationService(world["store"], Regions("a", world["here"], {}), replica_count=3)
+    replication = ReplicationService(world["store"], Regions("a", world["here"], {}), 3, Telemetry())
     assert replication.wanted == 1 and replication.find_under_replicated(10, []) == []
 
 
 def test_reads_fall_back_to_a_region_that_holds_the_audio(world):
-    ReplicationService(world["store"], world["regions"], 2).replicate("+1555", world["id"])
+    ReplicationService(world["store"], world["regions"], 2, Telemetry()).replicate("+1555", world["id"])
     world["here"].blobs.clear()  # this region lost its copy (or never had it)
     answer = world["messages"].audio(PLATFORM, "+1555", world["id"], "original", None, False)
     assert answer.data == b"audio"

@@ -288,7 +288,8 @@ class Settings(BaseSettings):
         """What a group takes from another: notifications, whether this is the emulators (COSMOS_KEY);
         replication, the peers of REGIONS but this one."""
         emulated = isinstance(data.get("cosmos", {}).get("COSMOS_KEY"), str)
-        others = set(comma_list(data.get("REGIONS", ""))) - {data.get("REGION")}
+        listed = data.get("REGIONS")
+        others = set(comma_list(listed) if isinstance(listed, str) else ()) - {data.get("REGION")}
         replication = data.get("replication", {})
         peers = {r: v for r, v in replication.get("PEER_STORAGE__", {}).items() if r in others}
         return {**data, "notifications": {**data.get("notifications", {}), "emulated": emulated},

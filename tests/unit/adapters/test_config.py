@@ -237,6 +237,20 @@ def test_a_setting_is_named_once_for_what_is_wrong_with_it_not_for_what_follows(
         ("PIN_PEPPER", "unresolved"), ("PEER_STORAGE__westeurope", "malformed")]
 
 
+def test_any_setting_left_an_unresolved_reference_is_named_unresolved_and_nothing_else():
+    """Whichever setting a Key Vault reference stays in, only that one is named, as unresolved."""
+    from shared.config import Settings
+
+    reference = "@Microsoft.KeyVault(SecretUri=https://kv-x.vault.azure.net/secrets/s)"
+    names = {f.alias for group in [Settings, *(f.annotation for f in Settings.model_fields.values() if not f.alias)]
+             for f in group.model_fields.values() if f.alias} - {"PEER_STORAGE__"} | {"PEER_STORAGE__local2"}
+    assert len(names) > 50
+    for name in sorted(names):
+        error = _bad({**EMULATOR, "REGIONS": "local1,local2", name: reference})
+        assert [(p.setting, p.problem) for p in error.problems] == [(name, "unresolved")], name
+        assert "vault" not in str(error)
+
+
 def test_what_only_azure_refuses_is_named_with_the_rest():
     error = _bad({**IDENTITY, "WEBHOOK_ALLOW_LOOPBACK": "true", "NOTIFY_RETRY_HORIZON_SECONDS": "60",
                   "TRANSCRIPTION_ENGINE": "azure", "TOKEN_TTL_SECONDS": "3600"})

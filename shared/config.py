@@ -34,8 +34,6 @@ from shared.config_reader import (
     problems,
 )
 
-__all__ = ["KEY_VAULT_REFERENCE", "ConfigError"]
-
 _REGION = r"^[a-z0-9][a-z0-9-]{0,39}$"
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$"
 _QUEUE = r"^[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]$"
@@ -174,7 +172,7 @@ class NotificationSettings(_Group):
     transcript_wait_s: float = Field(60, alias="NOTIFY_TRANSCRIPT_WAIT_SECONDS", ge=0, le=60)
     # another region dispatches what the owner left undelivered this long
     takeover_after_s: float = Field(600, alias="NOTIFY_TAKEOVER_SECONDS", ge=1, le=7 * 24 * 3600)
-    allow_loopback: bool = Field(None, alias="WEBHOOK_ALLOW_LOOPBACK")  # type: ignore[assignment]  # emulated
+    allow_loopback: bool = Field(None, alias="WEBHOOK_ALLOW_LOOPBACK")  # type: ignore[assignment]  # unset: emulated
     acs_email_endpoint: Url | None = Field(None, alias="ACS_EMAIL_ENDPOINT")
     acs_email_sender: str | None = Field(None, alias="ACS_EMAIL_SENDER")
     acs_sms_endpoint: Url | None = Field(None, alias="ACS_SMS_ENDPOINT")

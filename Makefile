@@ -62,8 +62,8 @@ node_modules/.installed: package.json package-lock.json $(wildcard patches/*.pat
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-settings:
-	$(PYTHON) devstack/local_settings.py ensure
+settings: $(VENV)/.installed
+	$(PY) devstack/local_settings.py ensure
 
 # The platform key is `local-dev-key` unless VOICEMAIL_API_KEY sets another; only its hash
 # reaches the app. `make run REGIONS=2`: two regions on ports 7071 and 7072, storage of their own.
@@ -71,7 +71,7 @@ REGIONS ?= 1
 # `make run PLANES=2`: each region as two hosts, API and management plane (port + 100), as in Azure.
 PLANES ?= 1
 run: run-deps
-	PLATFORM_KEY_HASHES=$$($(PYTHON) devstack/local_settings.py hash "$${VOICEMAIL_API_KEY:-local-dev-key}") \
+	PLATFORM_KEY_HASHES=$$($(PY) devstack/local_settings.py hash "$${VOICEMAIL_API_KEY:-local-dev-key}") \
 	  $(PY) devstack/localstack.py --regions $(REGIONS) run -- $(PY) -m devstack.regions --regions $(REGIONS) --planes $(PLANES) --port $(PORT)
 
 # While `make run REGIONS=2` runs: cut the Cosmos replication between the local regions (each

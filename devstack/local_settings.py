@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from shared.config import DEFAULTS, HOST_RESOLVED  # noqa: E402 - standard library only, any python3 runs it
+from shared.config import DEFAULTS, HOST_RESOLVED  # noqa: E402 - run by the venv's python (pydantic-settings)
 
 LOCAL_KEY = "local-dev-key"
 

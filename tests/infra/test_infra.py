@@ -9,7 +9,6 @@ checkov pins many packages tightly; they run here in a subprocess.
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 import subprocess
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import DEFAULTS, HOST_RESOLVED, load_settings
+from shared.config import DEFAULTS, HOST_RESOLVED, ConfigError, load_settings
 from tests.infra import bicep_text as bicep
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,30 +108,11 @@ def _stamp_settings() -> dict[str, str]:
 
 def _required_settings() -> set[str]:
     """The settings shared/config.py cannot do without (in Azure, where storage is identity-based):
-    `read.required(NAME)`, `read.url(NAME)` unless `required=False`, `read.matching(NAME, pattern)`
-    for a NAME without an entry in DEFAULTS, and `_signing_key(read, NAME, True)`."""
-    tree = ast.parse((ROOT / "shared" / "config.py").read_text(encoding="utf-8"))
-    required = set()
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and node.args):
-            continue
-        literal = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
-        if not literal:
-            continue
-        func, keywords = node.func, {k.arg: k.value for k in node.keywords}
-        if isinstance(func, ast.Name):
-            last = node.args[-1]
-            if func.id == "_signing_key" and isinstance(last, ast.Constant) and last.value is True:
-                required.add(literal[0])
-            continue
-        if not (isinstance(func, ast.Attribute) and getattr(func.value, "id", None) == "read"):
-            continue
-        optional_url = isinstance(keywords.get("required"), ast.Constant) and keywords["required"].value is False
-        if (func.attr == "required"
-                or (func.attr == "matching" and literal[0] not in DEFAULTS)
-                or (func.attr == "url" and not optional_url)):
-            required.add(literal[0])
-    return required
+    what it names missing when nothing else is set but the blob service URI (then it names the others)."""
+    identity = {"AzureWebJobsStorage__blobServiceUri": "https://st.blob.core.windows.net"}
+    with pytest.raises(ConfigError) as raised:
+        load_settings(identity)
+    return {p.setting for p in raised.value.problems if p.problem == "missing"} | set(identity)
 
 
 def test_required_settings_are_found_in_config():

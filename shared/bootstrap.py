@@ -25,6 +25,7 @@ from shared.adapters.cosmos import CosmosStore
 from shared.adapters.cosmos_client import CosmosContainer, CosmosProbe
 from shared.adapters.cosmos_conflicts import CosmosConflictFeed
 from shared.adapters.email_acs import AcsMailer, SmtpMailer
+from shared.adapters.exports import BlockBlobStreams, CosmosExports
 from shared.adapters.http_pool import pooled_transport
 from shared.adapters.outbox import CosmosOutbox
 from shared.adapters.sms_acs import AcsSms, FileSms
@@ -129,6 +130,8 @@ def azure_ports(config: Settings) -> Ports:
         mailer=mailer,
         sms=sms,
         webhooks=SafeWebhookSender(config.notifications.allow_loopback),
+        exports=CosmosExports(sdk.cosmos, config.sdk_timeout_s),
+        streams=BlockBlobStreams(sdk.blobs),
     )
 
 

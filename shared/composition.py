@@ -11,13 +11,16 @@ from datetime import timedelta
 
 from shared.config import Settings
 from shared.domain.audio import Containers
+from shared.domain.model import utcnow
 from shared.domain.notifications import Schedule
 from shared.domain.principal import PLATFORM
 from shared.ports import (
     AudioStore,
+    BlobStreams,
     ConflictFeed,
     DependencyProbe,
     EventPublisher,
+    ExportRecords,
     Mailer,
     Outbox,
     ReplicationRequests,
@@ -30,6 +33,7 @@ from shared.ports import (
 )
 from shared.services.auth import Authenticator, SessionEpochs
 from shared.services.conflicts import ConflictResolver
+from shared.services.exports import ExportService
 from shared.services.greetings import GreetingService
 from shared.services.health import ReadinessService
 from shared.services.journal import DepositJournal, JournalReplay
@@ -67,6 +71,8 @@ class Ports:
     mailer: Mailer
     sms: SmsSender
     webhooks: WebhookSender
+    exports: ExportRecords  # data requests' exports (issue 24)
+    streams: BlobStreams  # write streams into this region's account (the exports' ZIPs)
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,7 @@ class App:
     transcripts: TranscriptService
     notifications: NotificationService
     journal: JournalReplay
+    exports: ExportService
 
 
 def build(config: Settings, ports: Ports) -> App:
@@ -140,5 +147,6 @@ def build(config: Settings, ports: Ports) -> App:
         trash=trash, renditions=renditions, telemetry=telemetry, writes=writes)
     # A message's `message.ready` waits for its transcript: the moment it settles, the event is due.
     transcripts.listen(lambda message: notifications.message_settled(message.mailbox_id, message.id))
+    exports = ExportService(ports.exports, mailboxes, store, store, regions, ports.streams, utcnow)
     return App(config, readiness, auth, mailboxes, messages, pipeline, greetings, retention, replication, telemetry,
-               takeover, conflicts, transcripts, notifications, replay)
+               takeover, conflicts, transcripts, notifications, replay, exports)

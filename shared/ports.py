@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from shared.domain.audio import AudioLimits, Transcoded
+from shared.domain.exports import Export
 from shared.domain.model import Greeting, ListQuery, Mailbox, Message
 from shared.domain.notifications import Event, Mail, NotificationConfig
 from shared.domain.replicated import PinRecord, RecentEvents, RegionTally
@@ -300,4 +302,27 @@ class Mailer(Protocol):
 class SmsSender(Protocol):
     def send(self, number: str, text: str) -> None:
         """Raises DeliveryFailed when the SMS was not accepted."""
+        ...
+
+
+# -- exports (issue 24) ----------------------------------------------------------------------------
+
+class ExportRecords(Protocol):
+    """Export records (shared/domain/exports.py), each in its mailbox's partition."""
+
+    def get_export(self, mailbox_id: str, export_id: str) -> Export | None: ...
+
+    def save_export(self, export: Export) -> Export:
+        """Create (etag None) or replace while export.etag is current; raises EtagMismatch."""
+        ...
+
+    def exports_with(self, status: str, limit: int) -> list[Export]:
+        """Up to limit exports in that status, across mailboxes, oldest request first."""
+        ...
+
+
+class BlobStreams(Protocol):
+    def open_write(self, path: str, content_type: str) -> AbstractContextManager[BinaryIO]:
+        """A write-only stream into that one blob, staged a block at a time (never held whole): the
+        blob is committed (replacing any earlier one) when the block ends without an exception."""
         ...

@@ -6,6 +6,7 @@ A path is `{container}/{name}`; the names are
     {mailboxId}/{messageId}/{rendition}              its renditions (audio container)
     greetings/{mailboxId}/{kind}/{version}           a greeting's original (incoming container)
     greetings/{mailboxId}/{kind}/{version}/{rendition}  its renditions (audio container)
+    {mailboxId}/{exportId}.zip                       a data request's export (exports container)
 
 The pipeline parses what lands in `incoming/`; the retention sweep parses what it finds, to ask
 whether a document still names it. Anything else is `None`: not ours to touch.
@@ -20,6 +21,7 @@ from shared.domain.audio import Containers
 from shared.domain.model import GREETING_KINDS, MAILBOX_ID, MESSAGE_ID
 
 GREETINGS = "greetings"
+EXPORTS_CONTAINER = "exports"  # its lifecycle rule (infra/modules/stamp.bicep) deletes a ZIP after a day
 _RENDITION = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
@@ -66,6 +68,11 @@ def greeting_original(containers: Containers, mailbox_id: str, kind: str, versio
 
 def greeting_rendition(containers: Containers, mailbox_id: str, kind: str, version: str, rendition: str) -> str:
     return join(containers.audio, f"{GREETINGS}/{mailbox_id}/{kind}/{version}/{rendition}")
+
+
+def export_archive(mailbox_id: str, export_id: str) -> str:
+    """A mailbox's export ZIP (shared/domain/exports.py); a mailbox's exports share its prefix."""
+    return join(EXPORTS_CONTAINER, f"{mailbox_id}/{export_id}.zip")
 
 
 def rendition_of(containers: Containers, original: AudioPath, rendition: str) -> str:

@@ -28,6 +28,7 @@ from shared.services.renditions import Renditions
 from shared.services.replication import Regions
 from shared.services.writes import WriteBudget
 from shared.telemetry import Telemetry
+from tests.unit.fakes_exports import FakeExports, FakeStreams
 
 _etags = itertools.count(1)
 _LINKS: dict[str, bytes] = {}  # read links minted by fake stores: what a copy from them gets
@@ -452,7 +453,8 @@ def fake_ports(store: FakeSweepStore | None = None, *, audio: FakeAudio | None =
             "transcoder": FakeTranscoder(), "conflict_feed": FakeFeed(), "probes": (),
             "telemetry": telemetry if telemetry is not None else Telemetry(), "transcriber": transcriber,
             "transcription_jobs": FakeJobs(), "outbox": FakeOutbox(store), "mailer": FakeMailer(),
-            "sms": FakeSms(), "webhooks": FakeWebhooks()}
+            "sms": FakeSms(), "webhooks": FakeWebhooks(), "exports": FakeExports()}
+    made["streams"] = FakeStreams(made["audio"])
     return Ports(**{**made, **given})
 
 

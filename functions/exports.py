@@ -11,6 +11,7 @@ import azure.functions as func
 from functions.http import json_response
 from functions.table import PLATFORM_ONLY, ROUTES, Answer, Call
 from shared.domain.errors import MailboxNotFound, NotFound
+from shared.domain.exports import EXPORT_ID as EXPORT_ID_PATTERN
 from shared.domain.model import MAILBOX_ID
 
 EXPORTS = "mailboxes/{mailboxId}/exports"
@@ -30,7 +31,7 @@ STATUS = {
         "availableUntil": {**_TIME, "description": "when the ZIP is deleted (the record then says expired)"},
         "sizeBytes": {"type": ["integer", "null"]}, "reason": {"type": ["string", "null"]}}}
 EXPORT_ID = {"name": "exportId", "in": "path", "required": True, "description": "an export's id",
-             "schema": {"type": "string"}}
+             "schema": {"type": "string", "pattern": EXPORT_ID_PATTERN.pattern}}
 
 
 def _status_url(mailbox_id: str, export_id: str) -> str:

@@ -13,6 +13,7 @@ passed the ZIP is deleted and the record says `expired`, and the record itself g
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ RECORD_KEPT_AFTER = timedelta(days=7)  # an expired or failed record answers thi
 CHUNK = 1 << 20  # audio is copied into the ZIP this many bytes at a time
 ZIP_CONTENT_TYPE = "application/zip"
 REASON_CHARS = 300
+EXPORT_ID = re.compile(r"^[0-9a-f]{32}$")
 
 Status = Literal["running", "ready", "failed", "expired"]
 

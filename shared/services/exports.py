@@ -18,6 +18,7 @@ from typing import IO
 from shared.domain.errors import AudioNotFound, EtagMismatch, NotFound
 from shared.domain.exports import (
     CHUNK,
+    EXPORT_ID,
     KEPT,
     ZIP_CONTENT_TYPE,
     Export,
@@ -35,7 +36,6 @@ from shared.services.replication import Regions
 logger = logging.getLogger(__name__)
 PAGE = 200
 FOLDERS = ("inbox", "saved", "trash")
-_EXPORT_ID = frozenset("0123456789abcdef")
 _RETRIES = 5
 
 
@@ -82,7 +82,7 @@ class ExportService:
     def _find(self, mailbox_id: str, export_id: str) -> Export:
         # Records live in their mailbox's partition: another mailbox's export id finds nothing.
         found = None
-        if 0 < len(export_id) <= 64 and set(export_id) <= _EXPORT_ID:
+        if EXPORT_ID.fullmatch(export_id):
             found = self._records.get_export(mailbox_id, export_id)
         if found is None:
             raise NotFound(f"no export {export_id} of this mailbox")

@@ -163,7 +163,13 @@ class FakeStore:
         self.journal.append(f"delete {message_id}")
 
     def list_messages(self, mailbox_id: str, query: ListQuery) -> list[Message]:
-        found = sorted((m for (mb, _), m in self.messages.items() if mb == mailbox_id and m.visible),
+        def wanted(m: Message) -> bool:  # the folder and the page, as the Cosmos query asks
+            in_folder = m.folder != "trash" if query.folder is None else m.folder == query.folder
+            after = query.after_key is None or (m.sort_key < query.after_key if query.descending
+                                                else m.sort_key > query.after_key)
+            return in_folder and after
+
+        found = sorted((m for (mb, _), m in self.messages.items() if mb == mailbox_id and m.visible and wanted(m)),
                        key=lambda m: m.sort_key, reverse=query.descending)
         return found[:query.limit + 1]
 

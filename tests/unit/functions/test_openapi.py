@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[3]
 METHODS = ("get", "put", "post", "patch", "delete", "head", "options", "trace")
 ANONYMOUS_OPERATIONS = {"health", "health_ready", "openapi", "create_session"}
 PLATFORM_ONLY_OPERATIONS = {"put_mailbox", "delete_mailbox", "deposit_message", "active_greeting", "start_sweep",
-                            "sweep_status", "reconcile_counts", "list_dead_letters", "replay_dead_letter"}
+                            "sweep_status", "reconcile_counts", "list_dead_letters", "replay_dead_letter",
+                            "request_export", "get_export"}
 
 
 @pytest.fixture
@@ -115,7 +116,8 @@ def test_every_registered_route_is_documented_and_nothing_else(monkeypatch, docu
 
 def test_path_parameters_are_declared_with_the_code_patterns(document):
     patterns = {"mailboxId": r"^\+?[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", "messageId": r"^[A-Za-z0-9_-]{1,64}$",
-                "kind": None, "instanceId": None, "eventId": r"^evt_[0-9a-f]{32}$"}
+                "kind": None, "instanceId": None, "eventId": r"^evt_[0-9a-f]{32}$",
+                "exportId": r"^[0-9a-f]{32}$"}
     for path, _, item, operation in operations(document):
         declared = {}
         for given in [*item.get("parameters", []), *operation.get("parameters", [])]:

@@ -26,6 +26,7 @@ from azure.storage.queue import QueueServiceClient
 from shared.adapters.blob import make_blob_service, make_peer_blob_service, make_queue_service
 from shared.adapters.cosmos_client import CONFLICT_POLICY, make_cosmos_client
 from shared.config import Settings, load_settings
+from shared.domain.blobpaths import EXPORTS_CONTAINER
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,9 @@ def cosmos(config: Settings) -> None:
 def storage(config: Settings) -> None:
     containers = (config.storage.incoming_container, config.storage.audio_container)
     # The outage journal is the region's own: no peer writes to it.
-    blob_containers(make_blob_service(config, None), (*containers, config.storage.journal_container))
+    # So are the data requests' exports (shared/domain/exports.py).
+    blob_containers(make_blob_service(config, None), (*containers, config.storage.journal_container,
+                                                      EXPORTS_CONTAINER))
     # Replication writes this region's paths into each peer's account.
     for value in config.replication.peer_storage.values():
         with contextlib.suppress(AzureError, OSError):  # a peer that is down gets them from its own start

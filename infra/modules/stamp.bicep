@@ -118,8 +118,12 @@ var appQueues = [
   replicationQueue
   transcriptionQueue
 ]
+// Data requests' exports (shared/domain/blobpaths.py EXPORTS_CONTAINER): the app deletes a ZIP
+// after KEPT (shared/domain/exports.py); the lifecycle rule 'delete-exports' is the backstop.
+var exportsContainer = 'exports'
 var blobContainers = [
   incomingContainer
+  exportsContainer
   audioContainer
   journalContainer
   opsContainer
@@ -200,6 +204,34 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
               version: {
                 delete: {
                   daysAfterCreationGreaterThan: 7
+                }
+              }
+            }
+          }
+        }
+        {
+          // An export (a mailbox's audio and transcripts) never outlives a day, nor do its versions.
+          name: 'delete-exports'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [
+                'blockBlob'
+              ]
+              prefixMatch: [
+                '${exportsContainer}/'
+              ]
+            }
+            actions: {
+              baseBlob: {
+                delete: {
+                  daysAfterModificationGreaterThan: 1
+                }
+              }
+              version: {
+                delete: {
+                  daysAfterCreationGreaterThan: 1
                 }
               }
             }

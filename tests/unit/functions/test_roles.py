@@ -41,7 +41,8 @@ def test_the_api_runs_nothing_on_its_own_and_serves_no_admin_route(monkeypatch):
 def test_the_management_plane_runs_the_sweeps_conflicts_and_dispatcher_and_serves_no_mailbox(monkeypatch):
     management = indexed(monkeypatch, "management")
     assert {"resolve_conflicts", "dispatch_notifications", "notifications_changed", "replay_journal",
-            "retention_timer", "replication_timer", "list_dead_letters", "start_sweep", "health"} <= set(management)
+            "retention_timer", "replication_timer", "list_dead_letters", "start_sweep", "health",
+            "export_timer", "export_build", "export_write"} <= set(management)
     assert management["notifications_changed"][0] == "cosmosDBTrigger"
     assert not [route for _, route in management.values() if route.startswith("mailboxes/")]
 

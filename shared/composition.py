@@ -15,6 +15,7 @@ from shared.domain.notifications import Schedule
 from shared.domain.principal import PLATFORM
 from shared.ports import (
     AudioStore,
+    AuditTrail,
     ConflictFeed,
     DependencyProbe,
     EventPublisher,
@@ -28,6 +29,7 @@ from shared.ports import (
     TranscriptionQueue,
     WebhookSender,
 )
+from shared.services.audit import AuditLog
 from shared.services.auth import Authenticator, SessionEpochs
 from shared.services.conflicts import ConflictResolver
 from shared.services.greetings import GreetingService
@@ -67,6 +69,7 @@ class Ports:
     mailer: Mailer
     sms: SmsSender
     webhooks: WebhookSender
+    audit_trails: Mapping[str, AuditTrail]  # every region's audit trail, this region's included
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,7 @@ class App:
     transcripts: TranscriptService
     notifications: NotificationService
     journal: JournalReplay
+    audit: AuditLog
 
 
 def build(config: Settings, ports: Ports) -> App:
@@ -141,4 +145,4 @@ def build(config: Settings, ports: Ports) -> App:
     # A message's `message.ready` waits for its transcript: the moment it settles, the event is due.
     transcripts.listen(lambda message: notifications.message_settled(message.mailbox_id, message.id))
     return App(config, readiness, auth, mailboxes, messages, pipeline, greetings, retention, replication, telemetry,
-               takeover, conflicts, transcripts, notifications, replay)
+               takeover, conflicts, transcripts, notifications, replay, AuditLog(ports.audit_trails, region))

@@ -8,6 +8,7 @@ import asyncio
 import inspect
 import json
 import re
+from types import SimpleNamespace
 
 import azure.functions as func
 import pytest
@@ -26,10 +27,13 @@ ROUTE_PARAMS = {"mailboxId": "+15550001", "messageId": "m1", "kind": "busy", "in
 
 
 class Guarded:
-    """An app whose only part is its authenticator: a service asked for fails the test."""
+    """An app of an authenticator, settings and an audit recorder: a service asked for fails the test."""
 
     def __init__(self, who: Principal | None):
         self.who = who
+        self.recorded: list = []
+        self.settings = SimpleNamespace(region="r1", auth=SimpleNamespace(front_door_id=None))
+        self.audit = SimpleNamespace(record=self.recorded.append)
 
     @property
     def auth(self):

@@ -51,7 +51,8 @@ class BlobAuditTrail:
             with translated(f"audit trail in {self._region}"):
                 for item in self._container.list_blobs(name_starts_with=f"{stream}/"):
                     parts = item.name.split("/")
-                    if len(parts) != 3 or parts[1] < since_day:
+                    # This region's blobs only: local regions share one Azurite account (and container).
+                    if len(parts) != 3 or parts[1] < since_day or parts[2] != f"{self._region}.jsonl":
                         continue
                     text = self._container.get_blob_client(item.name).download_blob().readall().decode("utf-8")
                     records += [r for r in map(AuditRecord.from_line, text.splitlines()) if r is not None]

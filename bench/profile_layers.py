@@ -86,12 +86,28 @@ def read_raw(path: Path) -> Counter[tuple[str, ...]]:
     return stacks
 
 
+def entry_of(stack: tuple[str, ...]) -> str:
+    """What a sample was working for: the function invocation (its user function in functions/),
+    else the app's own thread (its first frame in shared/), else a host listener, else the event loop."""
+    frames = [parse_frame(frame) for frame in stack]
+    for kinds, label in (((f"{ROOT}/functions/",), "function"), ((f"{ROOT}/shared/",), "app thread"),
+                         ((f"{ROOT}/tools/localhost/",), "host")):
+        for function, path in frames:
+            if path.startswith(kinds) and not path.endswith(("/functions/http.py", "/localhost/__main__.py")):
+                return f"{label}: {function} ({short(path)})"
+    if any("/uvicorn/" in path or "/asyncio/" in path for _, path in frames):
+        return "host: the event loop (uvicorn, asyncio)"
+    return "other"
+
+
 def breakdown(stacks: Counter[tuple[str, ...]], top: int = 10) -> dict[str, Any]:
     """Samples per layer, and per layer its hottest functions: the layer's leaf-most frame and,
     when the leaf itself is outside every layer (a library or the standard library), that leaf."""
     layers: Counter[str] = Counter()
+    entries: Counter[str] = Counter()
     hot: dict[str, Counter[str]] = defaultdict(Counter)
     for stack, count in stacks.items():
+        entries[entry_of(stack)] += count
         layer, owner, leaf = None, "", ""
         for index in range(len(stack) - 1, -1, -1):
             function, path = parse_frame(stack[index])
@@ -105,16 +121,17 @@ def breakdown(stacks: Counter[tuple[str, ...]], top: int = 10) -> dict[str, Any]
         layers[layer] += count
         hot[layer][owner if owner == leaf or not owner else f"{owner} -> {leaf}"] += count
     total = sum(layers.values())
-    return {"samples": total, "layers": dict(layers.most_common()),
+    return {"samples": total, "layers": dict(layers.most_common()), "entries": dict(entries.most_common(top)),
             "hottest": {layer: hot[layer].most_common(top) for layer in layers}}
 
 
-def cpu_seconds(pid: int) -> float | None:
+def cpu_seconds(pid: int) -> tuple[float, float] | None:
+    """(user, system) CPU seconds of a process so far, or None once it is gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / TICK
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
 
 
 def report(result: dict[str, Any], host_cpu_ms: float | None) -> str:
@@ -132,6 +149,8 @@ def report(result: dict[str, Any], host_cpu_ms: float | None) -> str:
         lines.append(f"{OUTSIDE:58} {'':8} {'':6} {host_cpu_ms * (1 - gil_share):8.2f}")
     if host_cpu_ms:
         lines.append(f"{'host CPU per iteration (bench.api_throughput)':58} {'':8} {'':6} {host_cpu_ms:8.2f}")
+    lines.append("\nwhat the samples worked for (a function invocation, an app thread, the host itself):")
+    lines.extend(f"  {count / total:6.1%}  {entry}" for entry, count in result.get("entries", {}).items())
     for layer, functions in result["hottest"].items():
         lines.append(f"\n{layer}:")
         lines.extend(f"  {count / total:6.1%}  {name}" for name, count in functions)
@@ -153,9 +172,9 @@ def host_pid(parent: int) -> int | None:
     return None
 
 
-def record(bench_args: list[str], rate: int, raw: Path) -> float | None:
+def record(bench_args: list[str], rate: int, raw: Path) -> tuple[float, float] | None:
     """Run bench.api_throughput with py-spy on its host from the moment it answers until it stops
-    (the api side); the host's CPU seconds over that time, read from /proc while it ran."""
+    (the api side); the host's (user, system) CPU seconds over that time, read from /proc while it ran."""
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
     if spy is None:
         raise SystemExit("py-spy is not installed: .venv/bin/pip install -r requirements-dev.txt")
@@ -187,7 +206,9 @@ def record(bench_args: list[str], rate: int, raw: Path) -> float | None:
             profiler.wait(timeout=60)  # it stops with the host
     if bench.returncode:
         raise SystemExit(f"bench.api_throughput exited with {bench.returncode}")
-    return used[1] - used[0] if None not in used else None
+    if None in used:
+        return None
+    return used[1][0] - used[0][0], used[1][1] - used[0][1]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,21 +222,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     raw = args.report or RESULTS / "profile_layers.raw"
-    host_cpu_ms, gil_share = args.host_cpu_ms, None
+    host_cpu_ms, gil_share, system_share = args.host_cpu_ms, None, None
     if args.report is None:
         RESULTS.mkdir(parents=True, exist_ok=True)
         host_s = record(args.bench_args, args.rate, raw)
         bench = json.loads((RESULTS / "api_throughput.json").read_text())
         host_cpu_ms = bench["api"]["cpu_ms_per_iteration"].get("host (the app)")
-        if host_s:
-            gil_share = min(1.0, sum(read_raw(raw).values()) / args.rate / host_s)
+        if host_s and sum(host_s):
+            gil_share = min(1.0, sum(read_raw(raw).values()) / args.rate / sum(host_s))
+            system_share = host_s[1] / sum(host_s)
     result = breakdown(read_raw(raw), args.top)
     result["gil_share"] = gil_share
+    result["system_share"] = system_share  # of the host's CPU while profiled, the kernel's part
     result["host_cpu_ms_per_iteration"] = host_cpu_ms
     text = report(result, host_cpu_ms)
     print(text)
     if gil_share is not None:
-        print(f"\nthe host held the GIL for {gil_share:.0%} of its CPU time while profiled")
+        print(f"\nthe host held the GIL for {gil_share:.0%} of its CPU time while profiled; "
+              f"{system_share:.0%} of that CPU time was in the kernel (system calls)")
     raw.with_suffix(".json").write_text(json.dumps(result, indent=2))
     return 0
 

@@ -49,7 +49,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("app: shared/", (f"{ROOT}/shared/",)),
     ("host: tools/localhost", (f"{ROOT}/tools/localhost/",)),
     ("host: azure.functions", ("/azure/functions/",)),
-    ("host: uvicorn/h11", ("/uvicorn/", "/h11/", "/httptools/")),
+    ("host: uvicorn and its HTTP parser", ("/uvicorn/", "/h11/", "/httptools/")),
 ]
 OTHER = "other (no layer frame: threads' bootstrap, GC, ...)"
 OUTSIDE = "outside the GIL (system calls, C code without the GIL)"

@@ -215,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile_layers", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--report", type=Path, help="only read this raw py-spy file")
-    parser.add_argument("--host-cpu-ms", type=float, help="host CPU ms per iteration, for --report")
+    parser.add_argument("--host-cpu-ms", type=float,
+                        help="host CPU ms per iteration for --report (default: the recording run's)")
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
     parser.add_argument("--top", type=int, default=12, help="hottest functions shown per layer")
     parser.add_argument("bench_args", nargs="*", help="arguments for bench.api_throughput (after --)")
@@ -231,6 +232,10 @@ def main(argv: list[str] | None = None) -> int:
         if host_s and sum(host_s):
             gil_share = min(1.0, sum(read_raw(raw).values()) / args.rate / sum(host_s))
             system_share = host_s[1] / sum(host_s)
+    elif raw.with_suffix(".json").exists():  # the figures of the run that recorded it
+        earlier = json.loads(raw.with_suffix(".json").read_text())
+        gil_share, system_share = earlier.get("gil_share"), earlier.get("system_share")
+        host_cpu_ms = host_cpu_ms or earlier.get("host_cpu_ms_per_iteration")
     result = breakdown(read_raw(raw), args.top)
     result["gil_share"] = gil_share
     result["system_share"] = system_share  # of the host's CPU while profiled, the kernel's part

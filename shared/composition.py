@@ -16,6 +16,7 @@ from shared.domain.notifications import Schedule
 from shared.domain.principal import PLATFORM
 from shared.ports import (
     AudioStore,
+    AuditTrail,
     BlobStreams,
     ConflictFeed,
     DependencyProbe,
@@ -31,6 +32,7 @@ from shared.ports import (
     TranscriptionQueue,
     WebhookSender,
 )
+from shared.services.audit import AuditLog
 from shared.services.auth import Authenticator, SessionEpochs
 from shared.services.conflicts import ConflictResolver
 from shared.services.exports import ExportService
@@ -71,6 +73,7 @@ class Ports:
     mailer: Mailer
     sms: SmsSender
     webhooks: WebhookSender
+    audit_trails: Mapping[str, AuditTrail]  # every region's audit trail, this region's included
     exports: ExportRecords  # data requests' exports (issue 24)
     streams: BlobStreams  # write streams into this region's account (the exports' ZIPs)
 
@@ -94,6 +97,7 @@ class App:
     transcripts: TranscriptService
     notifications: NotificationService
     journal: JournalReplay
+    audit: AuditLog
     exports: ExportService
 
 
@@ -149,4 +153,4 @@ def build(config: Settings, ports: Ports) -> App:
     transcripts.listen(lambda message: notifications.message_settled(message.mailbox_id, message.id))
     exports = ExportService(ports.exports, mailboxes, store, store, regions, ports.streams, utcnow)
     return App(config, readiness, auth, mailboxes, messages, pipeline, greetings, retention, replication, telemetry,
-               takeover, conflicts, transcripts, notifications, replay, exports)
+               takeover, conflicts, transcripts, notifications, replay, AuditLog(ports.audit_trails, region), exports)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -13,6 +14,7 @@ from shared.adapters.outbox import CosmosOutbox
 from shared.composition import App, Ports, build
 from shared.config import load_settings
 from shared.domain.audio import AudioLimits, AudioRejected, Containers, Transcoded
+from shared.domain.audit import AuditRecord, day
 from shared.domain.errors import AudioNotFound, DatabaseUnavailable, EtagMismatch, NotFound
 from shared.domain.model import Greeting, ListQuery, Mailbox, Message, iso
 from shared.domain.notifications import Event, Mail, NotificationConfig
@@ -459,9 +461,28 @@ def fake_ports(store: FakeSweepStore | None = None, *, audio: FakeAudio | None =
             "transcoder": FakeTranscoder(), "conflict_feed": FakeFeed(), "probes": (),
             "telemetry": telemetry if telemetry is not None else Telemetry(), "transcriber": transcriber,
             "transcription_jobs": FakeJobs(), "outbox": FakeOutbox(store), "mailer": FakeMailer(),
-            "sms": FakeSms(), "webhooks": FakeWebhooks(), "exports": FakeExports()}
+            "sms": FakeSms(), "webhooks": FakeWebhooks(), "exports": FakeExports(),
+            "audit_trails": defaultdict(FakeAuditTrail)}  # a region's trail made when first asked for
     made["streams"] = FakeStreams(made["audio"])
     return Ports(**{**made, **given})
+
+
+class FakeAuditTrail:
+    """One region's trail in memory, append-only as the real one."""
+
+    def __init__(self) -> None:
+        self.records: list[AuditRecord] = []
+        self.fails: Exception | None = None
+
+    def append(self, records) -> None:
+        if self.fails is not None:
+            raise self.fails
+        self.records += records
+
+    def read(self, stream: str, since_day: str) -> list[AuditRecord]:
+        if self.fails is not None:
+            raise self.fails
+        return [r for r in self.records if r.mailbox_id == stream and day(r.at) >= since_day]
 
 
 @dataclass

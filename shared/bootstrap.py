@@ -48,13 +48,25 @@ from shared.ports import (
     Transcriber,
     TranscriptionQueue,
 )
+from shared.services.admission import Admission
 from shared.services.auth import Authenticator, SessionEpochs
 from shared.services.conflicts import ConflictResolver
+from shared.services.events import MWI_QUEUE, Announcer
+from shared.services.forwards import ForwardQuota
 from shared.services.greetings import GreetingService
 from shared.services.health import ReadinessService
 from shared.services.journal import DepositJournal, JournalReplay
+from shared.services.ledger import Ledger
 from shared.services.mailboxes import MailboxService
-from shared.services.messages import MessageService
+from shared.services.messages import (
+    Change,
+    Deposit,
+    Forward,
+    MessageQueries,
+    Messages,
+    Trash,
+    UploadLink,
+)
 from shared.services.mwi import Mwi
 from shared.services.notifications import NotificationService
 from shared.services.pipeline import AudioPipeline
@@ -75,7 +87,7 @@ class App:
     readiness: ReadinessService
     auth: Authenticator
     mailboxes: MailboxService
-    messages: MessageService
+    messages: Messages
     pipeline: AudioPipeline
     greetings: GreetingService
     retention: RetentionService
@@ -189,6 +201,8 @@ def build(config: Settings, *, store: SweepRepository | None = None, audio: Audi
                          pin_pepper=config.auth.pin_pepper,
                          epochs=SessionEpochs(session_epoch))
     mwi = Mwi(store, events)
+    announcer = Announcer({MWI_QUEUE: mwi.post})  # runs right after a batch commits: shared/services/events.py
+    ledger = Ledger(store, config.region, announcer)
     mailboxes = MailboxService(store, mwi, auth, timedelta(minutes=config.retention.deprovision_grace_minutes),
                                config.region, SlidingWindow(config.auth.client_logins_per_minute, 60.0),
                                conflicts_pending=conflict_feed.pending)
@@ -196,17 +210,23 @@ def build(config: Settings, *, store: SweepRepository | None = None, audio: Audi
     regions = Regions(config.region, audio, dict(peers))
     renditions = Renditions(regions, transcoder, config.audio.normalize, store, telemetry)
     journal = DepositJournal(audio, config.storage.journal_container, config.region, telemetry)
-    messages = MessageService(store, audio, mailboxes, mwi, config.region, containers, regions, telemetry,
-                              renditions=renditions, journal=journal, journal_after_s=config.journal_after_s)
+    admission = Admission(store, ledger)
+    messages = Messages(
+        Deposit(store, audio, mailboxes, admission, config.region, containers, telemetry, journal,
+                config.journal_after_s),
+        UploadLink(store, audio, mailboxes, admission, config.region, containers, telemetry),
+        Change(store, mailboxes, ledger), Trash(store, mailboxes, ledger, regions),
+        Forward(store, audio, mailboxes, admission, ForwardQuota(store, config.region), regions, containers),
+        MessageQueries(store, mailboxes, renditions, telemetry))
     jobs = transcription_jobs or QueueTranscriptionJobs(sdk.queues, config.storage.transcription_queue)
     engine = transcriber if transcriber is not None else _transcriber(config, lambda: sdk.credential)
     transcripts = TranscriptService(store, regions, engine, jobs, telemetry)
-    pipeline = AudioPipeline(store, store, store, audio, transcoder, mwi, config.region, config.audio.normalize,
+    pipeline = AudioPipeline(store, store, store, audio, transcoder, ledger, config.region, config.audio.normalize,
                              containers, replication_requests, telemetry, transcripts, journal)
-    replay = JournalReplay(journal, store, audio, mailboxes, mwi, config.region, containers, pipeline.process,
+    replay = JournalReplay(journal, store, audio, mailboxes, ledger, config.region, containers, pipeline.process,
                            telemetry)
     greetings = GreetingService(store, audio, mailboxes, containers, regions, config.region)
-    retention = RetentionService(store, audio, mwi, containers, regions,
+    retention = RetentionService(store, audio, announcer, containers, regions,
                                  timedelta(hours=config.retention.orphan_min_age_hours))
     replication = ReplicationService(store, regions, config.replication.replica_count, telemetry)
     takeover = ProcessingTakeover(store, regions, timedelta(seconds=config.replication.takeover_after_s))

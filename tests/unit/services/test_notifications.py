@@ -45,13 +45,14 @@ from shared.domain.verification import VerifyTarget
 from shared.ports import DeliveryFailed
 from shared.services.auth import Authenticator
 from shared.services.mailboxes import MailboxService
-from shared.services.messages import MessageService, Sender
+from shared.services.messages import Sender
 from shared.services.mwi import Mwi
 from shared.services.notifications import NotificationService
 from shared.services.pipeline import AudioPipeline
 from shared.services.renditions import Renditions
 from shared.services.replication import Regions
 from tests.unit.fakes import CONTAINERS, FakeAudio, FakeEvents, FakeGreetings, FakeStore, FakeTranscoder
+from tests.unit.services.wiring import announcing_ledger, message_use_cases
 
 MAILBOX = "+1555"
 SUBSCRIBER = Principal("subscriber", MAILBOX)
@@ -164,7 +165,8 @@ def world(monkeypatch):
     mailboxes = MailboxService(store, mwi, Authenticator(("a" * 64,), (b"k" * 32,), 900))
     mailboxes.put(PLATFORM, MAILBOX, PutMailbox(displayName="Ann", settings=MailboxSettings(
         maxMessageSeconds=60, timeZone="Europe/Paris")))
-    messages = MessageService(store, audio, mailboxes, mwi, "r1", CONTAINERS)
+    ledger = announcing_ledger(store, "r1", FakeEvents())
+    messages = message_use_cases(store, audio, mailboxes, ledger)
     outbox, webhooks, mailer, texts, delays = FakeOutbox(store), Webhooks(), Mailer(), Texts(), Delays()
 
     def service(region="r1", wait=0.0):
@@ -177,7 +179,7 @@ def world(monkeypatch):
 
     return {"store": store, "mailboxes": mailboxes, "messages": messages, "outbox": outbox, "webhooks": webhooks,
             "mailer": mailer, "texts": texts, "service": service, "clock": Clock(monkeypatch), "delays": delays,
-            "pipeline": AudioPipeline(store, store, greetings, audio, transcoder, mwi, "r1", normalize=True,
+            "pipeline": AudioPipeline(store, store, greetings, audio, transcoder, ledger, "r1", normalize=True,
                                       containers=CONTAINERS)}
 
 

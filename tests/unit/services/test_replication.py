@@ -10,11 +10,13 @@ import pytest
 from shared.domain.commands import PutMailbox
 from shared.domain.principal import PLATFORM
 from shared.services.auth import Authenticator
+from shared.services.ledger import Ledger
 from shared.services.mailboxes import MailboxService
-from shared.services.messages import MessageService, Sender
+from shared.services.messages import Sender
 from shared.services.mwi import Mwi
 from shared.services.replication import Regions, ReplicationService
-from tests.unit.fakes import CONTAINERS, FakeAudio, FakeEvents, FakeStore
+from tests.unit.fakes import FakeAudio, FakeEvents, FakeStore
+from tests.unit.services.wiring import message_use_cases
 
 
 @pytest.fixture
@@ -25,7 +27,7 @@ def world():
     mailboxes = MailboxService(store, mwi, Authenticator(("a" * 64,), (b"k" * 32,), 900))
     mailboxes.put(PLATFORM, "+1555", PutMailbox(displayName="A"))
     regions = Regions("a", here, {"b": there, "c": third})
-    messages = MessageService(store, here, mailboxes, mwi, "a", CONTAINERS, regions=regions)
+    messages = message_use_cases(store, here, mailboxes, Ledger(store, "a"), regions)
     message_id = messages.deposit(PLATFORM, "+1555", b"audio", "audio/wav", Sender(None, None, False), None)[0]["id"]
     key = ("+1555", message_id)
     store.messages[key] = replace(store.messages[key], status="ready")  # as the pipeline leaves it

@@ -25,12 +25,14 @@ from shared.domain.errors import MailboxFull, MessageProcessing, Unavailable
 from shared.domain.model import MailboxSettings
 from shared.domain.principal import PLATFORM
 from shared.services.auth import Authenticator
+from shared.services.ledger import Ledger
 from shared.services.mailboxes import MailboxService
-from shared.services.messages import MessageService, Sender
+from shared.services.messages import Sender
 from shared.services.mwi import Mwi
 from shared.services.replication import Regions, ReplicationService
 from shared.telemetry import Telemetry
-from tests.unit.fakes import CONTAINERS, FakeAudio, FakeEvents, FakeStore, fake_app
+from tests.unit.fakes import FakeAudio, FakeEvents, FakeStore, fake_app
+from tests.unit.services.wiring import message_use_cases
 
 SENDER = Sender("+15550001111", "Bob", urgent=False)
 ENV = {"REGION": "westeurope", "COSMOS_ENDPOINT": "http://127.0.0.1:1/", "COSMOS_KEY": "k",
@@ -229,7 +231,7 @@ def test_replication_records_the_lag_from_receipt_to_the_copy(recorded):
     mailboxes = MailboxService(store, mwi, Authenticator(("a" * 64,), (b"k" * 32,), 900))
     mailboxes.put(PLATFORM, "+1555", PutMailbox(displayName="A"))
     regions = Regions("a", here, {"b": there})
-    messages = MessageService(store, here, mailboxes, mwi, "a", CONTAINERS, regions=regions)
+    messages = message_use_cases(store, here, mailboxes, Ledger(store, "a"), regions)
     message_id = messages.deposit(PLATFORM, "+1555", b"audio", "audio/wav", SENDER, None)[0]["id"]
     key = ("+1555", message_id)
     received = store.messages[key].received_at - timedelta(seconds=90)

@@ -25,12 +25,13 @@ from shared.domain.transcripts import (
 )
 from shared.services.auth import Authenticator
 from shared.services.mailboxes import MailboxService
-from shared.services.messages import MessageService, Sender
+from shared.services.messages import Sender
 from shared.services.mwi import Mwi
 from shared.services.pipeline import AudioPipeline
 from shared.services.replication import Regions
 from shared.services.transcripts import TranscriptService
 from tests.unit.fakes import CONTAINERS, FakeAudio, FakeEvents, FakeGreetings, FakeStore, FakeTranscoder
+from tests.unit.services.wiring import announcing_ledger, message_use_cases
 
 SENDER = Sender("+15550001111", "Bob", urgent=False)
 MAILBOX = "+1555"
@@ -74,7 +75,7 @@ class FakeJobs:
 def make_world(transcriber: FakeTranscriber | None, **settings):
     store, events, jobs = FakeStore(), FakeEvents(), FakeJobs()
     audio = FakeAudio(store)
-    mwi = Mwi(store, events)
+    mwi, ledger = Mwi(store, events), announcing_ledger(store, "r1", events)
     mailboxes = MailboxService(store, mwi, Authenticator(("a" * 64,), (b"k" * 32,), 900))
     mailboxes.put(PLATFORM, MAILBOX, PutMailbox(displayName="A", settings=MailboxSettings(maxMessageSeconds=60,
                                                                                           **settings)))
@@ -83,8 +84,8 @@ def make_world(transcriber: FakeTranscriber | None, **settings):
     return {
         "store": store, "audio": audio, "events": events, "jobs": jobs, "settled": settled,
         "transcriber": transcriber, "transcripts": transcripts,
-        "messages": MessageService(store, audio, mailboxes, mwi, "r1", CONTAINERS),
-        "pipeline": AudioPipeline(store, store, FakeGreetings(), audio, FakeTranscoder(), mwi, "r1", normalize=True,
+        "messages": message_use_cases(store, audio, mailboxes, ledger),
+        "pipeline": AudioPipeline(store, store, FakeGreetings(), audio, FakeTranscoder(), ledger, "r1", normalize=True,
                                   containers=CONTAINERS, transcripts=transcripts),
     }
 

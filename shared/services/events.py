@@ -74,16 +74,16 @@ class Committed:
     counts: Tally
 
 
-Announce = Callable[[Committed], None]
-
-
 class Announcer:
     """Runs the inline handlers of committed batches: each handler at most once a batch (a failed
     message is one lamp post, not two). Within `held()`, a thread's batches wait, one per mailbox,
     and are announced together at its end with the last counts (a replay lights a lamp once)."""
 
     def __init__(self, inline: dict[Handler, Callable[[str, Tally], None]]):
-        assert all(h.stage == "inline" for h in inline), "durable handlers are the dispatcher's"
+        """inline: each inline handler of the table, as a function of (mailbox id, counts)."""
+        wanted = {h for row in HANDLERS.values() for h in row if h.stage == "inline"}
+        if set(inline) != wanted:
+            raise ValueError(f"the inline handlers are {sorted(h.name for h in wanted)}")
         self._inline = inline
         self._held = threading.local()
 
@@ -114,11 +114,8 @@ class Announcer:
 
     def _handle(self, mailbox_id: str, counts: Tally, event_types: Iterable[str]) -> None:
         for handler in _inline_handlers(event_types):
-            run = self._inline.get(handler)
-            if run is None:
-                continue
             try:
-                run(mailbox_id, counts)
+                self._inline[handler](mailbox_id, counts)
             except Exception:  # the change is durable already; the next one publishes fresh state
                 logger.exception("%s for %s not run", handler.name, mailbox_id)
 

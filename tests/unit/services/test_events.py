@@ -141,3 +141,8 @@ def test_nothing_in_shared_posts_mwi_but_the_table():
              for hit in hand_posts(path.read_text(), path.relative_to(SHARED).as_posix())]
     assert found == []
 
+
+
+def test_an_announcer_without_a_function_for_an_inline_handler_is_refused():
+    with pytest.raises(ValueError, match="mwi-queue"):
+        Announcer({})

@@ -62,8 +62,8 @@ node_modules/.installed: package.json package-lock.json $(wildcard patches/*.pat
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-settings:
-	$(PYTHON) tools/local_settings.py ensure
+settings: $(VENV)/.installed
+	$(PY) devstack/local_settings.py ensure
 
 # The platform key is `local-dev-key` unless VOICEMAIL_API_KEY sets another; only its hash
 # reaches the app. `make run REGIONS=2`: two regions on ports 7071 and 7072, storage of their own.
@@ -71,18 +71,18 @@ REGIONS ?= 1
 # `make run PLANES=2`: each region as two hosts, API and management plane (port + 100), as in Azure.
 PLANES ?= 1
 run: run-deps
-	PLATFORM_KEY_HASHES=$$($(PYTHON) tools/local_settings.py hash "$${VOICEMAIL_API_KEY:-local-dev-key}") \
-	  $(PY) tools/localstack.py --regions $(REGIONS) run -- $(PY) -m tools.regions --regions $(REGIONS) --planes $(PLANES) --port $(PORT)
+	PLATFORM_KEY_HASHES=$$($(PY) devstack/local_settings.py hash "$${VOICEMAIL_API_KEY:-local-dev-key}") \
+	  $(PY) devstack/localstack.py --regions $(REGIONS) run -- $(PY) -m devstack.regions --regions $(REGIONS) --planes $(PLANES) --port $(PORT)
 
 # While `make run REGIONS=2` runs: cut the Cosmos replication between the local regions (each
 # keeps accepting writes, nothing crosses), then restore it (they converge within seconds).
 partition heal:
-	$(PY) -m tools.replicator $@
+	$(PY) -m devstack.replicator $@
 
 # While `make run` (any REGIONS) runs: every local Cosmos emulator stops answering (paused, its data
 # kept), then answers again. Deposits meanwhile are journaled (202) and replayed once it answers.
 db-down db-up:
-	$(PY) tools/localstack.py $@
+	$(PY) devstack/localstack.py $@
 
 # Two phases: everything but the reliability drills on two workers, then the drills alone (each
 # drill is two regions under load from 16-32 clients on its own emulators; beside other tests on 2
@@ -90,7 +90,7 @@ db-down db-up:
 # Exit code 5 (nothing collected, e.g. PYTEST_ARGS naming one file) is not a failure.
 test: install
 	@rc=0; \
-	$(PY) tools/localstack.py run -- $(PY) -m pytest -n 2 --dist loadfile -m "not drill" $(PYTEST_ARGS) \
+	$(PY) devstack/localstack.py run -- $(PY) -m pytest -n 2 --dist loadfile -m "not drill" $(PYTEST_ARGS) \
 	  || { r=$$?; [ $$r -eq 5 ] || rc=$$r; }; \
 	$(PY) -m pytest -p no:xdist -m drill $(PYTEST_ARGS) || { r=$$?; [ $$r -eq 5 ] || rc=$$r; }; \
 	exit $$rc
@@ -116,14 +116,14 @@ drills: install
 	$(PY) -m pytest tests/integration/test_drills.py -m drill -p no:xdist -s -q
 
 stack-up: install
-	$(PY) tools/localstack.py up
+	$(PY) devstack/localstack.py up
 
 stack-down:
-	$(PY) tools/localstack.py down
+	$(PY) devstack/localstack.py down
 
 # The operator's drain switch for the local region (REGION from local.settings.json).
 drain undrain: install
-	$(PY) tools/drain.py $@
+	$(PY) ops/drain.py $@
 
 clean: stack-down
 	rm -rf .localstack $(VENV) $(INFRA_VENV) node_modules

@@ -12,26 +12,15 @@ not resolved yet) is logged once and named by /api/health/ready (503); every oth
 
 import azure.functions as func
 
-from functions import (
-    conflicts,
-    dispatcher,
-    docs,
-    fallback,
-    greetings,
-    health,
-    incoming,
-    journal,
-    mailboxes,
-    messages,
-    notifications,
-    transcripts,
-)
-from functions.sweeps import admin, replication, retention
+from functions import conflicts, dispatcher, fallback, incoming, journal, transcripts
+from functions.catalog import ROUTES
+from functions.sweeps import replication, retention
 from shared import telemetry
 from shared.config import app_role, settings, settings_error
 
-API = (mailboxes.bp, messages.bp, greetings.bp, notifications.bp, incoming.bp, transcripts.bp, docs.bp)
-MANAGEMENT = (journal.bp, retention.bp, replication.bp, admin.bp, conflicts.bp, dispatcher.bp)
+# The HTTP routes come from the operation table (each names its plane); these run on their own.
+API = (incoming.bp, transcripts.bp)
+MANAGEMENT = (journal.bp, retention.bp, replication.bp, conflicts.bp, dispatcher.bp)
 ROLES = {"api": API, "management": MANAGEMENT, "all": API + MANAGEMENT}
 
 # Otherwise the error is logged once, and bootstrap() configures telemetry once the settings are valid.
@@ -40,7 +29,7 @@ if settings_error() is None:
     telemetry.configure(settings())
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
-app.register_functions(health.bp)
+app.register_functions(ROUTES.blueprint(app_role()))
 for blueprint in ROLES[app_role()]:
     app.register_functions(blueprint)
 app.register_functions(fallback.bp)  # last: its catch-all route answers what no other route does

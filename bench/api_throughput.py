@@ -5,7 +5,7 @@
 Both sides run the same loop with the same concurrency and the same payload (a 30 s speech-like
 8 kHz 16-bit WAV, 480 KB), clients spread over several fresh mailboxes:
 
-- api: the product served by the local host (`tools.localhost`, a free port), each client an
+- api: the product served by the local host (`devstack.localhost`, a free port), each client an
   `httpx.Client` in its own thread looping deposit (`POST .../messages?from=..`, `audio/wav`) →
   list (`GET .../messages?limit=50`) → get (`GET .../messages/{id}`);
 - sdk: the same work done directly on the emulators with the SDKs the app uses (its timeouts and
@@ -70,10 +70,10 @@ from bench.common import (
     running_host,
     verdict,
 )
+from devstack.hosting import random_name
+from devstack.make_sample_wav import speech_like_wav
 from shared.domain.audio import Containers
 from shared.domain.blobpaths import message_original, split
-from tools.hosting import random_name
-from tools.make_sample_wav import speech_like_wav
 
 NAME = "api_throughput"
 RESULTS = results_path(NAME)

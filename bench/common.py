@@ -10,7 +10,7 @@ Each benchmark (`python -m bench.<name>`) tells its own story with these pieces:
         ...                                         # start hosts (running_host), measure, fill result
     finish(result, began, RESULTS, table(result))   # write the JSON, print the table and where it went
 
-The local host and its settings come from `tools/hosting.py`, which the test rings use too: the
+The local host and its settings come from `devstack/hosting.py`, which the test rings use too: the
 benchmarks import nothing from the test packages.
 """
 
@@ -33,8 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tools import localstack
-from tools.hosting import PLATFORM_KEY, HostProcess, free_port, product_env, random_name
+from devstack import localstack
+from devstack.hosting import PLATFORM_KEY, HostProcess, free_port, product_env, random_name
 
 if TYPE_CHECKING:  # the Azure SDKs load only in the benchmarks that talk to the emulators
     from azure.cosmos import ContainerProxy
@@ -120,7 +120,7 @@ def finish(result: dict[str, Any], began: float, path: Path, *blocks: str) -> No
 
 @contextlib.contextmanager
 def local_stack() -> Iterator[list[localstack.Service]]:
-    """The shared local stack (tools/localstack.py): started where it does not answer, and only what
+    """The shared local stack (devstack/localstack.py): started where it does not answer, and only what
     was started here is stopped afterwards."""
     print("Local stack:", flush=True)
     started = localstack.up(localstack.default_services())
@@ -214,7 +214,7 @@ def delete_blob_containers(blobs: BlobServiceClient, names: Iterable[str]) -> li
 # -- hosts ---------------------------------------------------------------------------------------
 
 def host_env(region: str, disabled: Iterable[str] = (), **overrides: str) -> dict[str, str]:
-    """One local region's settings (tools.hosting.product_env) with the named functions disabled."""
+    """One local region's settings (devstack.hosting.product_env) with the named functions disabled."""
     return product_env(region, **{f"AzureWebJobs.{name}.Disabled": "true" for name in disabled}, **overrides)
 
 

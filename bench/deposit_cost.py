@@ -4,7 +4,7 @@
 
 Everything runs on a stack of its own, on free ports, so emulators others use are left alone: a
 Cosmos emulator and an Azurite (data in a temporary folder), a counting proxy in front of them (a
-thread of this process) and two product hosts (`tools.hosting.HostProcess`, the same region):
+thread of this process) and two product hosts (`devstack.hosting.HostProcess`, the same region):
 
 - **timed**, talking to the emulators directly: its deposits give the latencies;
 - **counted**, whose `COSMOS_ENDPOINT` and `AzureWebJobsStorage` (blob, queue, table) point at the
@@ -79,6 +79,9 @@ from bench.common import (
     saved_on_failure,
     verdict,
 )
+from devstack import localstack
+from devstack.hosting import BACKGROUND_FUNCTIONS, HostProcess, random_name
+from devstack.make_sample_wav import speech_like_wav
 from shared.adapters.cosmos import SNAPSHOT_SQL  # the deposit's one query
 from shared.adapters.cosmos_docs import message_to_doc
 from shared.adapters.http_pool import pooled_transport
@@ -86,9 +89,6 @@ from shared.domain.audio import Containers
 from shared.domain.blobpaths import message_original, message_rendition
 from shared.domain.model import MailboxSettings, Message, expiry
 from shared.domain.replicated import clock, settle
-from tools import localstack
-from tools.hosting import BACKGROUND_FUNCTIONS, HostProcess, random_name
-from tools.make_sample_wav import speech_like_wav
 
 NAME = "deposit_cost"
 RESULTS = results_path(NAME)

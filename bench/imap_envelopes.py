@@ -2,13 +2,13 @@
 
     .venv/bin/python -m bench.imap_envelopes [--messages 1000] [--rounds 5] [--threads 4]
 
-One fresh mailbox (a PIN, `maxMessages` 10000) on a product host (`tools.hosting.HostProcess`, the
+One fresh mailbox (a PIN, `maxMessages` 10000) on a product host (`devstack.hosting.HostProcess`, the
 product's settings: transcoder on, transcription engine off) gets `--messages` deposits of a 1.2 s
-speech-like WAV (`tools.make_sample_wav`), each with `from` and `fromName`, from `--threads`
+speech-like WAV (`devstack.make_sample_wav`), each with `from` and `fromName`, from `--threads`
 threads; the bench waits until the API lists them all `ready`. That host is then stopped and the
 same region served again by a host with every background function off (its blob trigger would
 otherwise list the 1000 incoming blobs every few seconds on the same cores), with the IMAP gateway
-in front of it (`tools.hosting.GatewayProcess`). Then one warm-up of each side, and `--rounds`
+in front of it (`devstack.hosting.GatewayProcess`). Then one warm-up of each side, and `--rounds`
 rounds of each, alternating:
 
 - (a) http: with a subscriber token (`POST .../sessions` with the PIN, once, not timed), every
@@ -80,8 +80,8 @@ from bench.common import (
     saved_on_failure,
     verdict,
 )
-from tools.hosting import BACKGROUND_FUNCTIONS, GatewayProcess, HostProcess, disabled, random_name
-from tools.make_sample_wav import speech_like_wav
+from devstack.hosting import BACKGROUND_FUNCTIONS, GatewayProcess, HostProcess, disabled, random_name
+from devstack.make_sample_wav import speech_like_wav
 
 NAME = "imap_envelopes"
 RESULTS = results_path(NAME)
@@ -514,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
     path = f"/mailboxes/{quote(mailbox, safe='')}"
     # Filling needs the transcoder (the blob trigger on incoming audio). Measuring does not, and that
     # trigger would keep listing the 1000 blobs of the region's incoming container every few seconds
-    # (tools/localhost/blob_triggers.py), on the same 2 cores: the same region is served again by a
+    # (devstack/localhost/blob_triggers.py), on the same 2 cores: the same region is served again by a
     # host with every background function off.
     fill_env = host_env(region, MWI_QUEUE=random_name("imapbmwi"))
     serve_env = {**fill_env, **disabled(*BACKGROUND_FUNCTIONS)}

@@ -43,10 +43,10 @@ from bench.common import (
     running_host,
     saved_on_failure,
 )
-from tools import localstack
-from tools.hosting import HostProcess, random_name
-from tools.make_sample_wav import speech_like_wav
-from tools.webhook_receiver import WebhookReceiver
+from devstack import localstack
+from devstack.hosting import HostProcess, random_name
+from devstack.make_sample_wav import speech_like_wav
+from devstack.webhook_receiver import WebhookReceiver
 
 NAME = "notify_fairness"
 PIN = "1234"

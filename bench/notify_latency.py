@@ -37,10 +37,10 @@ from bench.common import (
     running_host,
     saved_on_failure,
 )
-from tools.hosting import free_port, random_name
-from tools.mail_sink import MailSink
-from tools.make_sample_wav import speech_like_wav
-from tools.webhook_receiver import WebhookReceiver
+from devstack.hosting import free_port, random_name
+from devstack.mail_sink import MailSink
+from devstack.make_sample_wav import speech_like_wav
+from devstack.webhook_receiver import WebhookReceiver
 
 NAME = "notify_latency"
 

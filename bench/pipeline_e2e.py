@@ -4,10 +4,10 @@ against a plain loop of ffmpeg CLI commands making the same renditions of the sa
     .venv/bin/python -m bench.pipeline_e2e [--messages 9] [--seconds 60] [--formats mulaw,mp3,g722]
 
 The sources: one recording of speech (espeak-ng reading a text, looped to `--seconds`, at 16 kHz;
-the speech-like WAV of `tools/make_sample_wav.py` where espeak-ng is missing), encoded by the
+the speech-like WAV of `devstack/make_sample_wav.py` where espeak-ng is missing), encoded by the
 Debian ffmpeg CLI (sox for AMR-NB) into each format of `--formats`, the messages taking them in turn.
 
-- **pipeline**: a local host (`tools.hosting.HostProcess`, its blob trigger on) and one fresh
+- **pipeline**: a local host (`devstack.hosting.HostProcess`, its blob trigger on) and one fresh
   mailbox. One message is deposited and waited for first (warm-up: imports, worker processes). Then
   every message is deposited at once (one thread each, `POST .../messages`), and the clock stops
   when the last one is written `ready` (the host's log, to the millisecond; the bench also polls
@@ -72,12 +72,12 @@ from bench.common import (
     verdict,
 )
 from bench.transcode import cli_commands
+from devstack.hosting import random_name
+from devstack.make_sample_wav import speech_like_wav
 from shared.adapters import audio_codec
 from shared.adapters.audio_codec import RENDITIONS
 from shared.domain.audio import LAZY_RENDITIONS
 from shared.services.renditions import AT_DEPOSIT
-from tools.hosting import random_name
-from tools.make_sample_wav import speech_like_wav
 
 NAME = "pipeline_e2e"
 RESULTS = results_path(NAME)
@@ -93,7 +93,7 @@ FORMATS: dict[str, tuple[str, str, list[str]]] = {
     "mp3": ("mp3", "audio/mpeg", ["ffmpeg", "-c:a", "libmp3lame", "-b:a", "32k", "-ar", "16000"]),
     "g722": ("wav", "audio/wav", ["ffmpeg", "-c:a", "g722", "-ar", "16000"]),
     "gsm": ("wav", "audio/wav", ["ffmpeg", "-c:a", "libgsm_ms", "-ar", "8000"]),
-    "amr": ("amr", "audio/amr", ["sox", "-r", "8000", "-C", "7"]),
+    "amr": ("amr", "audio/amr", ["sox", "-r", "8000", "-C", "7", "-t", "amr-nb"]),  # sox knows no `.amr` suffix
 }
 
 

@@ -63,13 +63,13 @@ from bench.common import (
     saved_on_failure,
     verdict,
 )
+from devstack import localstack
+from devstack.hosting import random_name
 from shared.adapters.cosmos_docs import mailbox_to_doc, message_to_doc
 from shared.adapters.http_pool import pooled_transport
 from shared.domain.audio import Containers
 from shared.domain.blobpaths import message_original, message_rendition, split
 from shared.domain.model import Mailbox, MailboxSettings, Message, iso
-from tools import localstack
-from tools.hosting import random_name
 
 NAME = "retention"
 RESULTS = results_path(NAME)

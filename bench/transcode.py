@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.transcode [--repeats 5] [--lengths 30,300]
 
-For each input length, a speech-like 8 kHz 16-bit mono WAV (`tools.make_sample_wav.speech_like_wav`)
+For each input length, a speech-like 8 kHz 16-bit mono WAV (`devstack.make_sample_wav.speech_like_wav`)
 is written to a temporary directory and turned into the renditions the product makes at deposit
 (`shared.services.renditions.AT_DEPOSIT`: Opus and the mu-law WAV; the MP3 is made on its first
 request) twice, alternating sides on each repeat:
@@ -53,11 +53,11 @@ from typing import Any
 import av
 
 from bench.common import argument_parser, finish, new_result, results_path, timings
+from devstack.make_sample_wav import speech_like_wav
 from shared.adapters import audio_codec
 from shared.adapters.audio_codec import NARROWBAND, RENDITIONS, WIDEBAND, transcode
 from shared.domain.audio import LAZY_RENDITIONS, AudioLimits
 from shared.services.renditions import AT_DEPOSIT
-from tools.make_sample_wav import speech_like_wav
 
 NAME = "transcode"
 RESULTS = results_path(NAME)

@@ -11,7 +11,7 @@ import logging
 
 import azure.functions as func
 
-from shared.bootstrap import bootstrap
+from functions.provider import APP
 
 bp = func.Blueprint()
 logger = logging.getLogger(__name__)
@@ -20,6 +20,6 @@ logger = logging.getLogger(__name__)
 @bp.function_name("resolve_conflicts")
 @bp.timer_trigger(schedule="%CONFLICTS_SCHEDULE%", arg_name="timer", run_on_startup=False)
 def resolve_conflicts(timer: func.TimerRequest) -> None:
-    totals = bootstrap().conflicts.resolve()
+    totals = APP().conflicts.resolve()
     if totals["examined"]:
         logger.info("conflicts: %s", totals)

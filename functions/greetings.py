@@ -4,49 +4,65 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.http import choice, endpoint, json_response, mailbox_id, principal
-from functions.messages import audio_response, audio_upload
-from shared.bootstrap import App
+from functions.http import choice, json_response
+from functions.messages import AUDIO_ANSWERS, FORMAT, audio_response, audio_upload
+from functions.openapi.schemas import header_param, query
+from functions.table import PLATFORM_ONLY, PLATFORM_OR_SUBSCRIBER, ROUTES, Answer, Call
+from shared.domain.errors import (
+    AudioNotFound,
+    InvalidAudio,
+    MailboxNotFound,
+    MessageProcessing,
+    NotFound,
+    PayloadTooLarge,
+    RangeNotSatisfiable,
+    TooManyRequests,
+)
 from shared.domain.model import AUDIO_FORMATS
+from shared.domain.views import Greeting
 
-bp = func.Blueprint()
 GREETING = "mailboxes/{mailboxId}/greetings/{kind}"
 
 
-@bp.function_name("put_greeting")
-@bp.route(route=GREETING, methods=["PUT"], auth_level=func.AuthLevel.ANONYMOUS)
-@endpoint
-def put_greeting(req: func.HttpRequest, app: App) -> func.HttpResponse:
-    who, mailbox = principal(req, app), mailbox_id(req)
-    audio, content_type = audio_upload(req)
-    return json_response(app.greetings.put(who, mailbox, req.route_params.get("kind", ""), audio, content_type),
-                         status=202)
+@ROUTES.route("PUT", GREETING, tag="greetings", summary="Upload a greeting (transcoded like messages)",
+              principals=PLATFORM_OR_SUBSCRIBER, audio=True,
+              answers={202: Answer("the greeting, processing", Greeting)},
+              errors=(MailboxNotFound, PayloadTooLarge, InvalidAudio, TooManyRequests))
+def put_greeting(call: Call) -> func.HttpResponse:
+    audio, content_type = audio_upload(call.req)
+    kind = call.req.route_params.get("kind", "")
+    return json_response(call.app.greetings.put(call.principal, call.mailbox, kind, audio, content_type), status=202)
 
 
-@bp.function_name("get_greeting_audio")
-@bp.route(route=f"{GREETING}/audio", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-@endpoint
-def get_greeting_audio(req: func.HttpRequest, app: App) -> func.HttpResponse:
-    who, mailbox = principal(req, app), mailbox_id(req)
-    answer = app.greetings.audio(who, mailbox, req.route_params.get("kind", ""),
-                                 choice(req, "format", AUDIO_FORMATS), req.headers.get("range"))
+@ROUTES.route("GET", f"{GREETING}/audio", tag="greetings", summary="Fetch a greeting's audio",
+              principals=PLATFORM_OR_SUBSCRIBER, flow="playback",
+              parameters=(FORMAT, header_param("Range", {"type": "string"}, "one `bytes=` range")),
+              answers=AUDIO_ANSWERS,
+              errors=(NotFound, AudioNotFound, MailboxNotFound, MessageProcessing, RangeNotSatisfiable),
+              audited=PLATFORM_OR_SUBSCRIBER)
+def get_greeting_audio(call: Call) -> func.HttpResponse:
+    req = call.req
+    answer = call.app.greetings.audio(call.principal, call.mailbox, req.route_params.get("kind", ""),
+                                      choice(req, "format", AUDIO_FORMATS), req.headers.get("range"))
     return audio_response(answer)
 
 
-@bp.function_name("delete_greeting")
-@bp.route(route=GREETING, methods=["DELETE"], auth_level=func.AuthLevel.ANONYMOUS)
-@endpoint
-def delete_greeting(req: func.HttpRequest, app: App) -> func.HttpResponse:
-    app.greetings.delete(principal(req, app), mailbox_id(req), req.route_params.get("kind", ""))
+@ROUTES.route("DELETE", GREETING, tag="greetings", summary="Delete a greeting", principals=PLATFORM_OR_SUBSCRIBER,
+              answers={204: Answer("deleted (or there was none)")}, errors=(MailboxNotFound, TooManyRequests))
+def delete_greeting(call: Call) -> func.HttpResponse:
+    call.app.greetings.delete(call.principal, call.mailbox, call.req.route_params.get("kind", ""))
     return func.HttpResponse(status_code=204, headers={"Cache-Control": "no-store"})
 
 
-@bp.function_name("active_greeting")
-@bp.route(route="mailboxes/{mailboxId}/greeting", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-@endpoint
-def active_greeting(req: func.HttpRequest, app: App) -> func.HttpResponse:
+@ROUTES.route("GET", "mailboxes/{mailboxId}/greeting", tag="greetings", summary="The greeting to play now",
+              principals=PLATFORM_ONLY, flow="playback",
+              description="`temporary` if set, else the one for the reason, else `name`, else 404 (the "
+                          "platform plays its default). The subscriber's `greeting` choice can narrow this.",
+              parameters=(query("reason", {"type": "string", "enum": ["busy", "unavailable"]},
+                                "why the call was not answered (default unavailable)"), FORMAT),
+              answers={200: AUDIO_ANSWERS[200]}, errors=(NotFound, MailboxNotFound, AudioNotFound, MessageProcessing))
+def active_greeting(call: Call) -> func.HttpResponse:
     """The greeting to play now: temporary, else the reason's, else the name; 404 → the default."""
-    who, mailbox = principal(req, app), mailbox_id(req)
-    reason = choice(req, "reason", ("busy", "unavailable"), "unavailable")
-    answer = app.greetings.active(who, mailbox, reason, choice(req, "format", AUDIO_FORMATS))
+    reason = choice(call.req, "reason", ("busy", "unavailable"), "unavailable")
+    answer = call.app.greetings.active(call.principal, call.mailbox, reason, choice(call.req, "format", AUDIO_FORMATS))
     return audio_response(answer)

@@ -5,18 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import azure.functions as func
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticError
 
-from shared.bootstrap import App, bootstrap
 from shared.domain.errors import DomainError, PayloadTooLarge, Unavailable, ValidationFailed
 from shared.domain.model import MAILBOX_ID, MESSAGE_ID, parse_time
-from shared.domain.principal import Principal
 from shared.domain.problems import Problem
 
 logger = logging.getLogger(__name__)
@@ -61,39 +58,6 @@ def failure_response(req: func.HttpRequest, error: Exception) -> func.HttpRespon
         return problem_response(Unavailable("a dependency did not answer").problem())
     logger.error("%s %s failed", req.method, req.url, exc_info=error)
     return problem_response(INTERNAL)
-
-
-def endpoint(handler: Callable[[func.HttpRequest, App], func.HttpResponse]) -> Callable[..., func.HttpResponse]:
-    """The one error boundary: every failure answers problem+json (see `failure_response`)."""
-
-    def run(req: func.HttpRequest) -> func.HttpResponse:
-        try:
-            return handler(req, bootstrap())
-        except Exception as error:  # noqa: BLE001 - the boundary: nothing gets past it
-            return failure_response(req, error)
-
-    run.__name__ = handler.__name__
-    run.__doc__ = handler.__doc__
-    return run
-
-
-def durable_endpoint(handler: Callable[[func.HttpRequest, Any, App], Awaitable[func.HttpResponse]]
-                     ) -> Callable[..., Awaitable[func.HttpResponse]]:
-    """The same boundary for async routes that also take a Durable client (bound as `client`)."""
-
-    async def run(req: func.HttpRequest, client) -> func.HttpResponse:  # the SDK annotates and builds `client`
-        try:
-            return await handler(req, client, bootstrap())
-        except Exception as error:  # noqa: BLE001 - the boundary: nothing gets past it
-            return failure_response(req, error)
-
-    run.__name__ = handler.__name__
-    run.__doc__ = handler.__doc__
-    return run
-
-
-def principal(req: func.HttpRequest, app: App) -> Principal:
-    return app.auth.authenticate(req.headers)
 
 
 def mailbox_id(req: func.HttpRequest) -> str:

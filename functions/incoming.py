@@ -8,7 +8,7 @@ import logging
 
 import azure.functions as func
 
-from shared.bootstrap import bootstrap
+from functions.provider import APP
 
 bp = func.Blueprint()
 logger = logging.getLogger(__name__)
@@ -20,5 +20,5 @@ logger = logging.getLogger(__name__)
 def incoming_audio(blob: func.InputStream) -> None:
     # The deposit wrote its trace context into the blob's metadata: the transcoding continues it.
     # Its size comes first: the pipeline reads the blob only if that size is one it will take.
-    outcome = bootstrap().pipeline.process(blob.name or "", blob.read, blob.metadata, size=blob.length)
+    outcome = APP().pipeline.process(blob.name or "", blob.read, blob.metadata, size=blob.length)
     logger.info("%s: %s", blob.name, outcome)

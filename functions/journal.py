@@ -9,7 +9,7 @@ import logging
 
 import azure.functions as func
 
-from shared.bootstrap import bootstrap
+from functions.provider import APP
 
 bp = func.Blueprint()
 logger = logging.getLogger(__name__)
@@ -18,6 +18,6 @@ logger = logging.getLogger(__name__)
 @bp.function_name("replay_journal")
 @bp.timer_trigger(schedule="*/10 * * * * *", arg_name="timer", run_on_startup=False)
 def replay_journal(timer: func.TimerRequest) -> None:
-    totals = bootstrap().journal.replay()
+    totals = APP().journal.replay()
     if any(totals.values()):
         logger.warning("outage journal: %s", totals)

@@ -8,7 +8,7 @@ import logging
 
 import azure.functions as func
 
-from shared.bootstrap import bootstrap
+from functions.provider import APP
 from shared.domain.transcripts import TranscriptionJob
 
 bp = func.Blueprint()
@@ -25,5 +25,5 @@ def transcription_requested(request: func.QueueMessage) -> None:
         logger.error("dropped queue message %s: not a transcription job", request.id)
         return
     last = (request.dequeue_count or 1) >= MAX_DEQUEUE_COUNT
-    outcome = bootstrap().transcripts.transcribe(job, last_delivery=last)
+    outcome = APP().transcripts.transcribe(job, last_delivery=last)
     logger.info("transcript of %s/%s: %s", job.mailbox_id, job.message_id, outcome)

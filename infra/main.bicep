@@ -43,7 +43,7 @@ param zoneRedundant bool = true
 @description('Autoscale ceiling (RU/s) of the mailboxes container, in every region (N+1: docs/capacity.md).')
 param cosmosMaxThroughput int = 15000
 
-// Sizing (docs/capacity.md, tools/capacity.py): every region can carry the whole expected peak
+// Sizing (docs/capacity.md, ops/capacity.py): every region can carry the whole expected peak
 // divided by (regions - 1), so losing any one region leaves enough. main.parameters.json's defaults
 // are the model's answer for its documented inputs; tests/infra/test_capacity.py checks they agree.
 @minValue(0)
@@ -54,7 +54,7 @@ param alwaysReadyHttpInstances int = 3
 // (learn.microsoft.com/azure/azure-functions/flex-consumption-plan, "Considerations": the lowest
 // maximum is 40). So 40 is the default even where the N+1 model asks for fewer (16 for its documented
 // inputs): every region of the README's examples accepts it, and a larger ceiling costs nothing
-// unless used. tools/capacity.py applies the same floor (FLEX_MIN_MAXIMUM_INSTANCES). Below 40 only
+// unless used. ops/capacity.py applies the same floor (FLEX_MIN_MAXIMUM_INSTANCES). Below 40 only
 // where the region accepts it.
 @minValue(1)
 @maxValue(1000)
@@ -181,6 +181,9 @@ param chaosCosmosReadRegion string = ''
 // The IMAP gateway (gateways/imap, infra/README.md "IMAP gateway"): a container app per stamp that
 // fronts that stamp's HTTP API, reached through a Traffic Manager profile of its own on TCP 993.
 @description('Deploy the IMAP gateway: registry, one container app per stamp, Traffic Manager for IMAPS (TCP 993). azure.yaml deploys its image only when IMAP_TLS_READY is true.')
+@description('CIDR ranges operators reach the management apps from (access.bicep); empty: any address (the admin routes still need the platform key).')
+param operatorAddressPrefixes array = []
+
 param imapEnabled bool = true
 
 @description('Both TLS secrets (imapTlsCertName, imapTlsKeyName) are in the Key Vault; the preprovision hook checks. Until then no gateway is created: it cannot start without them.')
@@ -311,6 +314,7 @@ module stamps 'modules/stamp.bicep' = [for (stamp, i) in stampNames: {
     acsEndpoint: communication.outputs.endpoint
     acsEmailSender: communication.outputs.emailSender
     acsSmsFrom: smsFromNumber
+    frontDoorId: global.outputs.frontDoorId
   }
 }]
 
@@ -403,6 +407,24 @@ module imap 'modules/imap.bicep' = [for (stamp, i) in stampNames: if (imapEnable
   ]
 }]
 
+// Who may reach each stamp's apps (access.bicep): behind Front Door, only this Front Door, Event
+// Grid and the stamp's IMAP gateway; after the gateway, whose subnet the API admits.
+module access 'modules/access.bicep' = [for (stamp, i) in stampNames: {
+  name: 'access-${stamp.region}'
+  scope: group
+  params: {
+    apiAppName: stamp.functionAppName
+    managementAppName: stamp.managementAppName
+    routing: routing
+    frontDoorId: global.outputs.frontDoorId
+    gatewaySubnetId: imapEnabled && imapTlsReady ? imap[i].outputs.subnetId : ''
+    operatorAddressPrefixes: operatorAddressPrefixes
+  }
+  dependsOn: [
+    stamps
+  ]
+}]
+
 // Front Door carries HTTP only: IMAPS has a Traffic Manager profile of its own, whatever `routing` is.
 module imapRouting 'modules/imaptrafficmanager.bicep' = if (imapEnabled) {
   name: 'imap-trafficmanager'
@@ -472,12 +494,12 @@ output COSMOS_CONTAINER string = cosmosContainer
 output AZURE_FUNCTION_APP_NAME string = functionAppNames[0]
 output AZURE_FUNCTION_APP_NAMES string = join(functionAppNames, ',')
 // Each stamp's management app and its API base (admin routes, health), in the order of REGIONS: the
-// release deploys each after the stamp's API app (tools/release.py).
+// release deploys each after the stamp's API app (ops/release.py).
 output AZURE_MANAGEMENT_APP_NAMES string = join(managementAppNames, ',')
 output MANAGEMENT_ENDPOINTS string = join(managementEndpoints, ',')
-// The release drains with the DRAIN app setting when storage takes no public traffic (tools/release.py).
+// The release drains with the DRAIN app setting when storage takes no public traffic (ops/release.py).
 output PRIVATE_NETWORKING bool = privateNetworking
-// Each stamp's storage account, in the order of REGIONS: where tools/release.py sets the drain switch.
+// Each stamp's storage account, in the order of REGIONS: where ops/release.py sets the drain switch.
 output STORAGE_ACCOUNT_NAMES string = join(storageAccountNames, ',')
 output API_ENDPOINTS string = join(apiEndpoints, ',')
 // The client CLI reads VOICEMAIL_ENDPOINTS: every regional endpoint (the global one is API_ENDPOINT).

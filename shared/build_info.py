@@ -1,6 +1,6 @@
 """The build id: a digest of what is deployed (the product's code, host.json, requirements.txt).
 
-`/api/health` reports it, and the rolling release (tools/release.py) computes the same digest from
+`/api/health` reports it, and the rolling release (ops/release.py) computes the same digest from
 the tree it deploys and waits until each stamp reports it: the stamp then runs the new code. Pure
 standard library, so the release script can import it without the app's dependencies.
 """

@@ -7,7 +7,13 @@ import os
 
 import pytest
 
-from tools import localstack
+from devstack import localstack
+from shared.domain.views import View
+
+# Every answer the app builds in a test, in-process or in a host the test starts, is validated
+# against its published model (shared/domain/views.py, `View.build`).
+os.environ["VALIDATE_VIEWS"] = "true"
+View.validated = True
 
 
 @pytest.fixture(scope="session")

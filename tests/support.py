@@ -1,6 +1,6 @@
 """Helpers the test rings share: random names, and local host processes to start and stop.
 
-The host helpers live in `tools/hosting.py` (the benchmarks use them too, without importing the
+The host helpers live in `devstack/hosting.py` (the benchmarks use them too, without importing the
 tests); they are re-exported here, so `from tests.support import HostProcess` keeps working.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tools.hosting import (
+from devstack.hosting import (
     BACKGROUND_FUNCTIONS,
     PLATFORM_KEY,
     SIGNING_KEY,
@@ -36,3 +36,14 @@ __all__ = [
     "random_name",
     "wait_until",
 ]
+
+
+def route_functions(table=None) -> dict:
+    """The user functions the host indexes from the operation table (all planes), by name."""
+    import azure.functions as func
+
+    from functions.catalog import ROUTES
+
+    host = func.FunctionApp()
+    host.register_functions((table or ROUTES).blueprint("all"))
+    return {function.get_function_name(): function.get_user_function() for function in host.get_functions()}

@@ -1,7 +1,6 @@
-"""The OpenAPI 3.1 document of the HTTP API, served by functions/docs.py: `document` builds it from
-`schemas` (components), `operations` (security, problems, links) and `paths` (one group a blueprint)."""
+"""The OpenAPI 3.1 document of the HTTP API, served by functions/docs.py: `document` generates it
+from the operation table (functions/table.py) and `schemas` (components)."""
 
-from functions.openapi.document import openapi_document
-from functions.openapi.schemas import REQUEST_MODELS
+from functions.openapi.document import openapi_document, request_models
 
-__all__ = ["REQUEST_MODELS", "openapi_document"]
+__all__ = ["openapi_document", "request_models"]

@@ -9,15 +9,6 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema
 
-from shared.domain.commands import (
-    ChangePin,
-    CreateSession,
-    ForwardMessage,
-    PatchMailbox,
-    PatchMessage,
-    PutMailbox,
-    RequestUpload,
-)
 from shared.domain.model import (
     GREETING_KINDS,
     MAILBOX_ID,
@@ -27,28 +18,26 @@ from shared.domain.views import RESPONSE_MODELS
 
 Schema = dict[str, Any]
 
-REQUEST_MODELS: tuple[type[BaseModel], ...] = (
-    PutMailbox, PatchMailbox, CreateSession, ChangePin, RequestUpload, PatchMessage, ForwardMessage)
-
 
 def ref(name: str) -> Schema:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
 def rewrite_refs(node: Any) -> Any:
-    """pydantic's `#/$defs/X` references, pointed at `#/components/schemas/X`."""
+    """pydantic's `#/$defs/X` references, pointed at `#/components/schemas/X`: `$ref`s and a
+    discriminator's mapping alike."""
     if isinstance(node, dict):
-        return {key: (value.replace("#/$defs/", "#/components/schemas/") if key == "$ref" and isinstance(value, str)
-                      else rewrite_refs(value)) for key, value in node.items()}
+        return {key: (value.replace("#/$defs/", "#/components/schemas/") if isinstance(value, str)
+                      and value.startswith("#/$defs/") else rewrite_refs(value)) for key, value in node.items()}
     if isinstance(node, list):
         return [rewrite_refs(item) for item in node]
     return node
 
 
-def request_schemas() -> dict[str, Schema]:
+def request_schemas(models: tuple[type[BaseModel], ...]) -> dict[str, Schema]:
     """Each command's JSON schema, its `$defs` hoisted beside it (one name, one definition)."""
     schemas: dict[str, Schema] = {}
-    for model in REQUEST_MODELS:
+    for model in models:
         schema = model.model_json_schema(by_alias=True)
         for name, raw in schema.pop("$defs", {}).items():
             definition = rewrite_refs(raw)
@@ -99,10 +88,10 @@ def _inline(node: Any, defs: dict[str, Schema], published: set[str]) -> Any:
     return node
 
 
-def answer_schemas() -> dict[str, Schema]:
+def answer_schemas(request_models: tuple[type[BaseModel], ...]) -> dict[str, Schema]:
     """Each response model's schema (`shared/domain/views.py`): a model it nests that is a component
     itself (another answer, MailboxSettings) by reference, anything else inline."""
-    published = {model.__name__ for model in (*RESPONSE_MODELS, *REQUEST_MODELS)} | {"MailboxSettings"}
+    published = {model.__name__ for model in (*RESPONSE_MODELS, *request_models)} | {"MailboxSettings"}
     schemas: dict[str, Schema] = {}
     for model in RESPONSE_MODELS:
         schema = model.model_json_schema(by_alias=True, schema_generator=AnswerSchema)
@@ -271,3 +260,32 @@ def header_refs(*names: str) -> dict[str, Schema]:
 def param_ref(name: str) -> Schema:
     return {"$ref": f"#/components/parameters/{name}"}
 
+
+
+def notification_schemas() -> dict[str, Schema]:
+    """A mailbox's targets as answered (webhook secrets only once), and a dead letter."""
+    boolean: Schema = {"type": "boolean"}
+    secret = {"type": "string", "pattern": "^whsec_[A-Za-z0-9+/]{43}=$",
+              "description": "the signing secret: only in the answer of the PUT that created this webhook"}
+    return {
+        "NotificationTargets": {
+            "type": "object", "required": ["targets", "deleteAfterEmail"], "additionalProperties": False,
+            "properties": {
+                "targets": {"type": "array", "items": {"oneOf": [
+                    {"type": "object", "required": ["kind", "url"], "additionalProperties": False,
+                     "properties": {"kind": {"const": "webhook"}, "url": {"type": "string"}, "secret": secret}},
+                    ref("EmailTarget"), ref("SmsTarget")]}},
+                "deleteAfterEmail": boolean}},
+        "DeadLetter": {
+            "type": "object", "required": ["id", "mailboxId", "type", "status", "createdAt", "deliveries"],
+            "properties": {
+                "id": {"type": "string", "description": "the event id, sent as `webhook-id`"},
+                "mailboxId": {"type": "string"}, "messageId": {"type": ["string", "null"]},
+                "type": {"type": "string", "enum": ["message.ready", "message.failed", "mwi.changed"]},
+                "status": {"type": "string", "enum": ["pending", "done", "dead"]},
+                "createdAt": TIME, "deadAt": NULLABLE_TIME,
+                "deliveries": {"type": "array", "items": {
+                    "type": "object", "required": ["target", "kind", "attempts", "done", "lastError"],
+                    "properties": {"target": {"type": "string"}, "kind": {"type": "string"}, "attempts": COUNT,
+                                   "done": boolean, "lastError": {"type": ["string", "null"]}}}}}},
+    }

@@ -14,7 +14,8 @@ from typing import TypeVar
 
 import azure.durable_functions as df
 
-from shared.bootstrap import App, bootstrap
+from functions.provider import APP
+from shared.bootstrap import App
 from shared.domain.errors import Unavailable
 from shared.domain.sweeps import instance_id
 from shared.telemetry import trace_headers
@@ -55,7 +56,7 @@ def sweep_step(sweep: str, step: str, request: Mapping, work: Callable[[App], T]
                **counted: Callable[[T], int]) -> T:
     """One activity's work in the sweep's trace (carried in request["trace"]); then each named
     count of its result, e.g. `examined=len`. A raise counts as failed and propagates (retried)."""
-    app = bootstrap()
+    app = APP()
     with app.telemetry.sweep_step(sweep, step, request.get("trace")):
         result = work(app)
     for name, count in counted.items():
@@ -68,7 +69,7 @@ def sweep_step(sweep: str, step: str, request: Mapping, work: Callable[[App], T]
 async def start_singleton(client: df.DurableOrchestrationClient, kind: str) -> str | None:
     """Start the region's sweep of this kind unless one is running; its instance id, or None.
     The sweep's input carries this trace's context, for its activities to continue."""
-    app = bootstrap()
+    app = APP()
     instance = instance_id(kind, app.settings.region)
     status = await task_hub("reading the sweep's status", client.get_status(instance))
     if status is not None and status.runtime_status in ACTIVE:

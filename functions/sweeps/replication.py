@@ -10,8 +10,8 @@ from __future__ import annotations
 import azure.durable_functions as df
 import azure.functions as func
 
+from functions.provider import APP
 from functions.sweeps.common import RETRY, fan_out, start_on_schedule, sweep_step
-from shared.bootstrap import bootstrap
 from shared.domain.sweeps import BATCH, FAILED_IDS_KEPT, new_totals
 
 bp = df.Blueprint()
@@ -89,7 +89,7 @@ def replication_take_over(item: dict) -> int:
 def replication_requested(request: func.QueueMessage) -> None:
     """The fast path: copy a message's audio to other regions right after it is transcoded."""
     body = request.get_json()
-    app = bootstrap()
+    app = APP()
     with app.telemetry.span("replication requested", body.get("trace")):
         app.replication.replicate(body["mailboxId"], body["messageId"])
 

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 import azure.durable_functions as df
 import azure.functions as func
 
+from functions.provider import APP
 from functions.sweeps.common import RETRY, fan_out, start_on_schedule, sweep_step
-from shared.bootstrap import bootstrap
 from shared.domain.model import iso
 from shared.domain.sweeps import BATCH, FAILED_IDS_KEPT, PAGES_PER_EXECUTION, new_totals
 
@@ -90,12 +90,12 @@ def retention_purge(item: dict) -> dict:
 
 @bp.activity_trigger(input_name="mailboxes")
 def retention_publish_counts(mailboxes: list) -> None:
-    bootstrap().retention.publish_counts(mailboxes)
+    APP().retention.publish_counts(mailboxes)
 
 
 @bp.activity_trigger(input_name="request")
 def retention_orphans(request: dict) -> dict | None:
-    settings = bootstrap().settings
+    settings = APP().settings
     containers = (settings.storage.incoming_container, settings.storage.audio_container)
     if request["container"] >= len(containers):
         return None

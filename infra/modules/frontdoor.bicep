@@ -199,3 +199,6 @@ resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' 
 
 output hostName string = endpoint.properties.hostName
 output profileId string = profile.id
+// Front Door sends it as X-Azure-FDID: the stamps allow only it (access.bicep) and the app trusts
+// the forwarded client address only beside it (FRONT_DOOR_ID).
+output frontDoorId string = profile.properties.frontDoorId

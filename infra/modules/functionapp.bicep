@@ -81,7 +81,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {
 }
 
 resource site 'Microsoft.Web/sites@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_222: a public API by design: clients reach every region directly and through Front Door or Traffic Manager; the management app's admin routes authenticate their callers
+  // checkov:skip=CKV_AZURE_222: a public API by design: Front Door Standard reaches its origins over the internet (access.bicep admits only this deployment's Front Door there) and behind Traffic Manager clients reach each region directly; the management app's admin routes authenticate their callers
   // checkov:skip=CKV_AZURE_17: callers authenticate with API keys and tokens, not client certificates
   // checkov:skip=CKV_AZURE_213: readiness (/api/health/ready) is probed by Front Door or Traffic Manager, which route around an unready region, and by the release
   // checkov:skip=CKV_AZURE_212: instance counts are the platform's on Flex Consumption; always-ready instances are set in functionAppConfig

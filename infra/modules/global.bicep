@@ -341,5 +341,6 @@ output appSecretNames array = [
   pinPepperSecret.name
 ]
 output globalEndpoint string = routing == 'frontdoor' ? 'https://${frontDoor.outputs.hostName}/api' : 'https://${trafficManager.outputs.fqdn}/api'
+output frontDoorId string = routing == 'frontdoor' ? frontDoor.outputs.frontDoorId : ''
 output frontDoorEndpoint string = routing == 'frontdoor' ? 'https://${frontDoor.outputs.hostName}/api' : ''
 output trafficManagerEndpoint string = routing == 'trafficmanager' ? 'https://${trafficManager.outputs.fqdn}/api' : ''

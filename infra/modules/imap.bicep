@@ -145,6 +145,12 @@ resource vnet 'Microsoft.Network/virtualNetworks@2023-11-01' = {
         name: subnetName
         properties: {
           addressPrefix: subnetAddressPrefix
+          // The stamp's API admits this subnet (access.bicep): the gateway's calls reach it directly.
+          serviceEndpoints: [
+            {
+              service: 'Microsoft.Web'
+            }
+          ]
           delegations: [
             {
               name: 'container-apps-environments'
@@ -365,3 +371,4 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
 output appName string = app.name
 output fqdn string = app.properties.configuration.ingress.fqdn
 output principalId string = identity.properties.principalId
+output subnetId string = vnet.properties.subnets[0].id

@@ -89,6 +89,9 @@ param acsEndpoint string
 param acsEmailSender string
 param acsSmsFrom string
 
+@description('This deployment\'s Front Door id (FRONT_DOOR_ID: the app trusts X-Forwarded-For and X-Azure-ClientIP only beside it); empty behind Traffic Manager.')
+param frontDoorId string
+
 // Each app's package (functionapp.bicep): Flex reads an app's package from its own container.
 var deploymentContainer = 'app-package'
 var managementDeploymentContainer = 'app-package-mgmt'
@@ -316,6 +319,7 @@ var baseSettings = [
   // As many worker threads as HTTP requests Flex sends one instance at once (perInstanceConcurrency).
   { name: 'PYTHON_THREADPOOL_THREAD_COUNT', value: string(httpPerInstanceConcurrency) }
   { name: 'REGION', value: region }
+  { name: 'FRONT_DOOR_ID', value: frontDoorId }
   { name: 'REGIONS', value: join(regions, ',') }
   { name: 'COSMOS_ENDPOINT', value: cosmosEndpoint }
   { name: 'COSMOS_DATABASE', value: cosmosDatabase }

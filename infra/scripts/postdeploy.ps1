@@ -1,10 +1,10 @@
 # PowerShell twin of postdeploy.sh: undrain the primary once it runs this build (then wait for its
 # management app's build), roll the package over the other stamps' two apps one stamp at a time
-# (tools/release.py), then, on the first run, the Event Grid
+# (ops/release.py), then, on the first run, the Event Grid
 # subscriptions. Needs python and the Azure CLI, logged in (`az login`).
 $ErrorActionPreference = 'Stop'
 $regions = @("$env:REGIONS".Split(',') | Where-Object { $_ })
-python tools/release.py undrain $regions[0]
+python ops/release.py undrain $regions[0]
 if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
 if ($regions.Count -gt 1) {
   $packageDir = Join-Path ([System.IO.Path]::GetTempPath()) ([System.Guid]::NewGuid())
@@ -12,7 +12,7 @@ if ($regions.Count -gt 1) {
   try {
     azd package api --output-path (Join-Path $packageDir 'app.zip')
     if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
-    python tools/release.py roll --skip $regions[0] --package (Join-Path $packageDir 'app.zip')
+    python ops/release.py roll --skip $regions[0] --package (Join-Path $packageDir 'app.zip')
     if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
   } finally {
     Remove-Item -Recurse -Force $packageDir

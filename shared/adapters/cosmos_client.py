@@ -59,7 +59,7 @@ class CosmosContainer:
         name = f"{self._settings.cosmos.database}/{self._settings.cosmos.container}"
         container = client.get_database_client(self._settings.cosmos.database) \
             .get_container_client(self._settings.cosmos.container)
-        # Created by the Bicep in Azure, by tools/provision.py locally; never here. Read once, so a
+        # Created by the Bicep in Azure, by devstack/provision.py locally; never here. Read once, so a
         # missing one is named, not mistaken for a missing mailbox on every read.
         try:
             container.read(timeout=self._settings.sdk_timeout_s)

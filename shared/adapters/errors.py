@@ -62,6 +62,6 @@ def db_translated(what: str) -> contextlib.AbstractContextManager[None]:
 
 def missing(kind: str, name: str) -> Unavailable:
     """A resource the app does not create is not there: a deployment problem, named. The Bicep makes
-    it in Azure, `tools/provision.py` locally; the app never creates it."""
-    logger.error("the %s %r does not exist: provision it (infra/ in Azure, tools/provision.py locally)", kind, name)
+    it in Azure, `devstack/provision.py` locally; the app never creates it."""
+    logger.error("the %s %r does not exist: provision it (infra/ in Azure, devstack/provision.py locally)", kind, name)
     return Unavailable(f"the {kind} {name!r} does not exist; it is provisioned with the deployment")

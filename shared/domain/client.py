@@ -3,7 +3,7 @@
 `X-Azure-ClientIP` and `X-Forwarded-For` name the client only when the request carries this
 deployment's Front Door id (`X-Azure-FDID`, compared in constant time); anyone can send those
 headers. Otherwise the client is the connection's peer, which the platform's front end (App Service,
-Flex Consumption; tools/localhost/http_server.py locally) appends to `X-Forwarded-For` as its last
+Flex Consumption; devstack/localhost/http_server.py locally) appends to `X-Forwarded-For` as its last
 entry, sometimes with a port.
 """
 

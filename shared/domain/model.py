@@ -114,9 +114,9 @@ class Mailbox:
     def as_api(self, counts: Counts) -> dict[str, object]:
         from shared.domain import views  # views reads this module's rules: imported when first answering
 
-        return views.Mailbox.model_construct(
+        return views.Mailbox.build(
             id=self.id, displayName=self.display_name, settings=self.settings, greeting=self.greeting,
-            pinSet=self.pin_hash is not None, counts=views.Counts.model_construct(**counts.as_api()),
+            pinSet=self.pin_hash is not None, counts=views.Counts.build(**counts.as_api()),
             createdAt=iso(self.created_at), updatedAt=iso(self.updated_at), etag=quoted_etag(self.etag),
         ).as_json()
 
@@ -192,14 +192,14 @@ class Message:
     def as_api(self) -> dict[str, object]:
         from shared.domain import views  # views reads this module's rules: imported when first answering
 
-        return views.Message.model_construct(
+        return views.Message.build(
             id=self.id, mailboxId=self.mailbox_id, folder=self.folder, heard=self.heard, urgent=self.urgent,
-            sender=views.Sender.model_construct(number=self.from_number, name=self.from_name),
+            sender=views.Sender.build(number=self.from_number, name=self.from_name),
             receivedAt=iso(self.received_at), durationMs=self.duration_ms, status=self.status, error=self.error,
             formats=list(self.formats), depositRegion=self.deposit_region, expiresAt=iso(self.expires_at),
             truncated=self.truncated, etag=quoted_etag(self.etag),
             transcript=(None if self.transcript is None
-                        else views.Transcript.model_construct(**self.transcript.as_api())),
+                        else views.Transcript.build(**self.transcript.as_api())),
         ).as_json()
 
 
@@ -299,7 +299,7 @@ class Greeting:
     def as_api(self) -> dict[str, object]:
         from shared.domain import views  # views reads this module's rules: imported when first answering
 
-        return views.Greeting.model_construct(
+        return views.Greeting.build(
             mailboxId=self.mailbox_id, kind=self.kind, status=self.status, error=self.error,
             durationMs=self.duration_ms, formats=list(self.formats), updatedAt=iso(self.updated_at),
             etag=quoted_etag(self.etag),

@@ -4,7 +4,8 @@ cannot drift. Fields are already in their wire form (times as RFC 3339 text, quo
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import os
+from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,9 +21,19 @@ GreetingKind = Literal[GREETING_KINDS]  # type: ignore[valid-type]
 
 
 class View(BaseModel):
-    """An answer: exactly these fields (additionalProperties false), by their wire names."""
+    """An answer: exactly these fields (additionalProperties false), by their wire names.
+
+    `build` makes one. Served, it is constructed without validation (the fields come from documents
+    the app wrote and checked); with VALIDATE_VIEWS=true, as every test run sets it (tests/conftest.py,
+    and the hosts the tests start inherit it), each answer is validated against its model as it is
+    built, so an answer that breaks the published schema fails the test that builds it."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    validated: ClassVar[bool] = os.environ.get("VALIDATE_VIEWS", "").lower() == "true"
+
+    @classmethod
+    def build(cls, **fields: object) -> Self:
+        return cls.model_validate(fields) if View.validated else cls.model_construct(**fields)
 
     def as_json(self) -> dict[str, object]:
         return self.model_dump(by_alias=True)

@@ -33,11 +33,10 @@ _CONFLICT_RETRIES = 5
 
 class GreetingService:
     def __init__(self, greetings: GreetingRepository, audio: AudioStore, mailboxes: MailboxService,
-                 containers: Containers,
-                 regions: Regions | None = None, region: str = ""):
+                 containers: Containers, regions: Regions, region: str):
         self._containers = containers
         self._region = region
-        self._regions = regions or Regions(region, audio, {})
+        self._regions = regions
         self._greetings = greetings
         self._audio = audio
         self._mailboxes = mailboxes

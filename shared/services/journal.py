@@ -65,11 +65,11 @@ def by_mailbox(names: list[str]) -> list[list[str]]:
 class DepositJournal:
     """Writes and reads the region's journal (its own storage account: up while the database is not)."""
 
-    def __init__(self, audio: AudioStore, container: str, region: str, telemetry: Telemetry | None = None):
+    def __init__(self, audio: AudioStore, container: str, region: str, telemetry: Telemetry):
         self._audio = audio
         self._container = container
         self._region = region
-        self._telemetry = telemetry or Telemetry(region)
+        self._telemetry = telemetry
 
     def _path(self, name: str) -> str:
         return blobpaths.join(self._container, name)
@@ -125,7 +125,7 @@ class JournalReplay:
 
     def __init__(self, journal: DepositJournal, messages: MessageRepository, audio: AudioStore,
                  mailboxes: MailboxService, ledger: Ledger, region: str, containers: Containers,
-                 reprocess: Callable[[str, bytes], str], telemetry: Telemetry | None = None, workers: int = 16,
+                 reprocess: Callable[[str, bytes], str], telemetry: Telemetry, workers: int = 16,
                  patience_s: float = 6.0, probe_s: float = 4.0, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep):
         self._journal = journal
@@ -135,7 +135,7 @@ class JournalReplay:
         self._mailboxes = mailboxes
         self._containers = containers
         self._reprocess = reprocess  # the audio pipeline: (incoming path, data) -> outcome
-        self._telemetry = telemetry or Telemetry(region)
+        self._telemetry = telemetry
         self._workers = workers
         self._patience_s, self._probe_s, self._clock, self._sleep = patience_s, probe_s, clock, sleep
 

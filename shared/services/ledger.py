@@ -10,8 +10,8 @@ same batch: the tally's ETag makes two writers of one region take turns, so `max
 exceeded by one region's concurrent deposits.
 
 After each batch commits, the ledger hands the events it recorded to its announcer, which runs
-their inline handlers (the MWI queue post: shared/services/events.py); without an announcer a
-batch's events are left to the dispatcher alone.
+their inline handlers (the MWI queue post: shared/services/events.py); with none (None, given by
+shared/composition.py) a batch's events are left to the dispatcher alone.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def _back_off(attempt: int) -> None:
 
 
 class Ledger:
-    def __init__(self, messages: MessageRepository, region: str, announcer: Announcer | None = None):
+    def __init__(self, messages: MessageRepository, region: str, announcer: Announcer | None):
         self._messages = messages
         self._region = region
         self._announcer = announcer

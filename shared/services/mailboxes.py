@@ -31,7 +31,7 @@ from shared.ports import AlreadyExists, MailboxRepository, MessageRepository, Sn
 from shared.services.auth import Authenticator
 from shared.services.ledger import Ledger
 from shared.services.mwi import Mwi
-from shared.services.rate import CLIENT_LOGINS_PER_MINUTE, SlidingWindow
+from shared.services.rate import SlidingWindow
 from shared.services.writes import WriteBudget
 
 logger = logging.getLogger(__name__)
@@ -46,19 +46,18 @@ class Store(MailboxRepository, MessageRepository):
 
 
 class MailboxService:
-    def __init__(self, mailboxes: Store, mwi: Mwi, auth: Authenticator,
-                 purge_after: timedelta = timedelta(0), region: str = "local",
-                 clients: SlidingWindow | None = None, conflicts_pending: Callable[[str], bool] | None = None):
-        # Logins per client address in this instance; Front Door's WAF rule limits them globally.
-        self._clients = clients or SlidingWindow(CLIENT_LOGINS_PER_MINUTE, 60.0)
+    def __init__(self, mailboxes: Store, mwi: Mwi, auth: Authenticator, purge_after: timedelta, region: str,
+                 clients: SlidingWindow, conflicts_pending: Callable[[str], bool], writes: WriteBudget,
+                 ledger: Ledger):
+        self._clients = clients  # logins per client address in this instance (Front Door's WAF: globally)
         self._purge_after = purge_after  # a grace period before the retention sweep purges
         self._mailboxes = mailboxes
         self._mwi = mwi
         self._auth = auth
         self._region = region
-        self._ledger = Ledger(mailboxes, region)
-        self._conflicts_pending = conflicts_pending or (lambda _mailbox_id: False)
-        self.writes = WriteBudget(mailboxes, region)  # taken by every service a subscriber writes through
+        self._ledger = ledger  # expiries and reconciling: no change of counts to announce
+        self._conflicts_pending = conflicts_pending
+        self.writes = writes  # taken by every service a subscriber writes through
 
     def active(self, mailbox_id: str) -> Mailbox:
         return self.active_in(None, mailbox_id)

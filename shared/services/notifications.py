@@ -79,10 +79,10 @@ class NotificationService:
     def __init__(self, outbox: Outbox, store: Store, regions: Regions, webhooks: WebhookSender, mailer: Mailer,
                  sms: SmsSender, region: str, schedule: Schedule, *, transcript_wait: timedelta,
                  takeover_after: timedelta, allow_loopback: bool,
-                 trash: Callable[[str, str], None] | None = None, renditions: Renditions | None = None,
-                 telemetry: Telemetry | None = None):
-        self._telemetry = telemetry or Telemetry(region)
-        self._renditions = renditions or Renditions(regions, None, False)  # makes an MP3 not made yet
+                 trash: Callable[[str, str], None], renditions: Renditions, telemetry: Telemetry,
+                 writes: WriteBudget):
+        self._telemetry = telemetry
+        self._renditions = renditions  # makes an MP3 not made yet
         self._outbox = outbox
         self._store = store
         self._regions = regions
@@ -95,7 +95,7 @@ class NotificationService:
         self._takeover_after = takeover_after
         self._allow_loopback = allow_loopback
         self._trash = trash  # (mailbox id, message id): moves a message to the trash (deleteAfterEmail)
-        self._writes = WriteBudget(store, region)  # a subscriber's 60 writes a minute
+        self._writes = writes  # a subscriber's 60 writes a minute
 
     # -- targets ------------------------------------------------------------------------------
 

@@ -87,15 +87,15 @@ class AudioPipeline:
     def __init__(self, mailboxes: MailboxRepository, messages: MessageRepository, greetings: GreetingRepository,
                  audio: AudioStore, transcoder: Transcoder, ledger: Ledger, region: str, normalize: bool,
                  containers: Containers,
-                 replication: ReplicationRequests | None = None, telemetry: Telemetry | None = None,
-                 transcripts: TranscriptService | None = None, journal: DepositJournal | None = None,
+                 replication: ReplicationRequests, telemetry: Telemetry, transcripts: TranscriptService | None,
+                 journal: DepositJournal | None,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
         self._clock, self._sleep = clock, sleep  # the document wait's (see _document_soon)
         self._transcripts = transcripts
         self._journal = journal  # where a landing goes while the database does not answer
         self._containers = containers
         self._ledger = ledger  # announces: a finished message lights the lamp (shared/services/events.py)
-        self._telemetry = telemetry or Telemetry(region)
+        self._telemetry = telemetry
         self._replication = replication
         self._mailboxes = mailboxes
         self._messages = messages

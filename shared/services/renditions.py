@@ -61,12 +61,12 @@ class Renditions:
     """Finds a message's audio in the regions that hold it, making a lazy rendition that none holds."""
 
     def __init__(self, regions: Regions, transcoder: Transcoder | None, normalize: bool,
-                 messages: MessageRepository | None = None, telemetry: Telemetry | None = None):
+                 messages: MessageRepository | None, telemetry: Telemetry):
         self._regions = regions
         self._transcoder = transcoder
         self._normalize = normalize
         self._messages = messages
-        self._telemetry = telemetry or Telemetry(regions.region)
+        self._telemetry = telemetry
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
 

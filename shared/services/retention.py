@@ -27,11 +27,11 @@ ORPHAN_AGE = timedelta(days=1)  # younger blobs may belong to a deposit still be
 
 
 class RetentionService:
-    def __init__(self, store: SweepRepository, audio: AudioStore, announcer: Announcer, containers: Containers,
-                 regions: Regions | None = None, orphan_age: timedelta = ORPHAN_AGE):
+    def __init__(self, store: SweepRepository, ledger: Ledger, audio: AudioStore, announcer: Announcer,
+                 containers: Containers, regions: Regions, orphan_age: timedelta = ORPHAN_AGE):
         self._orphan_age = orphan_age
-        # Its batches are not announced one by one: the sweep lights each lamp once a page (publish_counts).
-        self._ledger = Ledger(store, regions.region if regions is not None else "local")
+        # A ledger that does not announce: the sweep lights each lamp once a page (publish_counts).
+        self._ledger = ledger
         self._store = store
         self._audio = audio
         self._regions = regions

@@ -52,13 +52,13 @@ SettledListener = Callable[[Message], None]
 
 class TranscriptService:
     def __init__(self, messages: MessageRepository, regions: Regions, transcriber: Transcriber | None,
-                 queue: TranscriptionQueue, telemetry: Telemetry | None = None,
+                 queue: TranscriptionQueue, telemetry: Telemetry,
                  on_settled: Sequence[SettledListener] = ()):
         self._messages = messages
         self._regions = regions
         self._transcriber = transcriber
         self._queue = queue
-        self._telemetry = telemetry or Telemetry(regions.region)
+        self._telemetry = telemetry
         self._listeners = list(on_settled)
 
     # -- when a message turns ready (called by the audio pipeline) ------------------------------

@@ -1,4 +1,4 @@
-"""The health blueprint's functions called directly, with fake dependencies behind bootstrap()."""
+"""The health probes' functions called directly, with fake dependencies in the app provider."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from types import SimpleNamespace
 import azure.functions as func
 import pytest
 
-from functions import health
+from functions.provider import APP
 from shared import build_info, config
 from shared.services.health import ReadinessService
+from tests.support import route_functions
 
 ENV = {
     "REGION": "fn1",
@@ -43,33 +44,42 @@ def settings(monkeypatch):
     config.settings.cache_clear()
 
 
-def with_probes(monkeypatch, settings, *probes):
-    readiness = ReadinessService("fn1", probes, timeout_s=0.5, cache_s=3)
-    monkeypatch.setattr(health, "bootstrap", lambda: SimpleNamespace(settings=settings, readiness=readiness))
+@pytest.fixture
+def probed(settings):
+    """Serve an app whose readiness asks these probes."""
+    def serve(*probes):
+        readiness = ReadinessService("fn1", probes, timeout_s=0.5, cache_s=3)
+        return APP.override(SimpleNamespace(settings=settings, readiness=readiness))
+    return serve
+
+
+class Untouchable:
+    def __getattr__(self, name):
+        pytest.fail("liveness must not touch dependencies")
 
 
 def request(path):
     return func.HttpRequest("GET", f"http://localhost/api/{path}", body=b"")
 
 
-def test_health_is_alive_without_io(monkeypatch):
-    monkeypatch.setattr(health, "bootstrap", lambda: pytest.fail("liveness must not touch dependencies"))
-    response = health.health.build().get_user_function()(request("health"))
+def test_health_is_alive_without_io():
+    with APP.override(Untouchable()):
+        response = route_functions()["health"](request("health"))
     assert response.status_code == 200
     assert json.loads(response.get_body()) == {"status": "ok", "region": "fn1", "version": "0.1.0",
                                                  "build": build_info.current()}
 
 
-def test_ready_is_200_when_dependencies_answer(monkeypatch, settings):
-    with_probes(monkeypatch, settings, Probe("cosmos"), Probe("blob"))
-    response = health.health_ready.build().get_user_function()(request("health/ready"))
+def test_ready_is_200_when_dependencies_answer(probed):
+    with probed(Probe("cosmos"), Probe("blob")):
+        response = route_functions()["health_ready"](request("health/ready"))
     assert response.status_code == 200
     assert json.loads(response.get_body())["status"] == "ready"
 
 
-def test_ready_is_503_with_retry_after_naming_the_failed_check(monkeypatch, settings):
-    with_probes(monkeypatch, settings, Probe("cosmos", fails=True), Probe("blob"))
-    response = health.health_ready.build().get_user_function()(request("health/ready"))
+def test_ready_is_503_with_retry_after_naming_the_failed_check(probed):
+    with probed(Probe("cosmos", fails=True), Probe("blob")):
+        response = route_functions()["health_ready"](request("health/ready"))
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "3"
     body = json.loads(response.get_body())
@@ -79,8 +89,8 @@ def test_ready_is_503_with_retry_after_naming_the_failed_check(monkeypatch, sett
                                         "error": "TimeoutError"}
 
 
-def test_drained_instance_is_503(monkeypatch, settings):
-    with_probes(monkeypatch, settings, Probe("cosmos"), Probe("blob", drained=True))
-    response = health.health_ready.build().get_user_function()(request("health/ready"))
+def test_drained_instance_is_503(probed):
+    with probed(Probe("cosmos"), Probe("blob", drained=True)):
+        response = route_functions()["health_ready"](request("health/ready"))
     assert response.status_code == 503
     assert json.loads(response.get_body())["detail"] == "drained by operator"

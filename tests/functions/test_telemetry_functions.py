@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from functions import incoming
+from functions.provider import APP
 from functions.sweeps import common, replication
 from shared.telemetry import Telemetry
 
@@ -37,7 +38,7 @@ def sweep_items(reader: InMemoryMetricReader) -> dict[tuple, int]:
             for m in s.metrics if m.name == "voicemail.sweep.items" for p in m.data.data_points}
 
 
-def test_the_blob_trigger_hands_the_blobs_metadata_to_the_pipeline(monkeypatch):
+def test_the_blob_trigger_hands_the_blobs_metadata_to_the_pipeline():
     calls = []
 
     class Pipeline:
@@ -45,14 +46,14 @@ def test_the_blob_trigger_hands_the_blobs_metadata_to_the_pipeline(monkeypatch):
             calls.append((name, size, data(), trace))  # the size first; the bytes only when read
             return "ready"
 
-    monkeypatch.setattr(incoming, "bootstrap", lambda: SimpleNamespace(pipeline=Pipeline()))
     metadata = {"mailboxId": "+1555", "messageId": "m1", "traceparent": TRACEPARENT}
     blob = func.blob.InputStream(data=b"audio", name="incoming/+1555/m1", length=5, metadata=metadata)
-    incoming.incoming_audio.build().get_user_function()(blob)
+    with APP.override(SimpleNamespace(pipeline=Pipeline())):
+        incoming.incoming_audio.build().get_user_function()(blob)
     assert calls == [("incoming/+1555/m1", 5, b"audio", metadata)]
 
 
-def test_a_sweep_starter_puts_its_trace_in_the_orchestrations_input(monkeypatch, recorded):
+def test_a_sweep_starter_puts_its_trace_in_the_orchestrations_input(recorded):
     _, exporter, seen = recorded
     started = []
 
@@ -64,8 +65,8 @@ def test_a_sweep_starter_puts_its_trace_in_the_orchestrations_input(monkeypatch,
             started.append((name, instance, given))
 
     app = SimpleNamespace(settings=SimpleNamespace(region="fn1"), telemetry=seen)
-    monkeypatch.setattr(common, "bootstrap", lambda: app)
-    assert asyncio.run(common.start_singleton(Client(), "replication")) == "replication-fn1"
+    with APP.override(app):
+        assert asyncio.run(common.start_singleton(Client(), "replication")) == "replication-fn1"
     [(name, instance, given)] = started
     assert (name, instance) == ("replication_sweep", "replication-fn1")
     [span] = exporter.get_finished_spans()
@@ -73,7 +74,7 @@ def test_a_sweep_starter_puts_its_trace_in_the_orchestrations_input(monkeypatch,
     assert given["trace"]["traceparent"].startswith(f"00-{span.context.trace_id:032x}-{span.context.span_id:016x}-")
 
 
-def test_a_sweep_activity_continues_the_sweeps_trace_and_counts_its_items(monkeypatch, recorded):
+def test_a_sweep_activity_continues_the_sweeps_trace_and_counts_its_items(recorded):
     reader, exporter, seen = recorded
     copies = iter([1, RuntimeError("peer storage down")])
 
@@ -83,13 +84,12 @@ def test_a_sweep_activity_continues_the_sweeps_trace_and_counts_its_items(monkey
             raise result
         return result
 
-    monkeypatch.setattr(common, "bootstrap", lambda: SimpleNamespace(
-        telemetry=seen, replication=SimpleNamespace(replicate=replicate)))
     copy = replication.replication_copy.build().get_user_function()
     item = {"id": "m1", "mailboxId": "+1555", "trace": {"traceparent": TRACEPARENT}}
-    assert copy(item) == 1
-    with pytest.raises(RuntimeError):
-        copy(item)
+    with APP.override(SimpleNamespace(telemetry=seen, replication=SimpleNamespace(replicate=replicate))):
+        assert copy(item) == 1
+        with pytest.raises(RuntimeError):
+            copy(item)
     spans = exporter.get_finished_spans()
     assert [s.name for s in spans] == ["replication sweep: copy"] * 2
     assert all(f"{s.context.trace_id:032x}" == TRACE_ID and f"{s.parent.span_id:016x}" == PARENT_ID for s in spans)

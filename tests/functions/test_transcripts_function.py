@@ -1,4 +1,4 @@
-"""The transcription queue trigger called directly, with a fake service behind bootstrap(): one
+"""The transcription queue trigger called directly, with a fake service in the app provider: one
 attempt per queue message, the queue's last delivery passed on, anything not a job dropped."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import pytest
 from azure.functions.queue import QueueMessage
 
 from functions import transcripts
+from functions.provider import APP
 from shared.domain.transcripts import TranscriptionJob
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,10 +27,10 @@ class Service:
 
 
 @pytest.fixture
-def service(monkeypatch):
+def service():
     fake = Service()
-    monkeypatch.setattr(transcripts, "bootstrap", lambda: SimpleNamespace(transcripts=fake))
-    return fake
+    with APP.override(SimpleNamespace(transcripts=fake)):
+        yield fake
 
 
 def deliver(body: object, dequeue_count: int = 1) -> None:

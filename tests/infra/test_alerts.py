@@ -224,8 +224,11 @@ def _is_log_fragment(fragment: str, formats: list[str]) -> bool:
 
 
 def _function_names() -> set[str]:
+    """The triggers' functions (blueprints) and the HTTP routes' (the operation table)."""
+    from functions.catalog import ROUTES
+
     return {name for path in (ROOT / "functions").rglob("*.py")
-            for name in re.findall(r'function_name\("(\w+)"\)', bicep.text(path))}
+            for name in re.findall(r'function_name\("(\w+)"\)', bicep.text(path))} | {op.name for op in ROUTES}
 
 
 def _check_pattern(where: str, pattern: str, functions: set[str], sources: str) -> None:

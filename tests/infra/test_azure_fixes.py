@@ -136,7 +136,7 @@ FLEX_LOWEST_MAXIMUM = 40  # learn.microsoft.com/azure/azure-functions/flex-consu
 
 
 def test_maximum_instance_count_defaults_to_what_every_region_accepts():
-    from tools.capacity import FLEX_MIN_MAXIMUM_INSTANCES, Inputs, parameters, size
+    from ops.capacity import FLEX_MIN_MAXIMUM_INSTANCES, Inputs, parameters, size
 
     main = bicep.text(MAIN)
     default = int(re.search(r"^param maximumInstanceCount int = (\d+)$", main, re.MULTILINE).group(1))

@@ -1,4 +1,4 @@
-"""The N+1 sizing (tools/capacity.py, docs/capacity.md): losing any one region leaves enough, the
+"""The N+1 sizing (ops/capacity.py, docs/capacity.md): losing any one region leaves enough, the
 measured figure is the one docs/benchmarks.md reports, and the deployed defaults are the model's."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.capacity import MEASURED_ITERATIONS_PER_S, REQUESTS_PER_ITERATION, Inputs, parameters, size
+from ops.capacity import MEASURED_ITERATIONS_PER_S, REQUESTS_PER_ITERATION, Inputs, parameters, size
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,6 @@ checkov pins many packages tightly; they run here in a subprocess.
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 import subprocess
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import DEFAULTS, HOST_RESOLVED, load_settings
+from shared.config import DEFAULTS, HOST_RESOLVED, ConfigError, load_settings
 from tests.infra import bicep_text as bicep
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,30 +108,11 @@ def _stamp_settings() -> dict[str, str]:
 
 def _required_settings() -> set[str]:
     """The settings shared/config.py cannot do without (in Azure, where storage is identity-based):
-    `read.required(NAME)`, `read.url(NAME)` unless `required=False`, `read.matching(NAME, pattern)`
-    for a NAME without an entry in DEFAULTS, and `_signing_key(read, NAME, True)`."""
-    tree = ast.parse((ROOT / "shared" / "config.py").read_text(encoding="utf-8"))
-    required = set()
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and node.args):
-            continue
-        literal = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
-        if not literal:
-            continue
-        func, keywords = node.func, {k.arg: k.value for k in node.keywords}
-        if isinstance(func, ast.Name):
-            last = node.args[-1]
-            if func.id == "_signing_key" and isinstance(last, ast.Constant) and last.value is True:
-                required.add(literal[0])
-            continue
-        if not (isinstance(func, ast.Attribute) and getattr(func.value, "id", None) == "read"):
-            continue
-        optional_url = isinstance(keywords.get("required"), ast.Constant) and keywords["required"].value is False
-        if (func.attr == "required"
-                or (func.attr == "matching" and literal[0] not in DEFAULTS)
-                or (func.attr == "url" and not optional_url)):
-            required.add(literal[0])
-    return required
+    what it names missing when nothing else is set but the blob service URI (then it names the others)."""
+    identity = {"AzureWebJobsStorage__blobServiceUri": "https://st.blob.core.windows.net"}
+    with pytest.raises(ConfigError) as raised:
+        load_settings(identity)
+    return {p.setting for p in raised.value.problems if p.problem == "missing"} | set(identity)
 
 
 def test_required_settings_are_found_in_config():
@@ -212,6 +192,7 @@ SAMPLE_VALUES = {
     "COSMOS__clientId": "00000000-0000-0000-0000-000000000001",
     "COSMOS_LEASE_CONTAINER": "leases",
     "COSMOS_LEASE_PREFIX": "westeurope",
+    "FRONT_DOOR_ID": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
 }
 
 
@@ -229,6 +210,7 @@ def test_settings_load_from_what_the_stamp_sets():
     assert settings.transcripts.speech_endpoint
     assert settings.notifications.acs_email_endpoint and settings.notifications.acs_sms_from  # ACS, not the sinks
     assert not settings.notifications.allow_loopback
+    assert settings.auth.front_door_id == SAMPLE_VALUES["FRONT_DOOR_ID"]  # forwarded addresses trusted beside it
 
 
 def test_each_stamp_has_a_keyless_speech_account_its_identity_may_transcribe_with():
@@ -370,7 +352,7 @@ def test_azd_project_is_at_the_root_with_hooks_for_posix_and_powershell():
     for hook in ("predeploy", "postdeploy"):
         posix = (ROOT / project["hooks"][hook]["posix"]["run"]).read_text()
         windows = (ROOT / project["hooks"][hook]["windows"]["run"]).read_text()
-        assert "tools/release.py" in posix and "tools/release.py" in windows, hook
+        assert "ops/release.py" in posix and "ops/release.py" in windows, hook
 
 
 def _site_block() -> str:
@@ -388,8 +370,8 @@ def test_flex_http_concurrency_is_one_parameter_with_the_worker_threads():
     assert _stamp_settings()["PYTHON_THREADPOOL_THREAD_COUNT"] == "string(httpPerInstanceConcurrency)"
     main = MAIN.read_text(encoding="utf-8")
     assert re.search(r"^\s+httpPerInstanceConcurrency: httpPerInstanceConcurrency$", main, re.MULTILINE)
-    # What the local host runs with unless told: the same variable (tools/localhost/host.py).
-    assert "PYTHON_THREADPOOL_THREAD_COUNT" in (ROOT / "tools" / "localhost" / "host.py").read_text()
+    # What the local host runs with unless told: the same variable (devstack/localhost/host.py).
+    assert "PYTHON_THREADPOOL_THREAD_COUNT" in (ROOT / "devstack" / "localhost" / "host.py").read_text()
 
 
 def test_flex_plan_is_zone_redundant_where_the_region_offers_it():

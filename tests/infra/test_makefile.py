@@ -19,7 +19,7 @@ def _dry_run(target: str) -> str:
 
 def test_make_run_installs_nothing_only_the_tests_need():
     commands = _dry_run("run")
-    assert "requirements-dev.txt" in commands and "npm ci" in commands and "tools.regions" in commands
+    assert "requirements-dev.txt" in commands and "npm ci" in commands and "devstack.regions" in commands
     assert not [word for word in TEST_ONLY if word in commands], commands
 
 

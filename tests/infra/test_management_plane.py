@@ -188,7 +188,7 @@ def test_azd_deploys_the_one_project_as_two_function_services():
 
 
 def test_the_release_deploys_each_stamps_management_app_after_its_api_app():
-    from tools.release import Release, main
+    from ops.release import Release, main
 
     roll = inspect.getsource(Release.roll)
     steps = [roll.index(f"self.{step}(stamp") for step in ("drain", "deploy", "undrain", "management")]
@@ -197,4 +197,4 @@ def test_the_release_deploys_each_stamps_management_app_after_its_api_app():
     assert "release.management(stamp, deploy=False)" in inspect.getsource(main)
     for hook in ("postdeploy.sh", "postdeploy.ps1"):
         script = bicep.text(INFRA / "scripts" / hook)
-        assert "tools/release.py undrain" in script and "tools/release.py roll --skip" in script, hook
+        assert "ops/release.py undrain" in script and "ops/release.py roll --skip" in script, hook

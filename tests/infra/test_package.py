@@ -1,4 +1,4 @@
-"""The deployment package, built as the deploy builds it (tools/package.py: the project folder minus
+"""The deployment package, built as the deploy builds it (ops/package.py: the project folder minus
 .funcignore, which replaces azd's and Core Tools' defaults): the app and nothing else."""
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tools.package import ROOT, build, package_files
+from ops.package import ROOT, build, package_files
 
 # Everything the app needs at run time, and where anything else in the package would have to live.
 REQUIRED = {"function_app.py", "host.json", "requirements.txt", "constraints.txt", "functions/health.py",
             "shared/config.py", "shared/bootstrap.py"}
 ALLOWED_TOP = {"function_app.py", "host.json", "requirements.txt", "constraints.txt", "functions", "shared"}
-FORBIDDEN_PARTS = {"tests", "bench", "tools", "samples", "docs", "infra", "client", "node_modules", "patches",
+FORBIDDEN_PARTS = {"tests", "bench", "ops", "devstack", "samples", "docs", "infra", "client", "node_modules", "patches",
                    "__pycache__", ".pytest_cache", ".ruff_cache", ".localstack", ".azure", ".git", ".ci"}
 
 
@@ -52,9 +52,10 @@ def cluttered(tmp_path) -> Path:
                "venv/lib/y.py", "shared/__pycache__/config.cpython-311.pyc", "functions/stale.pyc",
                ".pytest_cache/v/cache", ".ruff_cache/0.1/x", ".hypothesis/examples/a", ".python_packages/lib/z.py",
                "samples/hello.wav", "message.wav", "bench/results/api_throughput.json", "bench/common.py",
-               "tests/unit/test_x.py", "tools/regions.py", "docs/api.md", "README.md", "infra/main.bicep",
-               "azure.yaml", ".azure/dev/.env", "local.settings.json", "local.settings.example.json",
-               "node_modules/x/index.js", ".localstack/azurite/data", "client/voicemail_client/__init__.py",
+               "tests/unit/test_x.py", "devstack/regions.py", "ops/release.py", "docs/api.md", "README.md",
+               "infra/main.bicep", "azure.yaml", ".azure/dev/.env", "local.settings.json",
+               "local.settings.example.json", "node_modules/x/index.js", ".localstack/azurite/data",
+               "client/voicemail_client/__init__.py",
                "requirements-dev.txt", "constraints-infra.txt", "Makefile", "pyproject.toml", ".vscode/settings.json"]
     for name in clutter:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
@@ -72,8 +73,8 @@ def test_clutter_of_a_working_copy_stays_out(cluttered):
 
 
 def test_the_release_reads_its_stamps_from_the_azd_outputs():
-    """tools/release.py's stamps, from what main.bicep outputs into the azd environment, in region order."""
-    from tools.release import ReleaseError, Stamp, stamps_from_env
+    """ops/release.py's stamps, from what main.bicep outputs into the azd environment, in region order."""
+    from ops.release import ReleaseError, Stamp, stamps_from_env
 
     env = {"REGIONS": "westeurope,northeurope", "API_ENDPOINTS": "https://a/api,https://b/api",
            "AZURE_FUNCTION_APP_NAMES": "func-a,func-b", "STORAGE_ACCOUNT_NAMES": "sta,stb"}

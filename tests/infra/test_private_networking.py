@@ -178,7 +178,7 @@ def test_the_imap_gateway_still_reads_its_secrets_from_key_vault():
 
 
 def test_the_release_still_drains_without_the_public_blob_endpoint():
-    from tools.release import switch_commands
+    from ops.release import switch_commands
 
     assert re.search(r"^output PRIVATE_NETWORKING bool = privateNetworking$", bicep.text(MAIN), re.MULTILINE)
     drain, undrain = switch_commands({"PRIVATE_NETWORKING": "true"})

@@ -14,8 +14,8 @@ import httpx
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue import QueueClient
 
+from devstack import localstack
 from tests.support import PLATFORM_KEY, random_name
-from tools import localstack
 
 PLATFORM = {"x-api-key": PLATFORM_KEY}
 

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from tools.release import get_json  # how the release itself reads readiness
+from ops.release import get_json  # how the release itself reads readiness
 
 
 def main(argv: list[str]) -> int:

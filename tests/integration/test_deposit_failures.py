@@ -9,9 +9,9 @@ import time
 
 import pytest
 
+from devstack import localstack
 from tests.integration.api_support import PLATFORM, Api, tone_wav
 from tests.support import HostProcess, free_port, product_env, random_name, wait_until
-from tools import localstack
 
 pytestmark = pytest.mark.integration
 

@@ -19,10 +19,10 @@ import httpx
 import pytest
 from voicemail_client import RetryPolicy, VoicemailClient
 
+from devstack import localstack, replicator
 from tests.integration.api_support import new_mailbox_id, tone_wav
 from tests.integration.load import HEADER, figures, listed, make_clients, run_load
 from tests.support import PLATFORM_KEY, HostProcess, free_port, product_env, random_name, wait_until
-from tools import localstack, replicator
 
 # `make test` runs the drills alone, one after another, once every other test has finished.
 pytestmark = [pytest.mark.integration, pytest.mark.drill, pytest.mark.timeout(900)]

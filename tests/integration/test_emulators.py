@@ -6,8 +6,8 @@ import pytest
 from azure.cosmos import CosmosClient, PartitionKey
 from azure.cosmos.exceptions import CosmosBatchOperationError, CosmosResourceNotFoundError
 
+from devstack import localstack
 from tests.support import free_port, random_name
-from tools import localstack
 
 pytestmark = pytest.mark.integration
 
@@ -102,7 +102,7 @@ def test_a_query_narrowed_by_id_or_type_finds_what_a_full_scan_finds(container, 
 
 
 def test_db_down_pauses_an_emulator_and_db_up_brings_it_back_with_its_data():
-    """`make db-down` / `make db-up` (tools/localstack.py): found by its command line, paused so it
+    """`make db-down` / `make db-up` (devstack/localstack.py): found by its command line, paused so it
     answers nothing, resumed with what it held. Done here to an emulator of the test's own only."""
     port = free_port()
     cosmos = localstack.cosmos(port, name=random_name("cosmos"))

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from azure.storage.blob import BlobServiceClient
 
+from devstack import localstack
 from shared import build_info
 from tests.support import BACKGROUND_FUNCTIONS, HostProcess, disabled, free_port, product_env, random_name, wait_until
-from tools import localstack
 
 pytestmark = pytest.mark.integration
 
@@ -153,13 +153,13 @@ class _FromSettingsFile(HostProcess):
 
 
 def test_the_generated_local_settings_alone_start_a_ready_host(stack, tmp_path):
-    """`func start` after `make install`: local.settings.json as tools/local_settings.py generates it
+    """`func start` after `make install`: local.settings.json as devstack/local_settings.py generates it
     is complete (the platform key's hash, the host's own %NAME% settings, the signing key)."""
     import json
     import shutil
 
+    from devstack.local_settings import ensure, key_hash
     from tests.support import ROOT
-    from tools.local_settings import ensure, key_hash
 
     shutil.copy(ROOT / "local.settings.example.json", tmp_path)
     generated = ensure(tmp_path)

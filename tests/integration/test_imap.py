@@ -23,9 +23,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from imapclient import IMAPClient
 
+from devstack.hosting import GatewayProcess
 from tests.integration.api_support import PLATFORM, Api, tone_wav
 from tests.support import free_port, wait_until
-from tools.hosting import GatewayProcess
 
 PIN = "4826"
 # Tokens last the shortest the API allows, so a session renews its token (10 s before expiry) in a test.

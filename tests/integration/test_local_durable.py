@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devstack import localstack
 from tests.support import ROOT, HostProcess, random_name, wait_until
-from tools import localstack
 
 pytestmark = pytest.mark.integration
 DURABLEAPP = ROOT / "tests" / "durableapp"

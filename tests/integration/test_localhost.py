@@ -14,8 +14,8 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueClient
 
+from devstack import localstack
 from tests.support import HOSTAPP, HostProcess, random_name, wait_until
-from tools import localstack
 
 pytestmark = pytest.mark.integration
 CONNECTION = localstack.storage_connection_string()

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
+from devstack.webhook_receiver import WebhookReceiver
 from tests.integration.api_support import PLATFORM, Api, tone_wav
 from tests.support import HostProcess, product_env, random_name, wait_until
-from tools.webhook_receiver import WebhookReceiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 NEVER = "0 0 0 1 1 *"

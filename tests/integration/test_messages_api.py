@@ -10,9 +10,9 @@ import httpx
 import pytest
 from azure.cosmos import CosmosClient
 
+from devstack import localstack
 from tests.integration.api_support import PLATFORM, tone_wav
 from tests.support import random_name, wait_until
-from tools import localstack
 
 pytestmark = pytest.mark.integration
 # These tests look at messages while they are `processing`: the transcoder stays off here

@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from devstack.mail_sink import MailSink
+from devstack.webhook_receiver import WebhookReceiver
 from tests.integration.api_support import PLATFORM, tone_wav
 from tests.support import free_port, wait_until
-from tools.mail_sink import MailSink
-from tools.webhook_receiver import WebhookReceiver
 
 SMTP_PORT = free_port()
 SINK = Path(tempfile.mkdtemp(prefix="notify-"))

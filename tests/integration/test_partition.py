@@ -1,4 +1,4 @@
-"""Two regions, each with its own Cosmos emulator kept in step by tools/replicator/ (as Cosmos DB
+"""Two regions, each with its own Cosmos emulator kept in step by devstack/replicator/ (as Cosmos DB
 multi-region writes keep regions in step): partition them, write on both sides, heal, and every
 invariant of ../shared/API.md "Consistency across regions" holds in both regions."""
 
@@ -8,9 +8,9 @@ import concurrent.futures
 
 import pytest
 
+from devstack import localstack, replicator
 from tests.integration.api_support import PLATFORM, Api, tone_wav
 from tests.support import HostProcess, free_port, product_env, random_name, wait_until
-from tools import localstack, replicator
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 AUDIO = tone_wav(1.2)

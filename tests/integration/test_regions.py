@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from azure.storage.blob import BlobServiceClient
 
+from devstack import localstack
 from tests.integration.api_support import PLATFORM, Api
 from tests.support import ROOT, HostProcess, product_env, random_name, wait_until
-from tools import localstack
 
 pytestmark = pytest.mark.integration
 SPEECH = (ROOT / "samples" / "hello.wav").read_bytes()

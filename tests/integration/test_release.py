@@ -1,4 +1,4 @@
-"""tools/release.py against two local regions (two hosts on the emulators, each its own region and
+"""ops/release.py against two local regions (two hosts on the emulators, each its own region and
 drain switch): one stamp at a time, drained while deployed, the other serving; a failure stops the
 release and leaves the next stamp untouched. The deploy step is injected: a probe that records what
 every stamp's readiness answered at that moment."""
@@ -14,9 +14,9 @@ import httpx
 import pytest
 from azure.storage.blob import BlobServiceClient
 
+from devstack import localstack
 from shared import build_info
 from tests.support import BACKGROUND_FUNCTIONS, ROOT, HostProcess, disabled, product_env, random_name
-from tools import localstack
 
 pytestmark = pytest.mark.integration
 QUIET = disabled(*BACKGROUND_FUNCTIONS)
@@ -43,11 +43,11 @@ def readiness(stamp: dict) -> tuple[int, bool | None]:
 
 
 def release(stamps: list[dict], tmp_path, deploy: str, *extra: str) -> subprocess.CompletedProcess:
-    drain = "{python} tools/drain.py drain {region}"
-    undrain = "{python} tools/drain.py undrain {region}"
+    drain = "{python} ops/drain.py drain {region}"
+    undrain = "{python} ops/drain.py undrain {region}"
     env = {"PYTHONPATH": str(ROOT), "AzureWebJobsStorage": localstack.storage_connection_string(),
            "PATH": "/usr/bin:/bin"}
-    command = [sys.executable, "tools/release.py", "roll", "--stamps", json.dumps(stamps), "--drain-cmd", drain,
+    command = [sys.executable, "ops/release.py", "roll", "--stamps", json.dumps(stamps), "--drain-cmd", drain,
                "--undrain-cmd", undrain, "--deploy-cmd", deploy, "--router-wait", "0", "--poll", "0.2",
                "--ready-timeout", "30", *extra]
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False)
@@ -84,7 +84,7 @@ def test_a_failed_deploy_stops_there_and_leaves_the_next_stamp_untouched(regions
         assert readiness(second) == (200, False)
         assert f"{second['region']}: drain" not in done.stdout  # never touched
     finally:
-        subprocess.run([sys.executable, "tools/drain.py", "undrain", first["region"]], cwd=ROOT, check=True,
+        subprocess.run([sys.executable, "ops/drain.py", "undrain", first["region"]], cwd=ROOT, check=True,
                        env={"PYTHONPATH": str(ROOT), "AzureWebJobsStorage": localstack.storage_connection_string()})
 
 
@@ -98,5 +98,5 @@ def test_a_stamp_not_running_the_new_build_is_not_put_back(regions, tmp_path):
         assert readiness(first) == (503, True)
         assert readiness(second) == (200, False)
     finally:
-        subprocess.run([sys.executable, "tools/drain.py", "undrain", first["region"]], cwd=ROOT, check=True,
+        subprocess.run([sys.executable, "ops/drain.py", "undrain", first["region"]], cwd=ROOT, check=True,
                        env={"PYTHONPATH": str(ROOT), "AzureWebJobsStorage": localstack.storage_connection_string()})

@@ -1,4 +1,4 @@
-"""The local replicator (tools/replicator/): two Cosmos emulators of its own, on free ports, kept
+"""The local replicator (devstack/replicator/): two Cosmos emulators of its own, on free ports, kept
 in step as Cosmos DB multi-region writes keep regions, through the real azure-cosmos SDK.
 
 Concurrent writes are made while the regions are partitioned, more than a second apart (`_ts` is
@@ -18,8 +18,8 @@ import pytest
 from azure.cosmos import ContainerProxy, CosmosClient, DatabaseProxy, PartitionKey
 from azure.cosmos.exceptions import CosmosBatchOperationError, CosmosResourceNotFoundError
 
+from devstack import localstack, replicator
 from tests.support import free_port, random_name, wait_until
-from tools import localstack, replicator
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

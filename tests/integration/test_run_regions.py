@@ -1,6 +1,6 @@
-"""What `make run REGIONS=2 PLANES=2` runs (`python -m tools.regions --regions 2 --planes 2`), end to
+"""What `make run REGIONS=2 PLANES=2` runs (`python -m devstack.regions --regions 2 --planes 2`), end to
 end: two regions, each with its own storage and its own Cosmos emulator (kept in step by
-tools/replicator/, as Cosmos DB multi-region writes keep regions in step), each as Azure runs a
+devstack/replicator/, as Cosmos DB multi-region writes keep regions in step), each as Azure runs a
 stamp (an API host, and a management host that replicates the audio), replicating audio to each
 other, with nothing in front of them but the client's endpoint list; Ctrl-C stops them all."""
 
@@ -21,11 +21,11 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 from voicemail_client import ApiError, VoicemailClient
 
+from devstack import localstack
+from devstack.local_settings import ensure
+from devstack.regions import MANAGEMENT_OFFSET
 from tests.integration.api_support import new_mailbox_id
 from tests.support import PLATFORM_KEY, ROOT, free_port, wait_until
-from tools import localstack
-from tools.local_settings import ensure
-from tools.regions import MANAGEMENT_OFFSET
 
 pytestmark = pytest.mark.integration
 SAMPLE = ROOT / "samples" / "hello.wav"
@@ -54,7 +54,7 @@ def two_local_regions(stack, tmp_path_factory):
     log = (tmp_path_factory.mktemp("regions") / "regions.log").open("wb")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
            "PLATFORM_KEY_HASHES": hashlib.sha256(PLATFORM_KEY.encode()).hexdigest()}
-    process = subprocess.Popen([sys.executable, "-m", "tools.regions", "--regions", "2", "--planes", "2",
+    process = subprocess.Popen([sys.executable, "-m", "devstack.regions", "--regions", "2", "--planes", "2",
                                 "--port", str(port), "--imap-port", str(imap_port)],
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     endpoints = [f"http://127.0.0.1:{port}/api", f"http://127.0.0.1:{port + 1}/api"]

@@ -11,9 +11,9 @@ import pytest
 from azure.cosmos import CosmosClient
 from azure.storage.blob import BlobServiceClient
 
+from devstack import localstack
 from tests.integration.api_support import PLATFORM, Api, tone_wav
 from tests.support import HostProcess, product_env, random_name, wait_until
-from tools import localstack
 
 pytestmark = pytest.mark.integration
 # Sweeps run on request here, and see orphans at once; the transcoder stays off (messages are

@@ -4,19 +4,29 @@ from __future__ import annotations
 
 import base64
 import itertools
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
-from shared.bootstrap import App, build
+from shared.adapters.outbox import CosmosOutbox
+from shared.composition import App, Ports, build
 from shared.config import load_settings
 from shared.domain.audio import AudioLimits, AudioRejected, Containers, Transcoded
-from shared.domain.errors import AudioNotFound, DatabaseUnavailable, EtagMismatch
+from shared.domain.audit import AuditRecord, day
+from shared.domain.errors import AudioNotFound, DatabaseUnavailable, EtagMismatch, NotFound
 from shared.domain.model import Greeting, ListQuery, Mailbox, Message, iso
-from shared.domain.notifications import Event
+from shared.domain.notifications import Event, Mail, NotificationConfig
 from shared.domain.replicated import PinRecord, RecentEvents, RegionTally
-from shared.ports import AlreadyExists, Conflict, Snapshot, TallyMoved
+from shared.domain.transcripts import TranscriptionJob
+from shared.ports import AlreadyExists, Conflict, DeliveryFailed, Snapshot, TallyMoved, Transcriber
+from shared.services.auth import Authenticator
+from shared.services.ledger import Ledger
+from shared.services.mailboxes import MailboxService
+from shared.services.mwi import Mwi
+from shared.services.rate import CLIENT_LOGINS_PER_MINUTE, SlidingWindow
+from shared.services.writes import WriteBudget
 from shared.telemetry import Telemetry
 
 _etags = itertools.count(1)
@@ -337,31 +347,165 @@ FAKE_ENV = {"PLATFORM_KEY_HASHES": "a" * 64, "TOKEN_SIGNING_KEY": base64.b64enco
             "AzureWebJobsStorage": "UseDevelopmentStorage=true", "CLIENT_LOGINS_PER_MINUTE": "1000000"}
 
 
+class FakeOutbox:
+    """Targets in a dict; events in the store's outbox (where the message writes put them)."""
+
+    def __init__(self, store: FakeStore):
+        self.store = store
+        self.configs: dict[str, NotificationConfig] = {}
+        self._etag = 0
+
+    def _next(self) -> str:
+        self._etag += 1
+        return f"o{self._etag}"
+
+    def get_config(self, mailbox_id):
+        return self.configs.get(mailbox_id, NotificationConfig(mailbox_id))
+
+    def save_config(self, config):
+        if self.get_config(config.mailbox_id).etag != config.etag:
+            raise EtagMismatch()
+        self.configs[config.mailbox_id] = stored = replace(config, etag=self._next())
+        return stored
+
+    def get_event(self, mailbox_id, event_id):
+        return self.store.events.get((mailbox_id, event_id))
+
+    def save_event(self, event):
+        current = self.store.events.get((event.mailbox_id, event.id))
+        if (current.etag if current else None) != event.etag:
+            raise EtagMismatch()
+        self.store.events[(event.mailbox_id, event.id)] = stored = replace(event, etag=self._next())
+        return stored
+
+    def due(self, region, now, stale_before, limit, excluding=()):
+        due = [e for e in self.store.events.values() if e.status == "pending" and e.due_at <= now
+               and (e.owner == region or e.due_at <= stale_before) and e.mailbox_id not in excluding]
+        return sorted(due, key=lambda e: e.due_at)[:limit]
+
+    def events_in(self, documents):
+        return CosmosOutbox.events_in(self, documents)  # the adapter's decoding of the feed's documents
+
+    def dead_letters(self, limit, mailbox_id=None):
+        return [e for e in self.store.events.values() if e.status == "dead"
+                and mailbox_id in (None, e.mailbox_id)][:limit]
+
+    def find_event(self, event_id):
+        for event in self.store.events.values():
+            if event.id == event_id:
+                return event
+        raise NotFound("no such event")
+
+
+class FakeWebhooks:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, bytes]] = []
+        self.failing = False
+
+    def send(self, url: str, secret: str, webhook_id: str, body: bytes) -> None:
+        self.sent.append((url, webhook_id, body))
+        if self.failing:
+            raise DeliveryFailed("answered 500")
+
+
+class FakeMailer:
+    def __init__(self) -> None:
+        self.mails: list[Mail] = []
+
+    def send(self, mail: Mail) -> None:
+        self.mails.append(mail)
+
+
+class FakeSms:
+    def __init__(self) -> None:
+        self.texts: list[tuple[str, str]] = []
+
+    def send(self, number: str, text: str) -> None:
+        self.texts.append((number, text))
+
+
+class FakeJobs:
+    """The transcription queue: jobs kept in order, with their delays."""
+
+    def __init__(self) -> None:
+        self.queued: list[tuple[TranscriptionJob, float]] = []
+        self.fail_next: Exception | None = None
+
+    def submit(self, job: TranscriptionJob, delay_s: float = 0.0) -> None:
+        if self.fail_next is not None:
+            error, self.fail_next = self.fail_next, None
+            raise error
+        self.queued.append((job, delay_s))
+
+    def take(self) -> TranscriptionJob:
+        return self.queued.pop(0)[0]
+
+
+def fake_ports(store: FakeSweepStore | None = None, *, audio: FakeAudio | None = None,
+               peers: Mapping[str, FakeAudio] | None = None, telemetry: Telemetry | None = None,
+               transcriber: Transcriber | None = None, **given: object) -> Ports:
+    """Every port in memory (none reaches a network or an SDK); any one replaced by name. Two regions
+    share one store (as the Cosmos account is shared) by passing it in."""
+    store = store if store is not None else FakeSweepStore()
+    made = {"store": store, "audio": audio if audio is not None else FakeAudio(store), "peers": dict(peers or {}),
+            "events": FakeEvents(), "replication_requests": FakeReplicationRequests(),
+            "transcoder": FakeTranscoder(), "conflict_feed": FakeFeed(), "probes": (),
+            "telemetry": telemetry if telemetry is not None else Telemetry(), "transcriber": transcriber,
+            "transcription_jobs": FakeJobs(), "outbox": FakeOutbox(store), "mailer": FakeMailer(),
+            "sms": FakeSms(), "webhooks": FakeWebhooks(),
+            "audit_trails": defaultdict(FakeAuditTrail)}  # a region's trail made when first asked for
+    return Ports(**{**made, **given})
+
+
+class FakeAuditTrail:
+    """One region's trail in memory, append-only as the real one."""
+
+    def __init__(self) -> None:
+        self.records: list[AuditRecord] = []
+        self.fails: Exception | None = None
+
+    def append(self, records) -> None:
+        if self.fails is not None:
+            raise self.fails
+        self.records += records
+
+    def read(self, stream: str, since_day: str) -> list[AuditRecord]:
+        if self.fails is not None:
+            raise self.fails
+        return [r for r in self.records if r.mailbox_id == stream and day(r.at) >= since_day]
+
+
 @dataclass
 class FakeRegion:
     """A region's App, as bootstrap builds it, on in-memory ports; and those ports, to look at."""
 
     app: App
-    store: FakeSweepStore
-    audio: FakeAudio
-    events: FakeEvents = field(default_factory=FakeEvents)
-    transcoder: FakeTranscoder = field(default_factory=FakeTranscoder)
-    requests: FakeReplicationRequests = field(default_factory=FakeReplicationRequests)
-    feed: FakeFeed = field(default_factory=FakeFeed)
+    ports: Ports
+
+    # The fakes by the names the tests know them by.
+    store = property(lambda self: self.ports.store)
+    audio = property(lambda self: self.ports.audio)
+    events = property(lambda self: self.ports.events)
+    transcoder = property(lambda self: self.ports.transcoder)
+    requests = property(lambda self: self.ports.replication_requests)
+    feed = property(lambda self: self.ports.conflict_feed)
+    outbox = property(lambda self: self.ports.outbox)
 
 
 def fake_app(region: str = "r1", *, store: FakeSweepStore | None = None, audio: FakeAudio | None = None,
              peers: dict[str, FakeAudio] | None = None, telemetry: Telemetry | None = None,
-             **settings: str) -> FakeRegion:
-    """The service graph `shared.bootstrap.build` wires, on fakes: the same wiring the app runs.
+             ports: Ports | None = None, **settings: str) -> FakeRegion:
+    """The service graph `shared.composition.build` wires, on fakes: the same wiring the app runs.
     Two regions share one store (as the Cosmos account is shared) by passing it in; settings by name."""
-    store = store if store is not None else FakeSweepStore()
-    audio = audio if audio is not None else FakeAudio(store)
-    events, transcoder, requests, feed = FakeEvents(), FakeTranscoder(), FakeReplicationRequests(), FakeFeed()
-    config = load_settings({**FAKE_ENV, "REGION": region, **settings})
-    app = build(config, store=store, audio=audio, peers=peers or {}, events=events, replication_requests=requests,
-                transcoder=transcoder, conflict_feed=feed, probes=(), telemetry=telemetry)
-    return FakeRegion(app, store, audio, events, transcoder, requests, feed)
+    ports = ports if ports is not None else fake_ports(store, audio=audio, peers=peers, telemetry=telemetry)
+    return FakeRegion(build(load_settings({**FAKE_ENV, "REGION": region, **settings}), ports), ports)
+
+
+def hand_mailboxes(store: FakeStore, mwi: Mwi, region: str = "r1") -> MailboxService:
+    """A MailboxService made by hand, for a test of another service that needs mailboxes."""
+    auth = Authenticator(("a" * 64,), (b"k" * 32,), 900, epochs=None)
+    return MailboxService(store, mwi, auth, timedelta(0), region, SlidingWindow(CLIENT_LOGINS_PER_MINUTE, 60.0),
+                          lambda _mailbox_id: False, WriteBudget(store, region), Ledger(store, region, None))
 
 
 class FakeClock:

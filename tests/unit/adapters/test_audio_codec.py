@@ -15,6 +15,7 @@ import av
 import numpy as np
 import pytest
 
+from devstack.make_sample_wav import speech_like_wav
 from shared.adapters.audio_codec import transcode
 from shared.adapters.transcode_pool import PyAvTranscoder
 from shared.domain.audio import AudioLimits, AudioRejected, Transcoded
@@ -37,7 +38,6 @@ from tests.unit.adapters.audio_corpus import (
     wav_claiming,
     wav_claiming_rate,
 )
-from tools.make_sample_wav import speech_like_wav
 
 LIMITS = AudioLimits(min_seconds=1, max_seconds=120)
 DURATION_TOLERANCE_MS = 20  # transcode's duration against what the source really holds
@@ -83,7 +83,7 @@ class Case:
     rate: int
     seconds: float
     channels: int = 1
-    signal: str = "speech"  # speech (audio_corpus.speech_like), tone, or tool (tools/make_sample_wav.py's bytes)
+    signal: str = "speech"  # speech (audio_corpus.speech_like), tone, or tool (devstack/make_sample_wav.py's bytes)
     # True: the file decodes to exactly the samples encoded, so the true duration is the nominal one.
     # False: the format pads, so the true duration is what PyAV decodes from the file. Measured:
     #   AMR-NB: whole 20 ms frames plus one frame of encoder delay (4 s -> 4.02 s);

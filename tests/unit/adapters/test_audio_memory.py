@@ -32,7 +32,7 @@ from pathlib import Path
 
 from shared.adapters.audio_codec import transcode
 from shared.domain.audio import AudioLimits
-from tools.make_sample_wav import speech_like_wav
+from devstack.make_sample_wav import speech_like_wav
 
 RATE = 8000
 
@@ -102,7 +102,7 @@ from pathlib import Path
 
 from shared.adapters.transcode_pool import PyAvTranscoder
 from shared.domain.audio import AudioLimits
-from tools.make_sample_wav import speech_like_wav
+from devstack.make_sample_wav import speech_like_wav
 import psutil
 
 transcoder = PyAvTranscoder(workers=2)

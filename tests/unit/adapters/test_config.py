@@ -1,6 +1,7 @@
 import pytest
+from pydantic import ValidationError
 
-from shared.config import ConfigError, load_settings
+from shared.config import DEFAULTS, ConfigError, load_settings
 
 EMULATOR = {
     "REGION": "local1",
@@ -78,8 +79,10 @@ def test_identity_storage_needs_every_service_uri():
 
 def test_settings_are_frozen():
     settings = load_settings(EMULATOR)
-    with pytest.raises(AttributeError):
+    with pytest.raises(ValidationError, match="frozen"):
         settings.region = "elsewhere"
+    with pytest.raises(ValidationError, match="frozen"):
+        settings.auth.token_ttl_s = 60
 
 
 def test_an_unresolved_key_vault_reference_is_named_without_its_value():
@@ -122,12 +125,12 @@ def test_the_generated_local_settings_are_complete(tmp_path, monkeypatch):
     import shutil
     from pathlib import Path
 
-    from tools.local_settings import ensure, key_hash
+    from devstack.local_settings import ensure, key_hash
 
     monkeypatch.delenv("VOICEMAIL_PLATFORM_KEY", raising=False)
     shutil.copy(Path(__file__).resolve().parents[3] / "local.settings.example.json", tmp_path)
     values = json.loads(ensure(tmp_path).read_text())["Values"]
-    from shared.config import DEFAULTS, HOST_RESOLVED
+    from shared.config import HOST_RESOLVED
 
     assert {name: values[name] for name in HOST_RESOLVED if name != "DURABLE_TASK_HUB"} == {
         name: DEFAULTS[name] for name in HOST_RESOLVED if name != "DURABLE_TASK_HUB"}  # what `func start` binds
@@ -170,7 +173,7 @@ def test_every_default_is_written_down_once():
     import json
     from pathlib import Path
 
-    from shared.config import DEFAULTS, HOST_RESOLVED, SECTIONS
+    from shared.config import HOST_RESOLVED, SECTIONS
 
     root = Path(__file__).resolve().parents[3]
     example = json.loads((root / "local.settings.example.json").read_text())["Values"]
@@ -189,18 +192,106 @@ def test_the_hosts_own_settings_are_checked_but_not_kept():
     assert not hasattr(load_settings(EMULATOR), "retention_schedule")  # the host reads it, not the app
 
 
-def test_each_section_of_defaults_is_a_group_of_settings_without_defaults_of_its_own():
-    """SECTIONS holds every default; `settings.<section>` is the group it fills (`app`: Settings' own
-    fields; `host`: the host's, not kept). No group restates a default."""
-    from dataclasses import MISSING, fields, is_dataclass
-
+def test_each_section_of_defaults_is_a_group_of_settings_whose_fields_hold_them():
+    """SECTIONS is derived from the settings' models: `settings.<section>` is the group whose fields
+    hold the section's defaults (`app`: Settings' own fields; `host`: the host's, checked, not read)."""
     from shared.config import SECTIONS, Settings
 
-    groups = {field.name: field.type for field in fields(Settings) if field.name in SECTIONS}
-    assert set(SECTIONS) - {"app", "host"} == set(groups)
-    settings = load_settings(EMULATOR)
-    for name in groups:
-        group = getattr(settings, name)
-        assert is_dataclass(group)
-        assert all(f.default is MISSING and f.default_factory is MISSING for f in fields(group)), name
-    assert all(f.default is MISSING for f in fields(Settings))
+    groups = {name for name, field in Settings.model_fields.items() if field.alias is None}
+    assert set(SECTIONS) - {"app"} == groups
+    assert all(SECTIONS[name] for name in groups)  # each group has defaults, so a lost one shows
+    # Setting every default explicitly changes nothing: the defaults are what the models apply.
+    assert load_settings({**EMULATOR, **DEFAULTS}) == load_settings(EMULATOR)
+
+
+def _bad(env):
+    with pytest.raises(ConfigError) as raised:
+        load_settings(env)
+    return raised.value
+
+
+def test_every_bad_setting_is_named_at_once():
+    error = _bad({**EMULATOR, "COSMOS_ENDPOINT": "", "SDK_TIMEOUT_SECONDS": "ten", "DRAIN": "maybe"})
+    assert error.names == ("SDK_TIMEOUT_SECONDS", "COSMOS_ENDPOINT", "DRAIN")
+    assert error.public == ("setting SDK_TIMEOUT_SECONDS is malformed; setting COSMOS_ENDPOINT is missing; "
+                            "setting DRAIN is malformed")
+    assert "not a number" in str(error) or "valid number" in str(error)  # the log says why
+
+
+def test_with_nothing_set_every_required_setting_is_named():
+    assert set(_bad({}).names) == {"REGION", "COSMOS_ENDPOINT", "AzureWebJobsStorage", "PLATFORM_KEY_HASHES",
+                                   "TOKEN_SIGNING_KEY", "PIN_PEPPER"}
+    with_identity = _bad({"AzureWebJobsStorage__blobServiceUri": "https://st.blob.core.windows.net"})
+    assert {"AzureWebJobsStorage__queueServiceUri", "AzureWebJobsStorage__tableServiceUri"} <= set(with_identity.names)
+    assert "AzureWebJobsStorage" not in with_identity.names
+
+
+def test_a_setting_is_named_once_for_what_is_wrong_with_it_not_for_what_follows():
+    """An unusable connection string is named as such, not again as missing storage; an unresolved
+    required secret is unresolved, not missing; settings another one needs are not named for it."""
+    reference = "@Microsoft.KeyVault(SecretUri=https://kv-x.vault.azure.net/secrets/pin-pepper)"
+    error = _bad({**EMULATOR, "AzureWebJobsStorage": "hello", "PIN_PEPPER": reference, "REGION": "West Europe",
+                  "REGIONS": "westeurope,North Europe", "PEER_STORAGE__westeurope": "nonsense"})
+    assert [(p.setting, p.problem) for p in error.problems] == [
+        ("REGION", "malformed"), ("REGIONS", "malformed"), ("AzureWebJobsStorage", "malformed"),
+        ("PIN_PEPPER", "unresolved"), ("PEER_STORAGE__westeurope", "malformed")]
+
+
+def test_any_setting_left_an_unresolved_reference_is_named_unresolved_and_nothing_else():
+    """Whichever setting a Key Vault reference stays in, only that one is named, as unresolved."""
+    from shared.config import Settings
+
+    reference = "@Microsoft.KeyVault(SecretUri=https://kv-x.vault.azure.net/secrets/s)"
+    names = {f.alias for group in [Settings, *(f.annotation for f in Settings.model_fields.values() if not f.alias)]
+             for f in group.model_fields.values() if f.alias} - {"PEER_STORAGE__"} | {"PEER_STORAGE__local2"}
+    assert len(names) > 50
+    for name in sorted(names):
+        error = _bad({**EMULATOR, "REGIONS": "local1,local2", name: reference})
+        assert [(p.setting, p.problem) for p in error.problems] == [(name, "unresolved")], name
+        assert "vault" not in str(error)
+
+
+def test_what_only_azure_refuses_is_named_with_the_rest():
+    error = _bad({**IDENTITY, "WEBHOOK_ALLOW_LOOPBACK": "true", "NOTIFY_RETRY_HORIZON_SECONDS": "60",
+                  "TRANSCRIPTION_ENGINE": "azure", "TOKEN_TTL_SECONDS": "3600"})
+    assert set(error.names) == {"WEBHOOK_ALLOW_LOOPBACK", "NOTIFY_RETRY_HORIZON_SECONDS", "SPEECH_ENDPOINT",
+                                "TOKEN_TTL_SECONDS"}
+    local = load_settings({**EMULATOR, "NOTIFY_RETRY_HORIZON_SECONDS": "60"})
+    assert local.notifications.allow_loopback and local.notifications.retry_horizon_s == 60
+
+
+def test_no_value_of_a_bad_or_secret_setting_is_ever_echoed():
+    secrets = {"COSMOS_ENDPOINT": "cosmos-secret-value", "PLATFORM_KEY_HASHES": "hash-secret-value",
+               "TOKEN_SIGNING_KEY": "c2lnbmluZy1zZWNyZXQ=", "PIN_PEPPER": "pepper secret!",
+               "AzureWebJobsStorage": "conn-secret-value", "SDK_TIMEOUT_SECONDS": "timeout-secret-value",
+               "TOKEN_SIGNING_KEY_PREVIOUS": "@Microsoft.KeyVault(SecretUri=https://kv-secret.vault.azure.net/x)"}
+    error = _bad({**EMULATOR, **secrets})
+    assert len(error.problems) == len(secrets)
+    for text in (str(error), error.public, repr(error)):
+        assert "secret" not in text and "c2lnbm" not in text
+    shown = repr(load_settings({**EMULATOR, "COSMOS_KEY": "cosmos-key-secret"}))
+    assert "secret" not in shown and EMULATOR["TOKEN_SIGNING_KEY"] not in shown and "AccountKey" not in shown
+
+
+def test_readiness_names_every_bad_setting(monkeypatch):
+    """What /api/health/ready answers while two settings are bad: 503 naming both, neither value."""
+    import json
+
+    import azure.functions as func
+
+    from functions.health import health_ready
+    from shared import config
+
+    monkeypatch.setattr("os.environ", {**EMULATOR, "HEALTH_CACHE_SECONDS": "60", "PIN_PEPPER": "c2hvcnQ="})
+    config.settings.cache_clear()
+    try:
+        answer = health_ready(func.HttpRequest("GET", "http://localhost/api/health/ready", body=b""))
+    finally:
+        config.settings.cache_clear()
+    body = json.loads(answer.get_body())
+    assert answer.status_code == 503 and answer.headers["Retry-After"]
+    assert body["checks"]["config"]["error"] == (
+        "setting HEALTH_CACHE_SECONDS is malformed; setting PIN_PEPPER is malformed")
+    assert "HEALTH_CACHE_SECONDS" in body["detail"] and "PIN_PEPPER" in body["detail"]
+    assert "c2hvcnQ" not in answer.get_body().decode()
+

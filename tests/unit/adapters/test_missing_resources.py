@@ -1,4 +1,4 @@
-"""The adapters create nothing (the Bicep does in Azure, tools/provision.py locally): a container or
+"""The adapters create nothing (the Bicep does in Azure, devstack/provision.py locally): a container or
 queue that is not there answers 503 naming it, never a 500 or a quiet creation."""
 
 from __future__ import annotations

@@ -15,9 +15,10 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 
 from functions import http
-from functions.sweeps import admin as sweeps
-from functions.sweeps import common
+from functions.catalog import ROUTES
+from functions.provider import APP
 from functions.sweeps.common import ACTIVE
+from functions.table import PLATFORM_ONLY, Answer, Table
 from shared.domain.errors import MailboxFull, PayloadTooLarge, RangeNotSatisfiable, Unavailable, ValidationFailed
 from shared.domain.model import decode_continuation, encode_continuation
 from shared.domain.security import hash_api_key
@@ -208,17 +209,22 @@ def problem(response: func.HttpResponse) -> dict:
 
 
 def app() -> SimpleNamespace:
-    return SimpleNamespace(auth=Authenticator((hash_api_key(KEY),), (b"s" * 32,), 60),
+    return SimpleNamespace(auth=Authenticator((hash_api_key(KEY),), (b"s" * 32,), 60, epochs=None),
                            settings=SimpleNamespace(region="fn1"),
                            telemetry=SimpleNamespace(span=lambda *args, **kwargs: contextlib.nullcontext()))
 
 
 @pytest.fixture
-def booted(monkeypatch):
-    fake = app()
-    monkeypatch.setattr(http, "bootstrap", lambda: fake)
-    monkeypatch.setattr(common, "bootstrap", lambda: fake)
-    return fake
+def booted():
+    with APP.override(app()) as fake:
+        yield fake
+
+
+def functions(table: Table) -> dict[str, object]:
+    """The user functions the host would index from the table, by name."""
+    host = func.FunctionApp()
+    host.register_functions(table.blueprint("all"))
+    return {function.get_function_name(): function.get_user_function() for function in host.get_functions()}
 
 
 @pytest.mark.parametrize(("raised", "status", "slug"), [
@@ -230,10 +236,13 @@ def booted(monkeypatch):
     (KeyError("secret"), 500, "internal-error"),
 ])
 def test_the_boundary_answers_every_failure_with_a_problem(booted, raised, status, slug):
-    def handler(req, app):
+    table = Table()
+
+    @table.route("GET", "failing", principals=PLATFORM_ONLY, tag="t", summary="fails", answers={200: Answer("ok")})
+    def failing(call):
         raise raised
 
-    response = http.endpoint(handler)(request())
+    response = functions(table)["failing"](request(headers={"x-api-key": KEY}))
     body = problem(response)
     assert (response.status_code, body["type"]) == (status, slug)
     assert "secret" not in body["detail"] and "recursion" not in body["detail"]
@@ -259,8 +268,8 @@ class Client:
         return instance
 
 
-def call(route, req: func.HttpRequest, client: Client) -> func.HttpResponse:
-    user_function = route.build().get_user_function()
+def call(name: str, req: func.HttpRequest, client: Client) -> func.HttpResponse:
+    user_function = functions(ROUTES)[name]
     assert list(inspect.signature(user_function).parameters) == ["req", "client"]  # as the worker binds them
     return asyncio.run(user_function.client_function(req, client))
 
@@ -270,10 +279,10 @@ def admin(route: dict[str, str], headers: dict[str, str] | None = None, method: 
 
 
 def test_a_sweep_starts_and_a_second_start_is_refused(booted):
-    started = call(sweeps.start_sweep, admin({"kind": "retention"}), Client())
+    started = call("start_sweep", admin({"kind": "retention"}), Client())
     assert started.status_code == 202 and started.headers["Location"] == "/api/admin/sweeps/retention-fn1"
     running = SimpleNamespace(runtime_status=next(iter(ACTIVE)))
-    refused_start = call(sweeps.start_sweep, admin({"kind": "retention"}), Client(status=running))
+    refused_start = call("start_sweep", admin({"kind": "retention"}), Client(status=running))
     assert (refused_start.status_code, problem(refused_start)["type"]) == (409, "sweep-running")
 
 
@@ -286,7 +295,7 @@ def test_a_sweep_starts_and_a_second_start_is_refused(booted):
 ])
 def test_a_start_that_is_not_allowed_answers_a_problem_before_the_task_hub(booted, route, headers, status, slug):
     client = Client()
-    response = call(sweeps.start_sweep, admin(route, headers), client)
+    response = call("start_sweep", admin(route, headers), client)
     body = problem(response)
     assert (response.status_code, body["type"]) == (status, slug) and client.calls == []
     assert "x" * 100 not in body["detail"]  # the caller's value is not echoed back
@@ -295,9 +304,9 @@ def test_a_start_that_is_not_allowed_answers_a_problem_before_the_task_hub(boote
 @pytest.mark.parametrize("failure", [ConnectionResetError("reset"), Exception("unexpected status code 500"),
                                      TimeoutError()])
 def test_a_task_hub_that_does_not_answer_is_a_503_with_retry_after(booted, failure):
-    for response in (call(sweeps.start_sweep, admin({"kind": "replication"}), Client(fails=failure)),
-                     call(sweeps.start_sweep, admin({"kind": "replication"}), Client(start_fails=failure)),
-                     call(sweeps.sweep_status, admin({"instanceId": "replication-fn1"}, method="GET"),
+    for response in (call("start_sweep", admin({"kind": "replication"}), Client(fails=failure)),
+                     call("start_sweep", admin({"kind": "replication"}), Client(start_fails=failure)),
+                     call("sweep_status", admin({"instanceId": "replication-fn1"}, method="GET"),
                           Client(fails=failure))):
         assert (response.status_code, problem(response)["type"]) == (503, "service-unavailable")
         assert int(response.headers["Retry-After"]) > 0
@@ -305,7 +314,7 @@ def test_a_task_hub_that_does_not_answer_is_a_503_with_retry_after(booted, failu
 
 def test_a_start_that_loses_the_race_is_refused_as_running(booted):
     lost = Exception("An instance with ID 'retention-fn1' already exists.")
-    response = call(sweeps.start_sweep, admin({"kind": "retention"}), Client(start_fails=lost))
+    response = call("start_sweep", admin({"kind": "retention"}), Client(start_fails=lost))
     assert (response.status_code, problem(response)["type"]) == (409, "sweep-running")
 
 
@@ -313,18 +322,18 @@ def test_a_start_that_loses_the_race_is_refused_as_running(booted):
                                       "retention-fn1#", "retention-%2F..", "retention-" + "x" * 5000, "\ufffd"])
 def test_the_status_of_anything_but_this_regions_sweeps_is_not_found_without_asking_the_task_hub(booted, instance):
     client = Client()
-    response = call(sweeps.sweep_status, admin({"instanceId": instance}, method="GET"), client)
+    response = call("sweep_status", admin({"instanceId": instance}, method="GET"), client)
     assert (response.status_code, problem(response)["type"]) == (404, "not-found") and client.calls == []
 
 
 def test_a_sweeps_status_is_read_from_the_task_hub(booted):
     status = SimpleNamespace(runtime_status=SimpleNamespace(name="Completed"), output='{"examined": 3}',
                              custom_status=None, created_time=None, last_updated_time=None)
-    response = call(sweeps.sweep_status, admin({"instanceId": "retention-fn1"}, method="GET"), Client(status))
+    response = call("sweep_status", admin({"instanceId": "retention-fn1"}, method="GET"), Client(status))
     assert response.status_code == 200
     assert json.loads(response.get_body())["output"] == {"examined": 3}
     subscriber = admin({"instanceId": "retention-fn1"}, headers={"authorization": "Bearer x"}, method="GET")
-    assert call(sweeps.sweep_status, subscriber, Client(status)).status_code == 401
+    assert call("sweep_status", subscriber, Client(status)).status_code == 401
 
 
 def test_a_problem_detail_that_quotes_a_huge_value_is_cut_short():

@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 from azure.durable_functions.testing import orchestrator_generator_wrapper
 
-from functions.sweeps import common, retention
+from functions.provider import APP
 from functions.sweeps.replication import replication_steps
 from functions.sweeps.retention import retention_steps
 from shared.domain.sweeps import BATCH, PAGES_PER_EXECUTION
@@ -153,12 +153,15 @@ def test_orphan_pages_continue_as_new_after_a_bounded_number():
 
 
 @pytest.mark.parametrize("phase", ["expired", "orphans"])
-def test_the_orchestrator_reads_no_clock_but_the_context(phase, monkeypatch):
-    for module in (common, retention):
-        monkeypatch.setattr(module, "bootstrap", lambda: pytest.fail("the orchestrator must do no I/O"))
+def test_the_orchestrator_reads_no_clock_but_the_context(phase):
+    class NoIo:
+        def __getattr__(self, name):
+            pytest.fail("the orchestrator must do no I/O")
+
     context = Context({"phase": phase, "before": "2026-11-27T03:00:00.000000Z"},
                       lambda name, payload: [] if name == "retention_find_expired" else None)
-    run(context)
+    with APP.override(NoIo()):
+        run(context)
 
 
 def test_replication_copies_each_under_replicated_message_and_continues_on_full_pages():

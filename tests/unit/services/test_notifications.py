@@ -9,17 +9,15 @@ import random
 import re
 import threading
 import time
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from shared.adapters.outbox import CosmosOutbox, config_to_doc, event_to_doc
+from shared.adapters.outbox import config_to_doc, event_to_doc
 from shared.adapters.webhook import SafeWebhookSender, signed_headers
 from shared.domain.commands import PutMailbox
 from shared.domain.errors import (
-    EtagMismatch,
     EventNotDeadLettered,
     Forbidden,
     InvalidWebhookUrl,
@@ -43,96 +41,32 @@ from shared.domain.notifications import (
 from shared.domain.principal import PLATFORM, Principal
 from shared.domain.verification import VerifyTarget
 from shared.ports import DeliveryFailed
-from shared.services.auth import Authenticator
-from shared.services.mailboxes import MailboxService
 from shared.services.messages import Sender
 from shared.services.mwi import Mwi
 from shared.services.notifications import NotificationService
 from shared.services.pipeline import AudioPipeline
 from shared.services.renditions import Renditions
 from shared.services.replication import Regions
-from tests.unit.fakes import CONTAINERS, FakeAudio, FakeEvents, FakeGreetings, FakeStore, FakeTranscoder
+from shared.services.writes import WriteBudget
+from shared.telemetry import Telemetry
+from tests.unit.fakes import (
+    CONTAINERS,
+    FakeAudio,
+    FakeEvents,
+    FakeGreetings,
+    FakeOutbox,
+    FakeReplicationRequests,
+    FakeStore,
+    FakeTranscoder,
+    hand_mailboxes,
+)
+from tests.unit.fakes import FakeMailer as Mailer
+from tests.unit.fakes import FakeSms as Texts
+from tests.unit.fakes import FakeWebhooks as Webhooks
 from tests.unit.services.wiring import announcing_ledger, message_use_cases
 
 MAILBOX = "+1555"
 SUBSCRIBER = Principal("subscriber", MAILBOX)
-
-
-class FakeOutbox:
-    """Targets in a dict; events in the store's outbox (where the message writes put them)."""
-
-    def __init__(self, store: FakeStore):
-        self.store = store
-        self.configs: dict[str, NotificationConfig] = {}
-        self._etag = 0
-
-    def _next(self) -> str:
-        self._etag += 1
-        return f"o{self._etag}"
-
-    def get_config(self, mailbox_id):
-        return self.configs.get(mailbox_id, NotificationConfig(mailbox_id))
-
-    def save_config(self, config):
-        if self.get_config(config.mailbox_id).etag != config.etag:
-            raise EtagMismatch()
-        self.configs[config.mailbox_id] = stored = replace(config, etag=self._next())
-        return stored
-
-    def get_event(self, mailbox_id, event_id):
-        return self.store.events.get((mailbox_id, event_id))
-
-    def save_event(self, event):
-        current = self.store.events.get((event.mailbox_id, event.id))
-        if (current.etag if current else None) != event.etag:
-            raise EtagMismatch()
-        self.store.events[(event.mailbox_id, event.id)] = stored = replace(event, etag=self._next())
-        return stored
-
-    def due(self, region, now, stale_before, limit, excluding=()):
-        due = [e for e in self.store.events.values() if e.status == "pending" and e.due_at <= now
-               and (e.owner == region or e.due_at <= stale_before) and e.mailbox_id not in excluding]
-        return sorted(due, key=lambda e: e.due_at)[:limit]
-
-    def events_in(self, documents):
-        return CosmosOutbox.events_in(self, documents)  # the adapter's decoding of the feed's documents
-
-    def dead_letters(self, limit, mailbox_id=None):
-        return [e for e in self.store.events.values() if e.status == "dead"
-                and mailbox_id in (None, e.mailbox_id)][:limit]
-
-    def find_event(self, event_id):
-        for event in self.store.events.values():
-            if event.id == event_id:
-                return event
-        raise NotFound("no such event")
-
-
-class Webhooks:
-    def __init__(self):
-        self.sent: list[tuple[str, str, bytes]] = []
-        self.failing = False
-
-    def send(self, url, secret, webhook_id, body):
-        self.sent.append((url, webhook_id, body))
-        if self.failing:
-            raise DeliveryFailed("answered 500")
-
-
-class Mailer:
-    def __init__(self):
-        self.mails = []
-
-    def send(self, mail):
-        self.mails.append(mail)
-
-
-class Texts:
-    def __init__(self):
-        self.texts = []
-
-    def send(self, number, text):
-        self.texts.append((number, text))
 
 
 class Delays:
@@ -160,27 +94,30 @@ class Clock:
 @pytest.fixture
 def world(monkeypatch):
     store, greetings, transcoder = FakeStore(), FakeGreetings(), FakeTranscoder()
-    audio = FakeAudio(store)
+    audio, telemetry = FakeAudio(store), Telemetry("r1")
     mwi = Mwi(store, FakeEvents())
-    mailboxes = MailboxService(store, mwi, Authenticator(("a" * 64,), (b"k" * 32,), 900))
+    mailboxes = hand_mailboxes(store, mwi)
     mailboxes.put(PLATFORM, MAILBOX, PutMailbox(displayName="Ann", settings=MailboxSettings(
         maxMessageSeconds=60, timeZone="Europe/Paris")))
     ledger = announcing_ledger(store, "r1", FakeEvents())
-    messages = message_use_cases(store, audio, mailboxes, ledger)
+    messages = message_use_cases(store, audio, mailboxes, ledger, telemetry=telemetry)
     outbox, webhooks, mailer, texts, delays = FakeOutbox(store), Webhooks(), Mailer(), Texts(), Delays()
 
     def service(region="r1", wait=0.0):
+        regions = Regions(region, audio, {})
         return NotificationService(
-            outbox, store, Regions(region, audio, {}), webhooks, mailer, texts, region,
+            outbox, store, regions, webhooks, mailer, texts, region,
             Schedule(first_s=10, cap_s=60, horizon_s=300), transcript_wait=timedelta(seconds=wait),
             takeover_after=timedelta(seconds=600), allow_loopback=True,
             trash=lambda m, i: messages.delete(PLATFORM, m, i, purge=False),
-            renditions=Renditions(Regions(region, audio, {}), transcoder, True, store), telemetry=delays)
+            renditions=Renditions(regions, transcoder, True, store, Telemetry(region)), telemetry=delays,
+            writes=WriteBudget(store, region))
 
     return {"store": store, "mailboxes": mailboxes, "messages": messages, "outbox": outbox, "webhooks": webhooks,
             "mailer": mailer, "texts": texts, "service": service, "clock": Clock(monkeypatch), "delays": delays,
             "pipeline": AudioPipeline(store, store, greetings, audio, transcoder, ledger, "r1", normalize=True,
-                                      containers=CONTAINERS)}
+                                      containers=CONTAINERS, replication=FakeReplicationRequests(),
+                                      telemetry=telemetry, transcripts=None, journal=None)}
 
 
 def ready_message(world) -> str:

@@ -22,6 +22,7 @@ from shared.domain.principal import PLATFORM
 from shared.services.messages import Sender
 from shared.services.renditions import AT_DEPOSIT, SPARE_S, Renditions, opus_input_rate
 from shared.services.replication import Regions
+from shared.telemetry import Telemetry
 from tests.unit.fakes import FakeAudio, FakeSweepStore, fake_app
 
 MB = "+1555"
@@ -123,7 +124,7 @@ def test_another_process_having_made_it_is_fine(region):
     """Two hosts (no shared lock) both make it: the second write stores the same bytes again."""
     message_id = ready(region)
     message = region.store.messages[(MB, message_id)]
-    other = Renditions(Regions("r1", region.audio, {}), region.transcoder, True, region.store)
+    other = Renditions(Regions("r1", region.audio, {}), region.transcoder, True, region.store, Telemetry())
     other.locate(message, "mp3")
     region.audio.blobs.pop(f"audio/{MB}/{message_id}/mp3")
     other.locate(message, "mp3")
@@ -133,7 +134,7 @@ def test_another_process_having_made_it_is_fine(region):
 def test_the_e_mail_path_gets_an_mp3_too(region):
     message_id = ready(region)
     message = region.store.messages[(MB, message_id)]
-    renditions = Renditions(Regions("r1", region.audio, {}), region.transcoder, True, region.store)
+    renditions = Renditions(Regions("r1", region.audio, {}), region.transcoder, True, region.store, Telemetry())
     store, size = renditions.locate(message, "mp3")
     assert store.read(f"audio/{MB}/{message_id}/mp3") == b"mp3hello audio" and size == 14
 
@@ -281,7 +282,7 @@ def test_with_the_real_codec_the_lazy_mp3_is_the_deposits_byte_for_byte(tmp_path
                                          duration_ms=made.duration_ms, truncated=made.truncated,
                                          blobs={**region.store.messages[key].blobs,
                                                 "mp3": f"audio/{MB}/{message_id}/mp3"})
-    renditions = Renditions(Regions("r1", region.audio, {}), _Inline(), True, region.store)
+    renditions = Renditions(Regions("r1", region.audio, {}), _Inline(), True, region.store, Telemetry())
     store, _ = renditions.locate(region.store.messages[key], "mp3")
     assert made.truncated == (max_seconds < seconds)
     assert store.read(f"audio/{MB}/{message_id}/mp3") == made.files["mp3"].read_bytes()

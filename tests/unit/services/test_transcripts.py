@@ -23,14 +23,23 @@ from shared.domain.transcripts import (
     retry_delay,
     speech_locale,
 )
-from shared.services.auth import Authenticator
-from shared.services.mailboxes import MailboxService
 from shared.services.messages import Sender
 from shared.services.mwi import Mwi
 from shared.services.pipeline import AudioPipeline
 from shared.services.replication import Regions
 from shared.services.transcripts import TranscriptService
-from tests.unit.fakes import CONTAINERS, FakeAudio, FakeEvents, FakeGreetings, FakeStore, FakeTranscoder
+from shared.telemetry import Telemetry
+from tests.unit.fakes import (
+    CONTAINERS,
+    FakeAudio,
+    FakeEvents,
+    FakeGreetings,
+    FakeJobs,
+    FakeReplicationRequests,
+    FakeStore,
+    FakeTranscoder,
+    hand_mailboxes,
+)
 from tests.unit.services.wiring import announcing_ledger, message_use_cases
 
 SENDER = Sender("+15550001111", "Bob", urgent=False)
@@ -57,36 +66,23 @@ class FakeTranscriber:
         return Recognized(self.words, 0.87)
 
 
-class FakeJobs:
-    def __init__(self) -> None:
-        self.queued: list[tuple[TranscriptionJob, float]] = []
-        self.fail_next: Exception | None = None
-
-    def submit(self, job: TranscriptionJob, delay_s: float = 0.0) -> None:
-        if self.fail_next is not None:
-            error, self.fail_next = self.fail_next, None
-            raise error
-        self.queued.append((job, delay_s))
-
-    def take(self) -> TranscriptionJob:
-        return self.queued.pop(0)[0]
-
-
 def make_world(transcriber: FakeTranscriber | None, **settings):
     store, events, jobs = FakeStore(), FakeEvents(), FakeJobs()
     audio = FakeAudio(store)
     mwi, ledger = Mwi(store, events), announcing_ledger(store, "r1", events)
-    mailboxes = MailboxService(store, mwi, Authenticator(("a" * 64,), (b"k" * 32,), 900))
+    mailboxes = hand_mailboxes(store, mwi)
     mailboxes.put(PLATFORM, MAILBOX, PutMailbox(displayName="A", settings=MailboxSettings(maxMessageSeconds=60,
                                                                                           **settings)))
     settled = []
-    transcripts = TranscriptService(store, Regions("r1", audio, {}), transcriber, jobs, on_settled=[settled.append])
+    transcripts = TranscriptService(store, Regions("r1", audio, {}), transcriber, jobs, Telemetry(),
+                                    on_settled=[settled.append])
     return {
         "store": store, "audio": audio, "events": events, "jobs": jobs, "settled": settled,
         "transcriber": transcriber, "transcripts": transcripts,
         "messages": message_use_cases(store, audio, mailboxes, ledger),
         "pipeline": AudioPipeline(store, store, FakeGreetings(), audio, FakeTranscoder(), ledger, "r1", normalize=True,
-                                  containers=CONTAINERS, transcripts=transcripts),
+                                  containers=CONTAINERS, replication=FakeReplicationRequests(), telemetry=Telemetry(),
+                                  transcripts=transcripts, journal=None),
     }
 
 
@@ -302,8 +298,7 @@ def test_jobs_round_trip_through_their_queue_format():
 def test_a_forwarded_copy_carries_the_settled_transcript_when_the_target_wants_one(world):
     message_id = ready_message(world)
     run_jobs(world)
-    mailboxes = MailboxService(world["store"], Mwi(world["store"], world["events"]),
-                               Authenticator(("a" * 64,), (b"k" * 32,), 900))
+    mailboxes = hand_mailboxes(world["store"], Mwi(world["store"], world["events"]))
     mailboxes.put(PLATFORM, "+1666", PutMailbox(displayName="B"))
     mailboxes.put(PLATFORM, "+1777", PutMailbox(displayName="C", settings=MailboxSettings(transcription=False)))
     wanted = world["messages"].forward(PLATFORM, MAILBOX, message_id, ForwardMessage(to="+1666"))

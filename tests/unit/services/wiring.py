@@ -1,4 +1,4 @@
-"""The message use cases and an announcing ledger wired on fakes, as shared/bootstrap.py wires them,
+"""The message use cases and an announcing ledger wired on fakes, as shared/composition.py wires them,
 for tests that build a few services by hand rather than the whole app (tests/unit/fakes.fake_app)."""
 
 from __future__ import annotations
@@ -33,4 +33,4 @@ def message_use_cases(store: MessageRepository, audio: AudioStore, mailboxes: Ma
         UploadLink(store, audio, mailboxes, admission, region, CONTAINERS, telemetry),
         Change(store, mailboxes, ledger), Trash(store, mailboxes, ledger, regions),
         Forward(store, audio, mailboxes, admission, ForwardQuota(store, region), regions, CONTAINERS),
-        MessageQueries(store, mailboxes, Renditions(regions, None, False), telemetry))
+        MessageQueries(store, mailboxes, Renditions(regions, None, False, None, telemetry), telemetry))

@@ -1,0 +1,15 @@
+"""Every HTTP route, declared: importing the route modules fills the operation table (functions/table.py)."""
+
+from functions import (  # noqa: F401 - they declare the routes
+    admin,
+    audit,
+    docs,
+    greetings,
+    health,
+    mailboxes,
+    messages,
+    notifications,
+)
+from functions.table import ROUTES
+
+__all__ = ["ROUTES"]

@@ -22,12 +22,10 @@ from shared.domain.replicated import PinRecord, RecentEvents, RegionTally
 from shared.domain.transcripts import TranscriptionJob
 from shared.ports import AlreadyExists, Conflict, DeliveryFailed, Snapshot, TallyMoved, Transcriber
 from shared.services.auth import Authenticator
+from shared.services.ledger import Ledger
 from shared.services.mailboxes import MailboxService
-from shared.services.messages import MessageService
 from shared.services.mwi import Mwi
 from shared.services.rate import CLIENT_LOGINS_PER_MINUTE, SlidingWindow
-from shared.services.renditions import Renditions
-from shared.services.replication import Regions
 from shared.services.writes import WriteBudget
 from shared.telemetry import Telemetry
 from tests.unit.fakes_exports import FakeExports, FakeStreams
@@ -515,16 +513,7 @@ def hand_mailboxes(store: FakeStore, mwi: Mwi, region: str = "r1") -> MailboxSer
     """A MailboxService made by hand, for a test of another service that needs mailboxes."""
     auth = Authenticator(("a" * 64,), (b"k" * 32,), 900, epochs=None)
     return MailboxService(store, mwi, auth, timedelta(0), region, SlidingWindow(CLIENT_LOGINS_PER_MINUTE, 60.0),
-                          lambda _mailbox_id: False, WriteBudget(store, region))
-
-
-def hand_messages(store: FakeStore, audio: FakeAudio, mailboxes: MailboxService, mwi: Mwi, region: str = "r1",
-                  regions: Regions | None = None, telemetry: Telemetry | None = None) -> MessageService:
-    """A MessageService made by hand: no journal, renditions that never make an MP3."""
-    regions = regions if regions is not None else Regions(region, audio, {})
-    telemetry = telemetry if telemetry is not None else Telemetry(region)
-    return MessageService(store, audio, mailboxes, mwi, region, CONTAINERS, regions, telemetry,
-                          Renditions(regions, None, False, None, telemetry), None)
+                          lambda _mailbox_id: False, WriteBudget(store, region), Ledger(store, region, None))
 
 
 class FakeClock:

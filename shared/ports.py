@@ -327,8 +327,9 @@ class ExportRecords(Protocol):
         """Create (etag None) or replace while export.etag is current; raises EtagMismatch."""
         ...
 
-    def exports_with(self, status: str, limit: int) -> list[Export]:
-        """Up to limit exports in that status, across mailboxes, oldest request first."""
+    def exports_with(self, status: str, region: str, limit: int) -> list[Export]:
+        """Up to limit exports in that status asked for in that region, across mailboxes, oldest
+        request first."""
         ...
 
 

@@ -32,7 +32,8 @@ BLOCK = 4 << 20  # bytes staged at a time: what a stream holds at most
 def export_to_doc(export: Export) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "id": record_id(export.id), "mailboxId": export.mailbox_id, "type": "export", "exportId": export.id,
-        "status": export.status, "requestedAt": iso(export.requested_at), "requestedBy": export.requested_by,
+        "status": export.status, "region": export.region, "requestedAt": iso(export.requested_at),
+        "requestedBy": export.requested_by,
         "finishedAt": iso(export.finished_at), "keepUntil": iso(export.keep_until), "sizeBytes": export.size_bytes,
         "entries": export.entries, "reason": export.reason}
     if export.status in ("failed", "expired"):
@@ -41,7 +42,7 @@ def export_to_doc(export: Export) -> dict[str, Any]:
 
 
 def export_from_doc(doc: dict[str, Any]) -> Export:
-    return Export(id=doc["exportId"], mailbox_id=doc["mailboxId"], status=doc["status"],
+    return Export(id=doc["exportId"], mailbox_id=doc["mailboxId"], status=doc["status"], region=doc.get("region", ""),
                   requested_at=parse_time(doc["requestedAt"]), requested_by=doc.get("requestedBy", "platform"),
                   finished_at=parse_time(doc.get("finishedAt")), keep_until=parse_time(doc.get("keepUntil")),
                   size_bytes=doc.get("sizeBytes"), entries=doc.get("entries"), reason=doc.get("reason"),
@@ -79,13 +80,13 @@ class CosmosExports:
             except (CosmosResourceExistsError, CosmosResourceNotFoundError):
                 raise EtagMismatch("the export changed") from None
 
-    def exports_with(self, status: str, limit: int) -> list[Export]:
+    def exports_with(self, status: str, region: str, limit: int) -> list[Export]:
         sql = (f"SELECT TOP {int(limit)} * FROM c WHERE c.type = 'export' AND c.status = @s "  # noqa: S608 - an int
-               "ORDER BY c.requestedAt")
+               "AND c.region = @r ORDER BY c.requestedAt")
         with db_translated("finding exports"):
             return [export_from_doc(d) for d in self._c.query_items(
-                sql, parameters=[{"name": "@s", "value": status}], enable_cross_partition_query=True,
-                timeout=self._timeout_s)]
+                sql, parameters=[{"name": "@s", "value": status}, {"name": "@r", "value": region}],
+                enable_cross_partition_query=True, timeout=self._timeout_s)]
 
 
 class _BlockWriter(io.RawIOBase):

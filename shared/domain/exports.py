@@ -75,6 +75,7 @@ class Export:
     mailbox_id: str
     status: Status
     requested_at: datetime
+    region: str = ""  # where it was asked for: that region's management plane builds it, in its account
     requested_by: str = "platform"
     finished_at: datetime | None = None
     keep_until: datetime | None = None  # ready: when the ZIP is deleted

@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import IO
 
-from shared.domain.errors import AudioNotFound, EtagMismatch, NotFound
+from shared.domain.errors import AudioNotFound, EtagMismatch, NotFound, Unavailable
 from shared.domain.exports import (
     CHUNK,
     EXPORT_ID,
@@ -56,8 +56,15 @@ class ExportService:
         self._now = now
 
     @property
-    def _store(self) -> AudioStore:  # the ZIP is in this region's account
+    def _store(self) -> AudioStore:  # the ZIPs this region builds are in its own account
         return self._regions.local
+
+    def _holder(self, export: Export) -> AudioStore:
+        """The account its ZIP is in: the region's that built it (the record is read in every region)."""
+        store = self._regions.store(export.region) if export.region else None
+        if store is None:
+            raise Unavailable(f"the export is in region {export.region}, which this region cannot reach")
+        return store
 
     # -- the API plane --------------------------------------------------------------------------
 
@@ -65,7 +72,8 @@ class ExportService:
         """Record a request (status running); the management plane builds it."""
         require_platform(principal)
         self._mailboxes.active(mailbox_id)  # an unknown or deprovisioned mailbox: 404
-        return self._records.save_export(Export(new_export_id(), mailbox_id, "running", self._now()))
+        return self._records.save_export(Export(new_export_id(), mailbox_id, "running", self._now(),
+                                                region=self._regions.region))
 
     def status(self, principal: Principal, mailbox_id: str, export_id: str) -> dict[str, object]:
         require_platform(principal)
@@ -76,7 +84,7 @@ class ExportService:
         if export.status != "ready":
             return export.as_api()
         expires = export.link_expiry(now)
-        url = self._store.read_url(export.path, expires - now, content_type=ZIP_CONTENT_TYPE)
+        url = self._holder(export).read_url(export.path, expires - now, content_type=ZIP_CONTENT_TYPE)
         return export.as_api(url, expires)
 
     def _find(self, mailbox_id: str, export_id: str) -> Export:
@@ -91,7 +99,7 @@ class ExportService:
     # -- the management plane -----------------------------------------------------------------
 
     def pending(self, limit: int) -> list[Export]:
-        return self._records.exports_with("running", limit)
+        return self._records.exports_with("running", self._regions.region, limit)
 
     def build(self, mailbox_id: str, export_id: str) -> dict[str, int] | None:
         """Write the ZIP (again, whole, if a retry runs it again); None when the export is no longer
@@ -184,7 +192,7 @@ class ExportService:
     def expire(self, limit: int) -> int:
         """Delete the ZIPs whose time is up; their records say `expired`. How many."""
         now, expired = self._now(), 0
-        for export in self._records.exports_with("ready", limit):
+        for export in self._records.exports_with("ready", self._regions.region, limit):
             if export.keep_until is None or export.keep_until > now:
                 continue
             self._store.delete(export.path)  # the ZIP first: a record never says expired while it stands

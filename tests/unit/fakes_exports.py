@@ -30,8 +30,9 @@ class FakeExports:
         self.records[key] = saved
         return saved
 
-    def exports_with(self, status: str, limit: int) -> list[Export]:
-        found = sorted((e for e in self.records.values() if e.status == status), key=lambda e: e.requested_at)
+    def exports_with(self, status: str, region: str, limit: int) -> list[Export]:
+        found = sorted((e for e in self.records.values() if e.status == status and e.region == region),
+                       key=lambda e: e.requested_at)
         return found[:limit]
 
 

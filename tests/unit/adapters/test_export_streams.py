@@ -68,7 +68,7 @@ def test_an_empty_stream_still_makes_a_blob():
 
 
 def test_records_round_trip_and_never_carry_expires_at():
-    export = Export("a" * 32, "+1555", "ready", datetime(2026, 12, 7, tzinfo=UTC),
+    export = Export("a" * 32, "+1555", "ready", datetime(2026, 12, 7, tzinfo=UTC), region="r1",
                     finished_at=datetime(2026, 12, 7, 0, 1, tzinfo=UTC),
                     keep_until=datetime(2026, 12, 8, tzinfo=UTC), size_bytes=10, entries=3)
     doc = export_to_doc(export)

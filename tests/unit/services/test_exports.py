@@ -22,7 +22,8 @@ from shared.domain.exports import KEPT, LINK_TTL
 from shared.domain.model import parse_time, utcnow
 from shared.domain.principal import PLATFORM, Principal
 from shared.services.messages import Sender
-from tests.unit.fakes import fake_app
+from tests.unit.fakes import FakeAudio, FakeSweepStore, fake_app, fake_ports
+from tests.unit.fakes_exports import FakeExports
 
 MAILBOX, OTHER = "+15550001", "+15550002"
 SUBSCRIBER = Principal("subscriber", MAILBOX)
@@ -108,7 +109,6 @@ class CountingStreams:
 
 def test_the_zip_is_streamed_never_the_whole_mailbox_in_memory():
     streams = CountingStreams()
-    from tests.unit.fakes import FakeAudio, FakeSweepStore, fake_ports
     store = FakeSweepStore()
     region = fake_app(ports=fake_ports(store, audio=FakeAudio(store), streams=streams))
     region.app.mailboxes.put(PLATFORM, MAILBOX, PutMailbox(displayName="Alice"))
@@ -189,3 +189,26 @@ def test_finishing_twice_is_the_same_as_once(region):
     again = app.exports.finish(MAILBOX, export.id, counts)
     assert again == first and first.status == "ready"
     assert zlib.crc32(region.audio.blobs[first.path]) == zlib.crc32(region.audio.blobs[again.path])
+
+
+def test_two_regions_the_asking_region_builds_it_and_either_answers_its_link():
+    """Regions share the database: only the region asked builds (in its own account), and a status
+    read in the other region links to that account; audio deposited in the other region is read there."""
+    store, records = FakeSweepStore(), FakeExports()  # one database: the records too
+    audio_a, audio_b = FakeAudio(store), FakeAudio(store)
+    a = fake_app("ra", ports=fake_ports(store, audio=audio_a, peers={"rb": audio_b}, exports=records))
+    b = fake_app("rb", ports=fake_ports(store, audio=audio_b, peers={"ra": audio_a}, exports=records))
+    a.app.mailboxes.put(PLATFORM, MAILBOX, PutMailbox(displayName="Alice"))
+    in_b = deposit(b, b"RIFF deposited in b")
+    b.app.greetings.put(PLATFORM, MAILBOX, "name", b"RIFF name said in b", "audio/wav")
+
+    export = a.app.exports.request(PLATFORM, MAILBOX)
+    assert b.app.exports.pending(10) == [] and [e.id for e in a.app.exports.pending(10)] == [export.id]
+    a.app.exports.finish(MAILBOX, export.id, a.app.exports.build(MAILBOX, export.id))
+    assert export.path in audio_a.blobs and export.path not in audio_b.blobs
+    archive = zipfile.ZipFile(io.BytesIO(audio_a.blobs[export.path]))
+    assert archive.read(f"messages/{in_b}.wav") == b"RIFF deposited in b"
+    assert archive.read("greetings/name.wav") == b"RIFF name said in b"
+    from_b = b.app.exports.status(PLATFORM, MAILBOX, export.id)
+    assert from_b["status"] == "ready" and from_b["url"] == f"fake://{id(audio_a)}/{export.path}"
+    assert b.app.exports.expire(10) == 0  # nor does the other region delete it

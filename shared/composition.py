@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from shared import backups
 from shared.config import Settings
 from shared.domain.audio import Containers
 from shared.domain.notifications import Schedule
@@ -30,6 +31,7 @@ from shared.ports import (
 )
 from shared.services.auth import Authenticator, SessionEpochs
 from shared.services.conflicts import ConflictResolver
+from shared.services.erasure import ErasureService
 from shared.services.greetings import GreetingService
 from shared.services.health import ReadinessService
 from shared.services.journal import DepositJournal, JournalReplay
@@ -88,6 +90,7 @@ class App:
     transcripts: TranscriptService
     notifications: NotificationService
     journal: JournalReplay
+    erasure: ErasureService
 
 
 def build(config: Settings, ports: Ports) -> App:
@@ -140,5 +143,7 @@ def build(config: Settings, ports: Ports) -> App:
         trash=trash, renditions=renditions, telemetry=telemetry, writes=writes)
     # A message's `message.ready` waits for its transcript: the moment it settles, the event is due.
     transcripts.listen(lambda message: notifications.message_settled(message.mailbox_id, message.id))
+    erasure = ErasureService(store, regions, containers, config.storage.journal_container,
+                             tuple(config.regions) or (region,), backups.load())
     return App(config, readiness, auth, mailboxes, messages, pipeline, greetings, retention, replication, telemetry,
-               takeover, conflicts, transcripts, notifications, replay)
+               takeover, conflicts, transcripts, notifications, replay, erasure)

@@ -162,6 +162,10 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   }
 }
 
+// How long deleted audio stays recoverable: one source, shared/backups.json, which the app reads too
+// (an erasure's backupsExpireAt, docs/compliance.md).
+var backups = loadJsonContent('../../shared/backups.json')
+
 resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
   parent: storage
   name: 'default'
@@ -169,11 +173,11 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01'
     isVersioningEnabled: true
     deleteRetentionPolicy: {
       enabled: true
-      days: 7
+      days: backups.blobSoftDeleteDays
     }
     containerDeleteRetentionPolicy: {
       enabled: true
-      days: 7
+      days: backups.containerSoftDeleteDays
     }
   }
 }
@@ -199,7 +203,7 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
             actions: {
               version: {
                 delete: {
-                  daysAfterCreationGreaterThan: 7
+                  daysAfterCreationGreaterThan: backups.blobVersionDeleteAfterDays
                 }
               }
             }

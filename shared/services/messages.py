@@ -49,6 +49,7 @@ from shared.domain.principal import Principal, require_mailbox, require_platform
 from shared.ports import AudioStore, MessageRepository
 from shared.services.admission import Admission
 from shared.services.audio_answers import AudioAnswer, message_audio
+from shared.services.erasure import erase_message_copies
 from shared.services.forwards import FORWARD_REFUSED, ForwardQuota, forward_copy, forward_room
 from shared.services.journal import DepositJournal
 from shared.services.ledger import Ledger
@@ -314,9 +315,8 @@ class MessageService:
                     _, counts = self._ledger.write(message.tombstone(utcnow()), ["status", "expiry"])
                 except (EtagMismatch, NotFound):
                     continue
-            for path in message.blobs.values():
-                for store in self._regions.holders(message.replica_regions):
-                    store.delete(path)
+            # Every region's copies by name: wherever deposited or taken over, renditions wherever made.
+            erase_message_copies(self._regions, self._containers, mailbox_id, message_id)
             if counts is not None and message.counted:
                 self._mwi.changed(mailbox_id, counts)
             return

@@ -17,6 +17,7 @@ from shared.domain.audio import Containers
 from shared.domain.errors import EtagMismatch, NotFound
 from shared.domain.model import Message, utcnow
 from shared.ports import AudioStore, SweepRepository
+from shared.services.erasure import erase_message_copies
 from shared.services.ledger import Ledger
 from shared.services.mwi import Mwi
 from shared.services.replication import Regions
@@ -76,7 +77,10 @@ class RetentionService:
         return 0, False
 
     def _delete_audio(self, message: Message) -> None:
-        for path in message.blobs.values():
+        """Every region's copies by name (shared/services/erasure.py), not only those recorded."""
+        if self._regions is not None:
+            erase_message_copies(self._regions, self._containers, message.mailbox_id, message.id)
+        for path in message.blobs.values():  # a forward's or an older layout's: by what is recorded
             for store in self._holders(message.replica_regions):
                 store.delete(path)
 

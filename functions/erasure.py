@@ -49,7 +49,7 @@ ERASURE_SCHEMA = {
               description="After a deprovision: whether every copy of the mailbox is gone from every region "
                           "(`done`), what was removed, and when the backups' copies expire (docs/compliance.md). "
                           "404 `not-found` when no erasure was requested.",
-              answers={200: Answer("the erasure", ERASURE_SCHEMA)}, errors=(NotFound,), flow="query")
+              answers={200: Answer("the erasure", ERASURE_SCHEMA)}, errors=(NotFound,))
 def get_erasure(call: Call) -> func.HttpResponse:
     return json_response(call.app.erasure.status(call.principal, call.mailbox))
 

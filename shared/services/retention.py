@@ -80,7 +80,8 @@ class RetentionService:
         """Every region's copies by name (shared/services/erasure.py), not only those recorded."""
         if self._regions is not None:
             erase_message_copies(self._regions, self._containers, message.mailbox_id, message.id)
-        for path in message.blobs.values():  # a forward's or an older layout's: by what is recorded
+            return
+        for path in message.blobs.values():
             for store in self._holders(message.replica_regions):
                 store.delete(path)
 

@@ -45,6 +45,7 @@ def test_the_app_reads_the_same_numbers():
     assert windows.blob_soft_delete_days == raw["blobSoftDeleteDays"]
     assert windows.blob_version_delete_after_days == raw["blobVersionDeleteAfterDays"]
     assert raw["cosmosContinuousTier"] in ("Continuous7Days", "Continuous30Days")  # Azure's two tiers
-    assert windows.cosmos_restore_days == int(raw["cosmosContinuousTier"].removeprefix("Continuous").removesuffix("Days"))
+    tier_days = int(raw["cosmosContinuousTier"].removeprefix("Continuous").removesuffix("Days"))
+    assert windows.cosmos_restore_days == tier_days
     # Soft delete is 1 to 365 days in Azure.
     assert 1 <= windows.blob_soft_delete_days <= 365 and 1 <= windows.container_soft_delete_days <= 365

@@ -12,7 +12,7 @@ not resolved yet) is logged once and named by /api/health/ready (503); every oth
 
 import azure.functions as func
 
-from functions import conflicts, dispatcher, fallback, incoming, journal, transcripts
+from functions import conflicts, dispatcher, erasure, fallback, incoming, journal, transcripts
 from functions.catalog import ROUTES
 from functions.sweeps import exports, replication, retention
 from shared import telemetry
@@ -20,7 +20,7 @@ from shared.config import app_role, settings, settings_error
 
 # The HTTP routes come from the operation table (each names its plane); these run on their own.
 API = (incoming.bp, transcripts.bp)
-MANAGEMENT = (journal.bp, retention.bp, replication.bp, conflicts.bp, dispatcher.bp, exports.bp)
+MANAGEMENT = (journal.bp, retention.bp, replication.bp, conflicts.bp, dispatcher.bp, erasure.bp, exports.bp)
 ROLES = {"api": API, "management": MANAGEMENT, "all": API + MANAGEMENT}
 
 # Otherwise the error is logged once, and bootstrap() configures telemetry once the settings are valid.

@@ -37,7 +37,8 @@ PIN_PEPPER = base64.b64encode(secrets.token_bytes(32)).decode()
 # a host that must leave shared emulators alone, or count only its requests' calls, disables them.
 BACKGROUND_FUNCTIONS = ("incoming_audio", "resolve_conflicts", "retention_timer", "replication_timer",
                         "replication_requested", "dispatch_notifications", "notifications_changed",
-                        "transcription_requested", "replay_journal", "export_timer")
+                        "transcription_requested", "replay_journal", "erasure_timer",
+                        "export_timer")
 
 
 def disabled(*names: str) -> dict[str, str]:

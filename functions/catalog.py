@@ -4,6 +4,7 @@ from functions import (  # noqa: F401 - they declare the routes
     admin,
     audit,
     docs,
+    erasure,
     exports,
     greetings,
     health,

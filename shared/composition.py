@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from shared import backups
 from shared.config import Settings
 from shared.domain.audio import Containers
 from shared.domain.model import utcnow
@@ -36,6 +37,7 @@ from shared.services.admission import Admission
 from shared.services.audit import AuditLog
 from shared.services.auth import Authenticator, SessionEpochs
 from shared.services.conflicts import ConflictResolver
+from shared.services.erasure import ErasureService
 from shared.services.events import MWI_QUEUE, Announcer
 from shared.services.exports import ExportService
 from shared.services.forwards import ForwardQuota
@@ -102,6 +104,7 @@ class App:
     notifications: NotificationService
     journal: JournalReplay
     audit: AuditLog
+    erasure: ErasureService
     exports: ExportService
 
 
@@ -136,7 +139,7 @@ def build(config: Settings, ports: Ports) -> App:
     messages = Messages(
         Deposit(store, audio, mailboxes, admission, region, containers, telemetry, journal, config.journal_after_s),
         UploadLink(store, audio, mailboxes, admission, region, containers, telemetry),
-        Change(store, mailboxes, ledger), Trash(store, mailboxes, ledger, regions),
+        Change(store, mailboxes, ledger), Trash(store, mailboxes, ledger, regions, containers),
         Forward(store, audio, mailboxes, admission, ForwardQuota(store, region), regions, containers),
         MessageQueries(store, mailboxes, renditions, telemetry))
     transcripts = TranscriptService(store, regions, ports.transcriber, ports.transcription_jobs, telemetry)
@@ -166,5 +169,8 @@ def build(config: Settings, ports: Ports) -> App:
     # A message's `message.ready` waits for its transcript: the moment it settles, the event is due.
     transcripts.listen(lambda message: notifications.message_settled(message.mailbox_id, message.id))
     exports = ExportService(ports.exports, mailboxes, store, store, regions, ports.streams, utcnow)
+    erasure = ErasureService(store, regions, containers, config.storage.journal_container,
+                             tuple(config.regions) or (region,), backups.load())
     return App(config, readiness, auth, mailboxes, messages, pipeline, greetings, retention, replication, telemetry,
-               takeover, conflicts, transcripts, notifications, replay, AuditLog(ports.audit_trails, region), exports)
+               takeover, conflicts, transcripts, notifications, replay, AuditLog(ports.audit_trails, region),
+               erasure, exports)

@@ -11,6 +11,7 @@ from typing import Any, BinaryIO, Protocol
 
 from shared.domain.audio import AudioLimits, Transcoded
 from shared.domain.audit import AuditRecord
+from shared.domain.erasure import Erasure, ErasureRequest, RegionErasure
 from shared.domain.exports import Export
 from shared.domain.model import Greeting, ListQuery, Mailbox, Message
 from shared.domain.notifications import Event, Mail, NotificationConfig
@@ -222,7 +223,28 @@ class ReplicationRequests(Protocol):
     def request_replication(self, mailbox_id: str, message_id: str) -> None: ...
 
 
-class SweepRepository(MailboxRepository, MessageRepository, GreetingRepository, Protocol):
+class ErasureRepository(Protocol):
+    """An erasure's records (shared/domain/erasure.py) and the documents it deletes."""
+
+    def get_erasure(self, mailbox_id: str) -> Erasure | None:
+        """The request, and what each region recorded for that same request; None: never requested."""
+        ...
+
+    def save_erasure_request(self, request: ErasureRequest) -> None: ...
+
+    def save_region_erasure(self, part: RegionErasure) -> None: ...
+
+    def running_erasures(self, limit: int) -> list[str]:
+        """The mailboxes whose erasure request is `running` (one indexed cross-partition query)."""
+        ...
+
+    def erase_documents(self, mailbox_id: str, limit: int) -> int:
+        """Delete up to limit documents of the mailbox, every one but its tombstone and the erasure's
+        records: how many were there to delete (a repeat finds none)."""
+        ...
+
+
+class SweepRepository(MailboxRepository, MessageRepository, GreetingRepository, ErasureRepository, Protocol):
     """What the retention sweep needs beyond the per-mailbox repositories."""
 
     def expired(self, before: str, limit: int, exclude: list[str]) -> list[dict[str, str]]:

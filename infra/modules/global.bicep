@@ -87,7 +87,8 @@ resource cosmos 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
     backupPolicy: {
       type: 'Continuous'
       continuousModeProperties: {
-        tier: 'Continuous30Days'
+        // Point-in-time restore keeps deleted documents this long: shared/backups.json, which the app reads too.
+        tier: loadJsonContent('../../shared/backups.json').cosmosContinuousTier
       }
     }
   }

@@ -173,6 +173,10 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   }
 }
 
+// How long deleted audio stays recoverable: one source, shared/backups.json, which the app reads too
+// (an erasure's backupsExpireAt, docs/compliance.md).
+var backups = loadJsonContent('../../shared/backups.json')
+
 resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
   parent: storage
   name: 'default'
@@ -180,11 +184,11 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01'
     isVersioningEnabled: true
     deleteRetentionPolicy: {
       enabled: true
-      days: 7
+      days: backups.blobSoftDeleteDays
     }
     containerDeleteRetentionPolicy: {
       enabled: true
-      days: 7
+      days: backups.containerSoftDeleteDays
     }
   }
 }
@@ -210,7 +214,7 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
             actions: {
               version: {
                 delete: {
-                  daysAfterCreationGreaterThan: 7
+                  daysAfterCreationGreaterThan: backups.blobVersionDeleteAfterDays
                 }
               }
             }

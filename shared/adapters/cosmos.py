@@ -33,6 +33,7 @@ from shared.adapters.cosmos_docs import (
     tally_from_doc,
     tally_to_doc,
 )
+from shared.adapters.cosmos_erasure import CosmosErasures
 from shared.adapters.errors import db_translated
 from shared.adapters.outbox import event_to_doc
 from shared.deadline import remaining
@@ -54,7 +55,7 @@ SNAPSHOT_SQL = ("SELECT * FROM c WHERE c.mailboxId = @m AND (c.id = 'mailbox' OR
                 "OR c.type = 'pins' OR c.type = 'forwards' OR c.type = 'write' OR c.id = @id)")
 
 
-class CosmosStore:
+class CosmosStore(CosmosErasures):
     """Mailbox and message repositories over the one container."""
 
     def __init__(self, container: CosmosContainer, timeout_s: float):

@@ -27,7 +27,8 @@ from shared.domain.model import Mailbox, MailboxSettings, Message, expiry, same_
 from shared.domain.principal import Principal, require_mailbox, require_platform
 from shared.domain.replicated import PinRecord, clock, lockout, login_rate_wait, mailbox_tally
 from shared.domain.security import PIN_PATTERN, hash_pin, pin_hash_outdated, pin_matches
-from shared.ports import AlreadyExists, MailboxRepository, MessageRepository, Snapshot
+from shared.ports import AlreadyExists, ErasureRepository, MailboxRepository, MessageRepository, Snapshot
+from shared.services import erasure
 from shared.services.auth import Authenticator
 from shared.services.ledger import Ledger
 from shared.services.mwi import Mwi
@@ -41,8 +42,8 @@ _CONFLICT_RETRIES = 5
 _GUESS_RETRIES = 20  # parallel guesses take turns on the region's PIN record
 
 
-class Store(MailboxRepository, MessageRepository):
-    """The mailbox and its messages share a partition, and one store."""
+class Store(MailboxRepository, MessageRepository, ErasureRepository):
+    """The mailbox, its messages and its erasure's records share a partition, and one store."""
 
 
 class MailboxService:
@@ -82,6 +83,8 @@ class MailboxService:
             existing = self._mailboxes.get_mailbox(mailbox_id)
             now = utcnow()
             if existing is None:
+                if self._erasing(mailbox_id):  # its tombstone is gone, not yet every copy: never the new owner's
+                    raise MailboxDeprovisioning("this mailbox's erasure is still running; provision it again when done")
                 try:
                     created = self._mailboxes.create_mailbox(self._stamped(
                         Mailbox(id=mailbox_id, display_name=command.displayName, settings=settings,
@@ -156,7 +159,11 @@ class MailboxService:
         """Stop deposits at once; the purge of messages, greetings and audio runs in the background."""
         require_platform(principal)
         for _ in range(_CONFLICT_RETRIES):
-            mailbox = self.active(mailbox_id)
+            found = self._mailboxes.get_mailbox(mailbox_id)
+            if found is not None and not found.active and self._mailboxes.get_erasure(mailbox_id) is None:
+                erasure.request(self._mailboxes, mailbox_id)  # deprovisioned before its erasure was recorded
+                return
+            mailbox = self.active_in(Snapshot(found), mailbox_id)
             try:
                 now = utcnow()
                 gone = self._mailboxes.replace_mailbox(replace(mailbox, status="deprovisioned",
@@ -166,6 +173,9 @@ class MailboxService:
             except EtagMismatch:
                 continue
             self._sessions_changed(gone)
+            # After the tombstone (never before: an erasure must not run on a mailbox still in use);
+            # the management plane erases every copy in every region (shared/services/erasure.py).
+            erasure.request(self._mailboxes, mailbox_id)
             return
         raise EtagMismatch("the mailbox kept changing; try again")
 
@@ -254,6 +264,10 @@ class MailboxService:
             self._sessions_changed(changed)
             return
         raise EtagMismatch("the mailbox kept changing; try again")
+
+    def _erasing(self, mailbox_id: str) -> bool:
+        found = self._mailboxes.get_erasure(mailbox_id)
+        return found is not None and found.request.status == "running"
 
     def _sessions_changed(self, mailbox: Mailbox) -> None:
         """This process forgets its cached epoch at once; other processes within their cache time."""

@@ -18,6 +18,7 @@ from shared.domain.errors import EtagMismatch, NotFound
 from shared.domain.model import Message, utcnow
 from shared.domain.replicated import mailbox_tally
 from shared.ports import AudioStore, SweepRepository
+from shared.services.erasure import erase_message_copies
 from shared.services.events import Announcer
 from shared.services.ledger import Ledger
 from shared.services.replication import Regions
@@ -79,6 +80,10 @@ class RetentionService:
         return 0, False
 
     def _delete_audio(self, message: Message) -> None:
+        """Every region's copies by name (shared/services/erasure.py), not only those recorded."""
+        if self._regions is not None:
+            erase_message_copies(self._regions, self._containers, message.mailbox_id, message.id)
+            return
         for path in message.blobs.values():
             for store in self._holders(message.replica_regions):
                 store.delete(path)

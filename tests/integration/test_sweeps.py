@@ -75,8 +75,11 @@ def test_retention_deletes_expired_trashed_and_orphans_and_keeps_fresh_ones(regi
     names = {blob.name for blob in incoming.list_blobs()}
     assert names == {f"{mailbox}/{fresh}"}
     assert api.http.get(api.mailbox_path(gone_mailbox), headers=PLATFORM).status_code == 404
+    # Purged, and its erasure (functions/erasure.py, every 10 s) done: the number can be provisioned again.
+    wait_until(lambda: api.http.get(f"{api.mailbox_path(gone_mailbox)}/erasure", headers=PLATFORM).json().get(
+        "status") == "done", 60, interval=0.5, message="the gone mailbox's erasure done")
     again = api.http.put(api.mailbox_path(gone_mailbox), json={"displayName": "back"}, headers=PLATFORM)
-    assert again.status_code == 201  # purged: the number can be provisioned again
+    assert again.status_code == 201
 
 
 def test_a_second_start_while_one_runs_is_refused_and_only_sweeps_may_start(region):

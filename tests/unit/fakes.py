@@ -15,6 +15,7 @@ from shared.composition import App, Ports, build
 from shared.config import load_settings
 from shared.domain.audio import AudioLimits, AudioRejected, Containers, Transcoded
 from shared.domain.audit import AuditRecord, day
+from shared.domain.erasure import Erasure, ErasureRequest, RegionErasure
 from shared.domain.errors import AudioNotFound, DatabaseUnavailable, EtagMismatch, NotFound
 from shared.domain.model import Greeting, ListQuery, Mailbox, Message, iso
 from shared.domain.notifications import Event, Mail, NotificationConfig
@@ -43,6 +44,8 @@ class FakeStore:
         self.recent: dict[tuple[str, str, str], RecentEvents] = {}  # (mailbox, kind, region)
         self.journal: list[str] = []  # what was done, in order
         self.events: dict[tuple[str, str], Event] = {}  # the outbox: (mailbox, event id), written with messages
+        self.erasure_requests: dict[str, ErasureRequest] = {}
+        self.erasure_parts: dict[tuple[str, str], RegionErasure] = {}  # (mailbox, region)
         self.fail_next: dict[str, Exception] = {}
         self.down = False  # True: every call answers as a database that does not answer
 
@@ -146,6 +149,39 @@ class FakeStore:
             raise EtagMismatch()
         self.recent[key] = stored = replace(record, etag=str(next(_etags)))
         return stored
+
+    # -- erasure (ErasureRepository) --
+
+    def get_erasure(self, mailbox_id: str) -> Erasure | None:
+        self._answering()
+        request = self.erasure_requests.get(mailbox_id)
+        if request is None:
+            return None
+        return Erasure(request, tuple(part for (mb, _), part in self.erasure_parts.items()
+                                      if mb == mailbox_id and part.requested_at == request.requested_at))
+
+    def save_erasure_request(self, request: ErasureRequest) -> None:
+        self._answering()
+        self.erasure_requests[request.mailbox_id] = request
+
+    def save_region_erasure(self, part: RegionErasure) -> None:
+        self.erasure_parts[(part.mailbox_id, part.region)] = part
+
+    def running_erasures(self, limit: int) -> list[str]:
+        return [mb for mb, request in self.erasure_requests.items() if request.status == "running"][:limit]
+
+    def erase_documents(self, mailbox_id: str, limit: int) -> int:
+        """Every kind of document the fakes hold, but the mailbox and the erasure's records."""
+        self._maybe_fail("erase_documents")
+        deleted = 0
+        for documents in (self.messages, self.tallies, self.pins, self.recent, self.events,
+                          getattr(self, "items", {})):
+            for key in [k for k in documents if k[0] == mailbox_id]:
+                if deleted == limit:
+                    return deleted
+                documents.pop(key)
+                deleted += 1
+        return deleted
 
     def expired_promises(self, mailbox_id: str, now) -> list[Message]:
         return [m for (mb, _), m in self.messages.items() if mb == mailbox_id and m.upload_pending

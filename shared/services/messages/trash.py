@@ -1,15 +1,19 @@
 """Deleting a message: to the trash (undone by moving it back), or purged for good.
 
 A purge makes the document a tombstone first (it wins over any concurrent change in another
-region, and is deleted for good a day later), then deletes the audio in every region that holds
-it: a crash in between leaves a tombstone whose repeated purge finishes the job."""
+region, and is deleted for good a day later), then deletes its audio in every region by name
+(originals wherever deposited or taken over, renditions wherever made, recorded or not:
+shared/services/erasure.py): a crash in between leaves a tombstone whose repeated purge finishes
+the job."""
 
 from __future__ import annotations
 
+from shared.domain.audio import Containers
 from shared.domain.errors import EtagMismatch, MessageNotFound, NotFound
 from shared.domain.model import utcnow
 from shared.domain.principal import Principal, require_mailbox
 from shared.ports import MessageRepository
+from shared.services.erasure import erase_message_copies
 from shared.services.ledger import Ledger
 from shared.services.mailboxes import MailboxService
 from shared.services.messages.common import CONFLICT_RETRIES, visible, with_folder
@@ -17,7 +21,9 @@ from shared.services.replication import Regions
 
 
 class Trash:
-    def __init__(self, messages: MessageRepository, mailboxes: MailboxService, ledger: Ledger, regions: Regions):
+    def __init__(self, messages: MessageRepository, mailboxes: MailboxService, ledger: Ledger, regions: Regions,
+                 containers: Containers):
+        self._containers = containers
         self._messages = messages
         self._mailboxes = mailboxes
         self._ledger = ledger
@@ -51,8 +57,6 @@ class Trash:
                     self._ledger.write(message.tombstone(utcnow()), ["status", "expiry"])
                 except (EtagMismatch, NotFound):
                     continue
-            for path in message.blobs.values():
-                for store in self._regions.holders(message.replica_regions):
-                    store.delete(path)
+            erase_message_copies(self._regions, self._containers, mailbox_id, message_id)
             return
         raise EtagMismatch("the message kept changing; try again")

@@ -27,7 +27,7 @@ METHODS = ("get", "put", "post", "patch", "delete", "head", "options", "trace")
 ANONYMOUS_OPERATIONS = {"health", "health_ready", "openapi", "create_session"}
 PLATFORM_ONLY_OPERATIONS = {"put_mailbox", "delete_mailbox", "deposit_message", "active_greeting", "start_sweep",
                             "sweep_status", "reconcile_counts", "list_dead_letters", "replay_dead_letter", "get_audit",
-                            "request_export", "get_export"}
+                            "get_erasure", "request_export", "get_export"}
 
 
 @pytest.fixture

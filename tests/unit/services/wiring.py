@@ -31,6 +31,6 @@ def message_use_cases(store: MessageRepository, audio: AudioStore, mailboxes: Ma
     return Messages(
         Deposit(store, audio, mailboxes, admission, region, CONTAINERS, telemetry, None, 4.0),
         UploadLink(store, audio, mailboxes, admission, region, CONTAINERS, telemetry),
-        Change(store, mailboxes, ledger), Trash(store, mailboxes, ledger, regions),
+        Change(store, mailboxes, ledger), Trash(store, mailboxes, ledger, regions, CONTAINERS),
         Forward(store, audio, mailboxes, admission, ForwardQuota(store, region), regions, CONTAINERS),
         MessageQueries(store, mailboxes, Renditions(regions, None, False, None, telemetry), telemetry))

@@ -69,10 +69,12 @@ class Target:
 
 
 def own_targets(region: str, containers: Containers, journal_container: str, mailbox_id: str) -> list[Target]:
-    """What a region erases in its own account: message audio, greetings, its outage journal."""
+    """What a region erases in its own account: message audio, greetings, its outage journal, the
+    exports it built (a region builds those asked of it, in its own account: shared/domain/exports.py)."""
     return [*peer_targets(region, containers, mailbox_id),
             Target(region, journal_container, f"{PENDING}{mailbox_id}/"),
-            Target(region, journal_container, f"{ASIDE}{mailbox_id}/")]
+            Target(region, journal_container, f"{ASIDE}{mailbox_id}/"),
+            Target(region, blobpaths.EXPORTS_CONTAINER, f"{mailbox_id}/")]
 
 
 def peer_targets(region: str, containers: Containers, mailbox_id: str) -> list[Target]:

@@ -212,3 +212,18 @@ def test_two_regions_the_asking_region_builds_it_and_either_answers_its_link():
     from_b = b.app.exports.status(PLATFORM, MAILBOX, export.id)
     assert from_b["status"] == "ready" and from_b["url"] == f"fake://{id(audio_a)}/{export.path}"
     assert b.app.exports.expire(10) == 0  # nor does the other region delete it
+
+
+def test_an_erasure_removes_the_mailboxs_exports_and_no_other(region):
+    app = region.app
+    deposit(region, b"RIFF mine")
+    deposit(region, b"RIFF theirs", mailbox_id=OTHER)
+    mine, _ = exported(region)
+    theirs, _ = exported(region, OTHER)
+    app.mailboxes.deprovision(PLATFORM, MAILBOX)
+    for target in app.erasure.plan(MAILBOX):  # what the erasure's orchestration does, page by page
+        marker = None
+        while (marker := app.erasure.erase_blobs(MAILBOX, target, marker)["marker"]) is not None:
+            pass
+    assert f"exports/{MAILBOX}/{mine}.zip" not in region.audio.blobs
+    assert f"exports/{OTHER}/{theirs}.zip" in region.audio.blobs

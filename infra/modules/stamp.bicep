@@ -221,7 +221,8 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
           }
         }
         {
-          // An export (a mailbox's audio and transcripts) never outlives a day, nor do its versions.
+          // An export (a mailbox's audio and transcripts) never outlives a day; its versions go with
+          // every blob's (delete-old-versions, shared/backups.json), which an erasure's backupsExpireAt counts.
           name: 'delete-exports'
           enabled: true
           type: 'Lifecycle'
@@ -238,11 +239,6 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
               baseBlob: {
                 delete: {
                   daysAfterModificationGreaterThan: 1
-                }
-              }
-              version: {
-                delete: {
-                  daysAfterCreationGreaterThan: 1
                 }
               }
             }

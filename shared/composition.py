@@ -32,6 +32,7 @@ from shared.services.auth import Authenticator, SessionEpochs
 from shared.services.conflicts import ConflictResolver
 from shared.services.greetings import GreetingService
 from shared.services.health import ReadinessService
+from shared.services.holds import HoldService
 from shared.services.journal import DepositJournal, JournalReplay
 from shared.services.mailboxes import MailboxService
 from shared.services.messages import MessageService
@@ -88,6 +89,7 @@ class App:
     transcripts: TranscriptService
     notifications: NotificationService
     journal: JournalReplay
+    holds: HoldService
 
 
 def build(config: Settings, ports: Ports) -> App:
@@ -96,9 +98,9 @@ def build(config: Settings, ports: Ports) -> App:
     readiness = ReadinessService(region, ports.probes, timeout_s=config.health.check_timeout_s,
                                  cache_s=config.health.cache_s, drained=lambda: config.health.drained)
 
-    def session_epoch(mailbox_id: str) -> int | None:
+    def session_epoch(mailbox_id: str) -> tuple[str, int] | None:
         mailbox = store.get_mailbox(mailbox_id)
-        return mailbox.session_epoch if mailbox is not None and mailbox.active else None
+        return (mailbox.incarnation, mailbox.session_epoch) if mailbox is not None and mailbox.active else None
 
     auth = Authenticator(config.auth.platform_key_hashes, config.auth.token_signing_keys, config.auth.token_ttl_s,
                          epochs=SessionEpochs(session_epoch), pin_pepper=config.auth.pin_pepper)
@@ -126,6 +128,7 @@ def build(config: Settings, ports: Ports) -> App:
                                  timedelta(hours=config.retention.orphan_min_age_hours))
     replication = ReplicationService(store, regions, config.replication.replica_count, telemetry)
     takeover = ProcessingTakeover(store, regions, timedelta(seconds=config.replication.takeover_after_s))
+    holds = HoldService(store, region)
     conflicts = ConflictResolver(store, ports.conflict_feed, region, tuple(config.regions) or (region,))
     notify = config.notifications
 
@@ -141,4 +144,4 @@ def build(config: Settings, ports: Ports) -> App:
     # A message's `message.ready` waits for its transcript: the moment it settles, the event is due.
     transcripts.listen(lambda message: notifications.message_settled(message.mailbox_id, message.id))
     return App(config, readiness, auth, mailboxes, messages, pipeline, greetings, retention, replication, telemetry,
-               takeover, conflicts, transcripts, notifications, replay)
+               takeover, conflicts, transcripts, notifications, replay, holds)

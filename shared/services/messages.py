@@ -21,6 +21,7 @@ from shared.domain.errors import (
     DatabaseUnavailable,
     EtagMismatch,
     ForwardRefused,
+    Held,
     IdempotencyConflict,
     InvalidAudio,
     MailboxFull,
@@ -100,7 +101,7 @@ class MessageService:
                      fingerprint: str, upload_pending: bool) -> Message:
         now = utcnow()
         message = self._received(mailbox.id, message_id, sender, content_type, size, fingerprint, now)
-        message = replace(message, upload_pending=upload_pending)
+        message = replace(message, upload_pending=upload_pending, incarnation=mailbox.incarnation)
         expires = now + PROMISE_KEPT if upload_pending else expiry(message, mailbox.settings, now)
         return replace(message, expires_at=expires)
 
@@ -140,6 +141,7 @@ class MessageService:
                                          utcnow())
                 return self._journaled(message, audio), True
             mailbox = self._mailboxes.active_in(snapshot, mailbox_id)
+            snapshot, message_id = self._admission.of_incarnation(snapshot, mailbox, message_id, idempotency_key)
             if len(audio) > (bound := largest_needed(mailbox.settings.maxMessageSeconds)):
                 raise PayloadTooLarge(f"this mailbox keeps {mailbox.settings.maxMessageSeconds} s of audio: "
                                       f"bodies over {bound} bytes are refused")
@@ -193,6 +195,7 @@ class MessageService:
         message_id = message_id_for(mailbox_id, idempotency_key)
         snapshot = self._messages.snapshot(mailbox_id, message_id if idempotency_key is not None else None)
         mailbox = self._mailboxes.active_in(snapshot, mailbox_id)
+        snapshot, message_id = self._admission.of_incarnation(snapshot, mailbox, message_id, idempotency_key)
         message = self._admission.twin(snapshot.message, fingerprint)
         if message is None:
             tallies = self._admission.has_room(mailbox, snapshot.tallies)
@@ -307,7 +310,8 @@ class MessageService:
             message = self._messages.get_message(mailbox_id, message_id)
             if message is None:
                 raise MessageNotFound(f"no message {message_id} in this mailbox")
-            self._mailboxes.active(mailbox_id)  # a deprovisioned mailbox's messages are the purge's
+            if self._mailboxes.active(mailbox_id).hold is not None:  # a deprovisioned one's are the sweep's
+                raise Held("the mailbox is under legal hold: its messages cannot be purged (the trash still works)")
             counts = None
             if not message.purged:  # else a purge repeated: it finishes deleting the audio
                 try:

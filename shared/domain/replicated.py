@@ -292,15 +292,12 @@ class PinRecord:
                        failures=tuple(t for t in self.failures if t > at))
 
 
-def _latest(record: PinRecord) -> tuple[object, ...]:
-    times = [*record.failures, *record.attempts, *([record.succeeded_at] if record.succeeded_at else [])]
-    return (max(times).isoformat() if times else "", record.incarnation)
-
-
 def merge_pin_records(a: PinRecord, b: PinRecord) -> PinRecord:
-    if a.incarnation != b.incarnation:  # records of two incarnations: the later activity's, whole
-        winner = max((a, b), key=_latest)
-        return replace(winner, etag=None)
+    if a.incarnation != b.incarnation:
+        # Only its region writes a record, so two incarnations' versions meet only when that
+        # region's own writes raced: one is kept whole, the same everywhere (the order of the ids);
+        # if it is the earlier owner's, the new owner's next login starts the record afresh.
+        return replace(max((a, b), key=lambda r: r.incarnation), etag=None)
     success = max((t for t in (a.succeeded_at, b.succeeded_at) if t is not None), default=None)
     failures = tuple(sorted(set(a.failures) | set(b.failures)))[-PIN_FAILURES_KEPT:]
     attempts = tuple(sorted(set(a.attempts) | set(b.attempts)))[-LOGINS_PER_MINUTE:]

@@ -90,6 +90,7 @@ class MailboxService:
                         "displayName", "settings", "pin"))
                 except AlreadyExists:
                     continue  # created meanwhile: replace it instead
+                self._sessions_changed(created)  # a new incarnation: this process knows it at once
                 return created.as_api(self._mwi.counts(mailbox_id)), True
             if not existing.active:
                 raise MailboxDeprovisioning("this mailbox is being purged; provision it again when that is done")

@@ -242,7 +242,7 @@ def test_live_api_conforms_to_its_openapi_document(host):
     known = provision(host.base_url)
     schema = load_schema(host.base_url)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 28
+    assert len(operations) == 30
     operations.sort(key=lambda op: DESTRUCTIVE_LAST.index(op.definition.raw["operationId"]) + 1
                     if op.definition.raw["operationId"] in DESTRUCTIVE_LAST else 0)
 

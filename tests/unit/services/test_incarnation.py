@@ -98,3 +98,14 @@ def test_mailboxes_and_tokens_from_before_incarnations_keep_working(region):
     token = region.app.auth.issue(MAILBOX, 0, "")[0]
     region.app.auth.epoch_changed(MAILBOX, ("", 0))
     assert region.app.auth.authenticate(_bearer(token)).mailbox_id == MAILBOX
+
+
+def test_a_deposit_journaled_through_an_outage_is_of_the_mailboxs_incarnation_so_its_retry_meets_it(region):
+    region.store.down = True
+    journaled = region.app.messages.deposit(PLATFORM, MAILBOX, b"RIFF-j", "audio/wav", SENDER, "call-7")[0]
+    region.store.down = False
+    region.app.journal.replay()
+    stored = region.store.messages[(MAILBOX, journaled["id"])]
+    assert stored.incarnation == region.store.mailboxes[MAILBOX].incarnation
+    again, created = region.app.messages.deposit(PLATFORM, MAILBOX, b"RIFF-j", "audio/wav", SENDER, "call-7")
+    assert not created and again["id"] == journaled["id"]

@@ -23,6 +23,7 @@ from azure.cosmos import PartitionKey
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
+from shared.adapters.audit_blob import AUDIT_CONTAINER
 from shared.adapters.blob import make_blob_service, make_peer_blob_service, make_queue_service
 from shared.adapters.cosmos_client import CONFLICT_POLICY, make_cosmos_client
 from shared.config import Settings, load_settings
@@ -54,8 +55,8 @@ def cosmos(config: Settings) -> None:
 
 def storage(config: Settings) -> None:
     containers = (config.storage.incoming_container, config.storage.audio_container)
-    # The outage journal is the region's own: no peer writes to it.
-    blob_containers(make_blob_service(config, None), (*containers, config.storage.journal_container))
+    # The outage journal and the audit trail are the region's own: no peer writes to them.
+    blob_containers(make_blob_service(config, None), (*containers, config.storage.journal_container, AUDIT_CONTAINER))
     # Replication writes this region's paths into each peer's account.
     for value in config.replication.peer_storage.values():
         with contextlib.suppress(AzureError, OSError):  # a peer that is down gets them from its own start

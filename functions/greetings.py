@@ -38,7 +38,8 @@ def put_greeting(call: Call) -> func.HttpResponse:
               principals=PLATFORM_OR_SUBSCRIBER, flow="playback",
               parameters=(FORMAT, header_param("Range", {"type": "string"}, "one `bytes=` range")),
               answers=AUDIO_ANSWERS,
-              errors=(NotFound, AudioNotFound, MailboxNotFound, MessageProcessing, RangeNotSatisfiable))
+              errors=(NotFound, AudioNotFound, MailboxNotFound, MessageProcessing, RangeNotSatisfiable),
+              audited=PLATFORM_OR_SUBSCRIBER)
 def get_greeting_audio(call: Call) -> func.HttpResponse:
     req = call.req
     answer = call.app.greetings.audio(call.principal, call.mailbox, req.route_params.get("kind", ""),

@@ -7,7 +7,7 @@ import azure.functions as func
 from functions.http import if_match, json_response
 from functions.openapi.links import MAILBOX_LINKS, SESSION_LINKS
 from functions.openapi.schemas import param_ref
-from functions.table import ANYONE, PLATFORM_ONLY, PLATFORM_OR_SUBSCRIBER, ROUTES, Answer, Call
+from functions.table import ANYONE, PLATFORM_ONLY, PLATFORM_OR_SUBSCRIBER, ROUTES, SUBSCRIBER, Answer, Call
 from shared.domain.client import client_address
 from shared.domain.commands import ChangePin, CreateSession, PatchMailbox, PutMailbox
 from shared.domain.errors import (
@@ -89,7 +89,7 @@ def reconcile_counts(call: Call) -> func.HttpResponse:
                           "faster than 20 a minute per mailbox or 60 a minute per client answer 429 with "
                           "`Retry-After`, before any PIN is hashed.",
               answers={201: Answer("a session token for this mailbox", "Session", links=SESSION_LINKS)},
-              errors=(InvalidCredentials, PinLocked, TooManyRequests))
+              errors=(InvalidCredentials, PinLocked, TooManyRequests), audited=(SUBSCRIBER,))
 def create_session(call: Call) -> func.HttpResponse:
     """Log in with the PIN: no other credential is needed (or looked at)."""
     client = client_address(call.req.headers, call.app.settings.auth.front_door_id)

@@ -193,7 +193,8 @@ def get_message(call: Call) -> func.HttpResponse:
               answers={**AUDIO_ANSWERS, 302: Answer("a short-lived read-only link to the audio", raw={
                   "description": "a short-lived read-only link to the audio",
                   "headers": {"Location": {"required": True, "schema": {"type": "string", "format": "uri"}}}})},
-              errors=(MessageNotFound, AudioNotFound, MessageProcessing, RangeNotSatisfiable))
+              errors=(MessageNotFound, AudioNotFound, MessageProcessing, RangeNotSatisfiable),
+              audited=PLATFORM_OR_SUBSCRIBER)  # every audio read, every link minted
 def get_message_audio(call: Call) -> func.HttpResponse:
     req = call.req
     answer = call.app.messages.audio(call.principal, call.mailbox, call.message, choice(req, "format", AUDIO_FORMATS),

@@ -18,6 +18,7 @@ service and shapes the answer. Adding a route is one entry here and its use case
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,10 +30,14 @@ from pydantic import BaseModel
 from functions.http import body, failure_response, mailbox_id, message_id
 from functions.provider import APP
 from shared.bootstrap import App
+from shared.domain.audit import PLATFORM_STREAM, AuditRecord, actor
+from shared.domain.client import client_address
 from shared.domain.errors import DomainError, Forbidden
+from shared.domain.model import iso, utcnow
 from shared.domain.principal import Principal
 
 Schema = dict[str, Any]
+logger = logging.getLogger(__name__)
 PLATFORM, SUBSCRIBER = "platform", "subscriber"
 ANYONE: tuple[str, ...] = ()  # no credential looked at
 PLATFORM_ONLY = (PLATFORM,)
@@ -72,6 +77,7 @@ class Operation:
     flow: str = "manage"  # the health model's flow (infra/monitoring/*.kql)
     durable: bool = False  # takes a Durable client (`call.client`)
     boundary: bool = True  # False: the handler answers everything itself (the health probes)
+    audited: tuple[str, ...] = (PLATFORM,)  # whose calls the audit trail records (logins: SUBSCRIBER)
 
     @property
     def path_names(self) -> tuple[str, ...]:
@@ -99,9 +105,9 @@ class Call:
         return self.who
 
 
-def prepare(operation: Operation, req: func.HttpRequest, client: Any = None) -> Call:
+def prepare(operation: Operation, call: Call) -> Call:
     """Authenticate and check the principal's kind, then validate the path's ids, then the body."""
-    call = Call(req, client)
+    req = call.req
     if operation.principals:
         call.who = call.app.auth.authenticate(req.headers)
         if call.who.kind not in operation.principals:
@@ -120,22 +126,47 @@ def _function(operation: Operation) -> Callable[..., Any]:
     handler = operation.handler
     if operation.durable:
         async def run(req: func.HttpRequest, client) -> func.HttpResponse:  # the SDK builds `client`
+            call = Call(req, client)
             try:
-                return await handler(prepare(operation, req, client))
+                response = await handler(prepare(operation, call))
             except Exception as error:  # noqa: BLE001 - the boundary: nothing gets past it
-                return failure_response(req, error)
+                response = failure_response(req, error)
+            return audited(operation, call, response)
     elif operation.boundary:
         def run(req: func.HttpRequest) -> func.HttpResponse:
+            call = Call(req)
             try:
-                return handler(prepare(operation, req))
+                response = handler(prepare(operation, call))
             except Exception as error:  # noqa: BLE001 - the boundary: nothing gets past it
-                return failure_response(req, error)
+                response = failure_response(req, error)
+            return audited(operation, call, response)
     else:
         def run(req: func.HttpRequest) -> func.HttpResponse:
             return handler(Call(req))
     run.__name__ = run.__qualname__ = operation.name
     run.__doc__ = handler.__doc__
     return run
+
+
+def audited(operation: Operation, call: Call, response: func.HttpResponse) -> func.HttpResponse:
+    """The response, once the audit trail has the call if the operation records its caller's kind
+    (API.md, "Audit"): platform calls, logins (right or wrong), audio reads and links, whatever the
+    answer. Recording never fails the call (shared/services/audit.py buffers it)."""
+    kind = call.who.kind if call.who is not None else (SUBSCRIBER if not operation.principals else None)
+    if kind is None or kind not in operation.audited:
+        return response
+    try:
+        app = call.app
+        params = call.req.route_params or {}
+        target = "/".join(params.get(part[1:-1], "")[:200] if part.startswith("{") else part
+                          for part in operation.path.split("/"))
+        app.audit.record(AuditRecord.new(
+            at=iso(utcnow()), actor=actor(call.who), action=operation.name, target=target,
+            region=app.settings.region, client=client_address(call.req.headers, app.settings.auth.front_door_id),
+            status=response.status_code, mailbox_id=call.mailbox or PLATFORM_STREAM))
+    except Exception:
+        logger.exception("%s: the audit record was not taken", operation.name)
+    return response
 
 
 class Table:

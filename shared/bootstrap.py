@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
+from shared.adapters.audit_blob import BlobAuditTrail
 from shared.adapters.blob import (
     BlobAudioStore,
     BlobProbe,
@@ -112,11 +113,12 @@ def azure_ports(config: Settings) -> Ports:
     adapter needing it is made; `bootstrap` calls this once per process."""
     sdk = _Sdk(config)
     mailer, sms = _messaging(config, lambda: sdk.credential)
+    peer_blobs = {peer: make_peer_blob_service(config, value, sdk.credential)
+                  for peer, value in config.replication.peer_storage.items()}
     return Ports(
         store=CosmosStore(sdk.cosmos, timeout_s=config.sdk_timeout_s),
         audio=BlobAudioStore(sdk.blobs),
-        peers={peer: BlobAudioStore(make_peer_blob_service(config, value, sdk.credential))
-               for peer, value in config.replication.peer_storage.items()},
+        peers={peer: BlobAudioStore(service) for peer, service in peer_blobs.items()},
         events=QueueEvents(sdk.queues, config.storage.mwi_queue),
         replication_requests=QueueReplicationRequests(sdk.queues, config.storage.replication_queue),
         transcoder=PyAvTranscoder(),
@@ -129,6 +131,8 @@ def azure_ports(config: Settings) -> Ports:
         mailer=mailer,
         sms=sms,
         webhooks=SafeWebhookSender(config.notifications.allow_loopback),
+        audit_trails={config.region: BlobAuditTrail(sdk.blobs, config.region),
+                      **{peer: BlobAuditTrail(service, peer) for peer, service in peer_blobs.items()}},
     )
 
 

@@ -15,6 +15,7 @@ from shared.domain.notifications import Schedule
 from shared.domain.principal import PLATFORM
 from shared.ports import (
     AudioStore,
+    AuditTrail,
     ConflictFeed,
     DependencyProbe,
     EventPublisher,
@@ -28,14 +29,19 @@ from shared.ports import (
     TranscriptionQueue,
     WebhookSender,
 )
+from shared.services.admission import Admission
+from shared.services.audit import AuditLog
 from shared.services.auth import Authenticator, SessionEpochs
 from shared.services.conflicts import ConflictResolver
+from shared.services.events import MWI_QUEUE, Announcer
+from shared.services.forwards import ForwardQuota
 from shared.services.greetings import GreetingService
 from shared.services.health import ReadinessService
 from shared.services.holds import HoldService
 from shared.services.journal import DepositJournal, JournalReplay
+from shared.services.ledger import Ledger
 from shared.services.mailboxes import MailboxService
-from shared.services.messages import MessageService
+from shared.services.messages import Change, Deposit, Forward, MessageQueries, Messages, Trash, UploadLink
 from shared.services.mwi import Mwi
 from shared.services.notifications import NotificationService
 from shared.services.pipeline import AudioPipeline
@@ -68,6 +74,7 @@ class Ports:
     mailer: Mailer
     sms: SmsSender
     webhooks: WebhookSender
+    audit_trails: Mapping[str, AuditTrail]  # every region's audit trail, this region's included
 
 
 @dataclass(frozen=True)
@@ -78,7 +85,7 @@ class App:
     readiness: ReadinessService
     auth: Authenticator
     mailboxes: MailboxService
-    messages: MessageService
+    messages: Messages
     pipeline: AudioPipeline
     greetings: GreetingService
     retention: RetentionService
@@ -89,6 +96,7 @@ class App:
     transcripts: TranscriptService
     notifications: NotificationService
     journal: JournalReplay
+    audit: AuditLog
     holds: HoldService
 
 
@@ -105,31 +113,41 @@ def build(config: Settings, ports: Ports) -> App:
     auth = Authenticator(config.auth.platform_key_hashes, config.auth.token_signing_keys, config.auth.token_ttl_s,
                          epochs=SessionEpochs(session_epoch), pin_pepper=config.auth.pin_pepper)
     mwi = Mwi(store, ports.events)
+    announcer = Announcer({MWI_QUEUE: mwi.post})  # runs right after a batch commits: shared/services/events.py
+    ledger = Ledger(store, region, announcer)  # the use cases' and the pipeline's: their batches light the lamp
+    # Batches that announce nothing: a sweep lights each lamp once a page (RetentionService.publish_counts);
+    # the others change no counts a caller sees (expiries, replicas, conflict merges, reconciling).
+    quiet = Ledger(store, region, None)
     writes = WriteBudget(store, region)  # a subscriber's writes a minute, whichever service takes them
     # Logins per client address in this instance; Front Door's WAF rule limits them globally.
     logins = SlidingWindow(config.auth.client_logins_per_minute, 60.0)
     mailboxes = MailboxService(store, mwi, auth, timedelta(minutes=config.retention.deprovision_grace_minutes),
-                               region, logins, ports.conflict_feed.pending, writes)
+                               region, logins, ports.conflict_feed.pending, writes, quiet)
     containers = Containers(config.storage.incoming_container, config.storage.audio_container)
     regions = Regions(region, audio, dict(ports.peers))
     renditions = Renditions(regions, ports.transcoder, config.audio.normalize, store, telemetry)
     journal = DepositJournal(audio, config.storage.journal_container, region, telemetry)
-    messages = MessageService(store, audio, mailboxes, mwi, region, containers, regions, telemetry, renditions,
-                              journal, journal_after_s=config.journal_after_s)
+    admission = Admission(store, ledger)
+    messages = Messages(
+        Deposit(store, audio, mailboxes, admission, region, containers, telemetry, journal, config.journal_after_s),
+        UploadLink(store, audio, mailboxes, admission, region, containers, telemetry),
+        Change(store, mailboxes, ledger), Trash(store, mailboxes, ledger, regions),
+        Forward(store, audio, mailboxes, admission, ForwardQuota(store, region), regions, containers),
+        MessageQueries(store, mailboxes, renditions, telemetry))
     transcripts = TranscriptService(store, regions, ports.transcriber, ports.transcription_jobs, telemetry)
     # The one store plays the pipeline's three repositories.
-    pipeline = AudioPipeline(mailboxes=store, messages=store, greetings=store, audio=audio,
-                             transcoder=ports.transcoder, mwi=mwi, region=region, normalize=config.audio.normalize,
+    pipeline = AudioPipeline(mailboxes=store, messages=store, greetings=store, audio=audio, transcoder=ports.transcoder,
+                             ledger=ledger, region=region, normalize=config.audio.normalize,
                              containers=containers, replication=ports.replication_requests, telemetry=telemetry,
                              transcripts=transcripts, journal=journal)
-    replay = JournalReplay(journal, store, audio, mailboxes, mwi, region, containers, pipeline.process, telemetry)
+    replay = JournalReplay(journal, store, audio, mailboxes, ledger, region, containers, pipeline.process, telemetry)
     greetings = GreetingService(store, audio, mailboxes, containers, regions, region)
-    retention = RetentionService(store, audio, mwi, containers, regions,
+    retention = RetentionService(store, quiet, audio, announcer, containers, regions,
                                  timedelta(hours=config.retention.orphan_min_age_hours))
-    replication = ReplicationService(store, regions, config.replication.replica_count, telemetry)
+    replication = ReplicationService(store, regions, config.replication.replica_count, telemetry, quiet)
     takeover = ProcessingTakeover(store, regions, timedelta(seconds=config.replication.takeover_after_s))
     holds = HoldService(store, region)
-    conflicts = ConflictResolver(store, ports.conflict_feed, region, tuple(config.regions) or (region,))
+    conflicts = ConflictResolver(store, ports.conflict_feed, region, tuple(config.regions) or (region,), quiet)
     notify = config.notifications
 
     def trash(mailbox_id: str, message_id: str) -> None:  # `deleteAfterEmail`
@@ -144,4 +162,4 @@ def build(config: Settings, ports: Ports) -> App:
     # A message's `message.ready` waits for its transcript: the moment it settles, the event is due.
     transcripts.listen(lambda message: notifications.message_settled(message.mailbox_id, message.id))
     return App(config, readiness, auth, mailboxes, messages, pipeline, greetings, retention, replication, telemetry,
-               takeover, conflicts, transcripts, notifications, replay, holds)
+               takeover, conflicts, transcripts, notifications, replay, AuditLog(ports.audit_trails, region), holds)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from shared.domain.audio import AudioLimits, Transcoded
+from shared.domain.audit import AuditRecord
 from shared.domain.model import Greeting, ListQuery, Mailbox, Message
 from shared.domain.notifications import Event, Mail, NotificationConfig
 from shared.domain.replicated import PinRecord, RecentEvents, RegionTally
@@ -307,3 +308,14 @@ class SmsSender(Protocol):
     def send(self, number: str, text: str) -> None:
         """Raises DeliveryFailed when the SMS was not accepted."""
         ...
+
+
+class AuditTrail(Protocol):
+    """One region's audit trail: append-only (immutable storage in Azure), read per mailbox."""
+
+    def append(self, records: Sequence[AuditRecord]) -> None:
+        """Add these records; nothing is ever changed or removed. Raises when they were not written."""
+
+    def read(self, stream: str, since_day: str) -> list[AuditRecord]:
+        """The records of this stream (a mailbox id, or PLATFORM_STREAM) filed on since_day or later."""
+

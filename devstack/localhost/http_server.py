@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl
 
 import azure.functions as func
 
-from devstack.localhost.routes import Route, compile_route, find_route
+from devstack.localhost.routes import Route, RouteTable, compile_route
 
 logger = logging.getLogger("localhost.http")
 MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the Functions host's request size limit
@@ -48,8 +48,8 @@ class HttpFrontend:
 
     def __init__(self, routes: list[Route], invoke: Callable[[Any, func.HttpRequest], Awaitable[Any]],
                  on_startup: Callable[[], Awaitable[None]], on_shutdown: Callable[[], Awaitable[None]]):
-        self._routes = routes
-        self._admin: list[Route] = []
+        self._routes = RouteTable(routes)
+        self._admin = RouteTable([])
         self._invoke = invoke
         self._on_startup = on_startup
         self._on_shutdown = on_shutdown
@@ -104,8 +104,8 @@ class HttpFrontend:
     async def _http(self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict]], send: Send) -> None:
         raw_path = scope.get("raw_path", scope["path"].encode()).decode("latin-1").split("?", 1)[0]
         method = scope["method"]
-        admin = find_route(self._admin, raw_path, method)
-        found = admin or find_route(self._routes, raw_path, method)
+        admin = self._admin.find(raw_path, method)
+        found = admin or self._routes.find(raw_path, method)
         if found is None:
             await _send_response(send, 404, [], b"")
             return

@@ -100,7 +100,11 @@ class Invoker:
                 context = contextvars.copy_context()
                 call = asyncio.get_running_loop().run_in_executor(
                     self._executor, lambda: context.run(spec.user_function, **kwargs))
-            result = await asyncio.wait_for(call, timeout_s) if timeout_s else await call
+            if timeout_s:
+                async with asyncio.timeout(timeout_s):  # no extra task and future per call, as wait_for has
+                    result = await call
+            else:
+                result = await call
             await self._flush_outputs(spec, outs, result)
             logger.info("Executed '%s' (Succeeded, id=%s)", spec.name, invocation)
             return result

@@ -61,11 +61,36 @@ def compile_route(template: str, methods: list[str] | None, target: Any, prefix:
 
 def find_route(routes: list[Route], raw_path: str, method: str) -> tuple[Route, dict[str, str]] | None:
     """The best route for path and method (a route of another method does not match, as in Azure)."""
-    best: tuple[Route, dict[str, str]] | None = None
-    for route in routes:
-        if route.methods is not None and method.upper() not in route.methods:
-            continue
-        params = route.match(raw_path)
-        if params is not None and (best is None or route.precedence < best[0].precedence):
-            best = (route, params)
-    return best
+    return RouteTable(routes).find(raw_path, method)
+
+
+class RouteTable:
+    """Routes looked up per request: only the method's own routes (and those of every method) are
+    tried, best precedence first, and the first that matches wins. Sorting is stable, so among
+    routes of equal precedence the one registered first wins, as in `find_route`."""
+
+    _METHODS_KEPT = 32  # a client can send any method name: the per-method lists stay bounded
+
+    def __init__(self, routes: list[Route]):
+        self._routes = sorted(routes, key=lambda route: route.precedence)
+        self._by_method: dict[str, list[Route]] = {}
+
+    def _candidates(self, method: str) -> list[Route]:
+        found = self._by_method.get(method)
+        if found is None:
+            found = [route for route in self._routes if route.methods is None or method in route.methods]
+            if len(self._by_method) >= self._METHODS_KEPT:
+                self._by_method.clear()
+            self._by_method[method] = found
+        return found
+
+    def append(self, route: Route) -> None:
+        self._routes = sorted([*self._routes, route], key=lambda known: known.precedence)
+        self._by_method.clear()
+
+    def find(self, raw_path: str, method: str) -> tuple[Route, dict[str, str]] | None:
+        for route in self._candidates(method.upper()):
+            params = route.match(raw_path)
+            if params is not None:
+                return route, params
+        return None

@@ -50,6 +50,10 @@ param incomingContainer string
 param audioContainer string
 @description('The outage journal: deposits the database did not take in time, until they are replayed.')
 param journalContainer string
+
+@description('How long audit records are kept unchangeable (the audit container\'s time-based retention, days); 7 years by default.')
+@minValue(1)
+param auditRetentionDays int = 2555
 param mwiQueue string
 param replicationQueue string
 param transcriptionQueue string
@@ -217,6 +221,27 @@ resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2
     publicAccess: 'None'
   }
 }]
+
+// The audit trail (shared/adapters/audit_blob.py): append blobs under a container-level time-based
+// retention policy with protected append writes. Records can be appended, never changed or deleted
+// for auditRetentionDays, by anyone (the erasure never looks here). Left unlocked so an operator can
+// review it, then lock it (docs/compliance.md); once locked it can only be lengthened.
+resource auditContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: 'audit'
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource auditRetention 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@2023-05-01' = {
+  parent: auditContainer
+  name: 'default'
+  properties: {
+    immutabilityPeriodSinceCreationInDays: auditRetentionDays
+    allowProtectedAppendWrites: true
+  }
+}
 
 resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
   parent: storage

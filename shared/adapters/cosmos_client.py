@@ -48,6 +48,9 @@ class CosmosContainer:
         self._container: ContainerProxy | None = None
 
     def get(self) -> ContainerProxy:
+        container = self._container  # every storage call asks: no lock once connected
+        if container is not None:
+            return container
         with self._lock:
             if self._container is None:
                 with db_translated("connecting to Cosmos DB"):

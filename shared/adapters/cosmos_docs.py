@@ -45,7 +45,8 @@ def _clocks_to_doc(clocks: dict[str, Clock]) -> dict[str, list[str]]:
 
 
 def _clocks_from_doc(doc: dict[str, Any]) -> dict[str, Clock]:
-    return {name: (value[0], value[1]) for name, value in (doc.get("clocks") or {}).items()}
+    clocks = doc.get("clocks")
+    return {name: (value[0], value[1]) for name, value in clocks.items()} if clocks else {}
 
 
 def _tally_to_doc(tally: Tally) -> list[int]:
@@ -93,6 +94,11 @@ def message_to_doc(message: Message) -> dict[str, Any]:
     }
 
 
+def _shares_from_doc(shares: dict[str, Any] | None) -> dict[str, Share]:
+    # Most messages have none: a list answer reads 51 documents, so no comprehension for an empty dict.
+    return {region: Share(_tally_from_doc(v["t"]), v["q"]) for region, v in shares.items()} if shares else {}
+
+
 def message_from_doc(doc: dict[str, Any]) -> Message:
     sender = doc.get("from") or {}
     return Message(
@@ -105,7 +111,7 @@ def message_from_doc(doc: dict[str, Any]) -> Message:
         size_bytes=doc.get("sizeBytes"), request_hash=doc.get("requestHash", ""),
         upload_pending=doc.get("uploadPending", False), replica_regions=tuple(doc.get("replicaRegions", ())),
         truncated=doc.get("truncated", False), clocks=_clocks_from_doc(doc),
-        shares={region: Share(_tally_from_doc(v["t"]), v["q"]) for region, v in (doc.get("shares") or {}).items()},
+        shares=_shares_from_doc(doc.get("shares")),
         transcript=Transcript.from_api(doc.get("transcript")), etag=doc.get("_etag"),
         incarnation=doc.get("incarnation", LEGACY_INCARNATION),
     )

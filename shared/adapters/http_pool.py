@@ -16,6 +16,11 @@ def pooled_transport() -> RequestsTransport:
     size = max(16, int(os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT", "32")))
     session = requests.Session()
     session.trust_env = False  # no proxy or ~/.netrc lookups on every request (a tenth of the CPU here)
+    # No session-wide query parameters or proxies (there never were: empty dicts). requests merges a
+    # request's with the session's on every call, and merging two dicts costs it ~16 µs each (a
+    # runtime Protocol check); with None it takes the request's own as they are.
+    session.params = None
+    session.proxies = None
     adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=size)
     session.mount("http://", adapter)
     session.mount("https://", adapter)

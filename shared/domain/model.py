@@ -54,7 +54,14 @@ def utcnow() -> datetime:
 
 def iso(moment: datetime | None) -> str | None:
     """RFC 3339 UTC with microseconds, so stored times also sort as text."""
-    return None if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment is None:
+        return None
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    if moment.year < 1000:  # strftime pads no year below 1000, isoformat does: keep strftime's text
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # From year 1000 on, the same text as strftime at a third less CPU: a list answer makes 100 of these.
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_time(text: str | None) -> datetime | None:

@@ -122,13 +122,6 @@ def configure(current: NotificationConfig, command: PutNotifications, platform: 
     return replace(current, targets=tuple(targets), delete_after_email=command.deleteAfterEmail), frozenset(created)
 
 
-def wants(target: dict[str, str], event_type: str) -> bool:
-    """E-mail and SMS tell a person about a new message, once verified; webhooks get every event."""
-    if target["kind"] == "webhook":
-        return True
-    return event_type == "message.ready" and target.get("verified", True) is not False
-
-
 # -- events -------------------------------------------------------------------------------------
 
 

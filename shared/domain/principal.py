@@ -11,6 +11,7 @@ from shared.domain.errors import Forbidden
 class Principal:
     kind: str  # "platform" | "subscriber"
     mailbox_id: str | None = None
+    key_id: str | None = None  # a platform key's id: the first 12 hex digits of its configured SHA-256
 
     @property
     def is_platform(self) -> bool:

@@ -35,13 +35,22 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+KEY_ID_DIGITS = 12
+
+
 def api_key_matches(key: str, allowed_hashes: tuple[str, ...]) -> bool:
     """Constant-time against every configured hash (no early exit on a match)."""
+    return matching_key_id(key, allowed_hashes) is not None
+
+
+def matching_key_id(key: str, allowed_hashes: tuple[str, ...]) -> str | None:
+    """The key's id (the first 12 hex digits of its hash, as configured) when it is one of the
+    allowed keys, else None; compared in constant time against every hash (no early exit)."""
     presented = hash_api_key(key)
     found = False
     for allowed in allowed_hashes:
         found |= hmac.compare_digest(presented, allowed)
-    return found
+    return presented[:KEY_ID_DIGITS] if found else None
 
 
 def _peppered(pin: str, pepper: bytes) -> bytes:

@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable, Mapping
 
 from shared.domain.errors import InvalidToken, Unauthorized
-from shared.domain.principal import PLATFORM, Principal
-from shared.domain.security import TokenError, api_key_matches, issue_token, verify_token
+from shared.domain.principal import Principal
+from shared.domain.security import TokenError, issue_token, matching_key_id, verify_token
 
 EPOCH_CACHE_S = 4.0  # under the contract's 5 s, leaving room for the read itself
 Sessions = tuple[str, int] | None  # a mailbox's (incarnation, session epoch); None: no active mailbox
@@ -65,8 +65,9 @@ class Authenticator:
         """The caller, from `x-api-key` or `Authorization: Bearer`; 401 when neither is valid."""
         api_key = headers.get("x-api-key")
         if api_key is not None:
-            if api_key_matches(api_key, self._hashes):
-                return PLATFORM
+            key_id = matching_key_id(api_key, self._hashes)
+            if key_id is not None:
+                return Principal("platform", key_id=key_id)
             raise Unauthorized("the API key is not valid")
         authorization = headers.get("authorization")
         if authorization is None:

@@ -57,12 +57,12 @@ def _same(a: D, b: D) -> bool:
 
 
 class ConflictResolver:
-    def __init__(self, store: Store, feed: ConflictFeed, region: str, regions: tuple[str, ...]):
+    def __init__(self, store: Store, feed: ConflictFeed, region: str, regions: tuple[str, ...], ledger: Ledger):
         self._store = store
         self._feed = feed
         self._region = region
         self._regions = regions
-        self._ledger = Ledger(store, region)
+        self._ledger = ledger
 
     def resolve(self, limit: int = 100) -> dict[str, int]:
         """Merge one page of the feed: how many were examined, merged (written), deferred (left for

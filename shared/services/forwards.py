@@ -1,5 +1,5 @@
-"""Forwarding's limits (MessageService.forward makes the copy): a forward never takes the last
-20 % of the target mailbox, kept for callers, and a subscriber forwards at most 20 an hour."""
+"""Forwarding's limits (shared/services/messages/forward.py makes the copy): a forward never takes
+the last 20 % of the target mailbox, kept for callers, and a subscriber forwards at most 20 an hour."""
 
 from __future__ import annotations
 

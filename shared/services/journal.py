@@ -42,11 +42,10 @@ from shared.domain.journal import (
     JournalRecordInvalid,
     aside_name,
 )
-from shared.domain.model import Counts, Mailbox, Message, expiry, utcnow
+from shared.domain.model import Mailbox, Message, expiry, utcnow
 from shared.ports import AlreadyExists, AudioStore, MessageRepository
 from shared.services.ledger import Ledger
 from shared.services.mailboxes import MailboxService
-from shared.services.mwi import Mwi
 from shared.telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
@@ -125,16 +124,15 @@ class JournalReplay:
     """Turns the region's journal into messages once the database answers."""
 
     def __init__(self, journal: DepositJournal, messages: MessageRepository, audio: AudioStore,
-                 mailboxes: MailboxService, mwi: Mwi, region: str, containers: Containers,
+                 mailboxes: MailboxService, ledger: Ledger, region: str, containers: Containers,
                  reprocess: Callable[[str, bytes], str], telemetry: Telemetry, workers: int = 16,
                  patience_s: float = 6.0, probe_s: float = 4.0, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep):
         self._journal = journal
         self._messages = messages
-        self._ledger = Ledger(messages, region)
+        self._ledger = ledger  # announces: a replayed deposit lights the lamp as any deposit does
         self._audio = audio
         self._mailboxes = mailboxes
-        self._mwi = mwi
         self._containers = containers
         self._reprocess = reprocess  # the audio pipeline: (incoming path, data) -> outcome
         self._telemetry = telemetry
@@ -193,18 +191,16 @@ class JournalReplay:
 
     def _mailbox(self, names: list[str], down: threading.Event) -> list[str]:
         """One mailbox's records in order, its deposits BATCH at a time; its lamp lit once, with the
-        counts after the last."""
-        lamp: dict[str, Counts] = {}
+        counts after the last (the ledger's announcements held till then)."""
         outcomes: list[str] = []
-        for start in range(0, len(names), BATCH):
-            chunk = names[start:start + BATCH]
-            outcomes += (self._batch(chunk, down, lamp) if len(chunk) > 1
-                         else [self._one(name, down, lamp) for name in chunk])
-        for mailbox_id, counts in lamp.items():
-            self._mwi.changed(mailbox_id, counts)
+        with self._ledger.held():
+            for start in range(0, len(names), BATCH):
+                chunk = names[start:start + BATCH]
+                outcomes += (self._batch(chunk, down) if len(chunk) > 1
+                             else [self._one(name, down) for name in chunk])
         return outcomes
 
-    def _batch(self, names: list[str], down: threading.Event, lamp: dict[str, Counts]) -> list[str]:
+    def _batch(self, names: list[str], down: threading.Event) -> list[str]:
         """Deposits of one mailbox made in one query and one transactional batch, the usual case:
         none of them exists yet. Anything else (a twin, a bad record, no such mailbox, a landing)
         goes record by record, where each case has its answer."""
@@ -220,13 +216,12 @@ class JournalReplay:
             messages = [self._message(entry, mailbox) for _, entry, _ in records]
             for (_, _, audio), message in zip(records, messages, strict=True):  # audio first, as ever
                 self._put_original(message, audio)
-            _, counts = self._ledger.create_many(messages, tallies=snapshot.tallies)
+            self._ledger.create_many(messages, tallies=snapshot.tallies)
         except DatabaseUnavailable:
             down.set()
             return ["waiting"] * len(names)
         except Exception:  # noqa: BLE001 - each record on its own says what it is
-            return [self._one(name, down, lamp) for name in names]
-        lamp[mailbox_id] = counts
+            return [self._one(name, down) for name in names]
         for name in names:
             self._telemetry.journal("replayed", "deposit")
             try:
@@ -236,7 +231,7 @@ class JournalReplay:
         logger.info("journal: replayed %d deposits of %s in one batch", len(names), mailbox_id)
         return ["replayed"] * len(names)
 
-    def _one(self, name: str, down: threading.Event, lamp: dict[str, Counts]) -> str:
+    def _one(self, name: str, down: threading.Event) -> str:
         if down.is_set():
             return "waiting"
         try:
@@ -247,7 +242,7 @@ class JournalReplay:
                 return "setAside"
             except AudioNotFound:
                 return "done"  # removed meanwhile by another pass
-            outcome = (self._deposit(name, entry, audio, lamp) if entry.kind == "deposit"
+            outcome = (self._deposit(name, entry, audio) if entry.kind == "deposit"
                        else self._landing(name, entry))
         except DatabaseUnavailable:
             down.set()
@@ -269,7 +264,7 @@ class JournalReplay:
             return "setAside"
         return "waiting"
 
-    def _deposit(self, name: str, entry: JournalEntry, audio: bytes, lamp: dict[str, Counts]) -> str:
+    def _deposit(self, name: str, entry: JournalEntry, audio: bytes) -> str:
         snapshot = self._messages.snapshot(entry.mailbox_id, entry.message_id)
         if snapshot.message is not None:
             return self._twin(name, snapshot.message, entry)
@@ -285,13 +280,12 @@ class JournalReplay:
         self._put_original(message, audio)
         try:
             # No room check: what was acknowledged during the outage is kept (API.md).
-            _, counts = self._ledger.write(message, tallies=snapshot.tallies)
+            self._ledger.write(message, tallies=snapshot.tallies)
         except AlreadyExists:
             existing = self._messages.get_message(entry.mailbox_id, entry.message_id)
             if existing is None:
                 raise  # deleted in between: the next pass decides afresh
             return self._twin(name, existing, entry)
-        lamp[entry.mailbox_id] = counts
         self._journal.remove(name)
         logger.info("journal: replayed %s/%s", entry.mailbox_id, entry.message_id)
         return "replayed"

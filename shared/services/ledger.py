@@ -8,6 +8,10 @@ not at all. Counts are then the sum of a few tally documents (one per region), r
 query that reads the mailbox, whatever the mailbox holds. Room for a new message is taken by that
 same batch: the tally's ETag makes two writers of one region take turns, so `maxMessages` is never
 exceeded by one region's concurrent deposits.
+
+After each batch commits, the ledger hands the events it recorded to its announcer, which runs
+their inline handlers (the MWI queue post: shared/services/events.py); with none (None, given by
+shared/composition.py) a batch's events are left to the dispatcher alone.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import logging
 import random
 import time
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 
 from shared.domain.errors import EtagMismatch, MailboxFull, NotFound, Unavailable
@@ -23,6 +28,7 @@ from shared.domain.model import Message, count, utcnow
 from shared.domain.notifications import Event, mwi_event
 from shared.domain.replicated import ZERO, RegionTally, Tally, clock, consistent, mailbox_tally, settle
 from shared.ports import MessageRepository, TallyMoved
+from shared.services.events import Announcer, Committed
 
 logger = logging.getLogger(__name__)
 _TALLY_RETRIES = 40  # writers of one region take turns on its tally; each turn lets one through
@@ -34,9 +40,19 @@ def _back_off(attempt: int) -> None:
 
 
 class Ledger:
-    def __init__(self, messages: MessageRepository, region: str):
+    def __init__(self, messages: MessageRepository, region: str, announcer: Announcer | None):
         self._messages = messages
         self._region = region
+        self._announcer = announcer
+
+    def held(self) -> AbstractContextManager[object]:
+        """Within it, this thread's batches are announced once per mailbox, at its end, with the
+        last counts (Announcer.held)."""
+        return self._announcer.held() if self._announcer is not None else nullcontext()
+
+    def _committed(self, mailbox_id: str, events: Sequence[Event], counts: Tally) -> None:
+        if self._announcer is not None:
+            self._announcer.committed(Committed(mailbox_id, tuple(events), counts))
 
     @property
     def region(self) -> str:
@@ -51,7 +67,7 @@ class Ledger:
         room: the mailbox's `maxMessages`; MailboxFull when this write would go beyond it.
         tallies: the mailbox's tallies as just read (saves a read); re-read when they moved.
         events: outbox events this change causes, written with it; a change of counts adds its
-        `mwi.changed` on its own."""
+        `mwi.changed` on its own. Once committed, they are announced."""
         stamp = clock(utcnow(), self._region)
         message = replace(message, clocks={**message.clocks, **{name: stamp for name in changed}})
         for attempt in range(_TALLY_RETRIES):
@@ -69,16 +85,17 @@ class Ledger:
                 tallies = None  # another write of this region moved the counts: read them again
                 _back_off(attempt)
                 continue
+            self._committed(message.mailbox_id, outbox, after)
             return stored, after
         raise Unavailable("the mailbox's counts kept changing; retry")
 
     def _moved(self, mailbox_id: str, tallies: dict[str, RegionTally], delta: Tally,
                after: Tally) -> tuple[RegionTally | None, list[Event]]:
         """This region's tally moved by delta (None: unchanged), and the `mwi.changed` event when the
-        lamp's counts changed."""
+        mailbox's counts changed (new, saved, urgentNew or total: not a promised upload alone)."""
         own = tallies.get(self._region) or RegionTally(mailbox_id, self._region)
         moved = own.add(delta) if delta else None
-        if moved is None or not (delta.new or delta.saved or delta.urgent_new):
+        if moved is None or not (delta.new or delta.saved or delta.urgent_new or delta.heard):
             return moved, []
         return moved, [mwi_event(mailbox_id, self._region, moved.seq, after.as_api(), self._region, utcnow())]
 
@@ -98,10 +115,13 @@ class Ledger:
             after = mailbox_tally(tallies.values()) + delta
             moved, lamp = self._moved(mailbox_id, tallies, delta, after)
             try:
-                return self._messages.create_messages(settled, moved, lamp), after
+                created = self._messages.create_messages(settled, moved, lamp)
             except TallyMoved:
                 tallies = None
                 _back_off(attempt)
+                continue
+            self._committed(mailbox_id, lamp, after)
+            return created, after
         raise Unavailable("the mailbox's counts kept changing; retry")
 
     def reconcile(self, mailbox_id: str) -> dict[str, object]:

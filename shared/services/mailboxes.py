@@ -49,14 +49,15 @@ class Store(MailboxRepository, MessageRepository):
 
 class MailboxService:
     def __init__(self, mailboxes: Store, mwi: Mwi, auth: Authenticator, purge_after: timedelta, region: str,
-                 clients: SlidingWindow, conflicts_pending: Callable[[str], bool], writes: WriteBudget):
+                 clients: SlidingWindow, conflicts_pending: Callable[[str], bool], writes: WriteBudget,
+                 ledger: Ledger):
         self._clients = clients  # logins per client address in this instance (Front Door's WAF: globally)
         self._purge_after = purge_after  # a grace period before the retention sweep purges
         self._mailboxes = mailboxes
         self._mwi = mwi
         self._auth = auth
         self._region = region
-        self._ledger = Ledger(mailboxes, region)
+        self._ledger = ledger  # expiries and reconciling: no change of counts to announce
         self._conflicts_pending = conflicts_pending
         self.writes = writes  # taken by every service a subscriber writes through
 

@@ -1,14 +1,11 @@
-"""Message-waiting indication: counts from the mailbox's partition, and an event when they change."""
+"""Message-waiting indication: counts from the mailbox's partition, and the MWI queue post, the
+inline handler of the events that light the lamp (shared/services/events.py runs it)."""
 
 from __future__ import annotations
-
-import logging
 
 from shared.domain.model import Counts, iso, utcnow
 from shared.domain.replicated import mailbox_tally
 from shared.ports import EventPublisher, MessageRepository
-
-logger = logging.getLogger(__name__)
 
 
 class Mwi:
@@ -20,13 +17,8 @@ class Mwi:
         """The sum of the regions' tallies: one small single-partition query."""
         return mailbox_tally(self._messages.snapshot(mailbox_id).tallies.values())
 
-    def changed(self, mailbox_id: str, counts: Counts | None = None) -> None:
-        """Publish the mailbox's counts (read now unless the caller knows them). The change itself is
-        already durable: a failure to publish is logged, not surfaced (the next change publishes
-        fresh counts)."""
-        try:
-            counts = counts or self.counts(mailbox_id)
-            self._events.publish_mwi({"mailboxId": mailbox_id, "new": counts.new, "saved": counts.saved,
-                                      "urgentNew": counts.urgent_new, "at": iso(utcnow())})
-        except Exception:
-            logger.exception("MWI event for %s not published", mailbox_id)
+    def post(self, mailbox_id: str, counts: Counts) -> None:
+        """The mailbox's counts on the region's `mwi-events` queue (API.md, Events). Raises when the
+        queue does not take it; the announcer logs that (the change itself is durable already)."""
+        self._events.publish_mwi({"mailboxId": mailbox_id, "new": counts.new, "saved": counts.saved,
+                                  "urgentNew": counts.urgent_new, "at": iso(utcnow())})

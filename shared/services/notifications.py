@@ -1,4 +1,5 @@
-"""Notifications: a mailbox's targets, and the dispatcher that delivers the outbox's events to them.
+"""Notifications: a mailbox's targets, and the dispatcher that runs the durable handlers of the
+outbox's events (which ones: `HANDLERS` in shared/services/events.py).
 
 Events are recorded by the writes that cause them (the audio pipeline's final status, the
 ledger's count changes), in the same batch, so none is lost. A timer runs `dispatch` every few
@@ -52,11 +53,11 @@ from shared.domain.notifications import (
     sms_for,
     target_key,
     url_problem,
-    wants,
 )
 from shared.domain.principal import Principal, require_mailbox, require_platform
 from shared.domain.verification import VerifyTarget, code_message, confirm, require_proof
 from shared.ports import DeliveryFailed, MailboxRepository, Mailer, MessageRepository, Outbox, SmsSender, WebhookSender
+from shared.services.events import DELETE_AFTER_EMAIL, delivers_to, runs
 from shared.services.renditions import Renditions
 from shared.services.replication import Regions
 from shared.services.writes import WriteBudget
@@ -270,7 +271,7 @@ class NotificationService:
         now = utcnow()
         if event.owner != self._region:
             logger.warning("taking over event %s of %s from %s", event.id, event.mailbox_id, event.owner)
-        targets = [t for t in config.targets if wants(t, event.type)] if mailbox and mailbox.active else []
+        targets = [t for t in config.targets if delivers_to(event.type, t)] if mailbox and mailbox.active else []
         if not targets:  # nothing to send, so nothing to lease: settled in one guarded write
             self._outbox.save_event(replace(event, owner=self._region, status="done", due_at=now))
             return "nothing to send"
@@ -301,7 +302,8 @@ class NotificationService:
         mails = [target_key(t) for t in targets if t["kind"] == "email"]  # verified ones: the others get nothing
         emailed = bool(mails) and all(deliveries[k].done for k in mails)
         just_now = any(not claimed.deliveries.get(k, Delivery()).done for k in mails)  # not again after an undo
-        if event.type == "message.ready" and config.delete_after_email and emailed and just_now and self._trash:
+        if (self._trash is not None and runs(event.type, DELETE_AFTER_EMAIL) and config.delete_after_email
+                and emailed and just_now):
             try:  # every e-mail target has it: to the trash (undo by PATCH folder)
                 self._trash(event.mailbox_id, event.message_id or "")
             except Exception:

@@ -48,7 +48,6 @@ from shared.ports import (
 )
 from shared.services.journal import DepositJournal
 from shared.services.ledger import Ledger
-from shared.services.mwi import Mwi
 from shared.services.renditions import AT_DEPOSIT
 from shared.services.transcripts import TranscriptService
 from shared.telemetry import Telemetry
@@ -86,7 +85,7 @@ class Landed:
 
 class AudioPipeline:
     def __init__(self, mailboxes: MailboxRepository, messages: MessageRepository, greetings: GreetingRepository,
-                 audio: AudioStore, transcoder: Transcoder, mwi: Mwi, region: str, normalize: bool,
+                 audio: AudioStore, transcoder: Transcoder, ledger: Ledger, region: str, normalize: bool,
                  containers: Containers,
                  replication: ReplicationRequests, telemetry: Telemetry, transcripts: TranscriptService | None,
                  journal: DepositJournal | None,
@@ -95,7 +94,7 @@ class AudioPipeline:
         self._transcripts = transcripts
         self._journal = journal  # where a landing goes while the database does not answer
         self._containers = containers
-        self._ledger = Ledger(messages, region)
+        self._ledger = ledger  # announces: a finished message lights the lamp (shared/services/events.py)
         self._telemetry = telemetry
         self._replication = replication
         self._mailboxes = mailboxes
@@ -103,7 +102,6 @@ class AudioPipeline:
         self._greetings = greetings
         self._audio = audio
         self._transcoder = transcoder
-        self._mwi = mwi
         self._region = region
         self._normalize = normalize
 
@@ -243,7 +241,7 @@ class AudioPipeline:
         for _ in range(_CONFLICT_RETRIES):
             try:
                 done = change(message)
-                done, counts = self._ledger.write(
+                done, _ = self._ledger.write(
                     done, ["status", *(["expiry"] if done.expires_at != message.expires_at else [])],
                     events=[message_event(done.mailbox_id, done.id, done.status, self._region, utcnow())])
             except (EtagMismatch, NotFound):
@@ -254,9 +252,6 @@ class AudioPipeline:
                 if message.status != "processing":
                     return "finished elsewhere"
                 continue
-            # Counts change when a message fails (it stops counting) and the lamp needs the news
-            # when one is ready; either way, one event per message.
-            self._mwi.changed(done.mailbox_id, counts)
             if done.status == "ready" and self._replication is not None:
                 try:  # the fast path; the replication sweep is the safety net
                     self._replication.request_replication(done.mailbox_id, done.id)

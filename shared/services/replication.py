@@ -56,9 +56,10 @@ class Regions:
 
 
 class ReplicationService:
-    def __init__(self, messages: MessageRepository, regions: Regions, replica_count: int, telemetry: Telemetry):
+    def __init__(self, messages: MessageRepository, regions: Regions, replica_count: int, telemetry: Telemetry,
+                 ledger: Ledger):
         self._telemetry = telemetry
-        self._ledger = Ledger(messages, regions.region)
+        self._ledger = ledger
         self._messages = messages
         self._regions = regions
         self._wanted = min(replica_count, len(regions.all))

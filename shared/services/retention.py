@@ -16,9 +16,10 @@ from shared.domain import blobpaths
 from shared.domain.audio import Containers
 from shared.domain.errors import EtagMismatch, NotFound
 from shared.domain.model import Message, utcnow
+from shared.domain.replicated import mailbox_tally
 from shared.ports import AudioStore, SweepRepository
+from shared.services.events import Announcer
 from shared.services.ledger import Ledger
-from shared.services.mwi import Mwi
 from shared.services.replication import Regions
 
 logger = logging.getLogger(__name__)
@@ -26,14 +27,15 @@ ORPHAN_AGE = timedelta(days=1)  # younger blobs may belong to a deposit still be
 
 
 class RetentionService:
-    def __init__(self, store: SweepRepository, audio: AudioStore, mwi: Mwi, containers: Containers,
-                 regions: Regions, orphan_age: timedelta = ORPHAN_AGE):
+    def __init__(self, store: SweepRepository, ledger: Ledger, audio: AudioStore, announcer: Announcer,
+                 containers: Containers, regions: Regions, orphan_age: timedelta = ORPHAN_AGE):
         self._orphan_age = orphan_age
-        self._ledger = Ledger(store, regions.region)
+        # A ledger that does not announce: the sweep lights each lamp once a page (publish_counts).
+        self._ledger = ledger
         self._store = store
         self._audio = audio
         self._regions = regions
-        self._mwi = mwi
+        self._announcer = announcer
         self._containers = containers
 
     def find_expired(self, before: str, limit: int, exclude: list[str]) -> list[dict[str, str]]:
@@ -57,9 +59,10 @@ class RetentionService:
         return {"deleted": 0, "countsChanged": None}
 
     def publish_counts(self, mailbox_ids: list[str]) -> None:
-        """One MWI event per mailbox whose counts the sweep changed (not one per deletion)."""
-        for mailbox_id in mailbox_ids:
-            self._mwi.changed(mailbox_id)
+        """One MWI event per mailbox whose counts the sweep changed (not one per deletion): the
+        inline handlers of `mwi.changed` with the counts read now (shared/services/events.py)."""
+        self._announcer.refresh(mailbox_ids, lambda mailbox_id: mailbox_tally(
+            self._store.snapshot(mailbox_id).tallies.values()))
 
     def _purge_message(self, mailbox_id: str, message_id: str) -> tuple[int, bool]:
         """An expired message becomes a tombstone (ETag-guarded: one restored from the trash since

@@ -61,3 +61,16 @@ def test_the_management_app_takes_only_the_operators_ranges_when_given():
     assert "ipSecurityRestrictionsDefaultAction: empty(operatorAddressPrefixes) ? 'Allow' : 'Deny'" in management
     assert "ipSecurityRestrictions: operatorRules" in management
     assert "param operatorAddressPrefixes array = []" in bicep.text(INFRA / "main.bicep")
+
+
+def test_the_audit_trail_is_immutable_append_only_storage_named_as_the_adapter_writes_it():
+    from shared.adapters.audit_blob import AUDIT_CONTAINER
+
+    stamp = bicep.text(INFRA / "modules" / "stamp.bicep")
+    container = bicep.balanced(stamp, "resource auditContainer ")
+    assert f"name: '{AUDIT_CONTAINER}'" in container
+    policy = bicep.balanced(stamp, "resource auditRetention ")
+    assert "parent: auditContainer" in policy and "name: 'default'" in policy
+    assert "immutabilityPeriodSinceCreationInDays: auditRetentionDays" in policy
+    assert "allowProtectedAppendWrites: true" in policy  # records appended, never rewritten
+    assert re.search(r"@minValue\(1\)\s*param auditRetentionDays int = \d{3,}", stamp)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -13,6 +14,7 @@ from shared.adapters.outbox import CosmosOutbox
 from shared.composition import App, Ports, build
 from shared.config import load_settings
 from shared.domain.audio import AudioLimits, AudioRejected, Containers, Transcoded
+from shared.domain.audit import AuditRecord, day
 from shared.domain.errors import AudioNotFound, DatabaseUnavailable, EtagMismatch, NotFound
 from shared.domain.model import Greeting, ListQuery, Mailbox, Message, iso
 from shared.domain.notifications import Event, Mail, NotificationConfig
@@ -20,12 +22,10 @@ from shared.domain.replicated import PinRecord, RecentEvents, RegionTally
 from shared.domain.transcripts import TranscriptionJob
 from shared.ports import AlreadyExists, Conflict, DeliveryFailed, Snapshot, TallyMoved, Transcriber
 from shared.services.auth import Authenticator
+from shared.services.ledger import Ledger
 from shared.services.mailboxes import MailboxService
-from shared.services.messages import MessageService
 from shared.services.mwi import Mwi
 from shared.services.rate import CLIENT_LOGINS_PER_MINUTE, SlidingWindow
-from shared.services.renditions import Renditions
-from shared.services.replication import Regions
 from shared.services.writes import WriteBudget
 from shared.telemetry import Telemetry
 
@@ -457,8 +457,27 @@ def fake_ports(store: FakeSweepStore | None = None, *, audio: FakeAudio | None =
             "transcoder": FakeTranscoder(), "conflict_feed": FakeFeed(), "probes": (),
             "telemetry": telemetry if telemetry is not None else Telemetry(), "transcriber": transcriber,
             "transcription_jobs": FakeJobs(), "outbox": FakeOutbox(store), "mailer": FakeMailer(),
-            "sms": FakeSms(), "webhooks": FakeWebhooks()}
+            "sms": FakeSms(), "webhooks": FakeWebhooks(),
+            "audit_trails": defaultdict(FakeAuditTrail)}  # a region's trail made when first asked for
     return Ports(**{**made, **given})
+
+
+class FakeAuditTrail:
+    """One region's trail in memory, append-only as the real one."""
+
+    def __init__(self) -> None:
+        self.records: list[AuditRecord] = []
+        self.fails: Exception | None = None
+
+    def append(self, records) -> None:
+        if self.fails is not None:
+            raise self.fails
+        self.records += records
+
+    def read(self, stream: str, since_day: str) -> list[AuditRecord]:
+        if self.fails is not None:
+            raise self.fails
+        return [r for r in self.records if r.mailbox_id == stream and day(r.at) >= since_day]
 
 
 @dataclass
@@ -491,16 +510,7 @@ def hand_mailboxes(store: FakeStore, mwi: Mwi, region: str = "r1") -> MailboxSer
     """A MailboxService made by hand, for a test of another service that needs mailboxes."""
     auth = Authenticator(("a" * 64,), (b"k" * 32,), 900, epochs=None)
     return MailboxService(store, mwi, auth, timedelta(0), region, SlidingWindow(CLIENT_LOGINS_PER_MINUTE, 60.0),
-                          lambda _mailbox_id: False, WriteBudget(store, region))
-
-
-def hand_messages(store: FakeStore, audio: FakeAudio, mailboxes: MailboxService, mwi: Mwi, region: str = "r1",
-                  regions: Regions | None = None, telemetry: Telemetry | None = None) -> MessageService:
-    """A MessageService made by hand: no journal, renditions that never make an MP3."""
-    regions = regions if regions is not None else Regions(region, audio, {})
-    telemetry = telemetry if telemetry is not None else Telemetry(region)
-    return MessageService(store, audio, mailboxes, mwi, region, CONTAINERS, regions, telemetry,
-                          Renditions(regions, None, False, None, telemetry), None)
+                          lambda _mailbox_id: False, WriteBudget(store, region), Ledger(store, region, None))
 
 
 class FakeClock:

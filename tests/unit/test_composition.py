@@ -30,7 +30,7 @@ from shared.services.messages import Sender
 from tests.unit.fakes import FAKE_ENV, FakeWebhooks, fake_ports
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = sorted((ROOT / "shared" / "services").glob("*.py"))
+SERVICES = sorted((ROOT / "shared" / "services").rglob("*.py"))  # the message use cases' package too
 
 
 def _tree(path: Path) -> ast.Module:
@@ -92,9 +92,9 @@ def test_no_service_constructor_defaults_or_builds_a_collaborator():
                 for arg, _ in defaulted:
                     named = set(re.findall(r"[A-Z]\w+", ast.unparse(arg.annotation) if arg.annotation else ""))
                     if named & collaborators:
-                        found.append(f"{path.name}: {cls.name}({arg.arg}=...) defaults a {sorted(named)}")
+                        found.append(f"{path.relative_to(ROOT)}: {cls.name}({arg.arg}=...) defaults a {sorted(named)}")
                 for name in sorted(_called(init) & collaborators):
-                    found.append(f"{path.name}: {cls.name}.__init__ makes its own {name}")
+                    found.append(f"{path.relative_to(ROOT)}: {cls.name}.__init__ makes its own {name}")
     assert not found, "\n".join(found)
 
 

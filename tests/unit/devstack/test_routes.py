@@ -1,4 +1,4 @@
-from devstack.localhost.routes import compile_route, find_route
+from devstack.localhost.routes import RouteTable, compile_route, find_route
 
 
 def routes(*templates):
@@ -35,3 +35,11 @@ def test_prefix_is_required_and_trailing_slash_allowed():
     table = routes(("health", ["GET"]))
     assert find_route(table, "/health", "GET") is None
     assert find_route(table, "/api/health/", "GET") is not None
+
+
+def test_one_table_serves_each_method_and_routes_added_later():
+    table = RouteTable(routes(("things/{id}", ["GET"]), ("{*path}", None)))
+    assert table.find("/api/things/1", "get")[0].template == "things/{id}"
+    assert table.find("/api/things/1", "DELETE")[0].template == "{*path}"
+    table.append(compile_route("things/{id}", ["DELETE"], "things/{id}", "api"))  # as the host adds admin routes
+    assert table.find("/api/things/1", "DELETE")[0].template == "things/{id}"

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[3]
 METHODS = ("get", "put", "post", "patch", "delete", "head", "options", "trace")
 ANONYMOUS_OPERATIONS = {"health", "health_ready", "openapi", "create_session"}
 PLATFORM_ONLY_OPERATIONS = {"put_mailbox", "delete_mailbox", "deposit_message", "active_greeting", "start_sweep",
-                            "sweep_status", "reconcile_counts", "list_dead_letters", "replay_dead_letter",
+                            "sweep_status", "reconcile_counts", "list_dead_letters", "replay_dead_letter", "get_audit",
                             "put_hold", "release_hold"}
 
 

@@ -8,6 +8,7 @@ import asyncio
 import inspect
 import json
 import re
+from types import SimpleNamespace
 
 import azure.functions as func
 import pytest
@@ -15,8 +16,8 @@ import pytest
 from functions.catalog import ROUTES
 from functions.openapi.document import TAGS, openapi_document
 from functions.provider import APP
-from functions.table import ANYONE, PLATFORM_ONLY, PLATFORM_OR_SUBSCRIBER, Answer, Call, Table
-from shared.domain.errors import DomainError, MailboxNotFound
+from functions.table import ANYONE, PLATFORM_ONLY, PLATFORM_OR_SUBSCRIBER, SUBSCRIBER, Answer, Call, Table
+from shared.domain.errors import DomainError, InvalidCredentials, MailboxNotFound
 from shared.domain.principal import PLATFORM, Principal
 from tests.support import ROOT, route_functions
 
@@ -26,10 +27,13 @@ ROUTE_PARAMS = {"mailboxId": "+15550001", "messageId": "m1", "kind": "busy", "in
 
 
 class Guarded:
-    """An app whose only part is its authenticator: a service asked for fails the test."""
+    """An app of an authenticator, settings and an audit recorder: a service asked for fails the test."""
 
     def __init__(self, who: Principal | None):
         self.who = who
+        self.recorded: list = []
+        self.settings = SimpleNamespace(region="r1", auth=SimpleNamespace(front_door_id=None))
+        self.audit = SimpleNamespace(record=self.recorded.append)
 
     @property
     def auth(self):
@@ -133,3 +137,49 @@ def _flow_of(query: str):
 def test_the_health_model_groups_every_route_as_the_table_says(query):
     flow_of = _flow_of((ROOT / "infra" / "monitoring" / query).read_text(encoding="utf-8"))
     assert {op.name: flow_of(op.name) for op in ROUTES} == {op.name: op.flow for op in ROUTES}
+
+
+def test_the_boundary_records_the_callers_the_entry_audits_whatever_the_answer():
+    table = Table()
+    spec = {"tag": "mailboxes", "summary": "s", "answers": {200: Answer("ok")}}
+
+    @table.route("GET", "mailboxes/{mailboxId}/thing", principals=PLATFORM_OR_SUBSCRIBER, **spec)
+    def thing(call: Call) -> func.HttpResponse:
+        return func.HttpResponse(status_code=200)
+
+    @table.route("GET", "mailboxes/{mailboxId}/read", principals=PLATFORM_OR_SUBSCRIBER,
+                 audited=PLATFORM_OR_SUBSCRIBER, **spec)
+    def read(call: Call) -> func.HttpResponse:
+        raise MailboxNotFound("no such mailbox")
+
+    @table.route("POST", "mailboxes/{mailboxId}/login", principals=ANYONE, audited=(SUBSCRIBER,), **spec)
+    def login(call: Call) -> func.HttpResponse:
+        raise InvalidCredentials("wrong PIN")
+
+    functions = route_functions(table)
+    forwarded = {"x-forwarded-for": "203.0.113.9, 198.51.100.7:5000"}  # the peer is the last entry
+    platform = Guarded(Principal("platform", key_id="0123456789ab"))
+    with APP.override(platform):
+        assert functions["thing"](request(table["thing"], headers=forwarded)).status_code == 200
+    [record] = platform.recorded
+    assert (record.actor, record.action, record.target, record.status, record.client, record.mailbox_id) == (
+        "platform:0123456789ab", "thing", "mailboxes/+15550001/thing", 200, "198.51.100.7", "+15550001")
+    assert record.region == "r1" and record.at.endswith("Z") and record.id
+
+    subscriber = Guarded(Principal("subscriber", ROUTE_PARAMS["mailboxId"]))
+    with APP.override(subscriber):
+        functions["thing"](request(table["thing"]))  # a subscriber's reads of metadata are not audited
+        assert problem(functions["read"](request(table["read"]))) == (404, "mailbox-not-found")
+    assert [(r.actor, r.action, r.status) for r in subscriber.recorded] == [("subscriber", "read", 404)]
+
+    anonymous = Guarded(None)
+    with APP.override(anonymous):
+        assert problem(functions["login"](request(table["login"]))) == (401, "invalid-credentials")
+    assert [(r.actor, r.action, r.status) for r in anonymous.recorded] == [("subscriber", "login", 401)]
+
+
+def test_logins_audio_reads_and_every_platform_call_are_audited():
+    assert ROUTES["create_session"].audited == (SUBSCRIBER,)
+    assert {"platform", "subscriber"} <= set(ROUTES["get_message_audio"].audited)
+    assert {"platform", "subscriber"} <= set(ROUTES["get_greeting_audio"].audited)
+    assert all("platform" in op.audited for op in ROUTES if op.boundary and "platform" in op.principals)

@@ -37,11 +37,11 @@ def _regions_after_a_partition():
     """r1 marks a message heard while r2 saves it: r1's version was committed, r2's lost."""
     home = FakeStore()
     home.mailboxes["+1555"] = Mailbox("+1555", "A", MailboxSettings(), etag="m0")
-    message, _ = Ledger(home, "r1").write(Message(id="m1", mailbox_id="+1555", received_at=NOW,
+    message, _ = Ledger(home, "r1", None).write(Message(id="m1", mailbox_id="+1555", received_at=NOW,
                                                   deposit_region="r1", status="ready"), room=100)
     away = copy.deepcopy(home)  # r2, replicated up to here
-    Ledger(home, "r1").write(replace(message, heard=True), ["heard"])
-    loser, _ = Ledger(away, "r2").write(replace(message, folder="saved"), ["folder", "expiry"])
+    Ledger(home, "r1", None).write(replace(message, heard=True), ["heard"])
+    loser, _ = Ledger(away, "r2", None).write(replace(message, folder="saved"), ["folder", "expiry"])
     home.tallies[("+1555", "r2")] = away.tallies[("+1555", "r2")]  # single-writer documents just replicate
     return home, loser
 
@@ -50,7 +50,7 @@ def test_a_conflict_keeps_both_changes_and_the_home_region_makes_the_counts_exac
     home, loser = _regions_after_a_partition()
     feed = FakeFeed([Conflict("c1", "+1555", "m1", loser)])
     assert mailbox_tally(home.tallies.values()).new == -1  # both regions took it out of `new`
-    totals = ConflictResolver(home, feed, "r1", ("r1", "r2")).resolve()
+    totals = ConflictResolver(home, feed, "r1", ("r1", "r2"), Ledger(home, "r1", None)).resolve()
     assert totals == {"examined": 1, "merged": 1, "deferred": 0, "failed": 0}
     merged = home.messages[("+1555", "m1")]
     assert (merged.heard, merged.folder) == (True, "saved")
@@ -61,9 +61,10 @@ def test_a_conflict_keeps_both_changes_and_the_home_region_makes_the_counts_exac
 def test_another_region_merges_the_same_conflict_without_correcting_the_counts_twice():
     home, loser = _regions_after_a_partition()
     conflict = Conflict("c1", "+1555", "m1", loser)
-    ConflictResolver(home, FakeFeed([conflict]), "r1", ("r1", "r2")).resolve()
+    ConflictResolver(home, FakeFeed([conflict]), "r1", ("r1", "r2"), Ledger(home, "r1", None)).resolve()
     tallies = dict(home.tallies)
-    assert ConflictResolver(home, FakeFeed([conflict]), "r2", ("r1", "r2")).resolve()["merged"] == 0
+    resolver = ConflictResolver(home, FakeFeed([conflict]), "r2", ("r1", "r2"), Ledger(home, "r2", None))
+    assert resolver.resolve()["merged"] == 0
     assert home.tallies == tallies
 
 
@@ -75,7 +76,7 @@ def test_the_home_region_waits_for_the_committed_version_before_merging_its_own_
     key = ("+1555", "m1")
     own = home.messages[key]  # r1's heard version: the one that lost
     feed = FakeFeed([Conflict("c1", "+1555", "m1", replace(own, etag="lost"), recorded_at=None)])
-    resolver = ConflictResolver(home, feed, "r1", ("r1", "r2"))
+    resolver = ConflictResolver(home, feed, "r1", ("r1", "r2"), Ledger(home, "r1", None))
     assert resolver.resolve() == {"examined": 1, "merged": 0, "deferred": 1, "failed": 0}
     assert len(feed.items) == 1  # kept for the next run
     home.messages[key] = replace(committed, etag="replicated")  # the committed version arrives
@@ -90,7 +91,7 @@ def test_a_conflict_whose_committed_version_never_arrives_is_merged_after_the_wa
     home, _ = _regions_after_a_partition()
     own = home.messages[("+1555", "m1")]
     feed = FakeFeed([Conflict("c1", "+1555", "m1", own, recorded_at=time.time() - 3600)])
-    assert ConflictResolver(home, feed, "r1", ("r1", "r2")).resolve()["deferred"] == 0
+    assert ConflictResolver(home, feed, "r1", ("r1", "r2"), Ledger(home, "r1", None)).resolve()["deferred"] == 0
     assert feed.items == []
 
 
@@ -101,7 +102,8 @@ def test_mailbox_conflicts_keep_both_fields_and_the_higher_session_epoch():
                                       etag="e1")
     loser = replace(base, settings=MailboxSettings(maxMessages=7), session_epoch=1, pin_hash="new",
                     clocks={"settings": clock(NOW, "r2"), "pin": clock(NOW, "r2")})
-    ConflictResolver(home, FakeFeed([Conflict("c2", "+1555", "mailbox", loser)]), "r1", ("r1", "r2")).resolve()
+    feed = FakeFeed([Conflict("c2", "+1555", "mailbox", loser)])
+    ConflictResolver(home, feed, "r1", ("r1", "r2"), Ledger(home, "r1", None)).resolve()
     merged = home.mailboxes["+1555"]
     assert (merged.display_name, merged.settings.maxMessages, merged.pin_hash) == ("Renamed", 7, "new")
     assert merged.session_epoch == 1
@@ -116,7 +118,7 @@ def test_a_conflict_that_keeps_failing_stays_in_the_feed():
 
     broken = Broken()
     feed = FakeFeed([Conflict("c1", "+1555", "m1", loser)])
-    assert ConflictResolver(broken, feed, "r1", ("r1", "r2")).resolve()["failed"] == 1
+    assert ConflictResolver(broken, feed, "r1", ("r1", "r2"), Ledger(broken, "r1", None)).resolve()["failed"] == 1
     assert len(feed.items) == 1
 
 
@@ -128,9 +130,9 @@ def test_a_write_of_the_losing_region_on_the_committed_version_before_the_merge_
     key = ("+1555", "m1")
     own = home.messages[key]  # r1's heard version: it lost
     home.messages[key] = replace(committed, etag="replicated")  # the committed one replaces it in r1
-    Ledger(home, "r1").write(replace(home.messages[key], replica_regions=("r1", "r2")))
+    Ledger(home, "r1", None).write(replace(home.messages[key], replica_regions=("r1", "r2")))
     feed = FakeFeed([Conflict("c1", "+1555", "m1", replace(own, etag="lost"), recorded_at=None)])
-    assert ConflictResolver(home, feed, "r1", ("r1", "r2")).resolve()["merged"] == 1
+    assert ConflictResolver(home, feed, "r1", ("r1", "r2"), Ledger(home, "r1", None)).resolve()["merged"] == 1
     merged = home.messages[key]
     assert (merged.heard, merged.folder, merged.replica_regions) == (True, "saved", ("r1", "r2"))
     assert mailbox_tally(home.tallies.values()) == count([merged]) == Tally(saved=1)

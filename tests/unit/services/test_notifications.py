@@ -59,11 +59,11 @@ from tests.unit.fakes import (
     FakeStore,
     FakeTranscoder,
     hand_mailboxes,
-    hand_messages,
 )
 from tests.unit.fakes import FakeMailer as Mailer
 from tests.unit.fakes import FakeSms as Texts
 from tests.unit.fakes import FakeWebhooks as Webhooks
+from tests.unit.services.wiring import announcing_ledger, message_use_cases
 
 MAILBOX = "+1555"
 SUBSCRIBER = Principal("subscriber", MAILBOX)
@@ -99,7 +99,8 @@ def world(monkeypatch):
     mailboxes = hand_mailboxes(store, mwi)
     mailboxes.put(PLATFORM, MAILBOX, PutMailbox(displayName="Ann", settings=MailboxSettings(
         maxMessageSeconds=60, timeZone="Europe/Paris")))
-    messages = hand_messages(store, audio, mailboxes, mwi)
+    ledger = announcing_ledger(store, "r1", FakeEvents())
+    messages = message_use_cases(store, audio, mailboxes, ledger, telemetry=telemetry)
     outbox, webhooks, mailer, texts, delays = FakeOutbox(store), Webhooks(), Mailer(), Texts(), Delays()
 
     def service(region="r1", wait=0.0):
@@ -114,7 +115,7 @@ def world(monkeypatch):
 
     return {"store": store, "mailboxes": mailboxes, "messages": messages, "outbox": outbox, "webhooks": webhooks,
             "mailer": mailer, "texts": texts, "service": service, "clock": Clock(monkeypatch), "delays": delays,
-            "pipeline": AudioPipeline(store, store, greetings, audio, transcoder, mwi, "r1", normalize=True,
+            "pipeline": AudioPipeline(store, store, greetings, audio, transcoder, ledger, "r1", normalize=True,
                                       containers=CONTAINERS, replication=FakeReplicationRequests(),
                                       telemetry=telemetry, transcripts=None, journal=None)}
 

@@ -11,6 +11,7 @@ import pytest
 from shared.domain.commands import PutMailbox
 from shared.domain.model import utcnow
 from shared.domain.principal import PLATFORM
+from shared.services.ledger import Ledger
 from shared.services.messages import Sender
 from shared.services.replication import Regions
 from tests.unit.fakes import FakeAudio, FakeSweepStore, fake_app
@@ -77,7 +78,7 @@ def test_after_a_takeover_the_renditions_are_copied_back_to_the_depositing_regio
     pipeline = world["a"].app.pipeline
     assert pipeline.process(f"incoming/+1555/{world['id']}", b"audio") == "ready"
     assert store.messages[world["key"]].replica_regions == ("a",)
-    replication = ReplicationService(store, Regions("a", here, {"b": there}), 2, Telemetry())
+    replication = ReplicationService(store, Regions("a", here, {"b": there}), 2, Telemetry(), Ledger(store, "a", None))
     assert [m["id"] for m in replication.find_under_replicated(10, [])] == [world["id"]]
     assert replication.replicate("+1555", world["id"]) == 1
     assert there.blobs[f"audio/+1555/{world['id']}/opus"] == here.blobs[f"audio/+1555/{world['id']}/opus"]

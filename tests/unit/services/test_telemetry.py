@@ -24,11 +24,13 @@ from shared.domain.commands import PutMailbox
 from shared.domain.errors import MailboxFull, MessageProcessing, Unavailable
 from shared.domain.model import MailboxSettings
 from shared.domain.principal import PLATFORM
+from shared.services.ledger import Ledger
 from shared.services.messages import Sender
 from shared.services.mwi import Mwi
 from shared.services.replication import Regions, ReplicationService
 from shared.telemetry import Telemetry
-from tests.unit.fakes import FakeAudio, FakeEvents, FakeStore, fake_app, hand_mailboxes, hand_messages
+from tests.unit.fakes import FakeAudio, FakeEvents, FakeStore, fake_app, hand_mailboxes
+from tests.unit.services.wiring import message_use_cases
 
 SENDER = Sender("+15550001111", "Bob", urgent=False)
 ENV = {"REGION": "westeurope", "COSMOS_ENDPOINT": "http://127.0.0.1:1/", "COSMOS_KEY": "k",
@@ -227,12 +229,12 @@ def test_replication_records_the_lag_from_receipt_to_the_copy(recorded):
     mailboxes = hand_mailboxes(store, mwi, "a")
     mailboxes.put(PLATFORM, "+1555", PutMailbox(displayName="A"))
     regions = Regions("a", here, {"b": there})
-    messages = hand_messages(store, here, mailboxes, mwi, "a", regions)
+    messages = message_use_cases(store, here, mailboxes, Ledger(store, "a", None), regions)
     message_id = messages.deposit(PLATFORM, "+1555", b"audio", "audio/wav", SENDER, None)[0]["id"]
     key = ("+1555", message_id)
     received = store.messages[key].received_at - timedelta(seconds=90)
     store.messages[key] = replace(store.messages[key], status="ready", received_at=received)
-    assert ReplicationService(store, regions, 2, seen).replicate("+1555", message_id) == 1
+    assert ReplicationService(store, regions, 2, seen, Ledger(store, "a", None)).replicate("+1555", message_id) == 1
     [lag] = points(reader, "voicemail.replication.lag")
     assert dict(lag.attributes) == {"cloud.region": "r1", "target_region": "b"}
     assert lag.count == 1 and 90 <= lag.sum < 120

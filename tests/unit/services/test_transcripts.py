@@ -39,8 +39,8 @@ from tests.unit.fakes import (
     FakeStore,
     FakeTranscoder,
     hand_mailboxes,
-    hand_messages,
 )
+from tests.unit.services.wiring import announcing_ledger, message_use_cases
 
 SENDER = Sender("+15550001111", "Bob", urgent=False)
 MAILBOX = "+1555"
@@ -69,7 +69,7 @@ class FakeTranscriber:
 def make_world(transcriber: FakeTranscriber | None, **settings):
     store, events, jobs = FakeStore(), FakeEvents(), FakeJobs()
     audio = FakeAudio(store)
-    mwi = Mwi(store, events)
+    mwi, ledger = Mwi(store, events), announcing_ledger(store, "r1", events)
     mailboxes = hand_mailboxes(store, mwi)
     mailboxes.put(PLATFORM, MAILBOX, PutMailbox(displayName="A", settings=MailboxSettings(maxMessageSeconds=60,
                                                                                           **settings)))
@@ -79,8 +79,8 @@ def make_world(transcriber: FakeTranscriber | None, **settings):
     return {
         "store": store, "audio": audio, "events": events, "jobs": jobs, "settled": settled,
         "transcriber": transcriber, "transcripts": transcripts,
-        "messages": hand_messages(store, audio, mailboxes, mwi),
-        "pipeline": AudioPipeline(store, store, FakeGreetings(), audio, FakeTranscoder(), mwi, "r1", normalize=True,
+        "messages": message_use_cases(store, audio, mailboxes, ledger),
+        "pipeline": AudioPipeline(store, store, FakeGreetings(), audio, FakeTranscoder(), ledger, "r1", normalize=True,
                                   containers=CONTAINERS, replication=FakeReplicationRequests(), telemetry=Telemetry(),
                                   transcripts=transcripts, journal=None),
     }

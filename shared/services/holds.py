@@ -61,5 +61,5 @@ class HoldService:
 
     def _stamped(self, mailbox: Mailbox, held: LegalHold | None) -> Mailbox:
         """The `hold` register with this change's clock: the later of two changes wins in every region."""
-        return replace(mailbox, hold=held, updated_at=utcnow(),
-                       clocks={**mailbox.clocks, "hold": clock(utcnow(), self._region)})
+        now = utcnow()
+        return replace(mailbox, hold=held, updated_at=now, clocks={**mailbox.clocks, "hold": clock(now, self._region)})

@@ -8,7 +8,6 @@ from functions.http import if_match, json_response
 from functions.openapi.links import MAILBOX_LINKS, SESSION_LINKS
 from functions.openapi.schemas import param_ref
 from functions.table import ANYONE, PLATFORM_ONLY, PLATFORM_OR_SUBSCRIBER, ROUTES, SUBSCRIBER, Answer, Call
-from shared.domain.client import client_address
 from shared.domain.commands import ChangePin, CreateSession, PatchMailbox, PutMailbox
 from shared.domain.errors import (
     ConflictsPending,
@@ -92,8 +91,7 @@ def reconcile_counts(call: Call) -> func.HttpResponse:
               errors=(InvalidCredentials, PinLocked, TooManyRequests), audited=(SUBSCRIBER,))
 def create_session(call: Call) -> func.HttpResponse:
     """Log in with the PIN: no other credential is needed (or looked at)."""
-    client = client_address(call.req.headers, call.app.settings.auth.front_door_id)
-    return json_response(call.app.mailboxes.login(call.mailbox, call.body, client), status=201)
+    return json_response(call.app.mailboxes.login(call.mailbox, call.body, call.address), status=201)
 
 
 @ROUTES.route("PUT", f"{ROUTE}/pin", tag="sessions", summary="Change the PIN", principals=PLATFORM_OR_SUBSCRIBER,

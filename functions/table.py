@@ -100,6 +100,12 @@ class Call:
         return APP()
 
     @property
+    def address(self) -> str:
+        """The caller's address as the budgets count it (shared/domain/client.py)."""
+        auth = self.app.settings.auth
+        return client_address(self.req.headers, auth.front_door_id, auth.trusted_proxies)
+
+    @property
     def principal(self) -> Principal:
         assert self.who is not None, "an anonymous route has no principal"
         return self.who
@@ -162,7 +168,7 @@ def audited(operation: Operation, call: Call, response: func.HttpResponse) -> fu
                           for part in operation.path.split("/"))
         app.audit.record(AuditRecord.new(
             at=iso(utcnow()), actor=actor(call.who), action=operation.name, target=target,
-            region=app.settings.region, client=client_address(call.req.headers, app.settings.auth.front_door_id),
+            region=app.settings.region, client=call.address,
             status=response.status_code, mailbox_id=call.mailbox or PLATFORM_STREAM))
     except Exception:
         logger.exception("%s: the audit record was not taken", operation.name)

@@ -181,6 +181,9 @@ param chaosCosmosReadRegion string = ''
 // The IMAP gateway (gateways/imap, infra/README.md "IMAP gateway"): a container app per stamp that
 // fronts that stamp's HTTP API, reached through a Traffic Manager profile of its own on TCP 993.
 @description('Deploy the IMAP gateway: registry, one container app per stamp, Traffic Manager for IMAPS (TCP 993). azure.yaml deploys its image only when IMAP_TLS_READY is true.')
+// Each stamp's IMAP gateway subnet (imap.bicep; the same range in every stamp, each its own VNet).
+var imapSubnetPrefix = '10.80.0.0/23'
+
 @description('CIDR ranges operators reach the management apps from (access.bicep); empty: any address (the admin routes still need the platform key).')
 param operatorAddressPrefixes array = []
 
@@ -315,6 +318,9 @@ module stamps 'modules/stamp.bicep' = [for (stamp, i) in stampNames: {
     acsEmailSender: communication.outputs.emailSender
     acsSmsFrom: smsFromNumber
     frontDoorId: global.outputs.frontDoorId
+    // The gateway reaches its stamp's API from this subnet (a service endpoint): its calls name the
+    // IMAP client in X-Forwarded-For, which the API takes only from this range (shared/domain/client.py).
+    trustedProxyRanges: imapEnabled ? imapSubnetPrefix : ''
   }
 }]
 
@@ -390,6 +396,7 @@ module imap 'modules/imap.bicep' = [for (stamp, i) in stampNames: if (imapEnable
     tlsCertSecretName: imapTlsCertName
     tlsKeySecretName: imapTlsKeyName
     apiEndpoint: stamps[i].outputs.apiEndpoint
+    subnetAddressPrefix: imapSubnetPrefix
     image: imapImageName
     maxReplicas: imapMaxReplicas
     zoneRedundant: zoneRedundant

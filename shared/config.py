@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic.networks import IPvAnyNetwork
 from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -126,6 +127,7 @@ class AuthSettings(_Group):
     # per client address and instance, before any PIN hashing
     client_logins_per_minute: int = Field(60, alias="CLIENT_LOGINS_PER_MINUTE", ge=30, le=1_000_000)
     front_door_id: str | None = Field(None, alias="FRONT_DOOR_ID", pattern=_GUID)  # X-Azure-FDID (domain/client.py)
+    trusted_proxies: Annotated[tuple[IPvAnyNetwork, ...], Listed] = Field((), alias="TRUSTED_PROXY_RANGES")  # CIDRs
 
     @field_validator("platform_key_hashes", mode="before")
     @classmethod

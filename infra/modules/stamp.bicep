@@ -96,6 +96,9 @@ param acsSmsFrom string
 @description('This deployment\'s Front Door id (FRONT_DOOR_ID: the app trusts X-Forwarded-For and X-Azure-ClientIP only beside it); empty behind Traffic Manager.')
 param frontDoorId string
 
+@description('TRUSTED_PROXY_RANGES: the IMAP gateway\'s subnet (CIDR), whose calls carry their IMAP client\'s address; empty: none.')
+param trustedProxyRanges string = ''
+
 // Each app's package (functionapp.bicep): Flex reads an app's package from its own container.
 var deploymentContainer = 'app-package'
 var managementDeploymentContainer = 'app-package-mgmt'
@@ -345,6 +348,7 @@ var baseSettings = [
   { name: 'PYTHON_THREADPOOL_THREAD_COUNT', value: string(httpPerInstanceConcurrency) }
   { name: 'REGION', value: region }
   { name: 'FRONT_DOOR_ID', value: frontDoorId }
+  { name: 'TRUSTED_PROXY_RANGES', value: trustedProxyRanges }
   { name: 'REGIONS', value: join(regions, ',') }
   { name: 'COSMOS_ENDPOINT', value: cosmosEndpoint }
   { name: 'COSMOS_DATABASE', value: cosmosDatabase }

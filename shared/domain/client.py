@@ -4,13 +4,18 @@
 deployment's Front Door id (`X-Azure-FDID`, compared in constant time); anyone can send those
 headers. Otherwise the client is the connection's peer, which the platform's front end (App Service,
 Flex Consumption; devstack/localhost/http_server.py locally) appends to `X-Forwarded-For` as its last
-entry, sometimes with a port.
+entry, sometimes with a port. A peer inside a trusted proxy's range (TRUSTED_PROXY_RANGES: the
+stamp's IMAP gateway subnet, which alone of private addresses reaches the API, infra/modules/access.bicep)
+is a proxy: the entry before it, which that proxy appended, names the client.
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+import ipaddress
+from collections.abc import Mapping, Sequence
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 UNKNOWN = "unknown"
 
@@ -28,12 +33,27 @@ def from_front_door(headers: Mapping[str, str], front_door_id: str | None) -> bo
     return bool(front_door_id) and hmac.compare_digest(given.encode(), front_door_id.strip().lower().encode())
 
 
-def client_address(headers: Mapping[str, str], front_door_id: str | None) -> str:
+def client_address(headers: Mapping[str, str], front_door_id: str | None,
+                   trusted_proxies: Sequence[Network] = ()) -> str:
     """The client's address: Front Door's client IP (else the first forwarded entry) on this
-    deployment's Front Door traffic, the connection's peer otherwise; `unknown` when neither is given."""
+    deployment's Front Door traffic; otherwise the connection's peer, or, when the peer is a trusted
+    proxy, the entry it appended before it (one hop per trusted proxy); `unknown` when none is given."""
     forwarded = [entry for entry in (headers.get("x-forwarded-for") or "").split(",") if entry.strip()]
     if from_front_door(headers, front_door_id):
         named = (headers.get("x-azure-clientip") or "").strip() or (forwarded[0] if forwarded else "")
     else:
-        named = forwarded[-1] if forwarded else ""
+        at = len(forwarded) - 1
+        while at > 0 and _trusted(_host(forwarded[at]), trusted_proxies):
+            at -= 1
+        named = forwarded[at] if forwarded else ""
     return _host(named)[:64] or UNKNOWN
+
+
+def _trusted(address: str, proxies: Sequence[Network]) -> bool:
+    if not proxies:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in proxies)

@@ -74,3 +74,12 @@ def test_the_audit_trail_is_immutable_append_only_storage_named_as_the_adapter_w
     assert "immutabilityPeriodSinceCreationInDays: auditRetentionDays" in policy
     assert "allowProtectedAppendWrites: true" in policy  # records appended, never rewritten
     assert re.search(r"@minValue\(1\)\s*param auditRetentionDays int = \d{3,}", stamp)
+
+
+def test_the_api_trusts_forwarded_addresses_from_the_gateway_subnet_only():
+    main = bicep.text(INFRA / "main.bicep")
+    assert "var imapSubnetPrefix = '10.80.0.0/23'" in main
+    assert "trustedProxyRanges: imapEnabled ? imapSubnetPrefix : ''" in bicep.declaration(main, "module stamps ")
+    assert "subnetAddressPrefix: imapSubnetPrefix" in bicep.declaration(main, "module imap ")
+    assert "{ name: 'TRUSTED_PROXY_RANGES', value: trustedProxyRanges }" in bicep.text(
+        INFRA / "modules" / "stamp.bicep")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from shared.domain.client import client_address
@@ -27,3 +29,19 @@ FDID = "55ce4ed1-4b06-4bf1-b40e-4638452104da"
 ])
 def test_the_client_is_named_by_headers_only_on_our_front_doors_traffic(headers, front_door_id, expected):
     assert client_address(headers, front_door_id) == expected
+
+
+GATEWAY = (ipaddress.ip_network("10.80.0.0/23"),)
+
+
+@pytest.mark.parametrize(("forwarded", "expected"), [
+    ("203.0.113.9, 10.80.1.4", "203.0.113.9"),  # the gateway appended its IMAP client, the platform its peer
+    ("203.0.113.9, 10.80.1.4:40000", "203.0.113.9"),
+    ("6.6.6.6, 203.0.113.9, 10.80.1.4", "203.0.113.9"),  # what the IMAP client itself sent is not trusted
+    ("203.0.113.9, 10.80.2.1", "10.80.2.1"),  # outside the range: the peer is the client
+    ("10.80.1.4", "10.80.1.4"),  # the gateway's own call: nothing before it
+    ("203.0.113.9, 198.51.100.4", "198.51.100.4"),
+])
+def test_a_trusted_proxys_peer_address_hands_over_to_the_entry_it_appended(forwarded, expected):
+    assert client_address({"x-forwarded-for": forwarded}, None, GATEWAY) == expected
+    assert client_address({"x-forwarded-for": forwarded}, None) == forwarded.split(",")[-1].strip().split(":")[0]

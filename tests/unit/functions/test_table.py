@@ -32,7 +32,7 @@ class Guarded:
     def __init__(self, who: Principal | None):
         self.who = who
         self.recorded: list = []
-        self.settings = SimpleNamespace(region="r1", auth=SimpleNamespace(front_door_id=None))
+        self.settings = SimpleNamespace(region="r1", auth=SimpleNamespace(front_door_id=None, trusted_proxies=()))
         self.audit = SimpleNamespace(record=self.recorded.append)
 
     @property

@@ -7,6 +7,7 @@ from functions import (  # noqa: F401 - they declare the routes
     erasure,
     greetings,
     health,
+    holds,
     mailboxes,
     messages,
     notifications,

@@ -6,7 +6,7 @@ import pytest
 
 from tests.integration.api_support import PLATFORM, Api, tone_wav
 from tests.integration.test_sweeps import SETTINGS, cosmos_container, expire, run_sweep
-from tests.support import HostProcess, product_env, random_name
+from tests.support import HostProcess, product_env, random_name, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -33,6 +33,9 @@ def test_a_mailbox_provisioned_again_under_its_id_starts_fresh(region):
     old_id = first.json()["id"]
     old_doc = cosmos_container().read_item(old_id, partition_key=mailbox)
     assert api.http.delete(api.mailbox_path(mailbox), headers=PLATFORM).status_code == 202
+    # Its erasure (functions/erasure.py, every 10 s) done, and the tombstone purged: the id is free.
+    wait_until(lambda: api.http.get(f"{api.mailbox_path(mailbox)}/erasure", headers=PLATFORM).json().get(
+        "status") == "done", 60, interval=0.5, message="the erasure done")
     assert run_sweep(host, "retention")["runtimeStatus"] == "Completed"
     assert api.http.get(api.mailbox_path(mailbox), headers=PLATFORM).status_code == 404
     # While the id is free, someone guesses PINs at it until it locks.

@@ -8,6 +8,7 @@ from functions import (  # noqa: F401 - they declare the routes
     exports,
     greetings,
     health,
+    holds,
     mailboxes,
     messages,
     notifications,

@@ -12,6 +12,7 @@ from shared.domain.commands import ChangePin, CreateSession, PatchMailbox, PutMa
 from shared.domain.errors import (
     ConflictsPending,
     EtagMismatch,
+    Held,
     InvalidCredentials,
     MailboxDeprovisioning,
     MailboxNotFound,
@@ -57,7 +58,8 @@ def patch_mailbox(call: Call) -> func.HttpResponse:
 
 @ROUTES.route("DELETE", ROUTE, tag="mailboxes", summary="Deprovision a mailbox", principals=PLATFORM_ONLY,
               description="Deposits stop at once; messages, greetings and audio are purged in the background.",
-              answers={202: Answer("deprovisioning", "Deprovisioning")}, errors=(MailboxNotFound, EtagMismatch))
+              answers={202: Answer("deprovisioning", "Deprovisioning")},
+              errors=(MailboxNotFound, EtagMismatch, Held))
 def delete_mailbox(call: Call) -> func.HttpResponse:
     call.app.mailboxes.deprovision(call.principal, call.mailbox)
     return json_response({"mailboxId": call.mailbox, "status": "deprovisioned"}, status=202)

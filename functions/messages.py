@@ -23,6 +23,7 @@ from shared.domain.errors import (
     AudioNotFound,
     EtagMismatch,
     ForwardRefused,
+    Held,
     IdempotencyConflict,
     InvalidAudio,
     MailboxFull,
@@ -214,7 +215,7 @@ def patch_message(call: Call) -> func.HttpResponse:
 @ROUTES.route("DELETE", MESSAGE, tag="messages", summary="Move to trash, or purge", principals=PLATFORM_OR_SUBSCRIBER,
               parameters=(query("purge", BOOLEAN, "delete for good, audio included"),),
               answers={204: Answer("trashed (or purged)")},
-              errors=(MessageNotFound, MailboxNotFound, EtagMismatch, TooManyRequests))
+              errors=(MessageNotFound, MailboxNotFound, EtagMismatch, TooManyRequests, Held))
 def delete_message(call: Call) -> func.HttpResponse:
     call.app.messages.delete(call.principal, call.mailbox, call.message, purge=bool(flag(call.req, "purge")))
     return func.HttpResponse(status_code=204, headers={"Cache-Control": "no-store"})

@@ -43,6 +43,7 @@ from shared.services.exports import ExportService
 from shared.services.forwards import ForwardQuota
 from shared.services.greetings import GreetingService
 from shared.services.health import ReadinessService
+from shared.services.holds import HoldService
 from shared.services.journal import DepositJournal, JournalReplay
 from shared.services.ledger import Ledger
 from shared.services.mailboxes import MailboxService
@@ -105,6 +106,7 @@ class App:
     journal: JournalReplay
     audit: AuditLog
     erasure: ErasureService
+    holds: HoldService
     exports: ExportService
 
 
@@ -114,9 +116,9 @@ def build(config: Settings, ports: Ports) -> App:
     readiness = ReadinessService(region, ports.probes, timeout_s=config.health.check_timeout_s,
                                  cache_s=config.health.cache_s, drained=lambda: config.health.drained)
 
-    def session_epoch(mailbox_id: str) -> int | None:
+    def session_epoch(mailbox_id: str) -> tuple[str, int] | None:
         mailbox = store.get_mailbox(mailbox_id)
-        return mailbox.session_epoch if mailbox is not None and mailbox.active else None
+        return (mailbox.incarnation, mailbox.session_epoch) if mailbox is not None and mailbox.active else None
 
     auth = Authenticator(config.auth.platform_key_hashes, config.auth.token_signing_keys, config.auth.token_ttl_s,
                          epochs=SessionEpochs(session_epoch), pin_pepper=config.auth.pin_pepper)
@@ -154,6 +156,7 @@ def build(config: Settings, ports: Ports) -> App:
                                  timedelta(hours=config.retention.orphan_min_age_hours))
     replication = ReplicationService(store, regions, config.replication.replica_count, telemetry, quiet)
     takeover = ProcessingTakeover(store, regions, timedelta(seconds=config.replication.takeover_after_s))
+    holds = HoldService(store, region)
     conflicts = ConflictResolver(store, ports.conflict_feed, region, tuple(config.regions) or (region,), quiet)
     notify = config.notifications
 
@@ -173,4 +176,4 @@ def build(config: Settings, ports: Ports) -> App:
                              tuple(config.regions) or (region,), backups.load())
     return App(config, readiness, auth, mailboxes, messages, pipeline, greetings, retention, replication, telemetry,
                takeover, conflicts, transcripts, notifications, replay, AuditLog(ports.audit_trails, region),
-               erasure, exports)
+               erasure, holds, exports)

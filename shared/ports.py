@@ -247,8 +247,14 @@ class ErasureRepository(Protocol):
 class SweepRepository(MailboxRepository, MessageRepository, GreetingRepository, ErasureRepository, Protocol):
     """What the retention sweep needs beyond the per-mailbox repositories."""
 
-    def expired(self, before: str, limit: int, exclude: list[str]) -> list[dict[str, str]]:
-        """Up to limit {id, mailboxId, type} whose expiresAt is before `before`, oldest first."""
+    def expired(self, before: str, limit: int, exclude: list[str],
+                held: list[str] | None = None) -> list[dict[str, str]]:
+        """Up to limit {id, mailboxId, type} whose expiresAt is before `before`, oldest first; none
+        of the mailboxes in `held`."""
+        ...
+
+    def held_mailboxes(self) -> list[str]:
+        """The ids of the mailboxes under a legal hold."""
         ...
 
     def partition_documents(self, mailbox_id: str) -> list[dict[str, str]]:

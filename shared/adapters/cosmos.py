@@ -246,16 +246,25 @@ class CosmosStore(CosmosErasures):
         sql = f"SELECT TOP {int(query.limit) + 1} * FROM c WHERE {clauses} ORDER BY c.sortKey {order}"  # noqa: S608
         return [message_from_doc(doc) for doc in self._query(mailbox_id, sql, parameters, "listing messages")]
 
-    def expired(self, before: str, limit: int, exclude: list[str]) -> list[dict[str, str]]:
+    def expired(self, before: str, limit: int, exclude: list[str],
+                held: list[str] | None = None) -> list[dict[str, str]]:
         """Documents whose `expiresAt` is before `before`, oldest first: the retention sweep's one
         cross-partition query, on the indexed `expiresAt` (its cost follows the work, not the
-        population). `exclude`: ids that failed to purge earlier in this sweep."""
+        population). `exclude`: ids that failed to purge earlier in this sweep; `held`: mailboxes
+        under a legal hold (nothing of theirs is found)."""
         sql = (f"SELECT TOP {int(limit)} c.id, c.mailboxId, c.type FROM c "  # noqa: S608 - limit is an int
-               "WHERE c.expiresAt < @before AND NOT ARRAY_CONTAINS(@exclude, c.id) ORDER BY c.expiresAt")
+               "WHERE c.expiresAt < @before AND NOT ARRAY_CONTAINS(@exclude, c.id) "
+               "AND NOT ARRAY_CONTAINS(@held, c.mailboxId) ORDER BY c.expiresAt")
+        parameters = [{"name": "@before", "value": before}, {"name": "@exclude", "value": exclude},
+                      {"name": "@held", "value": list(held or ())}]
         with db_translated("finding expired documents"):
             return [{"id": d["id"], "mailboxId": d["mailboxId"], "type": d["type"]} for d in self._c.query_items(
-                sql, parameters=[{"name": "@before", "value": before}, {"name": "@exclude", "value": exclude}],
-                enable_cross_partition_query=True, **self._limits())]
+                sql, parameters=parameters, enable_cross_partition_query=True, **self._limits())]
+
+    def held_mailboxes(self) -> list[str]:
+        sql = "SELECT VALUE c.mailboxId FROM c WHERE c.type = 'mailbox' AND IS_OBJECT(c.hold)"
+        with db_translated("finding held mailboxes"):
+            return sorted(self._c.query_items(sql, enable_cross_partition_query=True, **self._limits()))
 
     def under_replicated(self, count: int, limit: int, exclude: list[str],
                          regions: list[str]) -> list[dict[str, str]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared.domain.holds import LEGACY_INCARNATION, LegalHold
 from shared.domain.model import (
     Greeting,
     Mailbox,
@@ -34,7 +35,8 @@ def mailbox_to_doc(mailbox: Mailbox) -> dict[str, Any]:
         "status": mailbox.status, "greeting": mailbox.greeting,
         "expiresAt": iso(mailbox.expires_at), "sessionEpoch": mailbox.session_epoch,
         "createdAt": iso(mailbox.created_at), "updatedAt": iso(mailbox.updated_at),
-        "clocks": _clocks_to_doc(mailbox.clocks),
+        "clocks": _clocks_to_doc(mailbox.clocks), "incarnation": mailbox.incarnation,
+        "hold": mailbox.hold.to_doc() if mailbox.hold is not None else None,
     }
 
 
@@ -68,6 +70,7 @@ def mailbox_from_doc(doc: dict[str, Any]) -> Mailbox:
         greeting=doc.get("greeting", "personal"), expires_at=parse_time(doc.get("expiresAt")),
         created_at=parse_time(doc["createdAt"]), session_epoch=doc.get("sessionEpoch", 0),
         updated_at=parse_time(doc["updatedAt"]), clocks=_clocks_from_doc(doc), etag=doc.get("_etag"),
+        incarnation=doc.get("incarnation", LEGACY_INCARNATION), hold=LegalHold.from_doc(doc.get("hold")),
     )
 
 
@@ -87,6 +90,7 @@ def message_to_doc(message: Message) -> dict[str, Any]:
         "shares": {region: {"t": _tally_to_doc(share.tally), "q": share.seq}
                    for region, share in message.shares.items()},
         "transcript": message.transcript.as_api() if message.transcript is not None else None,
+        "incarnation": message.incarnation,
     }
 
 
@@ -109,6 +113,7 @@ def message_from_doc(doc: dict[str, Any]) -> Message:
         truncated=doc.get("truncated", False), clocks=_clocks_from_doc(doc),
         shares=_shares_from_doc(doc.get("shares")),
         transcript=Transcript.from_api(doc.get("transcript")), etag=doc.get("_etag"),
+        incarnation=doc.get("incarnation", LEGACY_INCARNATION),
     )
 
 
@@ -136,13 +141,14 @@ def _expiring(doc: dict[str, Any]) -> dict[str, Any]:
 def pin_to_doc(record: PinRecord) -> dict[str, Any]:
     return _expiring({"id": pin_doc_id(record.region), "mailboxId": record.mailbox_id, "type": "pins",
                       "region": record.region, "failures": [iso(t) for t in record.failures],
-                      "succeededAt": iso(record.succeeded_at), "attempts": [iso(t) for t in record.attempts]})
+                      "succeededAt": iso(record.succeeded_at), "attempts": [iso(t) for t in record.attempts],
+                      "incarnation": record.incarnation})
 
 
 def pin_from_doc(doc: dict[str, Any]) -> PinRecord:
     return PinRecord(doc["mailboxId"], doc["region"], tuple(parse_time(t) for t in doc.get("failures", ())),
                      parse_time(doc.get("succeededAt")), tuple(parse_time(t) for t in doc.get("attempts", ())),
-                     doc.get("_etag"))
+                     doc.get("_etag"), doc.get("incarnation", LEGACY_INCARNATION))
 
 
 RECENT_KINDS = ("forwards", "write")

@@ -53,6 +53,7 @@ SweepRunning = _error("SweepRunning", "sweep-running", "Sweep already running", 
 ConflictsPending = _error("ConflictsPending", "conflicts-pending",
                           "The mailbox's write conflicts between regions are still being merged", 409)
 EventNotDeadLettered = _error("EventNotDeadLettered", "event-not-dead-lettered", "Event is not dead-lettered", 409)
+Held = _error("Held", "held", "Mailbox is under legal hold", 409)
 PinLocked = _error("PinLocked", "pin-locked", "Too many wrong PINs: logins are locked", 423)
 
 

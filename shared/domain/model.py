@@ -16,6 +16,7 @@ from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from shared.domain.holds import LEGACY_INCARNATION, LegalHold
 from shared.domain.replicated import ZERO, Clock, Share, Tally
 from shared.domain.transcripts import Transcript
 
@@ -111,6 +112,8 @@ class Mailbox:
     updated_at: datetime = field(default_factory=utcnow)
     # Sessions opened before the current epoch are over (a PIN change, a PIN reset, deprovisioning).
     session_epoch: int = 0
+    incarnation: str = LEGACY_INCARNATION  # new at each creation under this id (shared/domain/holds.py)
+    hold: LegalHold | None = None  # a legal hold: nothing of the mailbox is removed while it is set
     clocks: dict[str, Clock] = field(default_factory=dict)  # per field group: the last change's (time, region)
     etag: str | None = None
 
@@ -156,6 +159,7 @@ class Message:
     clocks: dict[str, Clock] = field(default_factory=dict)  # per field group: the last change's (time, region)
     shares: dict[str, Share] = field(default_factory=dict)  # each region's part of this message's tally
     transcript: Transcript | None = None  # pending from `ready` on, when the mailbox has transcription
+    incarnation: str = LEGACY_INCARNATION  # the mailbox's when deposited: an Idempotency-Key binds to it
     etag: str | None = None
 
     @property
@@ -227,11 +231,13 @@ def count(messages: Iterable[Message]) -> Counts:
     return result
 
 
-def message_id_for(mailbox_id: str, idempotency_key: str | None) -> str:
-    """Deterministic for (mailbox, key), so a retry in any region meets the same message."""
+def message_id_for(mailbox_id: str, idempotency_key: str | None, incarnation: str = LEGACY_INCARNATION) -> str:
+    """Deterministic for (mailbox, key), so a retry in any region meets the same message. A key that
+    an earlier incarnation of the mailbox used is taken again under the incarnation's own id."""
     if idempotency_key is None:
         return uuid.uuid4().hex
-    return hashlib.sha256(f"deposit\n{mailbox_id}\n{idempotency_key}".encode()).hexdigest()[:32]
+    scope = mailbox_id if incarnation == LEGACY_INCARNATION else f"{mailbox_id}\n{incarnation}"
+    return hashlib.sha256(f"deposit\n{scope}\n{idempotency_key}".encode()).hexdigest()[:32]
 
 
 def forwarded_message_id(source: Message, target_mailbox: str) -> str:

@@ -196,7 +196,7 @@ def consistent(message: Message) -> bool:
 # -- mailboxes ----------------------------------------------------------------------------------
 
 MAILBOX_REGISTERS = {"displayName": ("display_name",), "settings": ("settings",), "pin": ("pin_hash",),
-                     "greeting": ("greeting",)}
+                     "greeting": ("greeting",), "hold": ("hold",)}
 MAILBOX_STATUS_RANK = {"active": 0, "deprovisioned": 1}
 
 
@@ -205,10 +205,16 @@ def _mailbox_key(mailbox: Mailbox, register: str) -> tuple[object, ...]:
 
 
 def merge_mailboxes(a: Mailbox, b: Mailbox) -> Mailbox:
-    """Two versions of a mailbox: per-field registers; deprovisioning wins; the session epoch is
-    the highest either side reached (so a PIN change in any region ends the older sessions)."""
+    """Two versions of a mailbox: per-field registers (a legal hold and its release too: the later
+    wins); deprovisioning wins; the session epoch is the highest either side reached (so a PIN change
+    in any region ends the older sessions). Versions of two incarnations (the id created in two
+    regions at once, or created anew while an old version still travelled) do not mix: the one
+    created later wins whole, ties by the incarnation's id, so every region keeps the same one."""
     if a == b:
         return a
+    if a.incarnation != b.incarnation:
+        winner = max((a, b), key=lambda m: (m.created_at, m.incarnation))
+        return replace(winner, etag=None)
     first, second = sorted((a, b), key=_order)
     changes, clocks = _merge_registers(first, second, MAILBOX_REGISTERS, _mailbox_key)
     status_pick = max((first, second), key=lambda m: (MAILBOX_STATUS_RANK[m.status], _order(m.expires_at)))
@@ -267,6 +273,14 @@ class PinRecord:
     succeeded_at: datetime | None = None
     attempts: tuple[datetime, ...] = ()  # every login attempt, right or wrong: the per-mailbox rate
     etag: str | None = field(default=None, compare=False)
+    incarnation: str = ""  # the mailbox's (holds.py): a record of an earlier one never locks the new one
+
+    def of(self, incarnation: str) -> PinRecord:
+        """This record as the mailbox's current incarnation sees it: an earlier one's guesses are
+        forgotten (the etag is kept: the next write replaces the document)."""
+        if self.incarnation == incarnation:
+            return self
+        return PinRecord(self.mailbox_id, self.region, etag=self.etag, incarnation=incarnation)
 
     def with_failure(self, at: datetime) -> PinRecord:
         """A guess, counted as wrong until it is found right (then with_success clears it)."""
@@ -279,10 +293,15 @@ class PinRecord:
 
 
 def merge_pin_records(a: PinRecord, b: PinRecord) -> PinRecord:
+    if a.incarnation != b.incarnation:
+        # Only its region writes a record, so two incarnations' versions meet only when that
+        # region's own writes raced: one is kept whole, the same everywhere (the order of the ids);
+        # if it is the earlier owner's, the new owner's next login starts the record afresh.
+        return replace(max((a, b), key=lambda r: r.incarnation), etag=None)
     success = max((t for t in (a.succeeded_at, b.succeeded_at) if t is not None), default=None)
     failures = tuple(sorted(set(a.failures) | set(b.failures)))[-PIN_FAILURES_KEPT:]
     attempts = tuple(sorted(set(a.attempts) | set(b.attempts)))[-LOGINS_PER_MINUTE:]
-    return PinRecord(a.mailbox_id, a.region, failures, success, attempts)
+    return PinRecord(a.mailbox_id, a.region, failures, success, attempts, incarnation=a.incarnation)
 
 
 def login_rate_wait(records: Iterable[PinRecord], now: datetime) -> float:

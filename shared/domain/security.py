@@ -89,16 +89,19 @@ class SessionClaims:
     expires_at: int
     session_id: str
     epoch: int = 0  # the mailbox's session epoch when it was issued: a later epoch ends the session
+    incarnation: str = ""  # the mailbox's incarnation (holds.py): the id provisioned anew ends the session
 
 
 class TokenError(ValueError):
     """The token is malformed, tampered with or expired."""
 
 
-def issue_token(mailbox_id: str, key: bytes, now: int, ttl_s: int, epoch: int = 0) -> tuple[str, SessionClaims]:
-    claims = SessionClaims(mailbox_id, now, now + ttl_s, secrets.token_hex(8), epoch)
+def issue_token(mailbox_id: str, key: bytes, now: int, ttl_s: int, epoch: int = 0,
+                incarnation: str = "") -> tuple[str, SessionClaims]:
+    claims = SessionClaims(mailbox_id, now, now + ttl_s, secrets.token_hex(8), epoch, incarnation)
     payload = _b64(json.dumps({"mbx": claims.mailbox_id, "iat": claims.issued_at, "exp": claims.expires_at,
-                               "sid": claims.session_id, "ep": claims.epoch}, separators=(",", ":")).encode())
+                               "sid": claims.session_id, "ep": claims.epoch, "inc": claims.incarnation},
+                              separators=(",", ":")).encode())
     signature = _b64(hmac.new(key, f"v1.{payload}".encode(), hashlib.sha256).digest())
     return f"v1.{payload}.{signature}", claims
 
@@ -118,7 +121,7 @@ def verify_token(token: str, keys: tuple[bytes, ...], now: int) -> SessionClaims
     try:
         data = json.loads(_unb64(parts[1]))
         claims = SessionClaims(str(data["mbx"]), int(data["iat"]), int(data["exp"]), str(data["sid"]),
-                               int(data.get("ep", 0)))
+                               int(data.get("ep", 0)), str(data.get("inc", "")))
     except (ValueError, KeyError, TypeError, AttributeError):
         raise TokenError("malformed") from None
     if now >= claims.expires_at:

@@ -6,9 +6,9 @@ taken atomically with the document (the ledger's batch), so `maxMessages` holds 
 from __future__ import annotations
 
 from shared.domain.errors import EtagMismatch, IdempotencyConflict, MailboxFull, NotFound, Unavailable
-from shared.domain.model import Mailbox, Message, utcnow
+from shared.domain.model import Mailbox, Message, message_id_for, utcnow
 from shared.domain.replicated import RegionTally, Tally, mailbox_tally
-from shared.ports import AlreadyExists, MessageRepository
+from shared.ports import AlreadyExists, MessageRepository, Snapshot
 from shared.services.ledger import Ledger
 
 
@@ -27,6 +27,17 @@ class Admission:
         if existing.purged:
             raise IdempotencyConflict("the message deposited with this Idempotency-Key has been purged")
         return existing
+
+    def of_incarnation(self, snapshot: Snapshot, mailbox: Mailbox, message_id: str,
+                       idempotency_key: str | None) -> tuple[Snapshot, str]:
+        """The snapshot and message id a keyed deposit goes on with: when the key's message is a
+        leftover of an earlier incarnation of the mailbox (an earlier owner of the id), the key is
+        taken anew under this incarnation's own id, so the old message is never given back."""
+        found = snapshot.message
+        if idempotency_key is None or found is None or found.incarnation == mailbox.incarnation:
+            return snapshot, message_id
+        message_id = message_id_for(mailbox.id, idempotency_key, mailbox.incarnation)
+        return self._messages.snapshot(mailbox.id, message_id), message_id
 
     def _existing_for_retry(self, mailbox_id: str, message_id: str, fingerprint: str) -> Message | None:
         return self.twin(self._messages.get_message(mailbox_id, message_id), fingerprint)

@@ -1,8 +1,10 @@
 """Authentication: platform API keys and subscriber session tokens from request headers.
 
 A session ends when its mailbox's session epoch moves past the one in its token (a PIN change, a
-platform PIN reset, deprovisioning). Each request checks the epoch, cached per process for at most
-`EPOCH_CACHE_S`: a token ends within that time in every region once the mailbox replicates.
+platform PIN reset, deprovisioning), and when the mailbox is no longer the incarnation its token
+names (the id was provisioned anew: shared/domain/holds.py). Each request checks both, cached per
+process for at most `EPOCH_CACHE_S`: a token ends within that time in every region once the
+mailbox replicates.
 """
 
 from __future__ import annotations
@@ -16,21 +18,22 @@ from shared.domain.principal import Principal
 from shared.domain.security import TokenError, issue_token, matching_key_id, verify_token
 
 EPOCH_CACHE_S = 4.0  # under the contract's 5 s, leaving room for the read itself
+Sessions = tuple[str, int] | None  # a mailbox's (incarnation, session epoch); None: no active mailbox
 
 
 class SessionEpochs:
-    """The current session epoch of each mailbox (None: no active mailbox), cached briefly."""
+    """The current incarnation and session epoch of each mailbox (None: no active mailbox), cached briefly."""
 
-    def __init__(self, read: Callable[[str], int | None], ttl_s: float = EPOCH_CACHE_S,
+    def __init__(self, read: Callable[[str], Sessions], ttl_s: float = EPOCH_CACHE_S,
                  clock: Callable[[], float] = time.monotonic, max_entries: int = 100_000):
         self._read = read
         self._ttl_s = ttl_s
         self._clock = clock
         self._max_entries = max_entries
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, int | None]] = {}
+        self._cache: dict[str, tuple[float, Sessions]] = {}
 
-    def current(self, mailbox_id: str) -> int | None:
+    def current(self, mailbox_id: str) -> Sessions:
         now = self._clock()
         with self._lock:
             cached = self._cache.get(mailbox_id)
@@ -40,7 +43,7 @@ class SessionEpochs:
         self.changed(mailbox_id, epoch, now)
         return epoch
 
-    def changed(self, mailbox_id: str, epoch: int | None, at: float | None = None) -> None:
+    def changed(self, mailbox_id: str, epoch: Sessions, at: float | None = None) -> None:
         with self._lock:
             if len(self._cache) >= self._max_entries:
                 self._cache.clear()  # bounded memory; the next requests read again
@@ -78,14 +81,14 @@ class Authenticator:
             raise InvalidToken("the token is invalid or has expired; log in again") from None
         if self._epochs is not None:
             current = self._epochs.current(claims.mailbox_id)
-            if current is None or claims.epoch < current:
+            if current is None or claims.incarnation != current[0] or claims.epoch < current[1]:
                 raise InvalidToken("the session has ended (PIN changed or mailbox removed); log in again")
         return Principal("subscriber", claims.mailbox_id)
 
-    def issue(self, mailbox_id: str, epoch: int = 0) -> tuple[str, int]:
-        token, claims = issue_token(mailbox_id, self._keys[0], int(self._clock()), self._ttl_s, epoch)
+    def issue(self, mailbox_id: str, epoch: int = 0, incarnation: str = "") -> tuple[str, int]:
+        token, claims = issue_token(mailbox_id, self._keys[0], int(self._clock()), self._ttl_s, epoch, incarnation)
         return token, claims.expires_at
 
-    def epoch_changed(self, mailbox_id: str, epoch: int | None) -> None:
+    def epoch_changed(self, mailbox_id: str, epoch: Sessions) -> None:
         if self._epochs is not None:
             self._epochs.changed(mailbox_id, epoch)

@@ -83,7 +83,7 @@ class ErasureService:
                 continue
             if erasure.done(self._expected):
                 self._mark_done(erasure)
-            elif not erasure.done_in(self._regions.region):
+            elif not erasure.done_in(self._regions.region) and not self._held(mailbox_id):
                 due.append({"mailboxId": mailbox_id, "requestedAt": iso(erasure.request.requested_at)})
         return due
 
@@ -118,6 +118,8 @@ class ErasureService:
         erasure = self._store.get_erasure(mailbox_id)
         if erasure is None or iso(erasure.request.requested_at) != requested_at:
             return  # another request meanwhile: its own run records it
+        if self._held(mailbox_id):
+            return  # put under legal hold while it ran: not done; it runs again after the release
         if not erasure.done_in(self._regions.region):
             self._store.save_region_erasure(RegionErasure(mailbox_id, self._regions.region,
                                                           parse_time(requested_at), blobs, documents, utcnow()))
@@ -132,10 +134,15 @@ class ErasureService:
             self._store.save_erasure_request(replace(erasure.request, status="done"))
 
     def _erasable(self, mailbox_id: str) -> bool:
+        """A running erasure of a mailbox that is not active and not under legal hold."""
         erasure = self._store.get_erasure(mailbox_id)
         mailbox = self._store.get_mailbox(mailbox_id)
         return (erasure is not None and erasure.request.status == "running"
-                and (mailbox is None or not mailbox.active))
+                and (mailbox is None or (not mailbox.active and mailbox.hold is None)))
+
+    def _held(self, mailbox_id: str) -> bool:
+        mailbox = self._store.get_mailbox(mailbox_id)
+        return mailbox is not None and mailbox.hold is not None
 
 
 def request(store: ErasureRepository, mailbox_id: str) -> ErasureRequest:

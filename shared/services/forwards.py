@@ -34,7 +34,7 @@ def forward_copy(source: Message, target: Mailbox, new_id: str, blobs: dict[str,
                    duration_ms=source.duration_ms, truncated=source.truncated, status=source.status,
                    formats=source.formats, blobs=blobs,
                    content_type=source.content_type, size_bytes=source.size_bytes, request_hash=fingerprint,
-                   replica_regions=(region,),
+                   replica_regions=(region,), incarnation=target.incarnation,
                    # Same audio, same words: a settled transcript goes along, if the target wants transcripts.
                    transcript=source.transcript if target.settings.transcription and source.transcript
                    and source.transcript.settled else None)

@@ -299,7 +299,7 @@ class JournalReplay:
     def _message(self, entry: JournalEntry, mailbox: Mailbox) -> Message:
         """The message a journaled deposit becomes: as received then, kept as the mailbox keeps it now."""
         message = entry.message(blobpaths.message_original(self._containers, entry.mailbox_id, entry.message_id))
-        return replace(message, expires_at=expiry(message, mailbox.settings, utcnow()))
+        return replace(message, expires_at=expiry(message, mailbox.settings, utcnow()), incarnation=mailbox.incarnation)
 
     def _twin(self, name: str, existing: Message, entry: JournalEntry) -> str:
         """The message exists already: this very deposit (stored by a retry, another region's

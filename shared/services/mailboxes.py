@@ -13,6 +13,7 @@ from shared.domain.errors import (
     ConflictsPending,
     EtagMismatch,
     Forbidden,
+    Held,
     InvalidCredentials,
     MailboxDeprovisioning,
     MailboxNotFound,
@@ -23,6 +24,7 @@ from shared.domain.errors import (
     Unavailable,
     ValidationFailed,
 )
+from shared.domain.holds import new_incarnation
 from shared.domain.model import Mailbox, MailboxSettings, Message, expiry, same_etag, utcnow
 from shared.domain.principal import Principal, require_mailbox, require_platform
 from shared.domain.replicated import PinRecord, clock, lockout, login_rate_wait, mailbox_tally
@@ -88,10 +90,11 @@ class MailboxService:
                 try:
                     created = self._mailboxes.create_mailbox(self._stamped(
                         Mailbox(id=mailbox_id, display_name=command.displayName, settings=settings,
-                                pin_hash=pin_hash, created_at=now, updated_at=now),
+                                pin_hash=pin_hash, created_at=now, updated_at=now, incarnation=new_incarnation()),
                         "displayName", "settings", "pin"))
                 except AlreadyExists:
                     continue  # created meanwhile: replace it instead
+                self._sessions_changed(created)  # a new incarnation: this process knows it at once
                 return created.as_api(self._mwi.counts(mailbox_id)), True
             if not existing.active:
                 raise MailboxDeprovisioning("this mailbox is being purged; provision it again when that is done")
@@ -164,6 +167,8 @@ class MailboxService:
                 erasure.request(self._mailboxes, mailbox_id)  # deprovisioned before its erasure was recorded
                 return
             mailbox = self.active_in(Snapshot(found), mailbox_id)
+            if mailbox.hold is not None:
+                raise Held(f"the mailbox is under legal hold ({mailbox.hold.reason}); release it first")
             try:
                 now = utcnow()
                 gone = self._mailboxes.replace_mailbox(replace(mailbox, status="deprovisioned",
@@ -190,13 +195,13 @@ class MailboxService:
         snapshot = self._mailboxes.snapshot(mailbox_id)
         mailbox = snapshot.mailbox
         known = mailbox is not None and mailbox.active
-        record, guessed_at = self._count_guess(snapshot, mailbox_id)
+        record, guessed_at = self._count_guess(snapshot, mailbox_id, mailbox.incarnation if known else "")
         if not pin_matches(command.pin, mailbox.pin_hash if known else None, self._auth.pin_pepper) or not known:
             raise InvalidCredentials("mailbox or PIN is wrong")
         self._clear_guesses(record, guessed_at)
         if mailbox.pin_hash and pin_hash_outdated(mailbox.pin_hash):
             self._upgrade_pin_hash(mailbox, command.pin)
-        token, expires_at = self._auth.issue(mailbox_id, mailbox.session_epoch)
+        token, expires_at = self._auth.issue(mailbox_id, mailbox.session_epoch, mailbox.incarnation)
         return {"token": token, "expiresAt": datetime.fromtimestamp(expires_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
     def _upgrade_pin_hash(self, mailbox: Mailbox, pin: str) -> None:
@@ -208,11 +213,12 @@ class MailboxService:
         except Exception:  # the login stands; the old hash keeps working
             logger.warning("the PIN hash of %s was not upgraded", mailbox.id, exc_info=True)
 
-    def _count_guess(self, snapshot: Snapshot, mailbox_id: str) -> tuple[PinRecord, datetime]:
+    def _count_guess(self, snapshot: Snapshot, mailbox_id: str, incarnation: str) -> tuple[PinRecord, datetime]:
         """Record one wrong PIN in this region's record before the PIN is checked (a right one is
         cleared after); PinLocked when the regions' wrong PINs already lock the mailbox,
-        TooManyRequests when its logins come faster than any person logs in."""
-        pins = snapshot.pins
+        TooManyRequests when its logins come faster than any person logs in. Only the records of the
+        mailbox's incarnation count: an earlier owner's wrong PINs never lock the new one."""
+        pins = {region: record.of(incarnation) for region, record in snapshot.pins.items()}
         for _ in range(_GUESS_RETRIES):
             now = utcnow()
             state = lockout(pins.values())
@@ -222,11 +228,11 @@ class MailboxService:
             wait = login_rate_wait(pins.values(), now)
             if wait:
                 raise TooManyRequests("too many logins to this mailbox; slow down", retry_after_s=math.ceil(wait))
-            own = pins.get(self._region) or PinRecord(mailbox_id, self._region)
+            own = pins.get(self._region) or PinRecord(mailbox_id, self._region, incarnation=incarnation)
             try:
                 return self._mailboxes.save_pin_record(own.with_failure(now)), now
             except EtagMismatch:  # another guess of this region was counted first: look again
-                pins = self._mailboxes.snapshot(mailbox_id).pins
+                pins = {r: p.of(incarnation) for r, p in self._mailboxes.snapshot(mailbox_id).pins.items()}
         raise Unavailable("too many logins at once; retry")
 
     def _clear_guesses(self, record: PinRecord, guessed_at: datetime) -> None:
@@ -236,7 +242,8 @@ class MailboxService:
                 self._mailboxes.save_pin_record(record.with_success(guessed_at))
                 return
             except EtagMismatch:
-                record = self._mailboxes.snapshot(record.mailbox_id).pins.get(self._region, record)
+                record = self._mailboxes.snapshot(record.mailbox_id).pins.get(self._region, record).of(
+                    record.incarnation)
         logger.warning("a right PIN for %s could not clear the wrong ones", record.mailbox_id)
 
     def change_pin(self, principal: Principal, mailbox_id: str, command: ChangePin) -> None:
@@ -249,7 +256,7 @@ class MailboxService:
         if not principal.is_platform:
             snapshot = self._mailboxes.snapshot(mailbox_id)
             mailbox = self.active_in(snapshot, mailbox_id)
-            record, guessed_at = self._count_guess(snapshot, mailbox_id)
+            record, guessed_at = self._count_guess(snapshot, mailbox_id, mailbox.incarnation)
             if not pin_matches(command.currentPin or "", mailbox.pin_hash, self._auth.pin_pepper):
                 raise PinMismatch("currentPin is wrong")
             self._clear_guesses(record, guessed_at)
@@ -271,7 +278,7 @@ class MailboxService:
 
     def _sessions_changed(self, mailbox: Mailbox) -> None:
         """This process forgets its cached epoch at once; other processes within their cache time."""
-        self._auth.epoch_changed(mailbox.id, mailbox.session_epoch if mailbox.active else None)
+        self._auth.epoch_changed(mailbox.id, (mailbox.incarnation, mailbox.session_epoch) if mailbox.active else None)
 
     def _settings_changed(self, before: Mailbox, after: Mailbox) -> None:
         """A retention change applies to the messages already stored: their `expiresAt` is derived

@@ -40,7 +40,14 @@ class RetentionService:
         self._containers = containers
 
     def find_expired(self, before: str, limit: int, exclude: list[str]) -> list[dict[str, str]]:
-        return self._store.expired(before, limit, exclude)
+        """Expired documents, none of a mailbox under legal hold (so a held mailbox's pages never
+        come back to the sweep again and again)."""
+        return self._store.expired(before, limit, exclude, self._store.held_mailboxes())
+
+    def _held(self, mailbox_id: str) -> bool:
+        """Checked again at each step: a hold set after the page was found still keeps everything."""
+        mailbox = self._store.get_mailbox(mailbox_id)
+        return mailbox is not None and mailbox.hold is not None
 
     def purge(self, item: dict[str, str]) -> dict[str, object]:
         """Delete one expired document and its audio (a mailbox: everything it holds): how many
@@ -62,6 +69,8 @@ class RetentionService:
         """An expired message becomes a tombstone (ETag-guarded: one restored from the trash since
         it was found stays), then its audio goes in every region that holds it; an expired
         tombstone is deleted for good."""
+        if self._held(mailbox_id):
+            return 0, False
         for _ in range(5):
             message = self._store.get_message(mailbox_id, message_id)
             now = utcnow()
@@ -96,8 +105,8 @@ class RetentionService:
 
     def _purge_mailbox(self, mailbox_id: str) -> int:
         mailbox = self._store.get_mailbox(mailbox_id)
-        if mailbox is None or mailbox.active:
-            return 0  # gone already, or (never) provisioned again
+        if mailbox is None or mailbox.active or mailbox.hold is not None:
+            return 0  # gone already, (never) provisioned again, or held (a hold met a deprovision)
         deleted = 0
         for doc in self._store.partition_documents(mailbox_id):
             if doc["type"] == "message":

@@ -44,7 +44,7 @@ def new_message(mailbox: Mailbox, message_id: str, sender: Sender, content_type:
     """A deposit as the mailbox keeps it: expiring by its settings, or with its link when promised."""
     now = utcnow()
     message = replace(received(mailbox.id, message_id, sender, content_type, size, fingerprint, now, region,
-                               containers), upload_pending=upload_pending)
+                               containers), upload_pending=upload_pending, incarnation=mailbox.incarnation)
     expires = now + PROMISE_KEPT if upload_pending else expiry(message, mailbox.settings, now)
     return replace(message, expires_at=expires)
 

@@ -61,6 +61,7 @@ class Deposit:
                                    self._region, self._containers)
                 return self._journaled(message, audio), True
             mailbox = self._mailboxes.active_in(snapshot, mailbox_id)
+            snapshot, message_id = self._admission.of_incarnation(snapshot, mailbox, message_id, idempotency_key)
             if len(audio) > (bound := largest_needed(mailbox.settings.maxMessageSeconds)):
                 raise PayloadTooLarge(f"this mailbox keeps {mailbox.settings.maxMessageSeconds} s of audio: "
                                       f"bodies over {bound} bytes are refused")

@@ -9,7 +9,7 @@ the job."""
 from __future__ import annotations
 
 from shared.domain.audio import Containers
-from shared.domain.errors import EtagMismatch, MessageNotFound, NotFound
+from shared.domain.errors import EtagMismatch, Held, MessageNotFound, NotFound
 from shared.domain.model import utcnow
 from shared.domain.principal import Principal, require_mailbox
 from shared.ports import MessageRepository
@@ -51,7 +51,8 @@ class Trash:
             message = self._messages.get_message(mailbox_id, message_id)
             if message is None:
                 raise MessageNotFound(f"no message {message_id} in this mailbox")
-            self._mailboxes.active(mailbox_id)  # a deprovisioned mailbox's messages are the purge's
+            if self._mailboxes.active(mailbox_id).hold is not None:  # a deprovisioned one's are the sweep's
+                raise Held("the mailbox is under legal hold: its messages cannot be purged (the trash still works)")
             if not message.purged:  # else a purge repeated: it finishes deleting the audio
                 try:
                     self._ledger.write(message.tombstone(utcnow()), ["status", "expiry"])

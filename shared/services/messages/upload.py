@@ -38,6 +38,7 @@ class UploadLink:
         message_id = message_id_for(mailbox_id, idempotency_key)
         snapshot = self._messages.snapshot(mailbox_id, message_id if idempotency_key is not None else None)
         mailbox = self._mailboxes.active_in(snapshot, mailbox_id)
+        snapshot, message_id = self._admission.of_incarnation(snapshot, mailbox, message_id, idempotency_key)
         message = self._admission.twin(snapshot.message, fingerprint)
         if message is None:
             tallies = self._admission.has_room(mailbox, snapshot.tallies)

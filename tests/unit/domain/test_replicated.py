@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shared.domain.holds import LegalHold
 from shared.domain.model import Mailbox, MailboxSettings, Message, count
 from shared.domain.replicated import (
     PinRecord,
@@ -59,20 +60,28 @@ def messages(draw):
         shares=draw(shares), transcript=draw(transcripts))
 
 
+holds = st.one_of(st.none(), st.builds(LegalHold, st.sampled_from(["case 1", "case 2"]), st.just("platform"), times))
+# An incarnation is made with its mailbox: every version of one has the creation time it was made with.
+INCARNATIONS = {"": T0, "x": T0 + timedelta(seconds=10), "y": T0 + timedelta(seconds=10),
+                "z": T0 + timedelta(seconds=30)}
+
+
 @st.composite
 def mailboxes(draw):
+    incarnation = draw(st.sampled_from(["", *INCARNATIONS]))
     return Mailbox(
         id="+1555", display_name=draw(st.sampled_from(["A", "B", "C"])),
         settings=MailboxSettings(maxMessages=draw(st.sampled_from([1, 5, 100]))),
         pin_hash=draw(st.sampled_from([None, "h1", "h2"])), greeting=draw(st.sampled_from(["personal", "name"])),
         status=draw(st.sampled_from(["active", "deprovisioned"])), expires_at=draw(st.one_of(st.none(), times)),
-        created_at=draw(times), updated_at=draw(times), session_epoch=draw(st.integers(0, 3)),
-        clocks=draw(st.dictionaries(st.sampled_from(["displayName", "settings", "pin", "greeting"]), clocks,
-                                    max_size=4)))
+        created_at=INCARNATIONS[incarnation], updated_at=draw(times),
+        session_epoch=draw(st.integers(0, 3)), incarnation=incarnation, hold=draw(holds),
+        clocks=draw(st.dictionaries(st.sampled_from(["displayName", "settings", "pin", "greeting", "hold"]), clocks,
+                                    max_size=5)))
 
 
-pin_records = st.builds(lambda f, s: PinRecord("+1555", "r1", tuple(sorted(f))[-10:], s),
-                        st.sets(times, max_size=12), st.one_of(st.none(), times))
+pin_records = st.builds(lambda f, s, i: PinRecord("+1555", "r1", tuple(sorted(f))[-10:], s, incarnation=i),
+                        st.sets(times, max_size=12), st.one_of(st.none(), times), st.sampled_from(["", "", "x"]))
 region_tallies = st.builds(lambda t, q: RegionTally("+1555", "r1", t, q), tallies, st.integers(0, 5))
 
 recent_events = st.builds(lambda t: RecentEvents("+1555", "r1", "forwards", tuple(sorted(t))),

@@ -27,7 +27,7 @@ METHODS = ("get", "put", "post", "patch", "delete", "head", "options", "trace")
 ANONYMOUS_OPERATIONS = {"health", "health_ready", "openapi", "create_session"}
 PLATFORM_ONLY_OPERATIONS = {"put_mailbox", "delete_mailbox", "deposit_message", "active_greeting", "start_sweep",
                             "sweep_status", "reconcile_counts", "list_dead_letters", "replay_dead_letter", "get_audit",
-                            "get_erasure", "request_export", "get_export"}
+                            "get_erasure", "put_hold", "release_hold", "request_export", "get_export"}
 
 
 @pytest.fixture
@@ -145,7 +145,7 @@ def test_request_bodies_are_the_pydantic_models(document):
               if "requestBody" in operation}
     assert set(bodies) == {"put_mailbox", "patch_mailbox", "create_session", "change_pin", "deposit_message",
                            "patch_message", "forward_message", "put_greeting", "put_notifications",
-                           "verify_notification_target"}
+                           "verify_notification_target", "put_hold"}
     assert schemas["VerifyTarget"] == VerifyTarget.model_json_schema(by_alias=True)  # one of address or number
     assert set(bodies["put_greeting"]["content"]) == {"audio/*", "application/octet-stream"}
     assert set(bodies["deposit_message"]["content"]) == {"audio/*", "application/octet-stream", "application/json"}

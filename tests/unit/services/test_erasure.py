@@ -162,3 +162,20 @@ def test_a_purge_removes_every_regions_copies_of_the_message(world):
     assert left == set()
     assert f"incoming/greetings/{MAILBOX}/busy/v2" in b.audio.blobs  # not the message's: kept
     assert world["kept"] <= set(a.audio.blobs) | set(b.audio.blobs)
+
+
+def test_a_hold_put_on_a_deprovisioned_mailbox_stops_its_erasure_until_released(world):
+    from shared.domain.holds import PutHold
+
+    a, b = world["a"], world["b"]
+    before = everything(world, MAILBOX)
+    a.app.mailboxes.deprovision(PLATFORM, MAILBOX)
+    a.app.holds.hold(PLATFORM, MAILBOX, PutHold(reason="case 42"))
+    assert a.app.erasure.pending() == []  # nothing is due while held
+    run_erasure(a), run_erasure(b)  # a run already going when the hold came does nothing either
+    assert everything(world, MAILBOX) == before
+    assert a.app.erasure.status(PLATFORM, MAILBOX)["status"] == "running"
+    a.app.holds.release(PLATFORM, MAILBOX)
+    run_erasure(a), run_erasure(b)
+    assert everything(world, MAILBOX) == set()
+    assert b.app.erasure.status(PLATFORM, MAILBOX)["status"] == "done"

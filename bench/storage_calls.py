@@ -1,0 +1,192 @@
+"""Storage round trips per request: every HTTP call the SDKs make, counted in the host and named.
+
+    .venv/bin/python -m bench.storage_calls [--repeats 3] [--settle 2]
+
+Starts the product on the local host (as `bench.api_throughput` does: transcoder off) with a
+`sitecustomize` that wraps `requests.adapters.HTTPAdapter.send`, the transport under every SDK
+client the app builds (shared/adapters/http_pool.py). Each call the host sends is logged with its
+thread, method, target and the app's frames that made it. Then, one request at a time on one fresh
+mailbox, it runs `--repeats` times: deposit (inline WAV) → list (`?limit=50`) → get, and waits
+`--settle` seconds after each, so the calls that request set off in the background (the
+notification dispatcher settling its outbox events) are counted with it, apart from the request's
+own. The host's polls (change feed, queues), the timers' status writes and the timer functions
+(the dispatcher's sweep, the audit flush, ...) run on the clock, not per request: they are listed
+apart as `listener`.
+
+Prints, per request type, the calls per request and each call with its origin, and writes
+`bench/results/storage_calls.json` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import (
+    PLATFORM,
+    ROOT,
+    announce,
+    argument_parser,
+    finish,
+    host_env,
+    local_stack,
+    new_result,
+    results_path,
+    running_host,
+)
+from devstack.hosting import random_name
+from devstack.make_sample_wav import speech_like_wav
+
+NAME = "storage_calls"
+RESULTS = results_path(NAME)
+
+# Loaded by the host's interpreter at start-up (PYTHONPATH): logs each HTTP call the SDKs send.
+SITECUSTOMIZE = textwrap.dedent('''
+    import json, os, sys, threading, time
+    import requests.adapters
+
+    _LOG = open(os.environ["STORAGE_CALLS_LOG"], "a", buffering=1)
+    _ROOT = os.environ["STORAGE_CALLS_ROOT"].rstrip("/") + "/"
+    _LOCK = threading.Lock()
+    _send = requests.adapters.HTTPAdapter.send
+
+    def _frames():
+        frames, frame = [], sys._getframe(2)
+        while frame is not None:
+            name = frame.f_code.co_filename
+            if name.startswith(_ROOT) and "/.venv/" not in name:
+                frames.append(f"{name[len(_ROOT):]}:{frame.f_code.co_name}")
+            frame = frame.f_back
+        return frames[::-1]
+
+    def send(self, request, *args, **kwargs):
+        started = time.time()
+        response = _send(self, request, *args, **kwargs)
+        record = {"t": started, "thread": threading.current_thread().name, "method": request.method,
+                  "url": request.url.split("?")[0], "query": request.headers.get("x-ms-documentdb-isquery"),
+                  "batch": request.headers.get("x-ms-cosmos-is-batch-request"),
+                  "status": response.status_code, "frames": _frames()}
+        with _LOCK:
+            _LOG.write(json.dumps(record) + "\\n")
+        return response
+
+    requests.adapters.HTTPAdapter.send = send
+''')
+
+
+def call_name(record: dict[str, Any]) -> str:
+    """What the call is, from the wire: `cosmos query`, `cosmos read mailbox`, `blob PUT`, ..."""
+    url, method = record["url"], record["method"]
+    if "/dbs/" in url:
+        path = url.split("/dbs/", 1)[1]
+        if record.get("batch"):
+            return "cosmos batch"
+        if record.get("query"):
+            return "cosmos query"
+        doc = path.split("/docs/", 1)[1].strip("/") if "/docs/" in path else None
+        verb = {"GET": "read", "POST": "create", "PUT": "replace", "DELETE": "delete"}.get(method, method)
+        return f"cosmos {verb} {document_kind(doc) if doc else path.rsplit('/', 1)[-1]}".strip()
+    if ":10001" in url or "/messages" in url:
+        return f"queue {method} {'message' if url.endswith('/messages') else 'queue'}"
+    return f"blob {method}"
+
+
+def document_kind(doc_id: str) -> str:
+    """A document by its kind: the mailbox, its notification settings, an outbox event, a message."""
+    if doc_id in ("mailbox", "notifications"):
+        return f"document {doc_id}"
+    if doc_id.startswith(("evt_", "tally-", "pins-", "greeting-")):
+        return f"{doc_id[:doc_id.index('_' if doc_id.startswith('evt_') else '-')]} document"
+    return "message document"
+
+
+def origin(record: dict[str, Any]) -> str:
+    """The app's frames that made the call, outermost first, without the SDK's or the host's."""
+    frames = [f for f in record["frames"] if f.startswith(("shared/", "functions/"))]
+    return " > ".join(f.split("/")[-1].replace(".py", "") for f in frames[-4:]) or "(host: " + (
+        record["frames"][-1] if record["frames"] else record["thread"]) + ")"
+
+
+def charged_to(record: dict[str, Any]) -> str:
+    frames = " ".join(record["frames"])
+    if "functions/messages.py" in frames or "functions/http.py" in frames:
+        return "request"
+    if "_dispatch_in_order" in frames or "dispatch_changed" in frames:
+        return "dispatcher"  # what the change feed brought: this request's outbox events
+    return "listener"  # the host's polls and the timers (the dispatcher's sweep among them): no request's
+
+
+def measure(log: Path, base_url: str, repeats: int, settle: float) -> dict[str, Any]:
+    mailbox = random_name("calls")
+    payload = speech_like_wav(5.0)
+    path = f"/mailboxes/{mailbox}/messages"
+    per_op: dict[str, dict[str, Counter]] = {op: {"request": Counter(), "dispatcher": Counter(), "listener": Counter()}
+                                             for op in ("deposit", "list", "get")}
+    with httpx.Client(base_url=f"{base_url}/api", headers=PLATFORM, timeout=60) as client:
+        client.put(f"/mailboxes/{mailbox}", json={"displayName": "Calls", "settings": {"maxMessages": 1000}})
+        time.sleep(settle)
+        for _ in range(repeats):
+            for op in ("deposit", "list", "get"):
+                offset = log.stat().st_size
+                if op == "deposit":
+                    response = client.post(path, params={"from": "+15551230000"}, content=payload,
+                                           headers={"content-type": "audio/wav"})
+                    message_id = response.json()["id"]
+                elif op == "list":
+                    response = client.get(path, params={"limit": 50})
+                else:
+                    response = client.get(f"{path}/{message_id}")
+                if response.status_code >= 300:
+                    raise RuntimeError(f"{op}: HTTP {response.status_code} {response.text[:200]}")
+                time.sleep(settle)
+                with log.open() as lines:
+                    lines.seek(offset)
+                    for line in lines:
+                        record = json.loads(line)
+                        per_op[op][charged_to(record)][f"{call_name(record)}  ← {origin(record)}"] += 1
+    return {op: {who: {call: round(n / repeats, 2) for call, n in calls.most_common()}
+                 for who, calls in charged.items()} for op, charged in per_op.items()}
+
+
+def report(calls: dict[str, Any]) -> str:
+    lines = []
+    for op, charged in calls.items():
+        own, background = sum(charged["request"].values()), sum(charged["dispatcher"].values())
+        lines.append(f"{op}: {own:g} calls in the request, {background:g} by the dispatcher after it")
+        for who in ("request", "dispatcher", "listener"):
+            for call, n in charged[who].items():
+                lines.append(f"  {who:10} {n:5g}  {call}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argument_parser(NAME, __doc__)
+    parser.add_argument("--repeats", type=int, default=3, help="deposit → list → get rounds")
+    parser.add_argument("--settle", type=float, default=2.0, help="seconds to wait after each request")
+    args = parser.parse_args(argv)
+    began = time.perf_counter()
+    result = new_result(NAME, argv, {"repeats": args.repeats, "settle_s": args.settle})
+    with tempfile.TemporaryDirectory(prefix="calls") as tmp, local_stack():
+        (Path(tmp) / "sitecustomize.py").write_text(SITECUSTOMIZE)
+        log = Path(tmp) / "calls.jsonl"
+        log.touch()
+        region = random_name("calls")
+        env = host_env(region, ("incoming_audio",), PYTHONPATH=f"{tmp}:{ROOT}", STORAGE_CALLS_LOG=str(log),
+                       STORAGE_CALLS_ROOT=str(ROOT))
+        with running_host(env) as host:
+            announce(host, region)
+            result["calls_per_request"] = measure(log, host.base_url, args.repeats, args.settle)
+    finish(result, began, RESULTS, report(result["calls_per_request"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -12,7 +12,7 @@ from shared.domain.principal import Principal, require_mailbox
 from shared.ports import MessageRepository
 from shared.services.ledger import Ledger
 from shared.services.mailboxes import MailboxService
-from shared.services.messages.common import CONFLICT_RETRIES, visible, with_folder
+from shared.services.messages.common import CONFLICT_RETRIES, visible_in, with_folder
 from shared.services.replication import Regions
 
 
@@ -30,11 +30,12 @@ class Trash:
             self._purge(mailbox_id, message_id)
             return
         for _ in range(CONFLICT_RETRIES):
-            message = visible(self._messages, self._mailboxes, mailbox_id, message_id)
+            message, mailbox, snapshot = visible_in(self._messages, self._mailboxes, mailbox_id, message_id)
             if message.folder == "trash":
                 return
             try:
-                self._ledger.write(with_folder(self._mailboxes, message, "trash"), ["folder", "expiry"])
+                self._ledger.write(with_folder(mailbox, message, "trash"), ["folder", "expiry"],
+                                   tallies=snapshot.tallies)
             except EtagMismatch:
                 continue
             return
@@ -42,13 +43,14 @@ class Trash:
 
     def _purge(self, mailbox_id: str, message_id: str) -> None:
         for _ in range(CONFLICT_RETRIES):
-            message = self._messages.get_message(mailbox_id, message_id)
+            snapshot = self._messages.snapshot(mailbox_id, message_id)  # the message, mailbox, tallies: one query
+            message = snapshot.message
             if message is None:
                 raise MessageNotFound(f"no message {message_id} in this mailbox")
-            self._mailboxes.active(mailbox_id)  # a deprovisioned mailbox's messages are the purge's
+            self._mailboxes.active_in(snapshot, mailbox_id)  # a deprovisioned mailbox's messages are the purge's
             if not message.purged:  # else a purge repeated: it finishes deleting the audio
                 try:
-                    self._ledger.write(message.tombstone(utcnow()), ["status", "expiry"])
+                    self._ledger.write(message.tombstone(utcnow()), ["status", "expiry"], tallies=snapshot.tallies)
                 except (EtagMismatch, NotFound):
                     continue
             for path in message.blobs.values():

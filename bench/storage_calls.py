@@ -13,6 +13,12 @@ own. The host's polls (change feed, queues), the timers' status writes and the t
 (the dispatcher's sweep, the audit flush, ...) run on the clock, not per request: they are listed
 apart as `listener`.
 
+Then, in this process and through the app's own `CosmosStore`, it times a get's reads both ways,
+one after the other on that mailbox: the message's point read and the mailbox's, against the one
+query that reads both (`snapshot`): CPU and wall time per get, after `--fill` copies of the
+message were added to the mailbox (the throughput bench's mailboxes hold a few hundred by its end).
+The mailbox's documents are deleted at the end (its blobs and host containers stay in Azurite).
+
 Prints, per request type, the calls per request and each call with its origin, and writes
 `bench/results/storage_calls.json` (git-ignored).
 """
@@ -124,7 +130,7 @@ def charged_to(record: dict[str, Any]) -> str:
     return "listener"  # the host's polls and the timers (the dispatcher's sweep among them): no request's
 
 
-def measure(log: Path, base_url: str, repeats: int, settle: float) -> dict[str, Any]:
+def measure(log: Path, base_url: str, repeats: int, settle: float) -> tuple[dict[str, Any], str, str]:
     mailbox = random_name("calls")
     payload = speech_like_wav(5.0)
     path = f"/mailboxes/{mailbox}/messages"
@@ -152,8 +158,52 @@ def measure(log: Path, base_url: str, repeats: int, settle: float) -> dict[str, 
                     for line in lines:
                         record = json.loads(line)
                         per_op[op][charged_to(record)][f"{call_name(record)}  ← {origin(record)}"] += 1
-    return {op: {who: {call: round(n / repeats, 2) for call, n in calls.most_common()}
-                 for who, calls in charged.items()} for op, charged in per_op.items()}
+    counted = {op: {who: {call: round(n / repeats, 2) for call, n in calls.most_common()}
+                    for who, calls in charged.items()} for op, charged in per_op.items()}
+    return counted, mailbox, message_id
+
+
+class _Connected:
+    """The app's container handle (shared/adapters/cosmos_client.py), over the bench's own client."""
+
+    def __init__(self, container: Any):
+        self._container = container
+
+    def get(self) -> Any:
+        return self._container
+
+
+def read_cost(mailbox: str, message_id: str, repeats: int, fill: int) -> dict[str, Any]:
+    """CPU and wall time per get, in this process, through the app's own store (same SDK, same
+    options): a message's read and its mailbox's, against the one query that reads both."""
+    from bench.api_throughput import COSMOS_OPTIONS, SDK_TIMEOUT_S
+    from bench.common import cosmos_container
+    from shared.adapters.cosmos import CosmosStore
+
+    container = cosmos_container(create=False, **COSMOS_OPTIONS)
+    store = CosmosStore(_Connected(container), SDK_TIMEOUT_S)
+    model = container.read_item(message_id, partition_key=mailbox)
+    for index in range(fill):  # a mailbox the size of the throughput bench's at its end
+        container.create_item({key: value for key, value in model.items() if not key.startswith("_")}
+                              | {"id": f"{message_id}-fill{index}"})
+    ways = {"two point reads (message, mailbox)": lambda: (store.get_message(mailbox, message_id),
+                                                           store.get_mailbox(mailbox)),
+            "one query (snapshot of the mailbox with the message)": lambda: store.snapshot(mailbox, message_id)}
+    cost = {}
+    for _ in range(2):  # the second round is the one kept: connections and caches warm
+        for name, way in ways.items():
+            cpu, wall = time.process_time(), time.perf_counter()
+            for _ in range(repeats):
+                way()
+            cost[name] = {"cpu_ms": round((time.process_time() - cpu) * 1000 / repeats, 2),
+                          "wall_ms": round((time.perf_counter() - wall) * 1000 / repeats, 2)}
+    size = next(iter(container.query_items("SELECT VALUE COUNT(1) FROM c WHERE c.mailboxId = @m AND "
+                                           "c.type = 'message'", parameters=[{"name": "@m", "value": mailbox}],
+                                           partition_key=mailbox)))
+    for doc in list(container.query_items("SELECT c.id FROM c WHERE c.mailboxId = @m",
+                                          parameters=[{"name": "@m", "value": mailbox}], partition_key=mailbox)):
+        container.delete_item(doc["id"], partition_key=mailbox)  # nothing of this run is left behind
+    return {"messages_in_mailbox": size, "per_get": cost}
 
 
 def report(calls: dict[str, Any]) -> str:
@@ -171,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argument_parser(NAME, __doc__)
     parser.add_argument("--repeats", type=int, default=3, help="deposit → list → get rounds")
     parser.add_argument("--settle", type=float, default=2.0, help="seconds to wait after each request")
+    parser.add_argument("--cost-repeats", type=int, default=300, help="gets timed each way (in this process)")
+    parser.add_argument("--fill", type=int, default=300, help="messages added to the mailbox before they are timed")
     args = parser.parse_args(argv)
     began = time.perf_counter()
     result = new_result(NAME, argv, {"repeats": args.repeats, "settle_s": args.settle})
@@ -183,8 +235,13 @@ def main(argv: list[str] | None = None) -> int:
                        STORAGE_CALLS_ROOT=str(ROOT))
         with running_host(env) as host:
             announce(host, region)
-            result["calls_per_request"] = measure(log, host.base_url, args.repeats, args.settle)
-    finish(result, began, RESULTS, report(result["calls_per_request"]))
+            result["calls_per_request"], mailbox, message_id = measure(log, host.base_url, args.repeats,
+                                                                       args.settle)
+        result["get_cost"] = read_cost(mailbox, message_id, args.cost_repeats, args.fill)
+    cost = "\n".join([f"a get's reads, timed here, in a mailbox of {result['get_cost']['messages_in_mailbox']} "
+                      "messages:", *(f"  {name}: {figures['cpu_ms']} ms CPU, {figures['wall_ms']} ms wall"
+                                     for name, figures in result["get_cost"]["per_get"].items())])
+    finish(result, began, RESULTS, report(result["calls_per_request"]), cost)
     return 0
 
 

@@ -6,7 +6,8 @@ Starts the product on the local host (as `bench.api_throughput` does: transcoder
 `sitecustomize` that wraps `requests.adapters.HTTPAdapter.send`, the transport under every SDK
 client the app builds (shared/adapters/http_pool.py). Each call the host sends is logged with its
 thread, method, target and the app's frames that made it. Then, one request at a time on one fresh
-mailbox, it runs `--repeats` times: deposit (inline WAV) → list (`?limit=50`) → get, and waits
+mailbox, it runs `--repeats` times: deposit (inline WAV) → list (`?limit=50`) → get (the
+throughput bench's loop) → patch (heard, to `saved`) → delete (to the trash), and waits
 `--settle` seconds after each, so the calls that request set off in the background (the
 notification dispatcher settling its outbox events) are counted with it, apart from the request's
 own. The host's polls (change feed, queues), the timers' status writes and the timer functions
@@ -19,6 +20,12 @@ query that reads both (`snapshot`): CPU and wall time per get, after `--fill` co
 message were added to the mailbox (the throughput bench's mailboxes hold a few hundred by its end).
 The mailbox's documents are deleted at the end (its blobs and host containers stay in Azurite).
 
+Last, on a second host without the call log, the host's own CPU (from /proc) per request, one
+request at a time, with the throughput bench's 480 KB payload, in a mailbox of `--cpu-repeats`
+messages: three times `--cpu-repeats` gets, then as many lists and deposits as messages (the host's idle
+CPU over the same time taken off): a measure that other work on the machine disturbs less than
+the throughput ratio.
+
 Prints, per request type, the calls per request and each call with its origin, and writes
 `bench/results/storage_calls.json` (git-ignored).
 """
@@ -26,6 +33,7 @@ Prints, per request type, the calls per request and each call with its origin, a
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 import textwrap
@@ -53,6 +61,8 @@ from devstack.make_sample_wav import speech_like_wav
 
 NAME = "storage_calls"
 RESULTS = results_path(NAME)
+# The throughput bench's loop (deposit, list, get), then a change (heard, to saved) and to the trash.
+OPS = ("deposit", "list", "get", "patch", "trash")
 
 # Loaded by the host's interpreter at start-up (PYTHONPATH): logs each HTTP call the SDKs send.
 SITECUSTOMIZE = textwrap.dedent('''
@@ -135,12 +145,12 @@ def measure(log: Path, base_url: str, repeats: int, settle: float) -> tuple[dict
     payload = speech_like_wav(5.0)
     path = f"/mailboxes/{mailbox}/messages"
     per_op: dict[str, dict[str, Counter]] = {op: {"request": Counter(), "dispatcher": Counter(), "listener": Counter()}
-                                             for op in ("deposit", "list", "get")}
+                                             for op in OPS}
     with httpx.Client(base_url=f"{base_url}/api", headers=PLATFORM, timeout=60) as client:
         client.put(f"/mailboxes/{mailbox}", json={"displayName": "Calls", "settings": {"maxMessages": 1000}})
         time.sleep(settle)
         for _ in range(repeats):
-            for op in ("deposit", "list", "get"):
+            for op in OPS:
                 offset = log.stat().st_size
                 if op == "deposit":
                     response = client.post(path, params={"from": "+15551230000"}, content=payload,
@@ -148,8 +158,12 @@ def measure(log: Path, base_url: str, repeats: int, settle: float) -> tuple[dict
                     message_id = response.json()["id"]
                 elif op == "list":
                     response = client.get(path, params={"limit": 50})
-                else:
+                elif op == "get":
                     response = client.get(f"{path}/{message_id}")
+                elif op == "patch":
+                    response = client.patch(f"{path}/{message_id}", json={"heard": True, "folder": "saved"})
+                else:
+                    response = client.delete(f"{path}/{message_id}")
                 if response.status_code >= 300:
                     raise RuntimeError(f"{op}: HTTP {response.status_code} {response.text[:200]}")
                 time.sleep(settle)
@@ -206,6 +220,49 @@ def read_cost(mailbox: str, message_id: str, repeats: int, fill: int) -> dict[st
     return {"messages_in_mailbox": size, "per_get": cost}
 
 
+def process_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def host_cpu(base_url: str, pid: int, repeats: int, settle: float) -> dict[str, float]:
+    """The host's CPU (user and system, from /proc) per request, one request at a time, in a mailbox
+    first given `repeats` messages (not measured): three times `repeats` gets, then `repeats` lists, then
+    `repeats` deposits, each phase followed by `settle` seconds for what it set off in the
+    background (the dispatcher, after the deposits). The reads go first so that nothing the
+    deposits set off is still running. The host's CPU while idle for as long (its polls and
+    timers) is taken off each phase."""
+    mailbox, payload = random_name("cpu"), speech_like_wav(30.0)  # the throughput bench's payload
+    path = f"/mailboxes/{mailbox}/messages"
+    with httpx.Client(base_url=f"{base_url}/api", headers=PLATFORM, timeout=60) as client:
+        client.put(f"/mailboxes/{mailbox}", json={"displayName": "Cpu", "settings": {"maxMessages": 10000}})
+
+        def deposit() -> str:
+            return client.post(path, params={"from": "+15551230000"}, content=payload,
+                               headers={"content-type": "audio/wav"}).json()["id"]
+
+        ids = [deposit() for _ in range(repeats)]
+        time.sleep(3 * settle)
+
+        def phase(action: Any, times: int) -> tuple[float, float]:
+            cpu, wall = process_cpu_s(pid), time.perf_counter()
+            for _ in range(times):
+                action()
+            time.sleep(settle)
+            return (process_cpu_s(pid) - cpu) / times, (time.perf_counter() - wall) / times
+
+        idle_cpu, idle_wall = phase(lambda: time.sleep(0.02), 100)
+        idle_rate = idle_cpu / idle_wall
+        used = {}
+        for name, action, times in (
+                ("get", lambda: client.get(f"{path}/{ids[len(ids) // 2]}").raise_for_status(), 3 * repeats),
+                ("list", lambda: client.get(path, params={"limit": 50}).raise_for_status(), repeats),
+                ("deposit", deposit, repeats)):
+            cpu, wall = phase(action, times)
+            used[name] = round(max(0.0, cpu - idle_rate * wall) * 1000, 2)
+    return {**used, "iteration": round(sum(used.values()), 2), "idle_ms_per_s": round(idle_rate * 1000, 1)}
+
+
 def report(calls: dict[str, Any]) -> str:
     lines = []
     for op, charged in calls.items():
@@ -223,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settle", type=float, default=2.0, help="seconds to wait after each request")
     parser.add_argument("--cost-repeats", type=int, default=300, help="gets timed each way (in this process)")
     parser.add_argument("--fill", type=int, default=300, help="messages added to the mailbox before they are timed")
+    parser.add_argument("--cpu-repeats", type=int, default=100,
+                        help="requests of each kind timed in the host's CPU, on a host without the call log (0: none)")
     args = parser.parse_args(argv)
     began = time.perf_counter()
     result = new_result(NAME, argv, {"repeats": args.repeats, "settle_s": args.settle})
@@ -238,10 +297,17 @@ def main(argv: list[str] | None = None) -> int:
             result["calls_per_request"], mailbox, message_id = measure(log, host.base_url, args.repeats,
                                                                        args.settle)
         result["get_cost"] = read_cost(mailbox, message_id, args.cost_repeats, args.fill)
+        if args.cpu_repeats:
+            plain = host_env(random_name("cpu"), ("incoming_audio",))  # no call log: the host as benched
+            with running_host(plain) as host:
+                result["host_cpu_ms_per_request"] = host_cpu(host.base_url, host.process.pid, args.cpu_repeats,
+                                                             args.settle)
     cost = "\n".join([f"a get's reads, timed here, in a mailbox of {result['get_cost']['messages_in_mailbox']} "
                       "messages:", *(f"  {name}: {figures['cpu_ms']} ms CPU, {figures['wall_ms']} ms wall"
                                      for name, figures in result["get_cost"]["per_get"].items())])
-    finish(result, began, RESULTS, report(result["calls_per_request"]), cost)
+    cpu = ("host CPU ms per request, one at a time (the dispatcher's work in the deposit's): " + ", ".join(
+        f"{name} {ms:g}" for name, ms in result["host_cpu_ms_per_request"].items())) if args.cpu_repeats else ""
+    finish(result, began, RESULTS, report(result["calls_per_request"]), cost, cpu)
     return 0
 
 

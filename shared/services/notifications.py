@@ -241,8 +241,9 @@ class NotificationService:
         if not events:
             return outcomes
         try:
-            mailbox = self._store.get_mailbox(events[0].mailbox_id)
             config = self._outbox.get_config(events[0].mailbox_id)
+            # The mailbox matters only to events with somewhere to go (none: each is settled unsent).
+            mailbox = self._store.get_mailbox(events[0].mailbox_id) if config.targets else None
         except Exception:  # the events stay due: the next round tries again
             logger.exception("events of %s not dispatched", events[0].mailbox_id)
             return [*outcomes, *["error"] * len(events)]

@@ -253,3 +253,25 @@ def test_paging_through_250_messages_yields_each_once_in_order(api):
     started = time.monotonic()
     assert len(api.list_all(mailbox, limit="200")) == 250
     assert time.monotonic() - started < 30
+
+
+def test_the_mailbox_and_its_tallies_are_not_messages(api):
+    """A message is read with its mailbox in one query of the partition: the partition's other
+    documents (the mailbox, its tallies) are never answered, changed or purged as messages."""
+    mailbox = api.provision()
+    api.deposit(mailbox)
+    container = CosmosClient(localstack.cosmos_endpoint(), credential=localstack.COSMOS_KEY,
+                             enable_endpoint_discovery=False).get_database_client("voicemail") \
+        .get_container_client("mailboxes")
+    others = [doc["id"] for doc in container.query_items(
+        "SELECT c.id FROM c WHERE c.mailboxId = @m AND c.type != 'message'",
+        parameters=[{"name": "@m", "value": mailbox}], partition_key=mailbox)]
+    assert "mailbox" in others and any(doc_id.startswith("tally-") for doc_id in others)
+    for doc_id in others:
+        url = f"{api.mailbox_path(mailbox)}/messages/{doc_id}"
+        for answer in (api.http.get(url, headers=PLATFORM),
+                       api.http.patch(url, json={"heard": True}, headers=PLATFORM),
+                       api.http.delete(url, headers=PLATFORM),
+                       api.http.delete(url, params={"purge": "true"}, headers=PLATFORM)):
+            assert answer.status_code == 404 and answer.json()["type"] == "message-not-found", (doc_id, answer.text)
+    assert api.http.get(api.mailbox_path(mailbox), headers=PLATFORM).json()["counts"]["new"] == 1

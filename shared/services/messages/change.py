@@ -12,7 +12,7 @@ from shared.domain.principal import Principal, require_mailbox
 from shared.ports import MessageRepository
 from shared.services.ledger import Ledger
 from shared.services.mailboxes import MailboxService
-from shared.services.messages.common import CONFLICT_RETRIES, visible, with_folder
+from shared.services.messages.common import CONFLICT_RETRIES, visible_in, with_folder
 
 
 class Change:
@@ -29,14 +29,15 @@ class Change:
             raise ValidationFailed("nothing to change: give heard, folder or urgent")
         self._mailboxes.writes.take(principal, mailbox_id)
         for _ in range(CONFLICT_RETRIES):
-            message = visible(self._messages, self._mailboxes, mailbox_id, message_id)
+            # The message, its mailbox and the tallies the write moves: one query.
+            message, mailbox, snapshot = visible_in(self._messages, self._mailboxes, mailbox_id, message_id)
             if if_match is not None and not same_etag(if_match, message.etag):
                 raise EtagMismatch("the message changed since it was read")
-            updated = with_folder(self._mailboxes,
-                                  replace(message, **{k: v for k, v in changes.items() if k != "folder"}),
+            updated = with_folder(mailbox, replace(message, **{k: v for k, v in changes.items() if k != "folder"}),
                                   command.folder)
             try:
-                stored, _ = self._ledger.write(updated, [*changes, *(["expiry"] if "folder" in changes else [])])
+                stored, _ = self._ledger.write(updated, [*changes, *(["expiry"] if "folder" in changes else [])],
+                                               tallies=snapshot.tallies)
             except EtagMismatch:
                 if if_match is not None:
                     raise

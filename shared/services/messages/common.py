@@ -11,7 +11,7 @@ from shared.domain import blobpaths
 from shared.domain.audio import Containers
 from shared.domain.errors import MessageNotFound, ValidationFailed
 from shared.domain.model import Mailbox, Message, expiry, utcnow
-from shared.ports import AudioStore, MessageRepository
+from shared.ports import AudioStore, MessageRepository, Snapshot
 from shared.services.mailboxes import MailboxService
 
 logger = logging.getLogger(__name__)
@@ -50,21 +50,28 @@ def new_message(mailbox: Mailbox, message_id: str, sender: Sender, content_type:
 
 
 def visible(messages: MessageRepository, mailboxes: MailboxService, mailbox_id: str, message_id: str) -> Message:
-    message = messages.get_message(mailbox_id, message_id)
+    return visible_in(messages, mailboxes, mailbox_id, message_id)[0]
+
+
+def visible_in(messages: MessageRepository, mailboxes: MailboxService, mailbox_id: str,
+               message_id: str) -> tuple[Message, Mailbox, Snapshot]:
+    """The message, its mailbox and the mailbox's tallies, from one single-partition query (not a
+    read of the message and another of the mailbox): MessageNotFound unless the message is visible,
+    then MailboxNotFound unless the mailbox is active."""
+    snapshot = messages.snapshot(mailbox_id, message_id)
+    message = snapshot.message
     if message is None or not message.visible:
         raise MessageNotFound(f"no message {message_id} in this mailbox")
     # A deprovisioned mailbox is gone at once for reads and changes too, not only at its purge.
-    mailboxes.active(mailbox_id)
-    return message
+    return message, mailboxes.active_in(snapshot, mailbox_id), snapshot
 
 
-def with_folder(mailboxes: MailboxService, message: Message, folder: str | None) -> Message:
-    """The message moved to folder (None: where it is), expiring as that folder keeps it."""
+def with_folder(mailbox: Mailbox, message: Message, folder: str | None) -> Message:
+    """The message moved to folder (None: where it is), expiring as its mailbox keeps that folder."""
     if folder is None or folder == message.folder:
         return message
     now = utcnow()
     moved = replace(message, folder=folder, trashed_at=now if folder == "trash" else None)
-    mailbox = mailboxes.active(message.mailbox_id)
     return replace(moved, expires_at=expiry(moved, mailbox.settings, now))
 
 

@@ -16,7 +16,7 @@ from shared.ports import MessageRepository
 from shared.services.erasure import erase_message_copies
 from shared.services.ledger import Ledger
 from shared.services.mailboxes import MailboxService
-from shared.services.messages.common import CONFLICT_RETRIES, visible, with_folder
+from shared.services.messages.common import CONFLICT_RETRIES, visible_in, with_folder
 from shared.services.replication import Regions
 
 
@@ -36,11 +36,12 @@ class Trash:
             self._purge(mailbox_id, message_id)
             return
         for _ in range(CONFLICT_RETRIES):
-            message = visible(self._messages, self._mailboxes, mailbox_id, message_id)
+            message, mailbox, snapshot = visible_in(self._messages, self._mailboxes, mailbox_id, message_id)
             if message.folder == "trash":
                 return
             try:
-                self._ledger.write(with_folder(self._mailboxes, message, "trash"), ["folder", "expiry"])
+                self._ledger.write(with_folder(mailbox, message, "trash"), ["folder", "expiry"],
+                                   tallies=snapshot.tallies)
             except EtagMismatch:
                 continue
             return
@@ -48,14 +49,16 @@ class Trash:
 
     def _purge(self, mailbox_id: str, message_id: str) -> None:
         for _ in range(CONFLICT_RETRIES):
-            message = self._messages.get_message(mailbox_id, message_id)
+            snapshot = self._messages.snapshot(mailbox_id, message_id)  # the message, mailbox, tallies: one query
+            message = snapshot.message
             if message is None:
                 raise MessageNotFound(f"no message {message_id} in this mailbox")
-            if self._mailboxes.active(mailbox_id).hold is not None:  # a deprovisioned one's are the sweep's
+            # a deprovisioned mailbox's messages are the erasure's; a held one's stay (the trash still works)
+            if self._mailboxes.active_in(snapshot, mailbox_id).hold is not None:
                 raise Held("the mailbox is under legal hold: its messages cannot be purged (the trash still works)")
             if not message.purged:  # else a purge repeated: it finishes deleting the audio
                 try:
-                    self._ledger.write(message.tombstone(utcnow()), ["status", "expiry"])
+                    self._ledger.write(message.tombstone(utcnow()), ["status", "expiry"], tallies=snapshot.tallies)
                 except (EtagMismatch, NotFound):
                     continue
             erase_message_copies(self._regions, self._containers, mailbox_id, message_id)

@@ -30,7 +30,7 @@ def new_incarnation() -> str:
 @dataclass(frozen=True)
 class LegalHold:
     reason: str
-    by: str  # the actor: `platform`
+    by: str  # the actor, as the audit trail names it: `platform:<keyId>`
     at: datetime
 
     def as_api(self) -> dict[str, str]:

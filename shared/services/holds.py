@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from shared.domain.audit import actor
 from shared.domain.errors import EtagMismatch, MailboxNotFound
 from shared.domain.holds import LegalHold, PutHold
 from shared.domain.model import Mailbox, utcnow
@@ -31,7 +32,7 @@ class HoldService:
         require_platform(principal)
         for _ in range(_CONFLICT_RETRIES):
             mailbox = self._existing(mailbox_id)
-            held = LegalHold(command.reason, principal.kind, utcnow())
+            held = LegalHold(command.reason, actor(principal), utcnow())  # `platform:<keyId>`, as the audit names it
             try:
                 self._mailboxes.replace_mailbox(self._stamped(mailbox, held))
             except EtagMismatch:

@@ -113,3 +113,9 @@ def test_a_deprovisioned_mailbox_held_before_its_purge_is_kept_until_released(re
     region.app.holds.release(PLATFORM, MAILBOX)
     _sweep(region)
     assert MAILBOX not in region.store.mailboxes and (MAILBOX, message) not in region.store.messages
+
+
+def test_a_hold_names_the_platform_key_that_set_it_as_the_audit_does(region):
+    keyed = Principal("platform", key_id="0123456789ab")  # as a platform key authenticates
+    assert region.app.holds.hold(keyed, MAILBOX, PutHold(reason="case 7"))["by"] == "platform:0123456789ab"
+    assert region.store.mailboxes[MAILBOX].hold.by == "platform:0123456789ab"

@@ -12,6 +12,7 @@ recorded its part.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import azure.durable_functions as df
@@ -121,7 +122,8 @@ def erasure_finish(request: dict) -> None:
 @bp.timer_trigger(schedule="*/10 * * * * *", arg_name="timer", run_on_startup=False)
 @bp.durable_client_input(client_name="client")
 async def erasure_timer(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
-    for job in APP().erasure.pending():
+    # A query: in a thread, never on the event loop the host's other async functions share.
+    for job in await asyncio.to_thread(APP().erasure.pending):
         try:
             await start_erasure(client, job)
         except Exception:  # one that does not start now is tried again in 10 s; the others start

@@ -10,6 +10,7 @@ ZIP (one activity, streamed into blob storage), then marks it ready; a build tha
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import azure.durable_functions as df
@@ -90,13 +91,14 @@ async def export_timer(timer: func.TimerRequest, client: df.DurableOrchestration
 
 
 async def start_exports(client: df.DurableOrchestrationClient) -> dict[str, int]:
-    """Start the running exports' builds (each once), end the stuck ones, delete the expired ZIPs."""
+    """Start the running exports' builds (each once), end the stuck ones, delete the expired ZIPs.
+    Storage calls run in a thread: never on the event loop the host's other async functions share."""
     app = APP()
     done = {"started": 0, "failed": 0, "expired": 0}
-    for export in app.exports.pending(PER_RUN):
+    for export in await asyncio.to_thread(app.exports.pending, PER_RUN):
         instance = instance_of(export.id)
         if export.overdue(utcnow()):
-            app.exports.fail(export.mailbox_id, export.id, "the build took too long")
+            await asyncio.to_thread(app.exports.fail, export.mailbox_id, export.id, "the build took too long")
             done["failed"] += 1
             continue
         status = await task_hub("reading an export's build", client.get_status(instance))
@@ -104,7 +106,8 @@ async def start_exports(client: df.DurableOrchestrationClient) -> dict[str, int]
         if runtime in ACTIVE:
             continue
         if runtime is not None:  # it ended and the record still says running: it never will be built
-            app.exports.fail(export.mailbox_id, export.id, f"the build stopped ({runtime.name})")
+            await asyncio.to_thread(app.exports.fail, export.mailbox_id, export.id,
+                                    f"the build stopped ({runtime.name})")
             done["failed"] += 1
             continue
         try:
@@ -114,7 +117,7 @@ async def start_exports(client: df.DurableOrchestrationClient) -> dict[str, int]
             if "already exists" not in str(error):
                 raise task_hub_failed("starting an export's build", error) from error
         done["started"] += 1
-    done["expired"] = app.exports.expire(PER_RUN)
+    done["expired"] = await asyncio.to_thread(app.exports.expire, PER_RUN)
     if any(done.values()):
         logger.info("exports: %s", done)
     return done

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
+from typing import Any
 
+from azure.core import MatchConditions
 from azure.cosmos import ContainerProxy, CosmosClient
-from azure.cosmos.exceptions import CosmosResourceNotFoundError
+from azure.cosmos.exceptions import CosmosResourceExistsError, CosmosResourceNotFoundError
 
 from shared.adapters.errors import db_translated, missing
 from shared.adapters.http_pool import pooled_transport
 from shared.config import Settings
+from shared.domain.errors import EtagMismatch
 
 # Partition of operational documents; `_` cannot start a mailbox id, so it never meets one.
 OPS_PARTITION = "_ops"
@@ -86,3 +89,35 @@ class CosmosProbe:
         container.upsert_item({"id": self._id, "mailboxId": OPS_PARTITION, "kind": "readiness", "at": at, "ttl": 300})
         container.read_item(self._id, partition_key=OPS_PARTITION)
         return {}
+
+
+class Documents:
+    """What a repository of one kind of document in the app's container shares (the outbox, the
+    exports): the container on first use, a point read that answers None for a missing document, and
+    an optimistic save (create when there is no ETag, else replace while it is current)."""
+
+    def __init__(self, container: CosmosContainer, timeout_s: float):
+        self._container = container
+        self._timeout_s = timeout_s
+
+    @property
+    def _c(self) -> ContainerProxy:
+        return self._container.get()
+
+    def _read_doc(self, mailbox_id: str, doc_id: str, what: str) -> dict[str, Any] | None:
+        with db_translated(what):
+            try:
+                return self._c.read_item(doc_id, partition_key=mailbox_id, timeout=self._timeout_s)
+            except CosmosResourceNotFoundError:
+                return None
+
+    def _save_doc(self, doc: dict[str, Any], etag: str | None, what: str) -> dict[str, Any]:
+        """The stored document; EtagMismatch when it was created, changed or deleted meanwhile."""
+        with db_translated(what):
+            try:
+                if etag is None:
+                    return self._c.create_item(doc, timeout=self._timeout_s)
+                return self._c.replace_item(doc["id"], doc, etag=etag, match_condition=MatchConditions.IfNotModified,
+                                            timeout=self._timeout_s)
+            except (CosmosResourceExistsError, CosmosResourceNotFoundError):
+                raise EtagMismatch(f"{what}: it changed meanwhile") from None

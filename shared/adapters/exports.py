@@ -10,21 +10,16 @@ import base64
 import contextlib
 import io
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
-from azure.core import MatchConditions
 from azure.core.exceptions import ResourceNotFoundError
-from azure.cosmos.exceptions import CosmosResourceExistsError, CosmosResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
+from shared.adapters.cosmos_client import Documents
 from shared.adapters.errors import db_translated, missing, translated
 from shared.domain.blobpaths import split
-from shared.domain.errors import EtagMismatch
 from shared.domain.exports import RECORD_KEPT_AFTER, Export, record_id
 from shared.domain.model import iso, parse_time
-
-if TYPE_CHECKING:
-    from shared.adapters.cosmos_client import CosmosContainer
 
 BLOCK = 4 << 20  # bytes staged at a time: what a stream holds at most
 
@@ -49,36 +44,15 @@ def export_from_doc(doc: dict[str, Any]) -> Export:
                   etag=doc.get("_etag"))
 
 
-class CosmosExports:
+class CosmosExports(Documents):
     """Export records over the app's one container."""
 
-    def __init__(self, container: CosmosContainer, timeout_s: float):
-        self._container = container
-        self._timeout_s = timeout_s
-
-    @property
-    def _c(self):
-        return self._container.get()
-
     def get_export(self, mailbox_id: str, export_id: str) -> Export | None:
-        with db_translated("reading an export"):
-            try:
-                doc = self._c.read_item(record_id(export_id), partition_key=mailbox_id, timeout=self._timeout_s)
-            except CosmosResourceNotFoundError:
-                return None
-        return export_from_doc(doc) if doc.get("type") == "export" else None
+        doc = self._read_doc(mailbox_id, record_id(export_id), "reading an export")
+        return export_from_doc(doc) if doc is not None and doc.get("type") == "export" else None
 
     def save_export(self, export: Export) -> Export:
-        doc = export_to_doc(export)
-        with db_translated("storing an export"):
-            try:
-                if export.etag is None:
-                    return export_from_doc(self._c.create_item(doc, timeout=self._timeout_s))
-                return export_from_doc(self._c.replace_item(doc["id"], doc, etag=export.etag,
-                                                            match_condition=MatchConditions.IfNotModified,
-                                                            timeout=self._timeout_s))
-            except (CosmosResourceExistsError, CosmosResourceNotFoundError):
-                raise EtagMismatch("the export changed") from None
+        return export_from_doc(self._save_doc(export_to_doc(export), export.etag, "storing an export"))
 
     def exports_with(self, status: str, region: str, limit: int) -> list[Export]:
         sql = (f"SELECT TOP {int(limit)} * FROM c WHERE c.type = 'export' AND c.status = @s "  # noqa: S608 - an int

@@ -12,18 +12,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from azure.core import MatchConditions
-from azure.cosmos.exceptions import CosmosResourceExistsError, CosmosResourceNotFoundError
+from azure.cosmos.exceptions import CosmosResourceNotFoundError
 
+from shared.adapters.cosmos_client import Documents
 from shared.adapters.errors import db_translated
-from shared.domain.errors import EtagMismatch, NotFound
+from shared.domain.errors import NotFound
 from shared.domain.model import iso, parse_time
 from shared.domain.notifications import Delivery, Event, NotificationConfig
-
-if TYPE_CHECKING:
-    from shared.adapters.cosmos_client import CosmosContainer
 
 CONFIG_DOC_ID = "notifications"
 DONE_KEPT = timedelta(days=7)  # a delivered event stays (Cosmos TTL), so a late duplicate write finds it done
@@ -63,58 +60,24 @@ def config_from_doc(doc: dict[str, Any]) -> NotificationConfig:
                               doc.get("_etag"), dict(doc.get("verifications") or {}))
 
 
-class CosmosOutbox:
+class CosmosOutbox(Documents):
     """Targets and events over the app's one container."""
 
-    def __init__(self, container: CosmosContainer, timeout_s: float):
-        self._container = container
-        self._timeout_s = timeout_s
-
-    @property
-    def _c(self):
-        return self._container.get()
-
     def get_config(self, mailbox_id: str) -> NotificationConfig:
-        with db_translated("reading notification targets"):
-            try:
-                return config_from_doc(self._c.read_item(CONFIG_DOC_ID, partition_key=mailbox_id,
-                                                         timeout=self._timeout_s))
-            except CosmosResourceNotFoundError:
-                return NotificationConfig(mailbox_id)
+        doc = self._read_doc(mailbox_id, CONFIG_DOC_ID, "reading notification targets")
+        return NotificationConfig(mailbox_id) if doc is None else config_from_doc(doc)
 
     def save_config(self, config: NotificationConfig) -> NotificationConfig:
         """Create (etag None) or replace while config.etag is current; raises EtagMismatch."""
-        doc = config_to_doc(config)
-        with db_translated("storing notification targets"):
-            try:
-                if config.etag is None:
-                    return config_from_doc(self._c.create_item(doc, timeout=self._timeout_s))
-                return config_from_doc(self._c.replace_item(CONFIG_DOC_ID, doc, etag=config.etag,
-                                                            match_condition=MatchConditions.IfNotModified,
-                                                            timeout=self._timeout_s))
-            except (CosmosResourceExistsError, CosmosResourceNotFoundError):
-                raise EtagMismatch("the notification targets changed") from None
+        return config_from_doc(self._save_doc(config_to_doc(config), config.etag, "storing notification targets"))
 
     def get_event(self, mailbox_id: str, event_id: str) -> Event | None:
-        with db_translated("reading an event"):
-            try:
-                doc = self._c.read_item(event_id, partition_key=mailbox_id, timeout=self._timeout_s)
-            except CosmosResourceNotFoundError:
-                return None
-        return event_from_doc(doc) if doc.get("type") == "event" else None
+        doc = self._read_doc(mailbox_id, event_id, "reading an event")
+        return event_from_doc(doc) if doc is not None and doc.get("type") == "event" else None
 
     def save_event(self, event: Event) -> Event:
         """Replace while event.etag is current (create when None); raises EtagMismatch."""
-        doc = event_to_doc(event)
-        with db_translated("updating an event"):
-            try:
-                if event.etag is None:
-                    return event_from_doc(self._c.create_item(doc, timeout=self._timeout_s))
-                return event_from_doc(self._c.replace_item(event.id, doc, etag=event.etag,
-                                                           match_condition=MatchConditions.IfNotModified,
-                                                           timeout=self._timeout_s))
-            except (CosmosResourceExistsError, CosmosResourceNotFoundError):
-                raise EtagMismatch("the event changed") from None
+        return event_from_doc(self._save_doc(event_to_doc(event), event.etag, "updating an event"))
 
     def due(self, region: str, now: datetime, stale_before: datetime, limit: int,
             excluding: Sequence[str] = ()) -> list[Event]:

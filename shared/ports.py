@@ -248,9 +248,9 @@ class SweepRepository(MailboxRepository, MessageRepository, GreetingRepository, 
     """What the retention sweep needs beyond the per-mailbox repositories."""
 
     def expired(self, before: str, limit: int, exclude: list[str],
-                held: list[str] | None = None) -> list[dict[str, str]]:
+                spared: list[str] | None = None) -> list[dict[str, str]]:
         """Up to limit {id, mailboxId, type} whose expiresAt is before `before`, oldest first; none
-        of the mailboxes in `held`."""
+        of the mailboxes in `spared`."""
         ...
 
     def held_mailboxes(self) -> list[str]:

@@ -247,16 +247,16 @@ class CosmosStore(CosmosErasures):
         return [message_from_doc(doc) for doc in self._query(mailbox_id, sql, parameters, "listing messages")]
 
     def expired(self, before: str, limit: int, exclude: list[str],
-                held: list[str] | None = None) -> list[dict[str, str]]:
+                spared: list[str] | None = None) -> list[dict[str, str]]:
         """Documents whose `expiresAt` is before `before`, oldest first: the retention sweep's one
         cross-partition query, on the indexed `expiresAt` (its cost follows the work, not the
-        population). `exclude`: ids that failed to purge earlier in this sweep; `held`: mailboxes
-        under a legal hold (nothing of theirs is found)."""
+        population). `exclude`: ids that failed to purge earlier in this sweep; `spared`: mailboxes
+        under a legal hold or being erased (nothing of theirs is found)."""
         sql = (f"SELECT TOP {int(limit)} c.id, c.mailboxId, c.type FROM c "  # noqa: S608 - limit is an int
                "WHERE c.expiresAt < @before AND NOT ARRAY_CONTAINS(@exclude, c.id) "
-               "AND NOT ARRAY_CONTAINS(@held, c.mailboxId) ORDER BY c.expiresAt")
+               "AND NOT ARRAY_CONTAINS(@spared, c.mailboxId) ORDER BY c.expiresAt")
         parameters = [{"name": "@before", "value": before}, {"name": "@exclude", "value": exclude},
-                      {"name": "@held", "value": list(held or ())}]
+                      {"name": "@spared", "value": list(spared or ())}]
         with db_translated("finding expired documents"):
             return [{"id": d["id"], "mailboxId": d["mailboxId"], "type": d["type"]} for d in self._c.query_items(
                 sql, parameters=parameters, enable_cross_partition_query=True, **self._limits())]

@@ -25,6 +25,7 @@ from shared.services.replication import Regions
 
 logger = logging.getLogger(__name__)
 ORPHAN_AGE = timedelta(days=1)  # younger blobs may belong to a deposit still being written
+ERASURES_SPARED = 1000  # beyond that many running erasures, the sweep and an erasure may share the work
 
 
 class RetentionService:
@@ -41,8 +42,11 @@ class RetentionService:
 
     def find_expired(self, before: str, limit: int, exclude: list[str]) -> list[dict[str, str]]:
         """Expired documents, none of a mailbox under legal hold (so a held mailbox's pages never
-        come back to the sweep again and again)."""
-        return self._store.expired(before, limit, exclude, self._store.held_mailboxes())
+        come back to the sweep again and again) and none of a mailbox whose erasure runs: that
+        erasure removes everything of it and reports what it removed (shared/services/erasure.py);
+        the sweep deletes the tombstone once the erasure is done."""
+        spared = set(self._store.held_mailboxes()) | set(self._store.running_erasures(ERASURES_SPARED))
+        return self._store.expired(before, limit, exclude, sorted(spared))
 
     def _held(self, mailbox_id: str) -> bool:
         """Checked again at each step: a hold set after the page was found still keeps everything."""

@@ -344,13 +344,13 @@ class FakeSweepStore(FakeStore, FakeGreetings):
         return sorted(mb.id for mb in self.mailboxes.values() if mb.hold is not None)
 
     def expired(self, before: str, limit: int, exclude: list[str],
-                held: list[str] | None = None) -> list[dict[str, str]]:
+                spared: list[str] | None = None) -> list[dict[str, str]]:
         found = [(m.expires_at, {"id": m.id, "mailboxId": mb, "type": "message"})
                  for (mb, _), m in self.messages.items() if m.expires_at and iso(m.expires_at) < before]
         found += [(mb.expires_at, {"id": "mailbox", "mailboxId": mb.id, "type": "mailbox"})
                   for mb in self.mailboxes.values() if mb.expires_at and iso(mb.expires_at) < before]
         return [item for _, item in sorted(found, key=lambda pair: pair[0])
-                if item["id"] not in exclude and item["mailboxId"] not in (held or ())][:limit]
+                if item["id"] not in exclude and item["mailboxId"] not in (spared or ())][:limit]
 
     def partition_documents(self, mailbox_id: str) -> list[dict[str, str]]:
         return ([{"id": m, "type": "message"} for (mb, m) in self.messages if mb == mailbox_id]

@@ -70,6 +70,7 @@ def test_a_deprovisioned_mailbox_is_purged_whole_and_its_document_last(world):
     world["greetings"].put(PLATFORM, "+1555", "busy", b"hi", "audio/wav")
     world["messages"].deposit(PLATFORM, "+1666", b"other", "audio/wav", SENDER, None)
     world["mailboxes"].deprovision(PLATFORM, "+1555")
+    store.erasure_requests.pop("+1555")  # deprovisioned before erasures were recorded: the sweep's to purge
     found = retention.find_expired(LATER, 100, [])
     mailbox_items = [item for item in found if item["type"] == "mailbox"]
     assert mailbox_items == [{"id": "mailbox", "mailboxId": "+1555", "type": "mailbox"}]
@@ -79,6 +80,17 @@ def test_a_deprovisioned_mailbox_is_purged_whole_and_its_document_last(world):
     assert not [path for path in world["audio"].blobs if "+1555" in path]
     assert [key for key in store.messages if key[0] == "+1666"]  # others untouched
     assert retention.purge(mailbox_items[0])["deleted"] == 0
+
+
+def test_a_mailbox_whose_erasure_runs_is_left_to_it_and_its_tombstone_goes_once_it_is_done(world):
+    store, retention = world["store"], world["retention"]
+    world["messages"].deposit(PLATFORM, "+1555", b"a", "audio/wav", SENDER, None)
+    world["mailboxes"].deprovision(PLATFORM, "+1555")
+    # The erasure removes everything and says how much: a sweep meanwhile would make its report short.
+    assert [item for item in retention.find_expired(LATER, 100, []) if item["mailboxId"] == "+1555"] == []
+    store.erasure_requests["+1555"] = replace(store.erasure_requests["+1555"], status="done")
+    found = [item for item in retention.find_expired(LATER, 100, []) if item["mailboxId"] == "+1555"]
+    assert {"id": "mailbox", "mailboxId": "+1555", "type": "mailbox"} in found
 
 
 def test_orphan_blobs_older_than_a_day_go_and_owned_or_young_ones_stay(world):

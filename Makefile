@@ -65,13 +65,14 @@ node_modules/.installed: package.json package-lock.json $(wildcard patches/*.pat
 settings: $(VENV)/.installed
 	$(PY) devstack/local_settings.py ensure
 
-# The platform key is `local-dev-key` unless VOICEMAIL_API_KEY sets another; only its hash
-# reaches the app. `make run REGIONS=2`: two regions on ports 7071 and 7072, storage of their own.
+# The platform key is `local-dev-key` unless VOICEMAIL_API_KEY sets another, the operator's
+# `local-operator-key` unless VOICEMAIL_OPERATOR_KEY does; only their hashes reach the app. `make run REGIONS=2`: two regions on ports 7071 and 7072, storage of their own.
 REGIONS ?= 1
 # `make run PLANES=2`: each region as two hosts, API and management plane (port + 100), as in Azure.
 PLANES ?= 1
 run: run-deps
 	PLATFORM_KEY_HASHES=$$($(PY) devstack/local_settings.py hash "$${VOICEMAIL_API_KEY:-local-dev-key}") \
+	OPERATOR_KEY_HASHES=$$($(PY) devstack/local_settings.py hash "$${VOICEMAIL_OPERATOR_KEY:-local-operator-key}") \
 	  $(PY) devstack/localstack.py --regions $(REGIONS) run -- $(PY) -m devstack.regions --regions $(REGIONS) --planes $(PLANES) --port $(PORT)
 
 # While `make run REGIONS=2` runs: cut the Cosmos replication between the local regions (each

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # The platform key every local host started here accepts (its hash is in product_env), and a
 # token signing key made fresh for this process.
 PLATFORM_KEY = "test-platform-key"
+OPERATOR_KEY = "test-operator-key"
 SIGNING_KEY = base64.b64encode(secrets.token_bytes(32)).decode()
 PIN_PEPPER = base64.b64encode(secrets.token_bytes(32)).decode()
 # Every function started by a timer, a queue, a blob or the change feed (not by a request, not by an
@@ -63,6 +64,7 @@ def product_env(region: str, **overrides: str) -> dict[str, str]:
         **{name: DEFAULTS[name] for name in HOST_RESOLVED},  # what the host resolves (%NAME%) must be set
         "REGION": region,
         "PLATFORM_KEY_HASHES": hashlib.sha256(PLATFORM_KEY.encode()).hexdigest(),
+        "OPERATOR_KEY_HASHES": hashlib.sha256(OPERATOR_KEY.encode()).hexdigest(),
         "TOKEN_SIGNING_KEY": SIGNING_KEY,
         "PIN_PEPPER": PIN_PEPPER,
         # Each region its own host id and containers, as two regions' function apps and storage

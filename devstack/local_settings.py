@@ -7,7 +7,8 @@
 to the git-ignored local.settings.json, adds any setting the example gained since, the settings the
 Functions host resolves itself (`%NAME%`, from shared/config.py's DEFAULTS), generates this machine's own
 token signing key and PIN pepper once, and PLATFORM_KEY_HASHES: the hash of VOICEMAIL_API_KEY (default
-`local-dev-key`), so `func start` works from this file alone. Only the hash is written down;
+`local-dev-key`) and OPERATOR_KEY_HASHES: of VOICEMAIL_OPERATOR_KEY (default `local-operator-key`),
+so `func start` works from this file alone. Only the hash is written down;
 `make run` passes the hash of the current VOICEMAIL_API_KEY, which wins over the file.
 """
 
@@ -26,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 from shared.config import DEFAULTS, HOST_RESOLVED  # noqa: E402 - run by the venv's python (pydantic-settings)
 
 LOCAL_KEY = "local-dev-key"
+LOCAL_OPERATOR_KEY = "local-operator-key"
 
 
 def key_hash(key: str) -> str:
@@ -45,6 +47,7 @@ def ensure(root: Path = ROOT) -> Path:
     values.setdefault("TOKEN_SIGNING_KEY", base64.b64encode(secrets.token_bytes(32)).decode())
     values.setdefault("PIN_PEPPER", base64.b64encode(secrets.token_bytes(32)).decode())
     values.setdefault("PLATFORM_KEY_HASHES", key_hash(os.environ.get("VOICEMAIL_API_KEY") or LOCAL_KEY))
+    values.setdefault("OPERATOR_KEY_HASHES", key_hash(os.environ.get("VOICEMAIL_OPERATOR_KEY") or LOCAL_OPERATOR_KEY))
     target.write_text(json.dumps(current, indent=2) + "\n")
     return target
 

@@ -15,6 +15,7 @@ from pydantic import ValidationError as PydanticError
 from shared.domain.errors import DomainError, PayloadTooLarge, Unavailable, ValidationFailed
 from shared.domain.model import MAILBOX_ID, MESSAGE_ID, parse_time
 from shared.domain.problems import Problem
+from shared.domain.tenancy import TENANT_ID
 
 logger = logging.getLogger(__name__)
 JSON = "application/json"
@@ -64,6 +65,13 @@ def mailbox_id(req: func.HttpRequest) -> str:
     value = req.route_params.get("mailboxId", "")
     if not MAILBOX_ID.fullmatch(value):
         raise ValidationFailed("mailboxId must match ^\\+?[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    return value
+
+
+def tenant_id(req: func.HttpRequest) -> str:
+    value = req.route_params.get("tenantId", "")
+    if not TENANT_ID.fullmatch(value):
+        raise ValidationFailed(f"tenantId must match {TENANT_ID.pattern}")
     return value
 
 

@@ -20,28 +20,33 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
 from pydantic import BaseModel
 
-from functions.http import body, failure_response, mailbox_id, message_id
+from functions.http import body, failure_response, mailbox_id, message_id, tenant_id
 from functions.provider import APP
 from shared.bootstrap import App
+from shared.domain import tenancy
 from shared.domain.audit import PLATFORM_STREAM, AuditRecord, actor
 from shared.domain.client import client_address
-from shared.domain.errors import DomainError, Forbidden
+from shared.domain.errors import DomainError, Forbidden, MailboxNotFound, TenantNotFound
 from shared.domain.model import iso, utcnow
 from shared.domain.principal import Principal
+from shared.domain.tenancy import DEFAULT
 
 Schema = dict[str, Any]
 logger = logging.getLogger(__name__)
-PLATFORM, SUBSCRIBER = "platform", "subscriber"
+PLATFORM, SUBSCRIBER, OPERATOR = "platform", "subscriber", "operator"
 ANYONE: tuple[str, ...] = ()  # no credential looked at
 PLATFORM_ONLY = (PLATFORM,)
 PLATFORM_OR_SUBSCRIBER = (PLATFORM, SUBSCRIBER)
+OPERATOR_ONLY = (OPERATOR,)
+MAILBOX_ROUTES = "mailboxes/{mailboxId}"  # each also under tenants/{tenantId}/ (shared/domain/tenancy.py)
+IN_TENANT = "_in_tenant"  # a mailbox route's operation under its tenant: its name with this after it
 PLANES = {"api": ("api", "both"), "management": ("management", "both"), "all": ("api", "management", "both")}
 
 
@@ -91,7 +96,8 @@ class Call:
     def __init__(self, req: func.HttpRequest, client: Any = None):
         self.req, self.client = req, client
         self.who: Principal | None = None
-        self.mailbox: str = ""
+        self.tenant: str = DEFAULT  # the path's tenant (tenant `default` for paths without one)
+        self.mailbox: str = ""  # the path's mailbox, as its key in its tenant (shared/domain/tenancy.py)
         self.message: str = ""
         self.body: Any = None
 
@@ -112,14 +118,25 @@ class Call:
 
 
 def prepare(operation: Operation, call: Call) -> Call:
-    """Authenticate and check the principal's kind, then validate the path's ids, then the body."""
+    """Validate the path's tenant; authenticate, check the principal's kind and tenant; then validate
+    the path's ids, then the body."""
     req = call.req
+    names = operation.path_names
+    if "tenantId" in names:
+        call.tenant = tenant_id(req)
     if operation.principals:
         call.who = call.app.auth.authenticate(req.headers)
         if call.who.kind not in operation.principals:
             raise Forbidden(f"this route is for the {' or '.join(operation.principals)} only")
-    if "mailboxId" in operation.path_names:
-        call.mailbox = mailbox_id(req)
+        if call.who.kind != OPERATOR and call.who.tenant_id != call.tenant:
+            # Another tenant's key or token: what an unknown mailbox (or tenant) answers, nothing more.
+            if "mailboxId" in names:
+                raise MailboxNotFound("mailbox not found")
+            if "tenantId" in names:
+                raise TenantNotFound("tenant not found")
+            raise Forbidden("this route is for tenant default's platform keys only")
+    if "mailboxId" in names:
+        call.mailbox = tenancy.key(call.tenant, mailbox_id(req))
     if "messageId" in operation.path_names:
         call.message = message_id(req)
     if operation.request is not None and not operation.audio:
@@ -187,12 +204,20 @@ class Table:
         def declare(handler: Callable[..., Any]) -> Callable[..., Any]:
             operation = Operation(name=spec.pop("name", handler.__name__), method=method, path=path,
                                   handler=handler, **spec)
-            if operation.name in self._operations:
-                raise ValueError(f"operation {operation.name} is declared twice")
-            self._operations[operation.name] = operation
+            for declared in (operation, *self._in_tenant(operation)):
+                if declared.name in self._operations:
+                    raise ValueError(f"operation {declared.name} is declared twice")
+                self._operations[declared.name] = declared
             return handler
 
         return declare
+
+    @staticmethod
+    def _in_tenant(operation: Operation) -> tuple[Operation, ...]:
+        """A mailbox route's twin under its tenant (`tenants/{tenantId}/mailboxes/...`): one entry, two paths."""
+        if not operation.path.startswith(MAILBOX_ROUTES):
+            return ()
+        return (replace(operation, name=operation.name + IN_TENANT, path=f"tenants/{{tenantId}}/{operation.path}"),)
 
     def __iter__(self) -> Iterator[Operation]:
         return iter(self._operations.values())

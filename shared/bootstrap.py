@@ -30,6 +30,7 @@ from shared.adapters.exports import BlockBlobStreams, CosmosExports
 from shared.adapters.http_pool import pooled_transport
 from shared.adapters.outbox import CosmosOutbox
 from shared.adapters.sms_acs import AcsSms, FileSms
+from shared.adapters.tenants import CosmosTenants
 from shared.adapters.transcode_pool import PyAvTranscoder
 from shared.adapters.webhook import SafeWebhookSender
 from shared.composition import App, Ports, build
@@ -136,6 +137,7 @@ def azure_ports(config: Settings) -> Ports:
                       **{peer: BlobAuditTrail(service, peer) for peer, service in peer_blobs.items()}},
         exports=CosmosExports(sdk.cosmos, config.sdk_timeout_s),
         streams=BlockBlobStreams(sdk.blobs),
+        tenants=CosmosTenants(sdk.cosmos, config.sdk_timeout_s),
     )
 
 

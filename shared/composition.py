@@ -28,6 +28,7 @@ from shared.ports import (
     ReplicationRequests,
     SmsSender,
     SweepRepository,
+    TenantRepository,
     Transcoder,
     Transcriber,
     TranscriptionQueue,
@@ -56,6 +57,7 @@ from shared.services.renditions import Renditions
 from shared.services.replication import Regions, ReplicationService
 from shared.services.retention import RetentionService
 from shared.services.takeover import ProcessingTakeover
+from shared.services.tenants import TenantKeys, TenantService
 from shared.services.transcripts import TranscriptService
 from shared.services.writes import WriteBudget
 from shared.telemetry import Telemetry
@@ -83,6 +85,7 @@ class Ports:
     audit_trails: Mapping[str, AuditTrail]  # every region's audit trail, this region's included
     exports: ExportRecords  # data requests' exports (issue 24)
     streams: BlobStreams  # write streams into this region's account (the exports' ZIPs)
+    tenants: TenantRepository  # tenants and their keys (issue 22)
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ class App:
     erasure: ErasureService
     holds: HoldService
     exports: ExportService
+    tenants: TenantService
 
 
 def build(config: Settings, ports: Ports) -> App:
@@ -120,8 +124,10 @@ def build(config: Settings, ports: Ports) -> App:
         mailbox = store.get_mailbox(mailbox_id)
         return (mailbox.incarnation, mailbox.session_epoch) if mailbox is not None and mailbox.active else None
 
+    tenant_keys = TenantKeys(ports.tenants.get_key_hash)
     auth = Authenticator(config.auth.platform_key_hashes, config.auth.token_signing_keys, config.auth.token_ttl_s,
-                         epochs=SessionEpochs(session_epoch), pin_pepper=config.auth.pin_pepper)
+                         epochs=SessionEpochs(session_epoch), pin_pepper=config.auth.pin_pepper,
+                         operator_key_hashes=config.auth.operator_key_hashes, tenant_keys=tenant_keys)
     mwi = Mwi(store, ports.events)
     announcer = Announcer({MWI_QUEUE: mwi.post})  # runs right after a batch commits: shared/services/events.py
     ledger = Ledger(store, region, announcer)  # the use cases' and the pipeline's: their batches light the lamp
@@ -176,4 +182,4 @@ def build(config: Settings, ports: Ports) -> App:
                              tuple(config.regions) or (region,), backups.load())
     return App(config, readiness, auth, mailboxes, messages, pipeline, greetings, retention, replication, telemetry,
                takeover, conflicts, transcripts, notifications, replay, AuditLog(ports.audit_trails, region),
-               erasure, holds, exports)
+               erasure, holds, exports, TenantService(ports.tenants, tenant_keys))

@@ -45,6 +45,7 @@ _GUID = r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$"  # FRONT_DOOR_ID
 _HOST: dict[str, Any] = {"host_resolved": True}
 _CONFIG = {"frozen": True, "validate_default": True, "regex_engine": "python-re", "extra": "ignore"}
 Role = Literal["all", "api", "management"]
+_Hashes = Annotated[tuple[Annotated[str, Field(pattern=_SHA256)], ...], Listed]
 
 logger = logging.getLogger(__name__)
 
@@ -117,9 +118,9 @@ class HealthSettings(_Group):
 class AuthSettings(_Group):
     """Platform keys and subscriber session tokens (shared/services/auth.py)."""
 
-    # SHA-256 (hex) of each accepted x-api-key
-    platform_key_hashes: Annotated[tuple[Annotated[str, Field(pattern=_SHA256)], ...], Listed] = Field(
-        alias="PLATFORM_KEY_HASHES", min_length=1)
+    # SHA-256 (hex) of each accepted x-api-key: tenant `default`'s platform keys; the operator's (tenants, keys)
+    platform_key_hashes: _Hashes = Field(alias="PLATFORM_KEY_HASHES", min_length=1)
+    operator_key_hashes: _Hashes = Field((), alias="OPERATOR_KEY_HASHES")
     token_signing_key: Key = Field(alias="TOKEN_SIGNING_KEY", repr=False)  # the current key
     token_signing_key_previous: Key | None = Field(None, alias="TOKEN_SIGNING_KEY_PREVIOUS", repr=False)  # rotating
     token_ttl_s: int = Field(900, alias="TOKEN_TTL_SECONDS", ge=60, le=900)
@@ -129,7 +130,7 @@ class AuthSettings(_Group):
     front_door_id: str | None = Field(None, alias="FRONT_DOOR_ID", pattern=_GUID)  # X-Azure-FDID (domain/client.py)
     trusted_proxies: Annotated[tuple[IPvAnyNetwork, ...], Listed] = Field((), alias="TRUSTED_PROXY_RANGES")  # CIDRs
 
-    @field_validator("platform_key_hashes", mode="before")
+    @field_validator("platform_key_hashes", "operator_key_hashes", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value

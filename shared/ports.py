@@ -16,6 +16,7 @@ from shared.domain.exports import Export
 from shared.domain.model import Greeting, ListQuery, Mailbox, Message
 from shared.domain.notifications import Event, Mail, NotificationConfig
 from shared.domain.replicated import PinRecord, RecentEvents, RegionTally
+from shared.domain.tenants import Tenant, TenantKey
 from shared.domain.transcripts import Recognized, TranscriptionJob
 
 
@@ -365,4 +366,28 @@ class BlobStreams(Protocol):
     def open_write(self, path: str, content_type: str) -> AbstractContextManager[BinaryIO]:
         """A write-only stream into that one blob, staged a block at a time (never held whole): the
         blob is committed (replacing any earlier one) when the block ends without an exception."""
+        ...
+
+
+# -- tenants (issue 22) --------------------------------------------------------------------------
+
+class TenantRepository(Protocol):
+    """Tenants and their keys (shared/domain/tenants.py), each tenant in a partition of its own."""
+
+    def get_tenant(self, tenant_id: str) -> Tenant | None: ...
+
+    def save_tenant(self, tenant: Tenant) -> Tenant:
+        """Create (no ETag) or replace while current; EtagMismatch when it changed meanwhile."""
+        ...
+
+    def save_key(self, key: TenantKey) -> None: ...
+
+    def get_key_hash(self, tenant_id: str, key_id: str) -> str | None:
+        """The live key's SHA-256; None: no such key, or revoked."""
+        ...
+
+    def list_keys(self, tenant_id: str) -> list[TenantKey]: ...
+
+    def delete_key(self, tenant_id: str, key_id: str) -> bool:
+        """Revoke: True when the key was live."""
         ...

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from devstack.hosting import (
     BACKGROUND_FUNCTIONS,
+    OPERATOR_KEY,
     PLATFORM_KEY,
     SIGNING_KEY,
     HostProcess,
@@ -26,6 +27,7 @@ HOSTAPP = ROOT / "tests" / "hostapp"
 __all__ = [
     "BACKGROUND_FUNCTIONS",
     "HOSTAPP",
+    "OPERATOR_KEY",
     "PLATFORM_KEY",
     "ROOT",
     "SIGNING_KEY",

@@ -27,12 +27,12 @@ from functions.openapi.schemas import (
     ref,
     request_schemas,
 )
-from functions.table import PLATFORM, SUBSCRIBER, Answer, Operation, Table
+from functions.table import OPERATOR, PLATFORM, SUBSCRIBER, Answer, Operation, Table
 from shared.domain import errors
 
 PREFIX = "/api"
-SCHEMES = {PLATFORM: "platformKey", SUBSCRIBER: "subscriberToken"}
-TAGS = ("health", "mailboxes", "sessions", "messages", "greetings", "notifications", "admin", "meta")
+SCHEMES = {PLATFORM: "platformKey", SUBSCRIBER: "subscriberToken", OPERATOR: "operatorKey"}
+TAGS = ("health", "mailboxes", "sessions", "messages", "greetings", "notifications", "tenants", "admin", "meta")
 STATUS_TEXT = {400: "Request is not valid", 401: "Credentials are missing or not valid",
                403: "Not allowed for this principal", 404: "Not found", 409: "Conflict",
                412: "Precondition failed", 413: "Request body is too large", 415: "Unsupported media type",
@@ -76,7 +76,10 @@ def openapi_document(version: str, table: Table | None = None) -> dict[str, Any]
             "headers": HEADERS,
             "securitySchemes": {
                 SCHEMES[PLATFORM]: {"type": "apiKey", "in": "header", "name": "x-api-key",
-                                    "description": "platform key: every route, every mailbox"},
+                                    "description": "platform key: every mailbox route of its tenant (the configured "
+                                                   "keys: tenant `default`'s, and the admin routes)"},
+                SCHEMES[OPERATOR]: {"type": "apiKey", "in": "header", "name": "x-api-key",
+                                    "description": "operator key: tenants, their keys and usage; no mailbox"},
                 SCHEMES[SUBSCRIBER]: {"type": "http", "scheme": "bearer",
                                       "description": "session token from POST /api/mailboxes/{mailboxId}/sessions: "
                                                      "that one mailbox only"},

@@ -14,6 +14,8 @@ from shared.domain.model import (
     MAILBOX_ID,
     MESSAGE_ID,
 )
+from shared.domain.tenancy import TENANT_ID
+from shared.domain.tenants import CLASS_NAME, KEY_ID
 from shared.domain.views import RESPONSE_MODELS
 
 Schema = dict[str, Any]
@@ -232,6 +234,9 @@ PARAMETERS: dict[str, Schema] = {
     "mailboxId": path_param("mailboxId", MAILBOX_ID.pattern,
                              "mailbox id; E.164 numbers fit, the `+` may be sent as `%2B`"),
     "messageId": path_param("messageId", MESSAGE_ID.pattern, "message id"),
+    "tenantId": path_param("tenantId", TENANT_ID.pattern, "tenant id; the paths without one are tenant `default`'s"),
+    "keyId": path_param("keyId", KEY_ID.pattern, "a tenant key's id"),
+    "className": path_param("className", CLASS_NAME.pattern, "class of service name"),
     "kind": {"name": "kind", "in": "path", "required": True, "description": "greeting kind",
              "schema": {"type": "string", "enum": list(GREETING_KINDS)}},
     "ifMatch": header_param("If-Match", {"type": "string"},

@@ -18,6 +18,7 @@ from datetime import datetime
 from shared.domain.errors import ValidationFailed
 from shared.domain.model import iso
 from shared.domain.principal import Principal
+from shared.domain.tenancy import DEFAULT
 
 PLATFORM_STREAM = "_platform"  # what is about no mailbox (sweeps, dead letters)
 PAGE_SIZE = 100
@@ -55,9 +56,11 @@ class AuditRecord:
 
 
 def actor(principal: Principal | None) -> str:
-    if principal is None or not principal.is_platform:
+    """`subscriber`, `operator[:key]`, `platform[:key]` (tenant `default`'s keys), `tenant:{id}:{key}`."""
+    if principal is None or principal.kind == "subscriber":
         return "subscriber"
-    return f"platform:{principal.key_id}" if principal.key_id else "platform"
+    kind = principal.kind if principal.tenant == DEFAULT or not principal.is_platform else f"tenant:{principal.tenant}"
+    return f"{kind}:{principal.key_id}" if principal.key_id else kind
 
 
 def day(at: str) -> str:

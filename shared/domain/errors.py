@@ -34,6 +34,7 @@ PinMismatch = _error("PinMismatch", "pin-mismatch", "Current PIN is wrong", 403)
 NotFound = _error("NotFound", "not-found", "No such resource", 404)
 MailboxNotFound = _error("MailboxNotFound", "mailbox-not-found", "Mailbox not found", 404)
 MessageNotFound = _error("MessageNotFound", "message-not-found", "Message not found", 404)
+TenantNotFound = _error("TenantNotFound", "tenant-not-found", "Tenant not found", 404)
 AudioNotFound = _error("AudioNotFound", "audio-not-found", "Audio not available", 404)
 MailboxFull = _error("MailboxFull", "mailbox-full", "Mailbox is full", 409)
 ForwardRefused = _error("ForwardRefused", "forward-refused", "Forward refused", 409)
@@ -53,7 +54,12 @@ SweepRunning = _error("SweepRunning", "sweep-running", "Sweep already running", 
 ConflictsPending = _error("ConflictsPending", "conflicts-pending",
                           "The mailbox's write conflicts between regions are still being merged", 409)
 EventNotDeadLettered = _error("EventNotDeadLettered", "event-not-dead-lettered", "Event is not dead-lettered", 409)
+TooManyKeys = _error("TooManyKeys", "too-many-keys", "The tenant has as many live keys as it may", 409)
 Held = _error("Held", "held", "Mailbox is under legal hold", 409)
+BeyondClass = _error("BeyondClass", "beyond-class", "Beyond the class of service's limit", 422)
+NotAllowed = _error("NotAllowed", "not-allowed", "Not allowed by the class of service", 422)
+WeakPin = _error("WeakPin", "weak-pin", "PIN is too easy to guess", 422)
+ClassNotFound = _error("ClassNotFound", "class-not-found", "No such class of service", 422)
 PinLocked = _error("PinLocked", "pin-locked", "Too many wrong PINs: logins are locked", 423)
 
 

@@ -1,4 +1,5 @@
-"""Authentication: platform API keys and subscriber session tokens from request headers.
+"""Authentication: API keys (tenant `default`'s platform keys, the operator's, tenants' issued keys)
+and subscriber session tokens from request headers.
 
 A session ends when its mailbox's session epoch moves past the one in its token (a PIN change, a
 platform PIN reset, deprovisioning), and when the mailbox is no longer the incarnation its token
@@ -16,6 +17,8 @@ from collections.abc import Callable, Mapping
 from shared.domain.errors import InvalidToken, Unauthorized
 from shared.domain.principal import Principal
 from shared.domain.security import TokenError, issue_token, matching_key_id, verify_token
+from shared.domain.tenants import key_matches, parse_key
+from shared.services.tenants import TenantKeys
 
 EPOCH_CACHE_S = 4.0  # under the contract's 5 s, leaving room for the read itself
 Sessions = tuple[str, int] | None  # a mailbox's (incarnation, session epoch); None: no active mailbox
@@ -53,9 +56,12 @@ class SessionEpochs:
 class Authenticator:
     def __init__(self, platform_key_hashes: tuple[str, ...], signing_keys: tuple[bytes, ...], token_ttl_s: int,
                  *, epochs: SessionEpochs | None, clock: Callable[[], float] = time.time,
-                 pin_pepper: bytes = bytes(32)):
+                 pin_pepper: bytes = bytes(32), operator_key_hashes: tuple[str, ...] = (),
+                 tenant_keys: TenantKeys | None):
         self.pin_pepper = pin_pepper  # PIN_PEPPER (bootstrap passes the setting; the default is for tests)
         self._hashes = platform_key_hashes
+        self._operator_hashes = operator_key_hashes
+        self._tenant_keys = tenant_keys
         self._keys = signing_keys
         self._ttl_s = token_ttl_s
         self._clock = clock
@@ -65,10 +71,7 @@ class Authenticator:
         """The caller, from `x-api-key` or `Authorization: Bearer`; 401 when neither is valid."""
         api_key = headers.get("x-api-key")
         if api_key is not None:
-            key_id = matching_key_id(api_key, self._hashes)
-            if key_id is not None:
-                return Principal("platform", key_id=key_id)
-            raise Unauthorized("the API key is not valid")
+            return self._key_holder(api_key)
         authorization = headers.get("authorization")
         if authorization is None:
             raise Unauthorized("send x-api-key or Authorization: Bearer <token>")
@@ -84,6 +87,23 @@ class Authenticator:
             if current is None or claims.incarnation != current[0] or claims.epoch < current[1]:
                 raise InvalidToken("the session has ended (PIN changed or mailbox removed); log in again")
         return Principal("subscriber", claims.mailbox_id)
+
+    def _key_holder(self, api_key: str) -> Principal:
+        """Tenant `default`'s platform keys and the operator's (configured hashes), or a tenant's key
+        (issued: `vm.{tenant}.{keyId}.{secret}`, one cached point read)."""
+        issued = parse_key(api_key)
+        if issued is not None and self._tenant_keys is not None:
+            tenant, key_id = issued
+            if key_matches(api_key, self._tenant_keys.hash_of(tenant, key_id)):
+                return Principal("platform", key_id=key_id, tenant=tenant)
+            raise Unauthorized("the API key is not valid (or was revoked)")
+        key_id = matching_key_id(api_key, self._hashes)
+        if key_id is not None:
+            return Principal("platform", key_id=key_id)
+        key_id = matching_key_id(api_key, self._operator_hashes)
+        if key_id is not None:
+            return Principal("operator", key_id=key_id)
+        raise Unauthorized("the API key is not valid")
 
     def issue(self, mailbox_id: str, epoch: int = 0, incarnation: str = "") -> tuple[str, int]:
         token, claims = issue_token(mailbox_id, self._keys[0], int(self._clock()), self._ttl_s, epoch, incarnation)

@@ -30,6 +30,7 @@ from shared.services.rate import CLIENT_LOGINS_PER_MINUTE, SlidingWindow
 from shared.services.writes import WriteBudget
 from shared.telemetry import Telemetry
 from tests.unit.fakes_exports import FakeExports, FakeStreams
+from tests.unit.fakes_tenants import FakeTenants
 
 _etags = itertools.count(1)
 _LINKS: dict[str, bytes] = {}  # read links minted by fake stores: what a copy from them gets
@@ -500,7 +501,7 @@ def fake_ports(store: FakeSweepStore | None = None, *, audio: FakeAudio | None =
             "transcoder": FakeTranscoder(), "conflict_feed": FakeFeed(), "probes": (),
             "telemetry": telemetry if telemetry is not None else Telemetry(), "transcriber": transcriber,
             "transcription_jobs": FakeJobs(), "outbox": FakeOutbox(store), "mailer": FakeMailer(),
-            "sms": FakeSms(), "webhooks": FakeWebhooks(), "exports": FakeExports(),
+            "sms": FakeSms(), "webhooks": FakeWebhooks(), "exports": FakeExports(), "tenants": FakeTenants(),
             "audit_trails": defaultdict(FakeAuditTrail)}  # a region's trail made when first asked for
     made["streams"] = FakeStreams(made["audio"])
     return Ports(**{**made, **given})
@@ -552,7 +553,7 @@ def fake_app(region: str = "r1", *, store: FakeSweepStore | None = None, audio: 
 
 def hand_mailboxes(store: FakeStore, mwi: Mwi, region: str = "r1") -> MailboxService:
     """A MailboxService made by hand, for a test of another service that needs mailboxes."""
-    auth = Authenticator(("a" * 64,), (b"k" * 32,), 900, epochs=None)
+    auth = Authenticator(("a" * 64,), (b"k" * 32,), 900, epochs=None, tenant_keys=None)
     return MailboxService(store, mwi, auth, timedelta(0), region, SlidingWindow(CLIENT_LOGINS_PER_MINUTE, 60.0),
                           lambda _mailbox_id: False, WriteBudget(store, region), Ledger(store, region, None))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.domain import blobpaths
+from shared.domain import blobpaths, tenancy
 from shared.domain.audio import Containers
 from shared.domain.commands import ForwardMessage
 from shared.domain.errors import (
@@ -46,11 +46,12 @@ class Forward:
             raise MessageProcessing("the message can be forwarded once its audio is processed")
         if source.status == "failed":
             raise AudioNotFound("a failed message has no audio to forward")
-        new_id = forwarded_message_id(source, command.to)
-        snapshot = self._messages.snapshot(command.to, new_id)
+        to = tenancy.key(tenancy.tenant_of(mailbox_id), command.to)  # a forward stays in its tenant
+        new_id = forwarded_message_id(source, to)
+        snapshot = self._messages.snapshot(to, new_id)
         fingerprint = request_fingerprint("forward", source.mailbox_id, source.id)
         try:
-            target = self._mailboxes.active_in(snapshot, command.to)
+            target = self._mailboxes.active_in(snapshot, to)
             existing = self._admission.twin(snapshot.message, fingerprint)
             if existing is not None:  # a replay: the first forward's answer, not the target's copy as it now is
                 return forward_copy(source, target, existing.id, existing.blobs, fingerprint,

@@ -15,6 +15,7 @@ from schemathesis.specs.openapi.definitions import OPENAPI_31_VALIDATOR
 from devstack.localhost.loader import HostConfig
 from functions.catalog import ROUTES
 from functions.openapi import openapi_document, request_models
+from functions.table import IN_TENANT
 from shared import config
 from shared.domain import errors
 from shared.domain.verification import VerifyTarget
@@ -27,7 +28,10 @@ METHODS = ("get", "put", "post", "patch", "delete", "head", "options", "trace")
 ANONYMOUS_OPERATIONS = {"health", "health_ready", "openapi", "create_session"}
 PLATFORM_ONLY_OPERATIONS = {"put_mailbox", "delete_mailbox", "deposit_message", "active_greeting", "start_sweep",
                             "sweep_status", "reconcile_counts", "list_dead_letters", "replay_dead_letter", "get_audit",
-                            "get_erasure", "put_hold", "release_hold", "request_export", "get_export"}
+                            "get_erasure", "put_hold", "release_hold", "request_export", "get_export",
+                            "put_class", "get_class"}
+OPERATOR_OPERATIONS = {"put_tenant", "get_tenant", "issue_tenant_key", "list_tenant_keys", "revoke_tenant_key"}
+OPERATOR_OR_TENANT_OPERATIONS = {"get_tenant_usage"}
 
 
 @pytest.fixture
@@ -117,7 +121,8 @@ def test_every_registered_route_is_documented_and_nothing_else(monkeypatch, docu
 def test_path_parameters_are_declared_with_the_code_patterns(document):
     patterns = {"mailboxId": r"^\+?[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", "messageId": r"^[A-Za-z0-9_-]{1,64}$",
                 "kind": None, "instanceId": None, "eventId": r"^evt_[0-9a-f]{32}$",
-                "exportId": r"^[0-9a-f]{32}$"}
+                "exportId": r"^[0-9a-f]{32}$", "tenantId": r"^[a-z0-9][a-z0-9-]{1,31}$",
+                "keyId": r"^[0-9a-f]{12}$", "className": r"^[a-z0-9][a-z0-9-]{0,31}$"}
     for path, _, item, operation in operations(document):
         declared = {}
         for given in [*item.get("parameters", []), *operation.get("parameters", [])]:
@@ -142,7 +147,9 @@ def test_request_bodies_are_the_pydantic_models(document):
             assert schemas[name] == definition
         assert schemas[model.__name__] == expected
     bodies = {operation["operationId"]: operation["requestBody"] for *_, operation in operations(document)
-              if "requestBody" in operation}
+              if "requestBody" in operation and not operation["operationId"].endswith(IN_TENANT)}
+    assert {name.removesuffix(IN_TENANT) for *_, operation in operations(document) if "requestBody" in operation
+            for name in [operation["operationId"]]} == set(bodies)  # a twin takes its route's body
     assert set(bodies) == {"put_mailbox", "patch_mailbox", "create_session", "change_pin", "deposit_message",
                            "patch_message", "forward_message", "put_greeting", "put_notifications",
                            "verify_notification_target", "put_hold"}
@@ -165,12 +172,16 @@ def test_security_anonymous_platform_and_subscriber_routes(document):
                                       "name": "x-api-key"}
     assert schemes["subscriberToken"] == {**schemes["subscriberToken"], "type": "http", "scheme": "bearer"}
     for *_, operation in operations(document):
-        name, security = operation["operationId"], operation["security"]
+        name, security = operation["operationId"].removesuffix(IN_TENANT), operation["security"]
         if name in ANONYMOUS_OPERATIONS:
             assert security == [], name
             assert "401" not in operation["responses"] or name == "create_session"
         elif name in PLATFORM_ONLY_OPERATIONS:
             assert security == [{"platformKey": []}], name
+        elif name in OPERATOR_OPERATIONS:
+            assert security == [{"operatorKey": []}], name
+        elif name in OPERATOR_OR_TENANT_OPERATIONS:
+            assert security == [{"operatorKey": []}, {"platformKey": []}], name
         else:
             assert security == [{"platformKey": []}, {"subscriberToken": []}], name
         if security:

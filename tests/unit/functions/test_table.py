@@ -22,7 +22,7 @@ from shared.domain.principal import PLATFORM, Principal
 from tests.support import ROOT, route_functions
 
 FLOWS = {"deposit", "playback", "query", "manage", "admin", "health"}
-ROUTE_PARAMS = {"mailboxId": "+15550001", "messageId": "m1", "kind": "busy", "instanceId": "retention-r1",
+ROUTE_PARAMS = {"tenantId": "default", "mailboxId": "+15550001", "messageId": "m1", "kind": "busy", "instanceId": "retention-r1",
                 "eventId": "evt_" + "0" * 32, "exportId": "0" * 32}
 
 

@@ -1,0 +1,63 @@
+"""Tenants and their keys in Cosmos DB: each tenant's records in a partition of its own
+(`_tenant:{tenantId}`, shared/domain/tenancy.py): `tenant` and `key-{keyId}` (a key's SHA-256;
+revoking deletes it, so a key is live exactly while its record exists)."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from azure.cosmos.exceptions import CosmosResourceNotFoundError
+
+from shared.adapters.cosmos_client import Documents
+from shared.adapters.errors import db_translated
+from shared.domain.model import iso, parse_time
+from shared.domain.tenancy import tenant_partition
+from shared.domain.tenants import Budgets, Tenant, TenantKey
+
+TENANT_DOC_ID = "tenant"
+
+
+def tenant_to_doc(tenant: Tenant) -> dict[str, Any]:
+    return {"id": TENANT_DOC_ID, "mailboxId": tenant_partition(tenant.id), "type": "tenant", "tenantId": tenant.id,
+            "displayName": tenant.display_name,
+            "budgets": tenant.budgets.model_dump(exclude_none=True) if tenant.budgets else None,
+            "createdAt": iso(tenant.created_at), "updatedAt": iso(tenant.updated_at)}
+
+
+def tenant_from_doc(doc: dict[str, Any]) -> Tenant:
+    budgets = doc.get("budgets")
+    return Tenant(doc["tenantId"], doc["displayName"], Budgets(**budgets) if budgets is not None else None,
+                  parse_time(doc["createdAt"]), parse_time(doc["updatedAt"]), doc.get("_etag"))
+
+
+class CosmosTenants(Documents):
+    """TenantRepository over the app's one container."""
+
+    def get_tenant(self, tenant_id: str) -> Tenant | None:
+        doc = self._read_doc(tenant_partition(tenant_id), TENANT_DOC_ID, "reading a tenant")
+        return tenant_from_doc(doc) if doc is not None else None
+
+    def save_tenant(self, tenant: Tenant) -> Tenant:
+        return tenant_from_doc(self._save_doc(tenant_to_doc(tenant), tenant.etag, "storing a tenant"))
+
+    def save_key(self, key: TenantKey) -> None:
+        self._save_doc({"id": f"key-{key.key_id}", "mailboxId": tenant_partition(key.tenant), "type": "tenant-key",
+                        "tenantId": key.tenant, "keyId": key.key_id, "hash": key.hash,
+                        "createdAt": iso(key.created_at)}, None, "storing a key")
+
+    def get_key_hash(self, tenant_id: str, key_id: str) -> str | None:
+        doc = self._read_doc(tenant_partition(tenant_id), f"key-{key_id}", "reading a key")
+        return doc["hash"] if doc is not None and doc.get("type") == "tenant-key" else None
+
+    def list_keys(self, tenant_id: str) -> list[TenantKey]:
+        with db_translated("listing keys"):
+            docs = self._c.query_items("SELECT * FROM c WHERE c.type = 'tenant-key' ORDER BY c.createdAt",
+                                       partition_key=tenant_partition(tenant_id), timeout=self._timeout_s)
+            return [TenantKey(d["tenantId"], d["keyId"], d["hash"], parse_time(d["createdAt"])) for d in docs]
+
+    def delete_key(self, tenant_id: str, key_id: str) -> bool:
+        with db_translated("revoking a key"), contextlib.suppress(CosmosResourceNotFoundError):
+            self._c.delete_item(f"key-{key_id}", partition_key=tenant_partition(tenant_id), timeout=self._timeout_s)
+            return True
+        return False

@@ -12,6 +12,7 @@ from functions import (  # noqa: F401 - they declare the routes
     mailboxes,
     messages,
     notifications,
+    tenants,
 )
 from functions.table import ROUTES
 

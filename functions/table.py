@@ -45,6 +45,7 @@ ANYONE: tuple[str, ...] = ()  # no credential looked at
 PLATFORM_ONLY = (PLATFORM,)
 PLATFORM_OR_SUBSCRIBER = (PLATFORM, SUBSCRIBER)
 OPERATOR_ONLY = (OPERATOR,)
+OPERATOR_OR_PLATFORM = (OPERATOR, PLATFORM)  # the operator, or the path's tenant's own platform key
 MAILBOX_ROUTES = "mailboxes/{mailboxId}"  # each also under tenants/{tenantId}/ (shared/domain/tenancy.py)
 IN_TENANT = "_in_tenant"  # a mailbox route's operation under its tenant: its name with this after it
 PLANES = {"api": ("api", "both"), "management": ("management", "both"), "all": ("api", "management", "both")}

@@ -16,13 +16,24 @@ import pytest
 from functions.catalog import ROUTES
 from functions.openapi.document import TAGS, openapi_document
 from functions.provider import APP
-from functions.table import ANYONE, PLATFORM_ONLY, PLATFORM_OR_SUBSCRIBER, SUBSCRIBER, Answer, Call, Table
+from functions.table import (
+    ANYONE,
+    OPERATOR_ONLY,
+    OPERATOR_OR_PLATFORM,
+    PLATFORM_ONLY,
+    PLATFORM_OR_SUBSCRIBER,
+    SUBSCRIBER,
+    Answer,
+    Call,
+    Table,
+)
 from shared.domain.errors import DomainError, InvalidCredentials, MailboxNotFound
 from shared.domain.principal import PLATFORM, Principal
 from tests.support import ROOT, route_functions
 
 FLOWS = {"deposit", "playback", "query", "manage", "admin", "health"}
-ROUTE_PARAMS = {"tenantId": "default", "mailboxId": "+15550001", "messageId": "m1", "kind": "busy", "instanceId": "retention-r1",
+ROUTE_PARAMS = {"tenantId": "default", "mailboxId": "+15550001", "messageId": "m1", "kind": "busy",
+                "instanceId": "retention-r1", "keyId": "0" * 12, "className": "gold",
                 "eventId": "evt_" + "0" * 32, "exportId": "0" * 32}
 
 
@@ -68,7 +79,8 @@ def test_every_entry_is_complete():
     assert len(operations) == len({(op.method, op.path) for op in operations}) >= 28
     for op in operations:
         assert op.flow in FLOWS and op.tag in TAGS and op.plane in ("api", "management", "both"), op.name
-        assert op.principals in (ANYONE, PLATFORM_ONLY, PLATFORM_OR_SUBSCRIBER), op.name
+        assert op.principals in (ANYONE, PLATFORM_ONLY, PLATFORM_OR_SUBSCRIBER, OPERATOR_ONLY,
+                                 OPERATOR_OR_PLATFORM), op.name
         # success answers; a route without the boundary (the readiness probe) documents its own 503
         assert op.answers and all(status < 400 or not op.boundary for status in op.answers), op.name
         assert all(issubclass(error, DomainError) and error.status >= 400 for error in op.errors), op.name

@@ -62,7 +62,7 @@ from shared.services.events import DELETE_AFTER_EMAIL, delivers_to, runs
 from shared.services.renditions import Renditions
 from shared.services.replication import Regions
 from shared.services.writes import WriteBudget
-from shared.telemetry import Telemetry
+from shared.telemetry import Telemetry, in_tenant
 
 logger = logging.getLogger(__name__)
 LEASE = timedelta(seconds=120)  # a claimed event comes back after this if its dispatcher died
@@ -341,6 +341,7 @@ class NotificationService:
         """The notification-delay SLO's events: due at creation, or for a `message.ready` that
         waits for its transcript on purpose, at the end of that wait."""
         due = event.created_at + (self._transcript_wait if event.type == "message.ready" else timedelta(0))
+        in_tenant(tenancy.tenant_of(event.mailbox_id))
         self._telemetry.notified((utcnow() - due).total_seconds(), event.type, kind, delivered=delivered,
                                  bound_s=ON_TIME_S)
 

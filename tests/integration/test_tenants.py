@@ -5,6 +5,7 @@ as an unknown mailbox); a token is its tenant's; a revoked key answers 401 withi
 
 from __future__ import annotations
 
+import imaplib
 import time
 import uuid
 from urllib.parse import quote
@@ -17,7 +18,8 @@ from devstack import localstack
 from functions.catalog import ROUTES
 from functions.table import IN_TENANT
 from tests.integration.api_support import PLATFORM, new_mailbox_id, tone_wav
-from tests.support import OPERATOR_KEY
+from tests.integration.test_imap import gateway  # noqa: F401 - the fixture
+from tests.support import OPERATOR_KEY, wait_until
 
 pytestmark = pytest.mark.integration
 OPERATOR = {"x-api-key": OPERATOR_KEY}
@@ -53,7 +55,7 @@ def world(api):
 def test_the_same_mailbox_id_in_three_tenants_shares_nothing(product, world):
     host, api = product
     mailbox, acme, key = world["mailbox"], world["acme"], world["acme_key"]
-    deposited = api.http.post(f"{under(acme, mailbox)}/messages", content=tone_wav(0.3),
+    deposited = api.http.post(f"{under(acme, mailbox)}/messages", content=tone_wav(1.5),
                               headers={**key, "content-type": "audio/wav"})
     assert deposited.status_code == 202, deposited.text
     message = deposited.json()
@@ -145,3 +147,31 @@ def test_a_tenant_over_its_requests_a_second_gets_429_and_the_others_do_not(api,
     assert {a.status_code for a in answers} <= {404, 429}  # no such mailbox in it; never a 5xx
     acme = [api.http.get(under(world["acme"], world["mailbox"]), headers=world["acme_key"]) for _ in range(12)]
     assert {a.status_code for a in acme} == {200}  # another tenant's budget is its own
+
+
+def test_an_imap_user_names_its_tenant_and_sees_only_that_tenants_mailbox(api, world, gateway):  # noqa: F811
+    acme, key, mailbox = world["acme"], world["acme_key"], new_mailbox_id()
+    for tenant, credential, pin in ((acme, key, "1357"), (None, PLATFORM, "2468")):
+        made = api.http.put(under(tenant, mailbox), json={"displayName": "IMAP", "pin": pin}, headers=credential)
+        assert made.status_code == 201, made.text
+    answer = api.http.post(f"{under(acme, mailbox)}/messages", content=tone_wav(1.5),
+                           headers={**key, "content-type": "audio/wav"})
+    assert answer.status_code == 202
+
+    def acme_ready() -> bool:
+        items = api.http.get(f"{under(acme, mailbox)}/messages", headers=key).json()["items"]
+        assert all(m["status"] != "failed" for m in items), items
+        return bool(items) and all(m["status"] == "ready" for m in items)
+
+    wait_until(acme_ready, 60, interval=0.3, message="acme's message ready")
+    theirs = imaplib.IMAP4("127.0.0.1", gateway.port)
+    theirs.login(f"{acme}/{mailbox}", "1357")  # `tenantId/mailboxId`, the tenant's PIN
+    assert theirs.select("INBOX") == ("OK", [b"1"])
+    theirs.logout()
+    ours = imaplib.IMAP4("127.0.0.1", gateway.port)
+    with pytest.raises(imaplib.IMAP4.error):
+        ours.login(mailbox, "1357")  # tenant default's mailbox of the same id: another PIN
+    ours = imaplib.IMAP4("127.0.0.1", gateway.port)
+    ours.login(mailbox, "2468")
+    assert ours.select("INBOX") == ("OK", [b"0"])  # and none of acme's messages
+    ours.logout()

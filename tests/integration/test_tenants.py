@@ -49,7 +49,10 @@ def world(api):
                             headers=key)
         assert made.status_code == 201, made.text
         assert made.json()["id"] == mailbox and made.headers["Location"] == f"/api{under(tenant, mailbox)}"
-    return {"mailbox": mailbox, "acme": acme, "acme_key": acme_key, "beta": beta, "beta_key": beta_key}
+    login = api.http.post(f"{under(acme, mailbox)}/sessions", json={"pin": "1357"})
+    assert login.status_code == 201, login.text
+    return {"mailbox": mailbox, "acme": acme, "acme_key": acme_key, "beta": beta, "beta_key": beta_key,
+            "acme_token": {"authorization": f"Bearer {login.json()['token']}"}}
 
 
 def test_the_same_mailbox_id_in_three_tenants_shares_nothing(product, world):
@@ -97,6 +100,11 @@ def test_every_mailbox_route_answers_another_tenants_key_as_an_unknown_mailbox(a
         answer = api.http.request(op.method, path, headers={**key, "content-type": "application/json"},
                                   content=b"{}")
         assert (answer.status_code, answer.json()["type"]) == (404, "mailbox-not-found"), (path, answer.text)
+    # Acme's subscriber of the same id: as an unknown mailbox too (a platform route: 403, in any tenant).
+    answer = api.http.request(op.method, path, headers={**world["acme_token"], "content-type": "application/json"},
+                              content=b"{}")
+    expected = (404, "mailbox-not-found") if "subscriber" in op.principals else (403, "forbidden")
+    assert (answer.status_code, answer.json()["type"]) == expected, (path, answer.text)
     operator = api.http.request(op.method, path, headers=OPERATOR)
     assert operator.status_code == 403  # the operator never reaches a mailbox
 

@@ -10,6 +10,7 @@ import uuid
 import httpx
 import pytest
 
+from functions.catalog import ROUTES
 from tests.integration.api_support import new_mailbox_id
 from tests.integration.test_run_regions import two_local_regions  # noqa: F401 - the fixture
 from tests.support import OPERATOR_KEY, PLATFORM_KEY, wait_until
@@ -33,6 +34,13 @@ def test_a_key_revoked_in_one_region_answers_401_in_both_within_5_s(two_local_re
     wait_until(lambda: httpx.get(f"{one}{path}", headers=key, timeout=10).status_code == 200, 30, interval=0.5,
                message="the tenant's mailbox replicated to local1")
     assert httpx.get(f"{one}{path}", headers=key, timeout=10).json()["displayName"] == "Tenant's"
+    # Every mailbox route, in the other region too: this tenant's key on tenant default's mailbox of
+    # the same id answers as an unknown mailbox.
+    for op in (op for op in ROUTES if op.path.startswith("mailboxes/{mailboxId}") and "platform" in op.principals):
+        route = "/" + op.path.format(mailboxId=mailbox, messageId="m" * 16, kind="busy", exportId="0" * 32)
+        answer = httpx.request(op.method, f"{two}{route}", headers={**key, "content-type": "application/json"},
+                               content=b"{}", timeout=10)
+        assert (answer.status_code, answer.json()["type"]) == (404, "mailbox-not-found"), (route, answer.text)
     key_id = key["x-api-key"].split(".")[2]
     assert httpx.delete(f"{one}/tenants/{tenant}/keys/{key_id}", headers=OPERATOR, timeout=10).status_code == 204
     revoked_at, refused = time.monotonic(), set()

@@ -135,6 +135,13 @@ def error_answers(operation: Operation) -> dict[str, Schema]:
     raised: list[type[errors.DomainError]] = [errors.ValidationFailed]
     if operation.principals:
         raised += [errors.Unauthorized, errors.InvalidToken, errors.Forbidden]
+        names = operation.path_names
+        if "mailboxId" in names:  # another tenant's key or token: what an unknown mailbox answers
+            raised.append(errors.MailboxNotFound)
+        elif "tenantId" in names:
+            raised.append(errors.TenantNotFound)
+    if operation.boundary and operation.principals != (OPERATOR,):  # the path's tenant's requestsPerSecond
+        raised.append(errors.TooManyRequests)
     if operation.request is not None:
         raised.append(errors.PayloadTooLarge)
     raised += [*operation.errors, errors.DomainError, errors.Unavailable, errors.NotConfigured]

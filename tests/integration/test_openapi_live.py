@@ -277,7 +277,9 @@ def test_a_stateful_run_follows_the_documents_links(host):
     schema = load_schema(host.base_url)
     put_mailbox = next(op.ok() for op in schema.get_all_operations()
                        if op.ok().definition.raw["operationId"] == "put_mailbox")
-    workflow = schema.as_state_machine()
+    # The twins under tenants/{tenantId}/ are the same handlers (functions/table.py): the conformance
+    # run above covers them; here they would only dilute the links to follow.
+    workflow = schema.exclude(path_regex=r"^/api/tenants/").as_state_machine()
     findings = Findings()
     followed: Counter[str] = Counter()  # "source -> target": links whose values were used and answered 2xx
     prefix, numbers = random_name("sf-"), itertools.count()

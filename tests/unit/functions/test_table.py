@@ -27,7 +27,7 @@ from functions.table import (
     Call,
     Table,
 )
-from shared.domain.errors import DomainError, InvalidCredentials, MailboxNotFound
+from shared.domain.errors import DomainError, InvalidCredentials, MailboxNotFound, MessageNotFound
 from shared.domain.principal import PLATFORM, Principal
 from tests.support import ROOT, route_functions
 
@@ -132,9 +132,27 @@ def test_a_new_route_is_one_entry_registered_and_documented():
         assert problem(function(request(table["echo"], {"mailboxId": "+1999"}))) == (404, "mailbox-not-found")
     documented = openapi_document("1", table)["paths"]["/api/mailboxes/{mailboxId}/echo"]["get"]
     assert documented["operationId"] == "echo" and documented["security"] == [{"platformKey": []}]
-    assert set(documented["responses"]) == {"200", "400", "401", "403", "404", "500", "503"}
+    assert set(documented["responses"]) == {"200", "400", "401", "403", "404", "429", "500", "503"}
     assert documented["responses"]["404"]["content"]["application/problem+json"]["schema"]["properties"]["type"] == {
         "enum": ["mailbox-not-found"]}
+
+
+def test_every_mailbox_route_documents_the_404_another_tenants_credential_gets():
+    """The boundary answers mailbox-not-found to another tenant's key or token on any mailbox route,
+    also on routes whose own 404 is another slug (a message, an export)."""
+    table = Table()
+
+    @table.route("GET", "mailboxes/{mailboxId}/things/{messageId}", tag="messages", summary="Thing",
+                 principals=PLATFORM_ONLY, answers={200: Answer("the thing", {"type": "string"})},
+                 errors=(MessageNotFound,))
+    def thing(call: Call) -> func.HttpResponse:
+        raise MessageNotFound("no such thing")
+
+    paths = openapi_document("1", table)["paths"]
+    for path in ("/api/mailboxes/{mailboxId}/things/{messageId}",
+                 "/api/tenants/{tenantId}/mailboxes/{mailboxId}/things/{messageId}"):
+        schema = paths[path]["get"]["responses"]["404"]["content"]["application/problem+json"]["schema"]
+        assert schema["properties"]["type"] == {"enum": ["mailbox-not-found", "message-not-found"]}
 
 
 def _flow_of(query: str):

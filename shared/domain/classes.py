@@ -39,6 +39,7 @@ FEATURES = ("transcription", "email", "sms", "webhook", "forward")
 Feature = Literal["transcription", "email", "sms", "webhook", "forward"]
 LIMITED = ("maxMessages", "maxMessageSeconds", "retentionDays")
 MIN_PIN, MAX_PIN = 4, 12
+_TODAY = MailboxSettings()  # today's defaults: what `standard` gives
 
 
 class _Body(BaseModel):
@@ -142,8 +143,7 @@ def own_names(stored: MailboxSettings, settings_set: Iterable[str] | None) -> fr
     settings that differ from today's defaults are its own (the others were the defaults anyway)."""
     if settings_set is not None:
         return frozenset(settings_set)
-    standard = MailboxSettings()
-    return frozenset(name for name in MailboxSettings.model_fields if getattr(stored, name) != getattr(standard, name))
+    return frozenset(name for name in MailboxSettings.model_fields if getattr(stored, name) != getattr(_TODAY, name))
 
 
 def effective_settings(rules: ClassOfService, stored: MailboxSettings, own: Iterable[str]) -> MailboxSettings:

@@ -96,11 +96,7 @@ class ClassService:
         """The mailbox's class; `standard` when its class is not (yet) in this region: a class made
         in another region and not replicated here yet, never a mailbox that cannot be read."""
         found = self._lookup(tenant_of(mailbox.id), mailbox.class_of_service, False)
-        if found is None:
-            logger.warning("class %s of %s not found: the mailbox is read as standard", mailbox.class_of_service,
-                           mailbox.id)
-            return STANDARD_CLASS
-        return found
+        return found if found is not None else STANDARD_CLASS
 
     def resolved(self, mailbox: Mailbox | None) -> Mailbox | None:
         """The mailbox as its class makes it now: effective settings, the features allowed."""
@@ -120,6 +116,8 @@ class ClassService:
             return cached[1]
         record = self._store.get_class(tenant, name)
         found = record.rules if record is not None else None
+        if found is None:  # remembered as missing for `ttl_s`: logged once a lookup, not once a read
+            logger.info("tenant %s has no class of service %s (its mailboxes are read as standard)", tenant, name)
         self._remember(tenant, name, found, now)
         return found
 

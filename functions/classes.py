@@ -7,7 +7,7 @@ import azure.functions as func
 from functions.http import json_response
 from functions.table import PLATFORM_ONLY, ROUTES, Answer, Call
 from shared.domain.classes import ClassOfService
-from shared.domain.errors import EtagMismatch, NotFound, ValidationFailed
+from shared.domain.errors import EtagMismatch, NotFound, TenantNotFound, ValidationFailed
 from shared.domain.tenants import CLASS_NAME
 
 CLASS = "tenants/{tenantId}/classes/{className}"
@@ -27,12 +27,13 @@ def class_name(call: Call) -> str:
 
 @ROUTES.route("PUT", CLASS, tag="tenants", summary="Create or replace a class of service", principals=PLATFORM_ONLY,
               description=DESCRIPTION, request=ClassOfService,
-              answers={200: Answer("the class", "ClassOfService")}, errors=(EtagMismatch,))
+              answers={200: Answer("the class", "ClassOfService")}, errors=(EtagMismatch, TenantNotFound))
 def put_class(call: Call) -> func.HttpResponse:
     return json_response(call.app.classes.put(call.principal, call.tenant, class_name(call), call.body))
 
 
 @ROUTES.route("GET", CLASS, tag="tenants", summary="Read a class of service", principals=PLATFORM_ONLY,
-              description=DESCRIPTION, answers={200: Answer("the class", "ClassOfService")}, errors=(NotFound,))
+              description=DESCRIPTION, answers={200: Answer("the class", "ClassOfService")},
+              errors=(NotFound, TenantNotFound))
 def get_class(call: Call) -> func.HttpResponse:
     return json_response(call.app.classes.get(call.principal, call.tenant, class_name(call)))

@@ -29,7 +29,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.domain.errors import BeyondClass, NotAllowed, WeakPin
+from shared.domain.errors import BeyondClass, ClassNotFound, NotAllowed, WeakPin
 from shared.domain.model import MailboxSettings, TimeZoneName
 from shared.domain.tenancy import local_id
 
@@ -39,6 +39,8 @@ FEATURES = ("transcription", "email", "sms", "webhook", "forward")
 Feature = Literal["transcription", "email", "sms", "webhook", "forward"]
 LIMITED = ("maxMessages", "maxMessageSeconds", "retentionDays")
 MIN_PIN, MAX_PIN = 4, 12
+# What a mailbox's provisioning can answer because of its class (the routes' documented errors).
+PROVISIONING_ERRORS = (ClassNotFound, BeyondClass, NotAllowed, WeakPin)
 _TODAY = MailboxSettings()  # today's defaults: what `standard` gives
 
 

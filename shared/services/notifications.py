@@ -25,6 +25,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from shared.domain import tenancy
 from shared.domain.audio import RENDITION_CONTENT_TYPES
 from shared.domain.errors import (
     EtagMismatch,
@@ -62,7 +63,7 @@ from shared.services.events import DELETE_AFTER_EMAIL, delivers_to, runs
 from shared.services.renditions import Renditions
 from shared.services.replication import Regions
 from shared.services.writes import WriteBudget
-from shared.telemetry import Telemetry
+from shared.telemetry import Telemetry, in_tenant
 
 logger = logging.getLogger(__name__)
 LEASE = timedelta(seconds=120)  # a claimed event comes back after this if its dispatcher died
@@ -346,6 +347,7 @@ class NotificationService:
         """The notification-delay SLO's events: due at creation, or for a `message.ready` that
         waits for its transcript on purpose, at the end of that wait."""
         due = event.created_at + (self._transcript_wait if event.type == "message.ready" else timedelta(0))
+        in_tenant(tenancy.tenant_of(event.mailbox_id))
         self._telemetry.notified((utcnow() - due).total_seconds(), event.type, kind, delivered=delivered,
                                  bound_s=ON_TIME_S)
 
@@ -395,7 +397,7 @@ def _awaiting_transcript(mailbox: Mailbox | None, message: dict[str, object]) ->
 
 
 def dead_letter_api(event: Event) -> dict[str, object]:
-    return {"id": event.id, "mailboxId": event.mailbox_id, "type": event.type, "status": event.status,
+    return {"id": event.id, **tenancy.public(event.mailbox_id), "type": event.type, "status": event.status,
             "messageId": event.message_id, "createdAt": iso(event.created_at), "deadAt": iso(event.dead_at),
             "deliveries": [{"target": key, "kind": key.split("-", 1)[0], "attempts": d.attempts, "done": d.done,
                             "lastError": d.last_error} for key, d in event.deliveries.items()]}

@@ -47,12 +47,15 @@ def test_a_tenants_key_puts_and_reads_its_class_and_no_one_else_does(api, tenant
         == "validation-failed"
 
 
-def test_mailboxes_of_the_class_take_its_defaults_and_keep_to_it(api):
-    """In tenant `default` (its platform key reaches `tenants/default/...`), on the classic paths."""
+def test_mailboxes_of_the_class_take_its_defaults_and_keep_to_it(api, tenant):
+    tenant_id, key = tenant
     name = random_name("basic")[:20].lower()
-    classes, key = f"/tenants/default/classes/{name}", PLATFORM
+    classes = f"/tenants/{tenant_id}/classes/{name}"
     assert api.http.put(classes, json=BASIC, headers=key).status_code == 200
-    mailbox = api.mailbox_path(new_mailbox_id())
+    mailbox = f"/tenants/{tenant_id}/mailboxes/{new_mailbox_id()}"
+    elsewhere = api.http.put(api.mailbox_path(new_mailbox_id()), json={"displayName": "Bo", "classOfService": name},
+                             headers=PLATFORM)
+    assert (elsewhere.status_code, problem(elsewhere)) == (422, "class-not-found")  # the class is its tenant's
     for body, slug in (({"classOfService": "gold-nothing"}, "class-not-found"),
                        ({"classOfService": name, "settings": {"maxMessages": 51}}, "beyond-class"),
                        ({"classOfService": name, "settings": {"retentionDays": 0}}, "beyond-class"),

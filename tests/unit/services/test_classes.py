@@ -7,7 +7,16 @@ import pytest
 
 from shared.domain.classes import ClassOfService
 from shared.domain.commands import ChangePin, ForwardMessage, PatchMailbox, PatchMailboxSettings, PutMailbox
-from shared.domain.errors import BeyondClass, ClassNotFound, Forbidden, NotAllowed, NotFound, ValidationFailed, WeakPin
+from shared.domain.errors import (
+    BeyondClass,
+    ClassNotFound,
+    Forbidden,
+    MailboxFull,
+    NotAllowed,
+    NotFound,
+    ValidationFailed,
+    WeakPin,
+)
 from shared.domain.model import Mailbox, MailboxSettings
 from shared.domain.notifications import PutNotifications
 from shared.domain.principal import PLATFORM, Principal
@@ -153,3 +162,13 @@ def test_what_a_class_stops_allowing_stops_at_runtime():
     assert len(webhooks.sent) == sent  # the webhook target stays configured, and gets nothing more
     with pytest.raises(NotAllowed):
         app.messages.forward(PLATFORM, "+1555", first, ForwardMessage(to="+1666"))
+
+
+def test_deposits_keep_to_the_class_default_the_mailbox_does_not_override(app):
+    app.classes.put(PLATFORM, "default", "tiny", klass({"defaults": {"maxMessages": 1}}))
+    app.mailboxes.put(PLATFORM, "+1555", PutMailbox(displayName="Ann", classOfService="tiny"))
+    app.messages.deposit(PLATFORM, "+1555", b"hello audio", "audio/wav", BOB, None)
+    with pytest.raises(MailboxFull):
+        app.messages.deposit(PLATFORM, "+1555", b"hello audio", "audio/wav", BOB, None)
+    app.classes.put(PLATFORM, "default", "tiny", klass({"defaults": {"maxMessages": 2}}))
+    app.messages.deposit(PLATFORM, "+1555", b"hello audio", "audio/wav", BOB, None)  # room, once the class says so

@@ -139,6 +139,8 @@ def prepare(operation: Operation, call: Call) -> Call:
             if "tenantId" in names:
                 raise TenantNotFound("tenant not found")
             raise Forbidden("this route is for tenant default's platform keys only")
+    if call.who is None or call.who.kind != OPERATOR:
+        call.app.budgets.request(call.tenant)  # the tenant's requestsPerSecond (shared/services/budgets.py)
     if "mailboxId" in names:
         call.mailbox = tenancy.key(call.tenant, mailbox_id(req))
     if "messageId" in operation.path_names:

@@ -3,6 +3,7 @@
 from functions import (  # noqa: F401 - they declare the routes
     admin,
     audit,
+    classes,
     docs,
     erasure,
     exports,

@@ -9,6 +9,7 @@ from functions.openapi.links import MAILBOX_LINKS, SESSION_LINKS
 from functions.openapi.schemas import param_ref
 from functions.table import ANYONE, PLATFORM_ONLY, PLATFORM_OR_SUBSCRIBER, ROUTES, SUBSCRIBER, Answer, Call
 from shared.domain import tenancy
+from shared.domain.classes import PROVISIONING_ERRORS
 from shared.domain.commands import ChangePin, CreateSession, PatchMailbox, PutMailbox
 from shared.domain.errors import (
     ConflictsPending,
@@ -20,6 +21,7 @@ from shared.domain.errors import (
     PinLocked,
     PinMismatch,
     TooManyRequests,
+    WeakPin,
 )
 from shared.domain.views import Mailbox
 
@@ -30,10 +32,11 @@ MAILBOX = Answer("the mailbox, with its message-waiting counts", Mailbox, ("ETag
 
 @ROUTES.route("PUT", ROUTE, tag="mailboxes", summary="Create or replace a mailbox", principals=PLATFORM_ONLY,
               request=PutMailbox,
-              description="Replacing keeps the PIN when the body has none; settings not given take defaults.",
+              description="Replacing keeps the PIN and the class of service when the body has none; settings not "
+                          "given take the class's defaults (`standard`: today's).",
               answers={200: Answer("replaced", Mailbox, ("ETag", "Location"), MAILBOX_LINKS),
                        201: Answer("created", Mailbox, ("ETag", "Location"), MAILBOX_LINKS)},
-              errors=(MailboxDeprovisioning, EtagMismatch))
+              errors=(MailboxDeprovisioning, EtagMismatch, *PROVISIONING_ERRORS))
 def put_mailbox(call: Call) -> func.HttpResponse:
     result, created = call.app.mailboxes.put(call.principal, call.mailbox, call.body)
     headers = {"ETag": result["etag"], "Location": tenancy.api_path(call.mailbox)}
@@ -49,9 +52,9 @@ def get_mailbox(call: Call) -> func.HttpResponse:
 
 @ROUTES.route("PATCH", ROUTE, tag="mailboxes", summary="Change display name, greeting choice or settings",
               principals=PLATFORM_OR_SUBSCRIBER, parameters=(IF_MATCH,), request=PatchMailbox, at_least_one=True,
-              description="Give at least one of displayName, greeting, settings. Subscribers may change their "
-                          "own displayName and greeting only.",
-              answers={200: MAILBOX}, errors=(MailboxNotFound, EtagMismatch, TooManyRequests))
+              description="Give at least one of displayName, greeting, settings, classOfService. Subscribers may "
+                          "change their own displayName and greeting only.",
+              answers={200: MAILBOX}, errors=(MailboxNotFound, EtagMismatch, TooManyRequests, *PROVISIONING_ERRORS))
 def patch_mailbox(call: Call) -> func.HttpResponse:
     result = call.app.mailboxes.patch(call.principal, call.mailbox, call.body, if_match(call.req))
     return json_response(result, headers={"ETag": result["etag"]})
@@ -98,7 +101,7 @@ def create_session(call: Call) -> func.HttpResponse:
 @ROUTES.route("PUT", f"{ROUTE}/pin", tag="sessions", summary="Change the PIN", principals=PLATFORM_OR_SUBSCRIBER,
               request=ChangePin, description="Subscribers must give `currentPin`; the platform need not.",
               answers={204: Answer("changed")},
-              errors=(PinMismatch, MailboxNotFound, EtagMismatch, PinLocked, TooManyRequests))
+              errors=(PinMismatch, MailboxNotFound, EtagMismatch, PinLocked, TooManyRequests, WeakPin))
 def change_pin(call: Call) -> func.HttpResponse:
     call.app.mailboxes.change_pin(call.principal, call.mailbox, call.body)
     return func.HttpResponse(status_code=204, headers={"Cache-Control": "no-store"})

@@ -30,6 +30,7 @@ from shared.domain.errors import (
     MailboxNotFound,
     MessageNotFound,
     MessageProcessing,
+    NotAllowed,
     PayloadTooLarge,
     RangeNotSatisfiable,
     TooManyRequests,
@@ -232,7 +233,7 @@ def delete_message(call: Call) -> func.HttpResponse:
               answers={202: Answer("the new message in the target mailbox", Message, ("ETag", "Location"),
                                    MESSAGE_LINKS)},
               errors=(MessageNotFound, AudioNotFound, MailboxNotFound, MessageProcessing, ForwardRefused,
-                      TooManyRequests))
+                      TooManyRequests, NotAllowed))
 def forward_message(call: Call) -> func.HttpResponse:
     return _message_response(call, call.app.messages.forward(call.principal, call.mailbox, call.message, call.body),
                              status=202)

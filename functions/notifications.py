@@ -11,6 +11,7 @@ from shared.domain.errors import (
     EtagMismatch,
     InvalidWebhookUrl,
     MailboxNotFound,
+    NotAllowed,
     NotFound,
     TooManyRequests,
     VerificationFailed,
@@ -30,7 +31,8 @@ TARGETS = Answer("the mailbox's targets (webhook secrets only when just created)
                           "sets is `verified: false` and gets one message, a 6-digit code, and nothing else "
                           "until the code is confirmed (`verify_notification_target`); at most 3 codes a "
                           "day per target (429 beyond). The platform's targets are verified.",
-              answers={200: TARGETS}, errors=(MailboxNotFound, EtagMismatch, InvalidWebhookUrl, TooManyRequests))
+              answers={200: TARGETS}, errors=(MailboxNotFound, EtagMismatch, InvalidWebhookUrl, TooManyRequests,
+                                              NotAllowed))
 def put_notifications(call: Call) -> func.HttpResponse:
     return json_response(call.app.notifications.configure(call.principal, call.mailbox, call.body))
 

@@ -38,6 +38,7 @@ from shared.services.admission import Admission
 from shared.services.audit import AuditLog
 from shared.services.auth import Authenticator, SessionEpochs
 from shared.services.budgets import TenantBudgets
+from shared.services.classes import ClassedStore, ClassService
 from shared.services.conflicts import ConflictResolver
 from shared.services.erasure import ErasureService
 from shared.services.events import MWI_QUEUE, Announcer
@@ -114,16 +115,21 @@ class App:
     exports: ExportService
     tenants: TenantService
     budgets: TenantBudgets
+    classes: ClassService
 
 
 def build(config: Settings, ports: Ports) -> App:
     """The services on the given ports, each handed what it uses; nothing here reaches a network."""
-    region, store, audio, telemetry = config.region, ports.store, ports.audio, ports.telemetry
+    region, raw, audio, telemetry = config.region, ports.store, ports.audio, ports.telemetry
+    classes = ClassService(ports.tenants)
+    # The use cases read each mailbox as its class of service makes it (shared/services/classes.py);
+    # the sweeps, merges and the session check read the documents as stored.
+    store = ClassedStore(raw, classes)
     readiness = ReadinessService(region, ports.probes, timeout_s=config.health.check_timeout_s,
                                  cache_s=config.health.cache_s, drained=lambda: config.health.drained)
 
     def session_epoch(mailbox_id: str) -> tuple[str, int] | None:
-        mailbox = store.get_mailbox(mailbox_id)
+        mailbox = raw.get_mailbox(mailbox_id)
         return (mailbox.incarnation, mailbox.session_epoch) if mailbox is not None and mailbox.active else None
 
     tenant_keys = TenantKeys(ports.tenants.get_key_hash)
@@ -140,7 +146,7 @@ def build(config: Settings, ports: Ports) -> App:
     # Logins per client address in this instance; Front Door's WAF rule limits them globally.
     logins = SlidingWindow(config.auth.client_logins_per_minute, 60.0)
     mailboxes = MailboxService(store, mwi, auth, timedelta(minutes=config.retention.deprovision_grace_minutes),
-                               region, logins, ports.conflict_feed.pending, writes, quiet)
+                               region, logins, ports.conflict_feed.pending, writes, quiet, classes)
     containers = Containers(config.storage.incoming_container, config.storage.audio_container)
     regions = Regions(region, audio, dict(ports.peers))
     renditions = Renditions(regions, ports.transcoder, config.audio.normalize, store, telemetry)
@@ -160,12 +166,12 @@ def build(config: Settings, ports: Ports) -> App:
                              transcripts=transcripts, journal=journal)
     replay = JournalReplay(journal, store, audio, mailboxes, ledger, region, containers, pipeline.process, telemetry)
     greetings = GreetingService(store, audio, mailboxes, containers, regions, region)
-    retention = RetentionService(store, quiet, audio, announcer, containers, regions,
+    retention = RetentionService(raw, quiet, audio, announcer, containers, regions,
                                  timedelta(hours=config.retention.orphan_min_age_hours))
-    replication = ReplicationService(store, regions, config.replication.replica_count, telemetry, quiet)
-    takeover = ProcessingTakeover(store, regions, timedelta(seconds=config.replication.takeover_after_s))
+    replication = ReplicationService(raw, regions, config.replication.replica_count, telemetry, quiet)
+    takeover = ProcessingTakeover(raw, regions, timedelta(seconds=config.replication.takeover_after_s))
     holds = HoldService(store, region)
-    conflicts = ConflictResolver(store, ports.conflict_feed, region, tuple(config.regions) or (region,), quiet)
+    conflicts = ConflictResolver(raw, ports.conflict_feed, region, tuple(config.regions) or (region,), quiet)
     notify = config.notifications
     budgets = TenantBudgets(ports.tenants)  # tenants' requestsPerSecond and notificationsPerHour
 
@@ -181,8 +187,8 @@ def build(config: Settings, ports: Ports) -> App:
     # A message's `message.ready` waits for its transcript: the moment it settles, the event is due.
     transcripts.listen(lambda message: notifications.message_settled(message.mailbox_id, message.id))
     exports = ExportService(ports.exports, mailboxes, store, store, regions, ports.streams, utcnow)
-    erasure = ErasureService(store, regions, containers, config.storage.journal_container,
+    erasure = ErasureService(raw, regions, containers, config.storage.journal_container,
                              tuple(config.regions) or (region,), backups.load())
     return App(config, readiness, auth, mailboxes, messages, pipeline, greetings, retention, replication, telemetry,
                takeover, conflicts, transcripts, notifications, replay, AuditLog(ports.audit_trails, region),
-               erasure, holds, exports, TenantService(ports.tenants, tenant_keys), budgets)
+               erasure, holds, exports, TenantService(ports.tenants, tenant_keys), budgets, classes)

@@ -11,6 +11,7 @@ from typing import Any, BinaryIO, Protocol
 
 from shared.domain.audio import AudioLimits, Transcoded
 from shared.domain.audit import AuditRecord
+from shared.domain.classes import ClassRecord
 from shared.domain.erasure import Erasure, ErasureRequest, RegionErasure
 from shared.domain.exports import Export
 from shared.domain.model import Greeting, ListQuery, Mailbox, Message
@@ -390,4 +391,10 @@ class TenantRepository(Protocol):
 
     def delete_key(self, tenant_id: str, key_id: str) -> bool:
         """Revoke: True when the key was live."""
+        ...
+
+    def get_class(self, tenant_id: str, name: str) -> ClassRecord | None: ...
+
+    def save_class(self, record: ClassRecord) -> ClassRecord:
+        """Create (no ETag) or replace while current; EtagMismatch when it changed meanwhile."""
         ...

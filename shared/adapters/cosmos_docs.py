@@ -37,6 +37,8 @@ def mailbox_to_doc(mailbox: Mailbox) -> dict[str, Any]:
         "createdAt": iso(mailbox.created_at), "updatedAt": iso(mailbox.updated_at),
         "clocks": _clocks_to_doc(mailbox.clocks), "incarnation": mailbox.incarnation,
         "hold": mailbox.hold.to_doc() if mailbox.hold is not None else None,
+        "classOfService": mailbox.class_of_service,
+        "settingsSet": list(mailbox.settings_set) if mailbox.settings_set is not None else None,
     }
 
 
@@ -71,6 +73,8 @@ def mailbox_from_doc(doc: dict[str, Any]) -> Mailbox:
         created_at=parse_time(doc["createdAt"]), session_epoch=doc.get("sessionEpoch", 0),
         updated_at=parse_time(doc["updatedAt"]), clocks=_clocks_from_doc(doc), etag=doc.get("_etag"),
         incarnation=doc.get("incarnation", LEGACY_INCARNATION), hold=LegalHold.from_doc(doc.get("hold")),
+        class_of_service=doc.get("classOfService") or "standard",
+        settings_set=tuple(doc["settingsSet"]) if doc.get("settingsSet") is not None else None,
     )
 
 

@@ -1,6 +1,7 @@
 """Tenants and their keys in Cosmos DB: each tenant's records in a partition of its own
-(`_tenant:{tenantId}`, shared/domain/tenancy.py): `tenant` and `key-{keyId}` (a key's SHA-256;
-revoking deletes it, so a key is live exactly while its record exists)."""
+(`_tenant:{tenantId}`, shared/domain/tenancy.py): `tenant`, `key-{keyId}` (a key's SHA-256;
+revoking deletes it, so a key is live exactly while its record exists) and `class-{name}` (a class of
+service, shared/domain/classes.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from azure.cosmos.exceptions import CosmosResourceNotFoundError
 
 from shared.adapters.cosmos_client import Documents
 from shared.adapters.errors import db_translated
+from shared.domain.classes import ClassOfService, ClassRecord
 from shared.domain.model import iso, parse_time
 from shared.domain.tenancy import tenant_partition
 from shared.domain.tenants import Budgets, Tenant, TenantKey
@@ -29,6 +31,17 @@ def tenant_from_doc(doc: dict[str, Any]) -> Tenant:
     budgets = doc.get("budgets")
     return Tenant(doc["tenantId"], doc["displayName"], Budgets(**budgets) if budgets is not None else None,
                   parse_time(doc["createdAt"]), parse_time(doc["updatedAt"]), doc.get("_etag"))
+
+
+def class_to_doc(record: ClassRecord) -> dict[str, Any]:
+    return {"id": f"class-{record.name}", "mailboxId": tenant_partition(record.tenant), "type": "class",
+            "tenantId": record.tenant, "name": record.name, "rules": record.rules.model_dump(),
+            "createdAt": iso(record.created_at), "updatedAt": iso(record.updated_at)}
+
+
+def class_from_doc(doc: dict[str, Any]) -> ClassRecord:
+    return ClassRecord(doc["tenantId"], doc["name"], ClassOfService.model_validate(doc["rules"]),
+                       parse_time(doc["createdAt"]), parse_time(doc["updatedAt"]), doc.get("_etag"))
 
 
 class CosmosTenants(Documents):
@@ -61,3 +74,10 @@ class CosmosTenants(Documents):
             self._c.delete_item(f"key-{key_id}", partition_key=tenant_partition(tenant_id), timeout=self._timeout_s)
             return True
         return False
+
+    def get_class(self, tenant_id: str, name: str) -> ClassRecord | None:
+        doc = self._read_doc(tenant_partition(tenant_id), f"class-{name}", "reading a class of service")
+        return class_from_doc(doc) if doc is not None and doc.get("type") == "class" else None
+
+    def save_class(self, record: ClassRecord) -> ClassRecord:
+        return class_from_doc(self._save_doc(class_to_doc(record), record.etag, "storing a class of service"))

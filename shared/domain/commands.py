@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shared.domain.model import Folder, GreetingChoice, MailboxSettings, TimeZoneName
+from shared.domain.tenants import CLASS_NAME
 
 PIN = r"^[0-9]{4,12}$"
 PHONE = r"^\+?[0-9A-Za-z*#.()\- ]{1,32}$"
@@ -39,6 +40,8 @@ class PutMailbox(Strict):
     displayName: str = Field(min_length=1, max_length=100)
     pin: str | None = Field(None, pattern=PIN)
     settings: MailboxSettings | None = None
+    # Absent: a new mailbox is `standard`, a replaced one keeps its class (as it keeps its PIN).
+    classOfService: str | None = Field(None, pattern=CLASS_NAME.pattern)
 
 
 class PatchMailboxSettings(Strict):
@@ -55,6 +58,7 @@ class PatchMailbox(Strict):
     displayName: str | None = Field(None, min_length=1, max_length=100)
     greeting: GreetingChoice | None = None
     settings: PatchMailboxSettings | None = None
+    classOfService: str | None = Field(None, pattern=CLASS_NAME.pattern)
 
 
 class CreateSession(Strict):

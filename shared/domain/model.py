@@ -117,16 +117,26 @@ class Mailbox:
     hold: LegalHold | None = None  # a legal hold: nothing of the mailbox is removed while it is set
     clocks: dict[str, Clock] = field(default_factory=dict)  # per field group: the last change's (time, region)
     etag: str | None = None
+    # Its class of service, and the settings it set itself (None: stored before classes, see
+    # shared/domain/classes.py `own_names`); `settings` as read are the effective ones.
+    class_of_service: str = "standard"
+    settings_set: tuple[str, ...] | None = None
+    # The features its class allows, as resolved when read (None: not resolved, everything); never stored.
+    allowed: frozenset[str] | None = field(default=None, compare=False)
 
     @property
     def active(self) -> bool:
         return self.status == "active"
+
+    def allows(self, feature: str) -> bool:
+        return self.allowed is None or feature in self.allowed
 
     def as_api(self, counts: Counts) -> dict[str, object]:
         from shared.domain import views  # views reads this module's rules: imported when first answering
 
         return views.Mailbox.build(
             id=local_id(self.id), displayName=self.display_name, settings=self.settings, greeting=self.greeting,
+            classOfService=self.class_of_service,
             pinSet=self.pin_hash is not None, counts=views.Counts.build(**counts.as_api()),
             createdAt=iso(self.created_at), updatedAt=iso(self.updated_at), etag=quoted_etag(self.etag),
         ).as_json()

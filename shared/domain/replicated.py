@@ -195,7 +195,8 @@ def consistent(message: Message) -> bool:
 
 # -- mailboxes ----------------------------------------------------------------------------------
 
-MAILBOX_REGISTERS = {"displayName": ("display_name",), "settings": ("settings",), "pin": ("pin_hash",),
+MAILBOX_REGISTERS = {"displayName": ("display_name",),
+                     "settings": ("settings", "settings_set", "class_of_service"), "pin": ("pin_hash",),
                      "greeting": ("greeting",), "hold": ("hold",)}
 MAILBOX_STATUS_RANK = {"active": 0, "deprovisioned": 1}
 

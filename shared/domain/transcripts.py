@@ -20,6 +20,7 @@ UNSUPPORTED_LANGUAGE = "unsupported-language"  # the engine cannot transcribe th
 AUDIO_UNAVAILABLE = "audio-unavailable"  # the message's audio could not be read in this region
 ENGINE_UNAVAILABLE = "engine-unavailable"  # the engine kept failing through every attempt
 AUDIO_UNREADABLE = "audio-unreadable"  # the engine (or its decoder) could not use the audio
+NOT_ALLOWED = "not-allowed"  # the mailbox's class of service stopped allowing transcription meanwhile
 
 MAX_ATTEMPTS = 5
 FIRST_RETRY_S = 15.0

@@ -56,6 +56,7 @@ class Mailbox(View):
         "maxMessages", "maxMessageSeconds", "minMessageSeconds", "retentionDays", "trashRetentionDays",
         "language", "transcription"]})]
     greeting: Literal["personal", "name", "default"]
+    classOfService: str = Field(description="its class of service (`standard` unless set)")
     pinSet: bool
     counts: Counts
     createdAt: Time
@@ -78,7 +79,8 @@ class Transcript(View):
                                       "(`en` -> `en-US`)")
     confidence: float | None = Field(ge=0, le=1, description="the engine's own confidence, 0-1; null until `ready`")
     error: str | None = Field(description="why a `failed` transcript failed: `no-speech`, `unsupported-language`, "
-                                          "`audio-unreadable`, `audio-unavailable`, `engine-unavailable`")
+                                          "`audio-unreadable`, `audio-unavailable`, `engine-unavailable`, "
+                                          "`not-allowed` (the class of service stopped allowing it)")
 
 
 class Message(View):

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from shared.domain.classes import STANDARD, ClassOfService, check_pin, check_settings, own_names
 from shared.domain.commands import ChangePin, CreateSession, PatchMailbox, PutMailbox
 from shared.domain.errors import (
     ConflictsPending,
@@ -29,9 +30,11 @@ from shared.domain.model import Mailbox, MailboxSettings, Message, expiry, same_
 from shared.domain.principal import Principal, require_mailbox, require_platform
 from shared.domain.replicated import PinRecord, clock, lockout, login_rate_wait, mailbox_tally
 from shared.domain.security import PIN_PATTERN, hash_pin, pin_hash_outdated, pin_matches
+from shared.domain.tenancy import tenant_of
 from shared.ports import AlreadyExists, ErasureRepository, MailboxRepository, MessageRepository, Snapshot
 from shared.services import erasure
 from shared.services.auth import Authenticator
+from shared.services.classes import ClassService
 from shared.services.ledger import Ledger
 from shared.services.mwi import Mwi
 from shared.services.rate import SlidingWindow
@@ -51,7 +54,8 @@ class Store(MailboxRepository, MessageRepository, ErasureRepository):
 class MailboxService:
     def __init__(self, mailboxes: Store, mwi: Mwi, auth: Authenticator, purge_after: timedelta, region: str,
                  clients: SlidingWindow, conflicts_pending: Callable[[str], bool], writes: WriteBudget,
-                 ledger: Ledger):
+                 ledger: Ledger, classes: ClassService):
+        self._classes = classes  # each mailbox's class of service: its limits, features and PIN rules
         self._clients = clients  # logins per client address in this instance (Front Door's WAF: globally)
         self._purge_after = purge_after  # a grace period before the retention sweep purges
         self._mailboxes = mailboxes
@@ -76,13 +80,28 @@ class MailboxService:
         stamp = clock(utcnow(), self._region)
         return replace(mailbox, clocks={**mailbox.clocks, **{group: stamp for group in groups}})
 
+    def _class_for(self, mailbox_id: str, wanted: str | None, current: Mailbox | None) -> ClassOfService:
+        """The class a mailbox has or is being given: ClassNotFound when its tenant has none so named
+        (one just named is read afresh: it may have been made a moment ago in another process)."""
+        name = wanted or (current.class_of_service if current is not None else STANDARD)
+        fresh = wanted is not None and (current is None or wanted != current.class_of_service)
+        return self._classes.rules(tenant_of(mailbox_id), name, fresh=fresh)
+
     def put(self, principal: Principal, mailbox_id: str, command: PutMailbox) -> tuple[dict[str, object], bool]:
-        """Create or replace; True when created. The PIN is kept when the body has none."""
+        """Create or replace; True when created. The PIN and the class are kept when the body has none.
+        The settings the body gives are the mailbox's own; the others take its class's defaults."""
         require_platform(principal)
-        pin_hash = hash_pin(command.pin, self._auth.pin_pepper) if command.pin else None
+        pin_hash: str | None = None
         settings = command.settings or MailboxSettings()
+        own = tuple(sorted(command.settings.model_fields_set)) if command.settings else ()
         for _ in range(_CONFLICT_RETRIES):
             existing = self._mailboxes.get_mailbox(mailbox_id)
+            rules = self._class_for(mailbox_id, command.classOfService, existing)
+            check_settings(rules, settings, own)
+            if command.pin and pin_hash is None:
+                check_pin(rules, command.pin, mailbox_id)
+                pin_hash = hash_pin(command.pin, self._auth.pin_pepper)
+            class_name = command.classOfService or (existing.class_of_service if existing else STANDARD)
             now = utcnow()
             if existing is None:
                 if self._erasing(mailbox_id):  # its tombstone is gone, not yet every copy: never the new owner's
@@ -90,12 +109,13 @@ class MailboxService:
                 try:
                     created = self._mailboxes.create_mailbox(self._stamped(
                         Mailbox(id=mailbox_id, display_name=command.displayName, settings=settings,
-                                pin_hash=pin_hash, created_at=now, updated_at=now, incarnation=new_incarnation()),
+                                pin_hash=pin_hash, created_at=now, updated_at=now, incarnation=new_incarnation(),
+                                class_of_service=class_name, settings_set=own),
                         "displayName", "settings", "pin"))
                 except AlreadyExists:
                     continue  # created meanwhile: replace it instead
                 self._sessions_changed(created)  # a new incarnation: this process knows it at once
-                return created.as_api(self._mwi.counts(mailbox_id)), True
+                return self._classes.resolved(created).as_api(self._mwi.counts(mailbox_id)), True
             if not existing.active:
                 raise MailboxDeprovisioning("this mailbox is being purged; provision it again when that is done")
             groups = ["displayName", "settings", *(["pin"] if pin_hash else [])]
@@ -103,10 +123,12 @@ class MailboxService:
                 replaced = self._mailboxes.replace_mailbox(self._stamped(replace(
                     existing, display_name=command.displayName, settings=settings,
                     pin_hash=pin_hash or existing.pin_hash, updated_at=now,
+                    class_of_service=class_name, settings_set=own,
                     # A platform PIN reset ends every session opened with the old PIN.
                     session_epoch=existing.session_epoch + 1 if pin_hash else existing.session_epoch), *groups))
             except EtagMismatch:
                 continue
+            replaced = self._classes.resolved(replaced)
             self._sessions_changed(replaced)
             self._settings_changed(existing, replaced)
             return replaced.as_api(self._mwi.counts(mailbox_id)), False
@@ -120,29 +142,35 @@ class MailboxService:
     def patch(self, principal: Principal, mailbox_id: str, command: PatchMailbox,
               if_match: str | None) -> dict[str, object]:
         require_mailbox(principal, mailbox_id)
-        if command.settings is not None and not principal.is_platform:
+        if (command.settings is not None or command.classOfService is not None) and not principal.is_platform:
             raise Forbidden("subscribers may change their display name and greeting choice only")
         if command.model_dump(exclude_none=True) == {}:
-            raise ValidationFailed("nothing to change: give displayName, greeting or settings")
+            raise ValidationFailed("nothing to change: give displayName, greeting, settings or classOfService")
         self.writes.take(principal, mailbox_id)
         for _ in range(_CONFLICT_RETRIES):
             mailbox = self.active(mailbox_id)
             if if_match is not None and not same_etag(if_match, mailbox.etag):
                 raise EtagMismatch("the mailbox changed since it was read")
-            settings = mailbox.settings
+            settings, changes = mailbox.settings, {}
             if command.settings is not None:
                 changes = command.settings.model_dump(exclude_none=True)
                 settings = MailboxSettings(**{**settings.model_dump(), **changes})
+            check_settings(self._class_for(mailbox_id, command.classOfService, mailbox), settings, changes)
+            own = tuple(sorted(own_names(mailbox.settings, mailbox.settings_set) | set(changes)))
             groups = [name for name, given in (("displayName", command.displayName), ("greeting", command.greeting),
-                                               ("settings", command.settings)) if given is not None]
+                                               ("settings", command.settings or command.classOfService))
+                      if given is not None]
             try:
                 updated = self._mailboxes.replace_mailbox(self._stamped(replace(
                     mailbox, display_name=command.displayName or mailbox.display_name,
-                    greeting=command.greeting or mailbox.greeting, settings=settings, updated_at=utcnow()), *groups))
+                    greeting=command.greeting or mailbox.greeting, settings=settings, updated_at=utcnow(),
+                    settings_set=own, class_of_service=command.classOfService or mailbox.class_of_service),
+                    *groups))
             except EtagMismatch:
                 if if_match is not None:
                     raise
                 continue
+            updated = self._classes.resolved(updated)
             self._settings_changed(mailbox, updated)
             return updated.as_api(self._mwi.counts(mailbox_id))
         raise EtagMismatch("the mailbox kept changing; try again")
@@ -252,6 +280,7 @@ class MailboxService:
             raise ValidationFailed("currentPin is required")
         if not PIN_PATTERN.fullmatch(command.newPin):
             raise ValidationFailed("newPin must be 4-12 digits")
+        check_pin(self._classes.for_mailbox(self.active(mailbox_id)), command.newPin, mailbox_id)
         self.writes.take(principal, mailbox_id)
         if not principal.is_platform:
             snapshot = self._mailboxes.snapshot(mailbox_id)

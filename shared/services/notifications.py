@@ -33,6 +33,7 @@ from shared.domain.errors import (
     Forbidden,
     InvalidWebhookUrl,
     MailboxNotFound,
+    NotAllowed,
     VerificationFailed,
 )
 from shared.domain.fairness import fair_share, lamp_states
@@ -119,7 +120,10 @@ class NotificationService:
             problem = url_problem(target.url, self._allow_loopback) if target.kind == "webhook" else None
             if problem:
                 raise InvalidWebhookUrl(f"targets: {problem}")
-        self._mailbox(mailbox_id)
+        mailbox = self._mailbox(mailbox_id)
+        refused = sorted({t.kind for t in command.targets if not mailbox.allows(t.kind)})
+        if refused:
+            raise NotAllowed(f"this mailbox's class of service does not allow {', '.join(refused)} notifications")
         self._writes.take(principal, mailbox_id)
         for _ in range(_RETRIES):
             current = self._outbox.get_config(mailbox_id)
@@ -277,7 +281,9 @@ class NotificationService:
         now = utcnow()
         if event.owner != self._region:
             logger.warning("taking over event %s of %s from %s", event.id, event.mailbox_id, event.owner)
-        targets = [t for t in config.targets if delivers_to(event.type, t)] if mailbox and mailbox.active else []
+        # Only the kinds the mailbox's class allows now (a class changed after the targets were set).
+        targets = [t for t in config.targets if delivers_to(event.type, t) and mailbox.allows(t["kind"])] \
+            if mailbox and mailbox.active else []
         if not targets:  # nothing to send, so nothing to lease: settled in one guarded write
             self._outbox.save_event(replace(event, owner=self._region, status="done", due_at=now))
             return "nothing to send"

@@ -31,6 +31,7 @@ from shared.domain.transcripts import (
     ENGINE_UNAVAILABLE,
     MAX_ATTEMPTS,
     NO_SPEECH,
+    NOT_ALLOWED,
     TranscriberUnavailable,
     Transcript,
     TranscriptionJob,
@@ -96,6 +97,9 @@ class TranscriptService:
             return "nothing to do"
         if self._transcriber is None:  # transcription was turned off since the job was queued
             return self._settle(message, transcript.failed(ENGINE_UNAVAILABLE))
+        mailbox = self._messages.snapshot(job.mailbox_id).mailbox  # as its class of service makes it now
+        if mailbox is not None and not mailbox.allows("transcription"):  # the class stopped allowing it
+            return self._settle(message, transcript.failed(NOT_ALLOWED))
         return self._attempt(job, message, transcript, self._transcriber)
 
     def _attempt(self, job: TranscriptionJob, message: Message, transcript: Transcript,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from shared.domain.classes import ClassRecord
 from shared.domain.errors import EtagMismatch
 from shared.domain.tenants import Tenant, TenantKey
 
@@ -12,6 +13,8 @@ class FakeTenants:
     def __init__(self) -> None:
         self.tenants: dict[str, Tenant] = {}
         self.keys: dict[tuple[str, str], TenantKey] = {}
+        self.classes: dict[tuple[str, str], ClassRecord] = {}
+        self.class_reads = 0  # class lookups that reached the store (the resolver's cache test counts them)
         self.reads = 0  # key lookups that reached the store (the cache's test counts them)
         self._version = 0
 
@@ -39,3 +42,15 @@ class FakeTenants:
 
     def delete_key(self, tenant_id: str, key_id: str) -> bool:
         return self.keys.pop((tenant_id, key_id), None) is not None
+
+    def get_class(self, tenant_id: str, name: str) -> ClassRecord | None:
+        self.class_reads += 1
+        return self.classes.get((tenant_id, name))
+
+    def save_class(self, record: ClassRecord) -> ClassRecord:
+        current = self.classes.get((record.tenant, record.name))
+        if (current.etag if current else None) != record.etag:
+            raise EtagMismatch("storing a class: it changed meanwhile")
+        self._version += 1
+        self.classes[(record.tenant, record.name)] = replace(record, etag=str(self._version))
+        return self.classes[(record.tenant, record.name)]

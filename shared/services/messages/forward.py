@@ -12,6 +12,7 @@ from shared.domain.errors import (
     MailboxFull,
     MailboxNotFound,
     MessageProcessing,
+    NotAllowed,
 )
 from shared.domain.model import forwarded_message_id, request_fingerprint, utcnow
 from shared.domain.principal import Principal, require_mailbox
@@ -19,7 +20,7 @@ from shared.ports import AudioStore, MessageRepository
 from shared.services.admission import Admission
 from shared.services.forwards import FORWARD_REFUSED, ForwardQuota, forward_copy, forward_room
 from shared.services.mailboxes import MailboxService
-from shared.services.messages.common import LINK_TTL, forget_audio, visible
+from shared.services.messages.common import LINK_TTL, forget_audio, visible_in
 from shared.services.renditions import is_lazy
 from shared.services.replication import Regions
 
@@ -41,7 +42,9 @@ class Forward:
         subscriber forwards at most 20 an hour, and every refusal looks the same: whether the
         target is unknown, full or refusing is nobody else's business."""
         require_mailbox(principal, mailbox_id)
-        source = visible(self._messages, self._mailboxes, mailbox_id, message_id)
+        source, mailbox, _ = visible_in(self._messages, self._mailboxes, mailbox_id, message_id)
+        if not mailbox.allows("forward"):
+            raise NotAllowed("this mailbox's class of service does not allow forwarding")
         if source.status == "processing":
             raise MessageProcessing("the message can be forwarded once its audio is processed")
         if source.status == "failed":

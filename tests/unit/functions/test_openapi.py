@@ -152,7 +152,7 @@ def test_request_bodies_are_the_pydantic_models(document):
             for name in [operation["operationId"]]} == set(bodies)  # a twin takes its route's body
     assert set(bodies) == {"put_mailbox", "patch_mailbox", "create_session", "change_pin", "deposit_message",
                            "patch_message", "forward_message", "put_greeting", "put_notifications",
-                           "verify_notification_target", "put_hold", "put_tenant"}
+                           "verify_notification_target", "put_hold", "put_tenant", "put_class"}
     assert schemas["VerifyTarget"] == VerifyTarget.model_json_schema(by_alias=True)  # one of address or number
     assert set(bodies["put_greeting"]["content"]) == {"audio/*", "application/octet-stream"}
     assert set(bodies["deposit_message"]["content"]) == {"audio/*", "application/octet-stream", "application/json"}

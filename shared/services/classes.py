@@ -1,0 +1,148 @@
+"""Classes of service: a tenant's key puts and reads them; every read of a mailbox is held to its class.
+
+A class is one record in its tenant's partition; no mailbox is rewritten when it changes. Every
+process resolves a class through `ClassService.rules`, which remembers each answer at most
+`CLASS_CACHE_S` (20 s), so a change reaches every mailbox of the class, in every process, within
+that plus replication lag (the contract: 60 s). A put in this process takes effect here at once.
+
+`ClassedStore` is the metadata store as the use cases see it: each mailbox it reads carries its
+effective settings (shared/domain/classes.py `effective_settings`) and the features its class allows
+(`Mailbox.allowed`), so the deposit's limits, the transcript's request, a forward and a
+notification all follow the class without a check of their own beyond `mailbox.allows(...)`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from shared.domain.classes import (
+    CLASS_CACHE_S,
+    STANDARD,
+    STANDARD_CLASS,
+    ClassOfService,
+    ClassRecord,
+    as_api,
+    effective_settings,
+    own_names,
+)
+from shared.domain.errors import ClassNotFound, EtagMismatch, Forbidden, NotFound, ValidationFailed
+from shared.domain.model import Mailbox, utcnow
+from shared.domain.principal import Principal
+from shared.domain.tenancy import tenant_of
+from shared.ports import MailboxRepository, Snapshot, TenantRepository
+
+logger = logging.getLogger(__name__)
+_RETRIES = 3
+
+
+def require_tenant_platform(principal: Principal, tenant: str) -> None:
+    """A class is its tenant's own: that tenant's platform key (the boundary checked the tenant too)."""
+    if not principal.is_platform or principal.tenant_id != tenant:
+        raise Forbidden("classes of service are managed with the tenant's platform key")
+
+
+class ClassService:
+    def __init__(self, store: TenantRepository, ttl_s: float = CLASS_CACHE_S,
+                 clock: Callable[[], float] = time.monotonic, max_entries: int = 10_000):
+        self._store, self._ttl_s, self._clock, self._max_entries = store, ttl_s, clock, max_entries
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, str], tuple[float, ClassOfService | None]] = {}
+
+    # -- the routes ---------------------------------------------------------------------------------
+
+    def put(self, principal: Principal, tenant: str, name: str, rules: ClassOfService) -> dict[str, object]:
+        require_tenant_platform(principal, tenant)
+        if name == STANDARD:
+            raise ValidationFailed("`standard` is built in (today's defaults, no limits, everything allowed); "
+                                   "put your policy in a class of its own")
+        for _ in range(_RETRIES):
+            found = self._store.get_class(tenant, name)
+            now = utcnow()
+            wanted = ClassRecord(tenant, name, rules, now, now) if found is None else \
+                replace(found, rules=rules, updated_at=now)
+            try:
+                saved = self._store.save_class(wanted)
+            except EtagMismatch:
+                continue
+            self._remember(tenant, name, saved.rules)
+            return saved.to_api()
+        raise EtagMismatch("the class kept changing; try again")
+
+    def get(self, principal: Principal, tenant: str, name: str) -> dict[str, object]:
+        require_tenant_platform(principal, tenant)
+        if name == STANDARD:
+            return as_api(STANDARD_CLASS)
+        found = self._store.get_class(tenant, name)
+        if found is None:
+            raise NotFound(f"tenant {tenant} has no class of service {name}")
+        return found.to_api()
+
+    # -- the resolver ---------------------------------------------------------------------------------
+
+    def rules(self, tenant: str, name: str, *, fresh: bool = False) -> ClassOfService:
+        """The class by name: ClassNotFound when the tenant has none so named. `fresh` reads the
+        store (a mailbox being put in a class just made elsewhere); else an answer at most `ttl_s` old."""
+        found = self._lookup(tenant, name, fresh)
+        if found is None:
+            raise ClassNotFound(f"tenant {tenant} has no class of service {name}")
+        return found
+
+    def for_mailbox(self, mailbox: Mailbox) -> ClassOfService:
+        """The mailbox's class; `standard` when its class is not (yet) in this region: a class made
+        in another region and not replicated here yet, never a mailbox that cannot be read."""
+        found = self._lookup(tenant_of(mailbox.id), mailbox.class_of_service, False)
+        return found if found is not None else STANDARD_CLASS
+
+    def resolved(self, mailbox: Mailbox | None) -> Mailbox | None:
+        """The mailbox as its class makes it now: effective settings, the features allowed."""
+        if mailbox is None:
+            return None
+        rules = self.for_mailbox(mailbox)
+        settings = effective_settings(rules, mailbox.settings, own_names(mailbox.settings, mailbox.settings_set))
+        return replace(mailbox, settings=settings, allowed=rules.allowed())
+
+    def _lookup(self, tenant: str, name: str, fresh: bool) -> ClassOfService | None:
+        if name == STANDARD:
+            return STANDARD_CLASS
+        now = self._clock()
+        with self._lock:
+            cached = self._cache.get((tenant, name))
+        if not fresh and cached is not None and now - cached[0] < self._ttl_s:
+            return cached[1]
+        record = self._store.get_class(tenant, name)
+        found = record.rules if record is not None else None
+        if found is None:  # remembered as missing for `ttl_s`: logged once a lookup, not once a read
+            logger.info("tenant %s has no class of service %s (its mailboxes are read as standard)", tenant, name)
+        self._remember(tenant, name, found, now)
+        return found
+
+    def _remember(self, tenant: str, name: str, rules: ClassOfService | None, at: float | None = None) -> None:
+        with self._lock:
+            if len(self._cache) >= self._max_entries:
+                self._cache.clear()
+            self._cache[(tenant, name)] = (self._clock() if at is None else at, rules)
+
+
+class ClassedStore:
+    """The metadata store whose mailbox reads are resolved by their class (`ClassService.resolved`);
+    everything else, writes included, goes to the store as it is. A mailbox written back keeps its
+    own settings' names (`settings_set`), so the class's values it carries are never taken for its own."""
+
+    def __init__(self, store: MailboxRepository, classes: ClassService):
+        self._store = store
+        self._classes = classes
+
+    def get_mailbox(self, mailbox_id: str) -> Mailbox | None:
+        return self._classes.resolved(self._store.get_mailbox(mailbox_id))
+
+    def snapshot(self, mailbox_id: str, message_id: str | None = None) -> Snapshot:
+        found: Snapshot = self._store.snapshot(mailbox_id, message_id)  # type: ignore[attr-defined]
+        return replace(found, mailbox=self._classes.resolved(found.mailbox)) if found.mailbox is not None else found
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)

@@ -4,12 +4,11 @@ the management plane (functions/sweeps/exports.py)."""
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 import azure.functions as func
 
 from functions.http import json_response
 from functions.table import PLATFORM_ONLY, ROUTES, Answer, Call
+from shared.domain import tenancy
 from shared.domain.errors import MailboxNotFound, NotFound
 from shared.domain.exports import EXPORT_ID as EXPORT_ID_PATTERN
 from shared.domain.model import MAILBOX_ID
@@ -35,7 +34,7 @@ EXPORT_ID = {"name": "exportId", "in": "path", "required": True, "description": 
 
 
 def _status_url(mailbox_id: str, export_id: str) -> str:
-    return f"/api/mailboxes/{quote(mailbox_id, safe='')}/exports/{export_id}"
+    return f"{tenancy.api_path(mailbox_id)}/exports/{export_id}"
 
 
 @ROUTES.route("POST", EXPORTS, tag="mailboxes", summary="Request an export of the mailbox (a data request)",

@@ -8,6 +8,7 @@ from functions.http import if_match, json_response
 from functions.openapi.links import MAILBOX_LINKS, SESSION_LINKS
 from functions.openapi.schemas import param_ref
 from functions.table import ANYONE, PLATFORM_ONLY, PLATFORM_OR_SUBSCRIBER, ROUTES, SUBSCRIBER, Answer, Call
+from shared.domain import tenancy
 from shared.domain.commands import ChangePin, CreateSession, PatchMailbox, PutMailbox
 from shared.domain.errors import (
     ConflictsPending,
@@ -35,7 +36,7 @@ MAILBOX = Answer("the mailbox, with its message-waiting counts", Mailbox, ("ETag
               errors=(MailboxDeprovisioning, EtagMismatch))
 def put_mailbox(call: Call) -> func.HttpResponse:
     result, created = call.app.mailboxes.put(call.principal, call.mailbox, call.body)
-    headers = {"ETag": result["etag"], "Location": f"/api/mailboxes/{call.mailbox}"}
+    headers = {"ETag": result["etag"], "Location": tenancy.api_path(call.mailbox)}
     return json_response(result, status=201 if created else 200, headers=headers)
 
 

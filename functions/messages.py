@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
 
 import azure.functions as func
 
@@ -11,6 +10,7 @@ from functions.http import body, choice, flag, if_match, integer, json_response,
 from functions.openapi.links import MESSAGE_LINKS
 from functions.openapi.schemas import TIME, Schema, header_param, param_ref, query
 from functions.table import PLATFORM_ONLY, PLATFORM_OR_SUBSCRIBER, ROUTES, Answer, Call
+from shared.domain import tenancy
 from shared.domain.commands import (
     AUDIO_CONTENT_TYPE,
     PHONE,
@@ -85,14 +85,15 @@ def _sender(req: func.HttpRequest) -> Sender:
     return Sender(number, name, bool(flag(req, "urgent")))
 
 
-def _location(message: dict) -> str:
-    return f"/api/mailboxes/{quote(message['mailboxId'])}/messages/{message['id']}"
+def _location(call: Call, message: dict) -> str:
+    """The message's URL: in its mailbox (a forward's copy: the target's, in the same tenant)."""
+    return f"{tenancy.api_path(tenancy.key(call.tenant, message['mailboxId']))}/messages/{message['id']}"
 
 
-def _message_response(message: dict, status: int = 200) -> func.HttpResponse:
+def _message_response(call: Call, message: dict, status: int = 200) -> func.HttpResponse:
     # A deposit journaled through a database outage has no document yet, so no ETag.
     etag = {"ETag": message["etag"]} if message.get("etag") else {}
-    return json_response(message, status=status, headers={**etag, "Location": _location(message)})
+    return json_response(message, status=status, headers={**etag, "Location": _location(call, message)})
 
 
 
@@ -119,10 +120,10 @@ def deposit_message(call: Call) -> func.HttpResponse:
     key = _idempotency_key(call.req)
     if _content_type(call.req) == "application/json":
         result = call.app.messages.request_upload(call.principal, call.mailbox, body(call.req, RequestUpload), key)
-        return json_response(result, status=201, headers={"Location": _location(result["message"])})
+        return json_response(result, status=201, headers={"Location": _location(call, result["message"])})
     audio, content_type = audio_upload(call.req)
     message, _ = call.app.messages.deposit(call.principal, call.mailbox, audio, content_type, _sender(call.req), key)
-    return _message_response(message, status=202)
+    return _message_response(call, message, status=202)
 
 
 def _content_type(req: func.HttpRequest) -> str:
@@ -180,7 +181,7 @@ def list_messages(call: Call) -> func.HttpResponse:
 @ROUTES.route("GET", MESSAGE, tag="messages", summary="Read a message", principals=PLATFORM_OR_SUBSCRIBER,
               answers={200: MESSAGE_ANSWER}, errors=(MessageNotFound,), flow="query")
 def get_message(call: Call) -> func.HttpResponse:
-    return _message_response(call.app.messages.get(call.principal, call.mailbox, call.message))
+    return _message_response(call, call.app.messages.get(call.principal, call.mailbox, call.message))
 
 
 @ROUTES.route("GET", f"{MESSAGE}/audio", tag="messages", summary="Fetch the audio",
@@ -209,7 +210,7 @@ def get_message_audio(call: Call) -> func.HttpResponse:
               answers={200: MESSAGE_ANSWER}, errors=(MessageNotFound, MailboxNotFound, EtagMismatch, TooManyRequests))
 def patch_message(call: Call) -> func.HttpResponse:
     message = call.app.messages.patch(call.principal, call.mailbox, call.message, call.body, if_match(call.req))
-    return _message_response(message)
+    return _message_response(call, message)
 
 
 @ROUTES.route("DELETE", MESSAGE, tag="messages", summary="Move to trash, or purge", principals=PLATFORM_OR_SUBSCRIBER,
@@ -233,5 +234,5 @@ def delete_message(call: Call) -> func.HttpResponse:
               errors=(MessageNotFound, AudioNotFound, MailboxNotFound, MessageProcessing, ForwardRefused,
                       TooManyRequests))
 def forward_message(call: Call) -> func.HttpResponse:
-    return _message_response(call.app.messages.forward(call.principal, call.mailbox, call.message, call.body),
+    return _message_response(call, call.app.messages.forward(call.principal, call.mailbox, call.message, call.body),
                              status=202)

@@ -18,7 +18,8 @@ import re
 from dataclasses import dataclass
 
 from shared.domain.audio import Containers
-from shared.domain.model import GREETING_KINDS, MAILBOX_ID, MESSAGE_ID
+from shared.domain.model import GREETING_KINDS, MESSAGE_ID
+from shared.domain.tenancy import MAILBOX_KEY
 
 GREETINGS = "greetings"
 EXPORTS_CONTAINER = "exports"  # its lifecycle rule (infra/modules/stamp.bicep) deletes a ZIP after a day
@@ -94,7 +95,7 @@ def parse(path: str) -> AudioPath | None:
         found = AudioPath(container, mailbox_id, message_id, None, rendition[0] if rendition else None)
     else:
         return None
-    if not (MAILBOX_ID.fullmatch(found.mailbox_id) and MESSAGE_ID.fullmatch(found.id)):
+    if not (MAILBOX_KEY.fullmatch(found.mailbox_id) and MESSAGE_ID.fullmatch(found.id)):
         return None
     if found.rendition is not None and not _RENDITION.fullmatch(found.rendition):
         return None

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from shared.domain import tenancy
 from shared.domain.blobpaths import EXPORTS_CONTAINER, export_archive
 from shared.domain.model import iso
 
@@ -97,8 +98,8 @@ class Export:
 
     def as_api(self, url: str | None = None, link_expires_at: datetime | None = None) -> dict[str, object]:
         """The status answer: `url` and `expiresAt` (the link's) once ready; `reason` once failed."""
-        answer: dict[str, object] = {"exportId": self.id, "mailboxId": self.mailbox_id, "status": self.status,
-                                     "requestedAt": iso(self.requested_at), "url": url,
+        answer: dict[str, object] = {"exportId": self.id, "mailboxId": tenancy.local_id(self.mailbox_id),
+                                     "status": self.status, "requestedAt": iso(self.requested_at), "url": url,
                                      "expiresAt": iso(link_expires_at) if link_expires_at else None}
         if self.status == "ready":
             answer.update(availableUntil=iso(self.keep_until), sizeBytes=self.size_bytes)

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from shared.domain.model import MAILBOX_ID, MESSAGE_ID, Message, iso, parse_time
+from shared.domain.model import MESSAGE_ID, Message, iso, parse_time
+from shared.domain.tenancy import MAILBOX_KEY
 
 PENDING = "pending/"
 ASIDE = "aside/"
@@ -99,7 +100,7 @@ class JournalEntry:
             if not isinstance(doc, dict) or doc.get("v") != VERSION or doc.get("kind") not in ("deposit", "landing"):
                 raise JournalRecordInvalid("not a journal record of version 1")
             mailbox_id, message_id = str(doc["mailboxId"]), str(doc["messageId"])
-            if not MAILBOX_ID.fullmatch(mailbox_id) or not MESSAGE_ID.fullmatch(message_id):
+            if not MAILBOX_KEY.fullmatch(mailbox_id) or not MESSAGE_ID.fullmatch(message_id):
                 raise JournalRecordInvalid("the record names no valid mailbox or message id")
             journaled_at = parse_time(doc["journaledAt"])
             if journaled_at is None:

@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shared.domain.holds import LEGACY_INCARNATION, LegalHold
 from shared.domain.replicated import ZERO, Clock, Share, Tally
+from shared.domain.tenancy import local_id
 from shared.domain.transcripts import Transcript
 
 MAILBOX_ID = re.compile(r"^\+?[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -125,7 +126,7 @@ class Mailbox:
         from shared.domain import views  # views reads this module's rules: imported when first answering
 
         return views.Mailbox.build(
-            id=self.id, displayName=self.display_name, settings=self.settings, greeting=self.greeting,
+            id=local_id(self.id), displayName=self.display_name, settings=self.settings, greeting=self.greeting,
             pinSet=self.pin_hash is not None, counts=views.Counts.build(**counts.as_api()),
             createdAt=iso(self.created_at), updatedAt=iso(self.updated_at), etag=quoted_etag(self.etag),
         ).as_json()
@@ -204,7 +205,7 @@ class Message:
         from shared.domain import views  # views reads this module's rules: imported when first answering
 
         return views.Message.build(
-            id=self.id, mailboxId=self.mailbox_id, folder=self.folder, heard=self.heard, urgent=self.urgent,
+            id=self.id, mailboxId=local_id(self.mailbox_id), folder=self.folder, heard=self.heard, urgent=self.urgent,
             sender=views.Sender.build(number=self.from_number, name=self.from_name),
             receivedAt=iso(self.received_at), durationMs=self.duration_ms, status=self.status, error=self.error,
             formats=list(self.formats), depositRegion=self.deposit_region, expiresAt=iso(self.expires_at),
@@ -313,7 +314,7 @@ class Greeting:
         from shared.domain import views  # views reads this module's rules: imported when first answering
 
         return views.Greeting.build(
-            mailboxId=self.mailbox_id, kind=self.kind, status=self.status, error=self.error,
+            mailboxId=local_id(self.mailbox_id), kind=self.kind, status=self.status, error=self.error,
             durationMs=self.duration_ms, formats=list(self.formats), updatedAt=iso(self.updated_at),
             etag=quoted_etag(self.etag),
         ).as_json()

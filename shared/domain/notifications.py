@@ -21,6 +21,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.domain import tenancy
+
 EVENT_TYPES = ("message.ready", "message.failed", "mwi.changed")
 ATTACH_FORMATS = ("mp3", "wav", "opus", "none")
 SMS_TEXT = 140
@@ -170,7 +172,7 @@ def message_event(mailbox_id: str, message_id: str, status: str, owner: str, now
 def mwi_event(mailbox_id: str, region: str, seq: int, counts: dict[str, int], owner: str, now: datetime) -> Event:
     """The event a change of counts causes; (region, seq) is the tally version that changed."""
     return Event(event_id(mailbox_id, "mwi.changed", region, str(seq)), mailbox_id, "mwi.changed", now, now, owner,
-                 data={"mailboxId": mailbox_id, **{k: counts[k] for k in ("new", "saved", "urgentNew")}})
+                 data={**tenancy.public(mailbox_id), **{k: counts[k] for k in ("new", "saved", "urgentNew")}})
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,13 @@ def api_path(mailbox_key: str) -> str:
     return f"/api/tenants/{tenant}/mailboxes/{mailbox_id}"
 
 
+def public(mailbox_key: str) -> dict[str, str]:
+    """How an event names the mailbox to its consumers (the MWI queue, webhooks, dead letters):
+    `mailboxId` as the client knows it, and `tenantId` (tenant `default`'s events read as before)."""
+    tenant = tenant_of(mailbox_key)
+    return {"mailboxId": local_id(mailbox_key), **({"tenantId": tenant} if tenant != DEFAULT else {})}
+
+
 def tenant_partition(tenant: str) -> str:
     """The partition of a tenant's own records (not a mailbox key: it has no valid mailbox id)."""
     return f"{TENANT_PARTITION_PREFIX}{tenant}"

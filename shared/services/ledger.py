@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 
+from shared.domain import tenancy
 from shared.domain.errors import EtagMismatch, MailboxFull, NotFound, Unavailable
 from shared.domain.model import Message, count, utcnow
 from shared.domain.notifications import Event, mwi_event
@@ -153,7 +154,7 @@ class Ledger:
                 except TallyMoved:
                     continue
                 logger.warning("counts of %s drifted by %s; corrected in %s", mailbox_id, drift, self._region)
-            return {"mailboxId": mailbox_id, "messagesSettled": settled, "drift": _api(drift),
+            return {"mailboxId": tenancy.local_id(mailbox_id), "messagesSettled": settled, "drift": _api(drift),
                     "counts": _api(expected), "region": self._region}
         raise Unavailable("the mailbox kept changing while it was recounted; retry")
 

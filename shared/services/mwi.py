@@ -3,6 +3,7 @@ inline handler of the events that light the lamp (shared/services/events.py runs
 
 from __future__ import annotations
 
+from shared.domain import tenancy
 from shared.domain.model import Counts, iso, utcnow
 from shared.domain.replicated import mailbox_tally
 from shared.ports import EventPublisher, MessageRepository
@@ -20,5 +21,5 @@ class Mwi:
     def post(self, mailbox_id: str, counts: Counts) -> None:
         """The mailbox's counts on the region's `mwi-events` queue (API.md, Events). Raises when the
         queue does not take it; the announcer logs that (the change itself is durable already)."""
-        self._events.publish_mwi({"mailboxId": mailbox_id, "new": counts.new, "saved": counts.saved,
+        self._events.publish_mwi({**tenancy.public(mailbox_id), "new": counts.new, "saved": counts.saved,
                                   "urgentNew": counts.urgent_new, "at": iso(utcnow())})

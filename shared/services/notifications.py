@@ -25,6 +25,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from shared.domain import tenancy
 from shared.domain.audio import RENDITION_CONTENT_TYPES
 from shared.domain.errors import (
     EtagMismatch,
@@ -389,7 +390,7 @@ def _awaiting_transcript(mailbox: Mailbox | None, message: dict[str, object]) ->
 
 
 def dead_letter_api(event: Event) -> dict[str, object]:
-    return {"id": event.id, "mailboxId": event.mailbox_id, "type": event.type, "status": event.status,
+    return {"id": event.id, **tenancy.public(event.mailbox_id), "type": event.type, "status": event.status,
             "messageId": event.message_id, "createdAt": iso(event.created_at), "deadAt": iso(event.dead_at),
             "deliveries": [{"target": key, "kind": key.split("-", 1)[0], "attempts": d.attempts, "done": d.done,
                             "lastError": d.last_error} for key, d in event.deliveries.items()]}

@@ -25,7 +25,7 @@ from devstack import localstack
 from devstack.local_settings import ensure
 from devstack.regions import MANAGEMENT_OFFSET
 from tests.integration.api_support import new_mailbox_id
-from tests.support import PLATFORM_KEY, ROOT, free_port, wait_until
+from tests.support import OPERATOR_KEY, PLATFORM_KEY, ROOT, free_port, wait_until
 
 pytestmark = pytest.mark.integration
 SAMPLE = ROOT / "samples" / "hello.wav"
@@ -53,7 +53,8 @@ def two_local_regions(stack, tmp_path_factory):
     port, imap_port = consecutive_free_ports(), consecutive_free_ports()
     log = (tmp_path_factory.mktemp("regions") / "regions.log").open("wb")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
-           "PLATFORM_KEY_HASHES": hashlib.sha256(PLATFORM_KEY.encode()).hexdigest()}
+           "PLATFORM_KEY_HASHES": hashlib.sha256(PLATFORM_KEY.encode()).hexdigest(),
+           "OPERATOR_KEY_HASHES": hashlib.sha256(OPERATOR_KEY.encode()).hexdigest()}
     process = subprocess.Popen([sys.executable, "-m", "devstack.regions", "--regions", "2", "--planes", "2",
                                 "--port", str(port), "--imap-port", str(imap_port)],
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -4,10 +4,8 @@ the regions' facts adding up, tenants apart, and billing kept through a mailbox'
 
 from __future__ import annotations
 
-import contextlib
 from datetime import timedelta
 
-import pydantic
 import pytest
 
 from shared.domain import tenancy
@@ -41,10 +39,8 @@ def region(name: str = "r1", store: FakeStore | None = None, **settings: str):
 
 
 def provision(app, mailbox: str = MAILBOX, principal: Principal = PLATFORM, transcription: bool = True) -> None:
-    # The view of a tenant's mailbox may not answer yet (the views learn local ids on main): stored all the same.
-    with contextlib.suppress(pydantic.ValidationError):
-        app.mailboxes.put(principal, mailbox, PutMailbox(displayName="Ann", settings=MailboxSettings(
-            maxMessageSeconds=60, transcription=transcription)))
+    app.mailboxes.put(principal, mailbox, PutMailbox(displayName="Ann", settings=MailboxSettings(
+        maxMessageSeconds=60, transcription=transcription)))
 
 
 def deposit(app, mailbox: str = MAILBOX, key: str | None = None) -> str:

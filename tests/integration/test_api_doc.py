@@ -11,6 +11,7 @@ from tests.support import ROOT
 
 pytestmark = pytest.mark.integration
 METHODS = {"get", "put", "post", "patch", "delete", "head", "options"}
+TWIN = "/api/tenants/{tenantId}/mailboxes/"
 
 
 def documented() -> set[tuple[str, str]]:
@@ -22,8 +23,9 @@ def documented() -> set[tuple[str, str]]:
 
 def test_docs_api_lists_every_served_operation_and_nothing_else(api):
     served_document = api.http.get("/openapi.json").json()
-    served = {(method.upper(), path) for path, operations in served_document["paths"].items()
-              for method in operations if method in METHODS}
+    # A mailbox operation's twin under its tenant is documented by its row and one sentence.
+    served = {(method.upper(), path.replace(TWIN, "/api/mailboxes/", 1))
+              for path, operations in served_document["paths"].items() for method in operations if method in METHODS}
     assert served, "the served document has no operations"
     listed = documented()
     assert not served - listed, f"served but not in docs/api.md: {sorted(served - listed)}"

@@ -37,6 +37,7 @@ from shared.domain.errors import DomainError, Forbidden, MailboxNotFound, Tenant
 from shared.domain.model import iso, utcnow
 from shared.domain.principal import Principal
 from shared.domain.tenancy import DEFAULT
+from shared.telemetry import in_tenant
 
 Schema = dict[str, Any]
 logger = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ class Call:
 
     def __init__(self, req: func.HttpRequest, client: Any = None):
         self.req, self.client = req, client
+        in_tenant(None)  # nothing of the thread's previous invocation
         self.who: Principal | None = None
         self.tenant: str = DEFAULT  # the path's tenant (tenant `default` for paths without one)
         self.mailbox: str = ""  # the path's mailbox, as its key in its tenant (shared/domain/tenancy.py)
@@ -125,6 +127,7 @@ def prepare(operation: Operation, call: Call) -> Call:
     names = operation.path_names
     if "tenantId" in names:
         call.tenant = tenant_id(req)
+    in_tenant(call.tenant)  # the health model reads every flow per tenant (shared/telemetry.py)
     if operation.principals:
         call.who = call.app.auth.authenticate(req.headers)
         if call.who.kind not in operation.principals:
@@ -136,6 +139,8 @@ def prepare(operation: Operation, call: Call) -> Call:
             if "tenantId" in names:
                 raise TenantNotFound("tenant not found")
             raise Forbidden("this route is for tenant default's platform keys only")
+    if call.who is None or call.who.kind != OPERATOR:
+        call.app.budgets.request(call.tenant)  # the tenant's requestsPerSecond (shared/services/budgets.py)
     if "mailboxId" in names:
         call.mailbox = tenancy.key(call.tenant, mailbox_id(req))
     if "messageId" in operation.path_names:

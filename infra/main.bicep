@@ -94,6 +94,10 @@ param principalId string = ''
 param platformKeyHashes string
 
 @secure()
+@description('Comma-separated SHA-256 (hex) digests of the operator keys (OPERATOR_KEY_HASHES): tenants and their keys (docs/tenants.md). Empty: no operator key.')
+param operatorKeyHashes string = ''
+
+@secure()
 @minLength(44)
 @description('Base64 of 32+ random bytes (TOKEN_SIGNING_KEY); azd generates 44 alphanumerics, valid base64 of 33 bytes.')
 @metadata({
@@ -226,6 +230,7 @@ module global 'modules/global.bicep' = {
     routing: routing
     zoneRedundant: zoneRedundant
     platformKeyHashes: platformKeyHashes
+    operatorKeyHashes: operatorKeyHashes
     tokenSigningKey: tokenSigningKey
     tokenSigningKeyPrevious: tokenSigningKeyPrevious
     pinPepper: pinPepper
@@ -286,6 +291,7 @@ module stamps 'modules/stamp.bicep' = [for (stamp, i) in stampNames: {
     cosmosDatabase: cosmosDatabase
     cosmosContainer: cosmosContainer
     platformKeyHashesSecretUri: global.outputs.platformKeyHashesSecretUri
+    operatorKeyHashesSecretUri: global.outputs.operatorKeyHashesSecretUri
     tokenSigningKeySecretUri: global.outputs.tokenSigningKeySecretUri
     tokenSigningKeyPreviousSecretUri: global.outputs.tokenSigningKeyPreviousSecretUri
     pinPepperSecretUri: global.outputs.pinPepperSecretUri

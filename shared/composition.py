@@ -37,6 +37,7 @@ from shared.ports import (
 from shared.services.admission import Admission
 from shared.services.audit import AuditLog
 from shared.services.auth import Authenticator, SessionEpochs
+from shared.services.budgets import TenantBudgets
 from shared.services.conflicts import ConflictResolver
 from shared.services.erasure import ErasureService
 from shared.services.events import MWI_QUEUE, Announcer
@@ -114,6 +115,7 @@ class App:
     holds: HoldService
     exports: ExportService
     tenants: TenantService
+    budgets: TenantBudgets
     usage: UsageService
 
 
@@ -168,6 +170,7 @@ def build(config: Settings, ports: Ports) -> App:
     holds = HoldService(store, region)
     conflicts = ConflictResolver(store, ports.conflict_feed, region, tuple(config.regions) or (region,), quiet)
     notify = config.notifications
+    budgets = TenantBudgets(ports.tenants)  # tenants' requestsPerSecond and notificationsPerHour
 
     def trash(mailbox_id: str, message_id: str) -> None:  # `deleteAfterEmail`
         messages.delete(PLATFORM, mailbox_id, message_id, purge=False)
@@ -177,7 +180,7 @@ def build(config: Settings, ports: Ports) -> App:
         Schedule(notify.first_retry_s, notify.max_retry_s, notify.retry_horizon_s),
         transcript_wait=timedelta(seconds=notify.transcript_wait_s),
         takeover_after=timedelta(seconds=notify.takeover_after_s), allow_loopback=notify.allow_loopback,
-        trash=trash, renditions=renditions, telemetry=telemetry, writes=writes)
+        trash=trash, renditions=renditions, telemetry=telemetry, writes=writes, budgets=budgets)
     # A message's `message.ready` waits for its transcript: the moment it settles, the event is due.
     transcripts.listen(lambda message: notifications.message_settled(message.mailbox_id, message.id))
     exports = ExportService(ports.exports, mailboxes, store, store, regions, ports.streams, utcnow)
@@ -186,4 +189,4 @@ def build(config: Settings, ports: Ports) -> App:
     tenants = TenantService(ports.tenants, tenant_keys)
     return App(config, readiness, auth, mailboxes, messages, pipeline, greetings, retention, replication, telemetry,
                takeover, conflicts, transcripts, notifications, replay, AuditLog(ports.audit_trails, region),
-               erasure, holds, exports, tenants, UsageService(ports.usage, tenants))
+               erasure, holds, exports, tenants, budgets, UsageService(ports.usage, tenants))

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 
 from opentelemetry import metrics, trace
@@ -37,6 +38,8 @@ logger = logging.getLogger(__name__)
 CONNECTION_SETTING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
 SERVICE_NAME = "voicemail"
 REGION = "cloud.region"  # on every span, metric point and log record: App Insights drops resource attributes
+TENANT = "voicemail.tenant"  # whose request or mailbox the work is for (shared/domain/tenancy.py), when known
+_tenant: ContextVar[str | None] = ContextVar("voicemail_tenant", default=None)
 _W3C = TraceContextTextMapPropagator()  # `traceparent`/`tracestate`, as blob metadata and durable inputs carry them
 _lock = threading.Lock()
 _configured = False
@@ -90,6 +93,9 @@ def region_spans(region: str):
     class RegionSpans(SpanProcessor):
         def on_start(self, span, parent_context=None) -> None:
             span.set_attribute(REGION, region)
+            tenant = _tenant.get()
+            if tenant:
+                span.set_attribute(TENANT, tenant)
 
     return RegionSpans()
 
@@ -99,11 +105,20 @@ def _label_log_records(region: str) -> None:
 
     def add_region(record: logging.LogRecord) -> bool:
         setattr(record, REGION, region)
+        tenant = _tenant.get()
+        if tenant:
+            setattr(record, TENANT, tenant)
         return True
 
     for handler in logging.getLogger().handlers:
         if type(handler).__name__ == "LoggingHandler":
             handler.addFilter(add_region)
+
+
+def in_tenant(tenant: str | None) -> None:
+    """Name the tenant on the spans, metric points and log records made from here on in this
+    context (a request: the boundary; a mailbox's background work: its step); None: no tenant."""
+    _tenant.set(tenant)
 
 
 def trace_headers() -> dict[str, str]:
@@ -151,6 +166,11 @@ class Telemetry:
             "voicemail.notifications", "{delivery}",
             "Deliveries of an event to one target by outcome: on_time, late (past the SLO's bound), dead")
 
+    def _dims(self) -> dict[str, str]:
+        """The region, and the tenant of the work at hand (`in_tenant`): on every span and metric point."""
+        tenant = _tenant.get()
+        return {**self._region, TENANT: tenant} if tenant else self._region
+
     # -- spans -----------------------------------------------------------------------------------
 
     @contextmanager
@@ -167,7 +187,7 @@ class Telemetry:
             if current.is_valid:
                 links.append(Link(current))
         with self._tracer.start_as_current_span(name, context=parent, kind=SpanKind.INTERNAL, links=links,
-                                                attributes={**self._region, **(attributes or {})},
+                                                attributes={**self._dims(), **(attributes or {})},
                                                 record_exception=False, set_status_on_exception=False) as span:
             try:
                 yield span
@@ -187,9 +207,9 @@ class Telemetry:
             yield
         except Exception as error:
             outcome, reason = _outcome(error)
-            counter.add(1, {**self._region, **attributes, "outcome": outcome, "reason": reason})
+            counter.add(1, {**self._dims(), **attributes, "outcome": outcome, "reason": reason})
             raise
-        counter.add(1, {**self._region, **attributes, "outcome": "succeeded"})
+        counter.add(1, {**self._dims(), **attributes, "outcome": "succeeded"})
 
     def deposit(self, method: str):
         """Around one deposit request (`inline` or `upload`): counts it succeeded, rejected or failed."""
@@ -203,7 +223,7 @@ class Telemetry:
     def transcode(self) -> Iterator[None]:
         """Around one transcoding: a span, and its duration by outcome (succeeded; rejected, with the
         reason the audio can never make a message; failed, with the problem type)."""
-        attributes = {**self._region, "outcome": "succeeded"}
+        attributes = {**self._dims(), "outcome": "succeeded"}
         started = time.perf_counter()
         with self.span("transcode"):
             try:
@@ -228,16 +248,16 @@ class Telemetry:
 
     def sweep_items(self, sweep: str, result: str, count: int) -> None:
         if count:
-            self._sweep_items.add(count, {**self._region, "sweep": sweep, "result": result})
+            self._sweep_items.add(count, {**self._dims(), "sweep": sweep, "result": result})
 
     def journal(self, event: str, reason: str) -> None:
         """One outage-journal record journaled, replayed or set aside (reason: the kind, or why)."""
-        self._journal.add(1, {**self._region, "event": event, "reason": reason})
+        self._journal.add(1, {**self._dims(), "event": event, "reason": reason})
 
     def notified(self, delay_s: float, event_type: str, target_kind: str, *, delivered: bool, bound_s: float) -> None:
         """One event delivered to one target (webhook, email, sms) `delay_s` after it was due:
         "on_time" within `bound_s` (the SLO's), else "late"; or given up on, "dead" (not timed)."""
-        attributes = {**self._region, "event_type": event_type, "target_kind": target_kind}
+        attributes = {**self._dims(), "event_type": event_type, "target_kind": target_kind}
         if delivered:
             self._notification_delay.record(max(0.0, delay_s), attributes)
         outcome = "dead" if not delivered else "on_time" if delay_s <= bound_s else "late"
@@ -247,5 +267,5 @@ class Telemetry:
         """One message's audio landed in target_region: the lag, as a metric and on the current span
         (App Insights keeps only sum, count, min and max of a histogram; percentiles come from spans)."""
         lag = max(0.0, (landed_at - received_at).total_seconds())
-        self._replication_lag.record(lag, {**self._region, "target_region": target_region})
+        self._replication_lag.record(lag, {**self._dims(), "target_region": target_region})
         trace.get_current_span().set_attribute("voicemail.replication.lag_s", lag)

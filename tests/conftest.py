@@ -9,11 +9,19 @@ import pytest
 
 from devstack import localstack
 from shared.domain.views import View
+from shared.telemetry import in_tenant
 
 # Every answer the app builds in a test, in-process or in a host the test starts, is validated
 # against its published model (shared/domain/views.py, `View.build`).
 os.environ["VALIDATE_VIEWS"] = "true"
 View.validated = True
+
+
+@pytest.fixture(autouse=True)
+def _no_tenant_from_an_earlier_test():
+    """In production each invocation names its tenant (functions/table.py) before anything is
+    recorded; a test calling services directly starts from none, whatever the test before it did."""
+    in_tenant(None)
 
 
 @pytest.fixture(scope="session")

@@ -37,6 +37,10 @@ param privateNetworking bool
 param platformKeyHashes string
 
 @secure()
+@description('Comma-separated SHA-256 (hex) digests of the operator keys; empty: none.')
+param operatorKeyHashes string
+
+@secure()
 @description('Base64 of at least 32 random bytes: the key that signs mailbox tokens.')
 param tokenSigningKey string
 
@@ -258,6 +262,17 @@ resource platformKeyHashesSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' 
   }
 }
 
+resource operatorKeyHashesSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  // checkov:skip=CKV_AZURE_41: an expiry would stop every region at once; rotation is by redeploying a new value (README)
+  parent: vault
+  name: 'operator-key-hashes'
+  properties: {
+    // Empty: a digest no key has (a secret must have a value), so no operator key authenticates.
+    value: empty(operatorKeyHashes) ? '0000000000000000000000000000000000000000000000000000000000000000' : operatorKeyHashes
+    contentType: 'text/plain; comma-separated SHA-256 hex digests'
+  }
+}
+
 resource tokenSigningKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   // checkov:skip=CKV_AZURE_41: an expiry would stop every region at once; rotation is by redeploying a new value (README)
   parent: vault
@@ -331,12 +346,14 @@ output cosmosEndpoint string = cosmos.properties.documentEndpoint
 output keyVaultName string = vault.name
 output keyVaultUri string = vault.properties.vaultUri
 output platformKeyHashesSecretUri string = platformKeyHashesSecret.properties.secretUri
+output operatorKeyHashesSecretUri string = operatorKeyHashesSecret.properties.secretUri
 output tokenSigningKeySecretUri string = tokenSigningKeySecret.properties.secretUri
 output tokenSigningKeyPreviousSecretUri string = tokenSigningKeyPreviousSecret.properties.secretUri
 output pinPepperSecretUri string = pinPepperSecret.properties.secretUri
 // The secrets the function apps read (their Key Vault references): rbac.bicep grants read on these only.
 output appSecretNames array = [
   platformKeyHashesSecret.name
+  operatorKeyHashesSecret.name
   tokenSigningKeySecret.name
   tokenSigningKeyPreviousSecret.name
   pinPepperSecret.name

@@ -39,8 +39,9 @@ param cosmosEndpoint string
 param cosmosDatabase string
 param cosmosContainer string
 
-@description('Key Vault secret URIs (no version: the app follows rotations) for the four secrets.')
+@description('Key Vault secret URIs (no version: the app follows rotations) for the five secrets.')
 param platformKeyHashesSecretUri string
+param operatorKeyHashesSecretUri string
 param tokenSigningKeySecretUri string
 param tokenSigningKeyPreviousSecretUri string
 param pinPepperSecretUri string
@@ -387,6 +388,7 @@ var baseSettings = [
   { name: 'COSMOS_CONTAINER', value: cosmosContainer }
   { name: 'DURABLE_TASK_HUB', value: durableTaskHub }
   { name: 'PLATFORM_KEY_HASHES', value: '@Microsoft.KeyVault(SecretUri=${platformKeyHashesSecretUri})' }
+  { name: 'OPERATOR_KEY_HASHES', value: '@Microsoft.KeyVault(SecretUri=${operatorKeyHashesSecretUri})' }
   { name: 'TOKEN_SIGNING_KEY', value: '@Microsoft.KeyVault(SecretUri=${tokenSigningKeySecretUri})' }
   { name: 'TOKEN_SIGNING_KEY_PREVIOUS', value: '@Microsoft.KeyVault(SecretUri=${tokenSigningKeyPreviousSecretUri})' }
   { name: 'PIN_PEPPER', value: '@Microsoft.KeyVault(SecretUri=${pinPepperSecretUri})' }

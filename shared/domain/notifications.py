@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.domain import tenancy
+from shared.domain.model import iso
 
 EVENT_TYPES = ("message.ready", "message.failed", "mwi.changed")
 ATTACH_FORMATS = ("mp3", "wav", "opus", "none")
@@ -336,3 +337,19 @@ def address_problem(address: str, allow_loopback: bool) -> str | None:
             or any(ip in network for network in _REFUSED_NETWORKS)):
         return f"{address} is not a public address"
     return None
+
+
+def awaiting_transcript(mailbox: Any, message: dict[str, object]) -> bool:
+    """Whether the message's transcript may still come: pending, or not started yet while the
+    mailbox transcribes (`transcript: null` means transcription is off)."""
+    if "transcript" in message:
+        transcript = message["transcript"]
+        return isinstance(transcript, dict) and transcript.get("status") == "pending"
+    return bool(getattr(mailbox.settings, "transcription", False)) if mailbox else False
+
+
+def dead_letter_api(event: Event) -> dict[str, object]:
+    return {"id": event.id, **tenancy.public(event.mailbox_id), "type": event.type, "status": event.status,
+            "messageId": event.message_id, "createdAt": iso(event.created_at), "deadAt": iso(event.dead_at),
+            "deliveries": [{"target": key, "kind": key.split("-", 1)[0], "attempts": d.attempts, "done": d.done,
+                            "lastError": d.last_error} for key, d in event.deliveries.items()]}

@@ -36,7 +36,7 @@ from shared.domain.errors import (
     VerificationFailed,
 )
 from shared.domain.fairness import fair_share, lamp_states
-from shared.domain.model import Mailbox, Message, iso, utcnow
+from shared.domain.model import Mailbox, Message, utcnow
 from shared.domain.notifications import (
     ON_TIME_S,
     Delivery,
@@ -45,7 +45,9 @@ from shared.domain.notifications import (
     NotificationConfig,
     PutNotifications,
     Schedule,
+    awaiting_transcript,
     configure,
+    dead_letter_api,
     email_for,
     envelope,
     event_id,
@@ -58,11 +60,12 @@ from shared.domain.notifications import (
 from shared.domain.principal import Principal, require_mailbox, require_platform
 from shared.domain.verification import VerifyTarget, code_message, confirm, require_proof
 from shared.ports import DeliveryFailed, MailboxRepository, Mailer, MessageRepository, Outbox, SmsSender, WebhookSender
+from shared.services.budgets import TenantBudgets
 from shared.services.events import DELETE_AFTER_EMAIL, delivers_to, runs
 from shared.services.renditions import Renditions
 from shared.services.replication import Regions
 from shared.services.writes import WriteBudget
-from shared.telemetry import Telemetry
+from shared.telemetry import Telemetry, in_tenant
 
 logger = logging.getLogger(__name__)
 LEASE = timedelta(seconds=120)  # a claimed event comes back after this if its dispatcher died
@@ -81,8 +84,9 @@ class NotificationService:
                  sms: SmsSender, region: str, schedule: Schedule, *, transcript_wait: timedelta,
                  takeover_after: timedelta, allow_loopback: bool,
                  trash: Callable[[str, str], None], renditions: Renditions, telemetry: Telemetry,
-                 writes: WriteBudget):
+                 writes: WriteBudget, budgets: TenantBudgets):
         self._telemetry = telemetry
+        self._budgets = budgets  # tenants' notificationsPerHour: beyond it an event waits
         self._renditions = renditions  # makes an MP3 not made yet
         self._outbox = outbox
         self._store = store
@@ -286,12 +290,17 @@ class NotificationService:
             else:
                 data = message.as_api()
                 wait_until = event.created_at + self._transcript_wait
-                if event.type == "message.ready" and now < wait_until and _awaiting_transcript(mailbox, data):
+                if event.type == "message.ready" and now < wait_until and awaiting_transcript(mailbox, data):
                     self._outbox.save_event(replace(claimed, due_at=wait_until))
                     return "waiting for transcript"
         if not targets:
             self._outbox.save_event(replace(claimed, status="done", due_at=now))
             return "nothing to send"
+        due_now = [t for t in targets if not claimed.deliveries.get(target_key(t), Delivery()).done]
+        wait = self._budgets.notification_wait(tenancy.tenant_of(event.mailbox_id), len(due_now))
+        if wait > 0:  # the tenant's hour is full: delivered once it has room, never dropped
+            self._outbox.save_event(replace(claimed, due_at=now + timedelta(seconds=wait)))
+            return "over budget"
         deliveries = {}
         for target in targets:
             key = target_key(target)
@@ -301,6 +310,14 @@ class NotificationService:
             deliveries[key] = delivery
         settled = settle(claimed, deliveries, self._schedule, now)
         self._outbox.save_event(settled)
+        self._after_email(event, claimed, targets, deliveries, config)
+        if settled.status == "dead":
+            self._gave_up(event, targets, deliveries)
+        return settled.status
+
+    def _after_email(self, event: Event, claimed: Event, targets: list[dict[str, str]],
+                     deliveries: dict[str, Delivery], config: NotificationConfig) -> None:
+        """`deleteAfterEmail`: once every e-mail target has the message, it goes to the trash (once)."""
         mails = [target_key(t) for t in targets if t["kind"] == "email"]  # verified ones: the others get nothing
         emailed = bool(mails) and all(deliveries[k].done for k in mails)
         just_now = any(not claimed.deliveries.get(k, Delivery()).done for k in mails)  # not again after an undo
@@ -311,9 +328,6 @@ class NotificationService:
             except Exception:
                 logger.exception("message %s/%s not moved to the trash after e-mail", event.mailbox_id,
                                  event.message_id)
-        if settled.status == "dead":
-            self._gave_up(event, targets, deliveries)
-        return settled.status
 
     def _gave_up(self, event: Event, targets: list[dict[str, str]], deliveries: dict[str, Delivery]) -> None:
         """Dead-lettered: each target still without it counts as a notification that never came."""
@@ -341,6 +355,7 @@ class NotificationService:
         """The notification-delay SLO's events: due at creation, or for a `message.ready` that
         waits for its transcript on purpose, at the end of that wait."""
         due = event.created_at + (self._transcript_wait if event.type == "message.ready" else timedelta(0))
+        in_tenant(tenancy.tenant_of(event.mailbox_id))
         self._telemetry.notified((utcnow() - due).total_seconds(), event.type, kind, delivered=delivered,
                                  bound_s=ON_TIME_S)
 
@@ -378,19 +393,3 @@ class NotificationService:
             raise EventNotDeadLettered(f"event {event_id_} is {event.status}")
         # This region sends it now (the region that gave up on it may be the one that was lost).
         return dead_letter_api(self._outbox.save_event(replace(replayed(event, utcnow()), owner=self._region)))
-
-
-def _awaiting_transcript(mailbox: Mailbox | None, message: dict[str, object]) -> bool:
-    """Whether the message's transcript may still come: pending, or not started yet while the
-    mailbox transcribes (`transcript: null` means transcription is off)."""
-    if "transcript" in message:
-        transcript = message["transcript"]
-        return isinstance(transcript, dict) and transcript.get("status") == "pending"
-    return bool(getattr(mailbox.settings, "transcription", False)) if mailbox else False
-
-
-def dead_letter_api(event: Event) -> dict[str, object]:
-    return {"id": event.id, **tenancy.public(event.mailbox_id), "type": event.type, "status": event.status,
-            "messageId": event.message_id, "createdAt": iso(event.created_at), "deadAt": iso(event.dead_at),
-            "deliveries": [{"target": key, "kind": key.split("-", 1)[0], "attempts": d.attempts, "done": d.done,
-                            "lastError": d.last_error} for key, d in event.deliveries.items()]}

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from shared.domain import blobpaths
+from shared.domain import blobpaths, tenancy
 from shared.domain.audio import (
     LAZY_RENDITIONS,
     RENDITION_CONTENT_TYPES,
@@ -50,7 +50,7 @@ from shared.services.journal import DepositJournal
 from shared.services.ledger import Ledger
 from shared.services.renditions import AT_DEPOSIT
 from shared.services.transcripts import TranscriptService
-from shared.telemetry import Telemetry
+from shared.telemetry import Telemetry, in_tenant
 
 logger = logging.getLogger(__name__)
 _CONFLICT_RETRIES = 5
@@ -111,6 +111,8 @@ class AudioPipeline:
         how to read them (called only once its size passed; size: the blob's, else asked of the
         store). trace: the W3C headers the deposit stored with the blob (its metadata), so this
         continues the deposit's trace."""
+        found = blobpaths.parse(blob_path)
+        in_tenant(tenancy.tenant_of(found.mailbox_id) if found else None)
         with self._telemetry.span("process incoming audio", trace) as span:
             landed = Landed(data, size)
             if landed.size is None:

@@ -140,7 +140,8 @@ def test_stamp_is_identity_based_and_secrets_come_from_key_vault():
     assert settings["AzureWebJobsStorage__credential"] == "'managedidentity'"
     assert "identity.properties.clientId" in settings["AzureWebJobsStorage__clientId"]
     assert "identity.properties.clientId" in settings["AZURE_CLIENT_ID"]
-    for secret in ("PLATFORM_KEY_HASHES", "TOKEN_SIGNING_KEY", "TOKEN_SIGNING_KEY_PREVIOUS", "PIN_PEPPER"):
+    for secret in ("PLATFORM_KEY_HASHES", "OPERATOR_KEY_HASHES", "TOKEN_SIGNING_KEY", "TOKEN_SIGNING_KEY_PREVIOUS",
+                   "PIN_PEPPER"):
         assert settings[secret].startswith("'@Microsoft.KeyVault(SecretUri="), settings[secret]
     assert not {"AzureWebJobsStorage", "COSMOS_KEY"} & set(settings), "a key-based connection setting"
     # Each other region's storage: its blob service URL, as config.py's PEER_STORAGE__<region> reads it.
@@ -167,6 +168,7 @@ SAMPLE_VALUES = {
     "COSMOS_CONTAINER": "mailboxes",
     "DURABLE_TASK_HUB": "voicemail",
     "PLATFORM_KEY_HASHES": "a" * 64,
+    "OPERATOR_KEY_HASHES": "b" * 64,
     "TOKEN_SIGNING_KEY": "A1b2" * 11,  # what azd generates: 44 alphanumerics, base64 of 33 bytes
     "TOKEN_SIGNING_KEY_PREVIOUS": "A1b2" * 11,  # outside a rotation, the current key again
     "PIN_PEPPER": "P3pr" * 11,  # azd generates it as it does the signing key

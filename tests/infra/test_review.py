@@ -30,7 +30,7 @@ def test_imap_gateways_wait_for_the_private_endpoints():
 
 
 def test_secrets_user_is_granted_on_the_app_secrets_not_the_vault():
-    # The function apps read two secrets (their Key Vault references); the vault also holds the
+    # The function apps read their secrets (their Key Vault references); the vault also holds the
     # IMAP gateway's TLS private key, which a vault-wide Secrets User would let every stamp read.
     rbac = bicep.text(RBAC)
     assignment = bicep.declaration(rbac, "resource secretsUser ")
@@ -47,8 +47,9 @@ def test_secrets_user_is_granted_on_the_app_secrets_not_the_vault():
     glob = bicep.text(GLOBAL)
     output = bicep.declaration(glob, "output appSecretNames ")
     assert sorted(re.findall(r"^\s+(\w+)\.name$", output, re.MULTILINE)) == [
-        "pinPepperSecret", "platformKeyHashesSecret", "tokenSigningKeyPreviousSecret", "tokenSigningKeySecret"]
+        "operatorKeyHashesSecret", "pinPepperSecret", "platformKeyHashesSecret", "tokenSigningKeyPreviousSecret",
+        "tokenSigningKeySecret"]
     rbac_call = _module(bicep.text(MAIN), "rbac")
     assert "keyVaultSecretNames: global.outputs.appSecretNames" in rbac_call
     stamp = bicep.text(INFRA / "modules" / "stamp.bicep")
-    assert len(re.findall(r"@Microsoft\.KeyVault\(SecretUri=", stamp)) == 4
+    assert len(re.findall(r"@Microsoft\.KeyVault\(SecretUri=", stamp)) == 5

@@ -130,3 +130,18 @@ def test_bad_tenant_input_is_a_clear_error(api, world):
     bad = api.http.put("/tenants/okay-name", json={"displayName": ""}, headers=OPERATOR)
     assert bad.status_code in (400, 422) and bad.headers["content-type"].startswith("application/problem+json")
     assert httpx.codes.is_success(api.http.get(f"/tenants/{world['acme']}", headers=OPERATOR).status_code)
+
+
+def test_a_tenant_over_its_requests_a_second_gets_429_and_the_others_do_not(api, world):
+    tenant = f"t{uuid.uuid4().hex[:10]}"
+    made = api.http.put(f"/tenants/{tenant}", json={"displayName": "Small", "budgets": {"requestsPerSecond": 2}},
+                        headers=OPERATOR)
+    assert made.status_code == 201 and made.json()["budgets"] == {"requestsPerSecond": 2}
+    key = {"x-api-key": api.http.post(f"/tenants/{tenant}/keys", headers=OPERATOR).json()["key"]}
+    answers = [api.http.get(under(tenant, world["mailbox"]), headers=key) for _ in range(12)]
+    refused = [a for a in answers if a.status_code == 429]
+    assert refused and all(a.json()["type"] == "too-many-requests" and int(a.headers["Retry-After"]) >= 1
+                           for a in refused)
+    assert {a.status_code for a in answers} <= {404, 429}  # no such mailbox in it; never a 5xx
+    acme = [api.http.get(under(world["acme"], world["mailbox"]), headers=world["acme_key"]) for _ in range(12)]
+    assert {a.status_code for a in acme} == {200}  # another tenant's budget is its own

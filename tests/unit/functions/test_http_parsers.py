@@ -211,7 +211,8 @@ def problem(response: func.HttpResponse) -> dict:
 def app() -> SimpleNamespace:
     return SimpleNamespace(auth=Authenticator((hash_api_key(KEY),), (b"s" * 32,), 60, epochs=None, tenant_keys=None),
                            settings=SimpleNamespace(region="fn1"),
-                           telemetry=SimpleNamespace(span=lambda *args, **kwargs: contextlib.nullcontext()))
+                           telemetry=SimpleNamespace(span=lambda *args, **kwargs: contextlib.nullcontext()),
+                           budgets=SimpleNamespace(request=lambda tenant: None))
 
 
 @pytest.fixture

@@ -45,6 +45,7 @@ class Guarded:
         self.recorded: list = []
         self.settings = SimpleNamespace(region="r1", auth=SimpleNamespace(front_door_id=None, trusted_proxies=()))
         self.audit = SimpleNamespace(record=self.recorded.append)
+        self.budgets = SimpleNamespace(request=lambda tenant: None)  # the tenants' requestsPerSecond
 
     @property
     def auth(self):

@@ -39,8 +39,10 @@ from shared.domain.notifications import (
     url_problem,
 )
 from shared.domain.principal import PLATFORM, Principal
+from shared.domain.tenants import Budgets, Tenant
 from shared.domain.verification import VerifyTarget
 from shared.ports import DeliveryFailed
+from shared.services.budgets import TenantBudgets
 from shared.services.messages import Sender
 from shared.services.mwi import Mwi
 from shared.services.notifications import NotificationService
@@ -63,6 +65,7 @@ from tests.unit.fakes import (
 from tests.unit.fakes import FakeMailer as Mailer
 from tests.unit.fakes import FakeSms as Texts
 from tests.unit.fakes import FakeWebhooks as Webhooks
+from tests.unit.fakes_tenants import FakeTenants
 from tests.unit.services.wiring import announcing_ledger, message_use_cases
 
 MAILBOX = "+1555"
@@ -102,6 +105,8 @@ def world(monkeypatch):
     ledger = announcing_ledger(store, "r1", FakeEvents())
     messages = message_use_cases(store, audio, mailboxes, ledger, telemetry=telemetry)
     outbox, webhooks, mailer, texts, delays = FakeOutbox(store), Webhooks(), Mailer(), Texts(), Delays()
+    tenants = FakeTenants()
+    budgets = TenantBudgets(tenants)  # one for the deployment's dispatchers, as one process holds
 
     def service(region="r1", wait=0.0):
         regions = Regions(region, audio, {})
@@ -111,9 +116,10 @@ def world(monkeypatch):
             takeover_after=timedelta(seconds=600), allow_loopback=True,
             trash=lambda m, i: messages.delete(PLATFORM, m, i, purge=False),
             renditions=Renditions(regions, transcoder, True, store, Telemetry(region)), telemetry=delays,
-            writes=WriteBudget(store, region))
+            writes=WriteBudget(store, region), budgets=budgets)
 
     return {"store": store, "mailboxes": mailboxes, "messages": messages, "outbox": outbox, "webhooks": webhooks,
+            "tenants": tenants, "budgets": budgets,
             "mailer": mailer, "texts": texts, "service": service, "clock": Clock(monkeypatch), "delays": delays,
             "pipeline": AudioPipeline(store, store, greetings, audio, transcoder, ledger, "r1", normalize=True,
                                       containers=CONTAINERS, replication=FakeReplicationRequests(),
@@ -205,6 +211,31 @@ def test_a_round_sends_up_to_its_limit_and_each_mailboxs_events_in_order(world):
     created = {event.id: event.created_at for event in world["store"].events.values()}
     sent = [webhook_id for _, webhook_id, _ in world["webhooks"].sent]
     assert len(sent) == 6 and sent == sorted(sent, key=lambda event_id: created[event_id])
+
+
+def test_a_tenants_notifications_beyond_its_hour_are_delayed_never_dropped(world):
+    clock = world["clock"]
+    world["budgets"]._clock = lambda: clock.now.timestamp()  # noqa: PLW0108 - the budget's hour, the test's clock
+    world["tenants"].tenants["default"] = Tenant("default", "Default", Budgets(notificationsPerHour=3),
+                                                 clock.now, clock.now)
+    configure(world, {"kind": "webhook", "url": "https://hooks.example.com/vm"})
+    for _ in range(3):
+        ready_message(world)
+    service = world["service"]()
+    outcomes = service.dispatch()
+    assert len(world["webhooks"].sent) == 3 and outcomes.get("over budget", 0) >= 1
+    waiting = [e for e in world["store"].events.values() if e.status == "pending"]
+    assert waiting and all(e.due_at > clock.now + timedelta(minutes=50) for e in waiting)  # the hour's end
+    clock.advance(30 * 60)
+    service.dispatch()
+    assert len(world["webhooks"].sent) == 3  # still within the hour: nothing more, nothing lost
+    clock.advance(31 * 60)
+    service.dispatch()
+    events = list(world["store"].events.values())
+    assert all(e.status == "done" for e in events)  # every one settled: delivered, or superseded unsent
+    delivered = {e.id for e in events if any(d.done for d in e.deliveries.values())}
+    assert sorted(webhook_id for _, webhook_id, _ in world["webhooks"].sent) == sorted(delivered)
+    assert len(delivered) > 3
 
 
 def flood_the_lamp(world, toggles: int, first: int = 1) -> list:

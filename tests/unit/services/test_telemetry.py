@@ -20,6 +20,7 @@ from opentelemetry.trace import StatusCode
 
 from shared import telemetry
 from shared.config import load_settings
+from shared.domain import tenancy
 from shared.domain.commands import PutMailbox
 from shared.domain.errors import MailboxFull, MessageProcessing, Unavailable
 from shared.domain.model import MailboxSettings
@@ -125,7 +126,7 @@ def world(recorded):
     region = fake_app(telemetry=seen)
     region.app.mailboxes.put(PLATFORM, "+1555", PutMailbox(displayName="A", settings=MailboxSettings(maxMessages=3)))
     return {"store": region.store, "audio": region.audio, "messages": region.app.messages,
-            "pipeline": region.app.pipeline}
+            "pipeline": region.app.pipeline, "mailboxes": region.app.mailboxes}
 
 
 def deposit(world, data: bytes = b"hello audio", key: str | None = None) -> str:
@@ -168,8 +169,9 @@ def test_transcoding_records_its_duration_by_outcome(world, recorded):
     assert world["pipeline"].process(f"incoming/+1555/{good}", b"hello audio") == "ready"
     assert world["pipeline"].process(f"incoming/+1555/{silent}", b"silent audio") == "failed"
     durations = {tuple(sorted(p.attributes.items())): p for p in points(reader, "voicemail.transcode.duration")}
-    ok = durations[(("cloud.region", "r1"), ("outcome", "succeeded"))]
-    rejected = durations[(("cloud.region", "r1"), ("outcome", "rejected"), ("reason", "silent"))]
+    default = ("voicemail.tenant", "default")  # the blob's path names the mailbox, so its tenant
+    ok = durations[(("cloud.region", "r1"), ("outcome", "succeeded"), default)]
+    rejected = durations[(("cloud.region", "r1"), ("outcome", "rejected"), ("reason", "silent"), default)]
     assert ok.count == 1 and rejected.count == 1
     assert 0 < ok.sum < 5
 
@@ -251,3 +253,21 @@ def test_notifications_are_counted_on_time_late_or_dead_and_their_delay_timed(re
     assert outcomes == {"webhook": "on_time", "email": "late", "sms": "dead"}
     delays = points(reader, "voicemail.notification.delay")
     assert sorted(p.sum for p in delays) == [12.0, 75.0]  # the dead one is counted, not timed
+
+
+def test_a_tenants_work_is_recorded_with_its_tenant(world, recorded):
+    """`tenantId` in the telemetry's dimensions, so the health model can be read per tenant: what a
+    request under a tenant records, and the background work on its mailbox's audio."""
+    reader, exporter, _ = recorded
+    acme = tenancy.key("acme", "+1555")
+    world["mailboxes"].put(PLATFORM, acme, PutMailbox(displayName="Acme's"))
+    telemetry.in_tenant("acme")  # as the boundary does for a request under /api/tenants/acme/
+    message_id = world["messages"].deposit(PLATFORM, acme, b"hello audio", "audio/wav", SENDER, None)[0]["id"]
+    assert counts(reader, "voicemail.deposits") == {
+        (("cloud.region", "r1"), ("method", "inline"), ("outcome", "succeeded"), ("voicemail.tenant", "acme")): 1}
+    telemetry.in_tenant(None)  # another invocation: the blob trigger, which finds the tenant in the path
+    path = f"incoming/{acme}/{message_id}"
+    world["pipeline"].process(path, world["audio"].blobs[path], {})
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    assert spans["process incoming audio"].attributes["voicemail.tenant"] == "acme"
+    assert {p.attributes.get("voicemail.tenant") for p in points(reader, "voicemail.transcode.duration")} == {"acme"}

@@ -14,6 +14,7 @@ from functions import (  # noqa: F401 - they declare the routes
     messages,
     notifications,
     tenants,
+    usage,
 )
 from functions.table import ROUTES
 

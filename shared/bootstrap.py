@@ -32,6 +32,7 @@ from shared.adapters.outbox import CosmosOutbox
 from shared.adapters.sms_acs import AcsSms, FileSms
 from shared.adapters.tenants import CosmosTenants
 from shared.adapters.transcode_pool import PyAvTranscoder
+from shared.adapters.usage import CosmosUsage
 from shared.adapters.webhook import SafeWebhookSender
 from shared.composition import App, Ports, build
 from shared.config import ConfigError, Settings, settings
@@ -138,6 +139,7 @@ def azure_ports(config: Settings) -> Ports:
         exports=CosmosExports(sdk.cosmos, config.sdk_timeout_s),
         streams=BlockBlobStreams(sdk.blobs),
         tenants=CosmosTenants(sdk.cosmos, config.sdk_timeout_s),
+        usage=CosmosUsage(sdk.cosmos, config.sdk_timeout_s),
     )
 
 

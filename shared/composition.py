@@ -61,6 +61,7 @@ from shared.services.retention import RetentionService
 from shared.services.takeover import ProcessingTakeover
 from shared.services.tenants import TenantKeys, TenantService
 from shared.services.transcripts import TranscriptService
+from shared.services.usage import UsageRecords, UsageService
 from shared.services.writes import WriteBudget
 from shared.telemetry import Telemetry
 
@@ -88,6 +89,7 @@ class Ports:
     exports: ExportRecords  # data requests' exports (issue 24)
     streams: BlobStreams  # write streams into this region's account (the exports' ZIPs)
     tenants: TenantRepository  # tenants and their keys (issue 22)
+    usage: UsageRecords  # usage facts: what a tenant is billed from (shared/domain/usage.py)
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,7 @@ class App:
     tenants: TenantService
     budgets: TenantBudgets
     classes: ClassService
+    usage: UsageService
 
 
 def build(config: Settings, ports: Ports) -> App:
@@ -189,6 +192,7 @@ def build(config: Settings, ports: Ports) -> App:
     exports = ExportService(ports.exports, mailboxes, store, store, regions, ports.streams, utcnow)
     erasure = ErasureService(raw, regions, containers, config.storage.journal_container,
                              tuple(config.regions) or (region,), backups.load())
+    tenants = TenantService(ports.tenants, tenant_keys)
     return App(config, readiness, auth, mailboxes, messages, pipeline, greetings, retention, replication, telemetry,
                takeover, conflicts, transcripts, notifications, replay, AuditLog(ports.audit_trails, region),
-               erasure, holds, exports, TenantService(ports.tenants, tenant_keys), budgets, classes)
+               erasure, holds, exports, tenants, budgets, classes, UsageService(ports.usage, tenants))

@@ -19,6 +19,7 @@ from shared.domain.notifications import Event, Mail, NotificationConfig
 from shared.domain.replicated import PinRecord, RecentEvents, RegionTally
 from shared.domain.tenants import Tenant, TenantKey
 from shared.domain.transcripts import Recognized, TranscriptionJob
+from shared.domain.usage import UsageFact
 
 
 class AlreadyExists(Exception):
@@ -84,19 +85,18 @@ class MessageRepository(Protocol):
         """The mailbox, its tallies and PIN records (and that message): one query of the partition."""
         ...
 
-    def write_message(self, message: Message, tally: RegionTally | None, events: Sequence[Event] = ()) -> Message:
+    def write_message(self, message: Message, tally: RegionTally | None, events: Sequence[Event] = (),
+                      usage: Sequence[UsageFact] = ()) -> Message:
         """Create the message (etag None) or replace it while message.etag is current, and with it,
         atomically (one transactional batch), the region's tally: created (etag None) or replaced
-        while tally.etag is current, and the outbox events the change causes (upserted: their ids
-        are deterministic). Raises AlreadyExists, EtagMismatch (the message changed) or
-        TallyMoved (the tally changed)."""
+        while tally.etag is current, the outbox events and the usage facts the change causes (upserted:
+        their ids are deterministic). Raises AlreadyExists, EtagMismatch (the message) or TallyMoved."""
         ...
 
     def create_messages(self, messages: Sequence[Message], tally: RegionTally | None,
-                        events: Sequence[Event] = ()) -> list[Message]:
-        """Create several messages of one mailbox with the region's tally and the outbox events, all
-        in one transactional batch (at most 90 messages). Raises AlreadyExists (one of them exists:
-        which, unsaid; nothing is written) or TallyMoved."""
+                        events: Sequence[Event] = (), usage: Sequence[UsageFact] = ()) -> list[Message]:
+        """Create several messages of one mailbox with the region's tally, events and usage facts in
+        one transactional batch (≤100 operations). Raises AlreadyExists (nothing written) or TallyMoved."""
         ...
 
     def delete_message(self, mailbox_id: str, message_id: str) -> None:

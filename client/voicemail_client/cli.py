@@ -11,10 +11,15 @@
     voicemail notify set +15551234567 --sms +15557654321   (a subscriber, with VOICEMAIL_TOKEN: e-mail and SMS only)
     voicemail notify verify +15551234567 --sms +15557654321 --code 123456   (the code the target was sent)
     voicemail notify show +15551234567 ; voicemail dead-letters list ; voicemail dead-letters replay EVENT_ID
+    voicemail tenants put acme --name "Acme Mobile" ; voicemail keys issue acme ; voicemail usage acme --from 2026-12-01
+    voicemail classes put acme premium premium.json ; voicemail --tenant acme --api-key KEY list +15551234567
 
 Endpoints come from -e (repeatable, nearest first) or VOICEMAIL_ENDPOINTS (comma-separated);
-the platform key from VOICEMAIL_API_KEY, a subscriber token from VOICEMAIL_TOKEN (or `login`).
-Exit status: 0 done, 1 the API refused (its problem is printed), 2 usage, 3 no region answered.
+the platform key from VOICEMAIL_API_KEY, a subscriber token from VOICEMAIL_TOKEN (or `login`),
+the operator's key from VOICEMAIL_OPERATOR_KEY (`local-operator-key` against local endpoints), a
+tenant's mailboxes with --tenant (VOICEMAIL_TENANT): see cli_operator.py.
+Exit status: 0 done, 1 the API refused (its problem is printed), 2 usage (or no operator key), 3 no
+region answered.
 """
 
 from __future__ import annotations
@@ -30,7 +35,11 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from voicemail_client.cli_operator import COMMANDS as OPERATOR_COMMANDS
+from voicemail_client.cli_operator import add_parsers as add_operator_parsers
+from voicemail_client.cli_operator import operator_key
 from voicemail_client.client import ApiError, RetryPolicy, Unavailable, VoicemailClient
+from voicemail_client.operator import NoOperatorKey
 
 DEFAULT_ENDPOINTS = "http://127.0.0.1:7071/api"
 
@@ -40,12 +49,16 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     args = parser().parse_args(argv)
     endpoints = args.endpoint or [e for e in os.environ.get("VOICEMAIL_ENDPOINTS", DEFAULT_ENDPOINTS).split(",") if e]
     policy = RetryPolicy(timeout=args.timeout, deadline=args.deadline)
-    with VoicemailClient(endpoints, api_key=args.api_key, token=args.token, policy=policy) as client:
+    with VoicemailClient(endpoints, api_key=args.api_key, token=args.token, policy=policy, tenant=args.tenant,
+                         operator_key=operator_key(args.operator_key, endpoints)) as client:
         try:
             result = COMMANDS[args.command](client, args, out)
         except ApiError as error:
             print(f"error: {error} [{error.type}]", file=sys.stderr)
             return 1
+        except NoOperatorKey as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         except Unavailable as error:
             print(f"error: {error}", file=sys.stderr)
             return 3
@@ -63,6 +76,10 @@ def parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one line per option 
     top.add_argument("-e", "--endpoint", action="append", help="a regional API base URL (repeat, nearest first)")
     top.add_argument("--api-key", default=os.environ.get("VOICEMAIL_API_KEY"), help="platform key")
     top.add_argument("--token", default=os.environ.get("VOICEMAIL_TOKEN"), help="subscriber token")
+    top.add_argument("--tenant", default=os.environ.get("VOICEMAIL_TENANT"),
+                     help="the mailboxes' tenant (default: tenant default's paths)")
+    top.add_argument("--operator-key", default=os.environ.get("VOICEMAIL_OPERATOR_KEY"),
+                     help="the operator's key (tenants, keys, usage); local endpoints: local-operator-key")
     top.add_argument("--json", action="store_true", help="print JSON instead of tables")
     top.add_argument("--timeout", type=float, default=10.0, help="seconds per attempt")
     top.add_argument("--deadline", type=float, default=60.0, help="seconds for all attempts of one request")
@@ -130,6 +147,7 @@ def parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one line per option 
     cmd.add_argument("action", choices=["list", "replay"])
     cmd.add_argument("event", nargs="?", help="replay: the event id")
     cmd.add_argument("--mailbox", help="list: only this mailbox's")
+    add_operator_parsers(sub)
     return top
 
 
@@ -265,7 +283,7 @@ def _dead_letters(client: VoicemailClient, args: argparse.Namespace, out: TextIO
 
 COMMANDS = {"health": _health, "provision": _provision, "login": _login, "deposit": _deposit, "list": _list,
             "get": _get, "download": _download, "mark": _mark, "delete": _delete, "sweep": _sweep,
-            "notify": _notify, "dead-letters": _dead_letters}
+            "notify": _notify, "dead-letters": _dead_letters, **OPERATOR_COMMANDS}
 
 
 # -- output ---------------------------------------------------------------------------------------

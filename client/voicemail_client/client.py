@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import httpx
 from voicemail_client.endpoints import Endpoints, http_probe, retry_after_seconds
+from voicemail_client.operator import OperatorCalls, tenant_path
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 # A request that surely never reached the server: safe to send again whatever it does.
@@ -97,11 +98,14 @@ class Stats:
             del self.failed[:-10_000]
 
 
-class VoicemailClient:
+class VoicemailClient(OperatorCalls):
     def __init__(self, endpoints: list[str] | Endpoints, api_key: str | None = None, token: str | None = None,
                  policy: RetryPolicy | None = None, transport: httpx.BaseTransport | None = None,
                  rng: random.Random | None = None, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, *, tenant: str | None = None,
+                 operator_key: str | None = None):
+        self.tenant = tenant  # mailboxes under /tenants/{tenant}/mailboxes/... (None: tenant default's paths)
+        self.operator_key = operator_key  # the operator's routes: tenants, their keys and usage
         self.policy = policy or RetryPolicy()
         self.endpoints = endpoints if isinstance(endpoints, Endpoints) else Endpoints(
             endpoints, probe=lambda url: http_probe(url, timeout=min(2.0, self.policy.timeout), http=self._http))
@@ -125,7 +129,7 @@ class VoicemailClient:
 
     def request(self, method: str, path: str, *, params: dict | None = None, json: Any = None,
                 content: Callable[[], Any] | bytes | None = None, headers: dict[str, str] | None = None,
-                stream_to: Callable[[httpx.Response], Any] | None = None) -> httpx.Response:
+                stream_to: Callable[[httpx.Response], Any] | None = None, auth: bool = True) -> httpx.Response:
         """Send to the best endpoint; on a retryable failure, again (elsewhere first) within the policy.
 
         `content` may be a factory, called once per attempt (an upload generator is used up by
@@ -133,7 +137,7 @@ class VoicemailClient:
         they surely never arrived, or the server said 429/503 (it did nothing).
         """
         method = method.upper()
-        headers = {**self._auth(), **(headers or {})}
+        headers = {**(self._auth() if auth else {}), **(headers or {})}
         repeatable = method in IDEMPOTENT_METHODS or any(k.lower() == "idempotency-key" for k in headers)
         attempts: list[Attempt] = []
         started = self._clock()
@@ -198,20 +202,27 @@ class VoicemailClient:
         response = self.request(method, path, **kwargs)
         return _checked(response, expect).json() if response.content else None
 
+    def _mailbox(self, mailbox_id: str) -> str:
+        path = f"/mailboxes/{quote(mailbox_id, safe='')}"
+        return path if self.tenant is None else f"{tenant_path(self.tenant)}{path}"
+
+    def _message(self, mailbox_id: str, message_id: str) -> str:
+        return f"{self._mailbox(mailbox_id)}/messages/{quote(message_id, safe='')}"
+
     # -- mailboxes and sessions -----------------------------------------------------------------
 
     def provision(self, mailbox_id: str, display_name: str, pin: str | None = None, **settings: Any) -> dict:
         body = {"displayName": display_name, **({"pin": pin} if pin else {}),
                 **({"settings": settings} if settings else {})}
-        return self._json("PUT", _mailbox(mailbox_id), (200, 201), json=body)
+        return self._json("PUT", self._mailbox(mailbox_id), (200, 201), json=body)
 
     def get_mailbox(self, mailbox_id: str) -> dict:
         """The mailbox with its message-waiting counts (`counts`: new, saved, urgentNew, total)."""
-        return self._json("GET", _mailbox(mailbox_id), (200,))
+        return self._json("GET", self._mailbox(mailbox_id), (200,))
 
     def login(self, mailbox_id: str, pin: str) -> dict:
         """A subscriber session: {"token","expiresAt"}; this client uses the token from then on."""
-        session = self._json("POST", f"{_mailbox(mailbox_id)}/sessions", (201,), json={"pin": pin})
+        session = self._json("POST", f"{self._mailbox(mailbox_id)}/sessions", (201,), json={"pin": pin})
         self.api_key, self.token = None, session["token"]
         return session
 
@@ -233,7 +244,7 @@ class VoicemailClient:
                 return data
             return _chunks(data, progress)
 
-        response = self.request("POST", f"{_mailbox(mailbox_id)}/messages", params=params, content=upload,
+        response = self.request("POST", f"{self._mailbox(mailbox_id)}/messages", params=params, content=upload,
                                 headers={"Content-Type": content_type, "Content-Length": str(len(data)),
                                          "Idempotency-Key": key})
         return _checked(response, (201, 202)).json()
@@ -246,14 +257,14 @@ class VoicemailClient:
                                              "until": until, "order": order, "limit": limit}.items()
                   if v is not None}
         while True:
-            page = self._json("GET", f"{_mailbox(mailbox_id)}/messages", (200,), params=params)
+            page = self._json("GET", f"{self._mailbox(mailbox_id)}/messages", (200,), params=params)
             yield from page["items"]
             if not page.get("continuation"):
                 return
             params["continuation"] = page["continuation"]
 
     def get_message(self, mailbox_id: str, message_id: str) -> dict:
-        return self._json("GET", _message(mailbox_id, message_id), (200,))
+        return self._json("GET", self._message(mailbox_id, message_id), (200,))
 
     def download(self, mailbox_id: str, message_id: str, audio_format: str = "opus",
                  progress: Progress | None = None) -> tuple[bytes, str]:
@@ -270,7 +281,7 @@ class VoicemailClient:
                     progress(done, total)
             got["data"] = b"".join(parts)
 
-        response = self.request("GET", f"{_message(mailbox_id, message_id)}/audio",
+        response = self.request("GET", f"{self._message(mailbox_id, message_id)}/audio",
                                 params={"format": audio_format}, stream_to=read)
         _checked(response, (200,))
         return got["data"], response.headers.get("content-type", "")
@@ -279,11 +290,11 @@ class VoicemailClient:
              urgent: bool | None = None, etag: str | None = None) -> dict:
         body = {k: v for k, v in {"heard": heard, "folder": folder, "urgent": urgent}.items() if v is not None}
         headers = {"If-Match": etag} if etag else None
-        return self._json("PATCH", _message(mailbox_id, message_id), (200,), json=body, headers=headers)
+        return self._json("PATCH", self._message(mailbox_id, message_id), (200,), json=body, headers=headers)
 
     def delete(self, mailbox_id: str, message_id: str, purge: bool = False) -> None:
         params = {"purge": "true"} if purge else None
-        response = self.request("DELETE", _message(mailbox_id, message_id), params=params)
+        response = self.request("DELETE", self._message(mailbox_id, message_id), params=params)
         if purge and response.status_code == 404 and response.extensions.get("voicemail_attempts", 1) > 1:
             return  # an earlier attempt purged it, and its answer was lost
         _checked(response, (204,))
@@ -292,17 +303,17 @@ class VoicemailClient:
 
     def set_notifications(self, mailbox_id: str, targets: list[dict], delete_after_email: bool = False) -> dict:
         """Replace the mailbox's targets; a webhook created now comes back with its `secret` (only now)."""
-        return self._json("PUT", f"{_mailbox(mailbox_id)}/notifications", (200,),
+        return self._json("PUT", f"{self._mailbox(mailbox_id)}/notifications", (200,),
                           json={"targets": targets, "deleteAfterEmail": delete_after_email})
 
     def get_notifications(self, mailbox_id: str) -> dict:
-        return self._json("GET", f"{_mailbox(mailbox_id)}/notifications", (200,))
+        return self._json("GET", f"{self._mailbox(mailbox_id)}/notifications", (200,))
 
     def verify_target(self, mailbox_id: str, code: str, *, address: str | None = None,
                       number: str | None = None) -> None:
         """Confirm an e-mail (`address`) or SMS (`number`) target with the 6-digit code it was sent."""
         target = {"address": address} if address is not None else {"number": number}
-        self._json("POST", f"{_mailbox(mailbox_id)}/notifications/verify", (204,), json={**target, "code": code})
+        self._json("POST", f"{self._mailbox(mailbox_id)}/notifications/verify", (204,), json={**target, "code": code})
 
     def dead_letters(self, mailbox_id: str | None = None, limit: int = 50) -> list[dict]:
         params = {"limit": str(limit), **({"mailboxId": mailbox_id} if mailbox_id else {})}
@@ -336,14 +347,6 @@ def _checked(response: httpx.Response, expect: tuple[int, ...]) -> httpx.Respons
     except ValueError:
         problem = {"type": "about:blank", "title": response.reason_phrase, "detail": response.text[:200]}
     raise ApiError(response.status_code, problem)
-
-
-def _mailbox(mailbox_id: str) -> str:
-    return f"/mailboxes/{quote(mailbox_id, safe='')}"
-
-
-def _message(mailbox_id: str, message_id: str) -> str:
-    return f"{_mailbox(mailbox_id)}/messages/{quote(message_id, safe='')}"
 
 
 def _param(value: Any) -> str:

@@ -36,6 +36,7 @@ from shared.adapters.cosmos_docs import (
 from shared.adapters.cosmos_erasure import CosmosErasures
 from shared.adapters.errors import db_translated
 from shared.adapters.outbox import event_to_doc
+from shared.adapters.usage import usage_to_doc
 from shared.deadline import remaining
 from shared.domain.errors import DatabaseUnavailable, EtagMismatch, NotFound
 from shared.domain.model import (
@@ -47,6 +48,7 @@ from shared.domain.model import (
 )
 from shared.domain.notifications import Event
 from shared.domain.replicated import PinRecord, RecentEvents, RegionTally
+from shared.domain.usage import UsageFact
 from shared.ports import AlreadyExists, Snapshot, TallyMoved
 
 # A mailbox, its tallies, PIN lockouts and forwards, and (@id) the message of an idempotent retry:
@@ -142,9 +144,10 @@ class CosmosStore(CosmosErasures):
                 message = message_from_doc(doc)
         return Snapshot(mailbox, tallies, pins, message, recent)
 
-    def write_message(self, message: Message, tally: RegionTally | None, events: Sequence[Event] = ()) -> Message:
+    def write_message(self, message: Message, tally: RegionTally | None, events: Sequence[Event] = (),
+                      usage: Sequence[UsageFact] = ()) -> Message:
         doc = message_to_doc(message)
-        if tally is None and not events:
+        if tally is None and not events and not usage:
             if message.etag is None:
                 return message_from_doc(self._create(doc, "storing a message"))
             return message_from_doc(self._replace(doc, message.etag, "updating a message"))
@@ -154,21 +157,23 @@ class CosmosStore(CosmosErasures):
             *_tally_operation(tally),
             # The outbox: the events this change causes, in the same batch (ids are deterministic).
             *[("upsert", (event_to_doc(event),)) for event in events],
+            *[("upsert", (usage_to_doc(fact),)) for fact in usage],  # shared/domain/usage.py: ids are deterministic
         ]
         with db_translated("updating a message and its counts"):
             try:
                 results = self._c.execute_item_batch(operations, partition_key=message.mailbox_id,
                                                      **self._limits())
             except CosmosBatchOperationError as failed:
-                raise _batch_failure(failed, message) from None
+                raise _batch_failure(failed, message, tally is not None) from None
         return message_from_doc(results[0]["resourceBody"])
 
     def create_messages(self, messages: Sequence[Message], tally: RegionTally | None,
-                        events: Sequence[Event] = ()) -> list[Message]:
+                        events: Sequence[Event] = (), usage: Sequence[UsageFact] = ()) -> list[Message]:
         operations: list[tuple[Any, ...]] = [
             *[("create", (message_to_doc(message),)) for message in messages],
             *_tally_operation(tally),
             *[("upsert", (event_to_doc(event),)) for event in events],
+            *[("upsert", (usage_to_doc(fact),)) for fact in usage],
         ]
         with db_translated("storing messages and their counts"):
             try:
@@ -337,10 +342,10 @@ def _tally_operation(tally: RegionTally | None) -> list[tuple[Any, ...]]:
     return [("replace", (tally_doc_id(tally.region), tally_to_doc(tally)), {"if_match_etag": tally.etag})]
 
 
-def _batch_failure(failed: CosmosBatchOperationError, message: Message) -> Exception:
-    """What a failed batch (message first, tally second) means for the caller."""
+def _batch_failure(failed: CosmosBatchOperationError, message: Message, with_tally: bool) -> Exception:
+    """What a failed batch (message first, tally second if any) means for the caller."""
     status = failed.status_code
-    if failed.error_index == 1:
+    if failed.error_index == 1 and with_tally:
         return TallyMoved(message.mailbox_id)
     if status == 409:
         return AlreadyExists(message.id)

@@ -14,13 +14,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from azure.cosmos.exceptions import CosmosResourceNotFoundError
+from azure.cosmos.exceptions import CosmosBatchOperationError, CosmosResourceNotFoundError
 
 from shared.adapters.cosmos_client import Documents
 from shared.adapters.errors import db_translated
-from shared.domain.errors import NotFound
+from shared.adapters.usage import usage_to_doc
+from shared.domain.errors import EtagMismatch, NotFound
 from shared.domain.model import iso, parse_time
 from shared.domain.notifications import Delivery, Event, NotificationConfig
+from shared.domain.usage import delivery_facts
 
 CONFIG_DOC_ID = "notifications"
 DONE_KEPT = timedelta(days=7)  # a delivered event stays (Cosmos TTL), so a late duplicate write finds it done
@@ -76,8 +78,24 @@ class CosmosOutbox(Documents):
         return event_from_doc(doc) if doc is not None and doc.get("type") == "event" else None
 
     def save_event(self, event: Event) -> Event:
-        """Replace while event.etag is current (create when None); raises EtagMismatch."""
-        return event_from_doc(self._save_doc(event_to_doc(event), event.etag, "updating an event"))
+        """Replace while event.etag is current (create when None); raises EtagMismatch. The usage
+        facts of its deliveries done go in the same transactional batch (shared/domain/usage.py)."""
+        facts = delivery_facts(event)
+        if not facts:
+            return event_from_doc(self._save_doc(event_to_doc(event), event.etag, "updating an event"))
+        doc = event_to_doc(event)
+        operations: list[tuple[Any, ...]] = [
+            ("create", (doc,)) if event.etag is None else ("replace", (doc["id"], doc), {"if_match_etag": event.etag}),
+            *[("upsert", (usage_to_doc(fact),)) for fact in facts]]
+        with db_translated("updating an event"):
+            try:
+                results = self._c.execute_item_batch(operations, partition_key=event.mailbox_id,
+                                                     timeout=self._timeout_s)
+            except CosmosBatchOperationError as failed:
+                if failed.error_index == 0 and failed.status_code in (404, 409, 412):
+                    raise EtagMismatch("updating an event: it changed meanwhile") from None
+                raise
+        return event_from_doc(results[0]["resourceBody"])
 
     def due(self, region: str, now: datetime, stale_before: datetime, limit: int,
             excluding: Sequence[str] = ()) -> list[Event]:

@@ -5,7 +5,7 @@ each region's management plane erases by prefix (`blob_prefixes`: what documents
 enough: an MP3 made in another region or a greeting uploaded there is recorded nowhere) and then
 records what it removed (`RegionErasure`, one document per region, so no two regions ever write
 the same document). The erasure is `done` when every region of the deployment has done so for this
-request. What stays: the mailbox's tombstone and these records.
+request. What stays: the mailbox's tombstone, these records and the usage facts (billing, not personal data).
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from datetime import datetime
 from shared.domain import blobpaths
 from shared.domain.audio import Containers
 from shared.domain.journal import ASIDE, PENDING
+from shared.domain.usage import USAGE_TYPE
 
 ERASURE_TYPE = "erasure"  # the request's and each region's record
-KEPT_TYPES = frozenset({"mailbox", ERASURE_TYPE})  # the documents an erasure leaves
+KEPT_TYPES = frozenset({"mailbox", ERASURE_TYPE, USAGE_TYPE})  # the documents an erasure leaves (usage: billing)
 BLOB_PAGE = 200
 DOCUMENT_PAGE = 100
 

@@ -9,6 +9,9 @@ query that reads the mailbox, whatever the mailbox holds. Room for a new message
 same batch: the tally's ETag makes two writers of one region take turns, so `maxMessages` is never
 exceeded by one region's concurrent deposits.
 
+The same batch upserts the usage facts the write causes (a deposit, audio or transcription seconds:
+shared/domain/usage.py), so usage is counted with the change or not at all.
+
 After each batch commits, the ledger hands the events it recorded to its announcer, which runs
 their inline handlers (the MWI queue post: shared/services/events.py); with none (None, given by
 shared/composition.py) a batch's events are left to the dispatcher alone.
@@ -28,6 +31,7 @@ from shared.domain.errors import EtagMismatch, MailboxFull, NotFound, Unavailabl
 from shared.domain.model import Message, count, utcnow
 from shared.domain.notifications import Event, mwi_event
 from shared.domain.replicated import ZERO, RegionTally, Tally, clock, consistent, mailbox_tally, settle
+from shared.domain.usage import message_facts
 from shared.ports import MessageRepository, TallyMoved
 from shared.services.events import Announcer, Committed
 
@@ -70,7 +74,9 @@ class Ledger:
         events: outbox events this change causes, written with it; a change of counts adds its
         `mwi.changed` on its own. Once committed, they are announced."""
         stamp = clock(utcnow(), self._region)
+        changed = list(changed)
         message = replace(message, clocks={**message.clocks, **{name: stamp for name in changed}})
+        usage = message_facts(message, created=message.etag is None, changed=changed)  # with the change, or not at all
         for attempt in range(_TALLY_RETRIES):
             if tallies is None:
                 tallies = self._messages.snapshot(message.mailbox_id).tallies
@@ -81,7 +87,7 @@ class Ledger:
             moved, lamp = self._moved(message.mailbox_id, tallies, delta, after)
             outbox = [*events, *lamp]
             try:
-                stored = self._messages.write_message(replace(message, shares=shares), moved, outbox)
+                stored = self._messages.write_message(replace(message, shares=shares), moved, outbox, usage)
             except TallyMoved:
                 tallies = None  # another write of this region moved the counts: read them again
                 _back_off(attempt)
@@ -116,7 +122,8 @@ class Ledger:
             after = mailbox_tally(tallies.values()) + delta
             moved, lamp = self._moved(mailbox_id, tallies, delta, after)
             try:
-                created = self._messages.create_messages(settled, moved, lamp)
+                created = self._messages.create_messages(
+                    settled, moved, lamp, [f for m in settled for f in message_facts(m, created=True)])
             except TallyMoved:
                 tallies = None
                 _back_off(attempt)

@@ -121,8 +121,7 @@ class NotificationService:
             if problem:
                 raise InvalidWebhookUrl(f"targets: {problem}")
         mailbox = self._mailbox(mailbox_id)
-        refused = sorted({t.kind for t in command.targets if not mailbox.allows(t.kind)})
-        if refused:
+        if refused := sorted({t.kind for t in command.targets if not mailbox.allows(t.kind)}):
             raise NotAllowed(f"this mailbox's class of service does not allow {', '.join(refused)} notifications")
         self._writes.take(principal, mailbox_id)
         for _ in range(_RETRIES):

@@ -38,6 +38,7 @@ from shared.domain.transcripts import (
     TranscriptionRejected,
     retry_delay,
 )
+from shared.domain.usage import message_facts
 from shared.ports import MessageRepository, Transcriber, TranscriptionQueue
 from shared.services.replication import Regions
 from shared.telemetry import Telemetry
@@ -158,7 +159,9 @@ class TranscriptService:
             stamped = replace(message, transcript=transcript,
                               clocks={**message.clocks, "transcript": clock(utcnow(), self._regions.region)})
             try:
-                stored = self._messages.write_message(stamped, None)
+                # A ready transcript's seconds are counted by the same write (shared/domain/usage.py).
+                stored = self._messages.write_message(
+                    stamped, None, usage=message_facts(stamped, created=False, changed=("transcript",)))
             except (EtagMismatch, NotFound):
                 message = self._messages.get_message(message.mailbox_id, message.id)
                 if message is None or message.purged or message.transcript is None or message.transcript.settled:

@@ -7,11 +7,13 @@ import json
 import os
 import subprocess
 import sys
+import uuid
+from datetime import UTC, datetime
 
 import pytest
 
 from tests.integration.api_support import new_mailbox_id
-from tests.support import PLATFORM_KEY, ROOT, free_port
+from tests.support import OPERATOR_KEY, PLATFORM_KEY, ROOT, free_port
 
 pytestmark = pytest.mark.integration
 SAMPLE = ROOT / "samples" / "hello.wav"
@@ -101,3 +103,28 @@ def test_notification_targets_are_set_and_shown_and_the_secret_printed_once(cli)
     refused = cli("notify", "verify", mailbox, "--sms", "+15550000000", "--code", "123456", expect=1)
     assert "not-found" in refused.stderr + refused.stdout
     assert cli("dead-letters", "list", "--mailbox", mailbox).returncode == 0
+
+
+def test_an_operator_makes_a_tenant_and_its_key_and_bills_its_deposits(cli):
+    tenant = f"c{uuid.uuid4().hex[:10]}"
+    operator = ("--operator-key", OPERATOR_KEY)  # the test host's, not the local default
+    made = cli(*operator, "tenants", "put", tenant, "--name", "CLI Tenant", "--requests-per-second", "100")
+    assert made.stdout.splitlines()[0].split() == ["id", tenant]
+    assert json.loads(cli(*operator, "--json", "tenants", "get", tenant).stdout)["displayName"] == "CLI Tenant"
+    issued = json.loads(cli(*operator, "--json", "keys", "issue", tenant).stdout)
+    assert "not shown again" in cli(*operator, "keys", "issue", tenant).stderr
+    listed = cli(*operator, "keys", "list", tenant).stdout
+    assert issued["keyId"] in listed and issued["key"] not in listed
+
+    mailbox, key = new_mailbox_id(), ("--tenant", tenant, "--api-key", issued["key"])
+    cli(*key, "provision", mailbox, "--name", "Tenant's")
+    cli(*key, "deposit", mailbox, str(SAMPLE), "--quiet")
+    assert cli("list", mailbox, expect=1).returncode == 1  # tenant default has no such mailbox
+    today = datetime.now(UTC).date().isoformat()
+    days = json.loads(cli(*operator, "--json", "usage", tenant, "--from", today, "--to", today).stdout)
+    assert [(day["date"], day["deposits"]) for day in days] == [(today, 1)]
+    table = cli(*operator, "usage", tenant, "--from", today).stdout.splitlines()
+    assert table[-1].split()[:2] == ["total", "1"]
+
+    cli(*operator, "keys", "revoke", tenant, issued["keyId"])
+    assert issued["keyId"] not in cli(*operator, "keys", "list", tenant).stdout

@@ -21,6 +21,7 @@ from shared.domain.model import Greeting, ListQuery, Mailbox, Message, iso
 from shared.domain.notifications import Event, Mail, NotificationConfig
 from shared.domain.replicated import PinRecord, RecentEvents, RegionTally
 from shared.domain.transcripts import TranscriptionJob
+from shared.domain.usage import UsageFact, delivery_facts
 from shared.ports import AlreadyExists, Conflict, DeliveryFailed, Snapshot, TallyMoved, Transcriber
 from shared.services.auth import Authenticator
 from shared.services.classes import ClassService
@@ -32,6 +33,7 @@ from shared.services.writes import WriteBudget
 from shared.telemetry import Telemetry
 from tests.unit.fakes_exports import FakeExports, FakeStreams
 from tests.unit.fakes_tenants import FakeTenants
+from tests.unit.fakes_usage import FakeUsage
 
 _etags = itertools.count(1)
 _LINKS: dict[str, bytes] = {}  # read links minted by fake stores: what a copy from them gets
@@ -46,6 +48,7 @@ class FakeStore:
         self.recent: dict[tuple[str, str, str], RecentEvents] = {}  # (mailbox, kind, region)
         self.journal: list[str] = []  # what was done, in order
         self.events: dict[tuple[str, str], Event] = {}  # the outbox: (mailbox, event id), written with messages
+        self.usage: dict[tuple[str, str], UsageFact] = {}  # usage facts: (mailbox, fact id), kept by an erasure
         self.erasure_requests: dict[str, ErasureRequest] = {}
         self.erasure_parts: dict[tuple[str, str], RegionErasure] = {}  # (mailbox, region)
         self.fail_next: dict[str, Exception] = {}
@@ -88,7 +91,8 @@ class FakeStore:
                         self.messages.get((mailbox_id, message_id)) if message_id else None,
                         {(k, r): e for (mb, k, r), e in self.recent.items() if mb == mailbox_id})
 
-    def write_message(self, message: Message, tally: RegionTally | None, events: Sequence[Event] = ()) -> Message:
+    def write_message(self, message: Message, tally: RegionTally | None, events: Sequence[Event] = (),
+                      usage: Sequence[UsageFact] = ()) -> Message:
         """All or nothing, as a transactional batch: both ETags are checked before anything changes."""
         self._answering()
         key = (message.mailbox_id, message.id)
@@ -106,11 +110,12 @@ class FakeStore:
         self.messages[key] = stored = replace(message, etag=str(next(_etags)))
         for event in events:  # upserted, as the batch does
             self.events[(event.mailbox_id, event.id)] = replace(event, etag=str(next(_etags)))
+        self.usage.update({(fact.mailbox_id, fact.id): fact for fact in usage})
         self.journal.append(f"{'create' if message.etag is None else 'replace'} {message.id}")
         return stored
 
     def create_messages(self, messages: Sequence[Message], tally: RegionTally | None,
-                        events: Sequence[Event] = ()) -> list[Message]:
+                        events: Sequence[Event] = (), usage: Sequence[UsageFact] = ()) -> list[Message]:
         """All or nothing, as the transactional batch."""
         self._answering()
         self._maybe_fail("create_messages")
@@ -128,6 +133,7 @@ class FakeStore:
             self.journal.append(f"create {message.id}")
         for event in events:
             self.events[(event.mailbox_id, event.id)] = replace(event, etag=str(next(_etags)))
+        self.usage.update({(fact.mailbox_id, fact.id): fact for fact in usage})
         return stored
 
     def save_tally(self, tally: RegionTally) -> RegionTally:
@@ -426,6 +432,7 @@ class FakeOutbox:
         if (current.etag if current else None) != event.etag:
             raise EtagMismatch()
         self.store.events[(event.mailbox_id, event.id)] = stored = replace(event, etag=self._next())
+        self.store.usage.update({(f.mailbox_id, f.id): f for f in delivery_facts(event)})  # the same batch
         return stored
 
     def due(self, region, now, stale_before, limit, excluding=()):
@@ -503,6 +510,7 @@ def fake_ports(store: FakeSweepStore | None = None, *, audio: FakeAudio | None =
             "telemetry": telemetry if telemetry is not None else Telemetry(), "transcriber": transcriber,
             "transcription_jobs": FakeJobs(), "outbox": FakeOutbox(store), "mailer": FakeMailer(),
             "sms": FakeSms(), "webhooks": FakeWebhooks(), "exports": FakeExports(), "tenants": FakeTenants(),
+            "usage": FakeUsage(store),
             "audit_trails": defaultdict(FakeAuditTrail)}  # a region's trail made when first asked for
     made["streams"] = FakeStreams(made["audio"])
     return Ports(**{**made, **given})

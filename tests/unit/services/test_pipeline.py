@@ -107,10 +107,10 @@ def test_a_purge_during_transcoding_leaves_no_renditions(world):
     messages, store = world["messages"], world["store"]
     original_write = store.write_message
 
-    def purge_first(message, tally, events=()):  # the purge wins the race to the document
+    def purge_first(message, tally, events=(), usage=()):  # the purge wins the race to the document
         store.write_message = original_write
         messages.delete(PLATFORM, "+1555", message_id, purge=True)
-        return original_write(message, tally, events)
+        return original_write(message, tally, events, usage)
 
     store.write_message = purge_first
     assert world["pipeline"].process(f"incoming/+1555/{message_id}", b"hello audio") == "purged"

@@ -1,0 +1,60 @@
+"""The usage facts' rules (shared/domain/usage.py): what a write counts, that the same occurrence is
+always the same fact (so a retry or another region adds nothing), and how a report sums them."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from shared.domain.model import Message
+from shared.domain.notifications import Delivery, Event
+from shared.domain.transcripts import Transcript
+from shared.domain.usage import UsageFact, days, delivery_facts, message_facts
+
+NIGHT = datetime(2026, 12, 6, 23, 59, 59, tzinfo=UTC)  # received just before midnight: billed on the 6th
+MESSAGE = Message("m1", "acme~+15551234567", NIGHT, "r1", duration_ms=4200)
+
+
+def fields(facts: list[UsageFact]) -> list[tuple[str, int, str]]:
+    return [(f.field, f.amount, f.day) for f in facts]
+
+
+def test_a_creation_counts_a_deposit_and_a_ready_write_its_audio_on_the_day_it_was_received():
+    assert fields(message_facts(MESSAGE, created=True)) == [("deposits", 1, "2026-12-06")]
+    ready = replace(MESSAGE, status="ready")
+    assert fields(message_facts(ready, created=False, changed=["status"])) == [("audioSeconds", 4200, "2026-12-06")]
+    assert message_facts(ready, created=False, changed=["heard"]) == []  # any later write counts nothing
+    assert message_facts(replace(MESSAGE, status="failed"), created=False, changed=["status"]) == []
+    assert {f.tenant for f in message_facts(ready, created=True)} == {"acme"}
+
+
+def test_only_a_ready_transcript_counts_and_the_same_occurrence_is_always_the_same_fact():
+    ready = replace(MESSAGE, status="ready", transcript=Transcript("ready", "en-US", "call me", 0.9))
+    first = message_facts(ready, created=False, changed=("transcript",))
+    assert fields(first) == [("transcriptionSeconds", 4200, "2026-12-06")]
+    assert message_facts(replace(ready, clocks={"transcript": ("later", "r2")}), created=False,
+                         changed=("transcript",)) == first  # written again, in another region: the same
+    failed = replace(ready, transcript=Transcript("failed", "en-US", error="no-speech"))
+    assert message_facts(failed, created=False, changed=("transcript",)) == []
+
+
+def test_deliveries_count_when_done_one_fact_per_event_and_target():
+    event = Event("e1", "+1555", "message.ready", NIGHT + timedelta(seconds=2), NIGHT, "r1", deliveries={
+        "webhook-aa": Delivery(3, None, None, True), "email-bb": Delivery(1, None, None, True),
+        "sms-cc": Delivery(2, NIGHT, "busy", False)})
+    facts = delivery_facts(event)
+    assert sorted(fields(facts)) == [("emails", 1, "2026-12-07"), ("webhooks", 1, "2026-12-07")]
+    assert delivery_facts(replace(event, etag="x", status="done")) == facts  # saved again: the same facts
+    assert len({f.id for f in facts}) == 2
+
+
+def test_a_report_sums_each_day_counts_a_fact_once_and_gives_seconds():
+    facts = [UsageFact("d1", "+1", "2026-12-01", "deposits", 1), UsageFact("d1", "+1", "2026-12-01", "deposits", 1),
+             UsageFact("a1", "+1", "2026-12-01", "audioSeconds", 1500),
+             UsageFact("a2", "+2", "2026-12-01", "audioSeconds", 250),
+             UsageFact("d9", "+1", "2026-12-09", "deposits", 1)]  # outside the range
+    assert days(facts, "2026-12-01", "2026-12-02") == [
+        {"date": "2026-12-01", "deposits": 1, "audioSeconds": 1.75, "transcriptionSeconds": 0, "emails": 0, "sms": 0,
+         "webhooks": 0},
+        {"date": "2026-12-02", "deposits": 0, "audioSeconds": 0, "transcriptionSeconds": 0, "emails": 0, "sms": 0,
+         "webhooks": 0}]

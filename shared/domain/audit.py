@@ -18,7 +18,6 @@ from datetime import datetime
 from shared.domain.errors import ValidationFailed
 from shared.domain.model import iso
 from shared.domain.principal import Principal
-from shared.domain.tenancy import DEFAULT
 
 PLATFORM_STREAM = "_platform"  # what is about no mailbox (sweeps, dead letters)
 PAGE_SIZE = 100
@@ -56,11 +55,13 @@ class AuditRecord:
 
 
 def actor(principal: Principal | None) -> str:
-    """`subscriber`, `operator[:key]`, `platform[:key]` (tenant `default`'s keys), `tenant:{id}:{key}`."""
+    """As API.md names them: `subscriber`, `operator`, or `platform:<keyId>` (any tenant's key: key
+    ids are random, and a mailbox's trail is its tenant's; the target's path names the tenant)."""
     if principal is None or principal.kind == "subscriber":
         return "subscriber"
-    kind = principal.kind if principal.tenant == DEFAULT or not principal.is_platform else f"tenant:{principal.tenant}"
-    return f"{kind}:{principal.key_id}" if principal.key_id else kind
+    if principal.kind == "operator" or not principal.key_id:
+        return principal.kind
+    return f"platform:{principal.key_id}"
 
 
 def day(at: str) -> str:

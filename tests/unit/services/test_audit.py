@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.domain.audit import PLATFORM_STREAM, AuditRecord
+from shared.domain.audit import PLATFORM_STREAM, AuditRecord, actor
 from shared.domain.errors import Forbidden, Unavailable, ValidationFailed
 from shared.domain.principal import PLATFORM, Principal
 from shared.services.audit import AuditLog
@@ -100,3 +100,15 @@ def test_a_buffer_held_too_long_drops_its_oldest_and_counts_them(trails):
     trails["r1"].fails = None
     log.flush()
     assert log.dropped == 2 and [r.at[17:19] for r in trails["r1"].records] == ["02", "03", "04"]
+
+
+@pytest.mark.parametrize(("principal", "named"), [
+    (Principal("platform", key_id="0123456789ab"), "platform:0123456789ab"),  # tenant default's key
+    (Principal("platform", key_id="a1b2c3d4e5f6", tenant="acme"), "platform:a1b2c3d4e5f6"),  # a tenant's key
+    (Principal("operator", key_id="fedcba987654"), "operator"),
+    (Principal("subscriber", mailbox_id="acme~+1555"), "subscriber"),
+    (None, "subscriber"),  # a login that named no one
+])
+def test_actors_are_named_as_the_contract_names_them(principal, named):
+    """API.md, "Audit": `actor` is `platform:<keyId>`, `operator` or `subscriber`, for every tenant."""
+    assert actor(principal) == named

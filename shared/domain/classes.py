@@ -29,8 +29,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.domain.commands import PatchMailboxSettings
 from shared.domain.errors import BeyondClass, ClassNotFound, NotAllowed, WeakPin
-from shared.domain.model import MailboxSettings, TimeZoneName
+from shared.domain.model import MailboxSettings
 from shared.domain.tenancy import local_id
 
 STANDARD = "standard"
@@ -48,17 +49,11 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class ClassDefaults(_Body):
-    """The settings of the class's mailboxes that set none of their own (absent: today's default)."""
+class ClassDefaults(PatchMailboxSettings):
+    """The settings of the class's mailboxes that set none of their own (absent: today's default):
+    what a mailbox's PATCH may set, and whether its messages are transcribed."""
 
-    maxMessages: int | None = Field(None, ge=1, le=10_000)
-    maxMessageSeconds: int | None = Field(None, ge=1, le=3_600)
-    minMessageSeconds: int | None = Field(None, ge=0, le=60)
-    retentionDays: int | None = Field(None, ge=0, le=3_650)
-    trashRetentionDays: int | None = Field(None, ge=0, le=365)
-    language: str | None = Field(None, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
     transcription: bool | None = None
-    timeZone: TimeZoneName | None = None
 
 
 class ClassLimits(_Body):

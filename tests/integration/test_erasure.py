@@ -100,4 +100,4 @@ def test_an_erasure_leaves_nothing_of_the_mailbox_in_either_region(two_local_reg
     assert blobs_of(1, mailbox) == [] and blobs_of(2, mailbox) == []
     for region in (1, 2):
         left = documents_of(region, mailbox)
-        assert {kind for _, kind in left} <= {"mailbox", "erasure"}, left
+        assert {kind for _, kind in left} <= {"mailbox", "erasure", "usage"}, left  # usage: billing (docs/usage.md)

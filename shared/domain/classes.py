@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.domain.commands import PatchMailboxSettings
 from shared.domain.errors import BeyondClass, ClassNotFound, NotAllowed, WeakPin
-from shared.domain.model import MailboxSettings
+from shared.domain.model import Mailbox, MailboxSettings
 from shared.domain.tenancy import local_id
 
 STANDARD = "standard"
@@ -154,6 +154,23 @@ def effective_settings(rules: ClassOfService, stored: MailboxSettings, own: Iter
     if not rules.allow.transcription:
         values["transcription"] = False
     return MailboxSettings.model_construct(**values)  # every value already validated
+
+
+def as_stored(mailbox: Mailbox) -> Mailbox:
+    """The mailbox to write, as read through its class (`Mailbox.read_as`): an own setting the write
+    left as it was read keeps its stored value (a limit or a disallowed feature may have changed what
+    was read: it is not the mailbox's to keep), a setting the write made its own takes the written
+    value, and the others keep what was stored (the class's, not the mailbox's)."""
+    if mailbox.read_as is None:
+        return mailbox
+    stored, resolved, own_before = mailbox.read_as
+    own_now = frozenset(mailbox.settings_set) if mailbox.settings_set is not None else own_before
+    values = {}
+    for name in MailboxSettings.model_fields:
+        written = getattr(mailbox.settings, name)
+        untouched = name in own_before and written == getattr(resolved, name)
+        values[name] = written if name in own_now and not untouched else getattr(stored, name)
+    return replace(mailbox, settings=MailboxSettings.model_construct(**values), read_as=None)
 
 
 def check_settings(rules: ClassOfService, settings: MailboxSettings, names: Iterable[str]) -> None:

@@ -123,6 +123,10 @@ class Mailbox:
     settings_set: tuple[str, ...] | None = None
     # The features its class allows, as resolved when read (None: not resolved, everything); never stored.
     allowed: frozenset[str] | None = field(default=None, compare=False)
+    # As read through its class: (the settings stored, the settings resolved, its own settings' names),
+    # so a write puts back what it did not change (shared/domain/classes.py `as_stored`); never stored.
+    read_as: tuple[MailboxSettings, MailboxSettings, frozenset[str]] | None = field(
+        default=None, compare=False, repr=False)
 
     @property
     def active(self) -> bool:

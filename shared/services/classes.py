@@ -27,6 +27,7 @@ from shared.domain.classes import (
     ClassOfService,
     ClassRecord,
     as_api,
+    as_stored,
     effective_settings,
     own_names,
 )
@@ -103,8 +104,9 @@ class ClassService:
         if mailbox is None:
             return None
         rules = self.for_mailbox(mailbox)
-        settings = effective_settings(rules, mailbox.settings, own_names(mailbox.settings, mailbox.settings_set))
-        return replace(mailbox, settings=settings, allowed=rules.allowed())
+        own = own_names(mailbox.settings, mailbox.settings_set)
+        settings = effective_settings(rules, mailbox.settings, own)
+        return replace(mailbox, settings=settings, allowed=rules.allowed(), read_as=(mailbox.settings, settings, own))
 
     def _lookup(self, tenant: str, name: str, fresh: bool) -> ClassOfService | None:
         if name == STANDARD:
@@ -143,6 +145,12 @@ class ClassedStore:
     def snapshot(self, mailbox_id: str, message_id: str | None = None) -> Snapshot:
         found: Snapshot = self._store.snapshot(mailbox_id, message_id)  # type: ignore[attr-defined]
         return replace(found, mailbox=self._classes.resolved(found.mailbox)) if found.mailbox is not None else found
+
+    def create_mailbox(self, mailbox: Mailbox) -> Mailbox:
+        return self._classes.resolved(self._store.create_mailbox(as_stored(mailbox)))  # type: ignore[return-value]
+
+    def replace_mailbox(self, mailbox: Mailbox) -> Mailbox:
+        return self._classes.resolved(self._store.replace_mailbox(as_stored(mailbox)))  # type: ignore[return-value]
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)

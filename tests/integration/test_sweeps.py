@@ -83,7 +83,7 @@ def test_retention_deletes_expired_trashed_and_orphans_and_keeps_fresh_ones(regi
     assert names == {f"{mailbox}/{fresh}"}
     assert api.http.get(api.mailbox_path(gone_mailbox), headers=PLATFORM).status_code == 404
     left = set(cosmos_container().query_items("SELECT VALUE c.type FROM c", partition_key=gone_mailbox))
-    assert left <= {"erasure", "usage"} and "erasure" in left  # the tombstone went; the erasure's and billing's records stay
+    assert left <= {"erasure", "usage"} and "erasure" in left  # the erasure's and billing's records stay
     again = api.http.put(api.mailbox_path(gone_mailbox), json={"displayName": "back"}, headers=PLATFORM)
     assert again.status_code == 201
 

@@ -172,3 +172,41 @@ def test_deposits_keep_to_the_class_default_the_mailbox_does_not_override(app):
         app.messages.deposit(PLATFORM, "+1555", b"hello audio", "audio/wav", BOB, None)
     app.classes.put(PLATFORM, "default", "tiny", klass({"defaults": {"maxMessages": 2}}))
     app.messages.deposit(PLATFORM, "+1555", b"hello audio", "audio/wav", BOB, None)  # room, once the class says so
+
+
+@pytest.mark.parametrize("write", ["pin", "display name", "greeting"])
+def test_a_write_under_a_stricter_class_never_turns_the_class_values_into_the_mailboxs_own(write):
+    """A mailbox with its own maxMessages 500 and transcription on, moved to a class capping it at 10
+    with transcription not allowed: after any write there, moved back, it has its 500 and its
+    transcription again (docs/classes.md: a mailbox moved into a stricter class keeps its own values)."""
+    wired = fake_app()
+    app = wired.app
+    app.classes.put(PLATFORM, "default", "small", klass({"limits": {"maxMessages": 10},
+                                                          "allow": {"transcription": False}}))
+    app.mailboxes.put(PLATFORM, "+1555", PutMailbox(displayName="A", settings=MailboxSettings(
+        maxMessages=500, transcription=True)))
+    app.mailboxes.patch(PLATFORM, "+1555", PatchMailbox(classOfService="small"), None)
+    assert app.mailboxes.get(PLATFORM, "+1555")["settings"]["maxMessages"] == 10
+    if write == "pin":
+        app.mailboxes.change_pin(PLATFORM, "+1555", ChangePin(newPin="482913"))
+    elif write == "display name":
+        app.mailboxes.patch(PLATFORM, "+1555", PatchMailbox(displayName="B"), None)
+    else:
+        app.mailboxes.patch(PLATFORM, "+1555", PatchMailbox(greeting="default"), None)
+    stored = wired.store.get_mailbox("+1555").settings
+    assert (stored.maxMessages, stored.transcription) == (500, True)
+    back = app.mailboxes.patch(PLATFORM, "+1555", PatchMailbox(classOfService="standard"), None)
+    assert (back["settings"]["maxMessages"], back["settings"]["transcription"]) == (500, True)
+
+
+def test_a_setting_made_the_mailboxs_own_under_a_class_is_written_as_given():
+    """Setting a value equal to what the class gives makes it the mailbox's own: it stays when the
+    class's default changes."""
+    wired = fake_app()
+    app = wired.app
+    app.classes.put(PLATFORM, "default", "c", klass({"defaults": {"maxMessages": 30}}))
+    app.mailboxes.put(PLATFORM, "+1555", PutMailbox(displayName="A", classOfService="c"))
+    app.mailboxes.patch(PLATFORM, "+1555", PatchMailbox(settings=PatchMailboxSettings(maxMessages=30)), None)
+    app.classes.put(PLATFORM, "default", "c", klass({"defaults": {"maxMessages": 40}}))
+    app.classes.rules("default", "c", fresh=True)
+    assert app.mailboxes.get(PLATFORM, "+1555")["settings"]["maxMessages"] == 30

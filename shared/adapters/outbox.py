@@ -34,7 +34,7 @@ def event_to_doc(event: Event) -> dict[str, Any]:
         "messageId": event.message_id, "data": event.data, "createdAt": iso(event.created_at),
         "dueAt": iso(event.due_at), "owner": event.owner, "status": event.status, "deadAt": iso(event.dead_at),
         "deliveries": {key: {"attempts": d.attempts, "nextAt": iso(d.next_at), "lastError": d.last_error,
-                             "done": d.done} for key, d in event.deliveries.items()},
+                             "done": d.done, "doneAt": iso(d.done_at)} for key, d in event.deliveries.items()},
     }
     if event.status == "done":
         doc["ttl"] = int(DONE_KEPT.total_seconds())
@@ -46,7 +46,8 @@ def event_from_doc(doc: dict[str, Any]) -> Event:
         id=doc["id"], mailbox_id=doc["mailboxId"], type=doc["eventType"], created_at=parse_time(doc["createdAt"]),
         due_at=parse_time(doc["dueAt"]), owner=doc["owner"], message_id=doc.get("messageId"), data=doc.get("data"),
         status=doc.get("status", "pending"), dead_at=parse_time(doc.get("deadAt")),
-        deliveries={key: Delivery(d["attempts"], parse_time(d.get("nextAt")), d.get("lastError"), d["done"])
+        deliveries={key: Delivery(d["attempts"], parse_time(d.get("nextAt")), d.get("lastError"), d["done"],
+                                      parse_time(d.get("doneAt")))
                     for key, d in (doc.get("deliveries") or {}).items()},
         etag=doc.get("_etag"))
 

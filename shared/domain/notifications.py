@@ -143,6 +143,7 @@ class Delivery:
     next_at: datetime | None = None
     last_error: str | None = None
     done: bool = False
+    done_at: datetime | None = None  # when it was done: the day its usage is billed on (kept by a replay)
 
 
 @dataclass(frozen=True)

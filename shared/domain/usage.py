@@ -30,6 +30,7 @@ keeps them (shared/domain/erasure.py `KEPT_TYPES`), and they expire after `KEPT_
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 USAGE_TYPE = "usage"
 KEPT_DAYS = 400  # a fact's time to live (Cosmos TTL): longer than the longest range one report covers
 MAX_RANGE_DAYS = 366
+DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")  # a UTC day as `from` and `to` give it
 # A report's fields, in order; amounts of the *Seconds fields are kept in milliseconds.
 FIELDS = ("deposits", "audioSeconds", "transcriptionSeconds", "emails", "sms", "webhooks")
 SECONDS = frozenset({"audioSeconds", "transcriptionSeconds"})
@@ -73,7 +75,8 @@ def utc_day(moment: datetime) -> str:
 def message_facts(message: Message, *, created: bool, changed: Iterable[str] = ()) -> list[UsageFact]:
     """What a write of `message` counts: its deposit when the write creates it; its audio seconds
     when the write makes it (or creates it) ready; its transcription seconds when the write settles
-    its transcript ready. Writes that repeat one of these write the same facts again (same ids)."""
+    its transcript ready (a forward's copy, created with its source's transcript, was transcribed
+    by no one). Writes that repeat one of these write the same facts again (same ids)."""
     changed = set(changed)
     mailbox_id, message_id = message.mailbox_id, message.id
     day = utc_day(message.received_at)
@@ -84,21 +87,23 @@ def message_facts(message: Message, *, created: bool, changed: Iterable[str] = (
     if message.status == "ready" and (created or "status" in changed):
         facts.append(UsageFact(f"usage-audio-{message_id}", mailbox_id, day, "audioSeconds", duration))
     transcript = message.transcript
-    if transcript is not None and transcript.status == "ready" and (created or "transcript" in changed):
+    if transcript is not None and transcript.status == "ready" and "transcript" in changed:
         facts.append(UsageFact(f"usage-transcript-{message_id}", mailbox_id, day, "transcriptionSeconds", duration))
     return facts
 
 
 def delivery_facts(event: Event) -> list[UsageFact]:
-    """An event's deliveries done (an e-mail, an SMS or a webhook each), on the event's day: saved
-    with the event that records them done, so each is counted once however many attempts it took."""
+    """An event's deliveries done (an e-mail, an SMS or a webhook each), on the day each was done
+    (the event's, for a delivery recorded before that was kept): saved with the event that records
+    them done, so each is counted once however many attempts it took, on one day even when a dead
+    letter is replayed later."""
     facts = []
     for key, delivery in sorted(event.deliveries.items()):
         kind = key.partition("-")[0]  # a delivery is kept under its target's key, `{kind}-{hash}`
         if delivery.done and kind in DELIVERY_FIELDS:
             digest = hashlib.sha256(f"{event.id}\n{key}".encode()).hexdigest()[:32]
-            facts.append(UsageFact(f"usage-{kind}-{digest}", event.mailbox_id, utc_day(event.created_at),
-                                   DELIVERY_FIELDS[kind], 1))
+            facts.append(UsageFact(f"usage-{kind}-{digest}", event.mailbox_id,
+                                   utc_day(delivery.done_at or event.created_at), DELIVERY_FIELDS[kind], 1))
     return facts
 
 
@@ -109,7 +114,7 @@ def parse_range(start: str | None, end: str | None) -> tuple[str, str]:
         if not value:
             raise ValidationFailed(f"`{name}` is required: a day, YYYY-MM-DD")
         try:
-            if len(value) != 10:
+            if not DAY.fullmatch(value):  # fromisoformat alone takes week dates too (2026-W01-1)
                 raise ValueError(value)
             days.append(date.fromisoformat(value))
         except ValueError:

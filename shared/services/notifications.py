@@ -354,7 +354,7 @@ class NotificationService:
             logger.exception("event %s to %s failed", event.id, target["kind"])
             return self._schedule.after_failure(event, delivery, f"internal: {type(error).__name__}", now)
         self._count(event, target["kind"], delivered=True)
-        return Delivery(delivery.attempts + 1, None, None, True)
+        return Delivery(delivery.attempts + 1, None, None, True, now)
 
     def _count(self, event: Event, kind: str, delivered: bool) -> None:
         """The notification-delay SLO's events: due at creation, or for a `message.ready` that

@@ -58,3 +58,25 @@ def test_a_report_sums_each_day_counts_a_fact_once_and_gives_seconds():
          "webhooks": 0},
         {"date": "2026-12-02", "deposits": 0, "audioSeconds": 0, "transcriptionSeconds": 0, "emails": 0, "sms": 0,
          "webhooks": 0}]
+
+
+def test_a_forwards_copy_counts_its_deposit_and_audio_but_no_transcription():
+    """The copy is created ready with its source's transcript: stored in the target mailbox (a
+    deposit, its audio seconds), transcribed by no one."""
+    copy = replace(MESSAGE, id="m2", status="ready", transcript=Transcript("ready", "en-US", "call me", 0.9))
+    assert fields(message_facts(copy, created=True)) == [("deposits", 1, "2026-12-06"),
+                                                         ("audioSeconds", 4200, "2026-12-06")]
+
+
+def test_a_delivery_stays_on_the_day_it_was_done_when_its_dead_letter_is_replayed_later():
+    """A dead letter's replay starts the event's clock again (its retry horizon); the delivery that
+    had already gone stays billed on its own day, the one that goes on replay on the replay's."""
+    from shared.domain.notifications import replayed
+
+    event = Event("e1", "acme~+15551234567", "message.ready", NIGHT, NIGHT, "r1", deliveries={
+        "webhook-aa": Delivery(1, None, None, True, NIGHT), "webhook-bb": Delivery(9, None, "503", False)})
+    later = NIGHT + timedelta(days=20)
+    again = replayed(event, later)
+    again = replace(again, deliveries={**again.deliveries, "webhook-bb": Delivery(1, None, None, True, later)})
+    assert sorted(f.day for f in delivery_facts(again)) == ["2026-12-06", "2026-12-26"]
+    assert {f.id for f in delivery_facts(event)} < {f.id for f in delivery_facts(again)}  # the first: the same fact

@@ -186,7 +186,7 @@ def test_every_day_of_the_range_is_answered_and_an_unknown_tenant_is_404():
 @pytest.mark.parametrize(("start", "end"), [
     (None, "2026-12-01"), ("2026-12-01", None), ("yesterday", "2026-12-01"), ("2026-13-01", "2026-12-31"),
     ("2026-12-02", "2026-12-01"), ("2025-01-01", "2026-01-02"), ("2026-12-1", "2026-12-02"),
-    ("20261201", "2026-12-02")])
+    ("20261201", "2026-12-02"), ("2026-W01-1", "2026-12-02"), ("2026-12-01", "2026-W52-7")])
 def test_a_range_that_is_not_days_is_backwards_or_over_366_days_is_refused(start, end):
     with pytest.raises(ValidationFailed):
         region().app.usage.report(OPERATOR, "default", start, end)

@@ -1,11 +1,12 @@
-"""Classes of service: a tenant's platform key puts and reads its classes (shared/services/classes.py)."""
+"""Classes of service: a tenant's platform key, or the operator, puts and reads its classes
+(shared/services/classes.py)."""
 
 from __future__ import annotations
 
 import azure.functions as func
 
 from functions.http import json_response
-from functions.table import PLATFORM_ONLY, ROUTES, Answer, Call
+from functions.table import OPERATOR, OPERATOR_OR_PLATFORM, PLATFORM, ROUTES, Answer, Call
 from shared.domain.classes import ClassOfService
 from shared.domain.errors import EtagMismatch, NotFound, TenantNotFound, ValidationFailed
 from shared.domain.tenants import CLASS_NAME
@@ -25,15 +26,16 @@ def class_name(call: Call) -> str:
     return name
 
 
-@ROUTES.route("PUT", CLASS, tag="tenants", summary="Create or replace a class of service", principals=PLATFORM_ONLY,
-              description=DESCRIPTION, request=ClassOfService,
-              answers={200: Answer("the class", "ClassOfService")}, errors=(EtagMismatch, TenantNotFound))
+@ROUTES.route("PUT", CLASS, tag="tenants", summary="Create or replace a class of service",
+              principals=OPERATOR_OR_PLATFORM, audited=(OPERATOR, PLATFORM), description=DESCRIPTION,
+              request=ClassOfService, answers={200: Answer("the class", "ClassOfService")},
+              errors=(EtagMismatch, TenantNotFound))
 def put_class(call: Call) -> func.HttpResponse:
     return json_response(call.app.classes.put(call.principal, call.tenant, class_name(call), call.body))
 
 
-@ROUTES.route("GET", CLASS, tag="tenants", summary="Read a class of service", principals=PLATFORM_ONLY,
-              description=DESCRIPTION, answers={200: Answer("the class", "ClassOfService")},
-              errors=(NotFound, TenantNotFound))
+@ROUTES.route("GET", CLASS, tag="tenants", summary="Read a class of service",
+              principals=OPERATOR_OR_PLATFORM, audited=(OPERATOR, PLATFORM), description=DESCRIPTION,
+              answers={200: Answer("the class", "ClassOfService")}, errors=(NotFound, TenantNotFound))
 def get_class(call: Call) -> func.HttpResponse:
     return json_response(call.app.classes.get(call.principal, call.tenant, class_name(call)))

@@ -31,20 +31,25 @@ from shared.domain.classes import (
     effective_settings,
     own_names,
 )
-from shared.domain.errors import ClassNotFound, EtagMismatch, Forbidden, NotFound, ValidationFailed
+from shared.domain.errors import ClassNotFound, EtagMismatch, Forbidden, NotFound, TenantNotFound, ValidationFailed
 from shared.domain.model import Mailbox, utcnow
 from shared.domain.principal import Principal
-from shared.domain.tenancy import tenant_of
+from shared.domain.tenancy import DEFAULT, tenant_of
 from shared.ports import MailboxRepository, Snapshot, TenantRepository
 
 logger = logging.getLogger(__name__)
 _RETRIES = 3
 
 
-def require_tenant_platform(principal: Principal, tenant: str) -> None:
-    """A class is its tenant's own: that tenant's platform key (the boundary checked the tenant too)."""
+def require_tenant_manager(principal: Principal, tenant: str, store: TenantRepository) -> None:
+    """A class is its tenant's own: that tenant's platform key (the boundary checked the tenant too),
+    or the operator who runs the tenant for its customer (the CLI's `classes`), on a tenant that exists."""
+    if principal.kind == "operator":
+        if tenant != DEFAULT and store.get_tenant(tenant) is None:
+            raise TenantNotFound(f"no tenant {tenant}")
+        return
     if not principal.is_platform or principal.tenant_id != tenant:
-        raise Forbidden("classes of service are managed with the tenant's platform key")
+        raise Forbidden("classes of service are managed with the tenant's platform key or the operator's")
 
 
 class ClassService:
@@ -57,7 +62,7 @@ class ClassService:
     # -- the routes ---------------------------------------------------------------------------------
 
     def put(self, principal: Principal, tenant: str, name: str, rules: ClassOfService) -> dict[str, object]:
-        require_tenant_platform(principal, tenant)
+        require_tenant_manager(principal, tenant, self._store)
         if name == STANDARD:
             raise ValidationFailed("`standard` is built in (today's defaults, no limits, everything allowed); "
                                    "put your policy in a class of its own")
@@ -75,7 +80,7 @@ class ClassService:
         raise EtagMismatch("the class kept changing; try again")
 
     def get(self, principal: Principal, tenant: str, name: str) -> dict[str, object]:
-        require_tenant_platform(principal, tenant)
+        require_tenant_manager(principal, tenant, self._store)
         if name == STANDARD:
             return as_api(STANDARD_CLASS)
         found = self._store.get_class(tenant, name)

@@ -28,10 +28,9 @@ METHODS = ("get", "put", "post", "patch", "delete", "head", "options", "trace")
 ANONYMOUS_OPERATIONS = {"health", "health_ready", "openapi", "create_session"}
 PLATFORM_ONLY_OPERATIONS = {"put_mailbox", "delete_mailbox", "deposit_message", "active_greeting", "start_sweep",
                             "sweep_status", "reconcile_counts", "list_dead_letters", "replay_dead_letter", "get_audit",
-                            "get_erasure", "put_hold", "release_hold", "request_export", "get_export",
-                            "put_class", "get_class"}
+                            "get_erasure", "put_hold", "release_hold", "request_export", "get_export"}
 OPERATOR_OPERATIONS = {"put_tenant", "get_tenant", "issue_tenant_key", "list_tenant_keys", "revoke_tenant_key"}
-OPERATOR_OR_TENANT_OPERATIONS = {"get_tenant_usage"}
+OPERATOR_OR_TENANT_OPERATIONS = {"get_tenant_usage", "put_class", "get_class"}
 
 
 @pytest.fixture

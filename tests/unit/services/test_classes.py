@@ -14,12 +14,14 @@ from shared.domain.errors import (
     MailboxFull,
     NotAllowed,
     NotFound,
+    TenantNotFound,
     ValidationFailed,
     WeakPin,
 )
 from shared.domain.model import Mailbox, MailboxSettings
 from shared.domain.notifications import PutNotifications
 from shared.domain.principal import PLATFORM, Principal
+from shared.domain.tenants import PutTenant
 from shared.domain.transcripts import Recognized
 from shared.services.classes import ClassedStore, ClassService
 from shared.services.messages import Sender
@@ -57,7 +59,7 @@ def test_a_tenants_key_puts_and_reads_its_classes_and_only_its_own(app):
         app.classes.get(ACME, "acme", "gold")
     with pytest.raises(NotFound):
         app.classes.get(PLATFORM, "default", "basic")  # tenant default has no such class: acme's is acme's
-    for who in (PLATFORM, Principal("operator"), Principal("subscriber", "acme~+1555")):
+    for who in (PLATFORM, Principal("subscriber", "acme~+1555")):
         with pytest.raises(Forbidden):
             app.classes.put(who, "acme", "basic", klass(BASIC))
     with pytest.raises(ValidationFailed):
@@ -210,3 +212,14 @@ def test_a_setting_made_the_mailboxs_own_under_a_class_is_written_as_given():
     app.classes.put(PLATFORM, "default", "c", klass({"defaults": {"maxMessages": 40}}))
     app.classes.rules("default", "c", fresh=True)
     assert app.mailboxes.get(PLATFORM, "+1555")["settings"]["maxMessages"] == 30
+
+
+def test_the_operator_puts_and_reads_a_tenants_classes_for_it(app):
+    """The wholesale operator runs a customer's classes too (the CLI's `classes`), on tenants that exist."""
+    operator = Principal("operator")
+    with pytest.raises(TenantNotFound):
+        app.classes.put(operator, "acme", "basic", klass(BASIC))
+    app.tenants.put(operator, "acme", PutTenant(displayName="Acme"))
+    assert app.classes.put(operator, "acme", "basic", klass(BASIC))["pin"]["minLength"] == 6
+    assert app.classes.get(ACME, "acme", "basic")["limits"]["maxMessages"] == 50  # the tenant's own key sees it
+    assert app.classes.get(operator, "acme", "basic")["allow"]["sms"] is False

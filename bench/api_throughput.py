@@ -11,7 +11,11 @@ Both sides run the same loop with the same concurrency and the same payload (a 3
 - sdk: the same work done directly on the emulators with the SDKs the app uses (its timeouts and
   consistency, clients built once and shared by all threads): upload the blob to `incoming/{mailbox}/{id}`,
   create the message document, the app's single-partition list query (`TOP 51 ... ORDER BY
-  c.sortKey DESC`) and a point read.
+  c.sortKey DESC`) and a point read;
+- same-calls: the api side's own 9 storage calls an iteration (its snapshot queries, the batch with
+  the tally, outbox event and usage fact, the MWI post, the dispatcher's settling, the mailbox reads:
+  `bench/same_calls.py`) straight on the SDKs. `api / same-calls` is what the host and the app cost
+  beyond their storage work; `api / sdk` is the goal's ratio.
 
 Each side warms up for `--warmup` seconds, then measures for `--seconds`. The emulators are started
 when they do not answer, and only what was started here is stopped at the end. The host is stopped
@@ -46,6 +50,7 @@ import httpx
 from azure.core.exceptions import ResourceNotFoundError
 from azure.cosmos import ContainerProxy
 from azure.storage.blob import BlobServiceClient, ContentSettings
+from azure.storage.queue import QueueClient
 
 from bench.common import (
     PLATFORM,
@@ -70,6 +75,8 @@ from bench.common import (
     running_host,
     verdict,
 )
+from bench.same_calls import CALLS_PER_ITERATION, same_calls_iteration
+from devstack import localstack
 from devstack.hosting import random_name
 from devstack.make_sample_wav import speech_like_wav
 from shared.domain.audio import Containers
@@ -79,6 +86,7 @@ NAME = "api_throughput"
 RESULTS = results_path(NAME)
 INCOMING, HOSTS_CONTAINER = "incoming", "azure-webjobs-hosts"
 OPS = ("deposit", "list", "get")
+SIDES = ("api", "sdk", "same-calls")
 SENDER = "+15551230000"
 PAYLOAD_SECONDS = 30.0
 GOAL = 0.60
@@ -450,21 +458,23 @@ def figures(recorder: Recorder, elapsed: float, mailboxes: int) -> dict[str, Any
 
 
 def table(result: dict[str, Any]) -> str:
-    head = (f"{'side':5} {'iter/s':>7} {'dep/s':>6} {'deposit p50/p99 ms':>19} {'list p50/p99 ms':>16} "
+    head = (f"{'side':10} {'iter/s':>7} {'dep/s':>6} {'deposit p50/p99 ms':>19} {'list p50/p99 ms':>16} "
             f"{'get p50/p99 ms':>15} {'iter p50/p99 ms':>16} {'errors':>6}")
     lines = [head, "-" * len(head)]
-    for side in ("api", "sdk"):
+    for side in SIDES:
         data = result[side]
         ops = data["ops"]
 
         def pair(op: str, ops: dict = ops) -> str:
             return f"{ops[op]['p50_ms']:.0f} / {ops[op]['p99_ms']:.0f}"
 
-        lines.append(f"{side:5} {data['iterations_per_s']:7.2f} {data['deposits_per_s']:6.2f} {pair('deposit'):>19} "
+        lines.append(f"{side:10} {data['iterations_per_s']:7.2f} {data['deposits_per_s']:6.2f} {pair('deposit'):>19} "
                      f"{pair('list'):>16} {pair('get'):>15} {pair('iteration'):>16} "
                      f"{sum(data['errors'].values()):6d}")
     lines.append(f"api/sdk throughput ratio: {result['ratio']:.2f} ({verdict(result['ratio'], GOAL)} the goal of "
                  f">= {GOAL:.2f})")
+    lines.append(f"api/same-calls throughput ratio: {result['ratio_same_calls']:.2f} (the host's and the app's "
+                 f"cost beyond their {CALLS_PER_ITERATION} storage calls an iteration)")
     return "\n".join(lines)
 
 
@@ -527,10 +537,21 @@ class Run:
         measured["cleaned_up"] = clean_up(self.sdk, mailboxes, self.run_id, None)
         return measured
 
+    def same_calls_side(self) -> dict[str, Any]:
+        mailboxes = self.mailboxes("same")
+        queue = random_name("benchsame")
+        QueueClient.from_connection_string(localstack.storage_connection_string(), queue).create_queue()
+        measured = self.measure(*same_calls_iteration(
+            self.sdk.blobs, self.sdk.container, mailboxes, self.payload, message_doc, original, split, LIST_SQL,
+            queue, SDK_TIMEOUT_S, lambda op, error: OpFailed(op, f"{type(error).__name__} {str(error)[:120]}")))
+        measured["cleaned_up"] = clean_up(self.sdk, mailboxes, self.run_id, queue)
+        return measured
+
     def clean_everything(self) -> None:
         """After an interruption or a failure: leave nothing behind either."""
         with contextlib.suppress(Exception):
-            clean_up(self.sdk, self.mailboxes("api") + self.mailboxes("sdk"), self.run_id, self.mwi_queue)
+            clean_up(self.sdk, self.mailboxes("api") + self.mailboxes("sdk") + self.mailboxes("same"), self.run_id,
+                     self.mwi_queue)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -558,16 +579,19 @@ def main(argv: list[str] | None = None) -> int:
             result["api"] = run.api_side()
             print("sdk: the same clients, mailboxes and payload ...", flush=True)
             result["sdk"] = run.sdk_side()
+            print("same-calls: the api side's storage calls on the SDKs, same clients and mailboxes ...", flush=True)
+            result["same-calls"] = run.same_calls_side()
         finally:
-            if run is not None and "sdk" not in result:
+            if run is not None and "same-calls" not in result:
                 run.clean_everything()
 
     result["ratio"] = ratio(result["api"]["iterations_per_s"], result["sdk"]["iterations_per_s"])
+    result["ratio_same_calls"] = ratio(result["api"]["iterations_per_s"], result["same-calls"]["iterations_per_s"])
     result["goal"] = GOAL
     cpu = ["CPU ms per iteration:", *(
         f"  {side}: " + ", ".join(f"{name} {ms:g}" for name, ms in result[side]["cpu_ms_per_iteration"].items())
-        for side in ("api", "sdk"))]
-    errors = [f"{side} errors: {result[side]['errors']}" for side in ("api", "sdk") if result[side]["errors"]]
+        for side in SIDES)]
+    errors = [f"{side} errors: {result[side]['errors']}" for side in SIDES if result[side]["errors"]]
     finish(result, began, RESULTS, table(result), *cpu, *errors)
     return 0
 

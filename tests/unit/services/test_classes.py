@@ -223,3 +223,18 @@ def test_the_operator_puts_and_reads_a_tenants_classes_for_it(app):
     assert app.classes.put(operator, "acme", "basic", klass(BASIC))["pin"]["minLength"] == 6
     assert app.classes.get(ACME, "acme", "basic")["limits"]["maxMessages"] == 50  # the tenant's own key sees it
     assert app.classes.get(operator, "acme", "basic")["allow"]["sms"] is False
+
+
+def test_moving_a_mailbox_to_a_class_derives_its_messages_expiry_from_the_class_retention():
+    """The mailbox's own retention change derives every stored message's expiry again; moving it to a
+    class whose retention differs is such a change."""
+    wired = fake_app()
+    app = wired.app
+    app.classes.put(PLATFORM, "default", "short", klass({"defaults": {"retentionDays": 5}}))
+    app.mailboxes.put(PLATFORM, "+1555", PutMailbox(displayName="A"))
+    message_id = app.messages.deposit(PLATFORM, "+1555", b"RIFF" + b"\0" * 4000, "audio/wav", BOB, None)[0]["id"]
+    stored = wired.store.get_message("+1555", message_id)
+    assert stored.expires_at is not None and (stored.expires_at - stored.received_at).days == 30
+    app.mailboxes.patch(PLATFORM, "+1555", PatchMailbox(classOfService="short"), None)
+    moved = wired.store.get_message("+1555", message_id)
+    assert (moved.expires_at - moved.received_at).days == 5

@@ -67,9 +67,7 @@ class DependencyProbe(Protocol):
 class MailboxRepository(Protocol):
     def get_mailbox(self, mailbox_id: str) -> Mailbox | None: ...
 
-    def create_mailbox(self, mailbox: Mailbox) -> Mailbox:
-        """Raises AlreadyExists."""
-        ...
+    def create_mailbox(self, mailbox: Mailbox) -> Mailbox: ...  # Raises AlreadyExists.
 
     def replace_mailbox(self, mailbox: Mailbox) -> Mailbox:
         """Only if mailbox.etag is still current; raises EtagMismatch."""
@@ -124,6 +122,8 @@ class MessageRepository(Protocol):
         re-deriving expiry after a settings change, never on a request's path."""
         ...
 
+    def mailboxes_of_class(self, tenant: str, name: str) -> list[str]: ...  # active ones' keys, cross-partition
+
     def save_tally(self, tally: RegionTally) -> RegionTally:
         """Create (etag None) or replace while tally.etag is current; raises TallyMoved."""
         ...
@@ -144,13 +144,9 @@ class MessageRepository(Protocol):
 class ConflictFeed(Protocol):
     def conflicts(self, limit: int) -> list[Conflict]: ...
 
-    def pending(self, mailbox_id: str) -> bool:
-        """Whether the feed holds a conflict of this mailbox not merged yet."""
-        ...
+    def pending(self, mailbox_id: str) -> bool: ...  # Whether the feed holds a conflict of this mailbox not merged yet.
 
-    def resolved(self, conflict: Conflict) -> None:
-        """Remove it from the feed (idempotent)."""
-        ...
+    def resolved(self, conflict: Conflict) -> None: ...  # Remove it from the feed (idempotent).
 
 
 class GreetingRepository(Protocol):
@@ -189,9 +185,7 @@ class AudioStore(Protocol):
         next marker (None: no more)."""
         ...
 
-    def size(self, path: str) -> int | None:
-        """Bytes at path, or None when there is no blob."""
-        ...
+    def size(self, path: str) -> int | None: ...  # Bytes at path, or None when there is no blob.
 
     def read(self, path: str, offset: int = 0, length: int | None = None) -> bytes: ...
 
@@ -398,3 +392,5 @@ class TenantRepository(Protocol):
     def save_class(self, record: ClassRecord) -> ClassRecord:
         """Create (no ETag) or replace while current; EtagMismatch when it changed meanwhile."""
         ...
+
+    def classes_with_retention_changed(self) -> list[ClassRecord]: ...  # not yet given to their messages

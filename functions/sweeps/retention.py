@@ -36,6 +36,8 @@ def retention_steps(context: df.DurableOrchestrationContext):
     totals = {**new_totals(), **state.get("totals", {})}
     before = state.get("before") or iso(context.current_utc_datetime.replace(tzinfo=UTC))
     failed_ids: list[str] = state.get("failedIds", [])
+    if "phase" not in state:  # first: the classes whose retention changed give their messages their expiry
+        totals["classMailboxes"] = yield context.call_activity_with_retry("retention_classes", RETRY, {"trace": trace})
     if state.get("phase", "expired") == "expired":
         page = yield context.call_activity_with_retry(
             "retention_find_expired", RETRY, {"before": before, "limit": BATCH, "exclude": failed_ids, "trace": trace})
@@ -80,6 +82,12 @@ def retention_find_expired(request: dict) -> list[dict[str, str]]:
     return sweep_step("retention", "find expired", request,
                       lambda app: app.retention.find_expired(request["before"], request["limit"], request["exclude"]),
                       examined=len)
+
+
+@bp.activity_trigger(input_name="request")
+def retention_classes(request: dict) -> int:
+    return sweep_step("retention", "classes", request, lambda app: app.mailboxes.apply_class_retention(),
+                      class_mailboxes=lambda passed: passed)
 
 
 @bp.activity_trigger(input_name="item")

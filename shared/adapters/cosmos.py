@@ -48,6 +48,7 @@ from shared.domain.model import (
 )
 from shared.domain.notifications import Event
 from shared.domain.replicated import PinRecord, RecentEvents, RegionTally
+from shared.domain.tenancy import tenant_of
 from shared.domain.usage import UsageFact
 from shared.ports import AlreadyExists, Snapshot, TallyMoved
 
@@ -190,6 +191,14 @@ class CosmosStore(CosmosErasures):
         sql = "SELECT * FROM c WHERE c.mailboxId = @m AND c.type = 'message'"
         return [message_from_doc(d) for d in self._query(mailbox_id, sql, [{"name": "@m", "value": mailbox_id}],
                                                          "reading every message of a mailbox")]
+
+    def mailboxes_of_class(self, tenant: str, name: str) -> list[str]:
+        with db_translated("listing a class's mailboxes"):
+            keys = self._c.query_items("SELECT VALUE c.mailboxId FROM c WHERE c.id = 'mailbox' AND c.type = 'mailbox' "
+                                       "AND c.classOfService = @n AND c.status = 'active'",
+                                       parameters=[{"name": "@n", "value": name}], enable_cross_partition_query=True,
+                                       timeout=self._timeout_s)
+            return sorted(key for key in keys if tenant_of(key) == tenant)
 
     def save_tally(self, tally: RegionTally) -> RegionTally:
         try:

@@ -36,12 +36,15 @@ def tenant_from_doc(doc: dict[str, Any]) -> Tenant:
 def class_to_doc(record: ClassRecord) -> dict[str, Any]:
     return {"id": f"class-{record.name}", "mailboxId": tenant_partition(record.tenant), "type": "class",
             "tenantId": record.tenant, "name": record.name, "rules": record.rules.model_dump(),
-            "createdAt": iso(record.created_at), "updatedAt": iso(record.updated_at)}
+            "createdAt": iso(record.created_at), "updatedAt": iso(record.updated_at),
+            "retentionChangedAt": iso(record.retention_changed_at),
+            "retentionAppliedAt": iso(record.retention_applied_at)}
 
 
 def class_from_doc(doc: dict[str, Any]) -> ClassRecord:
     return ClassRecord(doc["tenantId"], doc["name"], ClassOfService.model_validate(doc["rules"]),
-                       parse_time(doc["createdAt"]), parse_time(doc["updatedAt"]), doc.get("_etag"))
+                       parse_time(doc["createdAt"]), parse_time(doc["updatedAt"]), doc.get("_etag"),
+                       parse_time(doc.get("retentionChangedAt")), parse_time(doc.get("retentionAppliedAt")))
 
 
 class CosmosTenants(Documents):
@@ -81,3 +84,10 @@ class CosmosTenants(Documents):
 
     def save_class(self, record: ClassRecord) -> ClassRecord:
         return class_from_doc(self._save_doc(class_to_doc(record), record.etag, "storing a class of service"))
+
+    def classes_with_retention_changed(self) -> list[ClassRecord]:
+        with db_translated("listing classes whose retention changed"):
+            docs = self._c.query_items("SELECT * FROM c WHERE c.type = 'class' AND IS_DEFINED(c.retentionChangedAt) "
+                                       "AND NOT IS_NULL(c.retentionChangedAt)", enable_cross_partition_query=True,
+                                       timeout=self._timeout_s)
+            return [record for record in map(class_from_doc, docs) if record.retention_pending]

@@ -117,9 +117,23 @@ class ClassRecord:
     created_at: datetime
     updated_at: datetime
     etag: str | None = None
+    # The last change of what the class says of retention, and the last one its mailboxes' stored
+    # messages were given (their `expiresAt` derived again: the retention sweep's first step).
+    retention_changed_at: datetime | None = None
+    retention_applied_at: datetime | None = None
 
     def to_api(self) -> dict[str, object]:
         return as_api(self.rules)
+
+    @property
+    def retention_pending(self) -> bool:
+        return self.retention_changed_at is not None and self.retention_changed_at != self.retention_applied_at
+
+
+def retention_of(rules: ClassOfService) -> tuple[int | None, ...]:
+    """What a class says of its mailboxes' retention: a change of it moves their messages' expiry."""
+    settings = rules.settings()
+    return settings.retentionDays, settings.trashRetentionDays, rules.limits.retentionDays
 
 
 def as_api(rules: ClassOfService) -> dict[str, object]:

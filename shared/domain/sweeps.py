@@ -15,4 +15,4 @@ def instance_id(kind: str, region: str) -> str:
 
 def new_totals() -> dict[str, int]:
     return {"examined": 0, "deleted": 0, "copied": 0, "failed": 0, "blobsExamined": 0, "orphansDeleted": 0,
-            "takenOver": 0}
+            "takenOver": 0, "classMailboxes": 0}

@@ -13,6 +13,7 @@ notification all follow the class without a check of their own beyond `mailbox.a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -30,6 +31,7 @@ from shared.domain.classes import (
     as_stored,
     effective_settings,
     own_names,
+    retention_of,
 )
 from shared.domain.errors import ClassNotFound, EtagMismatch, Forbidden, NotFound, TenantNotFound, ValidationFailed
 from shared.domain.model import Mailbox, utcnow
@@ -71,6 +73,9 @@ class ClassService:
             now = utcnow()
             wanted = ClassRecord(tenant, name, rules, now, now) if found is None else \
                 replace(found, rules=rules, updated_at=now)
+            if found is not None and retention_of(found.rules) != retention_of(rules):
+                # Read at once by every mailbox of it; its stored messages' expiry at the next retention sweep.
+                wanted = replace(wanted, retention_changed_at=now)
             try:
                 saved = self._store.save_class(wanted)
             except EtagMismatch:
@@ -89,6 +94,16 @@ class ClassService:
         return found.to_api()
 
     # -- the resolver ---------------------------------------------------------------------------------
+
+    def retention_changed(self) -> list[ClassRecord]:
+        """The classes whose retention changed since their mailboxes' messages were given it."""
+        return self._store.classes_with_retention_changed()
+
+    def retention_applied(self, record: ClassRecord) -> None:
+        """Every mailbox of the class has its messages' expiry derived again, as of `record`'s change:
+        recorded unless the class changed meanwhile (then the next sweep applies the newer change)."""
+        with contextlib.suppress(EtagMismatch):
+            self._store.save_class(replace(record, retention_applied_at=record.retention_changed_at))
 
     def rules(self, tenant: str, name: str, *, fresh: bool = False) -> ClassOfService:
         """The class by name: ClassNotFound when the tenant has none so named. `fresh` reads the

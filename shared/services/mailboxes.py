@@ -319,6 +319,23 @@ class MailboxService:
         for message in self._mailboxes.all_messages(after.id):
             self._rederive(message, after, now)
 
+    def apply_class_retention(self) -> int:
+        """The retention sweep's first step: every mailbox of a class whose retention changed has its
+        stored messages' expiry derived again from what the class says now (idempotent: a message
+        already right is not written). Returns how many mailboxes were passed over."""
+        passed = 0
+        for record in self._classes.retention_changed():
+            self._classes.rules(record.tenant, record.name, fresh=True)  # not a copy cached before the change
+            now = utcnow()
+            for key in self._mailboxes.mailboxes_of_class(record.tenant, record.name):
+                mailbox = self._mailboxes.get_mailbox(key)
+                if mailbox is not None and mailbox.active:
+                    for message in self._mailboxes.all_messages(key):
+                        self._rederive(message, mailbox, now)
+                    passed += 1
+            self._classes.retention_applied(record)
+        return passed
+
     def _rederive(self, message: Message, mailbox: Mailbox, now: datetime) -> None:
         for _ in range(_CONFLICT_RETRIES):
             if message.purged or message.status == "failed":

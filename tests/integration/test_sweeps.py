@@ -129,3 +129,29 @@ def test_a_sweep_killed_mid_way_finishes_after_a_restart_deleting_each_thing_onc
         assert not list(blobs.get_container_client(env["INCOMING_CONTAINER"]).list_blobs())
     finally:
         host.stop()
+
+
+def test_a_class_retention_change_reaches_stored_messages_at_the_next_retention_sweep(region):
+    """The mailbox reads the class's new retention at once; the sweep's first step derives its stored
+    messages' expiry again, before it looks for what expired."""
+    host, api = region
+    name = random_name("keep")[:30].lower()
+    path = f"/tenants/default/classes/{name}"
+    assert api.http.put(path, json={"defaults": {"retentionDays": 30}}, headers=PLATFORM).status_code == 200
+    mailbox = api.provision()
+    assert api.http.patch(api.mailbox_path(mailbox), json={"classOfService": name},
+                          headers=PLATFORM).status_code == 200
+    message_id = api.deposit(mailbox, tone_wav(0.2)).json()["id"]
+
+    def kept_days() -> int:
+        message = api.http.get(f"{api.mailbox_path(mailbox)}/messages/{message_id}", headers=PLATFORM).json()
+        received, expires = (datetime.fromisoformat(message[k].replace("Z", "+00:00"))
+                             for k in ("receivedAt", "expiresAt"))
+        return round((expires - received) / timedelta(days=1))
+
+    assert kept_days() == 30
+    assert api.http.put(path, json={"defaults": {"retentionDays": 2}}, headers=PLATFORM).status_code == 200
+    status = run_sweep(host, "retention")
+    assert status["runtimeStatus"] == "Completed", status
+    assert status["output"]["classMailboxes"] >= 1
+    assert kept_days() == 2

@@ -20,6 +20,7 @@ from shared.domain.errors import AudioNotFound, DatabaseUnavailable, EtagMismatc
 from shared.domain.model import Greeting, ListQuery, Mailbox, Message, iso
 from shared.domain.notifications import Event, Mail, NotificationConfig
 from shared.domain.replicated import PinRecord, RecentEvents, RegionTally
+from shared.domain.tenancy import tenant_of
 from shared.domain.transcripts import TranscriptionJob
 from shared.domain.usage import UsageFact, delivery_facts
 from shared.ports import AlreadyExists, Conflict, DeliveryFailed, Snapshot, TallyMoved, Transcriber
@@ -197,6 +198,10 @@ class FakeStore:
 
     def all_messages(self, mailbox_id: str) -> list[Message]:
         return [m for (mb, _), m in self.messages.items() if mb == mailbox_id]
+
+    def mailboxes_of_class(self, tenant: str, name: str) -> list[str]:
+        return sorted(key for key, mailbox in self.mailboxes.items()
+                      if tenant_of(key) == tenant and mailbox.class_of_service == name and mailbox.active)
 
     def delete_message(self, mailbox_id: str, message_id: str) -> None:
         self._maybe_fail("delete_message")

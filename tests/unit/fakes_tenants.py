@@ -54,3 +54,6 @@ class FakeTenants:
         self._version += 1
         self.classes[(record.tenant, record.name)] = replace(record, etag=str(self._version))
         return self.classes[(record.tenant, record.name)]
+
+    def classes_with_retention_changed(self) -> list[ClassRecord]:
+        return [record for record in self.classes.values() if record.retention_pending]

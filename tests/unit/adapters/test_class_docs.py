@@ -17,6 +17,9 @@ def test_a_class_lives_in_its_tenants_partition_and_reads_back_whole():
     assert (doc["id"], doc["mailboxId"], doc["type"]) == ("class-basic", tenant_partition("acme"), "class")
     back = class_from_doc({**doc, "_etag": "e1"})
     assert (back.tenant, back.name, back.rules, back.etag) == ("acme", "basic", rules, "e1")
+    assert not back.retention_pending
+    changed = class_from_doc(class_to_doc(ClassRecord("acme", "basic", rules, now, now, retention_changed_at=now)))
+    assert changed.retention_changed_at == now and changed.retention_pending
 
 
 def test_a_mailbox_keeps_its_class_and_the_names_of_its_own_settings():

@@ -73,6 +73,8 @@ def test_a_small_sweep_purges_then_looks_for_orphans_and_reports_totals():
     published = []
 
     def activities(name, payload):
+        if name == "retention_classes":
+            return 2  # mailboxes of classes whose retention changed: their messages' expiry derived again
         if name == "retention_find_expired":
             return expired_items(3)
         if name == "retention_purge":
@@ -87,8 +89,9 @@ def test_a_small_sweep_purges_then_looks_for_orphans_and_reports_totals():
     context = Context({}, activities)
     output = run(context)
     assert output["examined"] == 3 and output["deleted"] == 3 and output["failed"] == 0
-    assert output["blobsExamined"] == 8 and output["orphansDeleted"] == 2
-    assert context.calls[0] == ("retention_find_expired",
+    assert output["blobsExamined"] == 8 and output["orphansDeleted"] == 2 and output["classMailboxes"] == 2
+    assert context.calls[0] == ("retention_classes", {"trace": {}})  # first, so the cut-off sees their expiry
+    assert context.calls[1] == ("retention_find_expired",
                                 {"before": "2026-11-27T03:00:00.000000Z", "limit": BATCH, "exclude": [],
                                  "trace": {}})
     assert context.custom_status["phase"] == "done"
@@ -109,10 +112,10 @@ TRACE = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01
 
 def test_the_starters_trace_context_reaches_every_activity_and_the_next_execution():
     context = Context({"trace": TRACE}, lambda name, payload: expired_items(BATCH) if name == "retention_find_expired"
-                      else {"deleted": 1, "countsChanged": None})
+                      else 0 if name == "retention_classes" else {"deleted": 1, "countsChanged": None})
     assert run(context) is None
     traced = [payload for name, payload in context.calls if name != "retention_publish_counts"]
-    assert len(traced) == 1 + BATCH and all(payload["trace"] == TRACE for payload in traced)
+    assert len(traced) == 2 + BATCH and all(payload["trace"] == TRACE for payload in traced)
     assert context.continued_with["trace"] == TRACE
     orphans = Context({"before": "2026-11-27T03:00:00.000000Z", "phase": "orphans", "trace": TRACE},
                       lambda name, payload: {"examined": 1, "deleted": 0, "marker": "next"})

@@ -238,3 +238,29 @@ def test_moving_a_mailbox_to_a_class_derives_its_messages_expiry_from_the_class_
     app.mailboxes.patch(PLATFORM, "+1555", PatchMailbox(classOfService="short"), None)
     moved = wired.store.get_message("+1555", message_id)
     assert (moved.expires_at - moved.received_at).days == 5
+
+
+def test_a_class_retention_change_reaches_its_stored_messages_at_the_retention_sweeps_first_step():
+    """The mailboxes read the class's new retention at once; their stored messages' expiry is derived
+    again by the sweep's first step (`apply_class_retention`), once per change, and only theirs."""
+    wired = fake_app()
+    app = wired.app
+    app.classes.put(PLATFORM, "default", "c", klass({"defaults": {"retentionDays": 30}}))
+    ids = {}
+    for mailbox, klass_name in (("+1555", "c"), ("+1666", "standard")):
+        app.mailboxes.put(PLATFORM, mailbox, PutMailbox(displayName="A", classOfService=klass_name))
+        ids[mailbox] = app.messages.deposit(PLATFORM, mailbox, b"RIFF" + b"\0" * 4000, "audio/wav", BOB, None)[0]["id"]
+
+    def kept_days(mailbox: str) -> int:
+        message = wired.store.get_message(mailbox, ids[mailbox])
+        return (message.expires_at - message.received_at).days
+
+    assert app.mailboxes.apply_class_retention() == 0  # nothing changed yet
+    app.classes.put(PLATFORM, "default", "c", klass({"defaults": {"language": "fr"}, "limits": {"maxMessages": 90}}))
+    assert app.mailboxes.apply_class_retention() == 0  # no change of retention: nothing to derive
+    app.classes.put(PLATFORM, "default", "c", klass({"defaults": {"retentionDays": 3}}))
+    assert app.mailboxes.get(PLATFORM, "+1555")["settings"]["retentionDays"] == 3  # read at once
+    assert kept_days("+1555") == 30  # stored expiry: until the sweep
+    assert app.mailboxes.apply_class_retention() == 1
+    assert (kept_days("+1555"), kept_days("+1666")) == (3, 30)
+    assert app.mailboxes.apply_class_retention() == 0  # applied: the next sweep passes nothing

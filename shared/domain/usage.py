@@ -73,7 +73,8 @@ def utc_day(moment: datetime) -> str:
 
 
 def message_facts(message: Message, *, created: bool, changed: Iterable[str] = ()) -> list[UsageFact]:
-    """What a write of `message` counts: its deposit when the write creates it; its audio seconds
+    """What a write of `message` counts: its deposit when the write creates it (an upload link's
+    message: when its audio lands); its audio seconds
     when the write makes it (or creates it) ready; its transcription seconds when the write settles
     its transcript ready (a forward's copy, created with its source's transcript, was transcribed
     by no one). Writes that repeat one of these write the same facts again (same ids)."""
@@ -82,7 +83,9 @@ def message_facts(message: Message, *, created: bool, changed: Iterable[str] = (
     day = utc_day(message.received_at)
     duration = message.duration_ms or 0
     facts = []
-    if created:
+    # An upload link's promised message counts once its audio landed (ready or failed), never for a
+    # link left unused; the same fact again on a later write is the same document.
+    if (created and not message.upload_pending) or ("status" in changed and message.status in ("ready", "failed")):
         facts.append(UsageFact(f"usage-deposit-{message_id}", mailbox_id, day, "deposits", 1))
     if message.status == "ready" and (created or "status" in changed):
         facts.append(UsageFact(f"usage-audio-{message_id}", mailbox_id, day, "audioSeconds", duration))

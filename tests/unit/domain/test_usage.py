@@ -22,9 +22,12 @@ def fields(facts: list[UsageFact]) -> list[tuple[str, int, str]]:
 def test_a_creation_counts_a_deposit_and_a_ready_write_its_audio_on_the_day_it_was_received():
     assert fields(message_facts(MESSAGE, created=True)) == [("deposits", 1, "2026-12-06")]
     ready = replace(MESSAGE, status="ready")
-    assert fields(message_facts(ready, created=False, changed=["status"])) == [("audioSeconds", 4200, "2026-12-06")]
+    became_ready = message_facts(ready, created=False, changed=["status"])
+    assert fields(became_ready) == [("deposits", 1, "2026-12-06"), ("audioSeconds", 4200, "2026-12-06")]
+    assert became_ready[0] == message_facts(MESSAGE, created=True)[0]  # the creation's fact again: counted once
     assert message_facts(ready, created=False, changed=["heard"]) == []  # any later write counts nothing
-    assert message_facts(replace(MESSAGE, status="failed"), created=False, changed=["status"]) == []
+    assert fields(message_facts(replace(MESSAGE, status="failed"), created=False, changed=["status"])) == [
+        ("deposits", 1, "2026-12-06")]  # a deposit that failed decoding was still a deposit: no audio seconds
     assert {f.tenant for f in message_facts(ready, created=True)} == {"acme"}
 
 
@@ -80,3 +83,14 @@ def test_a_delivery_stays_on_the_day_it_was_done_when_its_dead_letter_is_replaye
     again = replace(again, deliveries={**again.deliveries, "webhook-bb": Delivery(1, None, None, True, later)})
     assert sorted(f.day for f in delivery_facts(again)) == ["2026-12-06", "2026-12-26"]
     assert {f.id for f in delivery_facts(event)} < {f.id for f in delivery_facts(again)}  # the first: the same fact
+
+
+def test_an_upload_links_message_counts_once_its_audio_lands_and_never_for_a_link_left_unused():
+    promised = replace(MESSAGE, upload_pending=True)
+    assert message_facts(promised, created=True) == []  # the link: nothing yet
+    assert message_facts(promised.tombstone(NIGHT), created=False, changed=["status", "expiry"]) == []  # unused
+    landed = replace(promised, upload_pending=False, status="ready")
+    assert fields(message_facts(landed, created=False, changed=["status"])) == [
+        ("deposits", 1, "2026-12-06"), ("audioSeconds", 4200, "2026-12-06")]
+    failed = replace(promised, upload_pending=False, status="failed")
+    assert fields(message_facts(failed, created=False, changed=["status"])) == [("deposits", 1, "2026-12-06")]

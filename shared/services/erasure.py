@@ -35,7 +35,7 @@ from shared.domain.erasure import (
     own_targets,
     peer_targets,
 )
-from shared.domain.errors import NotFound
+from shared.domain.errors import NotFound, Unavailable
 from shared.domain.model import iso, parse_time, utcnow
 from shared.domain.principal import Principal, require_platform
 from shared.ports import ErasureRepository, MailboxRepository
@@ -134,11 +134,17 @@ class ErasureService:
             self._store.save_erasure_request(replace(erasure.request, status="done"))
 
     def _erasable(self, mailbox_id: str) -> bool:
-        """A running erasure of a mailbox that is not active and not under legal hold."""
+        """A running erasure of a mailbox that is not active and not under legal hold. A running
+        erasure whose mailbox this region still reads as active is the deprovision not replicated
+        here yet (the id cannot be provisioned again while its erasure runs): the step fails and is
+        retried, so the region never records as erased what it did not erase."""
         erasure = self._store.get_erasure(mailbox_id)
+        if erasure is None or erasure.request.status != "running":
+            return False  # a late step: nothing of a new owner is ever touched
         mailbox = self._store.get_mailbox(mailbox_id)
-        return (erasure is not None and erasure.request.status == "running"
-                and (mailbox is None or (not mailbox.active and mailbox.hold is None)))
+        if mailbox is not None and mailbox.active:
+            raise Unavailable(f"the erasure of {mailbox_id}: its deprovision has not reached this region yet")
+        return mailbox is None or mailbox.hold is None
 
     def _held(self, mailbox_id: str) -> bool:
         mailbox = self._store.get_mailbox(mailbox_id)

@@ -4,13 +4,14 @@ records; the request is `done` once each region did its part, and says when the 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from shared import backups
 from shared.domain.commands import PutMailbox
-from shared.domain.errors import Forbidden, MailboxDeprovisioning, NotFound
+from shared.domain.errors import Forbidden, MailboxDeprovisioning, NotFound, Unavailable
 from shared.domain.model import parse_time
 from shared.domain.principal import PLATFORM, Principal
 from shared.services.messages import Sender
@@ -179,3 +180,19 @@ def test_a_hold_put_on_a_deprovisioned_mailbox_stops_its_erasure_until_released(
     run_erasure(a), run_erasure(b)
     assert everything(world, MAILBOX) == set()
     assert b.app.erasure.status(PLATFORM, MAILBOX)["status"] == "done"
+
+
+def test_a_region_that_still_reads_the_mailbox_active_fails_its_step_and_records_nothing(world):
+    """Replication lag: the erasure record reached the region before the deprovision did. The step
+    fails (retried, the orchestration started again) instead of recording 0 blobs as erased."""
+    a, b, store = world["a"], world["b"], world["store"]
+    a.app.mailboxes.deprovision(PLATFORM, MAILBOX)
+    gone = store.mailboxes[MAILBOX]
+    store.mailboxes[MAILBOX] = replace(gone, status="active", expires_at=None)  # b's copy, not replicated yet
+    with pytest.raises(Unavailable):
+        run_erasure(b)
+    assert a.app.erasure.status(PLATFORM, MAILBOX)["removed"] == {"blobs": 0, "documents": 0}
+    store.mailboxes[MAILBOX] = gone  # the deprovision arrives
+    run_erasure(b), run_erasure(a)
+    assert everything(world, MAILBOX) == set()
+    assert a.app.erasure.status(PLATFORM, MAILBOX)["status"] == "done"

@@ -115,7 +115,7 @@ class MailboxService:
                 except AlreadyExists:
                     continue  # created meanwhile: replace it instead
                 self._sessions_changed(created)  # a new incarnation: this process knows it at once
-                return self._classes.resolved(created).as_api(self._mwi.counts(mailbox_id)), True
+                return created.as_api(self._mwi.counts(mailbox_id)), True
             if not existing.active:
                 raise MailboxDeprovisioning("this mailbox is being purged; provision it again when that is done")
             groups = ["displayName", "settings", *(["pin"] if pin_hash else [])]
@@ -128,7 +128,6 @@ class MailboxService:
                     session_epoch=existing.session_epoch + 1 if pin_hash else existing.session_epoch), *groups))
             except EtagMismatch:
                 continue
-            replaced = self._classes.resolved(replaced)
             self._sessions_changed(replaced)
             self._settings_changed(existing, replaced)
             return replaced.as_api(self._mwi.counts(mailbox_id)), False
@@ -170,7 +169,6 @@ class MailboxService:
                 if if_match is not None:
                     raise
                 continue
-            updated = self._classes.resolved(updated)
             self._settings_changed(mailbox, updated)
             return updated.as_api(self._mwi.counts(mailbox_id))
         raise EtagMismatch("the mailbox kept changing; try again")

@@ -25,7 +25,7 @@ from shared.domain.transcripts import TranscriptionJob
 from shared.domain.usage import UsageFact, delivery_facts
 from shared.ports import AlreadyExists, Conflict, DeliveryFailed, Snapshot, TallyMoved, Transcriber
 from shared.services.auth import Authenticator
-from shared.services.classes import ClassService
+from shared.services.classes import ClassedStore, ClassService
 from shared.services.ledger import Ledger
 from shared.services.mailboxes import MailboxService
 from shared.services.mwi import Mwi
@@ -568,9 +568,11 @@ def fake_app(region: str = "r1", *, store: FakeSweepStore | None = None, audio: 
 def hand_mailboxes(store: FakeStore, mwi: Mwi, region: str = "r1") -> MailboxService:
     """A MailboxService made by hand, for a test of another service that needs mailboxes."""
     auth = Authenticator(("a" * 64,), (b"k" * 32,), 900, epochs=None, tenant_keys=None)
-    return MailboxService(store, mwi, auth, timedelta(0), region, SlidingWindow(CLIENT_LOGINS_PER_MINUTE, 60.0),
+    classes = ClassService(FakeTenants())
+    return MailboxService(ClassedStore(store, classes), mwi, auth, timedelta(0), region,
+                          SlidingWindow(CLIENT_LOGINS_PER_MINUTE, 60.0),
                           lambda _mailbox_id: False, WriteBudget(store, region), Ledger(store, region, None),
-                          ClassService(FakeTenants()))
+                          classes)
 
 
 class FakeClock:

@@ -27,7 +27,7 @@ USAGE_SCHEMA = {
                           f"{MAX_RANGE_DAYS} days): deposits, audio seconds, transcription seconds, e-mails, SMS "
                           "and webhooks delivered. Exact once replication between regions catches up; an "
                           "idempotent retry is never counted twice. A message's deposit, audio and transcript "
-                          "count on the day it was received; a notification on the day its event was made.",
+                          "count on the day it was received; a notification on the day it was delivered.",
               parameters=(query("from", DAY, "the first day (UTC), YYYY-MM-DD"),
                           query("to", DAY, "the last day (UTC), YYYY-MM-DD")),
               answers={200: Answer("the days, each with its sums", USAGE_SCHEMA)}, errors=(TenantNotFound,))

@@ -1,11 +1,11 @@
 """Usage facts in Cosmos DB (shared/domain/usage.py): one document a billable occurrence, type `usage`,
 in its mailbox's partition, written by the batch of the change that causes it
-(`CosmosStore.write_message`) or on its own after a delivery (`record`); a tenant's report is one
+(`CosmosStore.write_message`, `CosmosOutbox.save_event`); a tenant's report is one
 cross-partition query on `tenant` and `date`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 from shared.adapters.cosmos_client import Documents
@@ -27,11 +27,6 @@ def usage_from_doc(doc: dict[str, Any]) -> UsageFact:
 
 class CosmosUsage(Documents):
     """UsageRecords over the app's one container."""
-
-    def record(self, facts: Sequence[UsageFact]) -> None:
-        for fact in facts:
-            with db_translated("recording usage"):
-                self._c.upsert_item(usage_to_doc(fact), timeout=self._timeout_s)
 
     def facts(self, tenant: str, start: str, end: str) -> Iterator[UsageFact]:
         parameters = [{"name": "@type", "value": USAGE_TYPE}, {"name": "@tenant", "value": tenant},

@@ -5,7 +5,7 @@ each region's management plane erases by prefix (`blob_prefixes`: what documents
 enough: an MP3 made in another region or a greeting uploaded there is recorded nowhere) and then
 records what it removed (`RegionErasure`, one document per region, so no two regions ever write
 the same document). The erasure is `done` when every region of the deployment has done so for this
-request. What stays: the mailbox's tombstone, these records and the usage facts (billing, not personal data).
+request. What stays: the mailbox's tombstone, these records and the usage facts (billing records, no content).
 """
 
 from __future__ import annotations

@@ -151,9 +151,9 @@ class ClassService:
 
 
 class ClassedStore:
-    """The metadata store whose mailbox reads are resolved by their class (`ClassService.resolved`);
-    everything else, writes included, goes to the store as it is. A mailbox written back keeps its
-    own settings' names (`settings_set`), so the class's values it carries are never taken for its own."""
+    """The metadata store whose mailbox reads are resolved by their class (`ClassService.resolved`) and
+    whose mailbox writes store what the mailbox itself holds (`as_stored`: never the class's values
+    taken for its own), answering the written mailbox resolved; everything else goes to the store as it is."""
 
     def __init__(self, store: MailboxRepository, classes: ClassService):
         self._store = store

@@ -313,9 +313,7 @@ class MailboxService:
         old, new = before.settings, after.settings
         if (old.retentionDays, old.trashRetentionDays) == (new.retentionDays, new.trashRetentionDays):
             return
-        now = utcnow()
-        for message in self._mailboxes.all_messages(after.id):
-            self._rederive(message, after, now)
+        self._rederive_all(after)
 
     def apply_class_retention(self) -> int:
         """The retention sweep's first step: every mailbox of a class whose retention changed has its
@@ -324,15 +322,18 @@ class MailboxService:
         passed = 0
         for record in self._classes.retention_changed():
             self._classes.rules(record.tenant, record.name, fresh=True)  # not a copy cached before the change
-            now = utcnow()
             for key in self._mailboxes.mailboxes_of_class(record.tenant, record.name):
                 mailbox = self._mailboxes.get_mailbox(key)
                 if mailbox is not None and mailbox.active:
-                    for message in self._mailboxes.all_messages(key):
-                        self._rederive(message, mailbox, now)
+                    self._rederive_all(mailbox)
                     passed += 1
             self._classes.retention_applied(record)
         return passed
+
+    def _rederive_all(self, mailbox: Mailbox) -> None:
+        now = utcnow()
+        for message in self._mailboxes.all_messages(mailbox.id):
+            self._rederive(message, mailbox, now)
 
     def _rederive(self, message: Message, mailbox: Mailbox, now: datetime) -> None:
         for _ in range(_CONFLICT_RETRIES):

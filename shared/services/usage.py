@@ -2,13 +2,13 @@
 
 What is counted, when, and why it is exact: shared/domain/usage.py and docs/usage.md. The facts of
 messages are written by the batches that cause them (shared/services/ledger.py for deposits and
-audio, shared/services/transcripts.py for transcripts); deliveries by the dispatcher
-(shared/services/notifications.py) through `UsageRecords.record`.
+audio, shared/services/transcripts.py for transcripts), and deliveries' with the event that records
+them done (the outbox's `save_event`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Protocol
 
 from shared.domain.principal import Principal
@@ -17,9 +17,8 @@ from shared.services.tenants import TenantService
 
 
 class UsageRecords(Protocol):
-    """Usage facts: upserted by id (so a fact written twice is one), and read by tenant and days."""
-
-    def record(self, facts: Sequence[UsageFact]) -> None: ...
+    """Usage facts, written by the batches that cause them (by id: a fact written twice is one), read
+    by tenant and days."""
 
     def facts(self, tenant: str, start: str, end: str) -> Iterable[UsageFact]:
         """The tenant's facts dated `start` to `end` (YYYY-MM-DD, both included), every mailbox's."""

@@ -7,6 +7,9 @@ Flex Consumption; devstack/localhost/http_server.py locally) appends to `X-Forwa
 entry, sometimes with a port. A peer inside a trusted proxy's range (TRUSTED_PROXY_RANGES: the
 stamp's IMAP gateway subnet, which alone of private addresses reaches the API, infra/modules/access.bicep)
 is a proxy: the entry before it, which that proxy appended, names the client.
+
+A budget counts an IPv6 client by its /64 (`budget_key`): one subscriber line or host is given a
+whole /64 (RFC 6177), so counting single addresses would hand anyone 2^64 fresh budgets.
 """
 
 from __future__ import annotations
@@ -47,6 +50,20 @@ def client_address(headers: Mapping[str, str], front_door_id: str | None,
             at -= 1
         named = forwarded[at] if forwarded else ""
     return _host(named)[:64] or UNKNOWN
+
+
+def budget_key(address: str) -> str:
+    """What a per-client budget counts: an IPv6 address as its /64 (`2001:db8:1:2::/64`), an
+    IPv4-mapped one as its IPv4 address, anything else as it is. The audit keeps the address itself."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 4:
+        return address
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.IPv6Network((ip, 64), strict=False))
 
 
 def _trusted(address: str, proxies: Sequence[Network]) -> bool:

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from shared.domain.classes import STANDARD, ClassOfService, check_pin, check_settings, own_names
+from shared.domain.client import budget_key
 from shared.domain.commands import ChangePin, CreateSession, PatchMailbox, PutMailbox
 from shared.domain.errors import (
     ConflictsPending,
@@ -215,7 +216,7 @@ class MailboxService:
         five times, then 423): its guesses are counted too, in a record that expires. Each guess is
         counted before the PIN is checked, so parallel guesses cannot pass the limit; logins beyond
         the per-client and per-mailbox rates answer 429 before any hashing."""
-        wait = self._clients.wait(client)
+        wait = self._clients.wait(budget_key(client))
         if wait:
             raise TooManyRequests("too many logins from this client; slow down", retry_after_s=math.ceil(wait))
         snapshot = self._mailboxes.snapshot(mailbox_id)

@@ -20,7 +20,9 @@ PRODUCT_SETTINGS = {"CLIENT_LOGINS_PER_MINUTE": "30", "FRONT_DOOR_ID": FRONT_DOO
 
 
 def _client() -> dict[str, str]:
-    address = f"203.0.113.{uuid.uuid4().int % 250 + 1}"
+    # A /64 of its own (an IPv6 client counts by its /64): no two tests share a budget.
+    prefix = uuid.uuid4().int
+    address = f"2001:db8:{prefix >> 16 & 0xffff:x}:{prefix & 0xffff:x}::1"
     return {"x-azure-fdid": FRONT_DOOR_ID, "x-azure-clientip": address, "x-forwarded-for": f"{address}, 10.0.0.1"}
 
 

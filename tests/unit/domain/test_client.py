@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from shared.domain.client import client_address
+from shared.domain.client import budget_key, client_address
 
 FDID = "55ce4ed1-4b06-4bf1-b40e-4638452104da"
 
@@ -45,3 +45,15 @@ GATEWAY = (ipaddress.ip_network("10.80.0.0/23"),)
 def test_a_trusted_proxys_peer_address_hands_over_to_the_entry_it_appended(forwarded, expected):
     assert client_address({"x-forwarded-for": forwarded}, None, GATEWAY) == expected
     assert client_address({"x-forwarded-for": forwarded}, None) == forwarded.split(",")[-1].strip().split(":")[0]
+
+
+@pytest.mark.parametrize(("address", "expected"), [
+    ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"),  # every address of a /64 is one client
+    ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+    ("2001:db8:1:3::1", "2001:db8:1:3::/64"),  # the next /64 is another
+    ("::ffff:203.0.113.9", "203.0.113.9"),  # an IPv4 client seen through a dual-stack socket
+    ("203.0.113.9", "203.0.113.9"),
+    ("not-an-address", "not-an-address"),
+])
+def test_a_budget_counts_an_ipv6_client_by_its_64(address, expected):
+    assert budget_key(address) == expected

@@ -125,6 +125,19 @@ def test_one_client_is_limited_across_mailboxes_before_hashing():
     assert window.wait("198.51.100.1") == 0
 
 
+def test_a_client_cannot_get_fresh_budgets_by_walking_its_ipv6_64(world, monkeypatch):
+    _, mailboxes, _ = world
+    monkeypatch.setattr("shared.services.mailboxes.pin_matches", lambda pin, stored, pepper: True)
+    ids = [f"+1800{n}" for n in range(4)]  # 60 logins, under each mailbox's own 20
+    for mailbox in ids:
+        mailboxes.put(PLATFORM, mailbox, PutMailbox(displayName="A", pin="1234"))
+    for n in range(60):
+        mailboxes.login(ids[n % 4], CreateSession(pin="1234"), f"2001:db8:7:7::{n + 1:x}")
+    with pytest.raises(TooManyRequests):
+        mailboxes.login(ids[0], CreateSession(pin="1234"), "2001:db8:7:7:ffff::1")  # same /64, new address
+    mailboxes.login(ids[0], CreateSession(pin="1234"), "2001:db8:7:8::1")  # the next /64 is someone else
+
+
 def test_a_promise_whose_link_expired_releases_its_room(world):
     store, _, messages = world
     for _ in range(5):

@@ -148,8 +148,9 @@ def build(config: Settings, ports: Ports) -> App:
     writes = WriteBudget(store, region)  # a subscriber's writes a minute, whichever service takes them
     # Logins per client address in this instance; Front Door's WAF rule limits them globally.
     logins = SlidingWindow(config.auth.client_logins_per_minute, 60.0)
+    deployment = tuple(config.regions) or (region,)  # every region of the deployment
     mailboxes = MailboxService(store, mwi, auth, timedelta(minutes=config.retention.deprovision_grace_minutes),
-                               region, logins, ports.conflict_feed.pending, writes, quiet, classes)
+                               region, logins, ports.conflict_feed.pending, writes, quiet, classes, deployment)
     containers = Containers(config.storage.incoming_container, config.storage.audio_container)
     regions = Regions(region, audio, dict(ports.peers))
     renditions = Renditions(regions, ports.transcoder, config.audio.normalize, store, telemetry)
@@ -190,8 +191,8 @@ def build(config: Settings, ports: Ports) -> App:
     # A message's `message.ready` waits for its transcript: the moment it settles, the event is due.
     transcripts.listen(lambda message: notifications.message_settled(message.mailbox_id, message.id))
     exports = ExportService(ports.exports, mailboxes, store, store, regions, ports.streams, utcnow)
-    erasure = ErasureService(raw, regions, containers, config.storage.journal_container,
-                             tuple(config.regions) or (region,), backups.load())
+    erasure = ErasureService(raw, regions, containers, config.storage.journal_container, deployment,
+                             backups.load())
     tenants = TenantService(ports.tenants, tenant_keys)
     return App(config, readiness, auth, mailboxes, messages, pipeline, greetings, retention, replication, telemetry,
                takeover, conflicts, transcripts, notifications, replay, AuditLog(ports.audit_trails, region),

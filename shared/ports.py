@@ -230,8 +230,9 @@ class ErasureRepository(Protocol):
 
     def save_region_erasure(self, part: RegionErasure) -> None: ...
 
-    def running_erasures(self, limit: int) -> list[str]:
-        """The mailboxes whose erasure request is `running` (one indexed cross-partition query)."""
+    def running_erasures(self, limit: int, region: str | None = None) -> list[str]:
+        """The mailboxes whose erasure request is `running` (one indexed cross-partition query); with
+        `region`, only those that region takes up (`ErasureRequest.for_region`)."""
         ...
 
     def erase_documents(self, mailbox_id: str, limit: int) -> int:

@@ -17,7 +17,7 @@ REQUEST_ID = "erasure"
 
 def request_to_doc(request: ErasureRequest) -> dict[str, Any]:
     return {"id": REQUEST_ID, "mailboxId": request.mailbox_id, "type": ERASURE_TYPE, "status": request.status,
-            "requestedAt": iso(request.requested_at)}
+            "requestedAt": iso(request.requested_at), "regions": list(request.regions)}
 
 
 def part_to_doc(part: RegionErasure) -> dict[str, Any]:
@@ -34,7 +34,7 @@ def erasure_from_docs(docs: list[dict[str, Any]]) -> Erasure | None:
                                 int(d["documents"]), parse_time(d["doneAt"]))
                   for d in docs if d["id"] != REQUEST_ID and d.get("requestedAt") == request["requestedAt"])
     return Erasure(ErasureRequest(request["mailboxId"], parse_time(request["requestedAt"]), request["status"],
-                                  request.get("_etag")), parts)
+                                  request.get("_etag"), tuple(request.get("regions") or ())), parts)
 
 
 class CosmosErasures:
@@ -54,13 +54,16 @@ class CosmosErasures:
         with db_translated("recording an erasure"):
             self._c.upsert_item(part_to_doc(part), **self._limits())
 
-    def running_erasures(self, limit: int) -> list[str]:
+    def running_erasures(self, limit: int, region: str | None = None) -> list[str]:
         sql = (f"SELECT TOP {int(limit)} c.mailboxId FROM c "  # noqa: S608 - limit is an int
                "WHERE c.type = @t AND c.id = @id AND c.status = 'running'")
+        parameters = [{"name": "@t", "value": ERASURE_TYPE}, {"name": "@id", "value": REQUEST_ID}]
+        if region is not None:
+            sql += " AND (NOT IS_DEFINED(c.regions) OR ARRAY_LENGTH(c.regions) = 0 OR ARRAY_CONTAINS(c.regions, @r))"
+            parameters.append({"name": "@r", "value": region})
         with db_translated("finding erasures"):
             return [d["mailboxId"] for d in self._c.query_items(
-                sql, parameters=[{"name": "@t", "value": ERASURE_TYPE}, {"name": "@id", "value": REQUEST_ID}],
-                enable_cross_partition_query=True, **self._limits())]
+                sql, parameters=parameters, enable_cross_partition_query=True, **self._limits())]
 
     def erase_documents(self, mailbox_id: str, limit: int) -> int:
         sql = f"SELECT TOP {int(limit)} c.id FROM c WHERE c.mailboxId = @m AND NOT ARRAY_CONTAINS(@kept, c.type)"  # noqa: S608

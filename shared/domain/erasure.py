@@ -30,6 +30,12 @@ class ErasureRequest:
     requested_at: datetime
     status: str = "running"  # "done" once every region recorded its part (the management plane says so)
     etag: str | None = None
+    # The deployment's regions when it was asked: those that must each record their part, and the
+    # only ones that take it up. () in a record made before they were recorded: the reader's regions.
+    regions: tuple[str, ...] = ()
+
+    def for_region(self, region: str) -> bool:
+        return not self.regions or region in self.regions
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@ management plane finds running requests (`pending`) and runs the erasure orchest
 - `erase_documents`: one page of the mailbox's documents (all but its tombstone and the erasure's
   records);
 - `finish`: this region's record of what it removed; the request is `done` once every region of the
-  deployment recorded its part.
+  deployment (as the request recorded it) recorded its part. A region takes up only the requests
+  that name it: a store shared with another deployment (the local test stack's) never has one
+  deployment's region mark another's erasure done.
 
 Every step first checks that the mailbox is still the deprovisioned one whose erasure runs (no step
 ever touches a mailbox provisioned again: `MailboxService.put` refuses that while an erasure runs).
@@ -65,7 +67,7 @@ class ErasureService:
         erasure = self._store.get_erasure(mailbox_id)
         if erasure is None:
             raise NotFound(f"no erasure of mailbox {mailbox_id} was requested")
-        done = erasure.request.status == "done" or erasure.done(self._expected)
+        done = erasure.request.status == "done" or erasure.done(self._expected_of(erasure))
         removed = {"blobs": sum(part.blobs for part in erasure.regions),
                    "documents": sum(part.documents for part in erasure.regions)}
         expires = self._backups.expire_at(erasure.done_at) if done and erasure.done_at else None
@@ -77,11 +79,12 @@ class ErasureService:
         """The running erasures this region has yet to do ({mailboxId, requestedAt}); those every
         region has done are marked `done` on the way."""
         due = []
-        for mailbox_id in self._store.running_erasures(limit):
+        for mailbox_id in self._store.running_erasures(limit, self._regions.region):
             erasure = self._store.get_erasure(mailbox_id)
-            if erasure is None or erasure.request.status != "running":
+            if erasure is None or erasure.request.status != "running" or not erasure.request.for_region(
+                    self._regions.region):
                 continue
-            if erasure.done(self._expected):
+            if erasure.done(self._expected_of(erasure)):
                 self._mark_done(erasure)
             elif not erasure.done_in(self._regions.region) and not self._held(mailbox_id):
                 due.append({"mailboxId": mailbox_id, "requestedAt": iso(erasure.request.requested_at)})
@@ -126,8 +129,12 @@ class ErasureService:
         logger.info("erasure of %s done in %s: %d blobs, %d documents", mailbox_id, self._regions.region,
                     blobs, documents)
         erasure = self._store.get_erasure(mailbox_id)
-        if erasure is not None and erasure.done(self._expected):
+        if erasure is not None and erasure.done(self._expected_of(erasure)):
             self._mark_done(erasure)
+
+    def _expected_of(self, erasure: Erasure) -> tuple[str, ...]:
+        """The regions that must each record their part: those the request names, else this deployment's."""
+        return erasure.request.regions or self._expected
 
     def _mark_done(self, erasure: Erasure) -> None:
         if erasure.request.status != "done":
@@ -151,9 +158,10 @@ class ErasureService:
         return mailbox is not None and mailbox.hold is not None
 
 
-def request(store: ErasureRepository, mailbox_id: str) -> ErasureRequest:
-    """What a deprovision records: the API plane's part (the management plane does the rest)."""
-    made = ErasureRequest(mailbox_id, utcnow())
+def request(store: ErasureRepository, mailbox_id: str, regions: tuple[str, ...]) -> ErasureRequest:
+    """What a deprovision records: the API plane's part (the management plane does the rest), with
+    the deployment's regions, each of which must erase its part."""
+    made = ErasureRequest(mailbox_id, utcnow(), regions=regions)
     store.save_erasure_request(made)
     return made
 

@@ -55,7 +55,7 @@ class Store(MailboxRepository, MessageRepository, ErasureRepository):
 class MailboxService:
     def __init__(self, mailboxes: Store, mwi: Mwi, auth: Authenticator, purge_after: timedelta, region: str,
                  clients: SlidingWindow, conflicts_pending: Callable[[str], bool], writes: WriteBudget,
-                 ledger: Ledger, classes: ClassService):
+                 ledger: Ledger, classes: ClassService, deployment: tuple[str, ...] = ()):
         self._classes = classes  # each mailbox's class of service: its limits, features and PIN rules
         self._clients = clients  # logins per client address in this instance (Front Door's WAF: globally)
         self._purge_after = purge_after  # a grace period before the retention sweep purges
@@ -63,6 +63,7 @@ class MailboxService:
         self._mwi = mwi
         self._auth = auth
         self._region = region
+        self._deployment = deployment or (region,)  # every region of the deployment, which an erasure names
         self._ledger = ledger  # expiries and reconciling: no change of counts to announce
         self._conflicts_pending = conflicts_pending
         self.writes = writes  # taken by every service a subscriber writes through
@@ -191,7 +192,8 @@ class MailboxService:
         for _ in range(_CONFLICT_RETRIES):
             found = self._mailboxes.get_mailbox(mailbox_id)
             if found is not None and not found.active and self._mailboxes.get_erasure(mailbox_id) is None:
-                erasure.request(self._mailboxes, mailbox_id)  # deprovisioned before its erasure was recorded
+                # Deprovisioned before its erasure was recorded.
+                erasure.request(self._mailboxes, mailbox_id, self._deployment)
                 return
             mailbox = self.active_in(Snapshot(found), mailbox_id)
             if mailbox.hold is not None:
@@ -207,7 +209,7 @@ class MailboxService:
             self._sessions_changed(gone)
             # After the tombstone (never before: an erasure must not run on a mailbox still in use);
             # the management plane erases every copy in every region (shared/services/erasure.py).
-            erasure.request(self._mailboxes, mailbox_id)
+            erasure.request(self._mailboxes, mailbox_id, self._deployment)
             return
         raise EtagMismatch("the mailbox kept changing; try again")
 

@@ -176,8 +176,9 @@ class FakeStore:
     def save_region_erasure(self, part: RegionErasure) -> None:
         self.erasure_parts[(part.mailbox_id, part.region)] = part
 
-    def running_erasures(self, limit: int) -> list[str]:
-        return [mb for mb, request in self.erasure_requests.items() if request.status == "running"][:limit]
+    def running_erasures(self, limit: int, region: str | None = None) -> list[str]:
+        return [mb for mb, request in self.erasure_requests.items()
+                if request.status == "running" and (region is None or request.for_region(region))][:limit]
 
     def erase_documents(self, mailbox_id: str, limit: int) -> int:
         """Every kind of document the fakes hold, but the mailbox and the erasure's records."""

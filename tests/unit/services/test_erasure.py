@@ -12,7 +12,7 @@ import pytest
 from shared import backups
 from shared.domain.commands import PutMailbox
 from shared.domain.errors import Forbidden, MailboxDeprovisioning, NotFound, Unavailable
-from shared.domain.model import parse_time
+from shared.domain.model import iso, parse_time
 from shared.domain.principal import PLATFORM, Principal
 from shared.services.messages import Sender
 from tests.unit.fakes import FakeAudio, FakeSweepStore, fake_app
@@ -196,3 +196,29 @@ def test_a_region_that_still_reads_the_mailbox_active_fails_its_step_and_records
     run_erasure(b), run_erasure(a)
     assert everything(world, MAILBOX) == set()
     assert a.app.erasure.status(PLATFORM, MAILBOX)["status"] == "done"
+
+
+def test_only_the_regions_the_request_names_take_it_up_and_judge_it_done(world):
+    """A store another deployment also reads (the local test stack's shared emulator): its region
+    neither erases this deployment's mailbox nor marks the erasure done after doing its own part."""
+    a, b, store = world["a"], world["b"], world["store"]
+    stranger = fake_app("x", store=store, audio=FakeAudio(store))  # a one-region deployment of its own
+    a.app.mailboxes.deprovision(PLATFORM, MAILBOX)
+    assert store.erasure_requests[MAILBOX].regions == ("a", "b")
+    assert stranger.app.erasure.pending() == []
+    stranger.app.erasure.finish(MAILBOX, iso(store.erasure_requests[MAILBOX].requested_at), 0, 0)  # a stray step
+    assert stranger.app.erasure.status(PLATFORM, MAILBOX)["status"] == "running"  # a and b have yet to do theirs
+    run_erasure(a), run_erasure(b)
+    assert everything(world, MAILBOX) == set()
+    assert stranger.app.erasure.status(PLATFORM, MAILBOX)["status"] == "done"
+
+
+def test_a_request_recorded_before_it_named_its_regions_waits_for_every_region_of_the_reader(world):
+    a, b, store = world["a"], world["b"], world["store"]
+    a.app.mailboxes.deprovision(PLATFORM, MAILBOX)
+    store.erasure_requests[MAILBOX] = replace(store.erasure_requests[MAILBOX], regions=())
+    assert [job["mailboxId"] for job in b.app.erasure.pending()] == [MAILBOX]
+    run_erasure(a)
+    assert b.app.erasure.status(PLATFORM, MAILBOX)["status"] == "running"
+    run_erasure(b)
+    assert b.app.erasure.status(PLATFORM, MAILBOX)["status"] == "done"

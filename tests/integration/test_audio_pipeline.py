@@ -126,6 +126,8 @@ def test_firing_again_changes_nothing(product):
     mailbox = api.provision()
     message = api.deposit(mailbox, SPEECH).json()
     ready = settled(api, mailbox, message["id"])
+    # The lamp is posted just after the message is committed ready: its deposit's event and its own.
+    wait_until(lambda: len(api.mwi_events(mailbox)) >= 2, 10, message="the message's MWI events")
     events = len(api.mwi_events(mailbox))
     response = httpx.post(f"{host.base_url}/admin/functions/incoming_audio",
                           json={"input": f"{host.env['INCOMING_CONTAINER']}/{mailbox}/{message['id']}"})

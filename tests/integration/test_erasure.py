@@ -17,7 +17,7 @@ from tests.integration.api_support import new_mailbox_id
 from tests.integration.test_run_regions import SAMPLE, two_local_regions  # noqa: F401 - the fixture
 from tests.support import PLATFORM_KEY, wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]  # may wait its turn for region 2 (test_run_regions)
 KEY = {"x-api-key": PLATFORM_KEY}
 
 

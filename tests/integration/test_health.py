@@ -36,10 +36,12 @@ def test_readiness_follows_a_paused_cosmos_emulator(stack, tmp_path):
     port = free_port()
     cosmos = localstack.cosmos(port, name=f"cosmos-{port}")
     localstack.start(cosmos)
-    cache_s, timeout_s = 2.0, 1.0
+    # The checks' timeout far below the SDK's: an answer within the first is one that did not wait
+    # for the second. The margin (`slack`) is for a busy machine, not for the product.
+    cache_s, timeout_s, slack = 2.0, 2.0, 2.0
     env = product_env(random_name("r"), COSMOS_ENDPOINT=localstack.cosmos_endpoint(port),
                       HEALTH_CACHE_SECONDS=str(cache_s), HEALTH_CHECK_TIMEOUT_SECONDS=str(timeout_s),
-                      SDK_TIMEOUT_SECONDS="3")
+                      SDK_TIMEOUT_SECONDS="10")
     try:
         with HostProcess(env, tmp=tmp_path) as host:
             url = f"{host.base_url}/api/health/ready"
@@ -53,9 +55,9 @@ def test_readiness_follows_a_paused_cosmos_emulator(stack, tmp_path):
                 slowest = max(slowest, time.monotonic() - started)
                 if response.status_code == 503:
                     break
-                assert time.monotonic() - paused_at < cache_s + timeout_s + 1, "still 200 after a cache period"
+                assert time.monotonic() - paused_at < cache_s + timeout_s + slack, "still 200 after a cache period"
                 time.sleep(0.1)
-            assert time.monotonic() - paused_at <= cache_s + timeout_s + 1
+            assert time.monotonic() - paused_at <= cache_s + timeout_s + slack
             body = response.json()
             assert body["status"] == "unavailable"
             assert body["type"] == "not-ready"
@@ -68,7 +70,7 @@ def test_readiness_follows_a_paused_cosmos_emulator(stack, tmp_path):
                 assert httpx.get(url, timeout=10).status_code == 503
                 slowest = max(slowest, time.monotonic() - started)
                 time.sleep(0.3)
-            assert slowest < timeout_s + 1.0, f"a readiness request took {slowest:.2f} s"
+            assert slowest < timeout_s + slack, f"a readiness request took {slowest:.2f} s"
             os.kill(cosmos.process.pid, signal.SIGCONT)
             wait_until(lambda: httpx.get(url, timeout=5).status_code == 200, cache_s + 10, message="ready again")
     finally:

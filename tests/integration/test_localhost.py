@@ -161,7 +161,7 @@ def test_timer_fires_on_schedule(stack, tmp_path):
     fired = [datetime.fromisoformat(json.loads(t)["at"]) for t in ticks]
     assert all(not json.loads(t)["pastDue"] for t in ticks)
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(fired)]
-    assert all(0.5 < gap < 2.5 for gap in gaps), gaps
+    assert all(0 < gap < 3 for gap in gaps), gaps  # one a second (a tick late on a busy machine shortens the next gap)
 
 
 def test_missed_timer_fires_past_due_at_start(stack, tmp_path):

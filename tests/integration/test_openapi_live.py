@@ -47,6 +47,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from functions.catalog import ROUTES
+from tests.integration.api_support import new_mailbox_id
 from tests.support import PLATFORM_KEY, HostProcess, product_env, random_name
 
 pytestmark = pytest.mark.integration
@@ -110,7 +111,7 @@ def host(stack, tmp_path_factory):
 
 
 def provision(base_url: str) -> Known:
-    mailboxes = [f"+1555{random_name('')[:7].translate(str.maketrans('abcdef', '123456'))}", random_name("st-")]
+    mailboxes = [new_mailbox_id(), random_name("st-")]
     messages: dict[str, list[str]] = {}
     with httpx.Client(base_url=f"{base_url}/api", headers=AUTH, timeout=10) as client:
         for mailbox in mailboxes:

@@ -6,6 +6,8 @@ other, with nothing in front of them but the client's endpoint list; Ctrl-C stop
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import imaplib
 import os
@@ -27,30 +29,54 @@ from devstack.regions import MANAGEMENT_OFFSET
 from tests.integration.api_support import new_mailbox_id
 from tests.support import OPERATOR_KEY, PLATFORM_KEY, ROOT, free_port, wait_until
 
-pytestmark = pytest.mark.integration
+# The modules that use the fixture below take turns (see `_region_two`): a test may first wait for
+# another module's, on the other worker, to finish with region 2.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 SAMPLE = ROOT / "samples" / "hello.wav"
 
 
-def consecutive_free_ports() -> int:
+def free_ports(*offsets: int) -> int:
+    """A port P such that P + each offset is free too (devstack.regions listens on several)."""
     for _ in range(50):
         port = free_port()
         try:
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", port + 1))
+            with contextlib.ExitStack() as probes:
+                for offset in offsets:
+                    probes.enter_context(socket.socket()).bind(("127.0.0.1", port + offset))
             return port
         except OSError:
             continue
-    raise RuntimeError("no two consecutive free ports")
+    raise RuntimeError(f"no free ports at offsets {offsets}")
+
+
+@contextlib.contextmanager
+def _region_two():
+    """Region 2's emulators have fixed ports, and `devstack.regions` fixed region names and task
+    hubs: the modules using them (this one, test_erasure, test_tenants_regions) take turns, whichever
+    worker runs them, instead of sharing them and stopping them under each other."""
+    localstack.DATA.mkdir(exist_ok=True)
+    with (localstack.DATA / "region-two.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="module")
 def two_local_regions(stack, tmp_path_factory):
+    with _region_two():
+        yield from _two_local_regions(tmp_path_factory)
+
+
+def _two_local_regions(tmp_path_factory):
     ensure()  # local.settings.json, as `make run` makes it
     services = [localstack.region_azurite(2), localstack.region_cosmos(2),
                 localstack.replicator([localstack.cosmos_endpoint(), localstack.cosmos_endpoint(
                     localstack.region_cosmos_port(2))], tmp_path_factory.mktemp("replicator"))]
     started = [service for service in services if localstack.start(service)]
-    port, imap_port = consecutive_free_ports(), consecutive_free_ports()
+    # Each region's API host at port + n, its management host at port + 100 + n; IMAP at imap_port + n.
+    port, imap_port = free_ports(0, 1, MANAGEMENT_OFFSET, MANAGEMENT_OFFSET + 1), free_ports(0, 1)
     log = (tmp_path_factory.mktemp("regions") / "regions.log").open("wb")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
            "PLATFORM_KEY_HASHES": hashlib.sha256(PLATFORM_KEY.encode()).hexdigest(),

@@ -15,7 +15,7 @@ from tests.integration.api_support import new_mailbox_id
 from tests.integration.test_run_regions import two_local_regions  # noqa: F401 - the fixture
 from tests.support import OPERATOR_KEY, PLATFORM_KEY, wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]  # may wait its turn for region 2 (test_run_regions)
 OPERATOR = {"x-api-key": OPERATOR_KEY}
 
 

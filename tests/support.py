@@ -6,6 +6,9 @@ tests); they are re-exported here, so `from tests.support import HostProcess` ke
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+from collections.abc import Iterator
 from pathlib import Path
 
 from devstack.hosting import (
@@ -36,8 +39,24 @@ __all__ = [
     "free_port",
     "product_env",
     "random_name",
+    "taking_turns",
     "wait_until",
 ]
+
+
+@contextlib.contextmanager
+def taking_turns(name: str) -> Iterator[None]:
+    """Held while the modules that share something no random name keeps apart (fixed ports, sweeps
+    over the whole shared store) use it: they take turns, whichever xdist worker runs them. A module
+    using it marks its tests `timeout(900)`: a test may first wait for another module to finish."""
+    locks = ROOT / ".localstack"
+    locks.mkdir(exist_ok=True)
+    with (locks / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def route_functions(table=None) -> dict:

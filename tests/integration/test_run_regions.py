@@ -7,7 +7,6 @@ other, with nothing in front of them but the client's endpoint list; Ctrl-C stop
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import imaplib
 import os
@@ -27,10 +26,9 @@ from devstack import localstack
 from devstack.local_settings import ensure
 from devstack.regions import MANAGEMENT_OFFSET
 from tests.integration.api_support import new_mailbox_id
-from tests.support import OPERATOR_KEY, PLATFORM_KEY, ROOT, free_port, wait_until
+from tests.support import OPERATOR_KEY, PLATFORM_KEY, ROOT, free_port, taking_turns, wait_until
 
-# The modules that use the fixture below take turns (see `_region_two`): a test may first wait for
-# another module's, on the other worker, to finish with region 2.
+# The modules that use the fixture below take turns (tests.support.taking_turns).
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 SAMPLE = ROOT / "samples" / "hello.wav"
 
@@ -49,23 +47,12 @@ def free_ports(*offsets: int) -> int:
     raise RuntimeError(f"no free ports at offsets {offsets}")
 
 
-@contextlib.contextmanager
-def _region_two():
-    """Region 2's emulators have fixed ports, and `devstack.regions` fixed region names and task
-    hubs: the modules using them (this one, test_erasure, test_tenants_regions) take turns, whichever
-    worker runs them, instead of sharing them and stopping them under each other."""
-    localstack.DATA.mkdir(exist_ok=True)
-    with (localstack.DATA / "region-two.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 @pytest.fixture(scope="module")
 def two_local_regions(stack, tmp_path_factory):
-    with _region_two():
+    # Region 2's emulators have fixed ports, and `devstack.regions` fixed region names and task hubs:
+    # the modules using them (this one, test_erasure, test_tenants_regions) take turns, instead of
+    # sharing them and stopping them under each other.
+    with taking_turns("region-two"):
         yield from _two_local_regions(tmp_path_factory)
 
 

@@ -13,9 +13,12 @@ from azure.storage.blob import BlobServiceClient
 
 from devstack import localstack
 from tests.integration.api_support import PLATFORM, Api, tone_wav
-from tests.support import HostProcess, product_env, random_name, wait_until
+from tests.support import HostProcess, product_env, random_name, taking_turns, wait_until
 
-pytestmark = pytest.mark.integration
+# Sweeps over the whole shared store, and with no grace for a deprovisioned mailbox: this module and
+# test_holds take turns (each would purge what the other is looking at).
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+TURNS = "sweeps-without-grace"
 # Sweeps run on request here, and see orphans at once; the transcoder stays off (messages are
 # made `ready` by the test where it matters).
 SETTINGS = {"ORPHAN_MIN_AGE_HOURS": "0", "DEPROVISION_GRACE_MINUTES": "0",
@@ -41,6 +44,12 @@ def run_sweep(host: HostProcess, kind: str, timeout: float = 60) -> dict:
     status_url = f"{host.base_url}{started.json()['statusUrl']}"
     return wait_until(lambda: (s := httpx.get(status_url, headers=PLATFORM, timeout=10).json())["runtimeStatus"]
                       in ("Completed", "Failed") and s, timeout, interval=0.3, message=f"{kind} sweep")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _in_turn():
+    with taking_turns(TURNS):
+        yield
 
 
 @pytest.fixture
@@ -72,9 +81,10 @@ def test_retention_deletes_expired_trashed_and_orphans_and_keeps_fresh_ones(regi
     status = run_sweep(host, "retention")
     assert status["runtimeStatus"] == "Completed", status
     output = status["output"]
-    # Expired, trashed and the gone mailbox's tombstone; the metadata store is shared by every region
-    # (and by the tests running beside this one), so there may be more.
-    assert output["deleted"] >= 3
+    # The gone mailbox's tombstone (only this region's sweep purges without a grace period); the
+    # expired and trashed messages too, unless a sweep of a test running beside this one (the metadata
+    # store is shared) took them first: what is left is checked below, whoever deleted it.
+    assert output["deleted"] >= 1
     # orphan0000, and any blob whose document another deployment sharing this metadata store erased
     assert output["orphansDeleted"] >= 1 and output["failed"] == 0
     assert {m["id"] for m in api.list_all(mailbox, folder="inbox")} == {fresh}
@@ -153,5 +163,6 @@ def test_a_class_retention_change_reaches_stored_messages_at_the_next_retention_
     assert api.http.put(path, json={"defaults": {"retentionDays": 2}}, headers=PLATFORM).status_code == 200
     status = run_sweep(host, "retention")
     assert status["runtimeStatus"] == "Completed", status
-    assert status["output"]["classMailboxes"] >= 1
+    # (`classMailboxes` counts this sweep's share: a sweep of another test, on the shared store, may
+    # have applied the change first.)
     assert kept_days() == 2

@@ -36,7 +36,7 @@ def tone_wav(seconds: float = 1.0, rate: int = 8000, hz: float = 440.0) -> bytes
 
 def new_mailbox_id() -> str:
     """An E.164-long number, one of 10^10: no two tests of a run share one (seven digits made of hex
-    did collide about once in a hundred runs)."""
+    could, in about 1 run in 100 by estimate, given the mailboxes a run provisions)."""
     return f"+1555{uuid.uuid4().int % 10**10:010d}"
 
 

@@ -79,10 +79,9 @@ class ErasureService:
         """The running erasures this region has yet to do ({mailboxId, requestedAt}); those every
         region has done are marked `done` on the way."""
         due = []
-        for mailbox_id in self._store.running_erasures(limit, self._regions.region):
+        for mailbox_id in self._store.running_erasures(limit, self._regions.region):  # those naming this region
             erasure = self._store.get_erasure(mailbox_id)
-            if erasure is None or erasure.request.status != "running" or not erasure.request.for_region(
-                    self._regions.region):
+            if erasure is None or erasure.request.status != "running":
                 continue
             if erasure.done(self._expected_of(erasure)):
                 self._mark_done(erasure)

@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.api_support import PLATFORM, Api, tone_wav
-from tests.integration.test_sweeps import SETTINGS, TURNS, cosmos_container, expire, run_sweep
-from tests.support import HostProcess, product_env, random_name, taking_turns, wait_until
+from tests.integration.test_sweeps import (
+    SETTINGS,
+    cosmos_container,
+    expire,
+    run_sweep,
+    sweeps_in_turn,  # noqa: F401 - autouse: takes turns with test_sweeps
+)
+from tests.support import HostProcess, product_env, random_name, wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]  # takes turns with test_sweeps
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _in_turn():
-    with taking_turns(TURNS):
-        yield
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]  # may wait its turn (test_sweeps)
 
 
 @pytest.fixture

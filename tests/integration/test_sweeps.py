@@ -47,7 +47,7 @@ def run_sweep(host: HostProcess, kind: str, timeout: float = 60) -> dict:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _in_turn():
+def sweeps_in_turn():  # test_holds imports it: the two take turns
     with taking_turns(TURNS):
         yield
 
